@@ -1,0 +1,317 @@
+//! OAuth 2 clients: their kind, grant types and redirect URIs (RFC 6749 §2, §3.1.2; RFC 8252).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::scope::Scope;
+
+/// The grant types heliogate implements. There is deliberately no implicit and no password
+/// grant (RFC 9700 §2.1.2, §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantType {
+    /// RFC 6749 §4.1, with PKCE (RFC 7636).
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 6749 §4.4; confidential clients only.
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = ClientSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| ClientSpecError::UnknownGrantType(s.to_owned()))
+    }
+}
+
+/// RFC 6749 §2.1: whether a client can keep a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Confidential,
+    Public,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientSpecError {
+    #[error(
+        "unknown grant type {0:?} (known: authorization_code, refresh_token, client_credentials)"
+    )]
+    UnknownGrantType(String),
+    #[error("invalid redirect URI {uri:?}: {reason}")]
+    BadRedirectUri { uri: String, reason: &'static str },
+    #[error("the client name must be 1 to 200 printable characters")]
+    BadName,
+    #[error("the authorization_code grant needs at least one --redirect-uri")]
+    NoRedirectUri,
+    #[error("redirect URIs serve only the authorization_code grant")]
+    RedirectWithoutCode,
+    #[error("a public client cannot use the client_credentials grant (RFC 6749 §4.4)")]
+    PublicClientCredentials,
+    #[error("the refresh_token grant needs the authorization_code grant")]
+    RefreshWithoutCode,
+    #[error("a public client needs the authorization_code grant")]
+    PublicWithoutCode,
+}
+
+/// A redirect URI as registered: kept as the exact string given, because authorization
+/// requests must match it exactly (RFC 9700 §4.1.3), after checking that it is one we may
+/// send a code to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Accepts an absolute URI without fragment or user info (RFC 6749 §3.1.2) that is either
+    /// `https`, `http` on a loopback host (RFC 8252 §7.3), or a private-use scheme with a
+    /// period in it, as native apps use (RFC 8252 §7.1).
+    pub fn parse(s: &str) -> Result<Self, ClientSpecError> {
+        let bad = |reason| ClientSpecError::BadRedirectUri {
+            uri: s.to_owned(),
+            reason,
+        };
+        if s.len() > 2000 {
+            return Err(bad("longer than 2000 characters"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("contains white space or control characters"));
+        }
+        let url = url::Url::parse(s).map_err(|_| bad("not an absolute URI"))?;
+        if url.fragment().is_some() || s.contains('#') {
+            return Err(bad("must not have a fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not carry user info"));
+        }
+        match url.scheme() {
+            "https" if url.host().is_some() => Ok(Self(s.to_owned())),
+            "http" if is_loopback(&url) => Ok(Self(s.to_owned())),
+            "http" => Err(bad("http is allowed only for loopback hosts; use https")),
+            scheme if scheme.contains('.') => Ok(Self(s.to_owned())),
+            "https" => Err(bad("has no host")),
+            _ => Err(bad(
+                "scheme must be https, loopback http, or a private-use reverse-domain scheme",
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether an authorization request's `redirect_uri` names this registered URI: the same
+    /// string, except that for a loopback IP literal any port is accepted (RFC 8252 §7.3).
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        let (Ok(registered), Ok(requested)) =
+            (url::Url::parse(&self.0), url::Url::parse(requested))
+        else {
+            return false;
+        };
+        let loopback_ip = matches!(registered.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(registered.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+        if registered.scheme() != "http" || !loopback_ip {
+            return false;
+        }
+        let mut without_port = requested.clone();
+        if without_port.set_port(registered.port()).is_err() {
+            return false;
+        }
+        without_port == registered && requested.fragment().is_none()
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A client's registration, checked for consistency. Whether its scopes are known to the
+/// server is checked against the store by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSpec {
+    pub name: String,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<Scope>,
+}
+
+impl ClientSpec {
+    /// Builds a registration. With no grant types given, a client with redirect URIs gets
+    /// `authorization_code` and `refresh_token`, one without gets `client_credentials`.
+    pub fn new(
+        name: &str,
+        kind: ClientKind,
+        redirect_uris: Vec<RedirectUri>,
+        mut grant_types: Vec<GrantType>,
+        mut scopes: Vec<Scope>,
+    ) -> Result<Self, ClientSpecError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(ClientSpecError::BadName);
+        }
+        if grant_types.is_empty() {
+            grant_types = if redirect_uris.is_empty() && kind == ClientKind::Confidential {
+                vec![GrantType::ClientCredentials]
+            } else {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            };
+        }
+        grant_types.sort();
+        grant_types.dedup();
+        scopes.sort();
+        scopes.dedup();
+        let mut redirect_uris = redirect_uris;
+        redirect_uris.dedup();
+        let has = |g| grant_types.contains(&g);
+        if kind == ClientKind::Public {
+            if has(GrantType::ClientCredentials) {
+                return Err(ClientSpecError::PublicClientCredentials);
+            }
+            if !has(GrantType::AuthorizationCode) {
+                return Err(ClientSpecError::PublicWithoutCode);
+            }
+        }
+        if has(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(ClientSpecError::NoRedirectUri);
+        }
+        if !has(GrantType::AuthorizationCode) && !redirect_uris.is_empty() {
+            return Err(ClientSpecError::RedirectWithoutCode);
+        }
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+            return Err(ClientSpecError::RefreshWithoutCode);
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            kind,
+            redirect_uris,
+            grant_types,
+            scopes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> RedirectUri {
+        RedirectUri::parse(s).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn redirect_uris_follow_rfc_6749_section_3_1_2_and_rfc_8252() {
+        for good in [
+            "https://app.example.org/callback",
+            "https://app.example.org/cb?x=1",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8000/cb",
+            "http://localhost:3000/cb",
+            "org.example.app:/oauth2redirect",
+        ] {
+            assert!(RedirectUri::parse(good).is_ok(), "{good:?} was refused");
+        }
+        for bad in [
+            "",
+            "/relative",
+            "http://app.example.org/cb",
+            "https://app.example.org/cb#frag",
+            "https://user:pw@app.example.org/cb",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "https://app.example.org/c b",
+            " https://app.example.org/cb",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn matching_is_exact_except_a_loopback_ip_port() {
+        let web = uri("https://app.example.org/cb");
+        assert!(web.matches("https://app.example.org/cb"));
+        assert!(!web.matches("https://app.example.org/cb/"));
+        assert!(!web.matches("https://APP.example.org/cb"));
+        assert!(!web.matches("https://app.example.org/cb?x=1"));
+        let native = uri("http://127.0.0.1/cb");
+        assert!(native.matches("http://127.0.0.1:51234/cb"));
+        assert!(!native.matches("http://127.0.0.1:51234/other"));
+        assert!(!native.matches("http://127.0.0.2:51234/cb"));
+        let named = uri("http://localhost:3000/cb");
+        assert!(!named.matches("http://localhost:3001/cb"));
+    }
+
+    #[test]
+    fn grant_types_must_fit_the_client_kind() {
+        let cb = || vec![uri("https://a.example/cb")];
+        let spec = ClientSpec::new("svc", ClientKind::Confidential, vec![], vec![], vec![]);
+        assert_eq!(
+            spec.map(|s| s.grant_types),
+            Ok(vec![GrantType::ClientCredentials])
+        );
+        let spec = ClientSpec::new("web", ClientKind::Public, cb(), vec![], vec![]);
+        assert_eq!(
+            spec.map(|s| s.grant_types),
+            Ok(vec![GrantType::AuthorizationCode, GrantType::RefreshToken])
+        );
+        assert_eq!(
+            ClientSpec::new(
+                "x",
+                ClientKind::Public,
+                cb(),
+                vec![GrantType::ClientCredentials],
+                vec![]
+            ),
+            Err(ClientSpecError::PublicClientCredentials)
+        );
+        assert_eq!(
+            ClientSpec::new(
+                "x",
+                ClientKind::Confidential,
+                vec![],
+                vec![GrantType::AuthorizationCode],
+                vec![]
+            ),
+            Err(ClientSpecError::NoRedirectUri)
+        );
+        assert_eq!(
+            ClientSpec::new("x", ClientKind::Public, vec![], vec![], vec![]),
+            Err(ClientSpecError::NoRedirectUri)
+        );
+        assert_eq!(
+            "implicit".parse::<GrantType>(),
+            Err(ClientSpecError::UnknownGrantType("implicit".into()))
+        );
+    }
+}

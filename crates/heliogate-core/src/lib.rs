@@ -1,0 +1,30 @@
+//! The rules of heliogate, free of I/O: what a valid user name, role, scope, client or redirect
+//! URI is, and how secrets are hashed and compared.
+//!
+//! The main design decision is "parse, don't validate": every value that crosses the edge of the
+//! system (a CLI argument, a form field, a JSON body) becomes one of the types here through its
+//! `parse` constructor, so code further in never holds an unchecked name or URI. Nothing here
+//! reads the clock or a random number generator: callers pass time and randomness in, which keeps
+//! every rule testable with fixed inputs.
+
+pub mod client;
+pub mod names;
+pub mod password;
+pub mod scope;
+pub mod secret;
+
+pub use client::{ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri};
+pub use names::{Email, NameError, RoleName, UserName};
+pub use password::{check_new_password, PasswordError};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use secret::{encode_secret, SecretHash};
+
+/// Seconds since the Unix epoch. Every stored time is one of these.
+pub type UnixTime = i64;
+
+/// The scope that the administration API requires; a user holding it through an enabled
+/// account is an administrator, and the last one cannot be removed.
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// The role given to the bootstrap user on a first start.
+pub const ADMIN_ROLE: &str = "administrator";

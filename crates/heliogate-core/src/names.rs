@@ -1,0 +1,138 @@
+//! Names of users and roles, and e-mail addresses.
+
+use std::fmt;
+
+/// Why a name or address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{what} must not be empty")]
+    Empty { what: &'static str },
+    #[error("{what} must be at most {max} characters")]
+    TooLong { what: &'static str, max: usize },
+    #[error("{what} may only contain letters, digits and . _ - @ (got {found:?})")]
+    BadCharacter { what: &'static str, found: char },
+    #[error("{what} must start with a letter or digit")]
+    BadStart { what: &'static str },
+    #[error("not a valid e-mail address: {0:?}")]
+    BadEmail(String),
+}
+
+fn check_name(what: &'static str, s: &str, max: usize) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty { what });
+    }
+    if s.chars().count() > max {
+        return Err(NameError::TooLong { what, max });
+    }
+    if let Some(found) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')))
+    {
+        return Err(NameError::BadCharacter { what, found });
+    }
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(NameError::BadStart { what });
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, NameError> {
+                check_name($what, s, $max)?;
+                Ok(Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A user's login name: 1 to 64 ASCII letters, digits and `. _ - @`, starting with a letter
+    /// or digit. Case is kept and significant, as in the original design.
+    UserName,
+    "user name",
+    64
+);
+name_type!(
+    /// A role's name, with the same alphabet as a user name.
+    RoleName,
+    "role name",
+    64
+);
+
+/// An e-mail address, checked only for shape (one `@`, something on both sides, no spaces):
+/// deliverability is not ours to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let bad = || NameError::BadEmail(s.to_owned());
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        match s.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            {
+                Ok(Self(s.to_owned()))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_name_is_accepted() {
+        assert_eq!(
+            UserName::parse("alice.b-2@lab").map(|n| n.0),
+            Ok("alice.b-2@lab".into())
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        for bad in [
+            "",
+            "bob\"e\"i'o;aü",
+            " alice",
+            "-x",
+            "a b",
+            "x\u{0}y",
+            &"a".repeat(65),
+        ] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn an_email_needs_one_at_sign_with_text_on_both_sides() {
+        assert!(Email::parse("a@example.org").is_ok());
+        for bad in ["", "a", "@b", "a@", "a@b@c", "a b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

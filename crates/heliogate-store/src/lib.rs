@@ -1,0 +1,273 @@
+//! Where heliogate keeps its state: the `Store` traits, one per aggregate, and their SQLite and
+//! PostgreSQL implementations.
+//!
+//! The traits offer the operations the server needs, not generic CRUD: whatever must hold
+//! together (a user and their roles, "at least one administrator remains", a role that is still
+//! held cannot go) is one method that runs in one transaction, so no caller can see or leave a
+//! half-made change. Each engine has its own implementation on a typed sqlx pool and its own
+//! migrations folder with the same numbered names; the backend is chosen by the URL's scheme.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use heliogate_core::{Email, RoleName, Scope, SecretHash, UnixTime, UserName};
+
+mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+mod rows;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use model::{
+    AccessToken, AuditEvent, Client, Credentials, NewAccessToken, NewClient, NewUser, Role, User,
+};
+
+/// What can go wrong in the store, without any engine's types.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change would break a rule of the data: a duplicate name, a role still held, the
+    /// last administrator.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database could not be reached or answered with an error.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Users, their credentials and their roles.
+#[async_trait]
+pub trait UserStore {
+    /// Creates a user with their roles; `Conflict` when the name is taken, `NotFound` when a
+    /// role does not exist.
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// What a sign-in needs: the id, the PHC hash and whether the account is disabled.
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>>;
+    /// Replaces a user's roles; `Conflict` when that would leave no administrator.
+    async fn set_user_roles(
+        &self,
+        name: &UserName,
+        roles: &[RoleName],
+        now: UnixTime,
+    ) -> Result<()>;
+    async fn set_password_hash(&self, name: &UserName, hash: &str, now: UnixTime) -> Result<()>;
+    /// Disables or enables a user; disabling the last administrator is a `Conflict`.
+    async fn set_disabled(&self, name: &UserName, disabled: bool, now: UnixTime) -> Result<()>;
+    /// Deletes a user with their tokens, codes, consents and sessions; deleting the last
+    /// administrator is a `Conflict`.
+    async fn delete_user(&self, name: &UserName) -> Result<()>;
+}
+
+/// Roles: named sets of scopes.
+#[async_trait]
+pub trait RoleStore {
+    async fn list_roles(&self) -> Result<Vec<Role>>;
+    async fn create_role(&self, name: &RoleName, scopes: &[Scope], now: UnixTime) -> Result<Role>;
+    /// Replaces a role's scopes; `Conflict` when that would leave no administrator.
+    async fn set_role_scopes(&self, name: &RoleName, scopes: &[Scope]) -> Result<Role>;
+    /// Deletes a role; `Conflict` while any user holds it.
+    async fn delete_role(&self, name: &RoleName) -> Result<()>;
+    /// Every scope some role holds: with the OpenID Connect scopes, the scopes the server knows.
+    async fn role_scopes(&self) -> Result<Vec<String>>;
+}
+
+/// OAuth 2 clients.
+#[async_trait]
+pub trait ClientStore {
+    async fn create_client(&self, client: &NewClient) -> Result<Client>;
+    async fn client(&self, client_id: &str) -> Result<Option<Client>>;
+    async fn list_clients(&self) -> Result<Vec<Client>>;
+    /// Deletes a client with every code, token and consent it holds.
+    async fn delete_client(&self, client_id: &str) -> Result<()>;
+    async fn set_client_secret(
+        &self,
+        client_id: &str,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<()>;
+}
+
+/// Issued tokens.
+#[async_trait]
+pub trait TokenStore {
+    async fn insert_access_token(&self, token: &NewAccessToken) -> Result<()>;
+    /// The token with this hash, live or not.
+    async fn access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>>;
+    /// Revokes every live access and refresh token acting for a user; returns how many.
+    async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64>;
+    /// Revokes every live access and refresh token issued to a client; returns how many.
+    async fn revoke_client_tokens(&self, client_id: &str, now: UnixTime) -> Result<u64>;
+    /// Deletes expired codes and tokens, and revoked ones past their expiry; returns how many.
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
+}
+
+/// The audit log of security events.
+#[async_trait]
+pub trait AuditStore {
+    async fn record(&self, event: &AuditEvent) -> Result<()>;
+    /// The newest events first.
+    async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>>;
+}
+
+/// Everything the server keeps, behind one object.
+#[async_trait]
+pub trait Store:
+    UserStore + RoleStore + ClientStore + TokenStore + AuditStore + Send + Sync
+{
+    /// Applies pending migrations; refuses a schema newer than this binary.
+    async fn migrate(&self) -> Result<()>;
+    /// Answers whether the database is reachable now.
+    async fn ping(&self) -> Result<()>;
+    /// Creates `admin` once in the life of a database, if it has no users at that moment.
+    /// Returns whether it did. Safe when several nodes start at once.
+    async fn bootstrap_admin(&self, admin: &NewUser) -> Result<bool>;
+    /// Closes the pool, waiting for connections in use.
+    async fn close(&self);
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// How long a request waits for a connection before the store answers `Unavailable`.
+    pub acquire_timeout: Duration,
+    pub max_connections: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: Duration::from_secs(3),
+            max_connections: 16,
+        }
+    }
+}
+
+/// Why a database URL cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnknownScheme(String),
+    #[error("this heliogate was built without the {0} backend")]
+    NotCompiled(&'static str),
+    #[error("cannot open the database")]
+    Open(#[source] StoreError),
+}
+
+/// Opens the store a URL names, without migrating it.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>, ConnectError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "sqlite" => {
+            #[cfg(feature = "sqlite")]
+            return Ok(Arc::new(
+                sqlite::SqliteStore::open(url, options)
+                    .await
+                    .map_err(ConnectError::Open)?,
+            ));
+            #[cfg(not(feature = "sqlite"))]
+            return Err(ConnectError::NotCompiled("sqlite"));
+        }
+        "postgres" | "postgresql" => {
+            #[cfg(feature = "postgres")]
+            return Ok(Arc::new(
+                postgres::PgStore::open(url, options)
+                    .await
+                    .map_err(ConnectError::Open)?,
+            ));
+            #[cfg(not(feature = "postgres"))]
+            return Err(ConnectError::NotCompiled("postgres"));
+        }
+        _ => Err(ConnectError::UnknownScheme(redact_url(url))),
+    }
+}
+
+/// A URL with any password replaced, fit for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((auth, host)) if auth.contains(':') => {
+                let user = auth.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:[redacted]@{host}")
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Joins a list for a text column.
+pub(crate) fn join(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    items
+        .into_iter()
+        .map(|s| s.as_ref().to_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Splits a text column written by `join`.
+pub(crate) fn split(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The same shape of check in both backends: users that would stay administrators.
+pub(crate) const ADMIN_COUNT_SQL: &str = "SELECT COUNT(DISTINCT u.id) FROM users u \
+     JOIN user_roles ur ON ur.user_id = u.id \
+     JOIN role_scopes rs ON rs.role = ur.role AND rs.scope = 'admin' \
+     WHERE u.disabled = FALSE";
+
+pub(crate) fn email_str(email: &Option<Email>) -> Option<&str> {
+    email.as_ref().map(Email::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:[redacted]@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn both_engines_have_the_same_migrations() {
+        let names = |dir: &str| -> Vec<String> {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut names: Vec<String> = std::fs::read_dir(path)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert!(!names("sqlite").is_empty());
+        assert_eq!(names("sqlite"), names("postgres"));
+    }
+}

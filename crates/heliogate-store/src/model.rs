@@ -1,0 +1,125 @@
+//! The records the store takes and returns.
+
+use heliogate_core::{ClientSpec, Email, RoleName, SecretHash, UnixTime, UserName};
+use serde_json::Value;
+
+/// A user as the rest of the server sees them: never with the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable, random, never reused: the `sub` of tokens.
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub disabled: bool,
+    pub roles: Vec<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub name: UserName,
+    pub email: Option<Email>,
+    /// An Argon2id PHC string.
+    pub password_hash: String,
+    pub roles: Vec<RoleName>,
+    pub now: UnixTime,
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub user_id: String,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user_id", &self.user_id)
+            .field("password_hash", &"[redacted]")
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    /// `None` for a public client.
+    pub secret_hash: Option<SecretHash>,
+    pub name: String,
+    /// The owning user's name, while that user exists.
+    pub owner: Option<String>,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub secret_hash: Option<SecretHash>,
+    pub spec: ClientSpec,
+    pub owner: Option<UserName>,
+    pub now: UnixTime,
+}
+
+/// One security event: who did what, when, from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub at: UnixTime,
+    /// What happened, as a dotted name: `user.created`, `login.failed`, `token.issued`…
+    pub event: String,
+    /// Who did it: a user name, `cli`, or a client id.
+    pub actor: Option<String>,
+    /// What it was done to: a user name, a client id, a role.
+    pub subject: Option<String>,
+    pub client_addr: Option<String>,
+    pub detail: Value,
+}
+
+/// An access token to store: only its hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewAccessToken {
+    pub hash: SecretHash,
+    pub client_id: String,
+    /// `None` for a client's own token (client credentials).
+    pub user_id: Option<String>,
+    /// Space-delimited, canonical.
+    pub scope: String,
+    /// The refresh-token family it came from, so that revoking the family revokes it.
+    pub family_id: Option<String>,
+    /// The authorization code it came from (RFC 6749 §4.1.2: a replayed code revokes it).
+    pub code_hash: Option<SecretHash>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A stored access token, live or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl AccessToken {
+    /// Live: not revoked and not yet expired at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}

@@ -1,0 +1,656 @@
+//! The PostgreSQL backend: the store of a cluster of stateless heliogate nodes.
+//!
+//! Administrative changes (users, roles, clients) take a transaction-scoped advisory lock
+//! first, so that two nodes cannot each remove "the other" last administrator: the checks that
+//! span rows see every earlier change committed. Commits are durable under PostgreSQL's
+//! default `synchronous_commit = on`.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use heliogate_core::{RoleName, Scope, SecretHash, UnixTime, UserName};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::rows::{
+    attach_roles, AuditRow, ClientRow, UserRow, AUDIT_COLUMNS, CLIENT_COLUMNS, USER_COLUMNS,
+};
+use crate::{
+    email_str, join, AccessToken, AuditEvent, AuditStore, Client, ClientStore, ConnectOptions,
+    Credentials, NewAccessToken, NewClient, NewUser, Result, Role, RoleStore, Store, StoreError,
+    TokenStore, User, UserStore, ADMIN_COUNT_SQL,
+};
+
+/// The advisory lock key that serializes administrative changes across nodes.
+const ADMIN_LOCK: i64 = 0x6865_6c69_6f67;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::unavailable(e)
+}
+
+/// Maps a unique-constraint violation to `Conflict` with the given message.
+fn unique(message: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(message),
+        _ => db_err(e),
+    }
+}
+
+impl PgStore {
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(db_err)?
+            .application_name("heliogate");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(db_err)?;
+        Ok(Self { pool })
+    }
+
+    async fn write(&self) -> Result<Transaction<'_, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ADMIN_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Ok(tx)
+    }
+
+    async fn roles_of(&self, user_ids: Option<&str>) -> Result<Vec<(String, String)>> {
+        let query = match user_ids {
+            Some(id) => sqlx::query_as(
+                "SELECT user_id, role FROM user_roles WHERE user_id = $1 ORDER BY role",
+            )
+            .bind(id.to_owned()),
+            None => sqlx::query_as("SELECT user_id, role FROM user_roles ORDER BY user_id, role"),
+        };
+        query.fetch_all(&self.pool).await.map_err(db_err)
+    }
+
+    async fn user_where(&self, column: &str, value: &str) -> Result<Option<User>> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} WHERE {column} = $1"))
+                .bind(value)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        match row {
+            Some(row) => {
+                let roles = self.roles_of(Some(&row.id)).await?;
+                Ok(Some(
+                    row.with_roles(roles.into_iter().map(|(_, r)| r).collect()),
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn role(&self, name: &str) -> Result<Role> {
+        let scopes: Vec<(String,)> =
+            sqlx::query_as("SELECT scope FROM role_scopes WHERE role = $1 ORDER BY scope")
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(Role {
+            name: name.to_owned(),
+            scopes: scopes.into_iter().map(|(s,)| s).collect(),
+        })
+    }
+}
+
+async fn admin_count(tx: &mut Transaction<'_, Postgres>) -> Result<i64> {
+    sqlx::query_scalar(ADMIN_COUNT_SQL)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)
+}
+
+/// Runs a change that must leave at least one administrator, if there was one before.
+async fn keeping_an_admin(mut tx: Transaction<'_, Postgres>, before: i64) -> Result<()> {
+    if before > 0 && admin_count(&mut tx).await? == 0 {
+        return Err(StoreError::Conflict(
+            "that would leave no enabled administrator".into(),
+        ));
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+async fn user_id(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<String> {
+    sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("no user named {name:?}")))
+}
+
+async fn insert_user_roles(
+    tx: &mut Transaction<'_, Postgres>,
+    id: &str,
+    roles: &[RoleName],
+) -> Result<()> {
+    for role in roles {
+        let exists: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = $1")
+            .bind(role.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "no role named {:?}",
+                role.as_str()
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(role.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+async fn insert_user(tx: &mut Transaction<'_, Postgres>, user: &NewUser) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, name, email, password_hash, disabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, FALSE, $5, $5)",
+    )
+    .bind(&user.id)
+    .bind(user.name.as_str())
+    .bind(email_str(&user.email))
+    .bind(&user.password_hash)
+    .bind(user.now)
+    .execute(&mut **tx)
+    .await
+    .map_err(unique(format!(
+        "a user named {:?} already exists",
+        user.name.as_str()
+    )))?;
+    insert_user_roles(tx, &user.id, &user.roles).await
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        let mut tx = self.write().await?;
+        insert_user(&mut tx, user).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.user_where("id", &user.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the new user vanished".into()))
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        self.user_where("name", name).await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        self.user_where("id", id).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let users: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(attach_roles(users, self.roles_of(None).await?))
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>> {
+        let row: Option<(String, String, bool)> =
+            sqlx::query_as("SELECT id, password_hash, disabled FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(row.map(|(user_id, password_hash, disabled)| Credentials {
+            user_id,
+            password_hash,
+            disabled,
+        }))
+    }
+
+    async fn set_user_roles(
+        &self,
+        name: &UserName,
+        roles: &[RoleName],
+        now: UnixTime,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_user_roles(&mut tx, &id, roles).await?;
+        sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        keeping_an_admin(tx, before).await
+    }
+
+    async fn set_password_hash(&self, name: &UserName, hash: &str, now: UnixTime) -> Result<()> {
+        let mut tx = self.write().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_disabled(&self, name: &UserName, disabled: bool, now: UnixTime) -> Result<()> {
+        let mut tx = self.write().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(disabled)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        keeping_an_admin(tx, before).await
+    }
+
+    async fn delete_user(&self, name: &UserName) -> Result<()> {
+        let mut tx = self.write().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        keeping_an_admin(tx, before).await
+    }
+}
+
+#[async_trait]
+impl RoleStore for PgStore {
+    async fn list_roles(&self) -> Result<Vec<Role>> {
+        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM roles ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let links: Vec<(String, String)> =
+            sqlx::query_as("SELECT role, scope FROM role_scopes ORDER BY role, scope")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(names
+            .into_iter()
+            .map(|(name,)| {
+                let scopes = links
+                    .iter()
+                    .filter(|(r, _)| *r == name)
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                Role { name, scopes }
+            })
+            .collect())
+    }
+
+    async fn create_role(&self, name: &RoleName, scopes: &[Scope], now: UnixTime) -> Result<Role> {
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO roles (name, created_at) VALUES ($1, $2)")
+            .bind(name.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique(format!(
+                "a role named {:?} already exists",
+                name.as_str()
+            )))?;
+        insert_role_scopes(&mut tx, name, scopes).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.role(name.as_str()).await
+    }
+
+    async fn set_role_scopes(&self, name: &RoleName, scopes: &[Scope]) -> Result<Role> {
+        let mut tx = self.write().await?;
+        role_exists(&mut tx, name).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("DELETE FROM role_scopes WHERE role = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_role_scopes(&mut tx, name, scopes).await?;
+        keeping_an_admin(tx, before).await?;
+        self.role(name.as_str()).await
+    }
+
+    async fn delete_role(&self, name: &RoleName) -> Result<()> {
+        let mut tx = self.write().await?;
+        role_exists(&mut tx, name).await?;
+        let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1")
+            .bind(name.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if holders > 0 {
+            return Err(StoreError::Conflict(format!(
+                "role {:?} is held by {holders} user(s); take it from them first",
+                name.as_str()
+            )));
+        }
+        sqlx::query("DELETE FROM roles WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn role_scopes(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT scope FROM role_scopes ORDER BY scope")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
+async fn role_exists(tx: &mut Transaction<'_, Postgres>, name: &RoleName) -> Result<()> {
+    let found: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = $1")
+        .bind(name.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| StoreError::NotFound(format!("no role named {:?}", name.as_str())))
+}
+
+async fn insert_role_scopes(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &RoleName,
+    scopes: &[Scope],
+) -> Result<()> {
+    for scope in scopes {
+        sqlx::query("INSERT INTO role_scopes (role, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name.as_str())
+            .bind(scope.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ClientStore for PgStore {
+    async fn create_client(&self, client: &NewClient) -> Result<Client> {
+        let mut tx = self.write().await?;
+        let owner_id = match &client.owner {
+            Some(name) => Some(user_id(&mut tx, name.as_str()).await?),
+            None => None,
+        };
+        let spec = &client.spec;
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
+             grant_types, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(&client.client_id)
+        .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
+        .bind(&spec.name)
+        .bind(owner_id)
+        .bind(spec.kind == heliogate_core::ClientKind::Public)
+        .bind(join(spec.redirect_uris.iter().map(|u| u.as_str())))
+        .bind(join(spec.grant_types.iter().map(|g| g.as_str())))
+        .bind(join(spec.scopes.iter().map(|s| s.as_str())))
+        .bind(client.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique(format!("a client with id {:?} already exists", client.client_id)))?;
+        tx.commit().await.map_err(db_err)?;
+        self.client(&client.client_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the new client vanished".into()))
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(&format!("SELECT {CLIENT_COLUMNS} WHERE c.client_id = $1"))
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>> {
+        let rows: Vec<ClientRow> = sqlx::query_as(&format!(
+            "SELECT {CLIENT_COLUMNS} ORDER BY c.name, c.client_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no client with id {client_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn set_client_secret(
+        &self,
+        client_id: &str,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND public = FALSE",
+        )
+        .bind(client_id)
+        .bind(hash.as_bytes().to_vec())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no confidential client with id {client_id:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Revokes live tokens matching `column = value` in both token tables.
+async fn revoke_where(pool: &PgPool, column: &str, value: &str, now: UnixTime) -> Result<u64> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut count = 0;
+    for table in ["access_tokens", "refresh_tokens"] {
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = $2 WHERE {column} = $1 AND revoked_at IS NULL AND expires_at > $2"
+        ))
+        .bind(value)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        count += done.rows_affected();
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(count)
+}
+
+#[async_trait]
+impl TokenStore for PgStore {
+    async fn insert_access_token(&self, token: &NewAccessToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(token.hash.as_bytes().to_vec())
+        .bind(&token.client_id)
+        .bind(&token.user_id)
+        .bind(&token.scope)
+        .bind(&token.family_id)
+        .bind(token.code_hash.map(|h| h.as_bytes().to_vec()))
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>> {
+        let row: Option<(String, Option<String>, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT client_id, user_id, scope, created_at, expires_at, revoked_at FROM access_tokens \
+             WHERE token_hash = $1",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(
+            |(client_id, user_id, scope, created_at, expires_at, revoked_at)| AccessToken {
+                client_id,
+                user_id,
+                scope,
+                created_at,
+                expires_at,
+                revoked_at,
+            },
+        ))
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64> {
+        revoke_where(&self.pool, "user_id", user_id, now).await
+    }
+
+    async fn revoke_client_tokens(&self, client_id: &str, now: UnixTime) -> Result<u64> {
+        revoke_where(&self.pool, "client_id", client_id, now).await
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        let mut count = 0;
+        for table in [
+            "access_tokens",
+            "refresh_tokens",
+            "authorization_codes",
+            "sessions",
+        ] {
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+            count += done.rows_affected();
+        }
+        Ok(count)
+    }
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn record(&self, event: &AuditEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(event.at)
+        .bind(&event.event)
+        .bind(&event.actor)
+        .bind(&event.subject)
+        .bind(&event.client_addr)
+        .bind(event.detail.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>> {
+        let rows: Vec<AuditRow> =
+            sqlx::query_as(&format!("SELECT {AUDIT_COLUMNS} ORDER BY id DESC LIMIT $1"))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn bootstrap_admin(&self, admin: &NewUser) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let marked = sqlx::query("INSERT INTO instance (key, value) VALUES ('bootstrap_admin', $1) ON CONFLICT DO NOTHING")
+            .bind(admin.now.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if marked.rows_affected() == 0 || users > 0 {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        insert_user(&mut tx, admin).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,119 @@
+//! Rows as both engines return them, and their conversion to the store's records.
+
+use heliogate_core::SecretHash;
+
+use crate::{split, Client, Result, StoreError, User};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRow {
+    pub fn with_roles(self, roles: Vec<String>) -> User {
+        User {
+            id: self.id,
+            name: self.name,
+            email: self.email,
+            disabled: self.disabled,
+            roles,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Attaches `(user_id, role)` pairs, sorted by user id, to their users.
+pub(crate) fn attach_roles(users: Vec<UserRow>, links: Vec<(String, String)>) -> Vec<User> {
+    users
+        .into_iter()
+        .map(|u| {
+            let roles = links
+                .iter()
+                .filter(|(id, _)| *id == u.id)
+                .map(|(_, r)| r.clone())
+                .collect();
+            u.with_roles(roles)
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    pub client_id: String,
+    pub secret_hash: Option<Vec<u8>>,
+    pub name: String,
+    pub owner: Option<String>,
+    pub public: bool,
+    pub redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> Result<Self> {
+        let secret_hash = match row.secret_hash {
+            Some(bytes) => Some(SecretHash::from_slice(&bytes).ok_or_else(|| {
+                StoreError::Unavailable(
+                    format!("client {} has a malformed secret hash", row.client_id).into(),
+                )
+            })?),
+            None => None,
+        };
+        Ok(Client {
+            client_id: row.client_id,
+            secret_hash,
+            name: row.name,
+            owner: row.owner,
+            public: row.public,
+            redirect_uris: split(&row.redirect_uris),
+            grant_types: split(&row.grant_types),
+            scopes: split(&row.scopes),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub at: i64,
+    pub event: String,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub client_addr: Option<String>,
+    pub detail: String,
+}
+
+impl From<AuditRow> for crate::AuditEvent {
+    fn from(row: AuditRow) -> Self {
+        crate::AuditEvent {
+            at: row.at,
+            event: row.event,
+            actor: row.actor,
+            subject: row.subject,
+            client_addr: row.client_addr,
+            detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// The columns `ClientRow` reads, with the owner's name joined in.
+pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.created_at, c.updated_at \
+     FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
+
+pub(crate) const USER_COLUMNS: &str =
+    "id, name, email, disabled, created_at, updated_at FROM users";
+
+pub(crate) const AUDIT_COLUMNS: &str =
+    "at, event, actor, subject, client_addr, detail FROM audit_log";

@@ -1,0 +1,155 @@
+//! Fresh databases for tests: a temporary SQLite file, or a new PostgreSQL database made on the
+//! server that `HELIOGATE_TEST_POSTGRES_URL` names and dropped afterwards. Each test gets its
+//! own, so tests run in parallel and never see each other's data.
+//!
+//! Without `HELIOGATE_TEST_POSTGRES_URL`, PostgreSQL tests print a notice and pass as skipped;
+//! with `HELIOGATE_REQUIRE_POSTGRES=1` (as CI sets it) a missing URL fails them instead.
+#![allow(clippy::expect_used, clippy::panic)] // test support: a broken fixture must stop the test
+
+use std::sync::Arc;
+
+use rand::Rng;
+use sqlx::Connection;
+
+use crate::{ConnectOptions, Store};
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for the life of this value.
+pub struct TestDatabase {
+    url: String,
+    /// For PostgreSQL: the server URL and the database name, to drop it.
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server for tests, or `None` (with a printed notice) when there is none.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("HELIOGATE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("HELIOGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("HELIOGATE_REQUIRE_POSTGRES=1 but HELIOGATE_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("skipped: PostgreSQL test (set HELIOGATE_TEST_POSTGRES_URL to run it)");
+            None
+        }
+    }
+}
+
+/// `url` with its database path replaced by `/name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+impl TestDatabase {
+    /// A fresh database on `backend`, or `None` when PostgreSQL tests are skipped.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite()),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("heliogate.db").display());
+        Self {
+            url,
+            postgres: None,
+            _dir: Some(dir),
+        }
+    }
+
+    pub async fn postgres() -> Option<Self> {
+        let server = postgres_server()?;
+        let name = format!("heliogate_test_{:016x}", rand::thread_rng().r#gen::<u64>());
+        let mut conn = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("connect to HELIOGATE_TEST_POSTGRES_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        let _ = conn.close().await;
+        Some(Self {
+            url: with_database(&server, &name),
+            postgres: Some((server, name)),
+            _dir: None,
+        })
+    }
+
+    /// The URL heliogate is given for this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let store = crate::connect(&self.url, &ConnectOptions::default())
+            .await
+            .expect("open the test database");
+        store.migrate().await.expect("migrate the test database");
+        store
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside any runtime we may block: give the clean-up its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_name_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
+    }
+}

@@ -1,0 +1,560 @@
+//! One suite for every backend: each test runs against `&dyn Store` on SQLite and on
+//! PostgreSQL, each on a fresh database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use heliogate_core::{
+    ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, SecretHash, UserName,
+};
+use heliogate_store::testing::{Backend, TestDatabase};
+use heliogate_store::{AuditEvent, NewAccessToken, NewClient, NewUser, Store, StoreError};
+
+const NOW: i64 = 1_800_000_000;
+
+fn new_user(id: &str, name: &str, roles: &[&str]) -> NewUser {
+    NewUser {
+        id: id.into(),
+        name: UserName::parse(name).unwrap(),
+        email: None,
+        password_hash: format!("$argon2id$fake-for-{name}"),
+        roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+        now: NOW,
+    }
+}
+
+fn name(s: &str) -> UserName {
+    UserName::parse(s).unwrap()
+}
+
+fn role(s: &str) -> RoleName {
+    RoleName::parse(s).unwrap()
+}
+
+fn scopes(list: &[&str]) -> Vec<Scope> {
+    list.iter().map(|s| Scope::parse(s).unwrap()).collect()
+}
+
+fn service_client(id: &str, display_name: &str) -> NewClient {
+    NewClient {
+        client_id: id.into(),
+        secret_hash: Some(SecretHash::of("s3cret")),
+        spec: ClientSpec::new(
+            display_name,
+            ClientKind::Confidential,
+            vec![],
+            vec![],
+            scopes(&["read"]),
+        )
+        .unwrap(),
+        owner: None,
+        now: NOW,
+    }
+}
+
+fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) -> NewAccessToken {
+    NewAccessToken {
+        hash: SecretHash::of(secret),
+        client_id: client_id.into(),
+        user_id: user_id.map(str::to_owned),
+        scope: "read".into(),
+        family_id: None,
+        code_hash: None,
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = heliogate_store::testing::TestDatabase::sqlite();
+                    let store = db.store().await;
+                    super::$test(&*store).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(db) = heliogate_store::testing::TestDatabase::postgres().await else { return };
+                    let store = db.store().await;
+                    super::$test(&*store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    the_original_roles_are_seeded,
+    a_user_keeps_their_fields_and_roles,
+    a_duplicate_user_name_is_a_conflict,
+    an_unknown_role_creates_no_user,
+    the_last_administrator_cannot_be_removed,
+    a_held_role_cannot_be_deleted,
+    hostile_text_is_stored_verbatim,
+    clients_round_trip_and_rotate_secrets,
+    deleting_a_client_deletes_its_tokens,
+    tokens_are_revoked_by_user_and_by_client,
+    purging_removes_only_expired_tokens,
+    the_bootstrap_admin_is_created_once,
+    no_bootstrap_admin_once_users_exist,
+    audit_events_come_back_newest_first,
+    migrating_twice_changes_nothing,
+);
+
+async fn the_original_roles_are_seeded(store: &dyn Store) {
+    let roles: Vec<(String, Vec<String>)> = store
+        .list_roles()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.name, r.scopes))
+        .collect();
+    let expect = |n: &str, s: &[&str]| {
+        (
+            n.to_owned(),
+            s.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        roles,
+        vec![
+            expect("administrator", &["admin", "execute", "read", "write"]),
+            expect("moderator", &["read", "write"]),
+            expect("reader", &["read"]),
+            expect("writer", &["write"]),
+        ]
+    );
+    assert_eq!(
+        store.role_scopes().await.unwrap(),
+        ["admin", "execute", "read", "write"]
+    );
+}
+
+async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
+    let mut alice = new_user("u-1", "alice", &["reader", "writer"]);
+    alice.email = Some(Email::parse("alice@example.org").unwrap());
+    let created = store.create_user(&alice).await.unwrap();
+    assert_eq!(created.roles, ["reader", "writer"]);
+    assert_eq!(created.email.as_deref(), Some("alice@example.org"));
+    assert_eq!(
+        store.user_by_id("u-1").await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(store.user_by_name("alice").await.unwrap(), Some(created));
+    assert_eq!(store.user_by_name("Alice").await.unwrap(), None);
+
+    store
+        .set_user_roles(&name("alice"), &[role("moderator")], NOW + 1)
+        .await
+        .unwrap();
+    store
+        .set_password_hash(&name("alice"), "$argon2id$new", NOW + 2)
+        .await
+        .unwrap();
+    store
+        .set_disabled(&name("alice"), true, NOW + 3)
+        .await
+        .unwrap();
+    let alice = store.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!(
+        (alice.roles.as_slice(), alice.disabled, alice.updated_at),
+        (&["moderator".to_owned()][..], true, NOW + 3)
+    );
+    let creds = store.credentials("alice").await.unwrap().unwrap();
+    assert_eq!(
+        (creds.password_hash.as_str(), creds.disabled),
+        ("$argon2id$new", true)
+    );
+
+    store.delete_user(&name("alice")).await.unwrap();
+    assert!(store.user_by_name("alice").await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_user(&name("alice")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_disabled(&name("nobody"), true, NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn a_duplicate_user_name_is_a_conflict(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "bob", &["reader"]))
+        .await
+        .unwrap();
+    let again = store
+        .create_user(&new_user("u-2", "bob", &["writer"]))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let users = store.list_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].roles, ["reader"]);
+}
+
+async fn an_unknown_role_creates_no_user(store: &dyn Store) {
+    let result = store
+        .create_user(&new_user("u-1", "carol", &["reader", "ghost"]))
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
+    assert!(store.list_users().await.unwrap().is_empty());
+    store
+        .create_user(&new_user("u-2", "dave", &["reader"]))
+        .await
+        .unwrap();
+    let result = store
+        .set_user_roles(&name("dave"), &[role("writer"), role("ghost")], NOW)
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound(_))));
+    assert_eq!(
+        store.user_by_name("dave").await.unwrap().unwrap().roles,
+        ["reader"]
+    );
+}
+
+async fn the_last_administrator_cannot_be_removed(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "root", &["administrator"]))
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("u-2", "ops", &["administrator"]))
+        .await
+        .unwrap();
+    store.delete_user(&name("ops")).await.unwrap();
+    let conflict =
+        |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    conflict(store.delete_user(&name("root")).await);
+    conflict(store.set_disabled(&name("root"), true, NOW).await);
+    conflict(
+        store
+            .set_user_roles(&name("root"), &[role("reader")], NOW)
+            .await,
+    );
+    conflict(
+        store
+            .set_role_scopes(&role("administrator"), &scopes(&["read"]))
+            .await
+            .map(|_| ()),
+    );
+    let root = store.user_by_name("root").await.unwrap().unwrap();
+    assert_eq!(
+        (root.disabled, root.roles.as_slice()),
+        (false, &["administrator".to_owned()][..])
+    );
+    // Another role granting `admin` makes a second administrator; then either may go.
+    store
+        .create_role(&role("ops"), &scopes(&["admin"]), NOW)
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("u-3", "second", &["ops"]))
+        .await
+        .unwrap();
+    store
+        .set_user_roles(&name("root"), &[role("reader")], NOW)
+        .await
+        .unwrap();
+}
+
+async fn a_held_role_cannot_be_deleted(store: &dyn Store) {
+    store
+        .create_role(&role("auditor"), &scopes(&["read", "audit"]), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_role(&role("auditor"), &[], NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .create_user(&new_user("u-1", "eve", &["auditor"]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_role(&role("auditor")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store
+        .role_scopes()
+        .await
+        .unwrap()
+        .contains(&"audit".to_owned()));
+    store
+        .set_user_roles(&name("eve"), &[role("reader")], NOW)
+        .await
+        .unwrap();
+    store.delete_role(&role("auditor")).await.unwrap();
+    assert!(matches!(
+        store.delete_role(&role("auditor")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!store
+        .role_scopes()
+        .await
+        .unwrap()
+        .contains(&"audit".to_owned()));
+}
+
+async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
+    let hostile = "bob\"e\"i'o;aü); DROP TABLE users; --";
+    let mut user = new_user("u-1", "mallory", &["reader"]);
+    user.email = Some(Email::parse("o'brien\";--@example.org").unwrap());
+    store.create_user(&user).await.unwrap();
+    store
+        .create_client(&service_client("c-1", hostile))
+        .await
+        .unwrap();
+    assert_eq!(store.client("c-1").await.unwrap().unwrap().name, hostile);
+    assert_eq!(
+        store
+            .user_by_name("mallory")
+            .await
+            .unwrap()
+            .unwrap()
+            .email
+            .as_deref(),
+        Some("o'brien\";--@example.org")
+    );
+    assert!(store.user_by_name("' OR '1'='1").await.unwrap().is_none());
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
+async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "owner", &["reader"]))
+        .await
+        .unwrap();
+    let spec = ClientSpec::new(
+        "Notebook",
+        ClientKind::Public,
+        vec![
+            RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+            RedirectUri::parse("https://nb.example/cb").unwrap(),
+        ],
+        vec![GrantType::AuthorizationCode],
+        scopes(&["read", "openid"]),
+    )
+    .unwrap();
+    let new = NewClient {
+        client_id: "c-pub".into(),
+        secret_hash: None,
+        spec,
+        owner: Some(name("owner")),
+        now: NOW,
+    };
+    let client = store.create_client(&new).await.unwrap();
+    assert_eq!(client.owner.as_deref(), Some("owner"));
+    assert!(client.public && client.secret_hash.is_none());
+    assert_eq!(
+        client.redirect_uris,
+        ["http://127.0.0.1/cb", "https://nb.example/cb"]
+    );
+    assert_eq!(client.grant_types, ["authorization_code"]);
+    assert_eq!(client.scopes, ["openid", "read"]);
+    assert!(matches!(
+        store.create_client(&new).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let orphan = NewClient {
+        owner: Some(name("ghost")),
+        client_id: "c-2".into(),
+        ..new
+    };
+    assert!(matches!(
+        store.create_client(&orphan).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    store
+        .create_client(&service_client("c-svc", "svc"))
+        .await
+        .unwrap();
+    assert!(store
+        .client("c-svc")
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_hash
+        .unwrap()
+        .matches("s3cret"));
+    store
+        .set_client_secret("c-svc", &SecretHash::of("rotated"), NOW + 5)
+        .await
+        .unwrap();
+    let rotated = store.client("c-svc").await.unwrap().unwrap();
+    assert!(
+        rotated.secret_hash.unwrap().matches("rotated")
+            && !rotated.secret_hash.unwrap().matches("s3cret")
+    );
+    assert!(matches!(
+        store
+            .set_client_secret("c-pub", &SecretHash::of("x"), NOW)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+    // A deleted owner leaves the client without one.
+    store.delete_user(&name("owner")).await.unwrap();
+    assert_eq!(store.client("c-pub").await.unwrap().unwrap().owner, None);
+}
+
+async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
+    store
+        .create_client(&service_client("c-1", "svc"))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token("t1", "c-1", None, NOW + 60))
+        .await
+        .unwrap();
+    store.delete_client("c-1").await.unwrap();
+    assert!(store
+        .access_token(&SecretHash::of("t1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        store.delete_client("c-1").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "frank", &["reader"]))
+        .await
+        .unwrap();
+    store
+        .create_client(&service_client("c-1", "one"))
+        .await
+        .unwrap();
+    store
+        .create_client(&service_client("c-2", "two"))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token("a", "c-1", Some("u-1"), NOW + 60))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token("b", "c-2", Some("u-1"), NOW + 60))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token("c", "c-2", None, NOW + 60))
+        .await
+        .unwrap();
+    let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(NOW);
+    assert!(live(
+        store.access_token(&SecretHash::of("a")).await.unwrap()
+    ));
+    assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 2);
+    assert!(!live(
+        store.access_token(&SecretHash::of("a")).await.unwrap()
+    ));
+    assert!(live(
+        store.access_token(&SecretHash::of("c")).await.unwrap()
+    ));
+    assert_eq!(store.revoke_client_tokens("c-2", NOW).await.unwrap(), 1);
+    assert!(!live(
+        store.access_token(&SecretHash::of("c")).await.unwrap()
+    ));
+    assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 0);
+}
+
+async fn purging_removes_only_expired_tokens(store: &dyn Store) {
+    store
+        .create_client(&service_client("c-1", "svc"))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token("old", "c-1", None, NOW - 1))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token("new", "c-1", None, NOW + 60))
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 1);
+    assert!(store
+        .access_token(&SecretHash::of("old"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .access_token(&SecretHash::of("new"))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn the_bootstrap_admin_is_created_once(store: &dyn Store) {
+    assert!(store
+        .bootstrap_admin(&new_user("u-1", "admin", &["administrator"]))
+        .await
+        .unwrap());
+    assert!(!store
+        .bootstrap_admin(&new_user("u-2", "admin2", &["administrator"]))
+        .await
+        .unwrap());
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
+async fn no_bootstrap_admin_once_users_exist(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "early", &["reader"]))
+        .await
+        .unwrap();
+    assert!(!store
+        .bootstrap_admin(&new_user("u-2", "admin", &["administrator"]))
+        .await
+        .unwrap());
+    // Once decided, never again: not even when the database has no users later.
+    store.delete_user(&name("early")).await.unwrap();
+    assert!(!store
+        .bootstrap_admin(&new_user("u-3", "admin", &["administrator"]))
+        .await
+        .unwrap());
+    assert!(store.list_users().await.unwrap().is_empty());
+}
+
+async fn audit_events_come_back_newest_first(store: &dyn Store) {
+    for (i, event) in ["user.created", "login.failed"].iter().enumerate() {
+        store
+            .record(&AuditEvent {
+                at: NOW + i as i64,
+                event: (*event).into(),
+                actor: Some("cli".into()),
+                subject: Some("alice".into()),
+                client_addr: Some("127.0.0.1".into()),
+                detail: serde_json::json!({"roles": ["reader"]}),
+            })
+            .await
+            .unwrap();
+    }
+    let events = store.recent_events(10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["login.failed", "user.created"]
+    );
+    assert_eq!(events[1].detail, serde_json::json!({"roles": ["reader"]}));
+}
+
+async fn migrating_twice_changes_nothing(store: &dyn Store) {
+    store.migrate().await.unwrap();
+    assert_eq!(store.list_roles().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn each_test_database_is_its_own() {
+    let a = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let b = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    assert_ne!(a.url(), b.url());
+}
