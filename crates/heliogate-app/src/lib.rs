@@ -1,1 +1,64 @@
-//! placeholder
+//! heliogate's use cases: each loads what it needs from the store, decides with the rules of
+//! `heliogate-core`, persists, and records an audit event. The command line and the HTTP server
+//! call the same functions, so creating a client from a terminal and over the API is one code
+//! path with one set of checks.
+//!
+//! This layer owns the clock and the random number generator, the two impure inputs the core
+//! rules take as arguments.
+
+pub mod admin;
+pub mod passwords;
+mod random;
+
+pub use random::{new_client_id, new_secret, new_user_id, now};
+
+use heliogate_store::StoreError;
+
+/// Why a use case did not happen. Nothing was changed in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input breaks a rule: a malformed name, an unknown scope, a short password.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => AppError::NotFound(m),
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            e @ StoreError::Unavailable(_) => AppError::Unavailable(e),
+        }
+    }
+}
+
+/// Turns any core parse error into `Invalid`.
+pub(crate) fn invalid(e: impl std::fmt::Display) -> AppError {
+    AppError::Invalid(e.to_string())
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// A user name, or `cli` for the command line.
+    pub name: String,
+    pub client_addr: Option<String>,
+}
+
+impl Actor {
+    /// The command line, run by whoever can reach the database.
+    pub fn cli() -> Self {
+        Self {
+            name: "cli".into(),
+            client_addr: None,
+        }
+    }
+}

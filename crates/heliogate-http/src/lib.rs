@@ -1,1 +1,72 @@
-//! placeholder
+//! heliogate's HTTP face: an axum router over the use cases of `heliogate-app`.
+//!
+//! Handlers stay thin (extract, call the app, map the error); everything a response must carry
+//! on every path (security headers, request logging, a body size limit) is a layer here, once,
+//! rather than a line in each handler. `router` takes the state and returns the app, so tests
+//! can serve it on a random port exactly as the binary does.
+
+mod error;
+mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use heliogate_store::Store;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::HttpError;
+
+/// The largest request body accepted; OAuth and login forms are far smaller.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// How long a readiness check waits for the database.
+    pub ready_timeout: Duration,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let security_headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    let mut app = Router::new().merge(health::routes()).with_state(state);
+    for (name, value) in security_headers {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    app.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &axum::http::Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            })
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
+}
+
+/// Serves the app on `listener` until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

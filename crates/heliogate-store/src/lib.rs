@@ -212,6 +212,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A schema newer than this binary is a conflict to report plainly, not an outage.
+pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    match e {
+        sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::Conflict(format!(
+            "the database has schema version {version}, newer than this heliogate knows: upgrade heliogate"
+        )),
+        e => StoreError::unavailable(e),
+    }
+}
+
 /// Joins a list for a text column.
 pub(crate) fn join(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     items

@@ -616,10 +616,7 @@ impl AuditStore for PgStore {
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)
+        MIGRATOR.run(&self.pool).await.map_err(crate::migrate_error)
     }
 
     async fn ping(&self) -> Result<()> {

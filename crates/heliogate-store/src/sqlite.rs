@@ -617,10 +617,7 @@ impl AuditStore for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(StoreError::unavailable)
+        MIGRATOR.run(&self.pool).await.map_err(crate::migrate_error)
     }
 
     async fn ping(&self) -> Result<()> {

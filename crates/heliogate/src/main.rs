@@ -1,1 +1,103 @@
-fn main() {}
+//! The heliogate binary: the command line, settings and wiring of the other crates.
+//!
+//! Library crates return typed errors; here they become `anyhow` chains with context, printed
+//! as one line on standard error with a non-zero exit.
+
+mod cli;
+mod commands;
+mod serve;
+mod settings;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use heliogate_store::{ConnectOptions, Store};
+
+use crate::cli::{Cli, Command};
+use crate::settings::{LogFormat, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.settings.clone(), cli.config.as_deref(), &|k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e),
+    };
+    init_logging(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&e.into()),
+    };
+    match runtime.block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints an error chain as one line and picks the exit code.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let line = format!("{e:#}").replace('\n', " ");
+    eprintln!("heliogate: error: {line}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(settings: &Settings) {
+    let mut filter = settings.log.clone();
+    if !filter.contains("sqlx") {
+        // sqlx logs every statement at info; keep its warnings (slow statements) only.
+        filter.push_str(",sqlx=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match settings.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Opens the configured store and brings its schema up to date.
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store =
+        heliogate_store::connect(settings.database_url.expose(), &ConnectOptions::default())
+            .await
+            .with_context(|| format!("while opening the database {}", settings.database_url))?;
+    store
+        .migrate()
+        .await
+        .context("while migrating the database")?;
+    Ok(store)
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    if let Command::Serve = cli.command {
+        return serve::run(settings).await;
+    }
+    let store = open_store(&settings).await?;
+    let result = match cli.command {
+        Command::Serve => Ok(()),
+        Command::Migrate => {
+            let message = "the database schema is up to date";
+            if cli.json {
+                println!("{}", serde_json::json!({ "ok": true, "message": message }));
+            } else {
+                println!("{message}");
+            }
+            Ok(())
+        }
+        Command::User(command) => commands::user(&*store, cli.json, command).await,
+        Command::Role(command) => commands::role(&*store, cli.json, command).await,
+        Command::Client(command) => commands::client(&*store, cli.json, command).await,
+        Command::Token(command) => commands::token(&*store, cli.json, command).await,
+    };
+    store.close().await;
+    result
+}

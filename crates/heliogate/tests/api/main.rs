@@ -1,1 +1,12 @@
+//! Integration tests: the real `heliogate` binary, driven as a user drives it, on SQLite and on
+//! PostgreSQL, each test on a fresh database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod helpers;
+
+mod cli_clients;
+mod cli_roles;
+mod cli_tokens;
+mod cli_users;
+mod server;
+mod settings;

@@ -1,0 +1,158 @@
+//! The command line of PRODUCT.md.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::Layer;
+
+/// heliogate: the login and authorization server of a service infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "heliogate", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Settings file [default: heliogate.toml in the working directory, when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: Layer,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first)
+    Serve,
+    /// Create or update the database schema, then exit
+    Migrate,
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage roles: named sets of scopes
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Manage OAuth 2 clients
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Revoke or purge tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordInput {
+    /// Read the password from standard input (one line) instead of prompting
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user
+    Add {
+        name: String,
+        /// A role to give (repeat for several)
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+    /// List users
+    List,
+    /// Show one user with their roles and scopes
+    Show { name: String },
+    /// Replace a user's roles
+    SetRoles {
+        name: String,
+        #[arg(required = true, value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// Set a user's password
+    SetPassword {
+        name: String,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+    /// Stop a user from signing in; ends their sessions
+    Disable { name: String },
+    /// Let a disabled user sign in again
+    Enable { name: String },
+    /// Delete a user with their tokens, consents and sessions
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// List roles with their scopes
+    List,
+    /// Create a role
+    Add {
+        name: String,
+        /// A scope the role holds (repeat for several)
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+    },
+    /// Replace a role's scopes
+    SetScopes {
+        name: String,
+        #[arg(required = true, value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// Delete a role no user holds
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and, for a confidential client, its secret once
+    Add {
+        name: String,
+        /// A redirect URI, matched exactly (repeat for several)
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (a browser or native app that cannot keep a secret): PKCE, no secret
+        #[arg(long)]
+        public: bool,
+        /// authorization_code, refresh_token or client_credentials (repeat for several)
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// A scope the client may ask for (repeat for several)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// The user who owns this client
+        #[arg(long, value_name = "USER")]
+        owner: Option<String>,
+    },
+    /// List clients
+    List,
+    /// Show one client
+    Show { id: String },
+    /// Delete a client with all its tokens
+    Delete { id: String },
+    /// Give a confidential client a new secret; the old one stops working
+    RotateSecret { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke every live token of a user or of a client
+    Revoke(RevokeTarget),
+    /// Delete expired tokens, codes and sessions
+    PurgeExpired,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RevokeTarget {
+    /// Tokens acting for this user
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Tokens issued to this client
+    #[arg(long, value_name = "ID")]
+    pub client: Option<String>,
+}

@@ -1,0 +1,264 @@
+//! The administration commands: each calls one use case of `heliogate-app` and prints its
+//! result, as text for people or as JSON with `--json`.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{bail, Context};
+use heliogate_app::admin::{self, AddClient, AddUser, ClientView, RoleView, UserView};
+use heliogate_app::{Actor, AppError};
+use heliogate_store::Store;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::{ClientCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand};
+
+/// Prints `value` as JSON, or `text` for people.
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        let text = text();
+        if !text.is_empty() {
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
+
+fn done(json: bool, message: String) -> anyhow::Result<()> {
+    print(json, &json!({ "ok": true, "message": message }), || {
+        message.clone()
+    })
+}
+
+fn time(t: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn user_text(u: &UserView) -> String {
+    format!(
+        "name:     {}\nid:       {}\nemail:    {}\nroles:    {}\nscopes:   {}\nstatus:   {}\ncreated:  {}\nupdated:  {}",
+        u.name,
+        u.id,
+        u.email.as_deref().unwrap_or("-"),
+        u.roles.join(" "),
+        u.scopes.join(" "),
+        if u.disabled { "disabled" } else { "enabled" },
+        time(u.created_at),
+        time(u.updated_at),
+    )
+}
+
+fn client_text(c: &ClientView) -> String {
+    format!(
+        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\ncreated:       {}",
+        c.client_id,
+        c.name,
+        c.client_type,
+        c.owner.as_deref().unwrap_or("-"),
+        c.grant_types.join(" "),
+        c.scopes.join(" "),
+        if c.redirect_uris.is_empty() { "-".to_owned() } else { c.redirect_uris.join(" ") },
+        time(c.created_at),
+    )
+}
+
+fn role_line(r: &RoleView) -> String {
+    format!("{:<20} {}", r.name, r.scopes.join(" "))
+}
+
+/// Reads a new password: one line of standard input with `--password-stdin`, otherwise a
+/// prompt on the terminal, asked twice.
+fn read_password(input: &PasswordInput) -> anyhow::Result<String> {
+    if input.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("while reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "standard input is not a terminal: pass --password-stdin to read the password from it"
+        );
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Again: ")?;
+    if first != second {
+        bail!("the passwords do not match");
+    }
+    Ok(first)
+}
+
+pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    match command {
+        UserCommand::Add {
+            name,
+            roles,
+            email,
+            password,
+        } => {
+            let password = read_password(&password)?;
+            let user = admin::add_user(
+                store,
+                &actor,
+                AddUser {
+                    name,
+                    roles,
+                    email,
+                    password,
+                },
+            )
+            .await?;
+            print(json, &user, || {
+                format!("created user {} ({})", user.name, user.roles.join(" "))
+            })
+        }
+        UserCommand::List => {
+            let users = admin::list_users(store).await?;
+            print(json, &users, || {
+                users
+                    .iter()
+                    .map(|u| {
+                        let status = if u.disabled { "disabled" } else { "enabled" };
+                        format!("{:<24} {:<9} {}", u.name, status, u.roles.join(" "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        UserCommand::Show { name } => {
+            let user = admin::show_user(store, &name).await?;
+            print(json, &user, || user_text(&user))
+        }
+        UserCommand::SetRoles { name, roles } => {
+            let user = admin::set_user_roles(store, &actor, &name, &roles).await?;
+            print(json, &user, || {
+                format!("user {} now has roles: {}", user.name, user.roles.join(" "))
+            })
+        }
+        UserCommand::SetPassword { name, password } => {
+            // Fail on an unknown user before asking for a password.
+            admin::show_user(store, &name).await?;
+            let password = read_password(&password)?;
+            admin::set_password(store, &actor, &name, password).await?;
+            done(json, format!("password of {name} changed"))
+        }
+        UserCommand::Disable { name } => {
+            admin::set_disabled(store, &actor, &name, true).await?;
+            done(json, format!("user {name} disabled"))
+        }
+        UserCommand::Enable { name } => {
+            admin::set_disabled(store, &actor, &name, false).await?;
+            done(json, format!("user {name} enabled"))
+        }
+        UserCommand::Delete { name } => {
+            admin::delete_user(store, &actor, &name).await?;
+            done(json, format!("user {name} deleted"))
+        }
+    }
+}
+
+pub async fn role(store: &dyn Store, json: bool, command: RoleCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    match command {
+        RoleCommand::List => {
+            let roles = admin::list_roles(store).await?;
+            print(json, &roles, || {
+                roles.iter().map(role_line).collect::<Vec<_>>().join("\n")
+            })
+        }
+        RoleCommand::Add { name, scopes } => {
+            let role = admin::add_role(store, &actor, &name, &scopes).await?;
+            print(json, &role, || format!("created role {}", role_line(&role)))
+        }
+        RoleCommand::SetScopes { name, scopes } => {
+            let role = admin::set_role_scopes(store, &actor, &name, &scopes).await?;
+            print(json, &role, || format!("role {}", role_line(&role)))
+        }
+        RoleCommand::Delete { name } => {
+            admin::delete_role(store, &actor, &name).await?;
+            done(json, format!("role {name} deleted"))
+        }
+    }
+}
+
+pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    let issued = |issued: &admin::IssuedClient| {
+        let mut text = format!("client_id:     {}", issued.client_id);
+        if let Some(secret) = &issued.client_secret {
+            text.push_str(&format!(
+                "\nclient_secret: {secret}\n(the secret is shown only now: store it safely)"
+            ));
+        }
+        text
+    };
+    match command {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            grant_types,
+            scopes,
+            owner,
+        } => {
+            let input = AddClient {
+                name,
+                redirect_uris,
+                public,
+                grant_types,
+                scopes,
+                owner,
+            };
+            let client = admin::add_client(store, &actor, input).await?;
+            print(json, &client, || issued(&client))
+        }
+        ClientCommand::List => {
+            let clients = admin::list_clients(store).await?;
+            print(json, &clients, || {
+                clients
+                    .iter()
+                    .map(|c| format!("{}  {:<13} {}", c.client_id, c.client_type, c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ClientCommand::Show { id } => {
+            let client = admin::show_client(store, &id).await?;
+            print(json, &client, || client_text(&client))
+        }
+        ClientCommand::Delete { id } => {
+            admin::delete_client(store, &actor, &id).await?;
+            done(json, format!("client {id} deleted"))
+        }
+        ClientCommand::RotateSecret { id } => {
+            let client = admin::rotate_client_secret(store, &actor, &id).await?;
+            print(json, &client, || issued(&client))
+        }
+    }
+}
+
+pub async fn token(store: &dyn Store, json: bool, command: TokenCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    let (count, what) = match command {
+        TokenCommand::Revoke(target) => match (target.user, target.client) {
+            (Some(user), _) => (
+                admin::revoke_user_tokens(store, &actor, &user).await?,
+                "revoked",
+            ),
+            (None, Some(client)) => (
+                admin::revoke_client_tokens(store, &actor, &client).await?,
+                "revoked",
+            ),
+            (None, None) => return Err(AppError::Invalid("name --user or --client".into()).into()),
+        },
+        TokenCommand::PurgeExpired => (admin::purge_expired(store).await?, "purged"),
+    };
+    print(json, &json!({ what: count }), || {
+        format!("{count} token(s) {what}")
+    })
+}

@@ -1,0 +1,67 @@
+//! `heliogate serve`: open and migrate the store, create the bootstrap administrator on a
+//! first start, serve until SIGINT or SIGTERM, and let in-flight requests finish.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use heliogate_app::admin;
+use heliogate_http::AppState;
+
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let store = crate::open_store(&settings).await?;
+    if let Some(password) = admin::bootstrap_admin(&*store)
+        .await
+        .context("while creating the first administrator")?
+    {
+        // Shown once, on standard error only: never through the logger.
+        eprintln!(
+            "heliogate: created the user 'admin' (role administrator) with the password\n\n    {password}\n\n\
+             It is shown only now. Sign in and change it, or set one with `heliogate user set-password admin`."
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("while binding {}", settings.listen))?;
+    tracing::info!(
+        listen = %settings.listen,
+        issuer = %settings.issuer,
+        database = %settings.database_url,
+        access_token_ttl = settings.access_token_ttl,
+        refresh_token_ttl = settings.refresh_token_ttl,
+        "heliogate is serving"
+    );
+    let state = AppState {
+        store: store.clone(),
+        ready_timeout: Duration::from_secs(2),
+    };
+    heliogate_http::serve(listener, state, shutdown_signal())
+        .await
+        .context("while serving")?;
+    store.close().await;
+    tracing::info!("heliogate stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,236 @@
+//! `heliogate client …`.
+
+use heliogate_core::SecretHash;
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(
+    a_confidential_client_gets_a_secret_shown_once,
+    a_public_client_has_no_secret,
+    rotating_a_secret_replaces_it,
+    refused_client_registrations_change_nothing,
+    a_deleted_client_is_gone_with_its_tokens,
+);
+
+async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
+    app.add_user("owner", &["reader"]);
+    let issued = app
+        .run(&[
+            "client",
+            "add",
+            "Notebook runner",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+            "--owner",
+            "owner",
+            "--json",
+        ])
+        .json();
+    let id = issued["client_id"].as_str().unwrap();
+    let secret = issued["client_secret"].as_str().unwrap();
+    assert_eq!((id.len(), secret.len()), (32, 43));
+    assert_eq!(issued.as_object().unwrap().len(), 2, "{issued}");
+
+    let store = app.store().await;
+    let stored = store.client(id).await.unwrap().unwrap();
+    assert!(stored.secret_hash.unwrap().matches(secret));
+    assert_eq!(stored.secret_hash, Some(SecretHash::of(secret)));
+    assert_eq!(stored.owner.as_deref(), Some("owner"));
+
+    let shown = app.run(&["client", "show", id, "--json"]).json();
+    assert_eq!(shown["name"], "Notebook runner");
+    assert_eq!(shown["client_type"], "confidential");
+    assert_eq!(
+        shown["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(shown["scopes"], serde_json::json!(["read", "write"]));
+    for out in [
+        app.run(&["client", "show", id]),
+        app.run(&["client", "show", id, "--json"]),
+        app.run(&["client", "list"]),
+        app.run(&["client", "list", "--json"]),
+    ] {
+        assert!(out.ok().stdout.contains(id));
+        assert!(
+            !out.stdout.contains(secret),
+            "a secret was shown again: {}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("secret_hash"));
+    }
+    let text = app.run(&["client", "add", "plain", "--scope", "read"]);
+    assert!(
+        text.ok().stdout.contains("client_secret: "),
+        "{}",
+        text.stdout
+    );
+}
+
+async fn a_public_client_has_no_secret(app: TestApp) {
+    let issued = app
+        .run(&[
+            "client",
+            "add",
+            "Browser app",
+            "--public",
+            "--redirect-uri",
+            "https://app.example.org/callback",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+            "--json",
+        ])
+        .json();
+    assert_eq!(issued["client_secret"], serde_json::Value::Null);
+    let id = issued["client_id"].as_str().unwrap();
+    let shown = app.run(&["client", "show", id, "--json"]).json();
+    assert_eq!(shown["client_type"], "public");
+    assert_eq!(
+        shown["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        shown["redirect_uris"],
+        serde_json::json!(["https://app.example.org/callback", "http://127.0.0.1/cb"])
+    );
+    assert!(app
+        .store()
+        .await
+        .client(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_hash
+        .is_none());
+    app.run(&["client", "rotate-secret", id]).refused("public");
+}
+
+async fn rotating_a_secret_replaces_it(app: TestApp) {
+    let issued = app
+        .run(&["client", "add", "svc", "--scope", "read", "--json"])
+        .json();
+    let id = issued["client_id"].as_str().unwrap();
+    let old = issued["client_secret"].as_str().unwrap();
+    let rotated = app.run(&["client", "rotate-secret", id, "--json"]).json();
+    let new = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(rotated["client_id"], id);
+    assert_ne!(old, new);
+    let hash = app
+        .store()
+        .await
+        .client(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_hash
+        .unwrap();
+    assert!(hash.matches(new) && !hash.matches(old));
+    app.run(&["client", "rotate-secret", "0000"])
+        .refused("no client with id \"0000\"");
+}
+
+async fn refused_client_registrations_change_nothing(app: TestApp) {
+    let before = app.snapshot();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["client", "add", "web", "--redirect-uri", "not a uri"],
+            "invalid redirect URI",
+        ),
+        (
+            &["client", "add", "web", "--redirect-uri", "/relative/cb"],
+            "invalid redirect URI",
+        ),
+        (
+            &[
+                "client",
+                "add",
+                "web",
+                "--redirect-uri",
+                "http://app.example.org/cb",
+            ],
+            "loopback",
+        ),
+        (
+            &[
+                "client",
+                "add",
+                "web",
+                "--redirect-uri",
+                "https://app.example.org/cb#x",
+            ],
+            "fragment",
+        ),
+        (
+            &[
+                "client",
+                "add",
+                "web",
+                "--redirect-uri",
+                "javascript:alert(1)",
+            ],
+            "invalid redirect URI",
+        ),
+        (
+            &["client", "add", "svc", "--grant-type", "password"],
+            "unknown grant type \"password\"",
+        ),
+        (
+            &["client", "add", "svc", "--grant-type", "implicit"],
+            "unknown grant type \"implicit\"",
+        ),
+        (
+            &["client", "add", "svc", "--scope", "launch-missiles"],
+            "unknown scope \"launch-missiles\"",
+        ),
+        (
+            &[
+                "client",
+                "add",
+                "svc",
+                "--public",
+                "--grant-type",
+                "client_credentials",
+            ],
+            "public client",
+        ),
+        (
+            &["client", "add", "web", "--grant-type", "authorization_code"],
+            "--redirect-uri",
+        ),
+        (
+            &["client", "add", "svc", "--owner", "ghost"],
+            "no user named \"ghost\"",
+        ),
+        (&["client", "add", "  "], "client name"),
+        (&["client", "show", "0000"], "no client with id \"0000\""),
+        (&["client", "delete", "0000"], "no client with id \"0000\""),
+    ];
+    for (args, needle) in cases {
+        app.run(args).refused(needle);
+    }
+    assert_eq!(app.snapshot(), before);
+}
+
+async fn a_deleted_client_is_gone_with_its_tokens(app: TestApp) {
+    let issued = app
+        .run(&["client", "add", "svc", "--scope", "read", "--json"])
+        .json();
+    let id = issued["client_id"].as_str().unwrap();
+    let store = app.store().await;
+    let token = crate::cli_tokens::insert_token(&*store, id, None, "t-svc").await;
+    app.run(&["client", "delete", id]).ok();
+    assert!(store.client(id).await.unwrap().is_none());
+    assert!(store.access_token(&token).await.unwrap().is_none());
+    assert_eq!(
+        store.recent_events(1).await.unwrap()[0].event,
+        "client.deleted"
+    );
+}

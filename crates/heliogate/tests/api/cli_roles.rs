@@ -1,0 +1,95 @@
+//! `heliogate role …`.
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(
+    the_original_roles_are_there_from_the_start,
+    a_role_is_added_changed_and_deleted,
+    refused_role_changes_change_nothing,
+);
+
+async fn the_original_roles_are_there_from_the_start(app: TestApp) {
+    let roles = app.run(&["role", "list", "--json"]).json();
+    assert_eq!(
+        roles,
+        serde_json::json!([
+            { "name": "administrator", "scopes": ["admin", "execute", "read", "write"] },
+            { "name": "moderator", "scopes": ["read", "write"] },
+            { "name": "reader", "scopes": ["read"] },
+            { "name": "writer", "scopes": ["write"] },
+        ])
+    );
+    assert!(app
+        .run(&["role", "list"])
+        .ok()
+        .stdout
+        .contains("moderator            read write"));
+}
+
+async fn a_role_is_added_changed_and_deleted(app: TestApp) {
+    let role = app
+        .run(&[
+            "role",
+            "add",
+            "forecaster",
+            "--scope",
+            "predict",
+            "--scope",
+            "read",
+            "--json",
+        ])
+        .json();
+    assert_eq!(
+        role,
+        serde_json::json!({ "name": "forecaster", "scopes": ["predict", "read"] })
+    );
+    app.add_user("gina", &["forecaster"]);
+    assert_eq!(
+        app.run(&["user", "show", "gina", "--json"]).json()["scopes"],
+        serde_json::json!(["predict", "read"])
+    );
+    // A scope some role holds becomes one a client may ask for.
+    app.run(&["client", "add", "predictor", "--scope", "predict"])
+        .ok();
+
+    let role = app
+        .run(&["role", "set-scopes", "forecaster", "predict", "--json"])
+        .json();
+    assert_eq!(role["scopes"], serde_json::json!(["predict"]));
+    app.run(&["role", "delete", "forecaster"])
+        .refused("held by 1 user");
+    app.run(&["user", "set-roles", "gina", "reader"]).ok();
+    app.run(&["role", "delete", "forecaster"]).ok();
+    let names: Vec<String> = app
+        .run(&["role", "list", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!names.contains(&"forecaster".to_owned()));
+    let store = app.store().await;
+    assert_eq!(
+        store.recent_events(1).await.unwrap()[0].event,
+        "role.deleted"
+    );
+}
+
+async fn refused_role_changes_change_nothing(app: TestApp) {
+    let before = app.snapshot();
+    app.run(&["role", "add", "reader", "--scope", "read"])
+        .refused("already exists");
+    app.run(&["role", "add", "bad role", "--scope", "read"])
+        .refused("role name");
+    app.run(&["role", "add", "quoted", "--scope", "a\"b"])
+        .refused("RFC 6749");
+    app.run(&["role", "add", "spaced", "--scope", "a b"])
+        .refused("RFC 6749");
+    app.run(&["role", "set-scopes", "ghost", "read"])
+        .refused("no role named \"ghost\"");
+    app.run(&["role", "delete", "ghost"])
+        .refused("no role named \"ghost\"");
+    assert_eq!(app.run(&["role", "add", "empty"]).code, 2);
+    assert_eq!(app.snapshot(), before);
+}

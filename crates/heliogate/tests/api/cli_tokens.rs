@@ -1,0 +1,122 @@
+//! `heliogate token …`.
+
+use heliogate_core::SecretHash;
+use heliogate_store::{NewAccessToken, Store};
+
+use crate::helpers::TestApp;
+
+/// Stores a live access token as the token endpoint would, and returns its hash.
+pub async fn insert_token(
+    store: &dyn Store,
+    client_id: &str,
+    user_id: Option<&str>,
+    secret: &str,
+) -> SecretHash {
+    insert_token_expiring(
+        store,
+        client_id,
+        user_id,
+        secret,
+        heliogate_app::now() + 3600,
+    )
+    .await
+}
+
+async fn insert_token_expiring(
+    store: &dyn Store,
+    client_id: &str,
+    user_id: Option<&str>,
+    secret: &str,
+    expires_at: i64,
+) -> SecretHash {
+    let hash = SecretHash::of(secret);
+    store
+        .insert_access_token(&NewAccessToken {
+            hash,
+            client_id: client_id.into(),
+            user_id: user_id.map(str::to_owned),
+            scope: "read".into(),
+            family_id: None,
+            code_hash: None,
+            created_at: heliogate_app::now(),
+            expires_at,
+        })
+        .await
+        .unwrap();
+    hash
+}
+
+crate::on_both_backends!(
+    tokens_are_revoked_by_user_or_client,
+    expired_tokens_are_purged,
+    revoke_needs_exactly_one_target
+);
+
+async fn tokens_are_revoked_by_user_and_client_setup(app: &TestApp) -> (String, String, String) {
+    let user = app.add_user("hana", &["reader"]);
+    let one = app
+        .run(&["client", "add", "one", "--scope", "read", "--json"])
+        .json();
+    let two = app
+        .run(&["client", "add", "two", "--scope", "read", "--json"])
+        .json();
+    (
+        user["id"].as_str().unwrap().to_owned(),
+        one["client_id"].as_str().unwrap().to_owned(),
+        two["client_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn tokens_are_revoked_by_user_or_client(app: TestApp) {
+    let (user, one, two) = tokens_are_revoked_by_user_and_client_setup(&app).await;
+    let store = app.store().await;
+    let a = insert_token(&*store, &one, Some(&user), "a").await;
+    let b = insert_token(&*store, &two, Some(&user), "b").await;
+    let c = insert_token(&*store, &two, None, "c").await;
+    let now = heliogate_app::now();
+    let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(now);
+
+    assert_eq!(
+        app.run(&["token", "revoke", "--user", "hana", "--json"])
+            .json(),
+        serde_json::json!({ "revoked": 2 })
+    );
+    assert!(!live(store.access_token(&a).await.unwrap()));
+    assert!(!live(store.access_token(&b).await.unwrap()));
+    assert!(live(store.access_token(&c).await.unwrap()));
+    assert!(app
+        .run(&["token", "revoke", "--client", &two])
+        .ok()
+        .stdout
+        .contains("1 token(s) revoked"));
+    assert!(!live(store.access_token(&c).await.unwrap()));
+    app.run(&["token", "revoke", "--client", "0000"])
+        .refused("no client with id");
+    let event = &store.recent_events(1).await.unwrap()[0];
+    assert_eq!(
+        (event.event.as_str(), event.subject.as_deref()),
+        ("token.revoked", Some(two.as_str()))
+    );
+}
+
+async fn expired_tokens_are_purged(app: TestApp) {
+    let (_, one, _) = tokens_are_revoked_by_user_and_client_setup(&app).await;
+    let store = app.store().await;
+    let old = insert_token_expiring(&*store, &one, None, "old", heliogate_app::now() - 10).await;
+    let new = insert_token(&*store, &one, None, "new").await;
+    assert_eq!(
+        app.run(&["token", "purge-expired", "--json"]).json(),
+        serde_json::json!({ "purged": 1 })
+    );
+    assert!(store.access_token(&old).await.unwrap().is_none());
+    assert!(store.access_token(&new).await.unwrap().is_some());
+}
+
+async fn revoke_needs_exactly_one_target(app: TestApp) {
+    assert_eq!(app.run(&["token", "revoke"]).code, 2);
+    assert_eq!(
+        app.run(&["token", "revoke", "--user", "a", "--client", "b"])
+            .code,
+        2
+    );
+}

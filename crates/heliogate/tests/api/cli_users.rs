@@ -1,0 +1,314 @@
+//! `heliogate user …`: every command, good input and bad, checked in the database afterwards.
+
+use heliogate_app::passwords;
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(
+    a_user_is_added_shown_and_listed,
+    the_password_is_stored_as_argon2id_only,
+    refused_user_additions_change_nothing,
+    roles_passwords_and_status_can_be_changed,
+    commands_on_an_unknown_user_fail_cleanly,
+    the_last_administrator_cannot_be_removed,
+    a_deleted_user_is_gone_with_their_tokens,
+);
+
+async fn a_user_is_added_shown_and_listed(app: TestApp) {
+    let out = app.run_with_input(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "reader",
+            "--role",
+            "writer",
+            "--email",
+            "alice@example.org",
+            "--password-stdin",
+            "--json",
+        ],
+        "correct horse battery staple\n",
+    );
+    let added = out.json();
+    assert_eq!(added["name"], "alice");
+    assert_eq!(added["roles"], serde_json::json!(["reader", "writer"]));
+    assert_eq!(added["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(added["email"], "alice@example.org");
+    assert_eq!(added["disabled"], false);
+    assert_eq!(added["id"].as_str().unwrap().len(), 36);
+
+    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    assert_eq!(shown, added);
+    let text = app.run(&["user", "show", "alice"]);
+    assert!(
+        text.ok().stdout.contains("roles:    reader writer"),
+        "{}",
+        text.stdout
+    );
+    let list = app.run(&["user", "list", "--json"]).json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(app.run(&["user", "list"]).ok().stdout.contains("alice"));
+
+    let store = app.store().await;
+    let user = store.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!(user.id, added["id"].as_str().unwrap());
+    let events = store.recent_events(10).await.unwrap();
+    assert_eq!(events[0].event, "user.created");
+    assert_eq!(events[0].actor.as_deref(), Some("cli"));
+    assert_eq!(events[0].subject.as_deref(), Some("alice"));
+}
+
+async fn the_password_is_stored_as_argon2id_only(app: TestApp) {
+    app.run_with_input(
+        &["user", "add", "bob", "--role", "reader", "--password-stdin"],
+        "p4ssw0rd-of-bob\r\n",
+    )
+    .ok();
+    let store = app.store().await;
+    let creds = store.credentials("bob").await.unwrap().unwrap();
+    assert!(
+        creds
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        creds.password_hash
+    );
+    assert!(!creds.password_hash.contains("p4ssw0rd"));
+    // The line ending is not part of the password.
+    assert!(passwords::verify(&creds.password_hash, "p4ssw0rd-of-bob"));
+    assert!(!passwords::verify(
+        &creds.password_hash,
+        "p4ssw0rd-of-bob\r"
+    ));
+}
+
+async fn refused_user_additions_change_nothing(app: TestApp) {
+    app.add_user("carol", &["reader"]);
+    let before = app.snapshot();
+    let pw = "a good long password\n";
+    app.run_with_input(
+        &[
+            "user",
+            "add",
+            "carol",
+            "--role",
+            "writer",
+            "--password-stdin",
+        ],
+        pw,
+    )
+    .refused("already exists");
+    app.run_with_input(
+        &["user", "add", "dave", "--role", "ghost", "--password-stdin"],
+        pw,
+    )
+    .refused("no role named \"ghost\"");
+    app.run_with_input(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--role",
+            "reader",
+            "--password-stdin",
+        ],
+        "\n",
+    )
+    .refused("must not be empty");
+    app.run_with_input(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--role",
+            "reader",
+            "--password-stdin",
+        ],
+        "",
+    )
+    .refused("must not be empty");
+    app.run_with_input(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--role",
+            "reader",
+            "--password-stdin",
+        ],
+        "short\n",
+    )
+    .refused("at least 10");
+    app.run_with_input(
+        &[
+            "user",
+            "add",
+            "bob\"e\"i'o;aü",
+            "--role",
+            "reader",
+            "--password-stdin",
+        ],
+        pw,
+    )
+    .refused("user name");
+    app.run_with_input(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--role",
+            "reader",
+            "--email",
+            "not-an-address",
+            "--password-stdin",
+        ],
+        pw,
+    )
+    .refused("e-mail");
+    // No role at all is a usage error from the argument parser.
+    let usage = app.run_with_input(&["user", "add", "dave", "--password-stdin"], pw);
+    assert_eq!(usage.code, 2, "{usage:?}");
+    // Without a terminal and without --password-stdin there is nobody to ask.
+    app.run(&["user", "add", "dave", "--role", "reader"])
+        .refused("--password-stdin");
+    assert_eq!(app.snapshot(), before);
+}
+
+async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
+    app.add_user("erin", &["reader"]);
+    let user = app
+        .run(&["user", "set-roles", "erin", "moderator", "writer", "--json"])
+        .json();
+    assert_eq!(user["roles"], serde_json::json!(["moderator", "writer"]));
+    assert_eq!(user["scopes"], serde_json::json!(["read", "write"]));
+
+    app.run_with_input(
+        &["user", "set-password", "erin", "--password-stdin"],
+        "a brand new secret\n",
+    )
+    .ok();
+    let store = app.store().await;
+    let hash = store
+        .credentials("erin")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(passwords::verify(&hash, "a brand new secret"));
+    app.run_with_input(
+        &["user", "set-password", "erin", "--password-stdin"],
+        "tiny\n",
+    )
+    .refused("at least 10");
+    assert_eq!(
+        store
+            .credentials("erin")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        hash
+    );
+
+    app.run(&["user", "disable", "erin"]).ok();
+    assert!(store.user_by_name("erin").await.unwrap().unwrap().disabled);
+    assert_eq!(
+        app.run(&["user", "show", "erin", "--json"]).json()["disabled"],
+        true
+    );
+    app.run(&["user", "enable", "erin"]).ok();
+    assert!(!store.user_by_name("erin").await.unwrap().unwrap().disabled);
+
+    let before = app.snapshot();
+    app.run(&["user", "set-roles", "erin", "reader", "ghost"])
+        .refused("no role named \"ghost\"");
+    assert_eq!(app.snapshot(), before);
+    let events: Vec<String> = store
+        .recent_events(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        events[..4],
+        [
+            "user.enabled",
+            "user.disabled",
+            "user.password_changed",
+            "user.roles_changed"
+        ]
+        .map(String::from)
+    );
+}
+
+async fn commands_on_an_unknown_user_fail_cleanly(app: TestApp) {
+    let before = app.snapshot();
+    for args in [
+        &["user", "show", "nobody"][..],
+        &["user", "set-roles", "nobody", "reader"],
+        &["user", "disable", "nobody"],
+        &["user", "enable", "nobody"],
+        &["user", "delete", "nobody"],
+        &["token", "revoke", "--user", "nobody"],
+    ] {
+        app.run(args).refused("no user named \"nobody\"");
+    }
+    app.run_with_input(
+        &["user", "set-password", "nobody", "--password-stdin"],
+        "a good long password\n",
+    )
+    .refused("no user named");
+    assert_eq!(app.snapshot(), before);
+}
+
+async fn the_last_administrator_cannot_be_removed(app: TestApp) {
+    app.add_user("root", &["administrator"]);
+    let before = app.snapshot();
+    app.run(&["user", "delete", "root"])
+        .refused("no enabled administrator");
+    app.run(&["user", "disable", "root"])
+        .refused("no enabled administrator");
+    app.run(&["user", "set-roles", "root", "reader"])
+        .refused("no enabled administrator");
+    app.run(&["role", "set-scopes", "administrator", "read", "write"])
+        .refused("no enabled administrator");
+    assert_eq!(app.snapshot(), before);
+    // With a second administrator, the first may go.
+    app.add_user("ops", &["administrator"]);
+    app.run(&["user", "delete", "root"]).ok();
+    assert!(app.run(&["user", "show", "root"]).code != 0);
+}
+
+async fn a_deleted_user_is_gone_with_their_tokens(app: TestApp) {
+    let user = app.add_user("frank", &["reader"]);
+    let client = app
+        .run(&[
+            "client",
+            "add",
+            "svc",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--json",
+        ])
+        .json();
+    let store = app.store().await;
+    let token = crate::cli_tokens::insert_token(
+        &*store,
+        client["client_id"].as_str().unwrap(),
+        user["id"].as_str(),
+        "t-frank",
+    )
+    .await;
+    app.run(&["user", "delete", "frank"]).ok();
+    assert!(store.user_by_name("frank").await.unwrap().is_none());
+    assert!(store.access_token(&token).await.unwrap().is_none());
+    assert_eq!(
+        store.recent_events(1).await.unwrap()[0].event,
+        "user.deleted"
+    );
+}

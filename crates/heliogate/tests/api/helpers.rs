@@ -1,0 +1,271 @@
+//! What every test needs: a fresh database, the binary run as a command or as a server, and a
+//! snapshot of the database to prove that a refused command changed nothing.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use heliogate_store::testing::Backend;
+use heliogate_store::testing::TestDatabase;
+use heliogate_store::Store;
+use serde_json::Value;
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let app = $crate::helpers::TestApp::new($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$test(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(app) = $crate::helpers::TestApp::new($crate::helpers::Backend::Postgres).await else {
+                        return;
+                    };
+                    super::$test(app).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh database, a working directory, and the binary pointed at both.
+pub struct TestApp {
+    pub backend: Backend,
+    pub db: TestDatabase,
+    pub dir: tempfile::TempDir,
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "command failed: {self:?}");
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        self.ok();
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Failed with one line on standard error that contains `needle`.
+    pub fn refused(&self, needle: &str) -> &Self {
+        assert_ne!(self.code, 0, "command should have failed: {self:?}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one line of error: {:?}",
+            self.stderr
+        );
+        assert!(
+            lines[0].contains(needle),
+            "error {:?} does not mention {needle:?}",
+            lines[0]
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_heliogate")
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        let db = TestDatabase::new(backend).await?;
+        Some(Self {
+            backend,
+            db,
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// The binary as a command: in its own working directory, with only the settings given.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.current_dir(self.dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("HELIOGATE_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HELIOGATE_DATABASE_URL", self.db.url())
+            .env("HELIOGATE_LOG", "warn");
+        cmd
+    }
+
+    /// Runs `heliogate ARGS…` with `stdin` as standard input.
+    pub fn run_with_input(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A command refused before it reads its input closes the pipe: that is not an error.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap().into()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_input(args, "")
+    }
+
+    /// `user add NAME --role ROLE…` with a good password.
+    pub fn add_user(&self, name: &str, roles: &[&str]) -> Value {
+        let mut args = vec!["user", "add", name, "--password-stdin", "--json"];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        self.run_with_input(&args, "a good long password\n").json()
+    }
+
+    /// The store the binary writes to, opened beside it.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        self.db.store().await
+    }
+
+    /// Everything an administrator can see, to compare before and after a refused command.
+    pub fn snapshot(&self) -> Value {
+        let users = self.run(&["user", "list", "--json"]).json();
+        let roles = self.run(&["role", "list", "--json"]).json();
+        let clients = self.run(&["client", "list", "--json"]).json();
+        serde_json::json!({ "users": users, "roles": roles, "clients": clients })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `heliogate serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub stderr_path: PathBuf,
+}
+
+impl Server {
+    /// Starts `serve` with `command`'s settings on a free port, and waits until it answers.
+    pub async fn start(mut command: Command, dir: &Path) -> Server {
+        let port = free_port();
+        let stderr_path = dir.join(format!("serve-{port}.log"));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let child = command
+            .arg("serve")
+            .env("HELIOGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HELIOGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            stderr_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("serve exited with {status}: {}", server.stderr());
+            }
+            if reqwest::get(format!("{}/healthz", server.base))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not answer: {}",
+                server.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the server did not exit within {within:?}: {}",
+            self.stderr()
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,245 @@
+//! `heliogate serve`: bootstrap, health, readiness, shutdown.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use heliogate_app::passwords;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::AbortHandle;
+
+use crate::helpers::{Backend, Server, TestApp};
+
+crate::on_both_backends!(
+    the_first_start_creates_the_admin_once,
+    health_answers_and_sigterm_stops_cleanly,
+    a_schema_newer_than_the_binary_is_refused,
+);
+
+/// The password in the bootstrap notice on standard error.
+fn printed_password(stderr: &str) -> Option<String> {
+    let notice = stderr.find("created the user 'admin'")?;
+    stderr[notice..]
+        .lines()
+        .nth(2)
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+}
+
+async fn the_first_start_creates_the_admin_once(app: TestApp) {
+    let mut server = Server::start(app.command(), app.dir.path()).await;
+    let first = server.stderr();
+    let password =
+        printed_password(&first).unwrap_or_else(|| panic!("no password printed: {first}"));
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
+    // Printed once on standard error, and never in a log line.
+    assert_eq!(first.matches(&password).count(), 1, "{first}");
+    assert!(!first
+        .lines()
+        .any(|l| l.contains(&password) && l.contains("INFO")));
+
+    let store = app.store().await;
+    let admin = store.user_by_name("admin").await.unwrap().unwrap();
+    assert_eq!(admin.roles, ["administrator"]);
+    let hash = store
+        .credentials("admin")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(passwords::verify(&hash, &password));
+
+    let mut again = Server::start(app.command(), app.dir.path()).await;
+    again.signal("TERM");
+    assert_eq!(again.wait_exit(Duration::from_secs(10)).await, Some(0));
+    assert!(
+        printed_password(&again.stderr()).is_none(),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .credentials("admin")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        hash
+    );
+}
+
+async fn health_answers_and_sigterm_stops_cleanly(app: TestApp) {
+    let mut server = Server::start(app.command(), app.dir.path()).await;
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+    let ready = reqwest::get(server.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        reqwest::get(server.url("/no-such-page"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // Requests are logged.
+    assert!(server.stderr().contains("/readyz"), "{}", server.stderr());
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
+    assert!(server.stderr().contains("heliogate stopped"));
+}
+
+async fn a_schema_newer_than_the_binary_is_refused(app: TestApp) {
+    app.run(&["migrate"]).ok();
+    let insert =
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                  VALUES (99999, 'from the future', TRUE, X'00', 0)";
+    match app.backend {
+        Backend::Sqlite => {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query(insert).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query(&insert.replace("X'00'", "'\\x00'::bytea"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    app.run(&["migrate"])
+        .refused("newer than this heliogate knows");
+    app.run(&["user", "list"])
+        .refused("newer than this heliogate knows");
+    let serve = app.run(&["serve"]);
+    assert_ne!(serve.code, 0);
+    assert!(
+        serve.stderr.contains("newer than this heliogate knows"),
+        "{}",
+        serve.stderr
+    );
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut and restore, to take the database
+/// away from one server without touching the shared PostgreSQL.
+struct Proxy {
+    port: u16,
+    open: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(true));
+        let links = Arc::new(Mutex::new(Vec::new()));
+        let (open2, links2) = (open.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !open2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                links2.lock().await.push(task.abort_handle());
+            }
+        });
+        Proxy { port, open, links }
+    }
+
+    /// Drops every connection and refuses new ones.
+    async fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for link in self.links.lock().await.drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn wait_for_status(server: &Server, path: &str, want: u16, within: Duration) -> Duration {
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    loop {
+        let asked = Instant::now();
+        let status = client
+            .get(server.url(path))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        // Every answer comes fast, whatever the database does.
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{path} took {:?}",
+            asked.elapsed()
+        );
+        if status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{path} did not answer {want} within {within:?} (last {status})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_postgres_through_an_outage() {
+    let Some(app) = TestApp::new(Backend::Postgres).await else {
+        return;
+    };
+    let url = url::Url::parse(app.db.url()).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(upstream).await;
+    let mut via_proxy = url.clone();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+
+    let mut command = app.command();
+    command.env("HELIOGATE_DATABASE_URL", via_proxy.as_str());
+    let mut server = Server::start(command, app.dir.path()).await;
+    wait_for_status(&server, "/readyz", 200, Duration::from_secs(5)).await;
+
+    proxy.cut().await;
+    wait_for_status(&server, "/readyz", 503, Duration::from_secs(15)).await;
+    let body: serde_json::Value = reqwest::get(server.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "unavailable");
+    // Liveness does not depend on the database: the process is fine.
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        200
+    );
+
+    proxy.restore();
+    wait_for_status(&server, "/readyz", 200, Duration::from_secs(15)).await;
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
