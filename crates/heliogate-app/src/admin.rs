@@ -246,7 +246,7 @@ pub async fn set_password(
     check_new_password(&password).map_err(invalid)?;
     find_user(store, name.as_str()).await?;
     let hash = passwords::hash_async(password).await?;
-    store.set_password_hash(&name, &hash, now()).await?;
+    store.set_password_hash(&name, &hash, now(), None).await?;
     audit(
         store,
         actor,

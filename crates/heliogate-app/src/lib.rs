@@ -7,6 +7,7 @@
 //! rules take as arguments.
 
 pub mod admin;
+pub mod login;
 pub mod passwords;
 mod random;
 

@@ -12,6 +12,7 @@ pub mod names;
 pub mod password;
 pub mod scope;
 pub mod secret;
+pub mod session;
 
 pub use client::{ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri};
 pub use names::{Email, NameError, RoleName, UserName};
@@ -28,3 +29,4 @@ pub const ADMIN_SCOPE: &str = "admin";
 
 /// The role given to the bootstrap user on a first start.
 pub const ADMIN_ROLE: &str = "administrator";
+pub use session::{safe_next, SessionPolicy, ThrottlePolicy};

@@ -22,7 +22,7 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Ready while the database answers within the timeout; 503 otherwise, so a balancer can take
 /// this node out until its database returns.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match tokio::time::timeout(state.ready_timeout, state.store.ping()).await {
+    match tokio::time::timeout(state.config.ready_timeout, state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "not ready: database");

@@ -7,13 +7,18 @@
 
 mod error;
 mod health;
+mod pages;
+mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use axum::Router;
+use heliogate_app::login::LoginPolicy;
 use heliogate_store::Store;
+
+pub use session::{ClientAddr, SignedIn};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -28,8 +33,36 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub config: Arc<HttpConfig>,
+}
+
+/// The settings the HTTP layer needs, fixed at start.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The public base URL, without a trailing slash.
+    pub issuer: String,
+    /// The name pages show.
+    pub instance_name: String,
+    pub login: LoginPolicy,
     /// How long a readiness check waits for the database.
     pub ready_timeout: Duration,
+}
+
+impl HttpConfig {
+    /// Cookies are `Secure` when heliogate is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// Over https the session cookie takes the `__Host-` prefix: the browser then refuses it
+    /// unless it is `Secure`, host-only and for the whole site.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-heliogate_session"
+        } else {
+            "heliogate_session"
+        }
+    }
 }
 
 /// The whole HTTP application.
@@ -43,7 +76,10 @@ pub fn router(state: AppState) -> Router {
             "default-src 'none'; frame-ancestors 'none'",
         ),
     ];
-    let mut app = Router::new().merge(health::routes()).with_state(state);
+    let mut app = Router::new()
+        .merge(health::routes())
+        .merge(pages::routes())
+        .with_state(state);
     for (name, value) in security_headers {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
             name,

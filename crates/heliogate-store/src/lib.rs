@@ -23,7 +23,8 @@ pub mod sqlite;
 pub mod testing;
 
 pub use model::{
-    AccessToken, AuditEvent, Client, Credentials, NewAccessToken, NewClient, NewUser, Role, User,
+    AccessToken, AuditEvent, Client, Credentials, NewAccessToken, NewClient, NewSession, NewUser,
+    Role, Session, User,
 };
 
 /// What can go wrong in the store, without any engine's types.
@@ -67,7 +68,15 @@ pub trait UserStore {
         roles: &[RoleName],
         now: UnixTime,
     ) -> Result<()>;
-    async fn set_password_hash(&self, name: &UserName, hash: &str, now: UnixTime) -> Result<()>;
+    /// Sets a user's password hash and ends their sessions, all but `keep` (the session of a
+    /// user who changes their own password), in one transaction.
+    async fn set_password_hash(
+        &self,
+        name: &UserName,
+        hash: &str,
+        now: UnixTime,
+        keep: Option<&SecretHash>,
+    ) -> Result<()>;
     /// Disables or enables a user; disabling the last administrator is a `Conflict`.
     async fn set_disabled(&self, name: &UserName, disabled: bool, now: UnixTime) -> Result<()>;
     /// Deletes a user with their tokens, codes, consents and sessions; deleting the last
@@ -118,6 +127,36 @@ pub trait TokenStore {
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
 }
 
+/// Sign-in sessions, shared by every node.
+#[async_trait]
+pub trait SessionStore {
+    async fn create_session(&self, session: &NewSession) -> Result<()>;
+    /// The session with this id hash, if it is live at `now` and its user exists and is enabled.
+    async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<Session>>;
+    /// Records use of a session and moves its end.
+    async fn touch_session(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    async fn delete_session(&self, id_hash: &SecretHash) -> Result<()>;
+    /// Ends every session of a user but `keep`; returns how many ended.
+    async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64>;
+}
+
+/// Failed sign-in counters, per key (`user:NAME`, `addr:IP`), shared by every node.
+#[async_trait]
+pub trait LoginThrottleStore {
+    /// The latest time until which any of `keys` is locked, if later than `now`.
+    async fn locked_until(&self, keys: &[String], now: UnixTime) -> Result<Option<UnixTime>>;
+    /// Counts a failure against `key` and returns the count; failures further apart than
+    /// `window` seconds start the count again.
+    async fn record_login_failure(&self, key: &str, now: UnixTime, window: i64) -> Result<i64>;
+    async fn lock_login(&self, key: &str, until: UnixTime) -> Result<()>;
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
+}
+
 /// The audit log of security events.
 #[async_trait]
 pub trait AuditStore {
@@ -129,7 +168,15 @@ pub trait AuditStore {
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
-    UserStore + RoleStore + ClientStore + TokenStore + AuditStore + Send + Sync
+    UserStore
+    + RoleStore
+    + ClientStore
+    + TokenStore
+    + SessionStore
+    + LoginThrottleStore
+    + AuditStore
+    + Send
+    + Sync
 {
     /// Applies pending migrations; refuses a schema newer than this binary.
     async fn migrate(&self) -> Result<()>;

@@ -123,3 +123,26 @@ impl AccessToken {
         self.revoked_at.is_none() && now < self.expires_at
     }
 }
+
+/// A sign-in session to store: only the hash of its id is kept.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id_hash: SecretHash,
+    pub user_id: String,
+    /// The synchronizer token that the session's forms must carry.
+    pub csrf_token: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A live session of an enabled user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+}

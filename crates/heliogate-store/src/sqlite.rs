@@ -20,8 +20,9 @@ use crate::rows::{
 };
 use crate::{
     email_str, join, AccessToken, AuditEvent, AuditStore, Client, ClientStore, ConnectOptions,
-    Credentials, NewAccessToken, NewClient, NewUser, Result, Role, RoleStore, Store, StoreError,
-    TokenStore, User, UserStore, ADMIN_COUNT_SQL,
+    Credentials, LoginThrottleStore, NewAccessToken, NewClient, NewSession, NewUser, Result, Role,
+    RoleStore, Session, SessionStore, Store, StoreError, TokenStore, User, UserStore,
+    ADMIN_COUNT_SQL,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -249,13 +250,25 @@ impl UserStore for SqliteStore {
         keeping_an_admin(tx, before).await
     }
 
-    async fn set_password_hash(&self, name: &UserName, hash: &str, now: UnixTime) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        name: &UserName,
+        hash: &str,
+        now: UnixTime,
+        keep: Option<&SecretHash>,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(&id)
             .bind(hash)
             .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+            .bind(&id)
+            .bind(keep.map(|k| k.as_bytes().to_vec()).unwrap_or_default())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -582,6 +595,139 @@ impl TokenStore for SqliteStore {
             count += done.rows_affected();
         }
         Ok(count)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, session: &NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, \
+             client_addr, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(session.id_hash.as_bytes().to_vec())
+        .bind(&session.user_id)
+        .bind(&session.csrf_token)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(&session.client_addr)
+        .bind(&session.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<Session>> {
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE",
+        )
+        .bind(id_hash.as_bytes().to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((user_id, csrf_token, created_at, last_seen_at, expires_at)) = row else {
+            return Ok(None);
+        };
+        let Some(user) = self.user_where("id", &user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            user,
+            csrf_token,
+            created_at,
+            last_seen_at,
+            expires_at,
+        }))
+    }
+
+    async fn touch_session(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
+            .bind(id_hash.as_bytes().to_vec())
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &SecretHash) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+            .bind(user_id)
+            .bind(keep.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl LoginThrottleStore for SqliteStore {
+    async fn locked_until(&self, keys: &[String], now: UnixTime) -> Result<Option<UnixTime>> {
+        let mut until = None;
+        for key in keys {
+            let locked: Option<i64> = sqlx::query_scalar(
+                "SELECT locked_until FROM login_failures WHERE key = $1 AND locked_until > $2",
+            )
+            .bind(key)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+            until = until.max(locked);
+        }
+        Ok(until)
+    }
+
+    async fn record_login_failure(&self, key: &str, now: UnixTime, window: i64) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO login_failures (key, failures, last_failure, locked_until) VALUES ($1, 1, $2, 0) \
+             ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN login_failures.last_failure < $3 THEN 1 \
+             ELSE login_failures.failures + 1 END, last_failure = $2 RETURNING failures",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn lock_login(&self, key: &str, until: UnixTime) -> Result<()> {
+        sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE key = $1")
+            .bind(key)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 }
 

@@ -6,7 +6,9 @@ use heliogate_core::{
     ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, SecretHash, UserName,
 };
 use heliogate_store::testing::{Backend, TestDatabase};
-use heliogate_store::{AuditEvent, NewAccessToken, NewClient, NewUser, Store, StoreError};
+use heliogate_store::{
+    AuditEvent, NewAccessToken, NewClient, NewSession, NewUser, Store, StoreError,
+};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -106,6 +108,9 @@ conformance!(
     no_bootstrap_admin_once_users_exist,
     audit_events_come_back_newest_first,
     migrating_twice_changes_nothing,
+    a_session_lives_until_it_expires_or_its_user_is_disabled,
+    other_sessions_end_and_the_kept_one_stays,
+    login_failures_count_within_a_window_and_lock,
 );
 
 async fn the_original_roles_are_seeded(store: &dyn Store) {
@@ -155,7 +160,7 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .set_password_hash(&name("alice"), "$argon2id$new", NOW + 2)
+        .set_password_hash(&name("alice"), "$argon2id$new", NOW + 2, None)
         .await
         .unwrap();
     store
@@ -557,4 +562,168 @@ async fn each_test_database_is_its_own() {
     let a = TestDatabase::new(Backend::Sqlite).await.unwrap();
     let b = TestDatabase::new(Backend::Sqlite).await.unwrap();
     assert_ne!(a.url(), b.url());
+}
+
+fn session(id: &str, user_id: &str, expires_at: i64) -> NewSession {
+    NewSession {
+        id_hash: SecretHash::of(id),
+        user_id: user_id.into(),
+        csrf_token: format!("csrf-{id}"),
+        created_at: NOW,
+        expires_at,
+        client_addr: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+    }
+}
+
+async fn a_session_lives_until_it_expires_or_its_user_is_disabled(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "ivy", &["reader"]))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("s1", "u-1", NOW + 100))
+        .await
+        .unwrap();
+    let found = store
+        .session(&SecretHash::of("s1"), NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.user.name.as_str(), found.csrf_token.as_str()),
+        ("ivy", "csrf-s1")
+    );
+    assert!(store
+        .session(&SecretHash::of("s2"), NOW)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session(&SecretHash::of("s1"), NOW + 100)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .touch_session(&SecretHash::of("s1"), NOW + 50, NOW + 150)
+        .await
+        .unwrap();
+    let touched = store
+        .session(&SecretHash::of("s1"), NOW + 120)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (touched.last_seen_at, touched.expires_at),
+        (NOW + 50, NOW + 150)
+    );
+    store.set_disabled(&name("ivy"), true, NOW).await.unwrap();
+    assert!(store
+        .session(&SecretHash::of("s1"), NOW + 1)
+        .await
+        .unwrap()
+        .is_none());
+    store.set_disabled(&name("ivy"), false, NOW).await.unwrap();
+    // Disabling ended the session for good.
+    assert!(store
+        .session(&SecretHash::of("s1"), NOW + 1)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .create_session(&session("s3", "u-1", NOW + 100))
+        .await
+        .unwrap();
+    store.delete_session(&SecretHash::of("s3")).await.unwrap();
+    assert!(store
+        .session(&SecretHash::of("s3"), NOW)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn other_sessions_end_and_the_kept_one_stays(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "jay", &["reader"]))
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("u-2", "kim", &["reader"]))
+        .await
+        .unwrap();
+    for (id, user) in [("a", "u-1"), ("b", "u-1"), ("c", "u-1"), ("d", "u-2")] {
+        store
+            .create_session(&session(id, user, NOW + 100))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .delete_other_sessions("u-1", &SecretHash::of("a"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store
+        .session(&SecretHash::of("a"), NOW)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .session(&SecretHash::of("b"), NOW)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session(&SecretHash::of("d"), NOW)
+        .await
+        .unwrap()
+        .is_some());
+    store.delete_user(&name("kim")).await.unwrap();
+    assert!(store
+        .session(&SecretHash::of("d"), NOW)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn login_failures_count_within_a_window_and_lock(store: &dyn Store) {
+    let key = "user:bob\"e\"i'o;aü".to_owned();
+    assert_eq!(store.record_login_failure(&key, NOW, 60).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .record_login_failure(&key, NOW + 10, 60)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .record_login_failure(&key, NOW + 100, 60)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .locked_until(std::slice::from_ref(&key), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    store.lock_login(&key, NOW + 30).await.unwrap();
+    let keys = [key.clone(), "addr:192.0.2.1".to_owned()];
+    assert_eq!(
+        store.locked_until(&keys, NOW + 29).await.unwrap(),
+        Some(NOW + 30)
+    );
+    assert_eq!(store.locked_until(&keys, NOW + 30).await.unwrap(), None);
+    store.clear_login_failures(&key).await.unwrap();
+    assert_eq!(
+        store
+            .record_login_failure(&key, NOW + 101, 60)
+            .await
+            .unwrap(),
+        1
+    );
 }

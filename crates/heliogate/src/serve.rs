@@ -1,11 +1,13 @@
 //! `heliogate serve`: open and migrate the store, create the bootstrap administrator on a
 //! first start, serve until SIGINT or SIGTERM, and let in-flight requests finish.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use heliogate_app::admin;
-use heliogate_http::AppState;
+use heliogate_app::login::LoginPolicy;
+use heliogate_http::{AppState, HttpConfig};
 
 use crate::settings::Settings;
 
@@ -32,9 +34,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         refresh_token_ttl = settings.refresh_token_ttl,
         "heliogate is serving"
     );
+    let config = HttpConfig {
+        issuer: settings.issuer.clone(),
+        instance_name: settings.instance_name.clone(),
+        login: LoginPolicy {
+            session: settings.session,
+            throttle: settings.throttle,
+        },
+        ready_timeout: Duration::from_secs(2),
+    };
     let state = AppState {
         store: store.clone(),
-        ready_timeout: Duration::from_secs(2),
+        config: Arc::new(config),
     };
     heliogate_http::serve(listener, state, shutdown_signal())
         .await

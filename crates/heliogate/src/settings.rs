@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
+use heliogate_core::{SessionPolicy, ThrottlePolicy};
 use serde::Deserialize;
 
 /// How log lines are written.
@@ -86,6 +87,27 @@ pub struct Layer {
     /// Log line format [default: text]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// The name pages show [default: heliogate]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub instance_name: Option<String>,
+    /// A sign-in session ends after this many idle seconds [default: 1800]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub session_idle_ttl: Option<u64>,
+    /// A sign-in session ends this many seconds after sign-in [default: 36000]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub session_max_ttl: Option<u64>,
+    /// Failed sign-ins per account before it is locked [default: 5]
+    #[arg(long, global = true, value_name = "N")]
+    pub login_max_failures: Option<u64>,
+    /// Failed sign-ins per client address before it is locked [default: 20]
+    #[arg(long, global = true, value_name = "N")]
+    pub login_max_failures_per_address: Option<u64>,
+    /// The first lock in seconds; each further failure doubles it [default: 2]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub login_lockout: Option<u64>,
+    /// The longest lock in seconds [default: 900]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub login_lockout_max: Option<u64>,
 }
 
 impl Layer {
@@ -114,6 +136,16 @@ impl Layer {
             refresh_token_ttl: var(lookup, "HELIOGATE_REFRESH_TOKEN_TTL")?,
             log: var(lookup, "HELIOGATE_LOG")?,
             log_format: var(lookup, "HELIOGATE_LOG_FORMAT")?,
+            instance_name: var(lookup, "HELIOGATE_INSTANCE_NAME")?,
+            session_idle_ttl: var(lookup, "HELIOGATE_SESSION_IDLE_TTL")?,
+            session_max_ttl: var(lookup, "HELIOGATE_SESSION_MAX_TTL")?,
+            login_max_failures: var(lookup, "HELIOGATE_LOGIN_MAX_FAILURES")?,
+            login_max_failures_per_address: var(
+                lookup,
+                "HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS",
+            )?,
+            login_lockout: var(lookup, "HELIOGATE_LOGIN_LOCKOUT")?,
+            login_lockout_max: var(lookup, "HELIOGATE_LOGIN_LOCKOUT_MAX")?,
         })
     }
 
@@ -144,6 +176,15 @@ impl Layer {
             refresh_token_ttl: self.refresh_token_ttl.or(weaker.refresh_token_ttl),
             log: self.log.or(weaker.log),
             log_format: self.log_format.or(weaker.log_format),
+            instance_name: self.instance_name.or(weaker.instance_name),
+            session_idle_ttl: self.session_idle_ttl.or(weaker.session_idle_ttl),
+            session_max_ttl: self.session_max_ttl.or(weaker.session_max_ttl),
+            login_max_failures: self.login_max_failures.or(weaker.login_max_failures),
+            login_max_failures_per_address: self
+                .login_max_failures_per_address
+                .or(weaker.login_max_failures_per_address),
+            login_lockout: self.login_lockout.or(weaker.login_lockout),
+            login_lockout_max: self.login_lockout_max.or(weaker.login_lockout_max),
         }
     }
 }
@@ -159,6 +200,27 @@ pub struct Settings {
     pub refresh_token_ttl: u64,
     pub log: String,
     pub log_format: LogFormat,
+    pub instance_name: String,
+    pub session: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+}
+
+/// Failed sign-ins further apart than this start the count again.
+const THROTTLE_WINDOW: i64 = 900;
+
+fn check_range(key: &str, value: u64, min: u64, max: u64) -> anyhow::Result<i64> {
+    if value < min || value > max {
+        bail!("{key}: must be between {min} and {max}, got {value}");
+    }
+    Ok(value as i64)
+}
+
+fn check_name(name: String) -> anyhow::Result<String> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        bail!("instance_name: must be 1 to 100 printable characters");
+    }
+    Ok(name)
 }
 
 /// The longest token lifetime we accept: one year.
@@ -199,6 +261,48 @@ impl Settings {
             )?,
             log: merged.log.unwrap_or_else(|| "info".into()),
             log_format: merged.log_format.unwrap_or(LogFormat::Text),
+            instance_name: check_name(merged.instance_name.unwrap_or_else(|| "heliogate".into()))?,
+            session: SessionPolicy {
+                idle: check_range(
+                    "session_idle_ttl",
+                    merged.session_idle_ttl.unwrap_or(1800),
+                    60,
+                    MAX_TTL,
+                )?,
+                max: check_range(
+                    "session_max_ttl",
+                    merged.session_max_ttl.unwrap_or(36_000),
+                    60,
+                    MAX_TTL,
+                )?,
+            },
+            throttle: ThrottlePolicy {
+                account_threshold: check_range(
+                    "login_max_failures",
+                    merged.login_max_failures.unwrap_or(5),
+                    1,
+                    1000,
+                )?,
+                address_threshold: check_range(
+                    "login_max_failures_per_address",
+                    merged.login_max_failures_per_address.unwrap_or(20),
+                    1,
+                    100_000,
+                )?,
+                base_delay: check_range(
+                    "login_lockout",
+                    merged.login_lockout.unwrap_or(2),
+                    1,
+                    86_400,
+                )?,
+                max_delay: check_range(
+                    "login_lockout_max",
+                    merged.login_lockout_max.unwrap_or(900),
+                    1,
+                    86_400,
+                )?,
+                window: THROTTLE_WINDOW,
+            },
         };
         let scheme = settings
             .database_url

@@ -269,3 +269,97 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A cookie-keeping HTTP client that does not follow redirects, as a browser seen step by step.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub base: String,
+}
+
+/// The value of `<input name="NAME" … value="…">` in a page.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let rest = &html[at..];
+    let value = rest.find("value=\"")? + 7;
+    let end = rest[value..].find('"')?;
+    Some(rest[value..value + end].to_owned())
+}
+
+impl Browser {
+    pub fn new(server: &Server) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            base: server.base.clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The CSRF token of the form on the page at `path`.
+    pub async fn csrf(&self, path: &str) -> String {
+        let page = self.get(path).await.text().await.unwrap();
+        form_value(&page, "csrf_token").unwrap_or_else(|| panic!("no CSRF token on {path}: {page}"))
+    }
+
+    /// Submits the sign-in form as a person would: load it, fill it, post it.
+    pub async fn sign_in_to(&self, name: &str, password: &str, next: &str) -> reqwest::Response {
+        let csrf = self.csrf("/login").await;
+        self.post(
+            "/login",
+            &[
+                ("username", name),
+                ("password", password),
+                ("csrf_token", &csrf),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, name: &str, password: &str) -> reqwest::Response {
+        self.sign_in_to(name, password, "/").await
+    }
+
+    /// The session cookie's value, as the browser holds it.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = self.base.parse().unwrap();
+        let cookies = reqwest::cookie::CookieStore::cookies(&*self.jar, &url)?;
+        cookies
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find_map(|c| c.strip_prefix("heliogate_session="))
+            .map(str::to_owned)
+    }
+}
+
+/// The `Location` header of a redirect.
+pub fn location(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get("location")
+        .map_or("", |v| v.to_str().unwrap())
+}

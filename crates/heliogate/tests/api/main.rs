@@ -8,5 +8,6 @@ mod cli_clients;
 mod cli_roles;
 mod cli_tokens;
 mod cli_users;
+mod login;
 mod server;
 mod settings;

@@ -1,0 +1,231 @@
+//! Signing in and out, and a signed-in user changing their password.
+//!
+//! A sign-in costs the same and answers the same whether the account is unknown, disabled or
+//! given a wrong password, so neither the answer nor its timing tells which. Failures are
+//! counted in the store per account name and per client address, so that a lock holds on
+//! every node.
+
+use heliogate_core::{check_new_password, SecretHash, SessionPolicy, ThrottlePolicy, UserName};
+use heliogate_store::{AuditEvent, NewSession, Session, Store, User};
+
+use crate::{invalid, new_secret, now, passwords, AppError, Result};
+
+/// The rules of signing in, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginPolicy {
+    pub session: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+}
+
+/// Sessions are touched at most this often, so that browsing is not a write per request.
+const TOUCH_INTERVAL: i64 = 60;
+
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    pub name: String,
+    pub password: String,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum SignIn {
+    /// A new session; `session_id` goes to the browser and is stored only hashed.
+    SignedIn { session_id: String, user: User },
+    /// Wrong name or password, or a disabled account: the same answer for all three.
+    Refused,
+    /// Too many failures: try again in `retry_after` seconds.
+    Throttled { retry_after: i64 },
+}
+
+async fn audit(
+    store: &dyn Store,
+    event: &str,
+    actor: Option<&str>,
+    addr: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    store
+        .record(&AuditEvent {
+            at: now(),
+            event: event.into(),
+            actor: actor.map(str::to_owned),
+            subject: actor.map(str::to_owned),
+            client_addr: addr.map(str::to_owned),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+fn throttle_keys(name: &str, addr: Option<&str>) -> Vec<(String, bool)> {
+    let mut keys = vec![(format!("user:{name}"), true)];
+    if let Some(addr) = addr {
+        keys.push((format!("addr:{addr}"), false));
+    }
+    keys
+}
+
+pub async fn sign_in(
+    store: &dyn Store,
+    policy: &LoginPolicy,
+    attempt: LoginAttempt,
+) -> Result<SignIn> {
+    let now = now();
+    let addr = attempt.client_addr.as_deref();
+    let keys = throttle_keys(&attempt.name, addr);
+    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    if let Some(until) = store.locked_until(&names, now).await? {
+        audit(
+            store,
+            "login.throttled",
+            Some(&attempt.name),
+            addr,
+            serde_json::json!({}),
+        )
+        .await?;
+        return Ok(SignIn::Throttled {
+            retry_after: (until - now).max(1),
+        });
+    }
+    let credentials = match UserName::parse(&attempt.name) {
+        Ok(name) => store.credentials(name.as_str()).await?,
+        Err(_) => None,
+    };
+    let (hash, enabled) = match credentials {
+        Some(c) => (Some(c.password_hash), !c.disabled),
+        None => (None, false),
+    };
+    let verified = passwords::verify_async(hash, attempt.password).await;
+    if !(verified && enabled) {
+        for (key, is_account) in &keys {
+            let failures = store
+                .record_login_failure(key, now, policy.throttle.window)
+                .await?;
+            let threshold = if *is_account {
+                policy.throttle.account_threshold
+            } else {
+                policy.throttle.address_threshold
+            };
+            let lock = policy.throttle.lockout(failures, threshold);
+            if lock > 0 {
+                store.lock_login(key, now + lock).await?;
+            }
+        }
+        audit(
+            store,
+            "login.failed",
+            Some(&attempt.name),
+            addr,
+            serde_json::json!({}),
+        )
+        .await?;
+        return Ok(SignIn::Refused);
+    }
+    store.clear_login_failures(&keys[0].0).await?;
+    let user = store
+        .user_by_name(&attempt.name)
+        .await?
+        .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
+    let session_id = new_secret();
+    store
+        .create_session(&NewSession {
+            id_hash: SecretHash::of(&session_id),
+            user_id: user.id.clone(),
+            csrf_token: new_secret(),
+            created_at: now,
+            expires_at: policy.session.expires_at(now, now),
+            client_addr: attempt.client_addr.clone(),
+            user_agent: attempt.user_agent.map(|ua| ua.chars().take(256).collect()),
+        })
+        .await?;
+    audit(
+        store,
+        "login.succeeded",
+        Some(&user.name),
+        addr,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(SignIn::SignedIn { session_id, user })
+}
+
+/// The live session a browser's session id names, if any; keeps it alive while in use.
+pub async fn current_session(
+    store: &dyn Store,
+    policy: &LoginPolicy,
+    session_id: &str,
+) -> Result<Option<Session>> {
+    let now = now();
+    let hash = SecretHash::of(session_id);
+    let Some(mut session) = store.session(&hash, now).await? else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at >= TOUCH_INTERVAL {
+        session.expires_at = policy.session.expires_at(session.created_at, now);
+        session.last_seen_at = now;
+        store.touch_session(&hash, now, session.expires_at).await?;
+    }
+    Ok(Some(session))
+}
+
+pub async fn sign_out(
+    store: &dyn Store,
+    session_id: &str,
+    user: &str,
+    addr: Option<&str>,
+) -> Result<()> {
+    store.delete_session(&SecretHash::of(session_id)).await?;
+    audit(store, "logout", Some(user), addr, serde_json::json!({})).await
+}
+
+/// What the account page's password form sends.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+    pub confirm: String,
+}
+
+/// A signed-in user changes their own password: the current one is required, and every other
+/// session of theirs ends.
+pub async fn change_own_password(
+    store: &dyn Store,
+    session_id: &str,
+    user: &User,
+    change: PasswordChange,
+    addr: Option<&str>,
+) -> Result<()> {
+    let name = UserName::parse(&user.name).map_err(invalid)?;
+    let hash = store
+        .credentials(name.as_str())
+        .await?
+        .map(|c| c.password_hash);
+    if !passwords::verify_async(hash, change.current).await {
+        audit(
+            store,
+            "password.change_failed",
+            Some(&user.name),
+            addr,
+            serde_json::json!({}),
+        )
+        .await?;
+        return Err(AppError::Invalid("the current password is wrong".into()));
+    }
+    if change.new != change.confirm {
+        return Err(AppError::Invalid("the new passwords do not match".into()));
+    }
+    check_new_password(&change.new).map_err(invalid)?;
+    let hash = passwords::hash_async(change.new).await?;
+    store
+        .set_password_hash(&name, &hash, now(), Some(&SecretHash::of(session_id)))
+        .await?;
+    audit(
+        store,
+        "user.password_changed",
+        Some(&user.name),
+        addr,
+        serde_json::json!({ "by": "self" }),
+    )
+    .await
+}

@@ -1,0 +1,113 @@
+//! `/`: the signed-in user's account page, and changing their password.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use heliogate_app::admin;
+use heliogate_app::login::{self, PasswordChange};
+use heliogate_app::AppError;
+use serde::Deserialize;
+
+use super::{app_error_page, page, PageForm};
+use crate::session::{ClientAddr, SignedIn};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    instance: &'a str,
+    csrf_token: &'a str,
+    name: &'a str,
+    email: Option<&'a str>,
+    roles: &'a [String],
+    scopes: &'a [String],
+    changed: bool,
+    error: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    signed_in: &SignedIn,
+    status: StatusCode,
+    changed: bool,
+    error: Option<String>,
+) -> Response {
+    let user = &signed_in.session.user;
+    let view = match admin::show_user(&*state.store, &user.name).await {
+        Ok(view) => view,
+        Err(e) => return app_error_page(state, e),
+    };
+    let html = AccountPage {
+        instance: &state.config.instance_name,
+        csrf_token: &signed_in.session.csrf_token,
+        name: &view.name,
+        email: view.email.as_deref(),
+        roles: &view.roles,
+        scopes: &view.scopes,
+        changed,
+        error,
+    }
+    .render();
+    page(status, html)
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let changed = query.as_deref() == Some("password=changed");
+    render(&state, &signed_in, StatusCode::OK, changed, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub(super) async fn change_password(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Response {
+    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
+        return refusal;
+    }
+    let change = PasswordChange {
+        current: form.current,
+        new: form.new,
+        confirm: form.confirm,
+    };
+    let user = &signed_in.session.user;
+    match login::change_own_password(
+        &*state.store,
+        &signed_in.session_id,
+        user,
+        change,
+        addr.as_deref(),
+    )
+    .await
+    {
+        Ok(()) => Redirect::to("/?password=changed").into_response(),
+        Err(AppError::Invalid(message)) => {
+            render(
+                &state,
+                &signed_in,
+                StatusCode::BAD_REQUEST,
+                false,
+                Some(message),
+            )
+            .await
+        }
+        Err(e) => app_error_page(&state, e),
+    }
+}

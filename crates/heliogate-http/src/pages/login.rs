@@ -1,0 +1,206 @@
+//! `/login` and `/logout`.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use heliogate_app::login::{self, LoginAttempt, SignIn};
+use heliogate_app::new_secret;
+use heliogate_core::{safe_next, SecretHash};
+use serde::Deserialize;
+
+use super::{app_error_page, page, PageForm};
+use crate::session::{cookie, csrf_refusal, set_cookie, tokens_match, ClientAddr, SignedIn};
+use crate::AppState;
+
+/// The double-submit token of the sign-in form, which has no session to bind a token to yet:
+/// it stops a foreign site from signing a browser in to an account of its choosing.
+const LOGIN_CSRF_COOKIE: &str = "heliogate_login_csrf";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    instance: &'a str,
+    csrf_token: &'a str,
+    next: &'a str,
+    username: &'a str,
+    error: Option<String>,
+}
+
+fn render(
+    state: &AppState,
+    status: StatusCode,
+    csrf: &str,
+    next: &str,
+    username: &str,
+    error: Option<String>,
+) -> Response {
+    let html = LoginPage {
+        instance: &state.config.instance_name,
+        csrf_token: csrf,
+        next,
+        username,
+        error,
+    }
+    .render();
+    let mut response = page(status, html);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, LOGIN_CSRF_COOKIE, csrf, "/login", Some(3600)),
+    );
+    response
+}
+
+/// The login CSRF token the browser already holds, or a new one.
+fn login_csrf(headers: &HeaderMap) -> String {
+    cookie(headers, LOGIN_CSRF_COOKIE)
+        .filter(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(new_secret, str::to_owned)
+}
+
+pub(super) async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let next_param = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned())
+    });
+    let next = safe_next(next_param.as_deref());
+    if let Some(id) = cookie(&headers, state.config.session_cookie()) {
+        if let Ok(Some(_)) = login::current_session(&*state.store, &state.config.login, id).await {
+            return Redirect::to(&next).into_response();
+        }
+    }
+    render(
+        &state,
+        StatusCode::OK,
+        &login_csrf(&headers),
+        &next,
+        "",
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub(super) async fn submit(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LoginForm>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if !tokens_match(expected, &form.csrf_token) {
+        return csrf_refusal(&state);
+    }
+    let next = safe_next(Some(&form.next));
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let attempt = LoginAttempt {
+        name: form.username.clone(),
+        password: form.password,
+        client_addr: addr,
+        user_agent,
+    };
+    let csrf = login_csrf(&headers);
+    match login::sign_in(&*state.store, &state.config.login, attempt).await {
+        Ok(SignIn::SignedIn { session_id, .. }) => {
+            // A session the browser held before is ended: the new id is never one it knew.
+            if let Some(old) = cookie(&headers, state.config.session_cookie()) {
+                let _ = state.store.delete_session(&SecretHash::of(old)).await;
+            }
+            let mut response = Redirect::to(&next).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    &state,
+                    state.config.session_cookie(),
+                    &session_id,
+                    "/",
+                    None,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", Some(0)),
+            );
+            response
+        }
+        Ok(SignIn::Refused) => {
+            let error = "Wrong user name or password.".to_owned();
+            render(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                &csrf,
+                &next,
+                &form.username,
+                Some(error),
+            )
+        }
+        Ok(SignIn::Throttled { retry_after }) => {
+            let error = format!("Too many failed attempts. Try again in {retry_after} seconds.");
+            let mut response = render(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &csrf,
+                &next,
+                &form.username,
+                Some(error),
+            );
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        Err(e) => app_error_page(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Response {
+    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
+        return refusal;
+    }
+    let user = &signed_in.session.user.name;
+    if let Err(e) =
+        login::sign_out(&*state.store, &signed_in.session_id, user, addr.as_deref()).await
+    {
+        return app_error_page(&state, e);
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, state.config.session_cookie(), "", "/", Some(0)),
+    );
+    response
+}

@@ -1,0 +1,136 @@
+//! Server-rendered pages: sign-in, the account page, errors. Templates sit beside the code
+//! that renders them; one stylesheet; no script.
+
+mod account;
+mod login;
+
+use askama::Template;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use heliogate_app::AppError;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+
+/// Pages load nothing but our stylesheet, post only to us, and are never framed.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/static/heliogate.css", get(stylesheet))
+}
+
+/// A rendered page with the headers every page carries: pages show or take secrets (session
+/// CSRF tokens, passwords), so none is ever stored by a cache.
+pub(crate) fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    match html {
+        Ok(html) => {
+            let mut response = (status, axum::response::Html(html)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    instance: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+pub(crate) fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Response {
+    page(
+        status,
+        ErrorPage {
+            instance: &state.config.instance_name,
+            title,
+            message,
+        }
+        .render(),
+    )
+}
+
+/// The page for a use case that failed; internal details go to the log only.
+pub(crate) fn app_error_page(state: &AppState, e: AppError) -> Response {
+    match e {
+        AppError::Invalid(m) => error_page(state, StatusCode::BAD_REQUEST, "Not accepted", &m),
+        AppError::NotFound(m) => error_page(state, StatusCode::NOT_FOUND, "Not found", &m),
+        AppError::Conflict(m) => error_page(state, StatusCode::CONFLICT, "Not possible", &m),
+        AppError::Unavailable(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
+            let mut response = error_page(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "heliogate cannot reach its database right now. Try again in a moment.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
+}
+
+/// A form body for a page: a malformed body, a wrong content type or an oversized request is
+/// answered with a 400 page instead of a bare text error.
+pub(crate) struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(value)) => Ok(PageForm(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                tracing::info!(%status, reason = %rejection.body_text(), "form refused");
+                let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    status
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Err(error_page(
+                    state,
+                    status,
+                    "Not accepted",
+                    "The form could not be read. Go back and try again.",
+                ))
+            }
+        }
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("heliogate.css"),
+    )
+}

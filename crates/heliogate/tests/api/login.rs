@@ -1,0 +1,648 @@
+//! Session login over real HTTP: each rule of signing in, staying in, and signing out.
+
+use std::time::{Duration, Instant};
+
+use heliogate_core::SecretHash;
+
+use crate::helpers::{location, Browser, Server, TestApp};
+
+const PASSWORD: &str = "a good long password";
+
+crate::on_both_backends!(
+    a_stranger_signs_in_and_comes_back,
+    the_session_id_is_new_at_every_sign_in,
+    signing_out_ends_the_session_on_the_server,
+    forms_without_a_valid_csrf_token_are_refused,
+    next_only_ever_leads_to_a_local_path,
+    a_wrong_password_and_an_unknown_user_look_the_same,
+    repeated_failures_are_throttled_per_account,
+    repeated_failures_are_throttled_per_address,
+    a_disabled_or_deleted_user_is_signed_out,
+    a_password_change_ends_the_other_sessions,
+    an_idle_session_ends,
+    cookies_and_headers_are_those_of_a_security_product,
+    malformed_requests_get_a_clear_error_and_change_nothing,
+    sign_ins_and_outs_are_audited,
+);
+
+async fn serve(app: &TestApp, env: &[(&str, &str)]) -> Server {
+    let mut command = app.command();
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Server::start(command, app.dir.path()).await
+}
+
+async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
+    app.add_user("alice", &["reader", "writer"]);
+    let server = serve(&app, &[("HELIOGATE_INSTANCE_NAME", "Flarecast login")]).await;
+    let browser = Browser::new(&server);
+    let first = browser.get("/").await;
+    assert_eq!(first.status(), 303);
+    assert_eq!(location(&first), "/login?next=%2F");
+    let page = browser.get("/login?next=%2F").await.text().await.unwrap();
+    assert!(page.contains("Flarecast login"));
+    assert!(page.contains("<label for=\"username\">") && page.contains("<label for=\"password\">"));
+    let signed_in = browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(location(&signed_in), "/");
+    let account = browser.get("/").await;
+    assert_eq!(account.status(), 200);
+    let html = account.text().await.unwrap();
+    assert!(html.contains("<h1 id=\"title\">alice</h1>"), "{html}");
+    for tag in ["reader", "writer", "read", "write"] {
+        assert!(
+            html.contains(&format!("<span class=\"tag\">{tag}</span>")),
+            "no {tag}: {html}"
+        );
+    }
+    // Signed in, the sign-in page sends the user on.
+    assert_eq!(location(&browser.get("/login?next=%2F").await), "/");
+}
+
+async fn the_session_id_is_new_at_every_sign_in(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    // An id planted by an attacker before sign-in is never adopted.
+    let url = server.base.parse().unwrap();
+    browser
+        .jar
+        .add_cookie_str("heliogate_session=planted-by-attacker; Path=/", &url);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 303);
+    let first = browser.session_cookie().unwrap();
+    assert_ne!(first, "planted-by-attacker");
+    assert_eq!(first.len(), 43);
+    // A browser that holds a live session and signs in again gets a new id, and the session
+    // it held ends.
+    let again = Browser::new(&server);
+    let csrf = again.csrf("/login").await;
+    again
+        .jar
+        .add_cookie_str(&format!("heliogate_session={first}; Path=/"), &url);
+    let form = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("csrf_token", csrf.as_str()),
+        ("next", "/"),
+    ];
+    assert_eq!(again.post("/login", &form).await.status(), 303);
+    let second = again.session_cookie().unwrap();
+    assert_ne!(first, second);
+    let store = app.store().await;
+    assert!(store
+        .session(&SecretHash::of(&first), heliogate_app::now())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session(&SecretHash::of(&second), heliogate_app::now())
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn signing_out_ends_the_session_on_the_server(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    browser.sign_in("alice", PASSWORD).await;
+    let stolen = browser.session_cookie().unwrap();
+    let csrf = browser.csrf("/").await;
+    let out = browser.post("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!((out.status().as_u16(), location(&out)), (303, "/login"));
+    assert_eq!(browser.get("/").await.status(), 303);
+    // A copy of the cookie kept from before is worth nothing now.
+    let replay = Browser::new(&server);
+    replay.jar.add_cookie_str(
+        &format!("heliogate_session={stolen}; Path=/"),
+        &server.base.parse().unwrap(),
+    );
+    assert_eq!(location(&replay.get("/").await), "/login?next=%2F");
+}
+
+async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    browser.sign_in("alice", PASSWORD).await;
+    let store = app.store().await;
+    let hash = store
+        .credentials("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+
+    for token in ["", "forged", &"x".repeat(43)] {
+        let out = browser.post("/logout", &[("csrf_token", token)]).await;
+        assert_eq!(out.status(), 403);
+        assert!(out.text().await.unwrap().contains("Form refused"));
+        let change = [
+            ("csrf_token", token),
+            ("current", PASSWORD),
+            ("new", "another long password"),
+            ("confirm", "another long password"),
+        ];
+        assert_eq!(
+            browser.post("/account/password", &change).await.status(),
+            403
+        );
+    }
+    assert_eq!(browser.get("/").await.status(), 200, "still signed in");
+    assert_eq!(
+        store
+            .credentials("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        hash
+    );
+
+    // The sign-in form is protected too: a post from elsewhere cannot sign a browser in.
+    let stranger = Browser::new(&server);
+    let out = stranger
+        .post(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf_token", "guess"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status(), 403);
+    assert!(stranger.session_cookie().is_none());
+    // Another browser's session token does not fit this session.
+    let other = Browser::new(&server);
+    other.sign_in("alice", PASSWORD).await;
+    let other_token = other.csrf("/").await;
+    assert_eq!(
+        browser
+            .post("/logout", &[("csrf_token", &other_token)])
+            .await
+            .status(),
+        403
+    );
+}
+
+async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    for (next, expected) in [
+        ("/account?tab=apps", "/account?tab=apps"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("http:evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/\t/evil.example", "/"),
+        ("", "/"),
+    ] {
+        let browser = Browser::new(&server);
+        let out = browser.sign_in_to("alice", PASSWORD, next).await;
+        assert_eq!(
+            (out.status().as_u16(), location(&out)),
+            (303, expected),
+            "next = {next:?}"
+        );
+        // The sign-in page keeps only a safe value in its form.
+        let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        let page = Browser::new(&server)
+            .get(&format!("/login?next={encoded}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let kept = crate::helpers::form_value(&page, "next").unwrap();
+        assert_eq!(kept.replace("&amp;", "&"), expected);
+    }
+}
+
+async fn a_wrong_password_and_an_unknown_user_look_the_same(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(
+        &app,
+        &[
+            ("HELIOGATE_LOGIN_MAX_FAILURES", "1000"),
+            ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
+        ],
+    )
+    .await;
+    let browser = Browser::new(&server);
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..5 {
+        let started = Instant::now();
+        let a = browser.sign_in("alice", "not the password").await;
+        wrong.push(started.elapsed());
+        let started = Instant::now();
+        let b = browser
+            .sign_in(&format!("ghost{i}"), "not the password")
+            .await;
+        unknown.push(started.elapsed());
+        assert_eq!(
+            (a.status(), b.status()),
+            (
+                reqwest::StatusCode::UNAUTHORIZED,
+                reqwest::StatusCode::UNAUTHORIZED
+            )
+        );
+        let a = a
+            .text()
+            .await
+            .unwrap()
+            .replace("value=\"alice\"", "value=\"X\"");
+        let b = b
+            .text()
+            .await
+            .unwrap()
+            .replace(&format!("value=\"ghost{i}\""), "value=\"X\"");
+        let strip = |s: &str| {
+            s.lines()
+                .filter(|l| !l.contains("csrf_token"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&a), strip(&b));
+        assert!(a.contains("Wrong user name or password."));
+    }
+    // An unknown user pays for a full password hash too: without it, this answer would come
+    // back an order of magnitude faster than the other.
+    wrong.sort();
+    unknown.sort();
+    assert!(
+        unknown[2] * 3 > wrong[2],
+        "unknown {:?} vs wrong password {:?}",
+        unknown[2],
+        wrong[2]
+    );
+}
+
+async fn repeated_failures_are_throttled_per_account(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(
+        &app,
+        &[
+            ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
+            ("HELIOGATE_LOGIN_LOCKOUT", "2"),
+        ],
+    )
+    .await;
+    let browser = Browser::new(&server);
+    for name in ["alice", "ghost"] {
+        for _ in 0..3 {
+            assert_eq!(browser.sign_in(name, "wrong password!").await.status(), 401);
+        }
+        // Locked now: even the right password is refused, and an unknown name the same way.
+        let locked = browser.sign_in(name, PASSWORD).await;
+        assert_eq!(locked.status(), 429, "{name}");
+        let retry: u64 = locked.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&retry), "{retry}");
+        assert!(locked
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed attempts"));
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The next failure locks for twice as long.
+    assert_eq!(
+        browser.sign_in("alice", "wrong password!").await.status(),
+        401
+    );
+    let locked = browser.sign_in("alice", PASSWORD).await;
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3..=4).contains(&retry), "{retry}");
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 303);
+}
+
+async fn repeated_failures_are_throttled_per_address(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(
+        &app,
+        &[
+            ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "4"),
+            ("HELIOGATE_LOGIN_LOCKOUT", "30"),
+        ],
+    )
+    .await;
+    let browser = Browser::new(&server);
+    for i in 0..4 {
+        assert_eq!(
+            browser
+                .sign_in(&format!("user{i}"), "wrong password!")
+                .await
+                .status(),
+            401
+        );
+    }
+    // A password spray from one address stops, whatever account it tries next.
+    assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 429);
+    let store = app.store().await;
+    assert!(store
+        .locked_until(&["addr:127.0.0.1".into()], heliogate_app::now())
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    app.add_user("bob", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let alice = Browser::new(&server);
+    let bob = Browser::new(&server);
+    alice.sign_in("alice", PASSWORD).await;
+    bob.sign_in("bob", PASSWORD).await;
+    app.run(&["user", "disable", "alice"]).ok();
+    assert_eq!(location(&alice.get("/").await), "/login?next=%2F");
+    let refused = alice.sign_in("alice", PASSWORD).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Wrong user name or password."));
+    app.run(&["user", "enable", "alice"]).ok();
+    assert_eq!(alice.sign_in("alice", PASSWORD).await.status(), 303);
+
+    app.run(&["user", "delete", "bob"]).ok();
+    assert_eq!(bob.get("/").await.status(), 303);
+}
+
+async fn a_password_change_ends_the_other_sessions(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let laptop = Browser::new(&server);
+    let phone = Browser::new(&server);
+    laptop.sign_in("alice", PASSWORD).await;
+    phone.sign_in("alice", PASSWORD).await;
+    let csrf = laptop.csrf("/").await;
+    let change = |current: &'static str, new: &'static str, confirm: &'static str| {
+        let csrf = csrf.clone();
+        let laptop = &laptop;
+        async move {
+            laptop
+                .post(
+                    "/account/password",
+                    &[
+                        ("csrf_token", &csrf),
+                        ("current", current),
+                        ("new", new),
+                        ("confirm", confirm),
+                    ],
+                )
+                .await
+        }
+    };
+    let wrong = change(
+        "not my password",
+        "brand new password",
+        "brand new password",
+    )
+    .await;
+    assert_eq!(wrong.status(), 400);
+    let body = wrong.text().await.unwrap();
+    assert!(
+        body.contains("the current password is wrong")
+            && body.contains("aria-describedby=\"password-error\"")
+    );
+    assert_eq!(
+        change(PASSWORD, "brand new password", "brand new passw0rd")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(change(PASSWORD, "short", "short").await.status(), 400);
+    assert_eq!(
+        phone.get("/").await.status(),
+        200,
+        "refused changes end nothing"
+    );
+
+    let done = change(PASSWORD, "brand new password", "brand new password").await;
+    assert_eq!(
+        (done.status().as_u16(), location(&done)),
+        (303, "/?password=changed")
+    );
+    assert!(laptop
+        .get("/?password=changed")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Your password was changed"));
+    assert_eq!(
+        phone.get("/").await.status(),
+        303,
+        "the other session ended"
+    );
+    assert_eq!(
+        Browser::new(&server)
+            .sign_in("alice", PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        Browser::new(&server)
+            .sign_in("alice", "brand new password")
+            .await
+            .status(),
+        303
+    );
+}
+
+async fn an_idle_session_ends(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(browser.get("/").await.status(), 200);
+    // Time passes: the session's idle end is now behind us.
+    let id = SecretHash::of(&browser.session_cookie().unwrap());
+    let now = heliogate_app::now();
+    app.store()
+        .await
+        .touch_session(&id, now - 3600, now - 1)
+        .await
+        .unwrap();
+    let out = browser.get("/").await;
+    assert_eq!(location(&out), "/login?next=%2F");
+    let cleared = out
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("heliogate_session=;"));
+    assert!(cleared, "the dead cookie is cleared");
+}
+
+async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    for path in ["/login", "/login?next=%2F"] {
+        let page = browser.get(path).await;
+        let h = page.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+            "{csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+    }
+    let signed_in = browser.sign_in("alice", PASSWORD).await;
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("heliogate_session="))
+        .unwrap();
+    for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure") && !cookie.contains("Max-Age"),
+        "{cookie}"
+    );
+    let account = browser.get("/").await;
+    assert_eq!(account.headers()["cache-control"], "no-store");
+    assert!(!account.text().await.unwrap().contains("<script"));
+    let css = browser.get("/static/heliogate.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+
+    // Behind https, the cookie is Secure and host-bound.
+    let https = serve(&app, &[("HELIOGATE_ISSUER", "https://login.example.org")]).await;
+    let out = Browser::new(&https).sign_in("alice", PASSWORD).await;
+    let cookie = out
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.contains("_session="))
+        .unwrap();
+    assert!(
+        cookie.starts_with("__Host-heliogate_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+}
+
+async fn malformed_requests_get_a_clear_error_and_change_nothing(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    let csrf = browser.csrf("/login").await;
+    let url = format!("{}/login", server.base);
+    let raw = |body: Vec<u8>, content_type: &'static str| {
+        browser
+            .client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let invalid_utf8 = format!("username=%FF%FE&password=x&csrf_token={csrf}").into_bytes();
+    assert_eq!(
+        raw(invalid_utf8, "application/x-www-form-urlencoded")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let bytes = [
+        b"username=\xff\xfe&password=x&csrf_token=".as_slice(),
+        csrf.as_bytes(),
+    ]
+    .concat();
+    let out = raw(bytes, "application/x-www-form-urlencoded")
+        .await
+        .unwrap();
+    assert!(
+        out.status() == 400 || out.status() == 401,
+        "{}",
+        out.status()
+    );
+    let out = raw(b"{\"username\":\"alice\"}".to_vec(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 400);
+    assert!(out
+        .text()
+        .await
+        .unwrap()
+        .contains("The form could not be read"));
+    let huge = format!(
+        "username=alice&password={}&csrf_token={csrf}",
+        "x".repeat(200_000)
+    )
+    .into_bytes();
+    let out = raw(huge, "application/x-www-form-urlencoded")
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 413);
+    assert!(browser.session_cookie().is_none());
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        200
+    );
+}
+
+async fn sign_ins_and_outs_are_audited(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = serve(&app, &[]).await;
+    let browser = Browser::new(&server);
+    browser.sign_in("alice", "wrong password!").await;
+    browser.sign_in("alice", PASSWORD).await;
+    let csrf = browser.csrf("/").await;
+    browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current", PASSWORD),
+                ("new", "brand new password"),
+                ("confirm", "brand new password"),
+            ],
+        )
+        .await;
+    browser.post("/logout", &[("csrf_token", &csrf)]).await;
+    let events = app.store().await.recent_events(10).await.unwrap();
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.event.as_str(),
+                e.actor.as_deref(),
+                e.client_addr.as_deref(),
+            )
+        })
+        .collect();
+    let local = Some("127.0.0.1");
+    assert_eq!(
+        seen[..4],
+        [
+            ("logout", Some("alice"), local),
+            ("user.password_changed", Some("alice"), local),
+            ("login.succeeded", Some("alice"), local),
+            ("login.failed", Some("alice"), local),
+        ]
+    );
+}
