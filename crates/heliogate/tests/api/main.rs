@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod browser;
 mod cli_clients;
 mod cli_roles;
 mod cli_tokens;
@@ -11,3 +12,4 @@ mod cli_users;
 mod login;
 mod server;
 mod settings;
+mod webdriver;

@@ -1,0 +1,61 @@
+//! A person in a real browser: headless Debian Chromium signs in, sees the account page,
+//! changes the password, signs out, and cannot get back in without signing in again.
+
+use crate::helpers::{Backend, Server, TestApp};
+use crate::webdriver::{chromedriver, Chrome};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_changes_the_password_and_signs_out() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    app.add_user("alice", &["moderator"]);
+    let server = Server::start(app.command(), app.dir.path()).await;
+    let chrome = Chrome::start(driver).await;
+
+    chrome.open(&server.url("/")).await;
+    chrome.wait_for_url(&server.url("/login?next=%2F")).await;
+    assert!(
+        chrome.has_focus("#username").await,
+        "the first field has the focus"
+    );
+    chrome.fill("#username", "alice").await;
+    chrome.fill("#password", "a good long password").await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_url(&server.url("/")).await;
+    chrome.wait_for_text(">alice</h1>").await;
+    let page = chrome.source().await;
+    assert!(
+        page.contains(">moderator</span>") && page.contains(">write</span>"),
+        "{page}"
+    );
+
+    chrome.fill("#current", "a good long password").await;
+    chrome.fill("#new", "a better longer password").await;
+    chrome.fill("#confirm", "a better longer password").await;
+    chrome
+        .click("form[action='/account/password'] button")
+        .await;
+    chrome.wait_for_url(&server.url("/?password=changed")).await;
+    chrome.wait_for_text("Your password was changed").await;
+
+    chrome.click("form[action='/logout'] button").await;
+    chrome.wait_for_url(&server.url("/login")).await;
+    // Neither going back nor opening the page again shows the account without signing in.
+    chrome.back().await;
+    chrome.wait_for_text("Sign in").await;
+    assert!(
+        !chrome.source().await.contains(">alice</h1>"),
+        "the account page came back from a cache"
+    );
+    chrome.open(&server.url("/")).await;
+    chrome.wait_for_url(&server.url("/login?next=%2F")).await;
+
+    chrome.fill("#username", "alice").await;
+    chrome.fill("#password", "a good long password").await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_text("Wrong user name or password.").await;
+    chrome.fill("#password", "a better longer password").await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_url(&server.url("/")).await;
+    chrome.wait_for_text(">alice</h1>").await;
+}
