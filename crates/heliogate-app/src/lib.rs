@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod login;
+pub mod oauth;
 pub mod passwords;
 mod random;
 

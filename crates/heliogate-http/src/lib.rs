@@ -7,6 +7,7 @@
 
 mod error;
 mod health;
+mod oauth;
 mod pages;
 mod session;
 
@@ -16,10 +17,10 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use axum::Router;
 use heliogate_app::login::LoginPolicy;
+use heliogate_app::oauth::OAuthConfig;
 use heliogate_store::Store;
 
 pub use session::{ClientAddr, SignedIn};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -44,6 +45,8 @@ pub struct HttpConfig {
     /// The name pages show.
     pub instance_name: String,
     pub login: LoginPolicy,
+    /// Token lifetimes and the issuer of authorization responses.
+    pub oauth: OAuthConfig,
     /// How long a readiness check waits for the database.
     pub ready_timeout: Duration,
 }
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
         .merge(pages::routes())
+        .merge(oauth::routes())
         .with_state(state);
     for (name, value) in security_headers {
         app = app.layer(SetResponseHeaderLayer::if_not_present(
@@ -86,7 +90,7 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static(value),
         ));
     }
-    app.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(
+    app.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
         TraceLayer::new_for_http()
             .make_span_with(|req: &axum::http::Request<_>| {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

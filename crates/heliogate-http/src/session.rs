@@ -84,16 +84,37 @@ pub(crate) fn csrf_refusal(state: &AppState) -> Response {
     )
 }
 
+/// The sign-in page, coming back to `next` afterwards.
+pub(crate) fn login_location(next: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("/login?next={encoded}")
+}
+
 /// Where a stranger is sent: the sign-in page, coming back here afterwards.
 fn to_login(parts: &Parts) -> String {
     let here = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let next = if parts.method == axum::http::Method::GET {
+    login_location(if parts.method == axum::http::Method::GET {
         here
     } else {
         "/"
+    })
+}
+
+/// The signed-in user of a request, if any: for pages that serve strangers too.
+pub(crate) async fn optional_session(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<SignedIn>, Response> {
+    let Some(session_id) = cookie(headers, state.config.session_cookie()).map(str::to_owned) else {
+        return Ok(None);
     };
-    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    format!("/login?next={encoded}")
+    match login::current_session(&*state.store, &state.config.login, &session_id).await {
+        Ok(session) => Ok(session.map(|session| SignedIn {
+            session,
+            session_id,
+        })),
+        Err(e) => Err(app_error_page(state, e)),
+    }
 }
 
 impl FromRequestParts<AppState> for SignedIn {

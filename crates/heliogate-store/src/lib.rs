@@ -23,8 +23,9 @@ pub mod sqlite;
 pub mod testing;
 
 pub use model::{
-    AccessToken, AuditEvent, Client, Credentials, NewAccessToken, NewClient, NewSession, NewUser,
-    Role, Session, User,
+    AccessToken, AuditEvent, Client, Code, Consent, Credentials, NewAccessToken, NewClient,
+    NewCode, NewRefreshToken, NewSession, NewUser, Redemption, RefreshToken, Revocation, Role,
+    Session, User,
 };
 
 /// What can go wrong in the store, without any engine's types.
@@ -116,7 +117,6 @@ pub trait ClientStore {
 /// Issued tokens.
 #[async_trait]
 pub trait TokenStore {
-    async fn insert_access_token(&self, token: &NewAccessToken) -> Result<()>;
     /// The token with this hash, live or not.
     async fn access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>>;
     /// Revokes every live access and refresh token acting for a user; returns how many.
@@ -125,6 +125,54 @@ pub trait TokenStore {
     async fn revoke_client_tokens(&self, client_id: &str, now: UnixTime) -> Result<u64>;
     /// Deletes expired codes and tokens, and revoked ones past their expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
+}
+
+/// Authorization codes, refresh tokens, token issuance and revocation, and consents: what the
+/// OAuth 2 flows change, each change that must be atomic in one method.
+#[async_trait]
+pub trait GrantStore {
+    async fn insert_code(&self, code: &NewCode) -> Result<()>;
+    /// Spends a code and returns it; a code spent before revokes every token issued from it.
+    async fn redeem_code(&self, hash: &SecretHash, now: UnixTime) -> Result<Redemption>;
+    /// Stores an access token and, with it, a refresh token, in one transaction.
+    async fn issue_tokens(
+        &self,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+    ) -> Result<()>;
+    async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>>;
+    /// Exchanges a refresh token for its successor and a new access token, once: `false`
+    /// (and the whole family revoked) when it was already exchanged or revoked.
+    async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        now: UnixTime,
+    ) -> Result<bool>;
+    /// Revokes every refresh and access token of a family; returns how many.
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64>;
+    /// Revokes the access or refresh token with this hash if `client_id` owns it; a refresh
+    /// token takes its family with it.
+    async fn revoke_token(
+        &self,
+        hash: &SecretHash,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Revocation>;
+    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
+    /// Records the scopes a user consented to for a client (replacing what was there).
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<()>;
+    async fn consents(&self, user_id: &str) -> Result<Vec<Consent>>;
+    /// Withdraws a consent and revokes every token the client holds for the user; whether
+    /// there was anything to withdraw.
+    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<bool>;
 }
 
 /// Sign-in sessions, shared by every node.
@@ -172,6 +220,7 @@ pub trait Store:
     + RoleStore
     + ClientStore
     + TokenStore
+    + GrantStore
     + SessionStore
     + LoginThrottleStore
     + AuditStore

@@ -111,6 +111,8 @@ pub struct NewAccessToken {
 pub struct AccessToken {
     pub client_id: String,
     pub user_id: Option<String>,
+    /// The user's name, while the user exists.
+    pub username: Option<String>,
     pub scope: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
@@ -145,4 +147,91 @@ pub struct Session {
     pub created_at: UnixTime,
     pub last_seen_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// An authorization code to store (RFC 6749 §4.1.2): only its hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub hash: SecretHash,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A code as redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code {
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Redeemed(Code),
+    /// The code was spent before: every token issued from it was revoked (RFC 6749 §4.1.2).
+    Replayed {
+        revoked: u64,
+    },
+    Unknown,
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub hash: SecretHash,
+    /// Shared by every generation of one grant, and by the access tokens they produced.
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub code_hash: Option<SecretHash>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set once it was exchanged for its successor: a second use is a replay.
+    pub rotated_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// What revoking a token did (RFC 7009).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// The token exists but was issued to another client: nothing changed.
+    NotOwned,
+    Unknown,
+}
+
+/// A user's consent to a client, for the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub updated_at: UnixTime,
 }

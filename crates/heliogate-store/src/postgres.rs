@@ -16,10 +16,11 @@ use crate::rows::{
     attach_roles, AuditRow, ClientRow, UserRow, AUDIT_COLUMNS, CLIENT_COLUMNS, USER_COLUMNS,
 };
 use crate::{
-    email_str, join, AccessToken, AuditEvent, AuditStore, Client, ClientStore, ConnectOptions,
-    Credentials, LoginThrottleStore, NewAccessToken, NewClient, NewSession, NewUser, Result, Role,
-    RoleStore, Session, SessionStore, Store, StoreError, TokenStore, User, UserStore,
-    ADMIN_COUNT_SQL,
+    email_str, join, AccessToken, AuditEvent, AuditStore, Client, ClientStore, Code,
+    ConnectOptions, Consent, Credentials, GrantStore, LoginThrottleStore, NewAccessToken,
+    NewClient, NewCode, NewRefreshToken, NewSession, NewUser, Redemption, RefreshToken, Result,
+    Revocation, Role, RoleStore, Session, SessionStore, Store, StoreError, TokenStore, User,
+    UserStore, ADMIN_COUNT_SQL,
 };
 
 /// The advisory lock key that serializes administrative changes across nodes.
@@ -291,6 +292,7 @@ impl UserStore for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+            revoke_tokens_where(&mut tx, "user_id = $1", &id, now).await?;
         }
         keeping_an_admin(tx, before).await
     }
@@ -530,42 +532,27 @@ async fn revoke_where(pool: &PgPool, column: &str, value: &str, now: UnixTime) -
 
 #[async_trait]
 impl TokenStore for PgStore {
-    async fn insert_access_token(&self, token: &NewAccessToken) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(token.hash.as_bytes().to_vec())
-        .bind(&token.client_id)
-        .bind(&token.user_id)
-        .bind(&token.scope)
-        .bind(&token.family_id)
-        .bind(token.code_hash.map(|h| h.as_bytes().to_vec()))
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
-    }
-
     async fn access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>> {
-        let row: Option<(String, Option<String>, String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT client_id, user_id, scope, created_at, expires_at, revoked_at FROM access_tokens \
-             WHERE token_hash = $1",
+        #[allow(clippy::type_complexity)]
+        let row: Option<(String, Option<String>, Option<String>, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT a.client_id, a.user_id, u.name, a.scope, a.created_at, a.expires_at, a.revoked_at \
+             FROM access_tokens a LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
         )
         .bind(hash.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
         Ok(row.map(
-            |(client_id, user_id, scope, created_at, expires_at, revoked_at)| AccessToken {
-                client_id,
-                user_id,
-                scope,
-                created_at,
-                expires_at,
-                revoked_at,
+            |(client_id, user_id, username, scope, created_at, expires_at, revoked_at)| {
+                AccessToken {
+                    client_id,
+                    user_id,
+                    username,
+                    scope,
+                    created_at,
+                    expires_at,
+                    revoked_at,
+                }
             },
         ))
     }
@@ -594,6 +581,359 @@ impl TokenStore for PgStore {
             count += done.rows_affected();
         }
         Ok(count)
+    }
+}
+
+/// Revokes live rows of both token tables where `condition` holds (with `$1` bound to `value`
+/// and `$2` to the time).
+async fn revoke_tokens_where(
+    tx: &mut Transaction<'_, Postgres>,
+    condition: &str,
+    value: &str,
+    now: UnixTime,
+) -> Result<u64> {
+    let mut count = 0;
+    for table in ["access_tokens", "refresh_tokens"] {
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = $2 WHERE revoked_at IS NULL AND {condition}"
+        ))
+        .bind(value)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        count += done.rows_affected();
+    }
+    Ok(count)
+}
+
+async fn insert_refresh(tx: &mut Transaction<'_, Postgres>, token: &NewRefreshToken) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(token.hash.as_bytes().to_vec())
+    .bind(&token.family_id)
+    .bind(&token.client_id)
+    .bind(&token.user_id)
+    .bind(&token.scope)
+    .bind(token.code_hash.map(|h| h.as_bytes().to_vec()))
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn insert_access(tx: &mut Transaction<'_, Postgres>, token: &NewAccessToken) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(token.hash.as_bytes().to_vec())
+    .bind(&token.client_id)
+    .bind(&token.user_id)
+    .bind(&token.scope)
+    .bind(&token.family_id)
+    .bind(token.code_hash.map(|h| h.as_bytes().to_vec()))
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl GrantStore for PgStore {
+    async fn insert_code(&self, code: &NewCode) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_given, scope, \
+             code_challenge, nonce, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(code.hash.as_bytes().to_vec())
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(code.redirect_uri_given)
+        .bind(&code.scope)
+        .bind(&code.code_challenge)
+        .bind(&code.nonce)
+        .bind(code.auth_time)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &SecretHash, now: UnixTime) -> Result<Redemption> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        #[allow(clippy::type_complexity)]
+        let spent: Option<(String, String, String, bool, String, Option<String>, Option<String>, i64, i64)> =
+            sqlx::query_as(
+                "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
+                 RETURNING client_id, user_id, redirect_uri, redirect_uri_given, scope, code_challenge, nonce, \
+                 auth_time, expires_at",
+            )
+            .bind(hash.as_bytes().to_vec())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if let Some((
+            client_id,
+            user_id,
+            redirect_uri,
+            redirect_uri_given,
+            scope,
+            code_challenge,
+            nonce,
+            auth_time,
+            expires_at,
+        )) = spent
+        {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(Redemption::Redeemed(Code {
+                client_id,
+                user_id,
+                redirect_uri,
+                redirect_uri_given,
+                scope,
+                code_challenge,
+                nonce,
+                auth_time,
+                expires_at,
+            }));
+        }
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT redeemed_at FROM authorization_codes WHERE code_hash = $1")
+                .bind(hash.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .flatten();
+        if known.is_none() {
+            return Ok(Redemption::Unknown);
+        }
+        let families: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT family_id FROM access_tokens WHERE code_hash = $1 AND family_id IS NOT NULL",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut revoked = 0;
+        for family in families {
+            revoked += revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Redemption::Replayed { revoked })
+    }
+
+    async fn issue_tokens(
+        &self,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_access(&mut tx, access).await?;
+        if let Some(refresh) = refresh {
+            insert_refresh(&mut tx, refresh).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>> {
+        #[allow(clippy::type_complexity)]
+        let row: Option<(String, String, String, String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT family_id, client_id, user_id, scope, created_at, expires_at, rotated_at, revoked_at \
+             FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(
+            |(
+                family_id,
+                client_id,
+                user_id,
+                scope,
+                created_at,
+                expires_at,
+                rotated_at,
+                revoked_at,
+            )| {
+                RefreshToken {
+                    family_id,
+                    client_id,
+                    user_id,
+                    scope,
+                    created_at,
+                    expires_at,
+                    rotated_at,
+                    revoked_at,
+                }
+            },
+        ))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL \
+             AND revoked_at IS NULL",
+        )
+        .bind(old.as_bytes().to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            // Lost a race with another use of the same token: that is a replay too.
+            revoke_tokens_where(&mut tx, "family_id = $1", &refresh.family_id, now).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        insert_refresh(&mut tx, refresh).await?;
+        insert_access(&mut tx, access).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let count = revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(count)
+    }
+
+    async fn revoke_token(
+        &self,
+        hash: &SecretHash,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Revocation> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let access: Option<String> =
+            sqlx::query_scalar("SELECT client_id FROM access_tokens WHERE token_hash = $1")
+                .bind(hash.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if let Some(owner) = access {
+            if owner != client_id {
+                return Ok(Revocation::NotOwned);
+            }
+            sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
+                .bind(hash.as_bytes().to_vec())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(Revocation::Revoked);
+        }
+        let refresh: Option<(String, String)> =
+            sqlx::query_as("SELECT client_id, family_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(hash.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        match refresh {
+            Some((owner, _)) if owner != client_id => Ok(Revocation::NotOwned),
+            Some((_, family)) => {
+                revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Revocation::Revoked)
+            }
+            None => Ok(Revocation::Unknown),
+        }
+    }
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn consents(&self, user_id: &str) -> Result<Vec<Consent>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT c.client_id, c.name, k.scope, k.updated_at FROM consents k \
+             JOIN clients c ON c.client_id = k.client_id WHERE k.user_id = $1 ORDER BY c.name, c.client_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, client_name, scope, updated_at)| Consent {
+                client_id,
+                client_name,
+                scope,
+                updated_at,
+            })
+            .collect())
+    }
+
+    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let mut count = done.rows_affected();
+        for table in ["access_tokens", "refresh_tokens"] {
+            let revoked = sqlx::query(&format!(
+                "UPDATE {table} SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL"
+            ))
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            count += revoked.rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(count > 0)
     }
 }
 

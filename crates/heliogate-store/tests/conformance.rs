@@ -7,7 +7,8 @@ use heliogate_core::{
 };
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
-    AuditEvent, NewAccessToken, NewClient, NewSession, NewUser, Store, StoreError,
+    AuditEvent, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
+    Redemption, Revocation, Store, StoreError,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -111,6 +112,11 @@ conformance!(
     a_session_lives_until_it_expires_or_its_user_is_disabled,
     other_sessions_end_and_the_kept_one_stays,
     login_failures_count_within_a_window_and_lock,
+    a_code_is_spent_once_and_a_replay_revokes_its_tokens,
+    a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
+    only_the_owning_client_revokes_a_token,
+    consents_are_kept_listed_and_withdrawn,
+    disabling_a_user_revokes_their_tokens,
 );
 
 async fn the_original_roles_are_seeded(store: &dyn Store) {
@@ -416,7 +422,7 @@ async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .insert_access_token(&token("t1", "c-1", None, NOW + 60))
+        .issue_tokens(&token("t1", "c-1", None, NOW + 60), None)
         .await
         .unwrap();
     store.delete_client("c-1").await.unwrap();
@@ -445,15 +451,15 @@ async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .insert_access_token(&token("a", "c-1", Some("u-1"), NOW + 60))
+        .issue_tokens(&token("a", "c-1", Some("u-1"), NOW + 60), None)
         .await
         .unwrap();
     store
-        .insert_access_token(&token("b", "c-2", Some("u-1"), NOW + 60))
+        .issue_tokens(&token("b", "c-2", Some("u-1"), NOW + 60), None)
         .await
         .unwrap();
     store
-        .insert_access_token(&token("c", "c-2", None, NOW + 60))
+        .issue_tokens(&token("c", "c-2", None, NOW + 60), None)
         .await
         .unwrap();
     let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(NOW);
@@ -480,11 +486,11 @@ async fn purging_removes_only_expired_tokens(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .insert_access_token(&token("old", "c-1", None, NOW - 1))
+        .issue_tokens(&token("old", "c-1", None, NOW - 1), None)
         .await
         .unwrap();
     store
-        .insert_access_token(&token("new", "c-1", None, NOW + 60))
+        .issue_tokens(&token("new", "c-1", None, NOW + 60), None)
         .await
         .unwrap();
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 1);
@@ -726,4 +732,250 @@ async fn login_failures_count_within_a_window_and_lock(store: &dyn Store) {
             .unwrap(),
         1
     );
+}
+
+async fn grant_setup(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "lee", &["reader"]))
+        .await
+        .unwrap();
+    store
+        .create_client(&service_client("c-1", "one"))
+        .await
+        .unwrap();
+    store
+        .create_client(&service_client("c-2", "two"))
+        .await
+        .unwrap();
+}
+
+fn family_token(secret: &str, family: &str, code: Option<&str>) -> NewAccessToken {
+    NewAccessToken {
+        family_id: Some(family.into()),
+        code_hash: code.map(SecretHash::of),
+        ..token(secret, "c-1", Some("u-1"), NOW + 60)
+    }
+}
+
+fn refresh(secret: &str, family: &str) -> NewRefreshToken {
+    NewRefreshToken {
+        hash: SecretHash::of(secret),
+        family_id: family.into(),
+        client_id: "c-1".into(),
+        user_id: "u-1".into(),
+        scope: "read".into(),
+        code_hash: None,
+        created_at: NOW,
+        expires_at: NOW + 600,
+    }
+}
+
+async fn is_live(store: &dyn Store, secret: &str) -> bool {
+    store
+        .access_token(&SecretHash::of(secret))
+        .await
+        .unwrap()
+        .is_some_and(|t| t.is_live(NOW))
+}
+
+async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store) {
+    grant_setup(store).await;
+    let code = NewCode {
+        hash: SecretHash::of("code-1"),
+        client_id: "c-1".into(),
+        user_id: "u-1".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        redirect_uri_given: true,
+        scope: "read".into(),
+        code_challenge: Some("challenge".into()),
+        nonce: None,
+        auth_time: NOW,
+        created_at: NOW,
+        expires_at: NOW + 60,
+    };
+    store.insert_code(&code).await.unwrap();
+    let Redemption::Redeemed(spent) = store.redeem_code(&code.hash, NOW + 1).await.unwrap() else {
+        panic!("not redeemed")
+    };
+    assert_eq!(
+        (
+            spent.client_id.as_str(),
+            spent.redirect_uri_given,
+            spent.code_challenge.as_deref()
+        ),
+        ("c-1", true, Some("challenge"))
+    );
+    store
+        .issue_tokens(
+            &family_token("from-code", "fam-1", Some("code-1")),
+            Some(&refresh("r-code", "fam-1")),
+        )
+        .await
+        .unwrap();
+    assert!(is_live(store, "from-code").await);
+    assert_eq!(
+        store.redeem_code(&code.hash, NOW + 2).await.unwrap(),
+        Redemption::Replayed { revoked: 2 }
+    );
+    assert!(!is_live(store, "from-code").await);
+    assert!(store
+        .refresh_token(&SecretHash::of("r-code"))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    assert_eq!(
+        store
+            .redeem_code(&SecretHash::of("nope"), NOW)
+            .await
+            .unwrap(),
+        Redemption::Unknown
+    );
+}
+
+async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dyn Store) {
+    grant_setup(store).await;
+    store
+        .issue_tokens(
+            &family_token("a1", "fam", None),
+            Some(&refresh("r1", "fam")),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .rotate_refresh(
+            &SecretHash::of("r1"),
+            &family_token("a2", "fam", None),
+            &refresh("r2", "fam"),
+            NOW
+        )
+        .await
+        .unwrap());
+    let old = store
+        .refresh_token(&SecretHash::of("r1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.rotated_at, Some(NOW));
+    assert!(is_live(store, "a2").await);
+    // The rotated token again: refused, and the whole family goes.
+    assert!(!store
+        .rotate_refresh(
+            &SecretHash::of("r1"),
+            &family_token("a3", "fam", None),
+            &refresh("r3", "fam"),
+            NOW
+        )
+        .await
+        .unwrap());
+    assert!(!is_live(store, "a1").await && !is_live(store, "a2").await);
+    assert!(store
+        .access_token(&SecretHash::of("a3"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .refresh_token(&SecretHash::of("r2"))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+}
+
+async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
+    grant_setup(store).await;
+    store
+        .issue_tokens(
+            &family_token("acc", "fam", None),
+            Some(&refresh("ref", "fam")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .revoke_token(&SecretHash::of("acc"), "c-2", NOW)
+            .await
+            .unwrap(),
+        Revocation::NotOwned
+    );
+    assert_eq!(
+        store
+            .revoke_token(&SecretHash::of("ref"), "c-2", NOW)
+            .await
+            .unwrap(),
+        Revocation::NotOwned
+    );
+    assert!(is_live(store, "acc").await);
+    assert_eq!(
+        store
+            .revoke_token(&SecretHash::of("nope"), "c-1", NOW)
+            .await
+            .unwrap(),
+        Revocation::Unknown
+    );
+    // Revoking the refresh token takes the access tokens it produced with it.
+    assert_eq!(
+        store
+            .revoke_token(&SecretHash::of("ref"), "c-1", NOW)
+            .await
+            .unwrap(),
+        Revocation::Revoked
+    );
+    assert!(!is_live(store, "acc").await);
+}
+
+async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
+    grant_setup(store).await;
+    assert_eq!(store.consent("u-1", "c-1").await.unwrap(), None);
+    store.save_consent("u-1", "c-1", "read", NOW).await.unwrap();
+    store
+        .save_consent("u-1", "c-1", "openid read", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent("u-1", "c-1").await.unwrap().as_deref(),
+        Some("openid read")
+    );
+    let listed = store.consents("u-1").await.unwrap();
+    assert_eq!(
+        (
+            listed.len(),
+            listed[0].client_name.as_str(),
+            listed[0].updated_at
+        ),
+        (1, "one", NOW + 1)
+    );
+    store
+        .issue_tokens(
+            &family_token("acc", "fam", None),
+            Some(&refresh("ref", "fam")),
+        )
+        .await
+        .unwrap();
+    assert!(store.revoke_consent("u-1", "c-1", NOW).await.unwrap());
+    assert_eq!(store.consent("u-1", "c-1").await.unwrap(), None);
+    assert!(!is_live(store, "acc").await);
+    assert!(!store.revoke_consent("u-1", "c-1", NOW).await.unwrap());
+}
+
+async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
+    grant_setup(store).await;
+    store
+        .issue_tokens(
+            &family_token("acc", "fam", None),
+            Some(&refresh("ref", "fam")),
+        )
+        .await
+        .unwrap();
+    store.set_disabled(&name("lee"), true, NOW).await.unwrap();
+    assert!(!is_live(store, "acc").await);
+    assert!(store
+        .refresh_token(&SecretHash::of("ref"))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use heliogate_app::admin;
 use heliogate_app::login::LoginPolicy;
+use heliogate_app::oauth::OAuthConfig;
 use heliogate_http::{AppState, HttpConfig};
 
 use crate::settings::Settings;
@@ -40,6 +41,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         login: LoginPolicy {
             session: settings.session,
             throttle: settings.throttle,
+        },
+        oauth: OAuthConfig {
+            issuer: settings.issuer.clone(),
+            access_token_ttl: settings.access_token_ttl as i64,
+            refresh_token_ttl: settings.refresh_token_ttl as i64,
         },
         ready_timeout: Duration::from_secs(2),
     };

@@ -13,6 +13,14 @@ use super::{app_error_page, page, PageForm};
 use crate::session::{ClientAddr, SignedIn};
 use crate::AppState;
 
+/// What the page confirms after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    None,
+    PasswordChanged,
+    ApplicationRevoked,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
@@ -23,6 +31,8 @@ struct AccountPage<'a> {
     roles: &'a [String],
     scopes: &'a [String],
     changed: bool,
+    revoked: bool,
+    apps: Vec<heliogate_store::Consent>,
     error: Option<String>,
 }
 
@@ -30,13 +40,17 @@ async fn render(
     state: &AppState,
     signed_in: &SignedIn,
     status: StatusCode,
-    changed: bool,
+    notice: Notice,
     error: Option<String>,
 ) -> Response {
     let user = &signed_in.session.user;
     let view = match admin::show_user(&*state.store, &user.name).await {
         Ok(view) => view,
         Err(e) => return app_error_page(state, e),
+    };
+    let apps = match state.store.consents(&user.id).await {
+        Ok(apps) => apps,
+        Err(e) => return app_error_page(state, AppError::from(e)),
     };
     let html = AccountPage {
         instance: &state.config.instance_name,
@@ -45,7 +59,9 @@ async fn render(
         email: view.email.as_deref(),
         roles: &view.roles,
         scopes: &view.scopes,
-        changed,
+        changed: notice == Notice::PasswordChanged,
+        revoked: notice == Notice::ApplicationRevoked,
+        apps,
         error,
     }
     .render();
@@ -57,8 +73,12 @@ pub(super) async fn show(
     signed_in: SignedIn,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let changed = query.as_deref() == Some("password=changed");
-    render(&state, &signed_in, StatusCode::OK, changed, None).await
+    let notice = match query.as_deref() {
+        Some("password=changed") => Notice::PasswordChanged,
+        Some("application=revoked") => Notice::ApplicationRevoked,
+        _ => Notice::None,
+    };
+    render(&state, &signed_in, StatusCode::OK, notice, None).await
 }
 
 #[derive(Deserialize)]
@@ -103,7 +123,7 @@ pub(super) async fn change_password(
                 &state,
                 &signed_in,
                 StatusCode::BAD_REQUEST,
-                false,
+                Notice::None,
                 Some(message),
             )
             .await

@@ -31,16 +31,19 @@ async fn insert_token_expiring(
 ) -> SecretHash {
     let hash = SecretHash::of(secret);
     store
-        .insert_access_token(&NewAccessToken {
-            hash,
-            client_id: client_id.into(),
-            user_id: user_id.map(str::to_owned),
-            scope: "read".into(),
-            family_id: None,
-            code_hash: None,
-            created_at: heliogate_app::now(),
-            expires_at,
-        })
+        .issue_tokens(
+            &NewAccessToken {
+                hash,
+                client_id: client_id.into(),
+                user_id: user_id.map(str::to_owned),
+                scope: "read".into(),
+                family_id: None,
+                code_hash: None,
+                created_at: heliogate_app::now(),
+                expires_at,
+            },
+            None,
+        )
         .await
         .unwrap();
     hash

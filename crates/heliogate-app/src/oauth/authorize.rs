@@ -1,0 +1,271 @@
+//! The authorization endpoint's decisions (RFC 6749 §4.1.1–§4.1.2): validate the request,
+//! require a signed-in user, ask for consent unless it was given before, and answer the
+//! client at its redirect URI with a code or an error, always with `iss` (RFC 9207).
+
+use heliogate_core::oauth::authorize::{
+    redirect_with, AuthorizeError, AuthorizeRequest, Params, RegisteredClient,
+};
+use heliogate_core::oauth::{grant_scopes, validate_authorize, OAuthError, OAuthErrorCode};
+use heliogate_core::{GrantType, RedirectUri, ScopeSet, SecretHash};
+use heliogate_store::{Client, NewCode, Store, User};
+
+use super::token::{known_scopes, user_scopes};
+use super::{audit, OAuthConfig, OAuthFailure, OAuthResult, CODE_TTL};
+use crate::{new_secret, now};
+
+/// What the web layer should do with an authorization request.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// The client or redirect URI is in doubt: show this to the user, redirect nowhere.
+    ErrorPage(String),
+    /// Send the browser here: a code, or an error, for the client.
+    Redirect(String),
+    /// Nobody is signed in: sign in first, then come back.
+    LoginRequired,
+    /// Ask the user: `client_name` wants `scopes`.
+    ConsentRequired {
+        request: AuthorizeRequest,
+        client_name: String,
+        scopes: ScopeSet,
+    },
+}
+
+/// The client as the protocol rules see it.
+fn registered(client: &Client) -> RegisteredClient {
+    RegisteredClient {
+        client_id: client.client_id.clone(),
+        public: client.public,
+        redirect_uris: client
+            .redirect_uris
+            .iter()
+            .filter_map(|u| RedirectUri::parse(u).ok())
+            .collect(),
+        grant_types: client
+            .grant_types
+            .iter()
+            .filter_map(|g| g.parse::<GrantType>().ok())
+            .collect(),
+        scopes: ScopeSet::parse(&client.scopes.join(" ")).unwrap_or_default(),
+    }
+}
+
+fn answer(config: &OAuthConfig, request: &AuthorizeRequest, params: &[(&str, &str)]) -> String {
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    if let Some(state) = &request.state {
+        all.push(("state", state));
+    }
+    all.push(("iss", &config.issuer));
+    redirect_with(&request.redirect_uri, &all)
+}
+
+fn error_answer(
+    config: &OAuthConfig,
+    request: &AuthorizeRequest,
+    error: &OAuthError,
+) -> AuthorizeOutcome {
+    let params = [
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    AuthorizeOutcome::Redirect(answer(config, request, &params))
+}
+
+/// A validated request with its client, or the outcome to answer with at once.
+async fn validate(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    params: &Params,
+) -> OAuthResult<Result<(AuthorizeRequest, Client), AuthorizeOutcome>> {
+    let client = match params.get("client_id") {
+        Ok(Some(id)) => store.client(id).await?,
+        _ => None,
+    };
+    let checked = validate_authorize(params, client.as_ref().map(registered).as_ref());
+    Ok(match (checked, client) {
+        (Ok(request), Some(client)) => Ok((request, client)),
+        (Ok(_), None) => Err(AuthorizeOutcome::ErrorPage(
+            "The application is not registered.".into(),
+        )),
+        (Err(AuthorizeError::Page(message)), _) => Err(AuthorizeOutcome::ErrorPage(message)),
+        (
+            Err(AuthorizeError::Redirect {
+                redirect_uri,
+                state,
+                error,
+            }),
+            _,
+        ) => {
+            let mut params = vec![
+                ("error", error.code.as_str()),
+                ("error_description", error.description.as_str()),
+            ];
+            if let Some(state) = &state {
+                params.push(("state", state));
+            }
+            params.push(("iss", &config.issuer));
+            Err(AuthorizeOutcome::Redirect(redirect_with(
+                &redirect_uri,
+                &params,
+            )))
+        }
+    })
+}
+
+/// The scopes this user may grant this client, or the error to send the client.
+async fn grantable(
+    store: &dyn Store,
+    request: &AuthorizeRequest,
+    client: &Client,
+    user: &User,
+) -> OAuthResult<Result<ScopeSet, OAuthError>> {
+    let known = known_scopes(store).await?;
+    let holds = user_scopes(store, user).await?;
+    let allowed = ScopeSet::parse(&client.scopes.join(" ")).unwrap_or_default();
+    Ok(grant_scopes(
+        request.scope.as_ref(),
+        &allowed,
+        Some(&holds),
+        &known,
+    ))
+}
+
+/// Issues a code for an approved request and returns where to send the browser.
+async fn issue_code(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    request: &AuthorizeRequest,
+    user: &User,
+    scopes: &ScopeSet,
+) -> OAuthResult<AuthorizeOutcome> {
+    let code = new_secret();
+    let now = now();
+    store
+        .insert_code(&NewCode {
+            hash: SecretHash::of(&code),
+            client_id: request.client_id.clone(),
+            user_id: user.id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_given: request.redirect_uri_given,
+            scope: scopes.to_string(),
+            code_challenge: request.code_challenge.clone(),
+            nonce: request.nonce.clone(),
+            auth_time: now,
+            created_at: now,
+            expires_at: now + CODE_TTL,
+        })
+        .await?;
+    Ok(AuthorizeOutcome::Redirect(answer(
+        config,
+        request,
+        &[("code", &code)],
+    )))
+}
+
+/// A `GET /oauth/authorize`: answers at once when it can, or asks for sign-in or consent.
+pub async fn authorize(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    params: &Params,
+    user: Option<&User>,
+) -> OAuthResult<AuthorizeOutcome> {
+    let (request, client) = match validate(store, config, params).await? {
+        Ok(valid) => valid,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Some(user) = user else {
+        return Ok(AuthorizeOutcome::LoginRequired);
+    };
+    let scopes = match grantable(store, &request, &client, user).await? {
+        Ok(scopes) => scopes,
+        Err(error) => return Ok(error_answer(config, &request, &error)),
+    };
+    let consented = store
+        .consent(&user.id, &client.client_id)
+        .await?
+        .map(|s| ScopeSet::parse(&s).unwrap_or_default());
+    if consented.is_some_and(|c| scopes.is_subset(&c)) {
+        return issue_code(store, config, &request, user, &scopes).await;
+    }
+    Ok(AuthorizeOutcome::ConsentRequired {
+        request,
+        client_name: client.name,
+        scopes,
+    })
+}
+
+/// The user's answer on the consent page: the request is validated again from its
+/// parameters, then either a code (and the consent remembered) or `access_denied`.
+pub async fn decide(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    params: &Params,
+    user: &User,
+    approved: bool,
+    addr: Option<&str>,
+) -> OAuthResult<AuthorizeOutcome> {
+    let (request, client) = match validate(store, config, params).await? {
+        Ok(valid) => valid,
+        Err(outcome) => return Ok(outcome),
+    };
+    if !approved {
+        audit(
+            store,
+            "consent.denied",
+            &user.name,
+            Some(&client.client_id),
+            addr,
+            serde_json::json!({}),
+        )
+        .await?;
+        let error = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
+        return Ok(error_answer(config, &request, &error));
+    }
+    let scopes = match grantable(store, &request, &client, user).await? {
+        Ok(scopes) => scopes,
+        Err(error) => return Ok(error_answer(config, &request, &error)),
+    };
+    let mut remembered: Vec<String> = store
+        .consent(&user.id, &client.client_id)
+        .await?
+        .map(|s| ScopeSet::parse(&s).unwrap_or_default().to_vec())
+        .unwrap_or_default();
+    remembered.extend(scopes.to_vec());
+    let remembered = ScopeSet::parse(&remembered.join(" "))
+        .unwrap_or_default()
+        .to_string();
+    store
+        .save_consent(&user.id, &client.client_id, &remembered, now())
+        .await?;
+    audit(
+        store,
+        "consent.granted",
+        &user.name,
+        Some(&client.client_id),
+        addr,
+        serde_json::json!({ "scope": remembered }),
+    )
+    .await?;
+    issue_code(store, config, &request, user, &scopes).await
+}
+
+/// A user's authorized applications, and taking one back.
+pub async fn withdraw_consent(
+    store: &dyn Store,
+    user: &User,
+    client_id: &str,
+    addr: Option<&str>,
+) -> Result<bool, OAuthFailure> {
+    let withdrawn = store.revoke_consent(&user.id, client_id, now()).await?;
+    if withdrawn {
+        audit(
+            store,
+            "consent.withdrawn",
+            &user.name,
+            Some(client_id),
+            addr,
+            serde_json::json!({}),
+        )
+        .await?;
+    }
+    Ok(withdrawn)
+}

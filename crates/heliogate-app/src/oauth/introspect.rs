@@ -1,0 +1,133 @@
+//! Revocation (RFC 7009) and introspection (RFC 7662): both for authenticated clients.
+
+use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::OAuthError;
+use heliogate_core::SecretHash;
+use heliogate_store::{Revocation, Store};
+use serde::Serialize;
+
+use super::client_auth::{authenticate, ClientCredentials};
+use super::tokens::AccessTokens;
+use super::{audit, OAuthResult};
+use crate::now;
+
+fn token_param(params: &Params) -> OAuthResult<&str> {
+    if params.has_invalid_text() {
+        return Err(OAuthError::invalid_request("parameters must be UTF-8").into());
+    }
+    params
+        .get("token")
+        .map_err(|_| OAuthError::invalid_request("parameter token is repeated"))?
+        .ok_or_else(|| OAuthError::invalid_request("parameter token is missing").into())
+}
+
+/// RFC 7009 §2.1: revokes an access or refresh token the client owns. An unknown token is
+/// not an error (§2.2); a token of another client is refused and left alone.
+pub async fn revoke(
+    store: &dyn Store,
+    params: &Params,
+    credentials: &ClientCredentials,
+    addr: Option<&str>,
+) -> OAuthResult<()> {
+    let token = token_param(params)?;
+    let auth = authenticate(store, credentials, addr).await?;
+    match store
+        .revoke_token(&SecretHash::of(token), &auth.client.client_id, now())
+        .await?
+    {
+        Revocation::Revoked => {
+            audit(
+                store,
+                "token.revoked",
+                &auth.client.client_id,
+                None,
+                addr,
+                serde_json::json!({ "by": "client" }),
+            )
+            .await?;
+            Ok(())
+        }
+        Revocation::Unknown => Ok(()),
+        Revocation::NotOwned => {
+            Err(OAuthError::invalid_request("the token was not issued to this client").into())
+        }
+    }
+}
+
+/// An introspection answer (RFC 7662 §2.2): for anything not live, exactly `{"active": false}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<IntrospectionDetails>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IntrospectionDetails {
+    pub scope: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub token_type: &'static str,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub iss: String,
+}
+
+/// RFC 7662 §2: any authenticated confidential client (a resource server) may ask about any
+/// token; access tokens and refresh tokens are both answered.
+pub async fn introspect(
+    store: &dyn Store,
+    tokens: &AccessTokens,
+    issuer: &str,
+    params: &Params,
+    credentials: &ClientCredentials,
+    addr: Option<&str>,
+) -> OAuthResult<Introspection> {
+    let token = token_param(params)?;
+    let auth = authenticate(store, credentials, addr).await?;
+    if !auth.confidential {
+        return Err(OAuthError::invalid_client("introspection needs a confidential client").into());
+    }
+    let now = now();
+    if let Some(active) = tokens.inspect(store, token, now).await? {
+        return Ok(Introspection {
+            active: true,
+            details: Some(IntrospectionDetails {
+                scope: active.scope,
+                client_id: active.client_id,
+                username: active.username,
+                token_type: "Bearer",
+                exp: active.expires_at,
+                iat: active.issued_at,
+                sub: active.user_id,
+                iss: issuer.to_owned(),
+            }),
+        });
+    }
+    let refresh = store.refresh_token(&SecretHash::of(token)).await?;
+    if let Some(r) =
+        refresh.filter(|r| r.revoked_at.is_none() && r.rotated_at.is_none() && now < r.expires_at)
+    {
+        let username = store.user_by_id(&r.user_id).await?.map(|u| u.name);
+        return Ok(Introspection {
+            active: true,
+            details: Some(IntrospectionDetails {
+                scope: r.scope,
+                client_id: r.client_id,
+                username,
+                token_type: "refresh_token",
+                exp: r.expires_at,
+                iat: r.created_at,
+                sub: Some(r.user_id),
+                iss: issuer.to_owned(),
+            }),
+        });
+    }
+    Ok(Introspection {
+        active: false,
+        details: None,
+    })
+}

@@ -1,0 +1,383 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6).
+
+use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::pkce;
+use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
+use heliogate_core::scope::OIDC_SCOPES;
+use heliogate_core::{GrantType, ScopeSet, SecretHash};
+use heliogate_store::{Client, NewRefreshToken, Redemption, Store, User};
+use serde::Serialize;
+
+use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
+use super::tokens::{AccessTokens, Grant};
+use super::{audit, OAuthConfig, OAuthResult};
+use crate::{new_secret, now};
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+fn param<'a>(params: &'a Params, name: &str) -> OAuthResult<Option<&'a str>> {
+    params
+        .get(name)
+        .map_err(|r| OAuthError::invalid_request(format!("parameter {} is repeated", r.0)).into())
+}
+
+fn required<'a>(params: &'a Params, name: &str) -> OAuthResult<&'a str> {
+    param(params, name)?
+        .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")).into())
+}
+
+fn scope_param(params: &Params) -> OAuthResult<Option<ScopeSet>> {
+    match param(params, "scope")? {
+        Some(s) => Ok(Some(
+            ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn set(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap_or_default()
+}
+
+/// The scopes the server knows: every role's, and the OpenID Connect ones.
+pub(crate) async fn known_scopes(store: &dyn Store) -> OAuthResult<ScopeSet> {
+    let mut known = store.role_scopes().await?;
+    known.extend(OIDC_SCOPES.iter().map(|s| s.to_string()));
+    Ok(set(&known.join(" ")))
+}
+
+/// The scopes a user's roles hold now.
+pub(crate) async fn user_scopes(store: &dyn Store, user: &User) -> OAuthResult<ScopeSet> {
+    let roles = store.list_roles().await?;
+    let scopes: Vec<String> = roles
+        .into_iter()
+        .filter(|r| user.roles.contains(&r.name))
+        .flat_map(|r| r.scopes)
+        .collect();
+    Ok(set(&scopes.join(" ")))
+}
+
+fn has_grant(client: &Client, grant: GrantType) -> bool {
+    client.grant_types.iter().any(|g| g == grant.as_str())
+}
+
+/// Serves a token request: authenticates the client, then runs its grant.
+pub async fn token_request(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    params: &Params,
+    credentials: &ClientCredentials,
+    addr: Option<&str>,
+) -> OAuthResult<TokenResponse> {
+    if params.has_invalid_text() {
+        return Err(OAuthError::invalid_request("parameters must be UTF-8").into());
+    }
+    let grant_type = required(params, "grant_type")?;
+    let auth = authenticate(store, credentials, addr).await?;
+    let grant = match grant_type.parse::<GrantType>() {
+        Ok(grant) => grant,
+        Err(_) => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                format!("grant type {grant_type:?} is not supported"),
+            )
+            .into());
+        }
+    };
+    if !has_grant(&auth.client, grant) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("this client may not use {grant}"),
+        )
+        .into());
+    }
+    let tokens = AccessTokens {
+        ttl: config.access_token_ttl,
+    };
+    let response = match grant {
+        GrantType::ClientCredentials => client_credentials(store, &tokens, params, &auth).await?,
+        GrantType::AuthorizationCode => {
+            authorization_code(store, config, &tokens, params, &auth, addr).await?
+        }
+        GrantType::RefreshToken => refresh(store, config, &tokens, params, &auth, addr).await?,
+    };
+    audit(
+        store,
+        "token.issued",
+        &auth.client.client_id,
+        None,
+        addr,
+        serde_json::json!({ "grant_type": grant.as_str(), "scope": response.scope, "refresh": response.refresh_token.is_some() }),
+    )
+    .await?;
+    Ok(response)
+}
+
+/// RFC 6749 §4.4: a confidential client's own token; never a refresh token (§4.4.3).
+async fn client_credentials(
+    store: &dyn Store,
+    tokens: &AccessTokens,
+    params: &Params,
+    auth: &AuthenticatedClient,
+) -> OAuthResult<TokenResponse> {
+    if !auth.confidential {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "client credentials need a confidential client",
+        )
+        .into());
+    }
+    let requested = scope_param(params)?;
+    let known = known_scopes(store).await?;
+    let scope = grant_scopes(
+        requested.as_ref(),
+        &set(&auth.client.scopes.join(" ")),
+        None,
+        &known,
+    )?
+    .to_string();
+    let now = now();
+    let (access_token, record) = tokens.mint(
+        &Grant {
+            client_id: &auth.client.client_id,
+            user_id: None,
+            scope: &scope,
+            family_id: None,
+            code_hash: None,
+        },
+        now,
+    );
+    store.issue_tokens(&record, None).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: tokens.ttl,
+        scope,
+        refresh_token: None,
+    })
+}
+
+/// Whether this grant gets a refresh token: the client must be allowed the refresh_token
+/// grant; asking for `offline_access` means the same and needs the same.
+fn wants_refresh(client: &Client) -> bool {
+    has_grant(client, GrantType::RefreshToken)
+}
+
+/// RFC 6749 §4.1.3 with RFC 7636 §4.6: redeem a code once, for the client it was issued to,
+/// with the same redirect URI and the PKCE verifier.
+async fn authorization_code(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    tokens: &AccessTokens,
+    params: &Params,
+    auth: &AuthenticatedClient,
+    addr: Option<&str>,
+) -> OAuthResult<TokenResponse> {
+    let code = required(params, "code")?;
+    let redirect_uri = param(params, "redirect_uri")?;
+    let verifier = param(params, "code_verifier")?;
+    let now = now();
+    let code_hash = SecretHash::of(code);
+    let code = match store.redeem_code(&code_hash, now).await? {
+        Redemption::Redeemed(code) => code,
+        Redemption::Replayed { revoked } => {
+            audit(
+                store,
+                "code.replayed",
+                &auth.client.client_id,
+                None,
+                addr,
+                serde_json::json!({ "revoked": revoked }),
+            )
+            .await?;
+            return Err(
+                OAuthError::invalid_grant("the authorization code was already used").into(),
+            );
+        }
+        Redemption::Unknown => {
+            return Err(OAuthError::invalid_grant("the authorization code is not valid").into())
+        }
+    };
+    if code.client_id != auth.client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        )
+        .into());
+    }
+    if now >= code.expires_at {
+        return Err(OAuthError::invalid_grant("the authorization code has expired").into());
+    }
+    let redirect_matches = match redirect_uri {
+        Some(uri) => uri == code.redirect_uri,
+        None => !code.redirect_uri_given,
+    };
+    if !redirect_matches {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        )
+        .into());
+    }
+    match (&code.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant("the PKCE code_verifier does not match").into())
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant("the PKCE code_verifier is missing").into())
+        }
+        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is refused.
+        (None, Some(_)) => {
+            return Err(
+                OAuthError::invalid_grant("no PKCE challenge was sent for this code").into(),
+            )
+        }
+        (None, None) => {}
+    }
+    let user = store
+        .user_by_id(&code.user_id)
+        .await?
+        .filter(|u| !u.disabled);
+    let Some(user) = user else {
+        return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
+    };
+    let family_id = new_secret();
+    let (access_token, record) = tokens.mint(
+        &Grant {
+            client_id: &auth.client.client_id,
+            user_id: Some(&user.id),
+            scope: &code.scope,
+            family_id: Some(&family_id),
+            code_hash: Some(code_hash),
+        },
+        now,
+    );
+    let (refresh_token, refresh) = if wants_refresh(&auth.client) {
+        let token = new_secret();
+        let refresh = NewRefreshToken {
+            hash: SecretHash::of(&token),
+            family_id: family_id.clone(),
+            client_id: auth.client.client_id.clone(),
+            user_id: user.id.clone(),
+            scope: code.scope.clone(),
+            code_hash: Some(code_hash),
+            created_at: now,
+            expires_at: now + config.refresh_token_ttl,
+        };
+        (Some(token), Some(refresh))
+    } else {
+        (None, None)
+    };
+    store.issue_tokens(&record, refresh.as_ref()).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: tokens.ttl,
+        scope: code.scope,
+        refresh_token,
+    })
+}
+
+/// RFC 6749 §6 with rotation (RFC 9700 §4.14.2): each refresh token works once; a second use
+/// revokes its whole family. A refresh may narrow the scope, never widen it, and never beyond
+/// what the user's roles hold now.
+async fn refresh(
+    store: &dyn Store,
+    config: &OAuthConfig,
+    tokens: &AccessTokens,
+    params: &Params,
+    auth: &AuthenticatedClient,
+    addr: Option<&str>,
+) -> OAuthResult<TokenResponse> {
+    let presented = required(params, "refresh_token")?;
+    let requested = scope_param(params)?;
+    let now = now();
+    let hash = SecretHash::of(presented);
+    let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
+    let Some(old) = store.refresh_token(&hash).await? else {
+        return Err(invalid().into());
+    };
+    if old.client_id != auth.client.client_id {
+        return Err(invalid().into());
+    }
+    if old.rotated_at.is_some() {
+        let revoked = store.revoke_family(&old.family_id, now).await?;
+        audit(
+            store,
+            "refresh.replayed",
+            &auth.client.client_id,
+            None,
+            addr,
+            serde_json::json!({ "revoked": revoked }),
+        )
+        .await?;
+        return Err(invalid().into());
+    }
+    if old.revoked_at.is_some() || now >= old.expires_at {
+        return Err(invalid().into());
+    }
+    let user = store
+        .user_by_id(&old.user_id)
+        .await?
+        .filter(|u| !u.disabled);
+    let Some(user) = user else {
+        return Err(invalid().into());
+    };
+    let original = set(&old.scope);
+    if let Some(requested) = &requested {
+        if !requested.is_subset(&original) {
+            return Err(OAuthError::invalid_scope("a refresh may not widen the scope").into());
+        }
+    }
+    let known = known_scopes(store).await?;
+    let holds = user_scopes(store, &user).await?;
+    let client_allowed = set(&auth.client.scopes.join(" "));
+    let narrowed = requested.unwrap_or_else(|| original.clone());
+    let scope = grant_scopes(
+        Some(&narrowed),
+        &client_allowed.intersection(&original),
+        Some(&holds),
+        &known,
+    )?
+    .to_string();
+    let (access_token, record) = tokens.mint(
+        &Grant {
+            client_id: &auth.client.client_id,
+            user_id: Some(&user.id),
+            scope: &scope,
+            family_id: Some(&old.family_id),
+            code_hash: None,
+        },
+        now,
+    );
+    let token = new_secret();
+    // RFC 6749 §6: the new refresh token has the scope of the one it replaces.
+    let next = NewRefreshToken {
+        hash: SecretHash::of(&token),
+        family_id: old.family_id.clone(),
+        client_id: old.client_id.clone(),
+        user_id: old.user_id.clone(),
+        scope: old.scope.clone(),
+        code_hash: None,
+        created_at: now,
+        expires_at: now + config.refresh_token_ttl,
+    };
+    if !store.rotate_refresh(&hash, &record, &next, now).await? {
+        return Err(invalid().into());
+    }
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: tokens.ttl,
+        scope,
+        refresh_token: Some(token),
+    })
+}

@@ -1,0 +1,76 @@
+//! The access-token seam: every access token is minted and read back here, nowhere else.
+//!
+//! Tokens are opaque: 256 random bits, stored only as their SHA-256, checked by lookup. A
+//! self-contained format (JWT access tokens, RFC 9068) would change `mint` and `inspect` and
+//! nothing outside this file.
+
+use heliogate_core::{SecretHash, UnixTime};
+use heliogate_store::{NewAccessToken, Store, StoreError};
+
+use crate::new_secret;
+
+/// What a token was issued for.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    pub client_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub scope: &'a str,
+    pub family_id: Option<&'a str>,
+    pub code_hash: Option<SecretHash>,
+}
+
+/// A live access token, as resource servers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    /// Space-delimited.
+    pub scope: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AccessTokens {
+    pub ttl: i64,
+}
+
+impl AccessTokens {
+    /// A new token for `grant`: the string for the client, and the record to store.
+    pub fn mint(&self, grant: &Grant<'_>, now: UnixTime) -> (String, NewAccessToken) {
+        let token = new_secret();
+        let record = NewAccessToken {
+            hash: SecretHash::of(&token),
+            client_id: grant.client_id.to_owned(),
+            user_id: grant.user_id.map(str::to_owned),
+            scope: grant.scope.to_owned(),
+            family_id: grant.family_id.map(str::to_owned),
+            code_hash: grant.code_hash,
+            created_at: now,
+            expires_at: now + self.ttl,
+        };
+        (token, record)
+    }
+
+    /// The token's grant, if the token is live at `now`.
+    pub async fn inspect(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Option<ActiveToken>, StoreError> {
+        if token.is_empty() || token.len() > 512 {
+            return Ok(None);
+        }
+        let found = store.access_token(&SecretHash::of(token)).await?;
+        Ok(found.filter(|t| t.is_live(now)).map(|t| ActiveToken {
+            client_id: t.client_id,
+            user_id: t.user_id,
+            username: t.username,
+            scope: t.scope,
+            issued_at: t.created_at,
+            expires_at: t.expires_at,
+        }))
+    }
+}

@@ -1,0 +1,368 @@
+//! Validating an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 9700 §2.1).
+//!
+//! The order matters: the client and the redirect URI are checked first, and while either is
+//! in doubt the user is shown an error page, never redirected (RFC 6749 §4.1.2.1), so that
+//! heliogate cannot be used as an open redirector. Everything after that is reported to the
+//! client at its validated redirect URI.
+
+use crate::client::{GrantType, RedirectUri};
+use crate::oauth::pkce;
+use crate::oauth::{OAuthError, OAuthErrorCode};
+use crate::scope::ScopeSet;
+
+/// Request parameters, with every value of every name, so that repeats can be refused
+/// (RFC 6749 §3.1: parameters MUST NOT be included more than once).
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+/// A parameter that was sent more than once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeated(pub String);
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
+    pub fn parse(text: &str) -> Self {
+        Self(
+            url::form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The value of `name`: `None` when absent or empty (RFC 6749 §3.1: parameters sent
+    /// without a value are treated as omitted), an error when repeated.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, Repeated> {
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
+        match (values.next(), values.next()) {
+            (Some(_), Some(_)) => Err(Repeated(name.to_owned())),
+            (Some(""), None) | (None, _) => Ok(None),
+            (Some(v), None) => Ok(Some(v)),
+        }
+    }
+
+    /// Whether any value could not be decoded as UTF-8 (the decoder put U+FFFD there).
+    pub fn has_invalid_text(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+/// A registered client, as far as the protocol rules need it.
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub public: bool,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+}
+
+/// A valid authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    /// Where the answer goes: the `redirect_uri` sent, or the only one registered.
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was sent: then the token request must send it too (§4.1.3).
+    pub redirect_uri_given: bool,
+    pub scope: Option<ScopeSet>,
+    pub state: Option<String>,
+    /// The `S256` PKCE challenge, when sent.
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+}
+
+/// Why an authorization request fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI is missing, unknown or wrong: tell the user, never redirect.
+    Page(String),
+    /// Any other error, sent to the client at its validated redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// The longest `state` and `nonce` we carry back.
+const MAX_OPAQUE: usize = 2048;
+
+pub fn validate_authorize(
+    params: &Params,
+    client: Option<&RegisteredClient>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let page = |m: &str| AuthorizeError::Page(m.to_owned());
+    let client_id = params
+        .get("client_id")
+        .map_err(|_| page("The request names its client more than once."))?
+        .ok_or_else(|| page("The request does not name a client (client_id is missing)."))?;
+    let client = client.filter(|c| c.client_id == client_id).ok_or_else(|| {
+        page("The application that sent you here is not registered with this server.")
+    })?;
+    let requested_uri = params
+        .get("redirect_uri")
+        .map_err(|_| page("The request names its redirect URI more than once."))?;
+    let redirect_uri = match requested_uri {
+        Some(uri) => {
+            if !client.redirect_uris.iter().any(|r| r.matches(uri)) {
+                return Err(page(
+                    "The redirect URI of this request is not registered for the application.",
+                ));
+            }
+            uri.to_owned()
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.as_str().to_owned(),
+            [] => return Err(page("The application has no redirect URI registered.")),
+            _ => {
+                return Err(page(
+                    "The request must name one of the application's redirect URIs.",
+                ))
+            }
+        },
+    };
+    // From here on, errors go back to the client.
+    let state = params.get("state").ok().flatten().map(str::to_owned);
+    let fail = |code: OAuthErrorCode, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error: OAuthError::new(code, description),
+    };
+    let get = |name: &str| {
+        params.get(name).map_err(|r| {
+            fail(
+                OAuthErrorCode::InvalidRequest,
+                &format!("parameter {} is repeated", r.0),
+            )
+        })
+    };
+    let state = get("state")?.map(str::to_owned);
+    if params.has_invalid_text() {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            "parameters must be UTF-8",
+        ));
+    }
+    match get("response_type")? {
+        None => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "response_type is missing",
+            ))
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                OAuthErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(fail(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let scope = match get("scope")? {
+        Some(s) => Some(
+            ScopeSet::parse(s).map_err(|e| fail(OAuthErrorCode::InvalidScope, &e.to_string()))?,
+        ),
+        None => None,
+    };
+    let challenge = get("code_challenge")?;
+    let method = get("code_challenge_method")?;
+    let code_challenge = match (challenge, method) {
+        (None, None) if client.public => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "PKCE is required: send code_challenge with S256",
+            ));
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge is missing",
+            ))
+        }
+        (Some(_), None | Some("plain")) => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
+        }
+        (Some(c), Some("S256")) if pkce::is_valid_challenge(c) => Some(c.to_owned()),
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge is malformed",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ))
+        }
+    };
+    let nonce = get("nonce")?.map(str::to_owned);
+    if state.as_ref().is_some_and(|s| s.len() > MAX_OPAQUE)
+        || nonce.as_ref().is_some_and(|n| n.len() > MAX_OPAQUE)
+    {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            "state or nonce is too long",
+        ));
+    }
+    Ok(AuthorizeRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        redirect_uri_given: requested_uri.is_some(),
+        scope,
+        state,
+        code_challenge,
+        nonce,
+    })
+}
+
+/// The URI the browser is sent to with an authorization response: the redirect URI with the
+/// response parameters added to its query, keeping any query it had (RFC 6749 §3.1.2), and
+/// `iss` always (RFC 9207 §2).
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(public: bool) -> RegisteredClient {
+        RegisteredClient {
+            client_id: "app".into(),
+            public,
+            redirect_uris: vec![RedirectUri::parse("https://app.example/cb")
+                .unwrap_or_else(|e| unreachable!("{e}"))],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: ScopeSet::parse("read").unwrap_or_default(),
+        }
+    }
+
+    fn validate(query: &str, public: bool) -> Result<AuthorizeRequest, AuthorizeError> {
+        validate_authorize(&Params::parse(query), Some(&client(public)))
+    }
+
+    fn redirected_code(r: Result<AuthorizeRequest, AuthorizeError>) -> Option<&'static str> {
+        match r {
+            Err(AuthorizeError::Redirect { error, .. }) => Some(error.code.as_str()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_good_request_is_accepted() {
+        let q = format!("response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=read&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256");
+        let r = validate(&q, true).unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(
+            (
+                r.state.as_deref(),
+                r.code_challenge.as_deref(),
+                r.redirect_uri_given
+            ),
+            (Some("xyz"), Some(CHALLENGE), true)
+        );
+    }
+
+    #[test]
+    fn rfc_6749_section_4_1_2_1_a_bad_client_or_redirect_uri_is_never_redirected() {
+        for q in [
+            "response_type=code",
+            "response_type=code&client_id=other",
+            "response_type=code&client_id=app&client_id=app",
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%2F",
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        ] {
+            assert!(matches!(validate(q, false), Err(AuthorizeError::Page(_))), "{q}");
+        }
+    }
+
+    #[test]
+    fn later_errors_go_back_to_the_client() {
+        assert_eq!(
+            redirected_code(validate("client_id=app", false)),
+            Some("invalid_request")
+        );
+        assert_eq!(
+            redirected_code(validate("client_id=app&response_type=token", false)),
+            Some("unsupported_response_type")
+        );
+        assert_eq!(
+            redirected_code(validate(
+                "client_id=app&response_type=code&scope=a%22b",
+                false
+            )),
+            Some("invalid_scope")
+        );
+        assert_eq!(
+            redirected_code(validate(
+                "client_id=app&response_type=code&state=1&state=2",
+                false
+            )),
+            Some("invalid_request")
+        );
+    }
+
+    #[test]
+    fn rfc_7636_pkce_is_s256_and_required_for_public_clients() {
+        assert_eq!(
+            redirected_code(validate("client_id=app&response_type=code", true)),
+            Some("invalid_request")
+        );
+        let plain = format!("client_id=app&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=plain");
+        assert_eq!(
+            redirected_code(validate(&plain, false)),
+            Some("invalid_request")
+        );
+        let bare = format!("client_id=app&response_type=code&code_challenge={CHALLENGE}");
+        assert_eq!(
+            redirected_code(validate(&bare, false)),
+            Some("invalid_request")
+        );
+        assert!(validate("client_id=app&response_type=code", false).is_ok());
+    }
+
+    #[test]
+    fn the_response_keeps_the_redirect_uris_query() {
+        let uri = redirect_with(
+            "https://app.example/cb?tenant=1",
+            &[
+                ("code", "abc"),
+                ("state", "a b&c"),
+                ("iss", "https://id.example"),
+            ],
+        );
+        assert_eq!(
+            uri,
+            "https://app.example/cb?tenant=1&code=abc&state=a+b%26c&iss=https%3A%2F%2Fid.example"
+        );
+    }
+}

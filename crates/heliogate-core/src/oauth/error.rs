@@ -1,0 +1,87 @@
+//! OAuth 2 error codes, as sent on the wire.
+
+use std::fmt;
+
+/// The `error` values of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1 and RFC 7009 §2.2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed (RFC 6749 §5.2): answered with 401.
+    InvalidClient,
+    /// The grant (code, refresh token) is invalid, expired, revoked, or was issued to another
+    /// client (RFC 6749 §5.2).
+    InvalidGrant,
+    /// The client may not use this grant type or response type.
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    /// The scope is malformed or unknown.
+    InvalidScope,
+    /// The resource owner denied the request (RFC 6749 §4.1.2.1).
+    AccessDenied,
+    /// The token is unknown, expired or revoked (RFC 6750 §3.1).
+    InvalidToken,
+    /// RFC 7009 §2.2.1.
+    UnsupportedTokenType,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidToken => "invalid_token",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with its human-readable `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidScope, description)
+    }
+}

@@ -1,0 +1,248 @@
+//! `/oauth/authorize` (RFC 6749 §4.1.1): sign-in when needed, the consent page, and the
+//! answer to the client; and withdrawing a consent from the account page.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use heliogate_app::oauth::authorize::{self, AuthorizeOutcome};
+use heliogate_app::oauth::OAuthFailure;
+use heliogate_core::oauth::authorize::Params;
+use heliogate_core::ScopeSet;
+use serde::Deserialize;
+
+use crate::pages::{app_error_page, error_page, page, PageForm};
+use crate::session::{login_location, optional_session, ClientAddr, SignedIn};
+use crate::AppState;
+
+/// The parameters of an authorization request that the consent form carries back.
+const CARRIED: [&str; 8] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+];
+
+/// What each scope lets an application do, in words for the person deciding.
+fn describe(scope: &str) -> String {
+    match scope {
+        "read" => "read your data in the services (predictions, configurations, results)".into(),
+        "write" => "add and change data in the services on your behalf".into(),
+        "execute" => "run and stop workflows and containers on your behalf".into(),
+        "admin" => "administer this server: users, roles and applications".into(),
+        "openid" => "confirm who you are".into(),
+        "profile" => "see your user name".into(),
+        "email" => "see your e-mail address".into(),
+        "offline_access" => "keep access while you are not signed in".into(),
+        other => format!("use the \u{201c}{other}\u{201d} permission of the services"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    instance: &'a str,
+    csrf_token: &'a str,
+    user: &'a str,
+    client_name: &'a str,
+    scopes: Vec<(String, String)>,
+    fields: Vec<(String, String)>,
+}
+
+/// The origin a consent form's answer may redirect to: pages allow forms to post to
+/// heliogate only, and browsers apply that to the redirect after the post too.
+fn redirect_origin(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    match url.scheme() {
+        "http" | "https" => Some(url.origin().ascii_serialization()),
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
+fn consent_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    params: &Params,
+    client_name: &str,
+    scopes: &ScopeSet,
+    redirect_uri: &str,
+) -> Response {
+    let fields = CARRIED
+        .iter()
+        .filter_map(|name| {
+            params
+                .get(name)
+                .ok()
+                .flatten()
+                .map(|v| ((*name).to_owned(), v.to_owned()))
+        })
+        .collect();
+    let html = ConsentPage {
+        instance: &state.config.instance_name,
+        csrf_token: &signed_in.session.csrf_token,
+        user: &signed_in.session.user.name,
+        client_name,
+        scopes: scopes
+            .iter()
+            .map(|s| (s.as_str().to_owned(), describe(s.as_str())))
+            .collect(),
+        fields,
+    }
+    .render();
+    let mut response = page(StatusCode::OK, html);
+    let origin = redirect_origin(redirect_uri).unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+fn outcome_response(
+    state: &AppState,
+    outcome: Result<AuthorizeOutcome, OAuthFailure>,
+    signed_in: Option<&SignedIn>,
+    params: &Params,
+    here: &str,
+) -> Response {
+    match outcome {
+        Ok(AuthorizeOutcome::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(AuthorizeOutcome::ErrorPage(message)) => {
+            error_page(state, StatusCode::BAD_REQUEST, "Cannot continue", &message)
+        }
+        Ok(AuthorizeOutcome::LoginRequired) => Redirect::to(&login_location(here)).into_response(),
+        Ok(AuthorizeOutcome::ConsentRequired {
+            request,
+            client_name,
+            scopes,
+        }) => match signed_in {
+            Some(signed_in) => consent_page(
+                state,
+                signed_in,
+                params,
+                &client_name,
+                &scopes,
+                &request.redirect_uri,
+            ),
+            None => Redirect::to(&login_location(here)).into_response(),
+        },
+        Err(OAuthFailure::Unavailable(e)) => {
+            app_error_page(state, heliogate_app::AppError::Unavailable(e))
+        }
+        Err(OAuthFailure::Protocol(e)) => error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Cannot continue",
+            &e.description,
+        ),
+    }
+}
+
+pub(super) async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = Params::parse(&query);
+    let signed_in = match optional_session(&headers, &state).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let user = signed_in.as_ref().map(|s| &s.session.user);
+    let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
+    let here = format!("/oauth/authorize?{query}");
+    outcome_response(&state, outcome, signed_in.as_ref(), &params, &here)
+}
+
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<Vec<(String, String)>>,
+) -> Response {
+    let value = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    if let Err(refusal) = signed_in.check_csrf(&state, value("csrf_token")) {
+        return refusal;
+    }
+    let approved = match value("decision") {
+        "approve" => true,
+        "deny" => false,
+        _ => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Not accepted",
+                "Choose Allow or Deny.",
+            )
+        }
+    };
+    let carried: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter().filter(|(k, _)| CARRIED.contains(&k.as_str())))
+        .finish();
+    let params = Params::parse(&carried);
+    let user = &signed_in.session.user;
+    let outcome = authorize::decide(
+        &*state.store,
+        &state.config.oauth,
+        &params,
+        user,
+        approved,
+        addr.as_deref(),
+    )
+    .await;
+    outcome_response(&state, outcome, Some(&signed_in), &params, "/")
+}
+
+#[derive(Deserialize)]
+pub(super) struct WithdrawForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+/// The account page's "revoke" on an authorized application: the consent goes, and every
+/// token the application holds for this user with it.
+pub(super) async fn withdraw(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    signed_in: SignedIn,
+    PageForm(form): PageForm<WithdrawForm>,
+) -> Response {
+    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
+        return refusal;
+    }
+    match authorize::withdraw_consent(
+        &*state.store,
+        &signed_in.session.user,
+        &form.client_id,
+        addr.as_deref(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/?application=revoked").into_response(),
+        Err(OAuthFailure::Unavailable(e)) => {
+            app_error_page(&state, heliogate_app::AppError::Unavailable(e))
+        }
+        Err(OAuthFailure::Protocol(e)) => error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Not accepted",
+            &e.description,
+        ),
+    }
+}

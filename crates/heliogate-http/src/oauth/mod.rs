@@ -1,0 +1,190 @@
+//! The OAuth 2 endpoints: authorization with consent, token, revocation, introspection,
+//! tokeninfo and server metadata.
+
+mod authorize;
+mod discovery;
+mod endpoints;
+mod tokeninfo;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use heliogate_app::oauth::{ClientCredentials, OAuthFailure};
+use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
+use serde_json::json;
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/oauth/authorize",
+            get(authorize::start).post(authorize::decide),
+        )
+        .route("/oauth/token", post(endpoints::token))
+        .route("/oauth/revoke", post(endpoints::revoke))
+        .route("/oauth/introspect", post(endpoints::introspect))
+        .route(
+            "/oauth/tokeninfo",
+            get(tokeninfo::get).post(tokeninfo::post),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
+        .route("/account/applications/revoke", post(authorize::withdraw))
+}
+
+/// Answers with `no-store`: every OAuth answer carries or concerns a credential (RFC 6749
+/// §5.1, RFC 6750 §5.3).
+pub(crate) fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An OAuth error as RFC 6749 §5.2 answers it: JSON, 400, or 401 with `WWW-Authenticate` for
+/// a failed client authentication; an outage is a 503 with the same shape.
+pub(crate) struct OAuthErrorResponse(pub OAuthFailure);
+
+impl From<OAuthFailure> for OAuthErrorResponse {
+    fn from(e: OAuthFailure) -> Self {
+        Self(e)
+    }
+}
+
+impl From<OAuthError> for OAuthErrorResponse {
+    fn from(e: OAuthError) -> Self {
+        Self(OAuthFailure::Protocol(e))
+    }
+}
+
+impl IntoResponse for OAuthErrorResponse {
+    fn into_response(self) -> Response {
+        let (status, error) = match self.0 {
+            OAuthFailure::Protocol(error) => {
+                let status = if error.code == OAuthErrorCode::InvalidClient {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                (status, error)
+            }
+            OAuthFailure::Unavailable(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
+                let error = OAuthError::new(
+                    OAuthErrorCode::TemporarilyUnavailable,
+                    "try again in a moment",
+                );
+                (StatusCode::SERVICE_UNAVAILABLE, error)
+            }
+        };
+        let body = json!({ "error": error.code.as_str(), "error_description": error.description });
+        let mut response = no_store((status, axum::Json(body)).into_response());
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"heliogate\""),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// A form-encoded request to a back-channel endpoint: its parameters and the client
+/// credentials it carries. A wrong content type, an unreadable or oversized body, or a
+/// malformed `Authorization: Basic` is refused before any handler runs.
+pub(crate) struct OAuthBody {
+    pub params: Params,
+    pub credentials: ClientCredentials,
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Form-decodes one part of a Basic credential (RFC 6749 §2.3.1).
+fn form_decode(part: &str) -> String {
+    url::form_urlencoded::parse(format!("v={part}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// `Authorization: Basic` credentials: `Ok(None)` without the header or with another scheme.
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || OAuthError::invalid_client("malformed Basic credentials");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+impl FromRequest<AppState> for OAuthBody {
+    type Rejection = Response;
+
+    #[allow(clippy::result_large_err)] // a rejection is a whole response by design
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let refuse = |e: OAuthError| OAuthErrorResponse::from(e).into_response();
+        if !is_form(req.headers()) {
+            return Err(refuse(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            )));
+        }
+        let basic = basic_credentials(req.headers()).map_err(refuse)?;
+        let body = Bytes::from_request(req, state).await.map_err(|_| {
+            refuse(OAuthError::invalid_request(
+                "the request body is too large or unreadable",
+            ))
+        })?;
+        let text = String::from_utf8_lossy(&body);
+        let params = Params::parse(&text);
+        let one = |name: &str| {
+            params.get(name).map(|v| v.map(str::to_owned)).map_err(|_| {
+                refuse(OAuthError::invalid_request(format!(
+                    "parameter {name} is repeated"
+                )))
+            })
+        };
+        let credentials = ClientCredentials {
+            basic,
+            client_id: one("client_id")?,
+            client_secret: one("client_secret")?,
+        };
+        Ok(OAuthBody {
+            params,
+            credentials,
+        })
+    }
+}

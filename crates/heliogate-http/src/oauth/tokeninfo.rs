@@ -1,0 +1,118 @@
+//! `/oauth/tokeninfo`: the original design's token check, which resource servers of the
+//! original infrastructure and Connexion's `x-tokenInfoUrl` speak. The token comes as
+//! `access_token` in the query or form, or as `Authorization: Bearer` (RFC 6750 §2), and in
+//! one of these ways only.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use heliogate_app::now;
+use heliogate_app::oauth::AccessTokens;
+use heliogate_core::oauth::authorize::Params;
+use serde_json::json;
+
+use super::no_store;
+use crate::AppState;
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// RFC 6750 §3.1: 401 with `WWW-Authenticate: Bearer`, naming the error.
+fn unauthorized(error: &str, description: &str) -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response();
+    let challenge = format!("Bearer realm=\"heliogate\", error=\"{error}\"");
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    no_store(response)
+}
+
+async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> Response {
+    let mut found: Vec<String> = Vec::new();
+    for params in sources {
+        match params.get("access_token") {
+            Ok(Some(token)) => found.push(token.to_owned()),
+            Ok(None) => {}
+            Err(_) => found.extend(["", ""].map(String::from)),
+        }
+    }
+    found.extend(bearer(headers));
+    let token = match found.as_slice() {
+        [token] => token.clone(),
+        [] => return unauthorized("invalid_request", "no access token was sent"),
+        _ => {
+            let body = json!({ "error": "invalid_request", "error_description": "send the access token in one way only" });
+            return no_store((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        }
+    };
+    let tokens = AccessTokens {
+        ttl: state.config.oauth.access_token_ttl,
+    };
+    let now = now();
+    match tokens.inspect(&*state.store, &token, now).await {
+        Ok(Some(active)) => {
+            let scope: Vec<&str> = active.scope.split(' ').filter(|s| !s.is_empty()).collect();
+            no_store(
+                Json(json!({
+                    "uid": active.user_id,
+                    "sub": active.user_id,
+                    "scope": scope,
+                    "client_id": active.client_id,
+                    "token_type": "Bearer",
+                    "exp": active.expires_at,
+                    "expires_in": (active.expires_at - now).max(0),
+                }))
+                .into_response(),
+            )
+        }
+        Ok(None) => unauthorized(
+            "invalid_token",
+            "the access token is unknown, expired or revoked",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
+            let body = json!({ "error": "temporarily_unavailable", "error_description": "try again in a moment" });
+            no_store(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(body),
+                )
+                    .into_response(),
+            )
+        }
+    }
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = Params::parse(query.as_deref().unwrap_or_default());
+    answer(&state, &headers, &[&query]).await
+}
+
+pub(super) async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = Params::parse(query.as_deref().unwrap_or_default());
+    let form = Params::parse(&String::from_utf8_lossy(&body));
+    answer(&state, &headers, &[&query, &form]).await
+}
