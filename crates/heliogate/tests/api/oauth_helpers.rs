@@ -1,0 +1,191 @@
+//! What the OAuth tests share: registering clients, walking a browser through sign-in and
+//! consent, and an `oauth2` crate client pointed at the server.
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, IntrospectionUrl, RedirectUrl,
+    RevocationUrl, TokenUrl,
+};
+
+use crate::helpers::{form_value, location, Browser, Server, TestApp};
+
+pub const PASSWORD: &str = "a good long password";
+pub const CALLBACK: &str = "http://127.0.0.1/callback";
+
+pub type Client =
+    oauth2::basic::BasicClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointSet>;
+
+/// Registers a client with the CLI; its id and, when confidential, its secret.
+pub fn register(app: &TestApp, extra: &[&str]) -> (String, Option<String>) {
+    let mut args = vec!["client", "add", "Test app", "--json"];
+    args.extend_from_slice(extra);
+    let out = app.run(&args).json();
+    (
+        out["client_id"].as_str().unwrap().to_owned(),
+        out["client_secret"].as_str().map(str::to_owned),
+    )
+}
+
+/// A web application: confidential, authorization code and refresh, read and write.
+pub fn register_web(app: &TestApp) -> (String, String) {
+    let (id, secret) = register(
+        app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+            "--scope",
+            "openid",
+            "--scope",
+            "offline_access",
+        ],
+    );
+    (id, secret.unwrap())
+}
+
+/// The `oauth2` crate's client for a registered client.
+pub fn oauth_client(server: &Server, id: &str, secret: Option<&str>) -> Client {
+    let mut client = BasicClient::new(ClientId::new(id.to_owned()))
+        .set_auth_uri(AuthUrl::new(server.url("/oauth/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(server.url("/oauth/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap())
+        .set_revocation_url(RevocationUrl::new(server.url("/oauth/revoke")).unwrap())
+        .set_introspection_url(IntrospectionUrl::new(server.url("/oauth/introspect")).unwrap());
+    if let Some(secret) = secret {
+        client = client.set_client_secret(ClientSecret::new(secret.to_owned()));
+    }
+    client
+}
+
+/// The HTTP client the `oauth2` crate sends with: no redirects followed (RFC 9700 §4.11).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Undoes HTML escaping of an attribute value.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => out.push(c),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The path and query of an absolute URL on the server.
+fn local(server: &Server, url: &str) -> String {
+    url.strip_prefix(&server.base).unwrap_or(url).to_owned()
+}
+
+/// Opens an authorization URL as the signed-in `browser`; returns the response.
+pub async fn open(browser: &Browser, server: &Server, auth_url: &str) -> reqwest::Response {
+    browser.get(&local(server, auth_url)).await
+}
+
+/// Approves (or denies) the consent page the browser shows for `auth_url`; returns where the
+/// browser is sent.
+pub async fn answer_consent(
+    browser: &Browser,
+    server: &Server,
+    auth_url: &str,
+    decision: &str,
+) -> String {
+    let page = open(browser, server, auth_url).await;
+    assert_eq!(
+        page.status(),
+        200,
+        "expected a consent page, got a {} to {}",
+        page.status(),
+        location(&page)
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Allow"), "{html}");
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in [
+        "csrf_token",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+    ] {
+        if let Some(value) = form_value(&html, name) {
+            form.push((name.to_owned(), unescape(&value)));
+        }
+    }
+    form.push(("decision".into(), decision.into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let answer = browser.post("/oauth/authorize", &pairs).await;
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    location(&answer).to_owned()
+}
+
+/// Signs `name` in on a fresh browser.
+pub async fn signed_in(server: &Server, name: &str) -> Browser {
+    let browser = Browser::new(server);
+    assert_eq!(browser.sign_in(name, PASSWORD).await.status(), 303);
+    browser
+}
+
+/// Runs consent for `auth_url` (when it is asked for) and returns the redirect with the code.
+pub async fn authorize(browser: &Browser, server: &Server, auth_url: &str) -> String {
+    let opened = open(browser, server, auth_url).await;
+    if opened.status() == 303 {
+        return location(&opened).to_owned();
+    }
+    answer_consent(browser, server, auth_url, "approve").await
+}
+
+/// A server for `app`, with extra settings.
+pub async fn serve(app: &TestApp, env: &[(&str, &str)]) -> Server {
+    let mut command = app.command();
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Server::start(command, app.dir.path()).await
+}
