@@ -6,7 +6,7 @@ use heliogate_core::{
     check_new_password, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope,
     SecretHash, UserName, ADMIN_ROLE,
 };
-use heliogate_store::{AuditEvent, Client, NewClient, NewUser, Role, Store, User};
+use heliogate_store::{Client, NewClient, NewUser, Role, Store, User};
 use serde::Serialize;
 
 use crate::{
@@ -109,16 +109,15 @@ async fn audit(
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
-    store
-        .record(&AuditEvent {
-            at: now(),
-            event: event.into(),
-            actor: Some(actor.name.clone()),
-            subject: Some(subject.into()),
-            client_addr: actor.client_addr.clone(),
-            detail,
-        })
-        .await?;
+    crate::audit(
+        store,
+        event,
+        &actor.name,
+        Some(subject),
+        actor.client_addr.as_deref(),
+        detail,
+    )
+    .await?;
     Ok(())
 }
 

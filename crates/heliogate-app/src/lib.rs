@@ -7,6 +7,7 @@
 //! rules take as arguments.
 
 pub mod admin;
+pub mod cache;
 pub mod login;
 pub mod oauth;
 pub mod passwords;
@@ -46,6 +47,28 @@ pub(crate) fn invalid(e: impl std::fmt::Display) -> AppError {
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Records a security event in the audit log: what happened, who did it, to what, from where.
+/// The one way every use case writes to the log.
+pub(crate) async fn audit(
+    store: &dyn heliogate_store::Store,
+    event: &str,
+    actor: &str,
+    subject: Option<&str>,
+    addr: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    store
+        .record(&heliogate_store::AuditEvent {
+            at: now(),
+            event: event.into(),
+            actor: Some(actor.into()),
+            subject: subject.map(str::to_owned),
+            client_addr: addr.map(str::to_owned),
+            detail,
+        })
+        .await
+}
 
 /// Who is acting, for the audit log.
 #[derive(Debug, Clone)]

@@ -6,9 +6,9 @@
 //! every node.
 
 use heliogate_core::{check_new_password, SecretHash, SessionPolicy, ThrottlePolicy, UserName};
-use heliogate_store::{AuditEvent, NewSession, Session, Store, User};
+use heliogate_store::{NewSession, Session, Store, User};
 
-use crate::{invalid, new_secret, now, passwords, AppError, Result};
+use crate::{audit, invalid, new_secret, now, passwords, AppError, Result};
 
 /// The rules of signing in, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -38,26 +38,6 @@ pub enum SignIn {
     Throttled { retry_after: i64 },
 }
 
-async fn audit(
-    store: &dyn Store,
-    event: &str,
-    actor: Option<&str>,
-    addr: Option<&str>,
-    detail: serde_json::Value,
-) -> Result<()> {
-    store
-        .record(&AuditEvent {
-            at: now(),
-            event: event.into(),
-            actor: actor.map(str::to_owned),
-            subject: actor.map(str::to_owned),
-            client_addr: addr.map(str::to_owned),
-            detail,
-        })
-        .await?;
-    Ok(())
-}
-
 fn throttle_keys(name: &str, addr: Option<&str>) -> Vec<(String, bool)> {
     let mut keys = vec![(format!("user:{name}"), true)];
     if let Some(addr) = addr {
@@ -79,6 +59,7 @@ pub async fn sign_in(
         audit(
             store,
             "login.throttled",
+            &attempt.name,
             Some(&attempt.name),
             addr,
             serde_json::json!({}),
@@ -115,6 +96,7 @@ pub async fn sign_in(
         audit(
             store,
             "login.failed",
+            &attempt.name,
             Some(&attempt.name),
             addr,
             serde_json::json!({}),
@@ -142,6 +124,7 @@ pub async fn sign_in(
     audit(
         store,
         "login.succeeded",
+        &user.name,
         Some(&user.name),
         addr,
         serde_json::json!({}),
@@ -176,7 +159,16 @@ pub async fn sign_out(
     addr: Option<&str>,
 ) -> Result<()> {
     store.delete_session(&SecretHash::of(session_id)).await?;
-    audit(store, "logout", Some(user), addr, serde_json::json!({})).await
+    audit(
+        store,
+        "logout",
+        user,
+        Some(user),
+        addr,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(())
 }
 
 /// What the account page's password form sends.
@@ -205,6 +197,7 @@ pub async fn change_own_password(
         audit(
             store,
             "password.change_failed",
+            &user.name,
             Some(&user.name),
             addr,
             serde_json::json!({}),
@@ -223,9 +216,11 @@ pub async fn change_own_password(
     audit(
         store,
         "user.password_changed",
+        &user.name,
         Some(&user.name),
         addr,
         serde_json::json!({ "by": "self" }),
     )
-    .await
+    .await?;
+    Ok(())
 }

@@ -134,11 +134,13 @@ pub trait GrantStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()>;
     /// Spends a code and returns it; a code spent before revokes every token issued from it.
     async fn redeem_code(&self, hash: &SecretHash, now: UnixTime) -> Result<Redemption>;
-    /// Stores an access token and, with it, a refresh token, in one transaction.
+    /// Stores an access token and, with it, a refresh token and the audit record of the
+    /// issuance, in one transaction. Returns once the write is durable.
     async fn issue_tokens(
         &self,
         access: &NewAccessToken,
         refresh: Option<&NewRefreshToken>,
+        event: Option<&AuditEvent>,
     ) -> Result<()>;
     async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>>;
     /// Exchanges a refresh token for its successor and a new access token, once: `false`
@@ -149,6 +151,7 @@ pub trait GrantStore {
         access: &NewAccessToken,
         refresh: &NewRefreshToken,
         now: UnixTime,
+        event: Option<&AuditEvent>,
     ) -> Result<bool>;
     /// Revokes every refresh and access token of a family; returns how many.
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64>;

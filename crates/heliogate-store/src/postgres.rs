@@ -626,6 +626,22 @@ async fn insert_refresh(tx: &mut Transaction<'_, Postgres>, token: &NewRefreshTo
     Ok(())
 }
 
+async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(event.at)
+    .bind(&event.event)
+    .bind(&event.actor)
+    .bind(&event.subject)
+    .bind(&event.client_addr)
+    .bind(event.detail.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 async fn insert_access(tx: &mut Transaction<'_, Postgres>, token: &NewAccessToken) -> Result<()> {
     sqlx::query(
         "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, \
@@ -738,11 +754,15 @@ impl GrantStore for PgStore {
         &self,
         access: &NewAccessToken,
         refresh: Option<&NewRefreshToken>,
+        event: Option<&AuditEvent>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         insert_access(&mut tx, access).await?;
         if let Some(refresh) = refresh {
             insert_refresh(&mut tx, refresh).await?;
+        }
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -788,6 +808,7 @@ impl GrantStore for PgStore {
         access: &NewAccessToken,
         refresh: &NewRefreshToken,
         now: UnixTime,
+        event: Option<&AuditEvent>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
@@ -807,6 +828,9 @@ impl GrantStore for PgStore {
         }
         insert_refresh(&mut tx, refresh).await?;
         insert_access(&mut tx, access).await?;
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }

@@ -422,7 +422,7 @@ async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .issue_tokens(&token("t1", "c-1", None, NOW + 60), None)
+        .issue_tokens(&token("t1", "c-1", None, NOW + 60), None, None)
         .await
         .unwrap();
     store.delete_client("c-1").await.unwrap();
@@ -451,15 +451,15 @@ async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .issue_tokens(&token("a", "c-1", Some("u-1"), NOW + 60), None)
+        .issue_tokens(&token("a", "c-1", Some("u-1"), NOW + 60), None, None)
         .await
         .unwrap();
     store
-        .issue_tokens(&token("b", "c-2", Some("u-1"), NOW + 60), None)
+        .issue_tokens(&token("b", "c-2", Some("u-1"), NOW + 60), None, None)
         .await
         .unwrap();
     store
-        .issue_tokens(&token("c", "c-2", None, NOW + 60), None)
+        .issue_tokens(&token("c", "c-2", None, NOW + 60), None, None)
         .await
         .unwrap();
     let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(NOW);
@@ -486,11 +486,11 @@ async fn purging_removes_only_expired_tokens(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .issue_tokens(&token("old", "c-1", None, NOW - 1), None)
+        .issue_tokens(&token("old", "c-1", None, NOW - 1), None, None)
         .await
         .unwrap();
     store
-        .issue_tokens(&token("new", "c-1", None, NOW + 60), None)
+        .issue_tokens(&token("new", "c-1", None, NOW + 60), None, None)
         .await
         .unwrap();
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 1);
@@ -809,6 +809,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         .issue_tokens(
             &family_token("from-code", "fam-1", Some("code-1")),
             Some(&refresh("r-code", "fam-1")),
+            None,
         )
         .await
         .unwrap();
@@ -840,6 +841,7 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
         .issue_tokens(
             &family_token("a1", "fam", None),
             Some(&refresh("r1", "fam")),
+            None,
         )
         .await
         .unwrap();
@@ -848,7 +850,8 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
             &SecretHash::of("r1"),
             &family_token("a2", "fam", None),
             &refresh("r2", "fam"),
-            NOW
+            NOW,
+            None,
         )
         .await
         .unwrap());
@@ -865,7 +868,8 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
             &SecretHash::of("r1"),
             &family_token("a3", "fam", None),
             &refresh("r3", "fam"),
-            NOW
+            NOW,
+            None,
         )
         .await
         .unwrap());
@@ -890,6 +894,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
         .issue_tokens(
             &family_token("acc", "fam", None),
             Some(&refresh("ref", "fam")),
+            None,
         )
         .await
         .unwrap();
@@ -951,6 +956,7 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
         .issue_tokens(
             &family_token("acc", "fam", None),
             Some(&refresh("ref", "fam")),
+            None,
         )
         .await
         .unwrap();
@@ -966,6 +972,7 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
         .issue_tokens(
             &family_token("acc", "fam", None),
             Some(&refresh("ref", "fam")),
+            None,
         )
         .await
         .unwrap();

@@ -42,11 +42,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             session: settings.session,
             throttle: settings.throttle,
         },
-        oauth: OAuthConfig {
-            issuer: settings.issuer.clone(),
-            access_token_ttl: settings.access_token_ttl as i64,
-            refresh_token_ttl: settings.refresh_token_ttl as i64,
-        },
+        oauth: OAuthConfig::new(
+            settings.issuer.clone(),
+            settings.access_token_ttl as i64,
+            settings.refresh_token_ttl as i64,
+        ),
         ready_timeout: Duration::from_secs(2),
     };
     let state = AppState {

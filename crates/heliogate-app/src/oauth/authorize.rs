@@ -251,11 +251,13 @@ pub async fn decide(
 /// A user's authorized applications, and taking one back.
 pub async fn withdraw_consent(
     store: &dyn Store,
+    config: &OAuthConfig,
     user: &User,
     client_id: &str,
     addr: Option<&str>,
 ) -> Result<bool, OAuthFailure> {
     let withdrawn = store.revoke_consent(&user.id, client_id, now()).await?;
+    config.tokens.forget_all();
     if withdrawn {
         audit(
             store,

@@ -2,6 +2,7 @@
 //! §2.3): `client_secret_basic` or `client_secret_post` for confidential clients, `none` for
 //! public ones, and exactly one method per request.
 
+use crate::oauth::OAuthConfig;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
 use heliogate_store::{Client, Store};
 
@@ -33,6 +34,7 @@ fn invalid_client() -> OAuthError {
 /// Authenticates the client of a request. Failures are audited and all look alike.
 pub async fn authenticate(
     store: &dyn Store,
+    config: &OAuthConfig,
     credentials: &ClientCredentials,
     addr: Option<&str>,
 ) -> OAuthResult<AuthenticatedClient> {
@@ -57,7 +59,16 @@ pub async fn authenticate(
         (None, Some(id), secret) => (id.as_str(), secret.as_deref()),
         (None, None, _) => return Err(invalid_client().into()),
     };
-    let client = store.client(client_id).await?;
+    let client = match config.clients.get(&client_id.to_owned()) {
+        Some(client) => Some(client),
+        None => {
+            let client = store.client(client_id).await?;
+            if let Some(client) = &client {
+                config.clients.insert(client_id.to_owned(), client.clone());
+            }
+            client
+        }
+    };
     let outcome = match (&client, secret) {
         (Some(c), Some(secret)) => match &c.secret_hash {
             Some(hash) => hash.matches(secret).then_some(true),

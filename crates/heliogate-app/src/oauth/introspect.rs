@@ -1,5 +1,6 @@
 //! Revocation (RFC 7009) and introspection (RFC 7662): both for authenticated clients.
 
+use crate::oauth::OAuthConfig;
 use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::OAuthError;
 use heliogate_core::SecretHash;
@@ -7,7 +8,6 @@ use heliogate_store::{Revocation, Store};
 use serde::Serialize;
 
 use super::client_auth::{authenticate, ClientCredentials};
-use super::tokens::AccessTokens;
 use super::{audit, OAuthResult};
 use crate::now;
 
@@ -25,17 +25,19 @@ fn token_param(params: &Params) -> OAuthResult<&str> {
 /// not an error (§2.2); a token of another client is refused and left alone.
 pub async fn revoke(
     store: &dyn Store,
+    config: &OAuthConfig,
     params: &Params,
     credentials: &ClientCredentials,
     addr: Option<&str>,
 ) -> OAuthResult<()> {
     let token = token_param(params)?;
-    let auth = authenticate(store, credentials, addr).await?;
+    let auth = authenticate(store, config, credentials, addr).await?;
     match store
         .revoke_token(&SecretHash::of(token), &auth.client.client_id, now())
         .await?
     {
         Revocation::Revoked => {
+            config.tokens.forget_all();
             audit(
                 store,
                 "token.revoked",
@@ -80,19 +82,18 @@ pub struct IntrospectionDetails {
 /// token; access tokens and refresh tokens are both answered.
 pub async fn introspect(
     store: &dyn Store,
-    tokens: &AccessTokens,
-    issuer: &str,
+    config: &OAuthConfig,
     params: &Params,
     credentials: &ClientCredentials,
     addr: Option<&str>,
 ) -> OAuthResult<Introspection> {
     let token = token_param(params)?;
-    let auth = authenticate(store, credentials, addr).await?;
+    let auth = authenticate(store, config, credentials, addr).await?;
     if !auth.confidential {
         return Err(OAuthError::invalid_client("introspection needs a confidential client").into());
     }
     let now = now();
-    if let Some(active) = tokens.inspect(store, token, now).await? {
+    if let Some(active) = config.tokens.inspect(store, token, now).await? {
         return Ok(Introspection {
             active: true,
             details: Some(IntrospectionDetails {
@@ -103,7 +104,7 @@ pub async fn introspect(
                 exp: active.expires_at,
                 iat: active.issued_at,
                 sub: active.user_id,
-                iss: issuer.to_owned(),
+                iss: config.issuer.clone(),
             }),
         });
     }
@@ -122,7 +123,7 @@ pub async fn introspect(
                 exp: r.expires_at,
                 iat: r.created_at,
                 sub: Some(r.user_id),
-                iss: issuer.to_owned(),
+                iss: config.issuer.clone(),
             }),
         });
     }

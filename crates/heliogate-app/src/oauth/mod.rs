@@ -7,19 +7,37 @@ pub mod introspect;
 pub mod token;
 pub mod tokens;
 
+use std::sync::Arc;
+
 use heliogate_core::oauth::OAuthError;
-use heliogate_store::StoreError;
+use heliogate_store::{Client, StoreError};
+
+use crate::cache::TtlCache;
 
 pub use client_auth::ClientCredentials;
 pub use tokens::{AccessTokens, ActiveToken};
 
-/// The lifetimes the flows use.
+/// What the flows share: lifetimes, the issuer, and the caches of the hot path.
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
     /// The issuer identifier: the `iss` of authorization responses (RFC 9207).
     pub issuer: String,
-    pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    /// The access-token seam, with its check cache.
+    pub tokens: Arc<AccessTokens>,
+    /// Clients as read for authentication, trusted for a second.
+    pub clients: Arc<TtlCache<String, Client>>,
+}
+
+impl OAuthConfig {
+    pub fn new(issuer: String, access_token_ttl: i64, refresh_token_ttl: i64) -> Self {
+        Self {
+            issuer,
+            refresh_token_ttl,
+            tokens: Arc::new(AccessTokens::new(access_token_ttl)),
+            clients: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 10_000)),
+        }
+    }
 }
 
 /// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED"; a
@@ -54,23 +72,4 @@ impl From<crate::AppError> for OAuthFailure {
 
 pub type OAuthResult<T> = Result<T, OAuthFailure>;
 
-/// Records an OAuth event in the audit log.
-pub(crate) async fn audit(
-    store: &dyn heliogate_store::Store,
-    event: &str,
-    actor: &str,
-    subject: Option<&str>,
-    addr: Option<&str>,
-    detail: serde_json::Value,
-) -> Result<(), StoreError> {
-    store
-        .record(&heliogate_store::AuditEvent {
-            at: crate::now(),
-            event: event.into(),
-            actor: Some(actor.into()),
-            subject: subject.map(str::to_owned),
-            client_addr: addr.map(str::to_owned),
-            detail,
-        })
-        .await
-}
+pub(crate) use crate::audit;

@@ -5,7 +5,7 @@ use heliogate_core::oauth::pkce;
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
 use heliogate_core::scope::OIDC_SCOPES;
 use heliogate_core::{GrantType, ScopeSet, SecretHash};
-use heliogate_store::{Client, NewRefreshToken, Redemption, Store, User};
+use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store, User};
 use serde::Serialize;
 
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
@@ -70,6 +70,25 @@ fn has_grant(client: &Client, grant: GrantType) -> bool {
     client.grant_types.iter().any(|g| g == grant.as_str())
 }
 
+/// The audit record of an issuance, written with the tokens.
+fn issued(
+    client_id: &str,
+    grant: GrantType,
+    user: Option<&str>,
+    scope: &str,
+    refresh: bool,
+    addr: Option<&str>,
+) -> AuditEvent {
+    AuditEvent {
+        at: now(),
+        event: "token.issued".into(),
+        actor: Some(client_id.to_owned()),
+        subject: user.map(str::to_owned),
+        client_addr: addr.map(str::to_owned),
+        detail: serde_json::json!({ "grant_type": grant.as_str(), "scope": scope, "refresh": refresh }),
+    }
+}
+
 /// Serves a token request: authenticates the client, then runs its grant.
 pub async fn token_request(
     store: &dyn Store,
@@ -82,7 +101,7 @@ pub async fn token_request(
         return Err(OAuthError::invalid_request("parameters must be UTF-8").into());
     }
     let grant_type = required(params, "grant_type")?;
-    let auth = authenticate(store, credentials, addr).await?;
+    let auth = authenticate(store, config, credentials, addr).await?;
     let grant = match grant_type.parse::<GrantType>() {
         Ok(grant) => grant,
         Err(_) => {
@@ -100,25 +119,16 @@ pub async fn token_request(
         )
         .into());
     }
-    let tokens = AccessTokens {
-        ttl: config.access_token_ttl,
-    };
+    let tokens = &*config.tokens;
     let response = match grant {
-        GrantType::ClientCredentials => client_credentials(store, &tokens, params, &auth).await?,
-        GrantType::AuthorizationCode => {
-            authorization_code(store, config, &tokens, params, &auth, addr).await?
+        GrantType::ClientCredentials => {
+            client_credentials(store, tokens, params, &auth, addr).await?
         }
-        GrantType::RefreshToken => refresh(store, config, &tokens, params, &auth, addr).await?,
+        GrantType::AuthorizationCode => {
+            authorization_code(store, config, tokens, params, &auth, addr).await?
+        }
+        GrantType::RefreshToken => refresh(store, config, tokens, params, &auth, addr).await?,
     };
-    audit(
-        store,
-        "token.issued",
-        &auth.client.client_id,
-        None,
-        addr,
-        serde_json::json!({ "grant_type": grant.as_str(), "scope": response.scope, "refresh": response.refresh_token.is_some() }),
-    )
-    .await?;
     Ok(response)
 }
 
@@ -128,6 +138,7 @@ async fn client_credentials(
     tokens: &AccessTokens,
     params: &Params,
     auth: &AuthenticatedClient,
+    addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
     if !auth.confidential {
         return Err(OAuthError::new(
@@ -156,7 +167,15 @@ async fn client_credentials(
         },
         now,
     );
-    store.issue_tokens(&record, None).await?;
+    let event = issued(
+        &auth.client.client_id,
+        GrantType::ClientCredentials,
+        None,
+        &scope,
+        false,
+        addr,
+    );
+    store.issue_tokens(&record, None, Some(&event)).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -190,6 +209,7 @@ async fn authorization_code(
     let code = match store.redeem_code(&code_hash, now).await? {
         Redemption::Redeemed(code) => code,
         Redemption::Replayed { revoked } => {
+            tokens.forget_all();
             audit(
                 store,
                 "code.replayed",
@@ -276,7 +296,17 @@ async fn authorization_code(
     } else {
         (None, None)
     };
-    store.issue_tokens(&record, refresh.as_ref()).await?;
+    let event = issued(
+        &auth.client.client_id,
+        GrantType::AuthorizationCode,
+        Some(&user.name),
+        &code.scope,
+        refresh.is_some(),
+        addr,
+    );
+    store
+        .issue_tokens(&record, refresh.as_ref(), Some(&event))
+        .await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -310,6 +340,7 @@ async fn refresh(
     }
     if old.rotated_at.is_some() {
         let revoked = store.revoke_family(&old.family_id, now).await?;
+        tokens.forget_all();
         audit(
             store,
             "refresh.replayed",
@@ -370,7 +401,19 @@ async fn refresh(
         created_at: now,
         expires_at: now + config.refresh_token_ttl,
     };
-    if !store.rotate_refresh(&hash, &record, &next, now).await? {
+    let event = issued(
+        &auth.client.client_id,
+        GrantType::RefreshToken,
+        Some(&user.name),
+        &scope,
+        true,
+        addr,
+    );
+    if !store
+        .rotate_refresh(&hash, &record, &next, now, Some(&event))
+        .await?
+    {
+        tokens.forget_all();
         return Err(invalid().into());
     }
     Ok(TokenResponse {

@@ -7,6 +7,7 @@
 use heliogate_core::{SecretHash, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError};
 
+use crate::cache::TtlCache;
 use crate::new_secret;
 
 /// What a token was issued for.
@@ -31,12 +32,30 @@ pub struct ActiveToken {
     pub expires_at: UnixTime,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// How long a token read from the database is trusted without reading it again.
+const CHECK_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// At most this many live tokens are remembered.
+const CHECK_CACHE_CAPACITY: usize = 100_000;
+
+#[derive(Debug)]
 pub struct AccessTokens {
     pub ttl: i64,
+    checked: TtlCache<[u8; 32], ActiveToken>,
 }
 
 impl AccessTokens {
+    pub fn new(ttl: i64) -> Self {
+        Self {
+            ttl,
+            checked: TtlCache::new(CHECK_CACHE_TTL, CHECK_CACHE_CAPACITY),
+        }
+    }
+
+    /// Forgets what was checked, after a revocation on this node: it is seen here at once.
+    pub fn forget_all(&self) {
+        self.checked.clear();
+    }
+
     /// A new token for `grant`: the string for the client, and the record to store.
     pub fn mint(&self, grant: &Grant<'_>, now: UnixTime) -> (String, NewAccessToken) {
         let token = new_secret();
@@ -63,14 +82,24 @@ impl AccessTokens {
         if token.is_empty() || token.len() > 512 {
             return Ok(None);
         }
-        let found = store.access_token(&SecretHash::of(token)).await?;
-        Ok(found.filter(|t| t.is_live(now)).map(|t| ActiveToken {
+        let hash = SecretHash::of(token);
+        if let Some(active) = self.checked.get(&hash.0) {
+            if now < active.expires_at {
+                return Ok(Some(active));
+            }
+        }
+        let found = store.access_token(&hash).await?;
+        let active = found.filter(|t| t.is_live(now)).map(|t| ActiveToken {
             client_id: t.client_id,
             user_id: t.user_id,
             username: t.username,
             scope: t.scope,
             issued_at: t.created_at,
             expires_at: t.expires_at,
-        }))
+        });
+        if let Some(active) = &active {
+            self.checked.insert(hash.0, active.clone());
+        }
+        Ok(active)
     }
 }

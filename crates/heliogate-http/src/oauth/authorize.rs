@@ -228,6 +228,7 @@ pub(super) async fn withdraw(
     }
     match authorize::withdraw_consent(
         &*state.store,
+        &state.config.oauth,
         &signed_in.session.user,
         &form.client_id,
         addr.as_deref(),

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::oauth::introspect;
 use heliogate_app::oauth::token::token_request;
-use heliogate_app::oauth::AccessTokens;
 
 use super::{no_store, OAuthBody, OAuthErrorResponse};
 use crate::session::ClientAddr;
@@ -39,6 +38,7 @@ pub(super) async fn revoke(
 ) -> Response {
     match introspect::revoke(
         &*state.store,
+        &state.config.oauth,
         &body.params,
         &body.credentials,
         addr.as_deref(),
@@ -55,14 +55,9 @@ pub(super) async fn introspect(
     ClientAddr(addr): ClientAddr,
     body: OAuthBody,
 ) -> Response {
-    let tokens = AccessTokens {
-        ttl: state.config.oauth.access_token_ttl,
-    };
-    let issuer = &state.config.issuer;
     match introspect::introspect(
         &*state.store,
-        &tokens,
-        issuer,
+        &state.config.oauth,
         &body.params,
         &body.credentials,
         addr.as_deref(),

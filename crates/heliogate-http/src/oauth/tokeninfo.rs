@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::now;
-use heliogate_app::oauth::AccessTokens;
 use heliogate_core::oauth::authorize::Params;
 use serde_json::json;
 
@@ -58,9 +57,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
             return no_store((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
     };
-    let tokens = AccessTokens {
-        ttl: state.config.oauth.access_token_ttl,
-    };
+    let tokens = &state.config.oauth.tokens;
     let now = now();
     match tokens.inspect(&*state.store, &token, now).await {
         Ok(Some(active)) => {

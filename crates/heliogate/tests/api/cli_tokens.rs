@@ -43,6 +43,7 @@ async fn insert_token_expiring(
                 expires_at,
             },
             None,
+            None,
         )
         .await
         .unwrap();

@@ -1076,7 +1076,9 @@ async fn rfc_7662_introspection(app: TestApp) {
     )
     .await;
     assert_eq!(json_error(by_public).await, (401, "invalid_client".into()));
+    // Revoked by another process (the CLI), as by another node: seen within one second.
     app.run(&["token", "revoke", "--user", "alice"]).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let revoked = post_form(
         &server,
         "/oauth/introspect",
