@@ -7,17 +7,17 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct TtlCache<K, V> {
-    entries: Mutex<HashMap<K, (V, Instant)>>,
+    entries: Mutex<HashMap<K, (Arc<V>, Instant)>>,
     ttl: Duration,
     capacity: usize,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
@@ -26,8 +26,8 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
-    /// The value, if it was stored less than `ttl` ago.
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// The value, if it was stored less than `ttl` ago: shared, so a hit copies nothing.
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(key)
@@ -35,7 +35,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             .map(|(v, _)| v.clone())
     }
 
-    pub fn insert(&self, key: K, value: V) {
+    pub fn insert(&self, key: K, value: Arc<V>) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -69,13 +69,13 @@ mod tests {
     #[test]
     fn entries_expire_and_stay_bounded() {
         let cache = TtlCache::new(Duration::from_millis(50), 2);
-        cache.insert(1, "a");
-        assert_eq!(cache.get(&1), Some("a"));
+        cache.insert(1, Arc::new("a"));
+        assert_eq!(cache.get(&1).as_deref(), Some(&"a"));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get(&1), None);
-        cache.insert(2, "b");
-        cache.insert(3, "c");
-        cache.insert(4, "d");
+        cache.insert(2, Arc::new("b"));
+        cache.insert(3, Arc::new("c"));
+        cache.insert(4, Arc::new("d"));
         assert!(cache.get(&4).is_some());
         assert!(cache.entries.lock().map(|e| e.len()).unwrap_or(0) <= 2);
         cache.remove(&4);

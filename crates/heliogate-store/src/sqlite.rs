@@ -82,14 +82,90 @@ async fn write_issues(pool: &SqlitePool, batch: &[Issue]) -> Vec<Result<()>> {
         Ok(tx) => tx,
         Err(e) => return failed(&e),
     };
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        results.push(write_issue(&mut tx, job).await);
-    }
+    // Fast path: one statement per table for the whole batch. If it fails (a client deleted
+    // a moment ago, say), undo it and write each issuance on its own, so that only the
+    // failing one fails.
+    let results = match insert_batch(&mut tx, batch).await {
+        Ok(()) => (0..batch.len()).map(|_| Ok(())).collect(),
+        Err(_) => {
+            let mut results = Vec::with_capacity(batch.len());
+            for job in batch {
+                results.push(write_issue(&mut tx, job).await);
+            }
+            results
+        }
+    };
     match tx.commit().await {
         Ok(()) => results,
         Err(e) => failed(&e),
     }
+}
+
+/// Inserts every token and event of a batch with one multi-row statement per table, inside
+/// a savepoint that is rolled back on failure.
+async fn insert_batch(tx: &mut Transaction<'_, Sqlite>, batch: &[Issue]) -> Result<()> {
+    let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(db_err)?;
+    let mut access = sqlx::QueryBuilder::<Sqlite>::new(
+        "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
+    );
+    access.push_values(batch, |mut row, job| {
+        let t = &job.access;
+        row.push_bind(t.hash.as_bytes().to_vec())
+            .push_bind(t.client_id.clone())
+            .push_bind(t.user_id.clone())
+            .push_bind(t.scope.clone())
+            .push_bind(t.family_id.clone())
+            .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+            .push_bind(t.created_at)
+            .push_bind(t.expires_at);
+    });
+    access
+        .build()
+        .execute(&mut *savepoint)
+        .await
+        .map_err(db_err)?;
+    let refreshes: Vec<&NewRefreshToken> =
+        batch.iter().filter_map(|j| j.refresh.as_ref()).collect();
+    if !refreshes.is_empty() {
+        let mut refresh = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
+        );
+        refresh.push_values(refreshes, |mut row, t| {
+            row.push_bind(t.hash.as_bytes().to_vec())
+                .push_bind(t.family_id.clone())
+                .push_bind(t.client_id.clone())
+                .push_bind(t.user_id.clone())
+                .push_bind(t.scope.clone())
+                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+                .push_bind(t.created_at)
+                .push_bind(t.expires_at);
+        });
+        refresh
+            .build()
+            .execute(&mut *savepoint)
+            .await
+            .map_err(db_err)?;
+    }
+    let events: Vec<&AuditEvent> = batch.iter().filter_map(|j| j.event.as_ref()).collect();
+    if !events.is_empty() {
+        let mut audit = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ",
+        );
+        audit.push_values(events, |mut row, e| {
+            row.push_bind(e.at)
+                .push_bind(e.event.clone())
+                .push_bind(e.actor.clone())
+                .push_bind(e.subject.clone())
+                .push_bind(e.client_addr.clone())
+                .push_bind(e.detail.to_string());
+        });
+        audit
+            .build()
+            .execute(&mut *savepoint)
+            .await
+            .map_err(db_err)?;
+    }
+    savepoint.commit().await.map_err(db_err)
 }
 
 async fn write_issue(tx: &mut Transaction<'_, Sqlite>, job: &Issue) -> Result<()> {
@@ -124,9 +200,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Bounded memory: a 1 MiB page cache per connection, and few connections (WAL lets
+            // them read side by side; writes go one at a time anyway).
+            .pragma("cache_size", "-1024");
         let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(options.max_connections.min(4))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await

@@ -114,11 +114,12 @@ async fn validate(
 /// The scopes this user may grant this client, or the error to send the client.
 async fn grantable(
     store: &dyn Store,
+    config: &OAuthConfig,
     request: &AuthorizeRequest,
     client: &Client,
     user: &User,
 ) -> OAuthResult<Result<ScopeSet, OAuthError>> {
-    let known = known_scopes(store).await?;
+    let known = known_scopes(store, config).await?;
     let holds = user_scopes(store, user).await?;
     let allowed = ScopeSet::parse(&client.scopes.join(" ")).unwrap_or_default();
     Ok(grant_scopes(
@@ -175,7 +176,7 @@ pub async fn authorize(
     let Some(user) = user else {
         return Ok(AuthorizeOutcome::LoginRequired);
     };
-    let scopes = match grantable(store, &request, &client, user).await? {
+    let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
         Err(error) => return Ok(error_answer(config, &request, &error)),
     };
@@ -220,7 +221,7 @@ pub async fn decide(
         let error = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
         return Ok(error_answer(config, &request, &error));
     }
-    let scopes = match grantable(store, &request, &client, user).await? {
+    let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
         Err(error) => return Ok(error_answer(config, &request, &error)),
     };

@@ -4,6 +4,8 @@
 
 use crate::oauth::OAuthConfig;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
+use std::sync::Arc;
+
 use heliogate_store::{Client, Store};
 
 use super::{audit, OAuthResult};
@@ -22,7 +24,7 @@ pub struct ClientCredentials {
 /// Who the client proved to be.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    pub client: Client,
+    pub client: Arc<Client>,
     /// Whether it proved it with a secret (a confidential client).
     pub confidential: bool,
 }
@@ -62,9 +64,11 @@ pub async fn authenticate(
     let client = match config.clients.get(&client_id.to_owned()) {
         Some(client) => Some(client),
         None => {
-            let client = store.client(client_id).await?;
+            let client = store.client(client_id).await?.map(Arc::new);
             if let Some(client) = &client {
-                config.clients.insert(client_id.to_owned(), client.clone());
+                config
+                    .clients
+                    .insert(client_id.to_owned(), Arc::clone(client));
             }
             client
         }

@@ -97,13 +97,13 @@ pub async fn introspect(
         return Ok(Introspection {
             active: true,
             details: Some(IntrospectionDetails {
-                scope: active.scope,
-                client_id: active.client_id,
-                username: active.username,
+                scope: active.scope.clone(),
+                client_id: active.client_id.clone(),
+                username: active.username.clone(),
                 token_type: "Bearer",
                 exp: active.expires_at,
                 iat: active.issued_at,
-                sub: active.user_id,
+                sub: active.user_id.clone(),
                 iss: config.issuer.clone(),
             }),
         });

@@ -27,6 +27,8 @@ pub struct OAuthConfig {
     pub tokens: Arc<AccessTokens>,
     /// Clients as read for authentication, trusted for a second.
     pub clients: Arc<TtlCache<String, Client>>,
+    /// The scopes the server knows, trusted for a second.
+    pub known_scopes: Arc<TtlCache<(), heliogate_core::ScopeSet>>,
 }
 
 impl OAuthConfig {
@@ -36,6 +38,7 @@ impl OAuthConfig {
             refresh_token_ttl,
             tokens: Arc::new(AccessTokens::new(access_token_ttl)),
             clients: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 10_000)),
+            known_scopes: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 1)),
         }
     }
 }

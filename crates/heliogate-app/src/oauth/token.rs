@@ -1,5 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6).
 
+use std::sync::Arc;
+
 use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::pkce;
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
@@ -49,10 +51,18 @@ fn set(s: &str) -> ScopeSet {
 }
 
 /// The scopes the server knows: every role's, and the OpenID Connect ones.
-pub(crate) async fn known_scopes(store: &dyn Store) -> OAuthResult<ScopeSet> {
+pub(crate) async fn known_scopes(
+    store: &dyn Store,
+    config: &OAuthConfig,
+) -> OAuthResult<Arc<ScopeSet>> {
+    if let Some(known) = config.known_scopes.get(&()) {
+        return Ok(known);
+    }
     let mut known = store.role_scopes().await?;
     known.extend(OIDC_SCOPES.iter().map(|s| s.to_string()));
-    Ok(set(&known.join(" ")))
+    let known = Arc::new(set(&known.join(" ")));
+    config.known_scopes.insert((), Arc::clone(&known));
+    Ok(known)
 }
 
 /// The scopes a user's roles hold now.
@@ -122,7 +132,7 @@ pub async fn token_request(
     let tokens = &*config.tokens;
     let response = match grant {
         GrantType::ClientCredentials => {
-            client_credentials(store, tokens, params, &auth, addr).await?
+            client_credentials(store, config, params, &auth, addr).await?
         }
         GrantType::AuthorizationCode => {
             authorization_code(store, config, tokens, params, &auth, addr).await?
@@ -135,11 +145,12 @@ pub async fn token_request(
 /// RFC 6749 §4.4: a confidential client's own token; never a refresh token (§4.4.3).
 async fn client_credentials(
     store: &dyn Store,
-    tokens: &AccessTokens,
+    config: &OAuthConfig,
     params: &Params,
     auth: &AuthenticatedClient,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
+    let tokens = &*config.tokens;
     if !auth.confidential {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
@@ -148,7 +159,7 @@ async fn client_credentials(
         .into());
     }
     let requested = scope_param(params)?;
-    let known = known_scopes(store).await?;
+    let known = known_scopes(store, config).await?;
     let scope = grant_scopes(
         requested.as_ref(),
         &set(&auth.client.scopes.join(" ")),
@@ -368,7 +379,7 @@ async fn refresh(
             return Err(OAuthError::invalid_scope("a refresh may not widen the scope").into());
         }
     }
-    let known = known_scopes(store).await?;
+    let known = known_scopes(store, config).await?;
     let holds = user_scopes(store, &user).await?;
     let client_allowed = set(&auth.client.scopes.join(" "));
     let narrowed = requested.unwrap_or_else(|| original.clone());

@@ -4,6 +4,8 @@
 //! self-contained format (JWT access tokens, RFC 9068) would change `mint` and `inspect` and
 //! nothing outside this file.
 
+use std::sync::Arc;
+
 use heliogate_core::{SecretHash, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError};
 
@@ -78,7 +80,7 @@ impl AccessTokens {
         store: &dyn Store,
         token: &str,
         now: UnixTime,
-    ) -> Result<Option<ActiveToken>, StoreError> {
+    ) -> Result<Option<Arc<ActiveToken>>, StoreError> {
         if token.is_empty() || token.len() > 512 {
             return Ok(None);
         }
@@ -89,16 +91,18 @@ impl AccessTokens {
             }
         }
         let found = store.access_token(&hash).await?;
-        let active = found.filter(|t| t.is_live(now)).map(|t| ActiveToken {
-            client_id: t.client_id,
-            user_id: t.user_id,
-            username: t.username,
-            scope: t.scope,
-            issued_at: t.created_at,
-            expires_at: t.expires_at,
+        let active = found.filter(|t| t.is_live(now)).map(|t| {
+            Arc::new(ActiveToken {
+                client_id: t.client_id,
+                user_id: t.user_id,
+                username: t.username,
+                scope: t.scope,
+                issued_at: t.created_at,
+                expires_at: t.expires_at,
+            })
         });
         if let Some(active) = &active {
-            self.checked.insert(hash.0, active.clone());
+            self.checked.insert(hash.0, Arc::clone(active));
         }
         Ok(active)
     }

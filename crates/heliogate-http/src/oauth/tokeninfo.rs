@@ -10,10 +10,23 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::now;
 use heliogate_core::oauth::authorize::Params;
+use serde::Serialize;
 use serde_json::json;
 
 use super::no_store;
 use crate::AppState;
+
+/// The original design's answer for a live token.
+#[derive(Serialize)]
+struct TokenInfo<'a> {
+    uid: Option<&'a str>,
+    sub: Option<&'a str>,
+    scope: Vec<&'a str>,
+    client_id: &'a str,
+    token_type: &'static str,
+    exp: i64,
+    expires_in: i64,
+}
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -61,19 +74,17 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
     let now = now();
     match tokens.inspect(&*state.store, &token, now).await {
         Ok(Some(active)) => {
-            let scope: Vec<&str> = active.scope.split(' ').filter(|s| !s.is_empty()).collect();
-            no_store(
-                Json(json!({
-                    "uid": active.user_id,
-                    "sub": active.user_id,
-                    "scope": scope,
-                    "client_id": active.client_id,
-                    "token_type": "Bearer",
-                    "exp": active.expires_at,
-                    "expires_in": (active.expires_at - now).max(0),
-                }))
-                .into_response(),
-            )
+            let scope = active.scope.split(' ').filter(|s| !s.is_empty()).collect();
+            let info = TokenInfo {
+                uid: active.user_id.as_deref(),
+                sub: active.user_id.as_deref(),
+                scope,
+                client_id: &active.client_id,
+                token_type: "Bearer",
+                exp: active.expires_at,
+                expires_in: (active.expires_at - now).max(0),
+            };
+            no_store(Json(info).into_response())
         }
         Ok(None) => unauthorized(
             "invalid_token",
