@@ -550,3 +550,22 @@ pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
     .await?;
     Ok(Some(password))
 }
+
+/// Every node of a cluster must present the same issuer: it is the `iss` of every answer and
+/// decides the cookies. The first start records it; a node configured otherwise refuses to
+/// start, until `migrate` records a new one on purpose.
+pub async fn check_issuer(store: &dyn Store, issuer: &str) -> Result<()> {
+    match store.instance_value("issuer").await? {
+        None => Ok(store.set_instance_value("issuer", issuer).await?),
+        Some(recorded) if recorded == issuer => Ok(()),
+        Some(recorded) => Err(AppError::Conflict(format!(
+            "this database is served as issuer {recorded}, not {issuer}: every node must use the same issuer \
+             (to change it on purpose, run `heliogate migrate --issuer {issuer}`)"
+        ))),
+    }
+}
+
+/// Records the issuer the database is served as (by `migrate`).
+pub async fn record_issuer(store: &dyn Store, issuer: &str) -> Result<()> {
+    Ok(store.set_instance_value("issuer", issuer).await?)
+}

@@ -237,6 +237,9 @@ pub trait Store:
     /// Creates `admin` once in the life of a database, if it has no users at that moment.
     /// Returns whether it did. Safe when several nodes start at once.
     async fn bootstrap_admin(&self, admin: &NewUser) -> Result<bool>;
+    /// A fact about this installation (`instance` table), such as the issuer it is served as.
+    async fn instance_value(&self, key: &str) -> Result<Option<String>>;
+    async fn set_instance_value(&self, key: &str, value: &str) -> Result<()>;
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }

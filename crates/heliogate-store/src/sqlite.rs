@@ -1335,6 +1335,24 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn instance_value(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM instance WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_instance_value(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO instance (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -14,6 +14,9 @@ use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = crate::open_store(&settings).await?;
+    admin::check_issuer(&*store, &settings.issuer)
+        .await
+        .context("while checking the cluster's settings")?;
     if let Some(password) = admin::bootstrap_admin(&*store)
         .await
         .context("while creating the first administrator")?

@@ -529,7 +529,10 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
     let css = browser.get("/static/heliogate.css").await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 
-    // Behind https, the cookie is Secure and host-bound.
+    // Behind https, the cookie is Secure and host-bound. Changing the issuer of an
+    // installation is done on purpose, with migrate.
+    app.run(&["--issuer", "https://login.example.org", "migrate"])
+        .ok();
     let https = serve(&app, &[("HELIOGATE_ISSUER", "https://login.example.org")]).await;
     let out = Browser::new(&https).sign_in("alice", PASSWORD).await;
     let cookie = out

@@ -51,7 +51,10 @@ async fn the_first_start_creates_the_admin_once(app: TestApp) {
         .password_hash;
     assert!(passwords::verify(&hash, &password));
 
-    let mut again = Server::start(app.command(), app.dir.path()).await;
+    // The same installation, restarted: same issuer, another port.
+    let mut command = app.command();
+    command.env("HELIOGATE_ISSUER", &server.base);
+    let mut again = Server::start(command, app.dir.path()).await;
     again.signal("TERM");
     assert_eq!(again.wait_exit(Duration::from_secs(10)).await, Some(0));
     assert!(
@@ -240,6 +243,101 @@ async fn readiness_follows_postgres_through_an_outage() {
 
     proxy.restore();
     wait_for_status(&server, "/readyz", 200, Duration::from_secs(15)).await;
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_fail_fast_while_postgres_is_away_and_recover() {
+    let Some(app) = TestApp::new(Backend::Postgres).await else {
+        return;
+    };
+    let (id, secret) = crate::oauth_helpers::register(
+        &app,
+        &["--grant-type", "client_credentials", "--scope", "read"],
+    );
+    let secret = secret.unwrap();
+    let url = url::Url::parse(app.db.url()).unwrap();
+    let proxy = Proxy::start(format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(5432)
+    ))
+    .await;
+    let mut via_proxy = url.clone();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    let mut command = app.command();
+    command.env("HELIOGATE_DATABASE_URL", via_proxy.as_str());
+    let mut server = Server::start(command, app.dir.path()).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let token = || {
+        client
+            .post(server.url("/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(token().await.unwrap().status(), 200);
+
+    proxy.cut().await;
+    for _ in 0..3 {
+        let asked = Instant::now();
+        let out = token().await.unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(out.status(), 503);
+        assert_eq!(out.headers()["retry-after"], "1");
+        let body: serde_json::Value = out.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        let check = client
+            .get(server.url("/oauth/tokeninfo"))
+            .bearer_auth("not-in-any-cache")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(check.status(), 503);
+    }
+    assert_eq!(
+        client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    assert_eq!(
+        client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while token().await.unwrap().status() != 200 {
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     server.signal("TERM");
     assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
