@@ -26,6 +26,9 @@ use crate::{
 /// The advisory lock key that serializes administrative changes across nodes.
 const ADMIN_LOCK: i64 = 0x6865_6c69_6f67;
 
+/// How many rows one purge transaction deletes.
+const PURGE_CHUNK: u64 = 5000;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub struct PgStore {
@@ -566,19 +569,29 @@ impl TokenStore for PgStore {
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        // In chunks of short transactions, so that a purge of millions of rows never holds
+        // the write lock long enough to stall issuance or sign-in.
         let mut count = 0;
-        for table in [
-            "access_tokens",
-            "refresh_tokens",
-            "authorization_codes",
-            "sessions",
-        ] {
-            let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+        let tables = [
+            ("access_tokens", "token_hash"),
+            ("refresh_tokens", "token_hash"),
+            ("authorization_codes", "code_hash"),
+            ("sessions", "id_hash"),
+        ];
+        for (table, key) in tables {
+            loop {
+                let done = sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT {PURGE_CHUNK})"
+                ))
                 .bind(now)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
-            count += done.rows_affected();
+                count += done.rows_affected();
+                if done.rows_affected() < PURGE_CHUNK {
+                    break;
+                }
+            }
         }
         Ok(count)
     }

@@ -27,6 +27,9 @@ use crate::{
     UserStore, ADMIN_COUNT_SQL,
 };
 
+/// How many rows one purge transaction deletes.
+const PURGE_CHUNK: u64 = 5000;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -719,6 +722,8 @@ impl TokenStore for SqliteStore {
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        // In chunks of short transactions, so that a purge of millions of rows never holds
+        // the write lock long enough to stall issuance or sign-in.
         let mut count = 0;
         for table in [
             "access_tokens",
@@ -726,12 +731,19 @@ impl TokenStore for SqliteStore {
             "authorization_codes",
             "sessions",
         ] {
-            let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+            loop {
+                let done = sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= $1 LIMIT {PURGE_CHUNK})"
+                ))
                 .bind(now)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
-            count += done.rows_affected();
+                count += done.rows_affected();
+                if done.rows_affected() < PURGE_CHUNK {
+                    break;
+                }
+            }
         }
         Ok(count)
     }

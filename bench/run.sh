@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# heliogate's benchmark: the shared side-by-side harness (../shared/peers), then the
+# "flat with data" scenario, printed as one table.
+#
+#   bench/run.sh
+#   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
+#
+# Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
+# expired ones), tokeninfo measured as the harness measures it (server on CPU 0, wrk on
+# CPU 1), then measured again while `heliogate token purge-expired` deletes the expired ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SHARED=${SHARED:-$ROOT/../shared/peers}
+PEERS=${PEERS:-heliogate heliogate-pg node-oidc nginx}
+USERS=${USERS:-100000}
+TOKENS=${TOKENS:-1000000}
+EXPIRED=${EXPIRED:-500000}
+DURATION=${DURATION:-10s}
+PORT=${PORT:-9005}
+export HELIOGATE_BENCH_POSTGRES_URL=${HELIOGATE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+
+cargo build --release --quiet
+BIN=$ROOT/target/release/heliogate
+OUT=$(mktemp -d)
+trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
+
+# 1. Side by side with the peers, in one run.
+# shellcheck disable=SC2086
+HELIOGATE_BIN=$BIN DURATION=$DURATION "$SHARED/bench.sh" $PEERS 2> "$OUT/peers.log" | tee "$OUT/peers.txt"
+
+# 2. Flat with data.
+export HELIOGATE_DATABASE_URL=sqlite://$OUT/big.db HELIOGATE_LISTEN=127.0.0.1:$PORT
+export HELIOGATE_ISSUER=http://127.0.0.1:$PORT HELIOGATE_LOG=warn
+"$BIN" migrate > /dev/null
+CLIENT=$("$BIN" client add bench --grant-type client_credentials --scope read --json)
+ID=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])' <<< "$CLIENT")
+SECRET=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])' <<< "$CLIENT")
+seeded=$(date +%s)
+python3 bench/seed.py "$OUT/big.db" "$ID" "$USERS" "$TOKENS" "$EXPIRED"
+echo "# seeded $USERS users, $TOKENS live and $EXPIRED expired tokens in $(( $(date +%s) - seeded ))s" >&2
+taskset -c 0 "$BIN" serve 2> "$OUT/serve.log" &
+SERVER=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+
+measure() { # NAME: one wrk run of tokeninfo, appended to the table
+  taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
+    mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"' > /dev/null
+  taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
+    mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"' > "$OUT/$1.txt"
+  awk -v name="$1" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
+    /^CHECK/ { split($2, kv, "="); ok = kv[2]; bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
+    END { printf "%-34s %9.0f %8.2f %9d %5d\n", name, rps, p99, ok, bad }' "$OUT/$1.txt" >> "$OUT/flat.txt"
+}
+printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flat.txt"
+measure "tokeninfo, $TOKENS tokens"
+( sleep 1; start=$(date +%s.%N); "$BIN" token purge-expired --json > "$OUT/purge.json"
+  python3 -c "print(round($(date +%s.%N) - $start, 2))" > "$OUT/purge.secs" ) &
+PURGE=$!
+measure "tokeninfo while purging $EXPIRED"
+wait "$PURGE"
+RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
+
+echo
+echo "# flat with data ($(date -u +%FT%TZ)): heliogate on SQLite, server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
+cat "$OUT/flat.txt"
+echo "# purge-expired: $(cat "$OUT/purge.json" | tr -d ' \n') in $(cat "$OUT/purge.secs")s; server RSS after: $((RSS / 1024)) MB"

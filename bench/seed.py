@@ -1,0 +1,49 @@
+"""Seeds a heliogate SQLite database for the flat-with-data benchmark.
+
+    python3 bench/seed.py DB CLIENT_ID USERS LIVE_TOKENS EXPIRED_TOKENS
+
+Users get a fixed (unusable) Argon2id PHC string and the reader role; tokens are stored as
+heliogate stores them, by the SHA-256 of a secret nobody holds.
+"""
+import hashlib
+import sqlite3
+import sys
+import time
+import uuid
+
+
+def main():
+    db, client_id = sys.argv[1], sys.argv[2]
+    users, live, expired = (int(n) for n in sys.argv[3:6])
+    now = int(time.time())
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    phc = "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWRzZWVk$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    with conn:
+        ids = [str(uuid.uuid4()) for _ in range(users)]
+        conn.executemany(
+            "INSERT INTO users (id, name, email, password_hash, disabled, created_at, updated_at) "
+            "VALUES (?, ?, NULL, ?, 0, ?, ?)",
+            ((ids[i], f"user{i}", phc, now, now) for i in range(users)),
+        )
+        conn.executemany("INSERT INTO user_roles (user_id, role) VALUES (?, 'reader')", ((i,) for i in ids))
+
+    def tokens(count, prefix, expires_at):
+        for i in range(count):
+            user = ids[i % users] if users and i % 2 else None
+            yield (hashlib.sha256(f"{prefix}-{i}".encode()).digest(), client_id, user, "read", now, expires_at)
+
+    for count, prefix, expires in ((live, "live", now + 30 * 86400), (expired, "expired", now - 10)):
+        with conn:
+            conn.executemany(
+                "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                tokens(count, prefix, expires),
+            )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
