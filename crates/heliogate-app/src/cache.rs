@@ -27,7 +27,11 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     }
 
     /// The value, if it was stored less than `ttl` ago: shared, so a hit copies nothing.
-    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.entries.lock().ok()?;
         entries
             .get(key)

@@ -70,33 +70,38 @@ impl HttpConfig {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let security_headers = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
+    let header =
+        |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    // One composed layer: each `Router::layer` call boxes every route again, and a request
+    // pays a clone per box.
+    let layers = tower::ServiceBuilder::new()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
-        ),
-    ];
-    let mut app = Router::new()
+        ));
+    let app = Router::new()
         .merge(health::routes())
         .merge(pages::routes())
         .merge(oauth::routes())
-        .with_state(state);
-    for (name, value) in security_headers {
-        app = app.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
+        .with_state(state)
+        .layer(layers);
+    // Requests are logged at info; when that level is off, the layer (and the clock reads it
+    // makes for every request) is left out.
+    if tracing::enabled!(Level::INFO) {
+        app.layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+    } else {
+        app
     }
-    app.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
-        TraceLayer::new_for_http()
-            .make_span_with(|req: &axum::http::Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            })
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
-    )
 }
 
 /// Serves the app on `listener` until `shutdown` resolves, then lets requests in flight finish.

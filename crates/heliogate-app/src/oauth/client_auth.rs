@@ -61,7 +61,7 @@ pub async fn authenticate(
         (None, Some(id), secret) => (id.as_str(), secret.as_deref()),
         (None, None, _) => return Err(invalid_client().into()),
     };
-    let client = match config.clients.get(&client_id.to_owned()) {
+    let client = match config.clients.get(client_id) {
         Some(client) => Some(client),
         None => {
             let client = store.client(client_id).await?.map(Arc::new);
