@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use heliogate_core::{Email, RoleName, Scope, SecretHash, UnixTime, UserName};
 
+mod issue;
 mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -11,6 +11,9 @@ use async_trait::async_trait;
 use heliogate_core::{RoleName, Scope, SecretHash, UnixTime, UserName};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::mpsc;
+
+use crate::issue::{all_failed, enqueue, spawn_issuer, Issue, IssueWriter};
 
 use crate::rows::{
     attach_roles, AuditRow, ClientRow, UserRow, AUDIT_COLUMNS, CLIENT_COLUMNS, USER_COLUMNS,
@@ -33,6 +36,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 pub struct PgStore {
     pool: PgPool,
+    /// The token writer's queue: see `crate::issue`.
+    issuer: mpsc::Sender<Issue>,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -58,7 +63,8 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(db_err)?;
-        Ok(Self { pool })
+        let issuer = spawn_issuer(PgIssueWriter(pool.clone()));
+        Ok(Self { pool, issuer })
     }
 
     async fn write(&self) -> Result<Transaction<'_, Postgres>> {
@@ -186,6 +192,119 @@ async fn insert_user(tx: &mut Transaction<'_, Postgres>, user: &NewUser) -> Resu
         user.name.as_str()
     )))?;
     insert_user_roles(tx, &user.id, &user.roles).await
+}
+
+struct PgIssueWriter(PgPool);
+
+#[async_trait]
+impl IssueWriter for PgIssueWriter {
+    async fn write(&self, batch: &[Issue]) -> Vec<Result<()>> {
+        write_issues(&self.0, batch).await
+    }
+}
+
+async fn write_issues(pool: &PgPool, batch: &[Issue]) -> Vec<Result<()>> {
+    let failed = |e: &sqlx::Error| all_failed(batch.len(), e);
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e),
+    };
+    // Fast path: one statement per table for the whole batch. If it fails (a client deleted
+    // a moment ago, say), undo it and write each issuance on its own, so that only the
+    // failing one fails.
+    let results = match insert_batch(&mut tx, batch).await {
+        Ok(()) => (0..batch.len()).map(|_| Ok(())).collect(),
+        Err(_) => {
+            let mut results = Vec::with_capacity(batch.len());
+            for job in batch {
+                results.push(write_issue(&mut tx, job).await);
+            }
+            results
+        }
+    };
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(e) => failed(&e),
+    }
+}
+
+/// Inserts every token and event of a batch with one multi-row statement per table, inside
+/// a savepoint that is rolled back on failure.
+async fn insert_batch(tx: &mut Transaction<'_, Postgres>, batch: &[Issue]) -> Result<()> {
+    let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(db_err)?;
+    let mut access = sqlx::QueryBuilder::<Postgres>::new(
+        "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
+    );
+    access.push_values(batch, |mut row, job| {
+        let t = &job.access;
+        row.push_bind(t.hash.as_bytes().to_vec())
+            .push_bind(t.client_id.clone())
+            .push_bind(t.user_id.clone())
+            .push_bind(t.scope.clone())
+            .push_bind(t.family_id.clone())
+            .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+            .push_bind(t.created_at)
+            .push_bind(t.expires_at);
+    });
+    access
+        .build()
+        .execute(&mut *savepoint)
+        .await
+        .map_err(db_err)?;
+    let refreshes: Vec<&NewRefreshToken> =
+        batch.iter().filter_map(|j| j.refresh.as_ref()).collect();
+    if !refreshes.is_empty() {
+        let mut refresh = sqlx::QueryBuilder::<Postgres>::new(
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
+        );
+        refresh.push_values(refreshes, |mut row, t| {
+            row.push_bind(t.hash.as_bytes().to_vec())
+                .push_bind(t.family_id.clone())
+                .push_bind(t.client_id.clone())
+                .push_bind(t.user_id.clone())
+                .push_bind(t.scope.clone())
+                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+                .push_bind(t.created_at)
+                .push_bind(t.expires_at);
+        });
+        refresh
+            .build()
+            .execute(&mut *savepoint)
+            .await
+            .map_err(db_err)?;
+    }
+    let events: Vec<&AuditEvent> = batch.iter().filter_map(|j| j.event.as_ref()).collect();
+    if !events.is_empty() {
+        let mut audit = sqlx::QueryBuilder::<Postgres>::new(
+            "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ",
+        );
+        audit.push_values(events, |mut row, e| {
+            row.push_bind(e.at)
+                .push_bind(e.event.clone())
+                .push_bind(e.actor.clone())
+                .push_bind(e.subject.clone())
+                .push_bind(e.client_addr.clone())
+                .push_bind(e.detail.to_string());
+        });
+        audit
+            .build()
+            .execute(&mut *savepoint)
+            .await
+            .map_err(db_err)?;
+    }
+    savepoint.commit().await.map_err(db_err)
+}
+
+async fn write_issue(tx: &mut Transaction<'_, Postgres>, job: &Issue) -> Result<()> {
+    let mut savepoint = sqlx::Acquire::begin(&mut *tx).await.map_err(db_err)?;
+    insert_access(&mut savepoint, &job.access).await?;
+    if let Some(refresh) = &job.refresh {
+        insert_refresh(&mut savepoint, refresh).await?;
+    }
+    if let Some(event) = &job.event {
+        insert_event(&mut savepoint, event).await?;
+    }
+    savepoint.commit().await.map_err(db_err)
 }
 
 #[async_trait]
@@ -769,15 +888,7 @@ impl GrantStore for PgStore {
         refresh: Option<&NewRefreshToken>,
         event: Option<&AuditEvent>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        insert_access(&mut tx, access).await?;
-        if let Some(refresh) = refresh {
-            insert_refresh(&mut tx, refresh).await?;
-        }
-        if let Some(event) = event {
-            insert_event(&mut tx, event).await?;
-        }
-        tx.commit().await.map_err(db_err)
+        enqueue(&self.issuer, access, refresh, event).await
     }
 
     async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>> {

@@ -14,7 +14,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+
+use crate::issue::{all_failed, enqueue, spawn_issuer, Issue, IssueWriter};
 
 use crate::rows::{
     attach_roles, AuditRow, ClientRow, UserRow, AUDIT_COLUMNS, CLIENT_COLUMNS, USER_COLUMNS,
@@ -34,53 +36,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The token writer's queue: see `spawn_issuer`.
+    /// The token writer's queue: see `crate::issue`.
     issuer: mpsc::Sender<Issue>,
 }
 
-/// One issuance waiting for the token writer.
-struct Issue {
-    access: NewAccessToken,
-    refresh: Option<NewRefreshToken>,
-    event: Option<AuditEvent>,
-    done: oneshot::Sender<Result<()>>,
-}
+struct SqliteIssueWriter(SqlitePool);
 
-/// The most issuances one commit carries.
-const ISSUE_BATCH: usize = 256;
-
-/// Group commit for token issuance. With `synchronous = FULL` every commit waits for the
-/// disk, so one commit per token would cap issuance at the disk's flush rate. One writer takes
-/// every issuance waiting in its queue, writes them in one transaction (a savepoint each, so a
-/// failed one spoils no other), commits once, and only then answers each caller: nothing is
-/// acknowledged before it is durable.
-fn spawn_issuer(pool: SqlitePool) -> mpsc::Sender<Issue> {
-    let (sender, mut queue) = mpsc::channel::<Issue>(4 * ISSUE_BATCH);
-    tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(ISSUE_BATCH);
-        while let Some(first) = queue.recv().await {
-            batch.push(first);
-            while batch.len() < ISSUE_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            let results = write_issues(&pool, &batch).await;
-            for (job, result) in batch.drain(..).zip(results) {
-                let _ = job.done.send(result);
-            }
-        }
-    });
-    sender
+#[async_trait]
+impl IssueWriter for SqliteIssueWriter {
+    async fn write(&self, batch: &[Issue]) -> Vec<Result<()>> {
+        write_issues(&self.0, batch).await
+    }
 }
 
 async fn write_issues(pool: &SqlitePool, batch: &[Issue]) -> Vec<Result<()>> {
-    let failed = |e: &sqlx::Error| {
-        (0..batch.len())
-            .map(|_| Err(StoreError::Unavailable(e.to_string().into())))
-            .collect()
-    };
+    let failed = |e: &sqlx::Error| all_failed(batch.len(), e);
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => return failed(&e),
@@ -213,7 +183,7 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(db_err)?;
-        let issuer = spawn_issuer(pool.clone());
+        let issuer = spawn_issuer(SqliteIssueWriter(pool.clone()));
         Ok(Self { pool, issuer })
     }
 
@@ -925,20 +895,7 @@ impl GrantStore for SqliteStore {
         refresh: Option<&NewRefreshToken>,
         event: Option<&AuditEvent>,
     ) -> Result<()> {
-        let (done, answer) = oneshot::channel();
-        let job = Issue {
-            access: access.clone(),
-            refresh: refresh.cloned(),
-            event: event.cloned(),
-            done,
-        };
-        self.issuer
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Unavailable("the token writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the token writer has stopped".into()))?
+        enqueue(&self.issuer, access, refresh, event).await
     }
 
     async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>> {
