@@ -142,7 +142,8 @@ fn user_name(name: &str) -> Result<UserName> {
     UserName::parse(name).map_err(invalid)
 }
 
-async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
+/// The scopes a user's roles hold now, sorted, each once.
+pub(crate) async fn scopes_of(store: &dyn Store, user: &User) -> Result<Vec<String>> {
     let roles = store.list_roles().await?;
     let mut scopes: Vec<String> = roles
         .into_iter()
@@ -151,6 +152,11 @@ async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
         .collect();
     scopes.sort();
     scopes.dedup();
+    Ok(scopes)
+}
+
+async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
+    let scopes = scopes_of(store, &user).await?;
     Ok(UserView {
         id: user.id,
         name: user.name,

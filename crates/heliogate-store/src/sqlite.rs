@@ -58,12 +58,13 @@ async fn write_issues(pool: &SqlitePool, batch: &[Issue]) -> Vec<Result<()>> {
     // Fast path: one statement per table for the whole batch. If it fails (a client deleted
     // a moment ago, say), undo it and write each issuance on its own, so that only the
     // failing one fails.
-    let results = match insert_batch(&mut tx, batch).await {
+    let all = rows(batch.iter());
+    let results = match in_savepoint(&mut tx, &all).await {
         Ok(()) => (0..batch.len()).map(|_| Ok(())).collect(),
         Err(_) => {
             let mut results = Vec::with_capacity(batch.len());
             for job in batch {
-                results.push(write_issue(&mut tx, job).await);
+                results.push(in_savepoint(&mut tx, &rows(std::iter::once(job))).await);
             }
             results
         }
@@ -74,36 +75,62 @@ async fn write_issues(pool: &SqlitePool, batch: &[Issue]) -> Vec<Result<()>> {
     }
 }
 
-/// Inserts every token and event of a batch with one multi-row statement per table, inside
-/// a savepoint that is rolled back on failure.
-async fn insert_batch(tx: &mut Transaction<'_, Sqlite>, batch: &[Issue]) -> Result<()> {
+/// The rows of some issuances, table by table.
+type Rows<'a> = (
+    Vec<&'a NewAccessToken>,
+    Vec<&'a NewRefreshToken>,
+    Vec<&'a AuditEvent>,
+);
+
+fn rows<'a>(jobs: impl Iterator<Item = &'a Issue>) -> Rows<'a> {
+    let mut rows: Rows<'a> = (Vec::new(), Vec::new(), Vec::new());
+    for job in jobs {
+        rows.0.push(&job.access);
+        rows.1.extend(job.refresh.as_ref());
+        rows.2.extend(job.event.as_ref());
+    }
+    rows
+}
+
+/// Inserts rows inside a savepoint, which is rolled back if any insert fails.
+async fn in_savepoint(
+    tx: &mut Transaction<'_, Sqlite>,
+    (access, refresh, events): &Rows<'_>,
+) -> Result<()> {
     let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(db_err)?;
-    let mut access = sqlx::QueryBuilder::<Sqlite>::new(
-        "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
-    );
-    access.push_values(batch, |mut row, job| {
-        let t = &job.access;
-        row.push_bind(t.hash.as_bytes().to_vec())
-            .push_bind(t.client_id.clone())
-            .push_bind(t.user_id.clone())
-            .push_bind(t.scope.clone())
-            .push_bind(t.family_id.clone())
-            .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
-            .push_bind(t.created_at)
-            .push_bind(t.expires_at);
-    });
-    access
-        .build()
-        .execute(&mut *savepoint)
-        .await
-        .map_err(db_err)?;
-    let refreshes: Vec<&NewRefreshToken> =
-        batch.iter().filter_map(|j| j.refresh.as_ref()).collect();
-    if !refreshes.is_empty() {
-        let mut refresh = sqlx::QueryBuilder::<Sqlite>::new(
+    insert_rows(&mut savepoint, access, refresh, events).await?;
+    savepoint.commit().await.map_err(db_err)
+}
+
+/// Inserts access tokens, refresh tokens and audit events with one multi-row statement per
+/// table: the one way token rows are written.
+async fn insert_rows(
+    tx: &mut Transaction<'_, Sqlite>,
+    access: &[&NewAccessToken],
+    refresh: &[&NewRefreshToken],
+    events: &[&AuditEvent],
+) -> Result<()> {
+    if !access.is_empty() {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
+        );
+        query.push_values(access, |mut row, t| {
+            row.push_bind(t.hash.as_bytes().to_vec())
+                .push_bind(t.client_id.clone())
+                .push_bind(t.user_id.clone())
+                .push_bind(t.scope.clone())
+                .push_bind(t.family_id.clone())
+                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+                .push_bind(t.created_at)
+                .push_bind(t.expires_at);
+        });
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
+    }
+    if !refresh.is_empty() {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
         );
-        refresh.push_values(refreshes, |mut row, t| {
+        query.push_values(refresh, |mut row, t| {
             row.push_bind(t.hash.as_bytes().to_vec())
                 .push_bind(t.family_id.clone())
                 .push_bind(t.client_id.clone())
@@ -113,18 +140,13 @@ async fn insert_batch(tx: &mut Transaction<'_, Sqlite>, batch: &[Issue]) -> Resu
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });
-        refresh
-            .build()
-            .execute(&mut *savepoint)
-            .await
-            .map_err(db_err)?;
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
     }
-    let events: Vec<&AuditEvent> = batch.iter().filter_map(|j| j.event.as_ref()).collect();
     if !events.is_empty() {
-        let mut audit = sqlx::QueryBuilder::<Sqlite>::new(
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ",
         );
-        audit.push_values(events, |mut row, e| {
+        query.push_values(events, |mut row, e| {
             row.push_bind(e.at)
                 .push_bind(e.event.clone())
                 .push_bind(e.actor.clone())
@@ -132,25 +154,9 @@ async fn insert_batch(tx: &mut Transaction<'_, Sqlite>, batch: &[Issue]) -> Resu
                 .push_bind(e.client_addr.clone())
                 .push_bind(e.detail.to_string());
         });
-        audit
-            .build()
-            .execute(&mut *savepoint)
-            .await
-            .map_err(db_err)?;
+        query.build().execute(&mut **tx).await.map_err(db_err)?;
     }
-    savepoint.commit().await.map_err(db_err)
-}
-
-async fn write_issue(tx: &mut Transaction<'_, Sqlite>, job: &Issue) -> Result<()> {
-    let mut savepoint = sqlx::Acquire::begin(&mut *tx).await.map_err(db_err)?;
-    insert_access(&mut savepoint, &job.access).await?;
-    if let Some(refresh) = &job.refresh {
-        insert_refresh(&mut savepoint, refresh).await?;
-    }
-    if let Some(event) = &job.event {
-        insert_event(&mut savepoint, event).await?;
-    }
-    savepoint.commit().await.map_err(db_err)
+    Ok(())
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -742,60 +748,6 @@ async fn revoke_tokens_where(
     Ok(count)
 }
 
-async fn insert_refresh(tx: &mut Transaction<'_, Sqlite>, token: &NewRefreshToken) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(token.hash.as_bytes().to_vec())
-    .bind(&token.family_id)
-    .bind(&token.client_id)
-    .bind(&token.user_id)
-    .bind(&token.scope)
-    .bind(token.code_hash.map(|h| h.as_bytes().to_vec()))
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(event.at)
-    .bind(&event.event)
-    .bind(&event.actor)
-    .bind(&event.subject)
-    .bind(&event.client_addr)
-    .bind(event.detail.to_string())
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-async fn insert_access(tx: &mut Transaction<'_, Sqlite>, token: &NewAccessToken) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(token.hash.as_bytes().to_vec())
-    .bind(&token.client_id)
-    .bind(&token.user_id)
-    .bind(&token.scope)
-    .bind(&token.family_id)
-    .bind(token.code_hash.map(|h| h.as_bytes().to_vec()))
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
 #[async_trait]
 impl GrantStore for SqliteStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()> {
@@ -961,11 +913,7 @@ impl GrantStore for SqliteStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(false);
         }
-        insert_refresh(&mut tx, refresh).await?;
-        insert_access(&mut tx, access).await?;
-        if let Some(event) = event {
-            insert_event(&mut tx, event).await?;
-        }
+        insert_rows(&mut tx, &[access], &[refresh], event.as_slice()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }

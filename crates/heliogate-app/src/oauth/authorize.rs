@@ -49,25 +49,32 @@ fn registered(client: &Client) -> RegisteredClient {
     }
 }
 
-fn answer(config: &OAuthConfig, request: &AuthorizeRequest, params: &[(&str, &str)]) -> String {
+/// The answer to the client at its redirect URI: `params`, then `state` as sent, then `iss`.
+fn answer(
+    config: &OAuthConfig,
+    redirect_uri: &str,
+    state: Option<&str>,
+    params: &[(&str, &str)],
+) -> String {
     let mut all: Vec<(&str, &str)> = params.to_vec();
-    if let Some(state) = &request.state {
+    if let Some(state) = state {
         all.push(("state", state));
     }
     all.push(("iss", &config.issuer));
-    redirect_with(&request.redirect_uri, &all)
+    redirect_with(redirect_uri, &all)
 }
 
 fn error_answer(
     config: &OAuthConfig,
-    request: &AuthorizeRequest,
+    redirect_uri: &str,
+    state: Option<&str>,
     error: &OAuthError,
 ) -> AuthorizeOutcome {
     let params = [
         ("error", error.code.as_str()),
         ("error_description", error.description.as_str()),
     ];
-    AuthorizeOutcome::Redirect(answer(config, request, &params))
+    AuthorizeOutcome::Redirect(answer(config, redirect_uri, state, &params))
 }
 
 /// A validated request with its client, or the outcome to answer with at once.
@@ -94,20 +101,12 @@ async fn validate(
                 error,
             }),
             _,
-        ) => {
-            let mut params = vec![
-                ("error", error.code.as_str()),
-                ("error_description", error.description.as_str()),
-            ];
-            if let Some(state) = &state {
-                params.push(("state", state));
-            }
-            params.push(("iss", &config.issuer));
-            Err(AuthorizeOutcome::Redirect(redirect_with(
-                &redirect_uri,
-                &params,
-            )))
-        }
+        ) => Err(error_answer(
+            config,
+            &redirect_uri,
+            state.as_deref(),
+            &error,
+        )),
     })
 }
 
@@ -157,7 +156,8 @@ async fn issue_code(
         .await?;
     Ok(AuthorizeOutcome::Redirect(answer(
         config,
-        request,
+        &request.redirect_uri,
+        request.state.as_deref(),
         &[("code", &code)],
     )))
 }
@@ -178,7 +178,14 @@ pub async fn authorize(
     };
     let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
-        Err(error) => return Ok(error_answer(config, &request, &error)),
+        Err(error) => {
+            return Ok(error_answer(
+                config,
+                &request.redirect_uri,
+                request.state.as_deref(),
+                &error,
+            ))
+        }
     };
     let consented = store
         .consent(&user.id, &client.client_id)
@@ -219,11 +226,23 @@ pub async fn decide(
         )
         .await?;
         let error = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
-        return Ok(error_answer(config, &request, &error));
+        return Ok(error_answer(
+            config,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &error,
+        ));
     }
     let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
-        Err(error) => return Ok(error_answer(config, &request, &error)),
+        Err(error) => {
+            return Ok(error_answer(
+                config,
+                &request.redirect_uri,
+                request.state.as_deref(),
+                &error,
+            ))
+        }
     };
     let mut remembered: Vec<String> = store
         .consent(&user.id, &client.client_id)

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::pkce;
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
-use heliogate_core::scope::OIDC_SCOPES;
 use heliogate_core::{GrantType, ScopeSet, SecretHash};
 use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store, User};
 use serde::Serialize;
@@ -13,7 +12,7 @@ use serde::Serialize;
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::tokens::{AccessTokens, Grant};
 use super::{audit, OAuthConfig, OAuthResult};
-use crate::{new_secret, now};
+use crate::{admin, new_secret, now};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -58,22 +57,14 @@ pub(crate) async fn known_scopes(
     if let Some(known) = config.known_scopes.get(&()) {
         return Ok(known);
     }
-    let mut known = store.role_scopes().await?;
-    known.extend(OIDC_SCOPES.iter().map(|s| s.to_string()));
-    let known = Arc::new(set(&known.join(" ")));
+    let known = Arc::new(set(&admin::known_scopes(store).await?.join(" ")));
     config.known_scopes.insert((), Arc::clone(&known));
     Ok(known)
 }
 
 /// The scopes a user's roles hold now.
 pub(crate) async fn user_scopes(store: &dyn Store, user: &User) -> OAuthResult<ScopeSet> {
-    let roles = store.list_roles().await?;
-    let scopes: Vec<String> = roles
-        .into_iter()
-        .filter(|r| user.roles.contains(&r.name))
-        .flat_map(|r| r.scopes)
-        .collect();
-    Ok(set(&scopes.join(" ")))
+    Ok(set(&admin::scopes_of(store, user).await?.join(" ")))
 }
 
 fn has_grant(client: &Client, grant: GrantType) -> bool {

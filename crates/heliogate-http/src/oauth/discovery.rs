@@ -6,14 +6,14 @@ use axum::Json;
 use heliogate_app::admin::known_scopes;
 use serde_json::json;
 
-use crate::pages::app_error_page;
 use crate::AppState;
+use crate::HttpError;
 
 pub(super) async fn metadata(State(state): State<AppState>) -> Response {
     let issuer = &state.config.issuer;
     let scopes = match known_scopes(&*state.store).await {
         Ok(scopes) => scopes,
-        Err(e) => return app_error_page(&state, e),
+        Err(e) => return HttpError(e).into_response(),
     };
     Json(json!({
         "issuer": issuer,

@@ -53,15 +53,16 @@ fn unauthorized(error: &str, description: &str) -> Response {
 }
 
 async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> Response {
-    let mut found: Vec<String> = Vec::new();
+    // Every place the token may come from; more than one token is a malformed request.
+    let mut found: Vec<String> = bearer(headers).into_iter().collect();
     for params in sources {
-        match params.get("access_token") {
-            Ok(Some(token)) => found.push(token.to_owned()),
-            Ok(None) => {}
-            Err(_) => found.extend(["", ""].map(String::from)),
-        }
+        let all = params
+            .pairs()
+            .iter()
+            // An empty parameter counts as absent (RFC 6749 §3.1).
+            .filter(|(name, value)| name == "access_token" && !value.is_empty());
+        found.extend(all.map(|(_, token)| token.clone()));
     }
-    found.extend(bearer(headers));
     let token = match found.as_slice() {
         [token] => token.clone(),
         [] => return unauthorized("invalid_request", "no access token was sent"),
