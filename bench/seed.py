@@ -3,9 +3,11 @@
     python3 bench/seed.py DB CLIENT_ID USERS LIVE_TOKENS EXPIRED_TOKENS
 
 Users get a fixed (unusable) Argon2id PHC string and the reader role; tokens are stored as
-heliogate stores them, by the SHA-256 of a secret nobody holds.
+heliogate stores them: under their key, a public id that grows with time (6 bytes of
+milliseconds, 10 random bytes) followed by the SHA-256 of a token nobody holds.
 """
 import hashlib
+import os
 import sqlite3
 import sys
 import time
@@ -30,9 +32,12 @@ def main():
         conn.executemany("INSERT INTO user_roles (user_id, role) VALUES (?, 'reader')", ((i,) for i in ids))
 
     def tokens(count, prefix, expires_at):
+        start_ms = (now - 86400) * 1000
         for i in range(count):
             user = ids[i % users] if users and i % 2 else None
-            yield (hashlib.sha256(f"{prefix}-{i}".encode()).digest(), client_id, user, "read", now, expires_at)
+            token_id = (start_ms + i * 50).to_bytes(6, "big") + os.urandom(10)
+            key = token_id + hashlib.sha256(f"{prefix}-{i}".encode()).digest()
+            yield (key, client_id, user, "read", now, expires_at)
 
     for count, prefix, expires in ((live, "live", now + 30 * 86400), (expired, "expired", now - 10)):
         with conn:

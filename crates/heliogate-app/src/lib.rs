@@ -13,7 +13,7 @@ pub mod oauth;
 pub mod passwords;
 mod random;
 
-pub use random::{new_client_id, new_secret, new_user_id, now};
+pub use random::{new_client_id, new_secret, new_token, new_user_id, now};
 
 use heliogate_store::StoreError;
 

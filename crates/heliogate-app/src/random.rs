@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use heliogate_core::{encode_secret, UnixTime};
+use heliogate_core::{encode_secret, encode_token, UnixTime};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
@@ -20,6 +20,17 @@ pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     encode_secret(bytes)
+}
+
+/// A new access or refresh token: an id that sorts by issue time, then a 256-bit secret
+/// (see `TokenKey`), from the same generator as `new_secret`.
+pub fn new_token() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut random = [0u8; 42];
+    rand::thread_rng().fill_bytes(&mut random);
+    encode_token(millis, random)
 }
 
 /// A new user id: a random (version 4) UUID, the stable `sub` of the user's tokens.
@@ -57,5 +68,7 @@ mod tests {
         assert_eq!(new_client_id().len(), 32);
         assert_eq!(new_secret().len(), 43);
         assert_ne!(new_secret(), new_secret());
+        assert_eq!(new_token().len(), 64);
+        assert_ne!(new_token(), new_token());
     }
 }

@@ -18,7 +18,7 @@ pub use client::{ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri
 pub use names::{Email, NameError, RoleName, UserName};
 pub use password::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};
-pub use secret::{encode_secret, SecretHash};
+pub use secret::{encode_secret, encode_token, SecretHash, TokenKey};
 
 /// Seconds since the Unix epoch. Every stored time is one of these.
 pub type UnixTime = i64;

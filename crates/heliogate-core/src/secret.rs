@@ -43,6 +43,65 @@ pub fn encode_secret(random: [u8; 32]) -> String {
     URL_SAFE_NO_PAD.encode(random)
 }
 
+/// How long a token's public id is: 6 bytes of milliseconds since the epoch, 10 random bytes.
+const TOKEN_ID_LEN: usize = 16;
+/// How long a token is before encoding: its id, then a 256-bit secret.
+const TOKEN_LEN: usize = TOKEN_ID_LEN + 32;
+/// How long a token is as handed out.
+const TOKEN_CHARS: usize = 64;
+
+/// Encodes an access or refresh token (64 characters): a public id that sorts by issue time
+/// (`millis`, then the first 10 random bytes), followed by a 256-bit secret (the other 32).
+pub fn encode_token(millis: u64, random: [u8; 42]) -> String {
+    let mut bytes = [0u8; TOKEN_LEN];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&random);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The key an access or refresh token is stored and looked up under: the token's public id,
+/// then the SHA-256 of the whole token. Only the hash proves the token; the id, which grows
+/// with time, puts tokens issued together side by side in the index, so a batch of
+/// issuances writes a few index pages instead of one random page per token. A token of the
+/// earlier 43-character form is keyed by its SHA-256 alone, so those stay valid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKey {
+    bytes: [u8; TOKEN_LEN],
+    len: u8,
+}
+
+impl TokenKey {
+    /// The key of a token as presented by a client.
+    pub fn of(token: &str) -> Self {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut bytes = [0u8; TOKEN_LEN];
+        let mut decoded = [0u8; TOKEN_LEN];
+        let id = token.len() == TOKEN_CHARS
+            && URL_SAFE_NO_PAD.decode_slice(token, &mut decoded) == Ok(TOKEN_LEN);
+        let start = if id {
+            bytes[..TOKEN_ID_LEN].copy_from_slice(&decoded[..TOKEN_ID_LEN]);
+            TOKEN_ID_LEN
+        } else {
+            0
+        };
+        bytes[start..start + 32].copy_from_slice(&hash);
+        Self {
+            bytes,
+            len: (start + 32) as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey([redacted])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +114,35 @@ mod tests {
         assert!(hash.matches(&secret));
         assert!(!hash.matches(&encode_secret([8; 32])));
         assert!(!hash.matches(""));
+    }
+
+    #[test]
+    fn tokens_sort_by_issue_time_and_are_keyed_by_id_and_hash() {
+        let early = encode_token(1_700_000_000_000, [0xff; 42]);
+        let late = encode_token(1_700_000_000_001, [0; 42]);
+        assert_eq!(early.len(), 64);
+        let (e, l) = (TokenKey::of(&early), TokenKey::of(&late));
+        assert!(e.as_bytes() < l.as_bytes(), "keys sort by issue time");
+        assert_eq!(e.as_bytes().len(), 48);
+        assert_eq!(&e.as_bytes()[16..], SecretHash::of(&early).as_bytes());
+        // One changed character of the secret gives another key with the same id.
+        let mut forged = early.clone();
+        forged.replace_range(63.., "A");
+        assert_ne!(TokenKey::of(&forged), e);
+        assert_eq!(TokenKey::of(&forged).as_bytes()[..16], e.as_bytes()[..16]);
+    }
+
+    #[test]
+    fn other_strings_are_keyed_by_their_hash_alone() {
+        let earlier = encode_secret([7; 32]);
+        let key = TokenKey::of(&earlier);
+        assert_eq!(key.as_bytes(), SecretHash::of(&earlier).as_bytes());
+        for junk in ["", "not a token", &"!".repeat(64), &"A".repeat(65)] {
+            assert_eq!(
+                TokenKey::of(junk).as_bytes(),
+                SecretHash::of(junk).as_bytes()
+            );
+        }
     }
 
     #[test]

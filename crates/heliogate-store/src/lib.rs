@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use heliogate_core::{Email, RoleName, Scope, SecretHash, UnixTime, UserName};
+use heliogate_core::{Email, RoleName, Scope, SecretHash, TokenKey, UnixTime, UserName};
 
 mod issue;
 mod model;
@@ -118,8 +118,8 @@ pub trait ClientStore {
 /// Issued tokens.
 #[async_trait]
 pub trait TokenStore {
-    /// The token with this hash, live or not.
-    async fn access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>>;
+    /// The token with this key, live or not.
+    async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>>;
     /// Revokes every live access and refresh token acting for a user; returns how many.
     async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64>;
     /// Revokes every live access and refresh token issued to a client; returns how many.
@@ -143,12 +143,12 @@ pub trait GrantStore {
         refresh: Option<&NewRefreshToken>,
         event: Option<&AuditEvent>,
     ) -> Result<()>;
-    async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>>;
+    async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>>;
     /// Exchanges a refresh token for its successor and a new access token, once: `false`
     /// (and the whole family revoked) when it was already exchanged or revoked.
     async fn rotate_refresh(
         &self,
-        old: &SecretHash,
+        old: &TokenKey,
         access: &NewAccessToken,
         refresh: &NewRefreshToken,
         now: UnixTime,
@@ -156,11 +156,11 @@ pub trait GrantStore {
     ) -> Result<bool>;
     /// Revokes every refresh and access token of a family; returns how many.
     async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64>;
-    /// Revokes the access or refresh token with this hash if `client_id` owns it; a refresh
+    /// Revokes the access or refresh token with this key if `client_id` owns it; a refresh
     /// token takes its family with it.
     async fn revoke_token(
         &self,
-        hash: &SecretHash,
+        key: &TokenKey,
         client_id: &str,
         now: UnixTime,
     ) -> Result<Revocation>;

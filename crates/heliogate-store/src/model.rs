@@ -1,6 +1,6 @@
 //! The records the store takes and returns.
 
-use heliogate_core::{ClientSpec, Email, RoleName, SecretHash, UnixTime, UserName};
+use heliogate_core::{ClientSpec, Email, RoleName, SecretHash, TokenKey, UnixTime, UserName};
 use serde_json::Value;
 
 /// A user as the rest of the server sees them: never with the password hash.
@@ -89,10 +89,10 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
-/// An access token to store: only its hash is kept.
+/// An access token to store: only its key (public id and hash) is kept.
 #[derive(Debug, Clone)]
 pub struct NewAccessToken {
-    pub hash: SecretHash,
+    pub key: TokenKey,
     pub client_id: String,
     /// `None` for a client's own token (client credentials).
     pub user_id: Option<String>,
@@ -194,7 +194,7 @@ pub enum Redemption {
 /// A refresh token to store.
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
-    pub hash: SecretHash,
+    pub key: TokenKey,
     /// Shared by every generation of one grant, and by the access tokens they produced.
     pub family_id: String,
     pub client_id: String,

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use heliogate_core::{RoleName, Scope, SecretHash, UnixTime, UserName};
+use heliogate_core::{RoleName, Scope, SecretHash, TokenKey, UnixTime, UserName};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -115,7 +115,7 @@ async fn insert_rows(
             "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
         );
         query.push_values(access, |mut row, t| {
-            row.push_bind(t.hash.as_bytes().to_vec())
+            row.push_bind(t.key.as_bytes().to_vec())
                 .push_bind(t.client_id.clone())
                 .push_bind(t.user_id.clone())
                 .push_bind(t.scope.clone())
@@ -131,7 +131,7 @@ async fn insert_rows(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
         );
         query.push_values(refresh, |mut row, t| {
-            row.push_bind(t.hash.as_bytes().to_vec())
+            row.push_bind(t.key.as_bytes().to_vec())
                 .push_bind(t.family_id.clone())
                 .push_bind(t.client_id.clone())
                 .push_bind(t.user_id.clone())
@@ -664,13 +664,13 @@ async fn revoke_where(pool: &SqlitePool, column: &str, value: &str, now: UnixTim
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>> {
+    async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>> {
         #[allow(clippy::type_complexity)]
         let row: Option<(String, Option<String>, Option<String>, String, i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT a.client_id, a.user_id, u.name, a.scope, a.created_at, a.expires_at, a.revoked_at \
              FROM access_tokens a LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
         )
-        .bind(hash.as_bytes().to_vec())
+        .bind(key.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
@@ -850,13 +850,13 @@ impl GrantStore for SqliteStore {
         enqueue(&self.issuer, access, refresh, event).await
     }
 
-    async fn refresh_token(&self, hash: &SecretHash) -> Result<Option<RefreshToken>> {
+    async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>> {
         #[allow(clippy::type_complexity)]
         let row: Option<(String, String, String, String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
             "SELECT family_id, client_id, user_id, scope, created_at, expires_at, rotated_at, revoked_at \
              FROM refresh_tokens WHERE token_hash = $1",
         )
-        .bind(hash.as_bytes().to_vec())
+        .bind(key.as_bytes().to_vec())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
@@ -887,7 +887,7 @@ impl GrantStore for SqliteStore {
 
     async fn rotate_refresh(
         &self,
-        old: &SecretHash,
+        old: &TokenKey,
         access: &NewAccessToken,
         refresh: &NewRefreshToken,
         now: UnixTime,
@@ -931,7 +931,7 @@ impl GrantStore for SqliteStore {
 
     async fn revoke_token(
         &self,
-        hash: &SecretHash,
+        key: &TokenKey,
         client_id: &str,
         now: UnixTime,
     ) -> Result<Revocation> {
@@ -942,7 +942,7 @@ impl GrantStore for SqliteStore {
             .map_err(db_err)?;
         let access: Option<String> =
             sqlx::query_scalar("SELECT client_id FROM access_tokens WHERE token_hash = $1")
-                .bind(hash.as_bytes().to_vec())
+                .bind(key.as_bytes().to_vec())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -951,7 +951,7 @@ impl GrantStore for SqliteStore {
                 return Ok(Revocation::NotOwned);
             }
             sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
-                .bind(hash.as_bytes().to_vec())
+                .bind(key.as_bytes().to_vec())
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -961,7 +961,7 @@ impl GrantStore for SqliteStore {
         }
         let refresh: Option<(String, String)> =
             sqlx::query_as("SELECT client_id, family_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(hash.as_bytes().to_vec())
+                .bind(key.as_bytes().to_vec())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;

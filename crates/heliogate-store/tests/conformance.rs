@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use heliogate_core::{
-    ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, SecretHash, UserName,
+    ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, SecretHash, TokenKey,
+    UserName,
 };
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
@@ -55,7 +56,7 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
 
 fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) -> NewAccessToken {
     NewAccessToken {
-        hash: SecretHash::of(secret),
+        key: TokenKey::of(secret),
         client_id: client_id.into(),
         user_id: user_id.map(str::to_owned),
         scope: "read".into(),
@@ -103,6 +104,7 @@ conformance!(
     hostile_text_is_stored_verbatim,
     clients_round_trip_and_rotate_secrets,
     deleting_a_client_deletes_its_tokens,
+    tokens_are_found_by_their_key_in_both_forms,
     tokens_are_revoked_by_user_and_by_client,
     purging_removes_only_expired_tokens,
     the_bootstrap_admin_is_created_once,
@@ -427,7 +429,7 @@ async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
         .unwrap();
     store.delete_client("c-1").await.unwrap();
     assert!(store
-        .access_token(&SecretHash::of("t1"))
+        .access_token(&TokenKey::of("t1"))
         .await
         .unwrap()
         .is_none());
@@ -435,6 +437,30 @@ async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
         store.delete_client("c-1").await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn tokens_are_found_by_their_key_in_both_forms(store: &dyn Store) {
+    store
+        .create_client(&service_client("c-1", "svc"))
+        .await
+        .unwrap();
+    let current = heliogate_core::encode_token(1_800_000_000_000, [9; 42]);
+    let earlier = heliogate_core::encode_secret([9; 32]);
+    for secret in [&current, &earlier] {
+        store
+            .issue_tokens(&token(secret, "c-1", None, NOW + 60), None, None)
+            .await
+            .unwrap();
+        assert!(is_live(store, secret).await);
+    }
+    // The same public id with another secret is another key: not found.
+    let mut forged = current.clone();
+    forged.replace_range(40.., &"B".repeat(24));
+    assert!(store
+        .access_token(&TokenKey::of(&forged))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
@@ -463,20 +489,12 @@ async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
         .await
         .unwrap();
     let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(NOW);
-    assert!(live(
-        store.access_token(&SecretHash::of("a")).await.unwrap()
-    ));
+    assert!(live(store.access_token(&TokenKey::of("a")).await.unwrap()));
     assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 2);
-    assert!(!live(
-        store.access_token(&SecretHash::of("a")).await.unwrap()
-    ));
-    assert!(live(
-        store.access_token(&SecretHash::of("c")).await.unwrap()
-    ));
+    assert!(!live(store.access_token(&TokenKey::of("a")).await.unwrap()));
+    assert!(live(store.access_token(&TokenKey::of("c")).await.unwrap()));
     assert_eq!(store.revoke_client_tokens("c-2", NOW).await.unwrap(), 1);
-    assert!(!live(
-        store.access_token(&SecretHash::of("c")).await.unwrap()
-    ));
+    assert!(!live(store.access_token(&TokenKey::of("c")).await.unwrap()));
     assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 0);
 }
 
@@ -495,12 +513,12 @@ async fn purging_removes_only_expired_tokens(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 1);
     assert!(store
-        .access_token(&SecretHash::of("old"))
+        .access_token(&TokenKey::of("old"))
         .await
         .unwrap()
         .is_none());
     assert!(store
-        .access_token(&SecretHash::of("new"))
+        .access_token(&TokenKey::of("new"))
         .await
         .unwrap()
         .is_some());
@@ -759,7 +777,7 @@ fn family_token(secret: &str, family: &str, code: Option<&str>) -> NewAccessToke
 
 fn refresh(secret: &str, family: &str) -> NewRefreshToken {
     NewRefreshToken {
-        hash: SecretHash::of(secret),
+        key: TokenKey::of(secret),
         family_id: family.into(),
         client_id: "c-1".into(),
         user_id: "u-1".into(),
@@ -772,7 +790,7 @@ fn refresh(secret: &str, family: &str) -> NewRefreshToken {
 
 async fn is_live(store: &dyn Store, secret: &str) -> bool {
     store
-        .access_token(&SecretHash::of(secret))
+        .access_token(&TokenKey::of(secret))
         .await
         .unwrap()
         .is_some_and(|t| t.is_live(NOW))
@@ -820,7 +838,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
     );
     assert!(!is_live(store, "from-code").await);
     assert!(store
-        .refresh_token(&SecretHash::of("r-code"))
+        .refresh_token(&TokenKey::of("r-code"))
         .await
         .unwrap()
         .unwrap()
@@ -847,7 +865,7 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
         .unwrap();
     assert!(store
         .rotate_refresh(
-            &SecretHash::of("r1"),
+            &TokenKey::of("r1"),
             &family_token("a2", "fam", None),
             &refresh("r2", "fam"),
             NOW,
@@ -856,7 +874,7 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
         .await
         .unwrap());
     let old = store
-        .refresh_token(&SecretHash::of("r1"))
+        .refresh_token(&TokenKey::of("r1"))
         .await
         .unwrap()
         .unwrap();
@@ -865,7 +883,7 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
     // The rotated token again: refused, and the whole family goes.
     assert!(!store
         .rotate_refresh(
-            &SecretHash::of("r1"),
+            &TokenKey::of("r1"),
             &family_token("a3", "fam", None),
             &refresh("r3", "fam"),
             NOW,
@@ -875,12 +893,12 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
         .unwrap());
     assert!(!is_live(store, "a1").await && !is_live(store, "a2").await);
     assert!(store
-        .access_token(&SecretHash::of("a3"))
+        .access_token(&TokenKey::of("a3"))
         .await
         .unwrap()
         .is_none());
     assert!(store
-        .refresh_token(&SecretHash::of("r2"))
+        .refresh_token(&TokenKey::of("r2"))
         .await
         .unwrap()
         .unwrap()
@@ -900,14 +918,14 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store
-            .revoke_token(&SecretHash::of("acc"), "c-2", NOW)
+            .revoke_token(&TokenKey::of("acc"), "c-2", NOW)
             .await
             .unwrap(),
         Revocation::NotOwned
     );
     assert_eq!(
         store
-            .revoke_token(&SecretHash::of("ref"), "c-2", NOW)
+            .revoke_token(&TokenKey::of("ref"), "c-2", NOW)
             .await
             .unwrap(),
         Revocation::NotOwned
@@ -915,7 +933,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     assert!(is_live(store, "acc").await);
     assert_eq!(
         store
-            .revoke_token(&SecretHash::of("nope"), "c-1", NOW)
+            .revoke_token(&TokenKey::of("nope"), "c-1", NOW)
             .await
             .unwrap(),
         Revocation::Unknown
@@ -923,7 +941,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     // Revoking the refresh token takes the access tokens it produced with it.
     assert_eq!(
         store
-            .revoke_token(&SecretHash::of("ref"), "c-1", NOW)
+            .revoke_token(&TokenKey::of("ref"), "c-1", NOW)
             .await
             .unwrap(),
         Revocation::Revoked
@@ -979,7 +997,7 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
     store.set_disabled(&name("lee"), true, NOW).await.unwrap();
     assert!(!is_live(store, "acc").await);
     assert!(store
-        .refresh_token(&SecretHash::of("ref"))
+        .refresh_token(&TokenKey::of("ref"))
         .await
         .unwrap()
         .unwrap()

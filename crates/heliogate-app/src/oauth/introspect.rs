@@ -3,7 +3,7 @@
 use crate::oauth::OAuthConfig;
 use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::OAuthError;
-use heliogate_core::SecretHash;
+use heliogate_core::TokenKey;
 use heliogate_store::{Revocation, Store};
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ pub async fn revoke(
     let token = token_param(params)?;
     let auth = authenticate(store, config, credentials, addr).await?;
     match store
-        .revoke_token(&SecretHash::of(token), &auth.client.client_id, now())
+        .revoke_token(&TokenKey::of(token), &auth.client.client_id, now())
         .await?
     {
         Revocation::Revoked => {
@@ -108,7 +108,7 @@ pub async fn introspect(
             }),
         });
     }
-    let refresh = store.refresh_token(&SecretHash::of(token)).await?;
+    let refresh = store.refresh_token(&TokenKey::of(token)).await?;
     if let Some(r) =
         refresh.filter(|r| r.revoked_at.is_none() && r.rotated_at.is_none() && now < r.expires_at)
     {

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::pkce;
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
-use heliogate_core::{GrantType, ScopeSet, SecretHash};
+use heliogate_core::{GrantType, ScopeSet, SecretHash, TokenKey};
 use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store, User};
 use serde::Serialize;
 
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::tokens::{AccessTokens, Grant};
 use super::{audit, OAuthConfig, OAuthResult};
-use crate::{admin, new_secret, now};
+use crate::{admin, new_secret, new_token, now};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -283,9 +283,9 @@ async fn authorization_code(
         now,
     );
     let (refresh_token, refresh) = if wants_refresh(&auth.client) {
-        let token = new_secret();
+        let token = new_token();
         let refresh = NewRefreshToken {
-            hash: SecretHash::of(&token),
+            key: TokenKey::of(&token),
             family_id: family_id.clone(),
             client_id: auth.client.client_id.clone(),
             user_id: user.id.clone(),
@@ -332,9 +332,9 @@ async fn refresh(
     let presented = required(params, "refresh_token")?;
     let requested = scope_param(params)?;
     let now = now();
-    let hash = SecretHash::of(presented);
+    let key = TokenKey::of(presented);
     let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
-    let Some(old) = store.refresh_token(&hash).await? else {
+    let Some(old) = store.refresh_token(&key).await? else {
         return Err(invalid().into());
     };
     if old.client_id != auth.client.client_id {
@@ -391,10 +391,10 @@ async fn refresh(
         },
         now,
     );
-    let token = new_secret();
+    let token = new_token();
     // RFC 6749 §6: the new refresh token has the scope of the one it replaces.
     let next = NewRefreshToken {
-        hash: SecretHash::of(&token),
+        key: TokenKey::of(&token),
         family_id: old.family_id.clone(),
         client_id: old.client_id.clone(),
         user_id: old.user_id.clone(),
@@ -412,7 +412,7 @@ async fn refresh(
         addr,
     );
     if !store
-        .rotate_refresh(&hash, &record, &next, now, Some(&event))
+        .rotate_refresh(&key, &record, &next, now, Some(&event))
         .await?
     {
         tokens.forget_all();

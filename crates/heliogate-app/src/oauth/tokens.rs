@@ -1,16 +1,17 @@
 //! The access-token seam: every access token is minted and read back here, nowhere else.
 //!
-//! Tokens are opaque: 256 random bits, stored only as their SHA-256, checked by lookup. A
+//! Tokens are opaque: a public id that sorts by issue time and 256 random bits, stored only as
+//! their `TokenKey` (the id and the SHA-256 of the token), checked by lookup. A
 //! self-contained format (JWT access tokens, RFC 9068) would change `mint` and `inspect` and
 //! nothing outside this file.
 
 use std::sync::Arc;
 
-use heliogate_core::{SecretHash, UnixTime};
+use heliogate_core::{SecretHash, TokenKey, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError};
 
 use crate::cache::TtlCache;
-use crate::new_secret;
+use crate::new_token;
 
 /// What a token was issued for.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ const CHECK_CACHE_CAPACITY: usize = 100_000;
 #[derive(Debug)]
 pub struct AccessTokens {
     pub ttl: i64,
-    checked: TtlCache<[u8; 32], ActiveToken>,
+    checked: TtlCache<TokenKey, ActiveToken>,
 }
 
 impl AccessTokens {
@@ -60,9 +61,9 @@ impl AccessTokens {
 
     /// A new token for `grant`: the string for the client, and the record to store.
     pub fn mint(&self, grant: &Grant<'_>, now: UnixTime) -> (String, NewAccessToken) {
-        let token = new_secret();
+        let token = new_token();
         let record = NewAccessToken {
-            hash: SecretHash::of(&token),
+            key: TokenKey::of(&token),
             client_id: grant.client_id.to_owned(),
             user_id: grant.user_id.map(str::to_owned),
             scope: grant.scope.to_owned(),
@@ -84,13 +85,13 @@ impl AccessTokens {
         if token.is_empty() || token.len() > 512 {
             return Ok(None);
         }
-        let hash = SecretHash::of(token);
-        if let Some(active) = self.checked.get(&hash.0) {
+        let key = TokenKey::of(token);
+        if let Some(active) = self.checked.get(&key) {
             if now < active.expires_at {
                 return Ok(Some(active));
             }
         }
-        let found = store.access_token(&hash).await?;
+        let found = store.access_token(&key).await?;
         let active = found.filter(|t| t.is_live(now)).map(|t| {
             Arc::new(ActiveToken {
                 client_id: t.client_id,
@@ -102,7 +103,7 @@ impl AccessTokens {
             })
         });
         if let Some(active) = &active {
-            self.checked.insert(hash.0, Arc::clone(active));
+            self.checked.insert(key, Arc::clone(active));
         }
         Ok(active)
     }

@@ -1,17 +1,17 @@
 //! `heliogate token …`.
 
-use heliogate_core::SecretHash;
+use heliogate_core::TokenKey;
 use heliogate_store::{NewAccessToken, Store};
 
 use crate::helpers::TestApp;
 
-/// Stores a live access token as the token endpoint would, and returns its hash.
+/// Stores a live access token as the token endpoint would, and returns its key.
 pub async fn insert_token(
     store: &dyn Store,
     client_id: &str,
     user_id: Option<&str>,
     secret: &str,
-) -> SecretHash {
+) -> TokenKey {
     insert_token_expiring(
         store,
         client_id,
@@ -28,12 +28,12 @@ async fn insert_token_expiring(
     user_id: Option<&str>,
     secret: &str,
     expires_at: i64,
-) -> SecretHash {
-    let hash = SecretHash::of(secret);
+) -> TokenKey {
+    let key = TokenKey::of(secret);
     store
         .issue_tokens(
             &NewAccessToken {
-                hash,
+                key,
                 client_id: client_id.into(),
                 user_id: user_id.map(str::to_owned),
                 scope: "read".into(),
@@ -47,7 +47,7 @@ async fn insert_token_expiring(
         )
         .await
         .unwrap();
-    hash
+    key
 }
 
 crate::on_both_backends!(

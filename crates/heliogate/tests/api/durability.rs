@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use heliogate_core::SecretHash;
+use heliogate_core::TokenKey;
 use serde_json::Value;
 
 use crate::helpers::{Backend, Server, TestApp};
@@ -85,7 +85,7 @@ async fn a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
     let store = app.store().await;
     let now = heliogate_app::now();
     for token in &tokens {
-        let stored = store.access_token(&SecretHash::of(token)).await.unwrap();
+        let stored = store.access_token(&TokenKey::of(token)).await.unwrap();
         assert!(
             stored.is_some_and(|t| t.is_live(now)),
             "an acknowledged token was lost"
