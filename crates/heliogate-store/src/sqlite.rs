@@ -36,6 +36,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The token writer's own connection.
+    writer: SqlitePool,
     /// The token writer's queue: see `crate::issue`.
     issuer: mpsc::Sender<Issue>,
 }
@@ -182,15 +184,33 @@ impl SqliteStore {
             .foreign_keys(true)
             // Bounded memory: a 1 MiB page cache per connection, and few connections (WAL lets
             // them read side by side; writes go one at a time anyway).
-            .pragma("cache_size", "-1024");
+            .pragma("cache_size", "-1024")
+            // Statement journals (a multi-row insert after another write in one transaction)
+            // in memory rather than in a temporary file created and deleted each time.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.min(4))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(db_err)?;
+        // The token writer keeps a connection of its own, open for good: its page cache stays
+        // warm, where a pooled connection would find its cache stale after another's commit.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
             .map_err(db_err)?;
-        let issuer = spawn_issuer(SqliteIssueWriter(pool.clone()));
-        Ok(Self { pool, issuer })
+        let issuer = spawn_issuer(SqliteIssueWriter(writer.clone()));
+        Ok(Self {
+            pool,
+            writer,
+            issuer,
+        })
     }
 
     async fn write(&self) -> Result<Transaction<'_, Sqlite>> {
@@ -1271,6 +1291,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
