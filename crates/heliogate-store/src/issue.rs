@@ -2,12 +2,20 @@
 //!
 //! Every commit waits for the disk (SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit
 //! = on`), so one transaction per token would cap issuance at the flush rate and spend a round
-//! trip per statement. One writer task per store takes every issuance waiting in its queue,
-//! hands the batch to the engine's `IssueWriter` (one multi-row statement per table, falling
-//! back to one savepoint per issuance if that fails), and only after the commit answers each
-//! caller: nothing is acknowledged before it is durable.
+//! trip per statement. One writer task per store, on a connection of its own, takes every
+//! issuance waiting in its queue and writes them all at once (`WriteRows`: one transaction);
+//! if the database refuses a row, nothing of the batch was written, and each issuance is
+//! written again on its own so that only the refused one fails. Only after the commit does it
+//! answer each caller: nothing is acknowledged before it is durable.
+//!
+//! The writer's connection is its own, not a pooled one: its page cache stays warm (SQLite),
+//! and it pays no liveness check on every checkout and return (a round trip on PostgreSQL).
+//! After an error other than a refused row it is dropped, and the next batch connects again.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{AuditEvent, NewAccessToken, NewRefreshToken, Result, StoreError};
@@ -20,19 +28,48 @@ pub(crate) struct Issue {
     done: oneshot::Sender<Result<()>>,
 }
 
+/// The rows of some issuances, table by table.
+#[derive(Default)]
+pub(crate) struct Rows<'a> {
+    pub access: Vec<&'a NewAccessToken>,
+    pub refresh: Vec<&'a NewRefreshToken>,
+    pub events: Vec<&'a AuditEvent>,
+}
+
+impl<'a> Rows<'a> {
+    fn of(jobs: &'a [Issue]) -> Self {
+        let mut rows = Rows::default();
+        for job in jobs {
+            rows.access.push(&job.access);
+            rows.refresh.extend(job.refresh.as_ref());
+            rows.events.extend(job.event.as_ref());
+        }
+        rows
+    }
+}
+
+/// How an engine writes the rows of some issuances: in one transaction, all or nothing.
+#[async_trait]
+pub(crate) trait WriteRows: Connection {
+    async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()>;
+}
+
 /// The most issuances one commit carries.
 const ISSUE_BATCH: usize = 256;
 
-/// Writes one batch in one transaction; a result per issuance, in order.
-#[async_trait]
-pub(crate) trait IssueWriter: Send + Sync + 'static {
-    async fn write(&self, batch: &[Issue]) -> Vec<Result<()>>;
-}
-
-/// Starts the writer task; it ends when the store (the sender) is dropped.
-pub(crate) fn spawn_issuer(writer: impl IssueWriter) -> mpsc::Sender<Issue> {
+/// Starts the writer task, which connects with `options` (waiting at most `connect_timeout`);
+/// it ends when the store (the sender) is dropped.
+pub(crate) fn spawn_issuer<C: WriteRows>(
+    options: <C as Connection>::Options,
+    connect_timeout: Duration,
+) -> mpsc::Sender<Issue> {
     let (sender, mut queue) = mpsc::channel::<Issue>(4 * ISSUE_BATCH);
     tokio::spawn(async move {
+        let mut writer = Writer::<C> {
+            options,
+            connect_timeout,
+            connection: None,
+        };
         let mut batch = Vec::with_capacity(ISSUE_BATCH);
         while let Some(first) = queue.recv().await {
             batch.push(first);
@@ -47,8 +84,64 @@ pub(crate) fn spawn_issuer(writer: impl IssueWriter) -> mpsc::Sender<Issue> {
                 let _ = job.done.send(result);
             }
         }
+        if let Some(connection) = writer.connection {
+            let _ = connection.close().await;
+        }
     });
     sender
+}
+
+struct Writer<C: WriteRows> {
+    options: <C as Connection>::Options,
+    connect_timeout: Duration,
+    connection: Option<C>,
+}
+
+impl<C: WriteRows> Writer<C> {
+    /// Writes a batch; a result per issuance, in order.
+    async fn write(&mut self, batch: &[Issue]) -> Vec<Result<()>> {
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => {
+                match tokio::time::timeout(self.connect_timeout, C::connect_with(&self.options))
+                    .await
+                {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(e)) => return all_failed(batch.len(), &e),
+                    Err(_) => {
+                        return all_failed(batch.len(), &"timed out connecting to the database")
+                    }
+                }
+            }
+        };
+        let connection = self.connection.insert(connection);
+        let mut broken = false;
+        let mut failed = |e: sqlx::Error| {
+            broken |= !matches!(e, sqlx::Error::Database(_));
+            StoreError::unavailable(e)
+        };
+        let outcome = match connection.write_rows(&Rows::of(batch)).await {
+            Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+            // The database refused a row (a client deleted a moment ago, say) and wrote none
+            // of the batch: write each issuance on its own, so that only the refused one fails.
+            Err(sqlx::Error::Database(_)) if batch.len() > 1 => {
+                let mut outcome = Vec::with_capacity(batch.len());
+                for job in batch {
+                    let rows = Rows::of(std::slice::from_ref(job));
+                    outcome.push(connection.write_rows(&rows).await.map_err(&mut failed));
+                }
+                outcome
+            }
+            Err(e) => {
+                let e = failed(e);
+                all_failed(batch.len(), &e)
+            }
+        };
+        if broken {
+            self.connection = None;
+        }
+        outcome
+    }
 }
 
 /// Queues an issuance and waits until it is durable.
@@ -71,7 +164,7 @@ pub(crate) async fn enqueue(
 }
 
 /// Results for a batch that failed as a whole.
-pub(crate) fn all_failed(len: usize, e: &dyn std::fmt::Display) -> Vec<Result<()>> {
+fn all_failed(len: usize, e: &dyn std::fmt::Display) -> Vec<Result<()>> {
     (0..len)
         .map(|_| Err(StoreError::Unavailable(e.to_string().into())))
         .collect()

@@ -9,11 +9,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use heliogate_core::{RoleName, Scope, SecretHash, TokenKey, UnixTime, UserName};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 
-use crate::issue::{all_failed, enqueue, spawn_issuer, Issue, IssueWriter};
+use crate::issue::{enqueue, spawn_issuer, Issue, Rows, WriteRows};
 
 use crate::rows::{
     attach_roles, AuditRow, ClientRow, UserRow, AUDIT_COLUMNS, CLIENT_COLUMNS, USER_COLUMNS,
@@ -60,10 +60,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(db_err)?;
-        let issuer = spawn_issuer(PgIssueWriter(pool.clone()));
+        let issuer = spawn_issuer::<PgConnection>(connect, options.acquire_timeout);
         Ok(Self { pool, issuer })
     }
 
@@ -194,122 +194,67 @@ async fn insert_user(tx: &mut Transaction<'_, Postgres>, user: &NewUser) -> Resu
     insert_user_roles(tx, &user.id, &user.roles).await
 }
 
-struct PgIssueWriter(PgPool);
-
 #[async_trait]
-impl IssueWriter for PgIssueWriter {
-    async fn write(&self, batch: &[Issue]) -> Vec<Result<()>> {
-        write_issues(&self.0, batch).await
+impl WriteRows for PgConnection {
+    async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()> {
+        // One statement is one transaction.
+        insert_rows(self, rows).await
     }
 }
 
-async fn write_issues(pool: &PgPool, batch: &[Issue]) -> Vec<Result<()>> {
-    let failed = |e: &sqlx::Error| all_failed(batch.len(), e);
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return failed(&e),
-    };
-    // Fast path: one statement per table for the whole batch. If it fails (a client deleted
-    // a moment ago, say), undo it and write each issuance on its own, so that only the
-    // failing one fails.
-    let all = rows(batch.iter());
-    let results = match in_savepoint(&mut tx, &all).await {
-        Ok(()) => (0..batch.len()).map(|_| Ok(())).collect(),
-        Err(_) => {
-            let mut results = Vec::with_capacity(batch.len());
-            for job in batch {
-                results.push(in_savepoint(&mut tx, &rows(std::iter::once(job))).await);
-            }
-            results
-        }
-    };
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(e) => failed(&e),
-    }
-}
+/// Inserts access tokens, refresh tokens and audit events in one statement, each table's rows
+/// as one array per column: the same text for any number of rows, so it is prepared once per
+/// connection, and one round trip for a whole batch. The one way token rows are written.
+const INSERT_ROWS: &str = "\
+    WITH access AS (\
+        INSERT INTO access_tokens \
+            (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) \
+        SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], \
+            $6::bytea[], $7::int8[], $8::int8[])\
+    ), refresh AS (\
+        INSERT INTO refresh_tokens \
+            (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) \
+        SELECT * FROM UNNEST($9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
+            $14::bytea[], $15::int8[], $16::int8[])\
+    ) \
+    INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) \
+    SELECT * FROM UNNEST($17::int8[], $18::text[], $19::text[], $20::text[], $21::text[], \
+        $22::text[])";
 
-/// The rows of some issuances, table by table.
-type Rows<'a> = (
-    Vec<&'a NewAccessToken>,
-    Vec<&'a NewRefreshToken>,
-    Vec<&'a AuditEvent>,
-);
-
-fn rows<'a>(jobs: impl Iterator<Item = &'a Issue>) -> Rows<'a> {
-    let mut rows: Rows<'a> = (Vec::new(), Vec::new(), Vec::new());
-    for job in jobs {
-        rows.0.push(&job.access);
-        rows.1.extend(job.refresh.as_ref());
-        rows.2.extend(job.event.as_ref());
+async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
+    fn column<'r, T: 'r, V>(items: &[&'r T], field: impl Fn(&'r T) -> V) -> Vec<V> {
+        items.iter().map(|item| field(item)).collect()
     }
-    rows
-}
-
-/// Inserts rows inside a savepoint, which is rolled back if any insert fails.
-async fn in_savepoint(
-    tx: &mut Transaction<'_, Postgres>,
-    (access, refresh, events): &Rows<'_>,
-) -> Result<()> {
-    let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(db_err)?;
-    insert_rows(&mut savepoint, access, refresh, events).await?;
-    savepoint.commit().await.map_err(db_err)
-}
-
-/// Inserts access tokens, refresh tokens and audit events with one multi-row statement per
-/// table: the one way token rows are written.
-async fn insert_rows(
-    tx: &mut Transaction<'_, Postgres>,
-    access: &[&NewAccessToken],
-    refresh: &[&NewRefreshToken],
-    events: &[&AuditEvent],
-) -> Result<()> {
-    if !access.is_empty() {
-        let mut query = sqlx::QueryBuilder::<Postgres>::new(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
-        );
-        query.push_values(access, |mut row, t| {
-            row.push_bind(t.key.as_bytes().to_vec())
-                .push_bind(t.client_id.clone())
-                .push_bind(t.user_id.clone())
-                .push_bind(t.scope.clone())
-                .push_bind(t.family_id.clone())
-                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
-                .push_bind(t.created_at)
-                .push_bind(t.expires_at);
-        });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
-    if !refresh.is_empty() {
-        let mut query = sqlx::QueryBuilder::<Postgres>::new(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
-        );
-        query.push_values(refresh, |mut row, t| {
-            row.push_bind(t.key.as_bytes().to_vec())
-                .push_bind(t.family_id.clone())
-                .push_bind(t.client_id.clone())
-                .push_bind(t.user_id.clone())
-                .push_bind(t.scope.clone())
-                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
-                .push_bind(t.created_at)
-                .push_bind(t.expires_at);
-        });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
-    if !events.is_empty() {
-        let mut query = sqlx::QueryBuilder::<Postgres>::new(
-            "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ",
-        );
-        query.push_values(events, |mut row, e| {
-            row.push_bind(e.at)
-                .push_bind(e.event.clone())
-                .push_bind(e.actor.clone())
-                .push_bind(e.subject.clone())
-                .push_bind(e.client_addr.clone())
-                .push_bind(e.detail.to_string());
-        });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
-    }
+    let (access, refresh, events) = (&rows.access, &rows.refresh, &rows.events);
+    sqlx::query(INSERT_ROWS)
+        .bind(column(access, |t| t.key.as_bytes()))
+        .bind(column(access, |t| t.client_id.as_str()))
+        .bind(column(access, |t| t.user_id.as_deref()))
+        .bind(column(access, |t| t.scope.as_str()))
+        .bind(column(access, |t| t.family_id.as_deref()))
+        .bind(column(access, |t| {
+            t.code_hash.as_ref().map(SecretHash::as_bytes)
+        }))
+        .bind(column(access, |t| t.created_at))
+        .bind(column(access, |t| t.expires_at))
+        .bind(column(refresh, |t| t.key.as_bytes()))
+        .bind(column(refresh, |t| t.family_id.as_str()))
+        .bind(column(refresh, |t| t.client_id.as_str()))
+        .bind(column(refresh, |t| t.user_id.as_str()))
+        .bind(column(refresh, |t| t.scope.as_str()))
+        .bind(column(refresh, |t| {
+            t.code_hash.as_ref().map(SecretHash::as_bytes)
+        }))
+        .bind(column(refresh, |t| t.created_at))
+        .bind(column(refresh, |t| t.expires_at))
+        .bind(column(events, |e| e.at))
+        .bind(column(events, |e| e.event.as_str()))
+        .bind(column(events, |e| e.actor.as_deref()))
+        .bind(column(events, |e| e.subject.as_deref()))
+        .bind(column(events, |e| e.client_addr.as_deref()))
+        .bind(column(events, |e| e.detail.to_string()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -902,7 +847,12 @@ impl GrantStore for PgStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(false);
         }
-        insert_rows(&mut tx, &[access], &[refresh], event.as_slice()).await?;
+        let rows = Rows {
+            access: vec![access],
+            refresh: vec![refresh],
+            events: event.into_iter().collect(),
+        };
+        insert_rows(&mut tx, &rows).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }

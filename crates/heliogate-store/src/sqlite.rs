@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use heliogate_core::{RoleName, Scope, SecretHash, TokenKey, UnixTime, UserName};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 use tokio::sync::mpsc;
 
-use crate::issue::{all_failed, enqueue, spawn_issuer, Issue, IssueWriter};
+use crate::issue::{enqueue, spawn_issuer, Issue, Rows, WriteRows};
 
 use crate::rows::{
     attach_roles, AuditRow, ClientRow, UserRow, AUDIT_COLUMNS, CLIENT_COLUMNS, USER_COLUMNS,
@@ -36,87 +37,27 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The token writer's own connection.
-    writer: SqlitePool,
     /// The token writer's queue: see `crate::issue`.
     issuer: mpsc::Sender<Issue>,
 }
 
-struct SqliteIssueWriter(SqlitePool);
-
 #[async_trait]
-impl IssueWriter for SqliteIssueWriter {
-    async fn write(&self, batch: &[Issue]) -> Vec<Result<()>> {
-        write_issues(&self.0, batch).await
+impl WriteRows for SqliteConnection {
+    async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()> {
+        let mut tx = self.begin_with("BEGIN IMMEDIATE").await?;
+        insert_rows(&mut tx, rows).await?;
+        tx.commit().await
     }
-}
-
-async fn write_issues(pool: &SqlitePool, batch: &[Issue]) -> Vec<Result<()>> {
-    let failed = |e: &sqlx::Error| all_failed(batch.len(), e);
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(e) => return failed(&e),
-    };
-    // Fast path: one statement per table for the whole batch. If it fails (a client deleted
-    // a moment ago, say), undo it and write each issuance on its own, so that only the
-    // failing one fails.
-    let all = rows(batch.iter());
-    let results = match in_savepoint(&mut tx, &all).await {
-        Ok(()) => (0..batch.len()).map(|_| Ok(())).collect(),
-        Err(_) => {
-            let mut results = Vec::with_capacity(batch.len());
-            for job in batch {
-                results.push(in_savepoint(&mut tx, &rows(std::iter::once(job))).await);
-            }
-            results
-        }
-    };
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(e) => failed(&e),
-    }
-}
-
-/// The rows of some issuances, table by table.
-type Rows<'a> = (
-    Vec<&'a NewAccessToken>,
-    Vec<&'a NewRefreshToken>,
-    Vec<&'a AuditEvent>,
-);
-
-fn rows<'a>(jobs: impl Iterator<Item = &'a Issue>) -> Rows<'a> {
-    let mut rows: Rows<'a> = (Vec::new(), Vec::new(), Vec::new());
-    for job in jobs {
-        rows.0.push(&job.access);
-        rows.1.extend(job.refresh.as_ref());
-        rows.2.extend(job.event.as_ref());
-    }
-    rows
-}
-
-/// Inserts rows inside a savepoint, which is rolled back if any insert fails.
-async fn in_savepoint(
-    tx: &mut Transaction<'_, Sqlite>,
-    (access, refresh, events): &Rows<'_>,
-) -> Result<()> {
-    let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(db_err)?;
-    insert_rows(&mut savepoint, access, refresh, events).await?;
-    savepoint.commit().await.map_err(db_err)
 }
 
 /// Inserts access tokens, refresh tokens and audit events with one multi-row statement per
 /// table: the one way token rows are written.
-async fn insert_rows(
-    tx: &mut Transaction<'_, Sqlite>,
-    access: &[&NewAccessToken],
-    refresh: &[&NewRefreshToken],
-    events: &[&AuditEvent],
-) -> Result<()> {
-    if !access.is_empty() {
+async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
+    if !rows.access.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
         );
-        query.push_values(access, |mut row, t| {
+        query.push_values(&rows.access, |mut row, t| {
             row.push_bind(t.key.as_bytes().to_vec())
                 .push_bind(t.client_id.clone())
                 .push_bind(t.user_id.clone())
@@ -126,13 +67,13 @@ async fn insert_rows(
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
+        query.build().execute(&mut *conn).await?;
     }
-    if !refresh.is_empty() {
+    if !rows.refresh.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
         );
-        query.push_values(refresh, |mut row, t| {
+        query.push_values(&rows.refresh, |mut row, t| {
             row.push_bind(t.key.as_bytes().to_vec())
                 .push_bind(t.family_id.clone())
                 .push_bind(t.client_id.clone())
@@ -142,13 +83,13 @@ async fn insert_rows(
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
+        query.build().execute(&mut *conn).await?;
     }
-    if !events.is_empty() {
+    if !rows.events.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ",
         );
-        query.push_values(events, |mut row, e| {
+        query.push_values(&rows.events, |mut row, e| {
             row.push_bind(e.at)
                 .push_bind(e.event.clone())
                 .push_bind(e.actor.clone())
@@ -156,7 +97,7 @@ async fn insert_rows(
                 .push_bind(e.client_addr.clone())
                 .push_bind(e.detail.to_string());
         });
-        query.build().execute(&mut **tx).await.map_err(db_err)?;
+        query.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -194,23 +135,8 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(db_err)?;
-        // The token writer keeps a connection of its own, open for good: its page cache stays
-        // warm, where a pooled connection would find its cache stale after another's commit.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .map_err(db_err)?;
-        let issuer = spawn_issuer(SqliteIssueWriter(writer.clone()));
-        Ok(Self {
-            pool,
-            writer,
-            issuer,
-        })
+        let issuer = spawn_issuer::<SqliteConnection>(connect, options.acquire_timeout);
+        Ok(Self { pool, issuer })
     }
 
     async fn write(&self) -> Result<Transaction<'_, Sqlite>> {
@@ -933,7 +859,12 @@ impl GrantStore for SqliteStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(false);
         }
-        insert_rows(&mut tx, &[access], &[refresh], event.as_slice()).await?;
+        let rows = Rows {
+            access: vec![access],
+            refresh: vec![refresh],
+            events: event.into_iter().collect(),
+        };
+        insert_rows(&mut tx, &rows).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -1291,7 +1222,6 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.writer.close().await;
         self.pool.close().await;
     }
 }

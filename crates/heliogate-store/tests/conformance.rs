@@ -105,6 +105,7 @@ conformance!(
     clients_round_trip_and_rotate_secrets,
     deleting_a_client_deletes_its_tokens,
     tokens_are_found_by_their_key_in_both_forms,
+    a_refused_issuance_fails_alone,
     tokens_are_revoked_by_user_and_by_client,
     purging_removes_only_expired_tokens,
     the_bootstrap_admin_is_created_once,
@@ -458,6 +459,32 @@ async fn tokens_are_found_by_their_key_in_both_forms(store: &dyn Store) {
     forged.replace_range(40.., &"B".repeat(24));
     assert!(store
         .access_token(&TokenKey::of(&forged))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Issuances waiting together are written in one transaction; one the database refuses must
+/// not take the others with it.
+async fn a_refused_issuance_fails_alone(store: &dyn Store) {
+    store
+        .create_client(&service_client("c-1", "svc"))
+        .await
+        .unwrap();
+    let (first, last) = (
+        token("t-a", "c-1", None, NOW + 60),
+        token("t-c", "c-1", None, NOW + 60),
+    );
+    let refused = token("t-refused", "no-such-client", None, NOW + 60);
+    let (a, b, c) = tokio::join!(
+        store.issue_tokens(&first, None, None),
+        store.issue_tokens(&refused, None, None),
+        store.issue_tokens(&last, None, None),
+    );
+    assert!(a.is_ok() && b.is_err() && c.is_ok(), "{a:?} {b:?} {c:?}");
+    assert!(is_live(store, "t-a").await && is_live(store, "t-c").await);
+    assert!(store
+        .access_token(&TokenKey::of("t-refused"))
         .await
         .unwrap()
         .is_none());
