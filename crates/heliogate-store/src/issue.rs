@@ -147,16 +147,16 @@ impl<C: WriteRows> Writer<C> {
 /// Queues an issuance and waits until it is durable.
 pub(crate) async fn enqueue(
     queue: &mpsc::Sender<Issue>,
-    access: &NewAccessToken,
-    refresh: Option<&NewRefreshToken>,
-    event: Option<&AuditEvent>,
+    access: NewAccessToken,
+    refresh: Option<NewRefreshToken>,
+    event: Option<AuditEvent>,
 ) -> Result<()> {
     let stopped = || StoreError::Unavailable("the token writer has stopped".into());
     let (done, answer) = oneshot::channel();
     let job = Issue {
-        access: access.clone(),
-        refresh: refresh.cloned(),
-        event: event.cloned(),
+        access,
+        refresh,
+        event,
         done,
     };
     queue.send(job).await.map_err(|_| stopped())?;

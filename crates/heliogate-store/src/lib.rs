@@ -139,9 +139,9 @@ pub trait GrantStore {
     /// issuance, in one transaction. Returns once the write is durable.
     async fn issue_tokens(
         &self,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        event: Option<&AuditEvent>,
+        access: NewAccessToken,
+        refresh: Option<NewRefreshToken>,
+        event: Option<AuditEvent>,
     ) -> Result<()>;
     async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>>;
     /// Exchanges a refresh token for its successor and a new access token, once: `false`

@@ -781,9 +781,9 @@ impl GrantStore for PgStore {
 
     async fn issue_tokens(
         &self,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        event: Option<&AuditEvent>,
+        access: NewAccessToken,
+        refresh: Option<NewRefreshToken>,
+        event: Option<AuditEvent>,
     ) -> Result<()> {
         enqueue(&self.issuer, access, refresh, event).await
     }

@@ -58,12 +58,12 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
             "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
         );
         query.push_values(&rows.access, |mut row, t| {
-            row.push_bind(t.key.as_bytes().to_vec())
-                .push_bind(t.client_id.clone())
-                .push_bind(t.user_id.clone())
-                .push_bind(t.scope.clone())
-                .push_bind(t.family_id.clone())
-                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+            row.push_bind(t.key.as_bytes())
+                .push_bind(t.client_id.as_str())
+                .push_bind(t.user_id.as_deref())
+                .push_bind(t.scope.as_str())
+                .push_bind(t.family_id.as_deref())
+                .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });
@@ -74,12 +74,12 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
         );
         query.push_values(&rows.refresh, |mut row, t| {
-            row.push_bind(t.key.as_bytes().to_vec())
-                .push_bind(t.family_id.clone())
-                .push_bind(t.client_id.clone())
-                .push_bind(t.user_id.clone())
-                .push_bind(t.scope.clone())
-                .push_bind(t.code_hash.map(|h| h.as_bytes().to_vec()))
+            row.push_bind(t.key.as_bytes())
+                .push_bind(t.family_id.as_str())
+                .push_bind(t.client_id.as_str())
+                .push_bind(t.user_id.as_str())
+                .push_bind(t.scope.as_str())
+                .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });
@@ -91,10 +91,10 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
         );
         query.push_values(&rows.events, |mut row, e| {
             row.push_bind(e.at)
-                .push_bind(e.event.clone())
-                .push_bind(e.actor.clone())
-                .push_bind(e.subject.clone())
-                .push_bind(e.client_addr.clone())
+                .push_bind(e.event.as_str())
+                .push_bind(e.actor.as_deref())
+                .push_bind(e.subject.as_deref())
+                .push_bind(e.client_addr.as_deref())
                 .push_bind(e.detail.to_string());
         });
         query.build().execute(&mut *conn).await?;
@@ -789,9 +789,9 @@ impl GrantStore for SqliteStore {
 
     async fn issue_tokens(
         &self,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        event: Option<&AuditEvent>,
+        access: NewAccessToken,
+        refresh: Option<NewRefreshToken>,
+        event: Option<AuditEvent>,
     ) -> Result<()> {
         enqueue(&self.issuer, access, refresh, event).await
     }

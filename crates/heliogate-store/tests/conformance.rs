@@ -425,7 +425,7 @@ async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .issue_tokens(&token("t1", "c-1", None, NOW + 60), None, None)
+        .issue_tokens(token("t1", "c-1", None, NOW + 60), None, None)
         .await
         .unwrap();
     store.delete_client("c-1").await.unwrap();
@@ -449,7 +449,7 @@ async fn tokens_are_found_by_their_key_in_both_forms(store: &dyn Store) {
     let earlier = heliogate_core::encode_secret([9; 32]);
     for secret in [&current, &earlier] {
         store
-            .issue_tokens(&token(secret, "c-1", None, NOW + 60), None, None)
+            .issue_tokens(token(secret, "c-1", None, NOW + 60), None, None)
             .await
             .unwrap();
         assert!(is_live(store, secret).await);
@@ -477,9 +477,9 @@ async fn a_refused_issuance_fails_alone(store: &dyn Store) {
     );
     let refused = token("t-refused", "no-such-client", None, NOW + 60);
     let (a, b, c) = tokio::join!(
-        store.issue_tokens(&first, None, None),
-        store.issue_tokens(&refused, None, None),
-        store.issue_tokens(&last, None, None),
+        store.issue_tokens(first, None, None),
+        store.issue_tokens(refused, None, None),
+        store.issue_tokens(last, None, None),
     );
     assert!(a.is_ok() && b.is_err() && c.is_ok(), "{a:?} {b:?} {c:?}");
     assert!(is_live(store, "t-a").await && is_live(store, "t-c").await);
@@ -504,15 +504,15 @@ async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .issue_tokens(&token("a", "c-1", Some("u-1"), NOW + 60), None, None)
+        .issue_tokens(token("a", "c-1", Some("u-1"), NOW + 60), None, None)
         .await
         .unwrap();
     store
-        .issue_tokens(&token("b", "c-2", Some("u-1"), NOW + 60), None, None)
+        .issue_tokens(token("b", "c-2", Some("u-1"), NOW + 60), None, None)
         .await
         .unwrap();
     store
-        .issue_tokens(&token("c", "c-2", None, NOW + 60), None, None)
+        .issue_tokens(token("c", "c-2", None, NOW + 60), None, None)
         .await
         .unwrap();
     let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(NOW);
@@ -531,11 +531,11 @@ async fn purging_removes_only_expired_tokens(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .issue_tokens(&token("old", "c-1", None, NOW - 1), None, None)
+        .issue_tokens(token("old", "c-1", None, NOW - 1), None, None)
         .await
         .unwrap();
     store
-        .issue_tokens(&token("new", "c-1", None, NOW + 60), None, None)
+        .issue_tokens(token("new", "c-1", None, NOW + 60), None, None)
         .await
         .unwrap();
     assert_eq!(store.purge_expired(NOW).await.unwrap(), 1);
@@ -852,8 +852,8 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
     );
     store
         .issue_tokens(
-            &family_token("from-code", "fam-1", Some("code-1")),
-            Some(&refresh("r-code", "fam-1")),
+            family_token("from-code", "fam-1", Some("code-1")),
+            Some(refresh("r-code", "fam-1")),
             None,
         )
         .await
@@ -884,8 +884,8 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
     grant_setup(store).await;
     store
         .issue_tokens(
-            &family_token("a1", "fam", None),
-            Some(&refresh("r1", "fam")),
+            family_token("a1", "fam", None),
+            Some(refresh("r1", "fam")),
             None,
         )
         .await
@@ -937,8 +937,8 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     grant_setup(store).await;
     store
         .issue_tokens(
-            &family_token("acc", "fam", None),
-            Some(&refresh("ref", "fam")),
+            family_token("acc", "fam", None),
+            Some(refresh("ref", "fam")),
             None,
         )
         .await
@@ -999,8 +999,8 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
     );
     store
         .issue_tokens(
-            &family_token("acc", "fam", None),
-            Some(&refresh("ref", "fam")),
+            family_token("acc", "fam", None),
+            Some(refresh("ref", "fam")),
             None,
         )
         .await
@@ -1015,8 +1015,8 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
     grant_setup(store).await;
     store
         .issue_tokens(
-            &family_token("acc", "fam", None),
-            Some(&refresh("ref", "fam")),
+            family_token("acc", "fam", None),
+            Some(refresh("ref", "fam")),
             None,
         )
         .await

@@ -177,7 +177,7 @@ async fn client_credentials(
         false,
         addr,
     );
-    store.issue_tokens(&record, None, Some(&event)).await?;
+    store.issue_tokens(record, None, Some(event)).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -306,9 +306,7 @@ async fn authorization_code(
         refresh.is_some(),
         addr,
     );
-    store
-        .issue_tokens(&record, refresh.as_ref(), Some(&event))
-        .await?;
+    store.issue_tokens(record, refresh, Some(event)).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

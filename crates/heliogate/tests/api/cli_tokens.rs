@@ -32,7 +32,7 @@ async fn insert_token_expiring(
     let key = TokenKey::of(secret);
     store
         .issue_tokens(
-            &NewAccessToken {
+            NewAccessToken {
                 key,
                 client_id: client_id.into(),
                 user_id: user_id.map(str::to_owned),
