@@ -31,20 +31,25 @@ def main():
         )
         conn.executemany("INSERT INTO user_roles (user_id, role) VALUES (?, 'reader')", ((i,) for i in ids))
 
-    def tokens(count, prefix, expires_at):
-        start_ms = (now - 86400) * 1000
+    def tokens(count, prefix, issued_from, expires_at):
+        # Spread over a day from `issued_from`, in issue order, as the server writes them.
+        step_ms = 86400 * 1000 // max(count, 1)
         for i in range(count):
             user = ids[i % users] if users and i % 2 else None
-            token_id = (start_ms + i * 50).to_bytes(6, "big") + os.urandom(10)
+            token_id = (issued_from * 1000 + i * step_ms).to_bytes(6, "big") + os.urandom(10)
             key = token_id + hashlib.sha256(f"{prefix}-{i}".encode()).digest()
-            yield (key, client_id, user, "read", now, expires_at)
+            yield (key, client_id, user, "read", issued_from, expires_at)
 
-    for count, prefix, expires in ((live, "live", now + 30 * 86400), (expired, "expired", now - 10)):
+    # The expired tokens were issued the day before the live ones.
+    for count, prefix, issued_from, expires in (
+        (expired, "expired", now - 2 * 86400, now - 10),
+        (live, "live", now - 86400, now + 30 * 86400),
+    ):
         with conn:
             conn.executemany(
                 "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                tokens(count, prefix, expires),
+                tokens(count, prefix, issued_from, expires),
             )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -649,18 +649,31 @@ impl TokenStore for PgStore {
             ("sessions", "id_hash"),
         ];
         for (table, key) in tables {
+            // A cursor over the key: each chunk goes on where the last one stopped, so the
+            // purge reads the table once however many chunks it takes.
+            let mut after: Vec<u8> = Vec::new();
             loop {
-                let done = sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT {PURGE_CHUNK})"
+                let last: Option<Vec<u8>> = sqlx::query_scalar(&format!(
+                    "SELECT k FROM (SELECT {key} AS k FROM {table} WHERE {key} > $2 AND expires_at <= $1 \
+                     ORDER BY {key} LIMIT {PURGE_CHUNK}) chunk ORDER BY k DESC LIMIT 1"
                 ))
                 .bind(now)
+                .bind(&after)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(last) = last else { break };
+                let done = sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {key} > $2 AND {key} <= $3 AND expires_at <= $1"
+                ))
+                .bind(now)
+                .bind(&after)
+                .bind(&last)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
                 count += done.rows_affected();
-                if done.rows_affected() < PURGE_CHUNK {
-                    break;
-                }
+                after = last;
             }
         }
         Ok(count)

@@ -653,18 +653,31 @@ impl TokenStore for SqliteStore {
             "authorization_codes",
             "sessions",
         ] {
+            // A cursor over the rowid: each chunk goes on where the last one stopped, so the
+            // purge reads the table once however many chunks it takes.
+            let mut after = i64::MIN;
             loop {
-                let done = sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= $1 LIMIT {PURGE_CHUNK})"
+                let last: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM (SELECT rowid AS id FROM {table} WHERE rowid > $2 AND expires_at <= $1 \
+                     ORDER BY rowid LIMIT {PURGE_CHUNK}) ORDER BY id DESC LIMIT 1"
                 ))
                 .bind(now)
+                .bind(after)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(last) = last else { break };
+                let done = sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE rowid > $2 AND rowid <= $3 AND expires_at <= $1"
+                ))
+                .bind(now)
+                .bind(after)
+                .bind(last)
                 .execute(&self.pool)
                 .await
                 .map_err(db_err)?;
                 count += done.rows_affected();
-                if done.rows_affected() < PURGE_CHUNK {
-                    break;
-                }
+                after = last;
             }
         }
         Ok(count)

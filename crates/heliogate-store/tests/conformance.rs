@@ -108,6 +108,7 @@ conformance!(
     a_refused_issuance_fails_alone,
     tokens_are_revoked_by_user_and_by_client,
     purging_removes_only_expired_tokens,
+    a_purge_of_many_chunks_removes_every_expired_token,
     the_bootstrap_admin_is_created_once,
     no_bootstrap_admin_once_users_exist,
     audit_events_come_back_newest_first,
@@ -549,6 +550,30 @@ async fn purging_removes_only_expired_tokens(store: &dyn Store) {
         .await
         .unwrap()
         .is_some());
+}
+
+/// More expired tokens than one purge transaction deletes, among live ones.
+async fn a_purge_of_many_chunks_removes_every_expired_token(store: &dyn Store) {
+    store
+        .create_client(&service_client("c-1", "svc"))
+        .await
+        .unwrap();
+    let expires = |i: usize| [NOW + 60, NOW - 1, NOW - 1][i % 3];
+    let issued =
+        futures_util::future::join_all((0..12_000).map(|i| {
+            store.issue_tokens(token(&format!("t{i}"), "c-1", None, expires(i)), None, None)
+        }))
+        .await;
+    assert!(issued.iter().all(Result::is_ok));
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 8_000);
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), 0);
+    for i in [0, 1, 2, 5_999, 6_000, 11_998, 11_999] {
+        let found = store
+            .access_token(&TokenKey::of(&format!("t{i}")))
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), expires(i) > NOW, "token {i}");
+    }
 }
 
 async fn the_bootstrap_admin_is_created_once(store: &dyn Store) {
