@@ -1,0 +1,3 @@
+-- Every token issuance writes an audit row, and each commit writes every page it changed to the
+-- WAL. The index on `at` served no query (the log is read newest first, by id).
+DROP INDEX audit_log_by_time;
