@@ -7,7 +7,8 @@
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
 # expired ones), tokeninfo measured as the harness measures it (server on CPU 0, wrk on
-# CPU 1), then measured again while `heliogate token purge-expired` deletes the expired ones.
+# CPU 1), right after the same measurement on the same database without them, then again
+# while `heliogate token purge-expired` deletes the expired ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,14 +37,21 @@ export HELIOGATE_ISSUER=http://127.0.0.1:$PORT HELIOGATE_LOG=warn
 CLIENT=$("$BIN" client add bench --grant-type client_credentials --scope read --json)
 ID=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])' <<< "$CLIENT")
 SECRET=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])' <<< "$CLIENT")
+python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+  "$OUT/big.db" "$OUT/empty.db"
 seeded=$(date +%s)
 python3 bench/seed.py "$OUT/big.db" "$ID" "$USERS" "$TOKENS" "$EXPIRED"
 echo "# seeded $USERS users, $TOKENS live and $EXPIRED expired tokens in $(( $(date +%s) - seeded ))s" >&2
-taskset -c 0 "$BIN" serve 2> "$OUT/serve.log" &
-SERVER=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
-TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+
+start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
+  export HELIOGATE_DATABASE_URL=sqlite://$1
+  taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+}
+stop() { kill "$SERVER"; wait "$SERVER" || true; }
 
 measure() { # NAME: one wrk run of tokeninfo, appended to the table
   taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
@@ -57,6 +65,12 @@ measure() { # NAME: one wrk run of tokeninfo, appended to the table
     END { printf "%-34s %9.0f %8.2f %9d %5d\n", name, rps, p99, ok, bad }' "$OUT/$1.txt" >> "$OUT/flat.txt"
 }
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flat.txt"
+# The same measurement on the same schema without the data, just before: the baseline for
+# "flat", taken under the same conditions.
+start "$OUT/empty.db"
+measure "tokeninfo, empty database"
+stop
+start "$OUT/big.db"
 measure "tokeninfo, $TOKENS tokens"
 ( sleep 1; start=$(date +%s.%N); "$BIN" token purge-expired --json > "$OUT/purge.json"
   python3 -c "print(round($(date +%s.%N) - $start, 2))" > "$OUT/purge.secs" ) &
