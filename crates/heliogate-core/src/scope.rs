@@ -85,6 +85,11 @@ impl ScopeSet {
         self.0.iter().map(|s| s.0.clone()).collect()
     }
 
+    /// The scopes in either set.
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
     /// The scopes in both sets.
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
         Self(self.0.intersection(&other.0).cloned().collect())
@@ -135,5 +140,6 @@ mod tests {
         let a = ScopeSet::parse("read write").unwrap_or_default();
         let b = ScopeSet::parse("write execute").unwrap_or_default();
         assert_eq!(a.intersection(&b).to_string(), "write");
+        assert_eq!(a.union(&b).to_string(), "execute read write");
     }
 }

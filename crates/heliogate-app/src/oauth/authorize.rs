@@ -110,23 +110,27 @@ async fn validate(
     })
 }
 
-/// The scopes this user may grant this client, or the error to send the client.
+/// The scopes this user may grant this client, or the answer that sends the client the error.
 async fn grantable(
     store: &dyn Store,
     config: &OAuthConfig,
     request: &AuthorizeRequest,
     client: &Client,
     user: &User,
-) -> OAuthResult<Result<ScopeSet, OAuthError>> {
+) -> OAuthResult<Result<ScopeSet, AuthorizeOutcome>> {
     let known = known_scopes(store, config).await?;
     let holds = user_scopes(store, user).await?;
     let allowed = ScopeSet::parse(&client.scopes.join(" ")).unwrap_or_default();
-    Ok(grant_scopes(
-        request.scope.as_ref(),
-        &allowed,
-        Some(&holds),
-        &known,
-    ))
+    Ok(
+        grant_scopes(request.scope.as_ref(), &allowed, Some(&holds), &known).map_err(|error| {
+            error_answer(
+                config,
+                &request.redirect_uri,
+                request.state.as_deref(),
+                &error,
+            )
+        }),
+    )
 }
 
 /// Issues a code for an approved request and returns where to send the browser.
@@ -178,14 +182,7 @@ pub async fn authorize(
     };
     let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
-        Err(error) => {
-            return Ok(error_answer(
-                config,
-                &request.redirect_uri,
-                request.state.as_deref(),
-                &error,
-            ))
-        }
+        Err(outcome) => return Ok(outcome),
     };
     let consented = store
         .consent(&user.id, &client.client_id)
@@ -235,23 +232,14 @@ pub async fn decide(
     }
     let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
-        Err(error) => {
-            return Ok(error_answer(
-                config,
-                &request.redirect_uri,
-                request.state.as_deref(),
-                &error,
-            ))
-        }
+        Err(outcome) => return Ok(outcome),
     };
-    let mut remembered: Vec<String> = store
+    let remembered = store
         .consent(&user.id, &client.client_id)
         .await?
-        .map(|s| ScopeSet::parse(&s).unwrap_or_default().to_vec())
-        .unwrap_or_default();
-    remembered.extend(scopes.to_vec());
-    let remembered = ScopeSet::parse(&remembered.join(" "))
+        .map(|s| ScopeSet::parse(&s).unwrap_or_default())
         .unwrap_or_default()
+        .union(&scopes)
         .to_string();
     store
         .save_consent(&user.id, &client.client_id, &remembered, now())
