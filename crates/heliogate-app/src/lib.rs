@@ -27,8 +27,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached now: worth retrying.
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
+    /// A bug: logged in full, answered without details.
+    #[error("heliogate failed unexpectedly")]
+    Internal(#[source] StoreError),
 }
 
 impl From<StoreError> for AppError {
@@ -36,7 +40,9 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound(m) => AppError::NotFound(m),
             StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Invalid(m) => AppError::Invalid(m),
             e @ StoreError::Unavailable(_) => AppError::Unavailable(e),
+            e @ StoreError::Internal(_) => AppError::Internal(e),
         }
     }
 }

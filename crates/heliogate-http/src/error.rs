@@ -1,12 +1,96 @@
-//! One error type for every endpoint, mapped once to a status and a body.
+//! The one table from a failed use case to what the client is told, and its three renderings:
+//! JSON (`HttpError`), the RFC 6749 §5.2 body of the OAuth endpoints (`oauth::OAuthErrorResponse`)
+//! and the HTML page (`pages::app_error_page`).
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::AppError;
 use serde_json::json;
 
-/// An error as the HTTP layer answers it. Internal details are logged here and never sent.
+/// What the client is told about a failure. Outages and bugs are logged where the answer is
+/// made, with their source chain; their details never leave.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    /// The machine-readable code: `invalid_request`, `not_found`, `conflict`,
+    /// `temporarily_unavailable` or `server_error`.
+    pub code: &'static str,
+    /// A page's heading.
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl Answer {
+    pub fn of(e: &AppError) -> Self {
+        let (status, code, title, message) = match e {
+            AppError::Invalid(m) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Not accepted",
+                m.clone(),
+            ),
+            AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", "Not found", m.clone()),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", "Not possible", m.clone()),
+            AppError::Unavailable(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(e), "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "Temporarily unavailable",
+                    "heliogate cannot reach its database right now; try again in a moment".into(),
+                )
+            }
+            AppError::Internal(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(e), "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "Something went wrong",
+                    "heliogate failed to handle this request; the failure was logged".into(),
+                )
+            }
+        };
+        Self {
+            status,
+            code,
+            title,
+            message,
+        }
+    }
+
+    /// The same answer for an OAuth endpoint, whose errors are RFC 6749's: a missing row or a
+    /// conflict there means the request raced a change (a client deleted a moment ago), which
+    /// is the client's malformed request, not a resource of its own.
+    pub fn for_oauth(e: &AppError) -> Self {
+        let answer = Self::of(e);
+        match answer.status {
+            StatusCode::NOT_FOUND | StatusCode::CONFLICT => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_request",
+                ..answer
+            },
+            _ => answer,
+        }
+    }
+
+    /// Adds what the status asks for: a 503 invites a retry after a second.
+    pub fn finish(&self, mut response: Response) -> Response {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+
+    /// `{"error": …, "error_description": …}` with the status.
+    pub fn json(&self) -> Response {
+        let body = json!({ "error": self.code, "error_description": self.message });
+        self.finish((self.status, Json(body)).into_response())
+    }
+}
+
+/// An error as the JSON endpoints answer it.
 #[derive(Debug)]
 pub struct HttpError(pub AppError);
 
@@ -18,29 +102,6 @@ impl From<AppError> for HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let (status, code, message) = match &self.0 {
-            AppError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
-            AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
-            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
-            AppError::Unavailable(e) => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(e), "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the service is temporarily unavailable".into(),
-                )
-            }
-        };
-        let mut response = (
-            status,
-            Json(json!({ "error": code, "error_description": message })),
-        )
-            .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        }
-        response
+        Answer::of(&self.0).json()
     }
 }

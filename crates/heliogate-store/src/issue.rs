@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::error::db_err;
 use crate::{AuditEvent, NewAccessToken, NewRefreshToken, Result, StoreError};
 
 /// One issuance waiting for the token writer.
@@ -118,7 +119,7 @@ impl<C: WriteRows> Writer<C> {
         let mut broken = false;
         let mut failed = |e: sqlx::Error| {
             broken |= !matches!(e, sqlx::Error::Database(_));
-            StoreError::unavailable(e)
+            db_err(e)
         };
         let outcome = match connection.write_rows(&Rows::of(batch)).await {
             Ok(()) => batch.iter().map(|_| Ok(())).collect(),
@@ -132,6 +133,7 @@ impl<C: WriteRows> Writer<C> {
                 }
                 outcome
             }
+            Err(e) if batch.len() == 1 => vec![Err(failed(e))],
             Err(e) => {
                 let e = failed(e);
                 all_failed(batch.len(), &e)

@@ -4,8 +4,10 @@
 //! The traits offer the operations the server needs, not generic CRUD: whatever must hold
 //! together (a user and their roles, "at least one administrator remains", a role that is still
 //! held cannot go) is one method that runs in one transaction, so no caller can see or leave a
-//! half-made change. Each engine has its own implementation on a typed sqlx pool and its own
-//! migrations folder with the same numbered names; the backend is chosen by the URL's scheme.
+//! half-made change. The SQL is written once (`sql/`, a file per aggregate) and compiled for
+//! each engine on its typed sqlx pool; an engine's own file holds only what differs (how it
+//! connects, starts write transactions and writes a batch of tokens), and its own migrations
+//! folder has the same numbered names. The backend is chosen by the URL's scheme.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use heliogate_core::{Email, RoleName, Scope, SecretHash, TokenKey, UnixTime, UserName};
 
+mod error;
 mod issue;
 mod model;
 #[cfg(feature = "postgres")]
@@ -29,28 +32,7 @@ pub use model::{
     Session, User,
 };
 
-/// What can go wrong in the store, without any engine's types.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The named thing does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The change would break a rule of the data: a duplicate name, a role still held, the
-    /// last administrator.
-    #[error("{0}")]
-    Conflict(String),
-    /// The database could not be reached or answered with an error.
-    #[error("the database is unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl StoreError {
-    pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Unavailable(Box::new(e))
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub use error::{Result, StoreError};
 
 /// Users, their credentials and their roles.
 #[async_trait]
@@ -321,7 +303,8 @@ pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
         sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::Conflict(format!(
             "the database has schema version {version}, newer than this heliogate knows: upgrade heliogate"
         )),
-        e => StoreError::unavailable(e),
+        sqlx::migrate::MigrateError::Execute(e) => error::db_err(e),
+        e => StoreError::internal(e),
     }
 }
 
@@ -341,12 +324,6 @@ pub(crate) fn split(s: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
-
-/// The same shape of check in both backends: users that would stay administrators.
-pub(crate) const ADMIN_COUNT_SQL: &str = "SELECT COUNT(DISTINCT u.id) FROM users u \
-     JOIN user_roles ur ON ur.user_id = u.id \
-     JOIN role_scopes rs ON rs.role = ur.role AND rs.scope = 'admin' \
-     WHERE u.disabled = FALSE";
 
 pub(crate) fn email_str(email: &Option<Email>) -> Option<&str> {
     email.as_ref().map(Email::as_str)

@@ -107,7 +107,7 @@ pub struct NewAccessToken {
 }
 
 /// A stored access token, live or not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccessToken {
     pub client_id: String,
     pub user_id: Option<String>,
@@ -166,7 +166,7 @@ pub struct NewCode {
 }
 
 /// A code as redeemed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Code {
     pub client_id: String,
     pub user_id: String,
@@ -205,7 +205,7 @@ pub struct NewRefreshToken {
     pub expires_at: UnixTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefreshToken {
     pub family_id: String,
     pub client_id: String,

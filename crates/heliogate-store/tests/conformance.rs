@@ -121,6 +121,8 @@ conformance!(
     only_the_owning_client_revokes_a_token,
     consents_are_kept_listed_and_withdrawn,
     disabling_a_user_revokes_their_tokens,
+    a_value_the_database_refuses_is_invalid_not_an_outage,
+    a_row_that_refers_to_nothing_is_a_conflict,
 );
 
 async fn the_original_roles_are_seeded(store: &dyn Store) {
@@ -482,7 +484,8 @@ async fn a_refused_issuance_fails_alone(store: &dyn Store) {
         store.issue_tokens(refused, None, None),
         store.issue_tokens(last, None, None),
     );
-    assert!(a.is_ok() && b.is_err() && c.is_ok(), "{a:?} {b:?} {c:?}");
+    assert!(a.is_ok() && c.is_ok(), "{a:?} {c:?}");
+    assert!(matches!(b, Err(StoreError::Conflict(_))), "{b:?}");
     assert!(is_live(store, "t-a").await && is_live(store, "t-c").await);
     assert!(store
         .access_token(&TokenKey::of("t-refused"))
@@ -1055,4 +1058,36 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
         .unwrap()
         .revoked_at
         .is_some());
+}
+
+async fn a_value_the_database_refuses_is_invalid_not_an_outage(store: &dyn Store) {
+    // PostgreSQL refuses a NUL byte in text; SQLite stores it and finds nothing.
+    let client = store.client("bad\0id").await;
+    assert!(
+        matches!(client, Ok(None) | Err(StoreError::Invalid(_))),
+        "{client:?}"
+    );
+    let user = store.credentials("bad\0name").await;
+    assert!(
+        matches!(user, Ok(None) | Err(StoreError::Invalid(_))),
+        "{user:?}"
+    );
+}
+
+async fn a_row_that_refers_to_nothing_is_a_conflict(store: &dyn Store) {
+    let consent = store
+        .save_consent("no-such-user", "no-such-client", "read", NOW)
+        .await;
+    assert!(
+        matches!(consent, Err(StoreError::Conflict(_))),
+        "{consent:?}"
+    );
+    let alone = store
+        .issue_tokens(
+            token("t-orphan", "no-such-client", None, NOW + 60),
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(alone, Err(StoreError::Conflict(_))), "{alone:?}");
 }

@@ -47,28 +47,28 @@ impl OAuthConfig {
 /// client redeems its code at once, so one minute is plenty.
 pub const CODE_TTL: i64 = 60;
 
-/// Why a protocol request failed: a protocol error for the client, or an outage.
+/// Why a protocol request failed: a protocol error for the client, or a failure of the server
+/// (an outage, a bug, a change that raced this request), which every face answers alike.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthFailure {
     #[error(transparent)]
     Protocol(#[from] OAuthError),
-    #[error("the database is unavailable")]
-    Unavailable(#[source] StoreError),
+    #[error(transparent)]
+    App(crate::AppError),
 }
 
 impl From<StoreError> for OAuthFailure {
     fn from(e: StoreError) -> Self {
-        // The OAuth flows only read and write rows they just checked; a conflict or a missing
-        // row here means the database changed under them, which the client may retry.
-        OAuthFailure::Unavailable(e)
+        crate::AppError::from(e).into()
     }
 }
 
 impl From<crate::AppError> for OAuthFailure {
     fn from(e: crate::AppError) -> Self {
         match e {
-            crate::AppError::Unavailable(e) => OAuthFailure::Unavailable(e),
-            other => OAuthFailure::Protocol(OAuthError::invalid_request(other.to_string())),
+            // A value refused by a rule or by the database is a malformed request.
+            crate::AppError::Invalid(m) => OAuthFailure::Protocol(OAuthError::invalid_request(m)),
+            other => OAuthFailure::App(other),
         }
     }
 }

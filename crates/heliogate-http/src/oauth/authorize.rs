@@ -134,9 +134,7 @@ fn outcome_response(
             ),
             None => Redirect::to(&login_location(here)).into_response(),
         },
-        Err(OAuthFailure::Unavailable(e)) => {
-            app_error_page(state, heliogate_app::AppError::Unavailable(e))
-        }
+        Err(OAuthFailure::App(e)) => app_error_page(state, e),
         Err(OAuthFailure::Protocol(e)) => error_page(
             state,
             StatusCode::BAD_REQUEST,
@@ -236,9 +234,7 @@ pub(super) async fn withdraw(
     .await
     {
         Ok(_) => Redirect::to("/?application=revoked").into_response(),
-        Err(OAuthFailure::Unavailable(e)) => {
-            app_error_page(&state, heliogate_app::AppError::Unavailable(e))
-        }
+        Err(OAuthFailure::App(e)) => app_error_page(&state, e),
         Err(OAuthFailure::Protocol(e)) => error_page(
             &state,
             StatusCode::BAD_REQUEST,

@@ -19,6 +19,7 @@ use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
+use crate::error::Answer;
 use crate::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -68,38 +69,27 @@ impl From<OAuthError> for OAuthErrorResponse {
 
 impl IntoResponse for OAuthErrorResponse {
     fn into_response(self) -> Response {
-        let (status, error) = match self.0 {
+        let response = match self.0 {
             OAuthFailure::Protocol(error) => {
                 let status = if error.code == OAuthErrorCode::InvalidClient {
                     StatusCode::UNAUTHORIZED
                 } else {
                     StatusCode::BAD_REQUEST
                 };
-                (status, error)
+                let body =
+                    json!({ "error": error.code.as_str(), "error_description": error.description });
+                let mut response = (status, axum::Json(body)).into_response();
+                if status == StatusCode::UNAUTHORIZED {
+                    response.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"heliogate\""),
+                    );
+                }
+                response
             }
-            OAuthFailure::Unavailable(e) => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
-                let error = OAuthError::new(
-                    OAuthErrorCode::TemporarilyUnavailable,
-                    "try again in a moment",
-                );
-                (StatusCode::SERVICE_UNAVAILABLE, error)
-            }
+            OAuthFailure::App(e) => Answer::for_oauth(&e).json(),
         };
-        let body = json!({ "error": error.code.as_str(), "error_description": error.description });
-        let mut response = no_store((status, axum::Json(body)).into_response());
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"heliogate\""),
-            );
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
+        no_store(response)
     }
 }
 

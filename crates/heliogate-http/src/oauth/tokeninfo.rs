@@ -13,8 +13,9 @@ use heliogate_core::oauth::authorize::Params;
 use serde::Serialize;
 use serde_json::json;
 
-use super::no_store;
+use super::{no_store, OAuthErrorResponse};
 use crate::AppState;
+use heliogate_app::oauth::OAuthFailure;
 
 /// The original design's answer for a live token.
 #[derive(Serialize)]
@@ -91,18 +92,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
             "invalid_token",
             "the access token is unknown, expired or revoked",
         ),
-        Err(e) => {
-            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
-            let body = json!({ "error": "temporarily_unavailable", "error_description": "try again in a moment" });
-            no_store(
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "1")],
-                    Json(body),
-                )
-                    .into_response(),
-            )
-        }
+        Err(e) => OAuthErrorResponse(OAuthFailure::from(e)).into_response(),
     }
 }
 

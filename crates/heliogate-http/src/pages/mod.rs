@@ -76,24 +76,13 @@ pub(crate) fn error_page(
 
 /// The page for a use case that failed; internal details go to the log only.
 pub(crate) fn app_error_page(state: &AppState, e: AppError) -> Response {
-    match e {
-        AppError::Invalid(m) => error_page(state, StatusCode::BAD_REQUEST, "Not accepted", &m),
-        AppError::NotFound(m) => error_page(state, StatusCode::NOT_FOUND, "Not found", &m),
-        AppError::Conflict(m) => error_page(state, StatusCode::CONFLICT, "Not possible", &m),
-        AppError::Unavailable(e) => {
-            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
-            let mut response = error_page(
-                state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "heliogate cannot reach its database right now. Try again in a moment.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response
-        }
-    }
+    let answer = crate::error::Answer::of(&e);
+    answer.finish(error_page(
+        state,
+        answer.status,
+        answer.title,
+        &answer.message,
+    ))
 }
 
 /// A form body for a page: a malformed body, a wrong content type or an oversized request is

@@ -1,0 +1,98 @@
+//! OAuth 2 clients.
+
+use async_trait::async_trait;
+use heliogate_core::{SecretHash, UnixTime};
+
+use super::{user_id, Engine, SqlStore};
+use crate::error::{db_err, unique};
+use crate::rows::{ClientRow, CLIENT_COLUMNS};
+use crate::{join, Client, ClientStore, NewClient, Result, StoreError};
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn create_client(&self, client: &NewClient) -> Result<Client> {
+        let mut tx = self.begin_admin().await?;
+        let owner_id = match &client.owner {
+            Some(name) => Some(user_id(&mut tx, name.as_str()).await?),
+            None => None,
+        };
+        let spec = &client.spec;
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
+             grant_types, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(&client.client_id)
+        .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
+        .bind(&spec.name)
+        .bind(owner_id)
+        .bind(spec.kind == heliogate_core::ClientKind::Public)
+        .bind(join(spec.redirect_uris.iter().map(|u| u.as_str())))
+        .bind(join(spec.grant_types.iter().map(|g| g.as_str())))
+        .bind(join(spec.scopes.iter().map(|s| s.as_str())))
+        .bind(client.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique(format!("a client with id {:?} already exists", client.client_id)))?;
+        tx.commit().await.map_err(db_err)?;
+        self.client(&client.client_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the new client vanished".into()))
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(&format!("SELECT {CLIENT_COLUMNS} WHERE c.client_id = $1"))
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>> {
+        let rows: Vec<ClientRow> = sqlx::query_as(&format!(
+            "SELECT {CLIENT_COLUMNS} ORDER BY c.name, c.client_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no client with id {client_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn set_client_secret(
+        &self,
+        client_id: &str,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND public = FALSE",
+        )
+        .bind(client_id)
+        .bind(hash.as_bytes().to_vec())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no confidential client with id {client_id:?}"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! Authorization codes, issuance, refresh rotation, revocation and consents.
+
+use async_trait::async_trait;
+use heliogate_core::{SecretHash, TokenKey, UnixTime};
+
+use super::{insert_rows, revoke_tokens_where, Engine, SqlStore};
+use crate::error::db_err;
+use crate::issue::{enqueue, Rows};
+use crate::{
+    AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, Redemption,
+    RefreshToken, Result, Revocation,
+};
+
+#[async_trait]
+impl GrantStore for SqlStore {
+    async fn insert_code(&self, code: &NewCode) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_given, scope, \
+             code_challenge, nonce, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(code.hash.as_bytes().to_vec())
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(code.redirect_uri_given)
+        .bind(&code.scope)
+        .bind(&code.code_challenge)
+        .bind(&code.nonce)
+        .bind(code.auth_time)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &SecretHash, now: UnixTime) -> Result<Redemption> {
+        let mut tx = self.begin_write().await?;
+        let spent: Option<Code> = sqlx::query_as(
+            "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
+             RETURNING client_id, user_id, redirect_uri, redirect_uri_given, scope, code_challenge, nonce, \
+             auth_time, expires_at",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(code) = spent {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(Redemption::Redeemed(code));
+        }
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT redeemed_at FROM authorization_codes WHERE code_hash = $1")
+                .bind(hash.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .flatten();
+        if known.is_none() {
+            return Ok(Redemption::Unknown);
+        }
+        let families: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT family_id FROM access_tokens WHERE code_hash = $1 AND family_id IS NOT NULL",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut revoked = 0;
+        for family in families {
+            revoked += revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Redemption::Replayed { revoked })
+    }
+
+    async fn issue_tokens(
+        &self,
+        access: NewAccessToken,
+        refresh: Option<NewRefreshToken>,
+        event: Option<AuditEvent>,
+    ) -> Result<()> {
+        enqueue(&self.issuer, access, refresh, event).await
+    }
+
+    async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>> {
+        sqlx::query_as(
+            "SELECT family_id, client_id, user_id, scope, created_at, expires_at, rotated_at, revoked_at \
+             FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(key.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenKey,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        now: UnixTime,
+        event: Option<&AuditEvent>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL \
+             AND revoked_at IS NULL",
+        )
+        .bind(old.as_bytes().to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            // Lost a race with another use of the same token: that is a replay too.
+            revoke_tokens_where(&mut tx, "family_id = $1", &refresh.family_id, now).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        let rows = Rows {
+            access: vec![access],
+            refresh: vec![refresh],
+            events: event.into_iter().collect(),
+        };
+        insert_rows(&mut tx, &rows).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let count = revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(count)
+    }
+
+    async fn revoke_token(
+        &self,
+        key: &TokenKey,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Revocation> {
+        let mut tx = self.begin_write().await?;
+        let access: Option<String> =
+            sqlx::query_scalar("SELECT client_id FROM access_tokens WHERE token_hash = $1")
+                .bind(key.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if let Some(owner) = access {
+            if owner != client_id {
+                return Ok(Revocation::NotOwned);
+            }
+            sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
+                .bind(key.as_bytes().to_vec())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(Revocation::Revoked);
+        }
+        let refresh: Option<(String, String)> =
+            sqlx::query_as("SELECT client_id, family_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(key.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        match refresh {
+            Some((owner, _)) if owner != client_id => Ok(Revocation::NotOwned),
+            Some((_, family)) => {
+                revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Revocation::Revoked)
+            }
+            None => Ok(Revocation::Unknown),
+        }
+    }
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn consents(&self, user_id: &str) -> Result<Vec<Consent>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT c.client_id, c.name, k.scope, k.updated_at FROM consents k \
+             JOIN clients c ON c.client_id = k.client_id WHERE k.user_id = $1 ORDER BY c.name, c.client_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(client_id, client_name, scope, updated_at)| Consent {
+                client_id,
+                client_name,
+                scope,
+                updated_at,
+            })
+            .collect())
+    }
+
+    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let mut count = done.rows_affected();
+        for table in ["access_tokens", "refresh_tokens"] {
+            let revoked = sqlx::query(&format!(
+                "UPDATE {table} SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL"
+            ))
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            count += revoked.rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(count > 0)
+    }
+}

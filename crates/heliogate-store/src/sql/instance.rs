@@ -1,0 +1,68 @@
+//! The store as a whole: migrations, liveness, the first administrator, instance facts.
+
+use async_trait::async_trait;
+
+use super::users::insert_user;
+use super::{Engine, SqlStore};
+use crate::error::db_err;
+use crate::{NewUser, Result, Store};
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn migrate(&self) -> Result<()> {
+        SqlStore::migrator()
+            .run(&self.pool)
+            .await
+            .map_err(crate::migrate_error)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn bootstrap_admin(&self, admin: &NewUser) -> Result<bool> {
+        let mut tx = self.begin_admin().await?;
+        let marked = sqlx::query("INSERT INTO instance (key, value) VALUES ('bootstrap_admin', $1) ON CONFLICT DO NOTHING")
+            .bind(admin.now.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if marked.rows_affected() == 0 || users > 0 {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        insert_user(&mut tx, admin).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn instance_value(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM instance WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_instance_value(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO instance (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,138 @@
+//! The one SQL implementation of the store traits, a file per aggregate.
+//!
+//! This folder is compiled inside each engine's module (`sqlite.rs`, `postgres.rs`), where
+//! `Db` names that engine's sqlx database and `SqlStore` its store; what differs between the
+//! engines is the `Engine` trait below, which each implements. So every statement is written
+//! once and runs on typed pools, with no `sqlx::Any` and no per-call branching on the engine.
+//! (One generic implementation over `sqlx::Database` was the alternative: Rust does not carry a
+//! trait's where-clauses to its users, so each of its impl blocks would repeat some fifteen
+//! bounds such as `for<'q> &'q str: Encode<'q, DB>`.)
+
+mod audit;
+mod clients;
+mod grants;
+mod instance;
+mod roles;
+mod sessions;
+mod throttle;
+mod tokens;
+mod users;
+
+use heliogate_core::UnixTime;
+use sqlx::pool::PoolOptions;
+use sqlx::{Database, Pool, Transaction};
+use tokio::sync::mpsc;
+
+use super::{insert_rows, Db};
+use crate::error::db_err;
+use crate::issue::{spawn_issuer, Issue};
+use crate::{ConnectOptions, Result, StoreError};
+
+type Connection = <Db as Database>::Connection;
+type ConnectOptionsOf = <Connection as sqlx::Connection>::Options;
+
+/// The store on this engine's pool.
+pub struct SqlStore {
+    pub(super) pool: Pool<Db>,
+    /// The token writer's queue: see `crate::issue`.
+    pub(super) issuer: mpsc::Sender<Issue>,
+}
+
+impl SqlStore {
+    /// Opens a pool on the database `url` names, and the token writer's own connection.
+    pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = SqlStore::connect_options(url)?;
+        let pool = PoolOptions::<Db>::new()
+            .max_connections(SqlStore::pool_size(options.max_connections))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(db_err)?;
+        let issuer = spawn_issuer::<Connection>(connect, options.acquire_timeout);
+        Ok(Self { pool, issuer })
+    }
+}
+
+/// What an engine supplies to the shared SQL: how write transactions start and how a purge
+/// walks a table.
+pub(super) trait Engine {
+    /// An ordered column's value, for the purge's cursor.
+    type Cursor;
+
+    /// How many connections the pool opens when the settings ask for `asked`.
+    fn pool_size(asked: u32) -> u32;
+
+    /// How to connect to the database `url` names (engine options such as pragmas included).
+    fn connect_options(url: &str) -> Result<ConnectOptionsOf>;
+
+    /// Starts a transaction that writes tokens, codes or consents.
+    async fn begin_write(&self) -> Result<Transaction<'_, Db>>;
+
+    /// Starts a transaction for an administrative change (users, roles, clients), serialized
+    /// with every other such change so that the checks that span rows ("an administrator
+    /// remains") see every earlier change committed.
+    async fn begin_admin(&self) -> Result<Transaction<'_, Db>>;
+
+    /// The column that a purge of a table keyed by `key` walks in order, and a value before
+    /// its first row.
+    fn purge_cursor(key: &'static str) -> (&'static str, Self::Cursor);
+
+    /// The migrations of this engine.
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+}
+
+/// Users that would stay administrators.
+const ADMIN_COUNT_SQL: &str = "SELECT COUNT(DISTINCT u.id) FROM users u \
+     JOIN user_roles ur ON ur.user_id = u.id \
+     JOIN role_scopes rs ON rs.role = ur.role AND rs.scope = $1 \
+     WHERE u.disabled = FALSE";
+
+pub(super) async fn admin_count(tx: &mut Transaction<'_, Db>) -> Result<i64> {
+    sqlx::query_scalar(ADMIN_COUNT_SQL)
+        .bind(heliogate_core::ADMIN_SCOPE)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)
+}
+
+/// Runs a change that must leave at least one administrator, if there was one before.
+pub(super) async fn keeping_an_admin(mut tx: Transaction<'_, Db>, before: i64) -> Result<()> {
+    if before > 0 && admin_count(&mut tx).await? == 0 {
+        return Err(StoreError::Conflict(
+            "that would leave no enabled administrator".into(),
+        ));
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+pub(super) async fn user_id(tx: &mut Transaction<'_, Db>, name: &str) -> Result<String> {
+    sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("no user named {name:?}")))
+}
+
+/// Revokes live rows of both token tables where `condition` holds (with `$1` bound to `value`
+/// and `$2` to the time).
+pub(super) async fn revoke_tokens_where(
+    tx: &mut Transaction<'_, Db>,
+    condition: &str,
+    value: &str,
+    now: UnixTime,
+) -> Result<u64> {
+    let mut count = 0;
+    for table in ["access_tokens", "refresh_tokens"] {
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = $2 WHERE revoked_at IS NULL AND {condition}"
+        ))
+        .bind(value)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        count += done.rows_affected();
+    }
+    Ok(count)
+}

@@ -1,0 +1,136 @@
+//! Roles: named sets of scopes.
+
+use async_trait::async_trait;
+use heliogate_core::{RoleName, Scope, UnixTime};
+use sqlx::Transaction;
+
+use super::{admin_count, keeping_an_admin, Db, Engine, SqlStore};
+use crate::error::{db_err, unique};
+use crate::{Result, Role, RoleStore, StoreError};
+
+impl SqlStore {
+    async fn role(&self, name: &str) -> Result<Role> {
+        let scopes: Vec<(String,)> =
+            sqlx::query_as("SELECT scope FROM role_scopes WHERE role = $1 ORDER BY scope")
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(Role {
+            name: name.to_owned(),
+            scopes: scopes.into_iter().map(|(s,)| s).collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl RoleStore for SqlStore {
+    async fn list_roles(&self) -> Result<Vec<Role>> {
+        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM roles ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let links: Vec<(String, String)> =
+            sqlx::query_as("SELECT role, scope FROM role_scopes ORDER BY role, scope")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(names
+            .into_iter()
+            .map(|(name,)| {
+                let scopes = links
+                    .iter()
+                    .filter(|(r, _)| *r == name)
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                Role { name, scopes }
+            })
+            .collect())
+    }
+
+    async fn create_role(&self, name: &RoleName, scopes: &[Scope], now: UnixTime) -> Result<Role> {
+        let mut tx = self.begin_admin().await?;
+        sqlx::query("INSERT INTO roles (name, created_at) VALUES ($1, $2)")
+            .bind(name.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique(format!(
+                "a role named {:?} already exists",
+                name.as_str()
+            )))?;
+        insert_role_scopes(&mut tx, name, scopes).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.role(name.as_str()).await
+    }
+
+    async fn set_role_scopes(&self, name: &RoleName, scopes: &[Scope]) -> Result<Role> {
+        let mut tx = self.begin_admin().await?;
+        role_exists(&mut tx, name).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("DELETE FROM role_scopes WHERE role = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_role_scopes(&mut tx, name, scopes).await?;
+        keeping_an_admin(tx, before).await?;
+        self.role(name.as_str()).await
+    }
+
+    async fn delete_role(&self, name: &RoleName) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        role_exists(&mut tx, name).await?;
+        let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1")
+            .bind(name.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if holders > 0 {
+            return Err(StoreError::Conflict(format!(
+                "role {:?} is held by {holders} user(s); take it from them first",
+                name.as_str()
+            )));
+        }
+        sqlx::query("DELETE FROM roles WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn role_scopes(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT scope FROM role_scopes ORDER BY scope")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
+async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()> {
+    let found: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = $1")
+        .bind(name.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| StoreError::NotFound(format!("no role named {:?}", name.as_str())))
+}
+
+async fn insert_role_scopes(
+    tx: &mut Transaction<'_, Db>,
+    name: &RoleName,
+    scopes: &[Scope],
+) -> Result<()> {
+    for scope in scopes {
+        sqlx::query("INSERT INTO role_scopes (role, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name.as_str())
+            .bind(scope.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}

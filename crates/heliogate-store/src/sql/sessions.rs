@@ -1,0 +1,89 @@
+//! Sign-in sessions.
+
+use async_trait::async_trait;
+use heliogate_core::{SecretHash, UnixTime};
+
+use super::SqlStore;
+use crate::error::db_err;
+use crate::{NewSession, Result, Session, SessionStore};
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn create_session(&self, session: &NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, \
+             client_addr, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(session.id_hash.as_bytes().to_vec())
+        .bind(&session.user_id)
+        .bind(&session.csrf_token)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(&session.client_addr)
+        .bind(&session.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<Session>> {
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE",
+        )
+        .bind(id_hash.as_bytes().to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((user_id, csrf_token, created_at, last_seen_at, expires_at)) = row else {
+            return Ok(None);
+        };
+        let Some(user) = self.user_where("id", &user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            user,
+            csrf_token,
+            created_at,
+            last_seen_at,
+            expires_at,
+        }))
+    }
+
+    async fn touch_session(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
+            .bind(id_hash.as_bytes().to_vec())
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &SecretHash) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+            .bind(user_id)
+            .bind(keep.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,98 @@
+//! Issued access tokens: lookup, revocation by user or client, and the purge.
+
+use async_trait::async_trait;
+use heliogate_core::{TokenKey, UnixTime};
+
+use super::{Engine, SqlStore};
+use crate::error::db_err;
+use crate::{AccessToken, Result, TokenStore};
+
+impl SqlStore {
+    /// Revokes live tokens matching `column = value` in both token tables.
+    async fn revoke_where(&self, column: &str, value: &str, now: UnixTime) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut count = 0;
+        for table in ["access_tokens", "refresh_tokens"] {
+            let done = sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = $2 WHERE {column} = $1 AND revoked_at IS NULL AND expires_at > $2"
+        ))
+        .bind(value)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+            count += done.rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(count)
+    }
+}
+
+/// How many rows one purge transaction deletes.
+const PURGE_CHUNK: u64 = 5000;
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>> {
+        sqlx::query_as(
+            "SELECT a.client_id, a.user_id, u.name AS username, a.scope, a.created_at, a.expires_at, \
+             a.revoked_at FROM access_tokens a LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
+        )
+        .bind(key.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64> {
+        self.revoke_where("user_id", user_id, now).await
+    }
+
+    async fn revoke_client_tokens(&self, client_id: &str, now: UnixTime) -> Result<u64> {
+        self.revoke_where("client_id", client_id, now).await
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        // In chunks of short transactions, so that a purge of millions of rows never holds
+        // the write lock long enough to stall issuance or sign-in.
+        let mut count = 0;
+        let tables = [
+            ("access_tokens", "token_hash"),
+            ("refresh_tokens", "token_hash"),
+            ("authorization_codes", "code_hash"),
+            ("sessions", "id_hash"),
+        ];
+        for (table, key) in tables {
+            // A cursor over an ordered column: each chunk goes on where the last one stopped,
+            // so the purge reads the table once however many chunks it takes.
+            let (column, mut after) = SqlStore::purge_cursor(key);
+            // A number on one engine, bytes on the other: bound by reference on both.
+            #[allow(clippy::needless_borrows_for_generic_args)]
+            loop {
+                let last: Option<<SqlStore as Engine>::Cursor> = sqlx::query_scalar(&format!(
+                    "SELECT k FROM (SELECT {column} AS k FROM {table} WHERE {column} > $2 \
+                     AND expires_at <= $1 ORDER BY {column} LIMIT {PURGE_CHUNK}) chunk \
+                     ORDER BY k DESC LIMIT 1"
+                ))
+                .bind(now)
+                .bind(&after)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(last) = last else { break };
+                let done = sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {column} > $2 AND {column} <= $3 AND expires_at <= $1"
+                ))
+                .bind(now)
+                .bind(&after)
+                .bind(&last)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                count += done.rows_affected();
+                after = last;
+            }
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,214 @@
+//! Users, their credentials and their roles.
+
+use async_trait::async_trait;
+use heliogate_core::{RoleName, SecretHash, UnixTime, UserName};
+use sqlx::Transaction;
+
+use super::{admin_count, keeping_an_admin, revoke_tokens_where, user_id, Db, Engine, SqlStore};
+use crate::error::{db_err, unique};
+use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
+use crate::{email_str, Credentials, NewUser, Result, StoreError, User, UserStore};
+
+impl SqlStore {
+    async fn roles_of(&self, user_ids: Option<&str>) -> Result<Vec<(String, String)>> {
+        let query = match user_ids {
+            Some(id) => sqlx::query_as(
+                "SELECT user_id, role FROM user_roles WHERE user_id = $1 ORDER BY role",
+            )
+            .bind(id.to_owned()),
+            None => sqlx::query_as("SELECT user_id, role FROM user_roles ORDER BY user_id, role"),
+        };
+        query.fetch_all(&self.pool).await.map_err(db_err)
+    }
+
+    pub(super) async fn user_where(&self, column: &str, value: &str) -> Result<Option<User>> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} WHERE {column} = $1"))
+                .bind(value)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        match row {
+            Some(row) => {
+                let roles = self.roles_of(Some(&row.id)).await?;
+                Ok(Some(
+                    row.with_roles(roles.into_iter().map(|(_, r)| r).collect()),
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+async fn insert_user_roles(
+    tx: &mut Transaction<'_, Db>,
+    id: &str,
+    roles: &[RoleName],
+) -> Result<()> {
+    for role in roles {
+        let exists: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = $1")
+            .bind(role.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "no role named {:?}",
+                role.as_str()
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(role.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_user(tx: &mut Transaction<'_, Db>, user: &NewUser) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, name, email, password_hash, disabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, FALSE, $5, $5)",
+    )
+    .bind(&user.id)
+    .bind(user.name.as_str())
+    .bind(email_str(&user.email))
+    .bind(&user.password_hash)
+    .bind(user.now)
+    .execute(&mut **tx)
+    .await
+    .map_err(unique(format!(
+        "a user named {:?} already exists",
+        user.name.as_str()
+    )))?;
+    insert_user_roles(tx, &user.id, &user.roles).await
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        let mut tx = self.begin_admin().await?;
+        insert_user(&mut tx, user).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.user_where("id", &user.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the new user vanished".into()))
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        self.user_where("name", name).await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        self.user_where("id", id).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let users: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(attach_roles(users, self.roles_of(None).await?))
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>> {
+        let row: Option<(String, String, bool)> =
+            sqlx::query_as("SELECT id, password_hash, disabled FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(row.map(|(user_id, password_hash, disabled)| Credentials {
+            user_id,
+            password_hash,
+            disabled,
+        }))
+    }
+
+    async fn set_user_roles(
+        &self,
+        name: &UserName,
+        roles: &[RoleName],
+        now: UnixTime,
+    ) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_user_roles(&mut tx, &id, roles).await?;
+        sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        keeping_an_admin(tx, before).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        name: &UserName,
+        hash: &str,
+        now: UnixTime,
+        keep: Option<&SecretHash>,
+    ) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+            .bind(&id)
+            .bind(keep.map(|k| k.as_bytes().to_vec()).unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_disabled(&self, name: &UserName, disabled: bool, now: UnixTime) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(disabled)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            revoke_tokens_where(&mut tx, "user_id = $1", &id, now).await?;
+        }
+        keeping_an_admin(tx, before).await
+    }
+
+    async fn delete_user(&self, name: &UserName) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let before = admin_count(&mut tx).await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        keeping_an_admin(tx, before).await
+    }
+}
