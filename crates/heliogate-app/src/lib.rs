@@ -12,6 +12,7 @@ pub mod login;
 pub mod oauth;
 pub mod passwords;
 mod random;
+pub mod scopes;
 
 pub use random::{new_client_id, new_secret, new_token, new_user_id, now};
 

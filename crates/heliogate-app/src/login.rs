@@ -69,9 +69,10 @@ pub async fn sign_in(
             retry_after: (until - now).max(1),
         });
     }
-    let credentials = match UserName::parse(&attempt.name) {
-        Ok(name) => store.credentials(name.as_str()).await?,
-        Err(_) => None,
+    let name = UserName::parse(&attempt.name).ok();
+    let credentials = match &name {
+        Some(name) => store.credentials(name).await?,
+        None => None,
     };
     let (hash, enabled) = match credentials {
         Some(c) => (Some(c.password_hash), !c.disabled),
@@ -105,10 +106,11 @@ pub async fn sign_in(
         return Ok(SignIn::Refused);
     }
     store.clear_login_failures(&keys[0].0).await?;
-    let user = store
-        .user_by_name(&attempt.name)
-        .await?
-        .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
+    let user = match &name {
+        Some(name) => store.user_by_name(name).await?,
+        None => None,
+    }
+    .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
     let session_id = new_secret();
     store
         .create_session(&NewSession {
@@ -189,10 +191,7 @@ pub async fn change_own_password(
     addr: Option<&str>,
 ) -> Result<()> {
     let name = UserName::parse(&user.name).map_err(invalid)?;
-    let hash = store
-        .credentials(name.as_str())
-        .await?
-        .map(|c| c.password_hash);
+    let hash = store.credentials(&name).await?.map(|c| c.password_hash);
     if !passwords::verify_async(hash, change.current).await {
         audit(
             store,

@@ -77,6 +77,36 @@ pub enum ClientSpecError {
     RefreshWithoutCode,
     #[error("a public client needs the authorization_code grant")]
     PublicWithoutCode,
+    #[error("a client id is 1 to {} visible ASCII characters", ClientId::MAX_LEN)]
+    BadClientId,
+}
+
+/// A client identifier (RFC 6749 §2.2): 1 to 128 visible ASCII characters (Appendix A.1's
+/// `VSCHAR` without the space). heliogate issues 32 hexadecimal digits; longer ones come from
+/// installations imported from elsewhere. Anything else is no client's id, so it is refused at
+/// the edge before it reaches the store or the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(s: &str) -> Result<Self, ClientSpecError> {
+        if s.is_empty() || s.len() > Self::MAX_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ClientSpecError::BadClientId);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A redirect URI as registered: kept as the exact string given, because authorization
@@ -225,6 +255,19 @@ impl ClientSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_id_is_visible_ascii_of_bounded_length() {
+        assert!(ClientId::parse("0123456789abcdef0123456789abcdef").is_ok());
+        assert!(ClientId::parse(&"x".repeat(ClientId::MAX_LEN)).is_ok());
+        for bad in ["", "a b", "a\u{0}b", "caf\u{e9}", "tab\t", &"x".repeat(129)] {
+            assert_eq!(
+                ClientId::parse(bad),
+                Err(ClientSpecError::BadClientId),
+                "{bad:?}"
+            );
+        }
+    }
 
     fn uri(s: &str) -> RedirectUri {
         RedirectUri::parse(s).unwrap_or_else(|e| unreachable!("{e}"))

@@ -14,7 +14,7 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 
-pub use client::{ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri};
+pub use client::{ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri};
 pub use names::{Email, NameError, RoleName, UserName};
 pub use password::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use heliogate_core::{Email, RoleName, Scope, SecretHash, TokenKey, UnixTime, UserName};
+use heliogate_core::{
+    ClientId, Email, RoleName, Scope, ScopeSet, SecretHash, TokenKey, UnixTime, UserName,
+};
 
 mod error;
 mod issue;
@@ -40,11 +42,11 @@ pub trait UserStore {
     /// Creates a user with their roles; `Conflict` when the name is taken, `NotFound` when a
     /// role does not exist.
     async fn create_user(&self, user: &NewUser) -> Result<User>;
-    async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+    async fn user_by_name(&self, name: &UserName) -> Result<Option<User>>;
     async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
     /// What a sign-in needs: the id, the PHC hash and whether the account is disabled.
-    async fn credentials(&self, name: &str) -> Result<Option<Credentials>>;
+    async fn credentials(&self, name: &UserName) -> Result<Option<Credentials>>;
     /// Replaces a user's roles; `Conflict` when that would leave no administrator.
     async fn set_user_roles(
         &self,
@@ -78,20 +80,20 @@ pub trait RoleStore {
     /// Deletes a role; `Conflict` while any user holds it.
     async fn delete_role(&self, name: &RoleName) -> Result<()>;
     /// Every scope some role holds: with the OpenID Connect scopes, the scopes the server knows.
-    async fn role_scopes(&self) -> Result<Vec<String>>;
+    async fn role_scopes(&self) -> Result<ScopeSet>;
 }
 
 /// OAuth 2 clients.
 #[async_trait]
 pub trait ClientStore {
     async fn create_client(&self, client: &NewClient) -> Result<Client>;
-    async fn client(&self, client_id: &str) -> Result<Option<Client>>;
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
     /// Deletes a client with every code, token and consent it holds.
-    async fn delete_client(&self, client_id: &str) -> Result<()>;
+    async fn delete_client(&self, client_id: &ClientId) -> Result<()>;
     async fn set_client_secret(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         hash: &SecretHash,
         now: UnixTime,
     ) -> Result<()>;
@@ -105,7 +107,7 @@ pub trait TokenStore {
     /// Revokes every live access and refresh token acting for a user; returns how many.
     async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64>;
     /// Revokes every live access and refresh token issued to a client; returns how many.
-    async fn revoke_client_tokens(&self, client_id: &str, now: UnixTime) -> Result<u64>;
+    async fn revoke_client_tokens(&self, client_id: &ClientId, now: UnixTime) -> Result<u64>;
     /// Deletes expired codes and tokens, and revoked ones past their expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
 }
@@ -143,22 +145,27 @@ pub trait GrantStore {
     async fn revoke_token(
         &self,
         key: &TokenKey,
-        client_id: &str,
+        client_id: &ClientId,
         now: UnixTime,
     ) -> Result<Revocation>;
-    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
+    async fn consent(&self, user_id: &str, client_id: &ClientId) -> Result<Option<ScopeSet>>;
     /// Records the scopes a user consented to for a client (replacing what was there).
     async fn save_consent(
         &self,
         user_id: &str,
-        client_id: &str,
-        scope: &str,
+        client_id: &ClientId,
+        scope: &ScopeSet,
         now: UnixTime,
     ) -> Result<()>;
     async fn consents(&self, user_id: &str) -> Result<Vec<Consent>>;
     /// Withdraws a consent and revokes every token the client holds for the user; whether
     /// there was anything to withdraw.
-    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<bool>;
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> Result<bool>;
 }
 
 /// Sign-in sessions, shared by every node.

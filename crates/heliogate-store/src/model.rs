@@ -1,6 +1,9 @@
 //! The records the store takes and returns.
 
-use heliogate_core::{ClientSpec, Email, RoleName, SecretHash, TokenKey, UnixTime, UserName};
+use heliogate_core::{
+    ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, ScopeSet,
+    SecretHash, TokenKey, UnixTime, UserName,
+};
 use serde_json::Value;
 
 /// A user as the rest of the server sees them: never with the password hash.
@@ -46,33 +49,43 @@ impl std::fmt::Debug for Credentials {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
-    pub name: String,
-    pub scopes: Vec<String>,
+    pub name: RoleName,
+    pub scopes: ScopeSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// `None` for a public client.
     pub secret_hash: Option<SecretHash>,
     pub name: String,
     /// The owning user's name, while that user exists.
     pub owner: Option<String>,
-    pub public: bool,
-    pub redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub secret_hash: Option<SecretHash>,
     pub spec: ClientSpec,
     pub owner: Option<UserName>,
     pub now: UnixTime,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.kind == ClientKind::Public
+    }
+
+    pub fn has_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
 }
 
 /// One security event: who did what, when, from where.
@@ -232,6 +245,6 @@ pub enum Revocation {
 pub struct Consent {
     pub client_id: String,
     pub client_name: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub updated_at: UnixTime,
 }

@@ -1,6 +1,8 @@
 //! Rows as both engines return them, and their conversion to the store's records.
 
-use heliogate_core::SecretHash;
+use heliogate_core::{
+    ClientId, ClientKind, GrantType, RedirectUri, RoleName, Scope, ScopeSet, SecretHash,
+};
 
 use crate::{split, Client, Result, StoreError, User};
 
@@ -60,24 +62,43 @@ pub(crate) struct ClientRow {
 impl TryFrom<ClientRow> for Client {
     type Error = StoreError;
 
+    /// Every value was checked when the client was written; one that no longer parses is a
+    /// damaged row, reported rather than silently dropped.
     fn try_from(row: ClientRow) -> Result<Self> {
-        let secret_hash = match row.secret_hash {
-            Some(bytes) => Some(SecretHash::from_slice(&bytes).ok_or_else(|| {
-                StoreError::Unavailable(
-                    format!("client {} has a malformed secret hash", row.client_id).into(),
-                )
-            })?),
+        let damaged = |what: &str| {
+            StoreError::internal(format!("client {:?} has a malformed {what}", row.client_id))
+        };
+        let secret_hash = match &row.secret_hash {
+            Some(bytes) => {
+                Some(SecretHash::from_slice(bytes).ok_or_else(|| damaged("secret hash"))?)
+            }
             None => None,
         };
+        let redirect_uris = split(&row.redirect_uris)
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<_, _>>()
+            .map_err(|_| damaged("redirect URI"))?;
+        let grant_types = split(&row.grant_types)
+            .iter()
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| damaged("grant type"))?;
+        let scopes = ScopeSet::parse(&row.scopes).map_err(|_| damaged("scope"))?;
+        let client_id = ClientId::parse(&row.client_id).map_err(|_| damaged("client id"))?;
         Ok(Client {
-            client_id: row.client_id,
+            client_id,
             secret_hash,
             name: row.name,
             owner: row.owner,
-            public: row.public,
-            redirect_uris: split(&row.redirect_uris),
-            grant_types: split(&row.grant_types),
-            scopes: split(&row.scopes),
+            kind: if row.public {
+                ClientKind::Public
+            } else {
+                ClientKind::Confidential
+            },
+            redirect_uris,
+            grant_types,
+            scopes,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -117,3 +138,21 @@ pub(crate) const USER_COLUMNS: &str =
 
 pub(crate) const AUDIT_COLUMNS: &str =
     "at, event, actor, subject, client_addr, detail FROM audit_log";
+
+/// Scopes as stored, one a row or space-separated: each was checked when it was written.
+pub(crate) fn stored_scopes(scopes: impl IntoIterator<Item = String>) -> Result<ScopeSet> {
+    scopes
+        .into_iter()
+        .flat_map(|s| split(&s))
+        .map(|s| {
+            Scope::parse(&s)
+                .map_err(|_| StoreError::internal(format!("a stored scope is malformed: {s:?}")))
+        })
+        .collect()
+}
+
+/// A role name as stored.
+pub(crate) fn stored_role(name: &str) -> Result<RoleName> {
+    RoleName::parse(name)
+        .map_err(|_| StoreError::internal(format!("a stored role name is malformed: {name:?}")))
+}

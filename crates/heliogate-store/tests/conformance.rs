@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use heliogate_core::{
-    ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, SecretHash, TokenKey,
-    UserName,
+    ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, ScopeSet,
+    SecretHash, TokenKey, UserName,
 };
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
@@ -33,13 +33,21 @@ fn role(s: &str) -> RoleName {
     RoleName::parse(s).unwrap()
 }
 
+fn cid(s: &str) -> ClientId {
+    ClientId::parse(s).unwrap()
+}
+
+fn scope_set(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap()
+}
+
 fn scopes(list: &[&str]) -> Vec<Scope> {
     list.iter().map(|s| Scope::parse(s).unwrap()).collect()
 }
 
 fn service_client(id: &str, display_name: &str) -> NewClient {
     NewClient {
-        client_id: id.into(),
+        client_id: cid(id),
         secret_hash: Some(SecretHash::of("s3cret")),
         spec: ClientSpec::new(
             display_name,
@@ -131,7 +139,7 @@ async fn the_original_roles_are_seeded(store: &dyn Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.name, r.scopes))
+        .map(|r| (r.name.to_string(), r.scopes.to_vec()))
         .collect();
     let expect = |n: &str, s: &[&str]| {
         (
@@ -149,7 +157,7 @@ async fn the_original_roles_are_seeded(store: &dyn Store) {
         ]
     );
     assert_eq!(
-        store.role_scopes().await.unwrap(),
+        store.role_scopes().await.unwrap().to_vec(),
         ["admin", "execute", "read", "write"]
     );
 }
@@ -164,8 +172,11 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
         store.user_by_id("u-1").await.unwrap(),
         Some(created.clone())
     );
-    assert_eq!(store.user_by_name("alice").await.unwrap(), Some(created));
-    assert_eq!(store.user_by_name("Alice").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_name(&name("alice")).await.unwrap(),
+        Some(created)
+    );
+    assert_eq!(store.user_by_name(&name("Alice")).await.unwrap(), None);
 
     store
         .set_user_roles(&name("alice"), &[role("moderator")], NOW + 1)
@@ -179,19 +190,19 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
         .set_disabled(&name("alice"), true, NOW + 3)
         .await
         .unwrap();
-    let alice = store.user_by_name("alice").await.unwrap().unwrap();
+    let alice = store.user_by_name(&name("alice")).await.unwrap().unwrap();
     assert_eq!(
         (alice.roles.as_slice(), alice.disabled, alice.updated_at),
         (&["moderator".to_owned()][..], true, NOW + 3)
     );
-    let creds = store.credentials("alice").await.unwrap().unwrap();
+    let creds = store.credentials(&name("alice")).await.unwrap().unwrap();
     assert_eq!(
         (creds.password_hash.as_str(), creds.disabled),
         ("$argon2id$new", true)
     );
 
     store.delete_user(&name("alice")).await.unwrap();
-    assert!(store.user_by_name("alice").await.unwrap().is_none());
+    assert!(store.user_by_name(&name("alice")).await.unwrap().is_none());
     assert!(matches!(
         store.delete_user(&name("alice")).await,
         Err(StoreError::NotFound(_))
@@ -231,7 +242,12 @@ async fn an_unknown_role_creates_no_user(store: &dyn Store) {
         .await;
     assert!(matches!(result, Err(StoreError::NotFound(_))));
     assert_eq!(
-        store.user_by_name("dave").await.unwrap().unwrap().roles,
+        store
+            .user_by_name(&name("dave"))
+            .await
+            .unwrap()
+            .unwrap()
+            .roles,
         ["reader"]
     );
 }
@@ -261,7 +277,7 @@ async fn the_last_administrator_cannot_be_removed(store: &dyn Store) {
             .await
             .map(|_| ()),
     );
-    let root = store.user_by_name("root").await.unwrap().unwrap();
+    let root = store.user_by_name(&name("root")).await.unwrap().unwrap();
     assert_eq!(
         (root.disabled, root.roles.as_slice()),
         (false, &["administrator".to_owned()][..])
@@ -298,11 +314,7 @@ async fn a_held_role_cannot_be_deleted(store: &dyn Store) {
         store.delete_role(&role("auditor")).await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(store
-        .role_scopes()
-        .await
-        .unwrap()
-        .contains(&"audit".to_owned()));
+    assert!(store.role_scopes().await.unwrap().contains("audit"));
     store
         .set_user_roles(&name("eve"), &[role("reader")], NOW)
         .await
@@ -312,11 +324,7 @@ async fn a_held_role_cannot_be_deleted(store: &dyn Store) {
         store.delete_role(&role("auditor")).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(!store
-        .role_scopes()
-        .await
-        .unwrap()
-        .contains(&"audit".to_owned()));
+    assert!(!store.role_scopes().await.unwrap().contains("audit"));
 }
 
 async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
@@ -328,10 +336,13 @@ async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
         .create_client(&service_client("c-1", hostile))
         .await
         .unwrap();
-    assert_eq!(store.client("c-1").await.unwrap().unwrap().name, hostile);
+    assert_eq!(
+        store.client(&cid("c-1")).await.unwrap().unwrap().name,
+        hostile
+    );
     assert_eq!(
         store
-            .user_by_name("mallory")
+            .user_by_name(&name("mallory"))
             .await
             .unwrap()
             .unwrap()
@@ -339,7 +350,7 @@ async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
             .as_deref(),
         Some("o'brien\";--@example.org")
     );
-    assert!(store.user_by_name("' OR '1'='1").await.unwrap().is_none());
+    assert!(store.client(&cid("'OR'1'='1")).await.unwrap().is_none());
     assert_eq!(store.list_users().await.unwrap().len(), 1);
 }
 
@@ -360,7 +371,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
     )
     .unwrap();
     let new = NewClient {
-        client_id: "c-pub".into(),
+        client_id: cid("c-pub"),
         secret_hash: None,
         spec,
         owner: Some(name("owner")),
@@ -368,20 +379,23 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
     };
     let client = store.create_client(&new).await.unwrap();
     assert_eq!(client.owner.as_deref(), Some("owner"));
-    assert!(client.public && client.secret_hash.is_none());
+    assert!(client.is_public() && client.secret_hash.is_none());
     assert_eq!(
         client.redirect_uris,
-        ["http://127.0.0.1/cb", "https://nb.example/cb"]
+        [
+            RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+            RedirectUri::parse("https://nb.example/cb").unwrap()
+        ]
     );
-    assert_eq!(client.grant_types, ["authorization_code"]);
-    assert_eq!(client.scopes, ["openid", "read"]);
+    assert_eq!(client.grant_types, [GrantType::AuthorizationCode]);
+    assert_eq!(client.scopes.to_vec(), ["openid", "read"]);
     assert!(matches!(
         store.create_client(&new).await,
         Err(StoreError::Conflict(_))
     ));
     let orphan = NewClient {
         owner: Some(name("ghost")),
-        client_id: "c-2".into(),
+        client_id: cid("c-2"),
         ..new
     };
     assert!(matches!(
@@ -394,7 +408,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         .await
         .unwrap();
     assert!(store
-        .client("c-svc")
+        .client(&cid("c-svc"))
         .await
         .unwrap()
         .unwrap()
@@ -402,24 +416,27 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         .unwrap()
         .matches("s3cret"));
     store
-        .set_client_secret("c-svc", &SecretHash::of("rotated"), NOW + 5)
+        .set_client_secret(&cid("c-svc"), &SecretHash::of("rotated"), NOW + 5)
         .await
         .unwrap();
-    let rotated = store.client("c-svc").await.unwrap().unwrap();
+    let rotated = store.client(&cid("c-svc")).await.unwrap().unwrap();
     assert!(
         rotated.secret_hash.unwrap().matches("rotated")
             && !rotated.secret_hash.unwrap().matches("s3cret")
     );
     assert!(matches!(
         store
-            .set_client_secret("c-pub", &SecretHash::of("x"), NOW)
+            .set_client_secret(&cid("c-pub"), &SecretHash::of("x"), NOW)
             .await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.list_clients().await.unwrap().len(), 2);
     // A deleted owner leaves the client without one.
     store.delete_user(&name("owner")).await.unwrap();
-    assert_eq!(store.client("c-pub").await.unwrap().unwrap().owner, None);
+    assert_eq!(
+        store.client(&cid("c-pub")).await.unwrap().unwrap().owner,
+        None
+    );
 }
 
 async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
@@ -431,14 +448,14 @@ async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
         .issue_tokens(token("t1", "c-1", None, NOW + 60), None, None)
         .await
         .unwrap();
-    store.delete_client("c-1").await.unwrap();
+    store.delete_client(&cid("c-1")).await.unwrap();
     assert!(store
         .access_token(&TokenKey::of("t1"))
         .await
         .unwrap()
         .is_none());
     assert!(matches!(
-        store.delete_client("c-1").await,
+        store.delete_client(&cid("c-1")).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -524,7 +541,10 @@ async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
     assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 2);
     assert!(!live(store.access_token(&TokenKey::of("a")).await.unwrap()));
     assert!(live(store.access_token(&TokenKey::of("c")).await.unwrap()));
-    assert_eq!(store.revoke_client_tokens("c-2", NOW).await.unwrap(), 1);
+    assert_eq!(
+        store.revoke_client_tokens(&cid("c-2"), NOW).await.unwrap(),
+        1
+    );
     assert!(!live(store.access_token(&TokenKey::of("c")).await.unwrap()));
     assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 0);
 }
@@ -973,14 +993,14 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("acc"), "c-2", NOW)
+            .revoke_token(&TokenKey::of("acc"), &cid("c-2"), NOW)
             .await
             .unwrap(),
         Revocation::NotOwned
     );
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("ref"), "c-2", NOW)
+            .revoke_token(&TokenKey::of("ref"), &cid("c-2"), NOW)
             .await
             .unwrap(),
         Revocation::NotOwned
@@ -988,7 +1008,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     assert!(is_live(store, "acc").await);
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("nope"), "c-1", NOW)
+            .revoke_token(&TokenKey::of("nope"), &cid("c-1"), NOW)
             .await
             .unwrap(),
         Revocation::Unknown
@@ -996,7 +1016,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     // Revoking the refresh token takes the access tokens it produced with it.
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("ref"), "c-1", NOW)
+            .revoke_token(&TokenKey::of("ref"), &cid("c-1"), NOW)
             .await
             .unwrap(),
         Revocation::Revoked
@@ -1006,15 +1026,18 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
 
 async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
     grant_setup(store).await;
-    assert_eq!(store.consent("u-1", "c-1").await.unwrap(), None);
-    store.save_consent("u-1", "c-1", "read", NOW).await.unwrap();
+    assert_eq!(store.consent("u-1", &cid("c-1")).await.unwrap(), None);
     store
-        .save_consent("u-1", "c-1", "openid read", NOW + 1)
+        .save_consent("u-1", &cid("c-1"), &scope_set("read"), NOW)
+        .await
+        .unwrap();
+    store
+        .save_consent("u-1", &cid("c-1"), &scope_set("openid read"), NOW + 1)
         .await
         .unwrap();
     assert_eq!(
-        store.consent("u-1", "c-1").await.unwrap().as_deref(),
-        Some("openid read")
+        store.consent("u-1", &cid("c-1")).await.unwrap(),
+        Some(scope_set("openid read"))
     );
     let listed = store.consents("u-1").await.unwrap();
     assert_eq!(
@@ -1033,10 +1056,10 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
         )
         .await
         .unwrap();
-    assert!(store.revoke_consent("u-1", "c-1", NOW).await.unwrap());
-    assert_eq!(store.consent("u-1", "c-1").await.unwrap(), None);
+    assert!(store.revoke_consent("u-1", &cid("c-1"), NOW).await.unwrap());
+    assert_eq!(store.consent("u-1", &cid("c-1")).await.unwrap(), None);
     assert!(!is_live(store, "acc").await);
-    assert!(!store.revoke_consent("u-1", "c-1", NOW).await.unwrap());
+    assert!(!store.revoke_consent("u-1", &cid("c-1"), NOW).await.unwrap());
 }
 
 async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
@@ -1062,21 +1085,27 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
 
 async fn a_value_the_database_refuses_is_invalid_not_an_outage(store: &dyn Store) {
     // PostgreSQL refuses a NUL byte in text; SQLite stores it and finds nothing.
-    let client = store.client("bad\0id").await;
-    assert!(
-        matches!(client, Ok(None) | Err(StoreError::Invalid(_))),
-        "{client:?}"
-    );
-    let user = store.credentials("bad\0name").await;
+    let user = store.user_by_id("bad\0id").await;
     assert!(
         matches!(user, Ok(None) | Err(StoreError::Invalid(_))),
         "{user:?}"
+    );
+    let consents = store.consents("bad\0id").await;
+    assert!(
+        matches!(&consents, Ok(c) if c.is_empty())
+            || matches!(consents, Err(StoreError::Invalid(_))),
+        "{consents:?}"
     );
 }
 
 async fn a_row_that_refers_to_nothing_is_a_conflict(store: &dyn Store) {
     let consent = store
-        .save_consent("no-such-user", "no-such-client", "read", NOW)
+        .save_consent(
+            "no-such-user",
+            &cid("no-such-client"),
+            &scope_set("read"),
+            NOW,
+        )
         .await;
     assert!(
         matches!(consent, Err(StoreError::Conflict(_))),

@@ -6,11 +6,12 @@ use heliogate_core::oauth::authorize::{
     redirect_with, AuthorizeError, AuthorizeRequest, Params, RegisteredClient,
 };
 use heliogate_core::oauth::{grant_scopes, validate_authorize, OAuthError, OAuthErrorCode};
-use heliogate_core::{GrantType, RedirectUri, ScopeSet, SecretHash};
+use heliogate_core::{ClientId, ScopeSet, SecretHash};
 use heliogate_store::{Client, NewCode, Store, User};
 
-use super::token::{known_scopes, user_scopes};
+use super::token::known_scopes;
 use super::{audit, OAuthConfig, OAuthFailure, OAuthResult, CODE_TTL};
+use crate::scopes::scopes_of;
 use crate::{new_secret, now};
 
 /// What the web layer should do with an authorization request.
@@ -33,19 +34,11 @@ pub enum AuthorizeOutcome {
 /// The client as the protocol rules see it.
 fn registered(client: &Client) -> RegisteredClient {
     RegisteredClient {
-        client_id: client.client_id.clone(),
-        public: client.public,
-        redirect_uris: client
-            .redirect_uris
-            .iter()
-            .filter_map(|u| RedirectUri::parse(u).ok())
-            .collect(),
-        grant_types: client
-            .grant_types
-            .iter()
-            .filter_map(|g| g.parse::<GrantType>().ok())
-            .collect(),
-        scopes: ScopeSet::parse(&client.scopes.join(" ")).unwrap_or_default(),
+        client_id: client.client_id.to_string(),
+        public: client.is_public(),
+        redirect_uris: client.redirect_uris.clone(),
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
     }
 }
 
@@ -83,8 +76,9 @@ async fn validate(
     config: &OAuthConfig,
     params: &Params,
 ) -> OAuthResult<Result<(AuthorizeRequest, Client), AuthorizeOutcome>> {
-    let client = match params.get("client_id") {
-        Ok(Some(id)) => store.client(id).await?,
+    let client_id = params.get("client_id").ok().flatten();
+    let client = match client_id.map(ClientId::parse) {
+        Some(Ok(id)) => store.client(&id).await?,
         _ => None,
     };
     let checked = validate_authorize(params, client.as_ref().map(registered).as_ref());
@@ -119,17 +113,18 @@ async fn grantable(
     user: &User,
 ) -> OAuthResult<Result<ScopeSet, AuthorizeOutcome>> {
     let known = known_scopes(store, config).await?;
-    let holds = user_scopes(store, user).await?;
-    let allowed = ScopeSet::parse(&client.scopes.join(" ")).unwrap_or_default();
+    let holds = scopes_of(store, user).await?;
     Ok(
-        grant_scopes(request.scope.as_ref(), &allowed, Some(&holds), &known).map_err(|error| {
-            error_answer(
-                config,
-                &request.redirect_uri,
-                request.state.as_deref(),
-                &error,
-            )
-        }),
+        grant_scopes(request.scope.as_ref(), &client.scopes, Some(&holds), &known).map_err(
+            |error| {
+                error_answer(
+                    config,
+                    &request.redirect_uri,
+                    request.state.as_deref(),
+                    &error,
+                )
+            },
+        ),
     )
 }
 
@@ -184,10 +179,7 @@ pub async fn authorize(
         Ok(scopes) => scopes,
         Err(outcome) => return Ok(outcome),
     };
-    let consented = store
-        .consent(&user.id, &client.client_id)
-        .await?
-        .map(|s| ScopeSet::parse(&s).unwrap_or_default());
+    let consented = store.consent(&user.id, &client.client_id).await?;
     if consented.is_some_and(|c| scopes.is_subset(&c)) {
         return issue_code(store, config, &request, user, &scopes).await;
     }
@@ -217,7 +209,7 @@ pub async fn decide(
             store,
             "consent.denied",
             &user.name,
-            Some(&client.client_id),
+            Some(client.client_id.as_str()),
             addr,
             serde_json::json!({}),
         )
@@ -237,10 +229,8 @@ pub async fn decide(
     let remembered = store
         .consent(&user.id, &client.client_id)
         .await?
-        .map(|s| ScopeSet::parse(&s).unwrap_or_default())
         .unwrap_or_default()
-        .union(&scopes)
-        .to_string();
+        .union(&scopes);
     store
         .save_consent(&user.id, &client.client_id, &remembered, now())
         .await?;
@@ -248,9 +238,9 @@ pub async fn decide(
         store,
         "consent.granted",
         &user.name,
-        Some(&client.client_id),
+        Some(client.client_id.as_str()),
         addr,
-        serde_json::json!({ "scope": remembered }),
+        serde_json::json!({ "scope": remembered.to_string() }),
     )
     .await?;
     issue_code(store, config, &request, user, &scopes).await
@@ -264,7 +254,11 @@ pub async fn withdraw_consent(
     client_id: &str,
     addr: Option<&str>,
 ) -> Result<bool, OAuthFailure> {
-    let withdrawn = store.revoke_consent(&user.id, client_id, now()).await?;
+    // An id that cannot be any client's has no consent to withdraw.
+    let withdrawn = match ClientId::parse(client_id) {
+        Ok(id) => store.revoke_consent(&user.id, &id, now()).await?,
+        Err(_) => false,
+    };
     config.tokens.forget_all();
     if withdrawn {
         audit(

@@ -4,6 +4,7 @@
 
 use crate::oauth::OAuthConfig;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
+use heliogate_core::ClientId;
 use std::sync::Arc;
 
 use heliogate_store::{Client, Store};
@@ -61,10 +62,12 @@ pub async fn authenticate(
         (None, Some(id), secret) => (id.as_str(), secret.as_deref()),
         (None, None, _) => return Err(invalid_client().into()),
     };
-    let client = match config.clients.get(client_id) {
-        Some(client) => Some(client),
-        None => {
-            let client = store.client(client_id).await?.map(Arc::new);
+    let client = match (config.clients.get(client_id), ClientId::parse(client_id)) {
+        (Some(client), _) => Some(client),
+        // An id that cannot be any client's is refused like an unknown one.
+        (None, Err(_)) => None,
+        (None, Ok(id)) => {
+            let client = store.client(&id).await?.map(Arc::new);
             if let Some(client) = &client {
                 config
                     .clients
@@ -79,7 +82,7 @@ pub async fn authenticate(
             None => None,
         },
         // A public client authenticates with its id alone; a confidential one never does.
-        (Some(c), None) if c.public => Some(false),
+        (Some(c), None) if c.is_public() => Some(false),
         _ => {
             // Spend the hash anyway, so that an unknown id is not faster to refuse.
             let _ = heliogate_core::SecretHash::of(secret.unwrap_or_default());

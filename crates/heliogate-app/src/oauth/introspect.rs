@@ -41,7 +41,7 @@ pub async fn revoke(
             audit(
                 store,
                 "token.revoked",
-                &auth.client.client_id,
+                auth.client.client_id.as_str(),
                 None,
                 addr,
                 serde_json::json!({ "by": "client" }),

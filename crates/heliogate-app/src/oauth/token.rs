@@ -6,13 +6,13 @@ use heliogate_core::oauth::authorize::Params;
 use heliogate_core::oauth::pkce;
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
 use heliogate_core::{GrantType, ScopeSet, SecretHash, TokenKey};
-use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store, User};
+use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store};
 use serde::Serialize;
 
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::tokens::{AccessTokens, Grant};
 use super::{audit, OAuthConfig, OAuthResult};
-use crate::{admin, new_secret, new_token, now};
+use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -45,10 +45,6 @@ fn scope_param(params: &Params) -> OAuthResult<Option<ScopeSet>> {
     }
 }
 
-fn set(s: &str) -> ScopeSet {
-    ScopeSet::parse(s).unwrap_or_default()
-}
-
 /// The scopes the server knows: every role's, and the OpenID Connect ones.
 pub(crate) async fn known_scopes(
     store: &dyn Store,
@@ -57,18 +53,9 @@ pub(crate) async fn known_scopes(
     if let Some(known) = config.known_scopes.get(&()) {
         return Ok(known);
     }
-    let known = Arc::new(set(&admin::known_scopes(store).await?.join(" ")));
+    let known = Arc::new(scopes::known_scopes(store).await?);
     config.known_scopes.insert((), Arc::clone(&known));
     Ok(known)
-}
-
-/// The scopes a user's roles hold now.
-pub(crate) async fn user_scopes(store: &dyn Store, user: &User) -> OAuthResult<ScopeSet> {
-    Ok(set(&admin::scopes_of(store, user).await?.join(" ")))
-}
-
-fn has_grant(client: &Client, grant: GrantType) -> bool {
-    client.grant_types.iter().any(|g| g == grant.as_str())
 }
 
 /// The audit record of an issuance, written with the tokens.
@@ -113,7 +100,7 @@ pub async fn token_request(
             .into());
         }
     };
-    if !has_grant(&auth.client, grant) {
+    if !auth.client.has_grant(grant) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
             format!("this client may not use {grant}"),
@@ -151,17 +138,11 @@ async fn client_credentials(
     }
     let requested = scope_param(params)?;
     let known = known_scopes(store, config).await?;
-    let scope = grant_scopes(
-        requested.as_ref(),
-        &set(&auth.client.scopes.join(" ")),
-        None,
-        &known,
-    )?
-    .to_string();
+    let scope = grant_scopes(requested.as_ref(), &auth.client.scopes, None, &known)?.to_string();
     let now = now();
     let (access_token, record) = tokens.mint(
         &Grant {
-            client_id: &auth.client.client_id,
+            client_id: auth.client.client_id.as_str(),
             user_id: None,
             scope: &scope,
             family_id: None,
@@ -170,7 +151,7 @@ async fn client_credentials(
         now,
     );
     let event = issued(
-        &auth.client.client_id,
+        auth.client.client_id.as_str(),
         GrantType::ClientCredentials,
         None,
         &scope,
@@ -190,7 +171,7 @@ async fn client_credentials(
 /// Whether this grant gets a refresh token: the client must be allowed the refresh_token
 /// grant; asking for `offline_access` means the same and needs the same.
 fn wants_refresh(client: &Client) -> bool {
-    has_grant(client, GrantType::RefreshToken)
+    client.has_grant(GrantType::RefreshToken)
 }
 
 /// RFC 6749 §4.1.3 with RFC 7636 §4.6: redeem a code once, for the client it was issued to,
@@ -215,7 +196,7 @@ async fn authorization_code(
             audit(
                 store,
                 "code.replayed",
-                &auth.client.client_id,
+                auth.client.client_id.as_str(),
                 None,
                 addr,
                 serde_json::json!({ "revoked": revoked }),
@@ -229,7 +210,7 @@ async fn authorization_code(
             return Err(OAuthError::invalid_grant("the authorization code is not valid").into())
         }
     };
-    if code.client_id != auth.client.client_id {
+    if code.client_id != auth.client.client_id.as_str() {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
         )
@@ -274,7 +255,7 @@ async fn authorization_code(
     let family_id = new_secret();
     let (access_token, record) = tokens.mint(
         &Grant {
-            client_id: &auth.client.client_id,
+            client_id: auth.client.client_id.as_str(),
             user_id: Some(&user.id),
             scope: &code.scope,
             family_id: Some(&family_id),
@@ -287,7 +268,7 @@ async fn authorization_code(
         let refresh = NewRefreshToken {
             key: TokenKey::of(&token),
             family_id: family_id.clone(),
-            client_id: auth.client.client_id.clone(),
+            client_id: auth.client.client_id.to_string(),
             user_id: user.id.clone(),
             scope: code.scope.clone(),
             code_hash: Some(code_hash),
@@ -299,7 +280,7 @@ async fn authorization_code(
         (None, None)
     };
     let event = issued(
-        &auth.client.client_id,
+        auth.client.client_id.as_str(),
         GrantType::AuthorizationCode,
         Some(&user.name),
         &code.scope,
@@ -335,7 +316,7 @@ async fn refresh(
     let Some(old) = store.refresh_token(&key).await? else {
         return Err(invalid().into());
     };
-    if old.client_id != auth.client.client_id {
+    if old.client_id != auth.client.client_id.as_str() {
         return Err(invalid().into());
     }
     if old.rotated_at.is_some() {
@@ -344,7 +325,7 @@ async fn refresh(
         audit(
             store,
             "refresh.replayed",
-            &auth.client.client_id,
+            auth.client.client_id.as_str(),
             None,
             addr,
             serde_json::json!({ "revoked": revoked }),
@@ -362,15 +343,15 @@ async fn refresh(
     let Some(user) = user else {
         return Err(invalid().into());
     };
-    let original = set(&old.scope);
+    let original = ScopeSet::parse(&old.scope).unwrap_or_default();
     if let Some(requested) = &requested {
         if !requested.is_subset(&original) {
             return Err(OAuthError::invalid_scope("a refresh may not widen the scope").into());
         }
     }
     let known = known_scopes(store, config).await?;
-    let holds = user_scopes(store, &user).await?;
-    let client_allowed = set(&auth.client.scopes.join(" "));
+    let holds = scopes::scopes_of(store, &user).await?;
+    let client_allowed = &auth.client.scopes;
     let narrowed = requested.unwrap_or_else(|| original.clone());
     let scope = grant_scopes(
         Some(&narrowed),
@@ -381,7 +362,7 @@ async fn refresh(
     .to_string();
     let (access_token, record) = tokens.mint(
         &Grant {
-            client_id: &auth.client.client_id,
+            client_id: auth.client.client_id.as_str(),
             user_id: Some(&user.id),
             scope: &scope,
             family_id: Some(&old.family_id),
@@ -402,7 +383,7 @@ async fn refresh(
         expires_at: now + config.refresh_token_ttl,
     };
     let event = issued(
-        &auth.client.client_id,
+        auth.client.client_id.as_str(),
         GrantType::RefreshToken,
         Some(&user.name),
         &scope,

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use heliogate_app::admin::known_scopes;
+use heliogate_app::scopes::known_scopes;
 use serde_json::json;
 
 use crate::AppState;
@@ -12,7 +12,7 @@ use crate::HttpError;
 pub(super) async fn metadata(State(state): State<AppState>) -> Response {
     let issuer = &state.config.issuer;
     let scopes = match known_scopes(&*state.store).await {
-        Ok(scopes) => scopes,
+        Ok(scopes) => scopes.to_vec(),
         Err(e) => return HttpError(e).into_response(),
     };
     Json(json!({

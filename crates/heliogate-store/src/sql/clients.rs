@@ -1,7 +1,7 @@
 //! OAuth 2 clients.
 
 use async_trait::async_trait;
-use heliogate_core::{SecretHash, UnixTime};
+use heliogate_core::{ClientId, SecretHash, UnixTime};
 
 use super::{user_id, Engine, SqlStore};
 use crate::error::{db_err, unique};
@@ -21,7 +21,7 @@ impl ClientStore for SqlStore {
             "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
              grant_types, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
-        .bind(&client.client_id)
+        .bind(client.client_id.as_str())
         .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
         .bind(&spec.name)
         .bind(owner_id)
@@ -32,17 +32,17 @@ impl ClientStore for SqlStore {
         .bind(client.now)
         .execute(&mut *tx)
         .await
-        .map_err(unique(format!("a client with id {:?} already exists", client.client_id)))?;
+        .map_err(unique(format!("a client with id {:?} already exists", client.client_id.as_str())))?;
         tx.commit().await.map_err(db_err)?;
         self.client(&client.client_id)
             .await?
             .ok_or_else(|| StoreError::NotFound("the new client vanished".into()))
     }
 
-    async fn client(&self, client_id: &str) -> Result<Option<Client>> {
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
         let row: Option<ClientRow> =
             sqlx::query_as(&format!("SELECT {CLIENT_COLUMNS} WHERE c.client_id = $1"))
-                .bind(client_id)
+                .bind(client_id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -59,9 +59,9 @@ impl ClientStore for SqlStore {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    async fn delete_client(&self, client_id: &str) -> Result<()> {
+    async fn delete_client(&self, client_id: &ClientId) -> Result<()> {
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
+            .bind(client_id.as_str())
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
@@ -75,14 +75,14 @@ impl ClientStore for SqlStore {
 
     async fn set_client_secret(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         hash: &SecretHash,
         now: UnixTime,
     ) -> Result<()> {
         let done = sqlx::query(
             "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND public = FALSE",
         )
-        .bind(client_id)
+        .bind(client_id.as_str())
         .bind(hash.as_bytes().to_vec())
         .bind(now)
         .execute(&self.pool)

@@ -1,11 +1,12 @@
 //! Authorization codes, issuance, refresh rotation, revocation and consents.
 
 use async_trait::async_trait;
-use heliogate_core::{SecretHash, TokenKey, UnixTime};
+use heliogate_core::{ClientId, ScopeSet, SecretHash, TokenKey, UnixTime};
 
 use super::{insert_rows, revoke_tokens_where, Engine, SqlStore};
 use crate::error::db_err;
 use crate::issue::{enqueue, Rows};
+use crate::rows::stored_scopes;
 use crate::{
     AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, Redemption,
     RefreshToken, Result, Revocation,
@@ -141,7 +142,7 @@ impl GrantStore for SqlStore {
     async fn revoke_token(
         &self,
         key: &TokenKey,
-        client_id: &str,
+        client_id: &ClientId,
         now: UnixTime,
     ) -> Result<Revocation> {
         let mut tx = self.begin_write().await?;
@@ -152,7 +153,7 @@ impl GrantStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         if let Some(owner) = access {
-            if owner != client_id {
+            if owner != client_id.as_str() {
                 return Ok(Revocation::NotOwned);
             }
             sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
@@ -171,7 +172,7 @@ impl GrantStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         match refresh {
-            Some((owner, _)) if owner != client_id => Ok(Revocation::NotOwned),
+            Some((owner, _)) if owner != client_id.as_str() => Ok(Revocation::NotOwned),
             Some((_, family)) => {
                 revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
                 tx.commit().await.map_err(db_err)?;
@@ -181,20 +182,22 @@ impl GrantStore for SqlStore {
         }
     }
 
-    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+    async fn consent(&self, user_id: &str, client_id: &ClientId) -> Result<Option<ScopeSet>> {
+        let scope: Option<String> =
+            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        scope.map(|s| stored_scopes([s])).transpose()
     }
 
     async fn save_consent(
         &self,
         user_id: &str,
-        client_id: &str,
-        scope: &str,
+        client_id: &ClientId,
+        scope: &ScopeSet,
         now: UnixTime,
     ) -> Result<()> {
         sqlx::query(
@@ -202,8 +205,8 @@ impl GrantStore for SqlStore {
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
         )
         .bind(user_id)
-        .bind(client_id)
-        .bind(scope)
+        .bind(client_id.as_str())
+        .bind(scope.to_string())
         .bind(now)
         .execute(&self.pool)
         .await
@@ -220,22 +223,28 @@ impl GrantStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(client_id, client_name, scope, updated_at)| Consent {
-                client_id,
-                client_name,
-                scope,
-                updated_at,
+        rows.into_iter()
+            .map(|(client_id, client_name, scope, updated_at)| {
+                Ok(Consent {
+                    client_id,
+                    client_name,
+                    scope: stored_scopes([scope])?,
+                    updated_at,
+                })
             })
-            .collect())
+            .collect()
     }
 
-    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<bool> {
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
-            .bind(client_id)
+            .bind(client_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -245,7 +254,7 @@ impl GrantStore for SqlStore {
                 "UPDATE {table} SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL"
             ))
             .bind(user_id)
-            .bind(client_id)
+            .bind(client_id.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await

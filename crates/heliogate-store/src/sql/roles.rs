@@ -1,11 +1,12 @@
 //! Roles: named sets of scopes.
 
 use async_trait::async_trait;
-use heliogate_core::{RoleName, Scope, UnixTime};
+use heliogate_core::{RoleName, Scope, ScopeSet, UnixTime};
 use sqlx::Transaction;
 
 use super::{admin_count, keeping_an_admin, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
+use crate::rows::{stored_role, stored_scopes};
 use crate::{Result, Role, RoleStore, StoreError};
 
 impl SqlStore {
@@ -17,8 +18,8 @@ impl SqlStore {
                 .await
                 .map_err(db_err)?;
         Ok(Role {
-            name: name.to_owned(),
-            scopes: scopes.into_iter().map(|(s,)| s).collect(),
+            name: stored_role(name)?,
+            scopes: stored_scopes(scopes.into_iter().map(|(s,)| s))?,
         })
     }
 }
@@ -35,17 +36,19 @@ impl RoleStore for SqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-        Ok(names
+        names
             .into_iter()
             .map(|(name,)| {
                 let scopes = links
                     .iter()
                     .filter(|(r, _)| *r == name)
-                    .map(|(_, s)| s.clone())
-                    .collect();
-                Role { name, scopes }
+                    .map(|(_, s)| s.clone());
+                Ok(Role {
+                    name: stored_role(&name)?,
+                    scopes: stored_scopes(scopes)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn create_role(&self, name: &RoleName, scopes: &[Scope], now: UnixTime) -> Result<Role> {
@@ -100,11 +103,12 @@ impl RoleStore for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn role_scopes(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT scope FROM role_scopes ORDER BY scope")
+    async fn role_scopes(&self) -> Result<ScopeSet> {
+        let scopes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT scope FROM role_scopes")
             .fetch_all(&self.pool)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        stored_scopes(scopes)
     }
 }
 

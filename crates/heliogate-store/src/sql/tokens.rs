@@ -1,7 +1,7 @@
 //! Issued access tokens: lookup, revocation by user or client, and the purge.
 
 use async_trait::async_trait;
-use heliogate_core::{TokenKey, UnixTime};
+use heliogate_core::{ClientId, TokenKey, UnixTime};
 
 use super::{Engine, SqlStore};
 use crate::error::db_err;
@@ -48,8 +48,9 @@ impl TokenStore for SqlStore {
         self.revoke_where("user_id", user_id, now).await
     }
 
-    async fn revoke_client_tokens(&self, client_id: &str, now: UnixTime) -> Result<u64> {
-        self.revoke_where("client_id", client_id, now).await
+    async fn revoke_client_tokens(&self, client_id: &ClientId, now: UnixTime) -> Result<u64> {
+        self.revoke_where("client_id", client_id.as_str(), now)
+            .await
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {

@@ -99,8 +99,8 @@ impl UserStore for SqlStore {
             .ok_or_else(|| StoreError::NotFound("the new user vanished".into()))
     }
 
-    async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        self.user_where("name", name).await
+    async fn user_by_name(&self, name: &UserName) -> Result<Option<User>> {
+        self.user_where("name", name.as_str()).await
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
@@ -115,10 +115,10 @@ impl UserStore for SqlStore {
         Ok(attach_roles(users, self.roles_of(None).await?))
     }
 
-    async fn credentials(&self, name: &str) -> Result<Option<Credentials>> {
+    async fn credentials(&self, name: &UserName) -> Result<Option<Credentials>> {
         let row: Option<(String, String, bool)> =
             sqlx::query_as("SELECT id, password_hash, disabled FROM users WHERE name = $1")
-                .bind(name)
+                .bind(name.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;

@@ -2,7 +2,7 @@
 
 use heliogate_core::SecretHash;
 
-use crate::helpers::TestApp;
+use crate::helpers::{client_id, TestApp};
 
 crate::on_both_backends!(
     a_confidential_client_gets_a_secret_shown_once,
@@ -36,7 +36,7 @@ async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
     assert_eq!(issued.as_object().unwrap().len(), 2, "{issued}");
 
     let store = app.store().await;
-    let stored = store.client(id).await.unwrap().unwrap();
+    let stored = store.client(&client_id(id)).await.unwrap().unwrap();
     assert!(stored.secret_hash.unwrap().matches(secret));
     assert_eq!(stored.secret_hash, Some(SecretHash::of(secret)));
     assert_eq!(stored.owner.as_deref(), Some("owner"));
@@ -104,7 +104,7 @@ async fn a_public_client_has_no_secret(app: TestApp) {
     assert!(app
         .store()
         .await
-        .client(id)
+        .client(&client_id(id))
         .await
         .unwrap()
         .unwrap()
@@ -126,7 +126,7 @@ async fn rotating_a_secret_replaces_it(app: TestApp) {
     let hash = app
         .store()
         .await
-        .client(id)
+        .client(&client_id(id))
         .await
         .unwrap()
         .unwrap()
@@ -227,7 +227,7 @@ async fn a_deleted_client_is_gone_with_its_tokens(app: TestApp) {
     let store = app.store().await;
     let token = crate::cli_tokens::insert_token(&*store, id, None, "t-svc").await;
     app.run(&["client", "delete", id]).ok();
-    assert!(store.client(id).await.unwrap().is_none());
+    assert!(store.client(&client_id(id)).await.unwrap().is_none());
     assert!(store.access_token(&token).await.unwrap().is_none());
     assert_eq!(
         store.recent_events(1).await.unwrap()[0].event,

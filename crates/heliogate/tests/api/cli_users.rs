@@ -2,7 +2,7 @@
 
 use heliogate_app::passwords;
 
-use crate::helpers::TestApp;
+use crate::helpers::{user_name, TestApp};
 
 crate::on_both_backends!(
     a_user_is_added_shown_and_listed,
@@ -52,7 +52,11 @@ async fn a_user_is_added_shown_and_listed(app: TestApp) {
     assert!(app.run(&["user", "list"]).ok().stdout.contains("alice"));
 
     let store = app.store().await;
-    let user = store.user_by_name("alice").await.unwrap().unwrap();
+    let user = store
+        .user_by_name(&user_name("alice"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.id, added["id"].as_str().unwrap());
     let events = store.recent_events(10).await.unwrap();
     assert_eq!(events[0].event, "user.created");
@@ -67,7 +71,7 @@ async fn the_password_is_stored_as_argon2id_only(app: TestApp) {
     )
     .ok();
     let store = app.store().await;
-    let creds = store.credentials("bob").await.unwrap().unwrap();
+    let creds = store.credentials(&user_name("bob")).await.unwrap().unwrap();
     assert!(
         creds
             .password_hash
@@ -191,7 +195,7 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
     .ok();
     let store = app.store().await;
     let hash = store
-        .credentials("erin")
+        .credentials(&user_name("erin"))
         .await
         .unwrap()
         .unwrap()
@@ -204,7 +208,7 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
     .refused("at least 10");
     assert_eq!(
         store
-            .credentials("erin")
+            .credentials(&user_name("erin"))
             .await
             .unwrap()
             .unwrap()
@@ -213,13 +217,27 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
     );
 
     app.run(&["user", "disable", "erin"]).ok();
-    assert!(store.user_by_name("erin").await.unwrap().unwrap().disabled);
+    assert!(
+        store
+            .user_by_name(&user_name("erin"))
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
     assert_eq!(
         app.run(&["user", "show", "erin", "--json"]).json()["disabled"],
         true
     );
     app.run(&["user", "enable", "erin"]).ok();
-    assert!(!store.user_by_name("erin").await.unwrap().unwrap().disabled);
+    assert!(
+        !store
+            .user_by_name(&user_name("erin"))
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
 
     let before = app.snapshot();
     app.run(&["user", "set-roles", "erin", "reader", "ghost"])
@@ -305,7 +323,11 @@ async fn a_deleted_user_is_gone_with_their_tokens(app: TestApp) {
     )
     .await;
     app.run(&["user", "delete", "frank"]).ok();
-    assert!(store.user_by_name("frank").await.unwrap().is_none());
+    assert!(store
+        .user_by_name(&user_name("frank"))
+        .await
+        .unwrap()
+        .is_none());
     assert!(store.access_token(&token).await.unwrap().is_none());
     assert_eq!(
         store.recent_events(1).await.unwrap()[0].event,

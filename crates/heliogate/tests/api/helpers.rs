@@ -363,3 +363,13 @@ pub fn location(response: &reqwest::Response) -> &str {
         .get("location")
         .map_or("", |v| v.to_str().unwrap())
 }
+
+/// A user name for the store's typed lookups.
+pub fn user_name(name: &str) -> heliogate_core::UserName {
+    heliogate_core::UserName::parse(name).expect("a valid user name")
+}
+
+/// A client id for the store's typed lookups.
+pub fn client_id(id: &str) -> heliogate_core::ClientId {
+    heliogate_core::ClientId::parse(id).expect("a valid client id")
+}

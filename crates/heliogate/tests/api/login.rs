@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use heliogate_core::SecretHash;
 
-use crate::helpers::{location, Browser, Server, TestApp};
+use crate::helpers::{location, user_name, Browser, Server, TestApp};
 
 const PASSWORD: &str = "a good long password";
 
@@ -128,7 +128,7 @@ async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
     browser.sign_in("alice", PASSWORD).await;
     let store = app.store().await;
     let hash = store
-        .credentials("alice")
+        .credentials(&user_name("alice"))
         .await
         .unwrap()
         .unwrap()
@@ -152,7 +152,7 @@ async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
     assert_eq!(browser.get("/").await.status(), 200, "still signed in");
     assert_eq!(
         store
-            .credentials("alice")
+            .credentials(&user_name("alice"))
             .await
             .unwrap()
             .unwrap()

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::AbortHandle;
 
-use crate::helpers::{Backend, Server, TestApp};
+use crate::helpers::{user_name, Backend, Server, TestApp};
 
 crate::on_both_backends!(
     the_first_start_creates_the_admin_once,
@@ -41,10 +41,14 @@ async fn the_first_start_creates_the_admin_once(app: TestApp) {
         .any(|l| l.contains(&password) && l.contains("INFO")));
 
     let store = app.store().await;
-    let admin = store.user_by_name("admin").await.unwrap().unwrap();
+    let admin = store
+        .user_by_name(&user_name("admin"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(admin.roles, ["administrator"]);
     let hash = store
-        .credentials("admin")
+        .credentials(&user_name("admin"))
         .await
         .unwrap()
         .unwrap()
@@ -65,7 +69,7 @@ async fn the_first_start_creates_the_admin_once(app: TestApp) {
     assert_eq!(store.list_users().await.unwrap().len(), 1);
     assert_eq!(
         store
-            .credentials("admin")
+            .credentials(&user_name("admin"))
             .await
             .unwrap()
             .unwrap()

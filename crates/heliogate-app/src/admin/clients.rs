@@ -1,0 +1,198 @@
+//! OAuth 2 clients: register, show, rotate the secret, delete.
+
+use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, SecretHash};
+use heliogate_store::{Client, NewClient, Store};
+use serde::Serialize;
+
+use super::{audit, parse_scopes, user_name};
+use crate::scopes::known_scopes;
+use crate::{invalid, new_client_id, new_secret, now, Actor, AppError, Result};
+
+/// A client as shown to administrators: never its secret, nor the secret's hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub owner: Option<String>,
+    /// `confidential` or `public`.
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<Client> for ClientView {
+    fn from(c: Client) -> Self {
+        Self {
+            client_id: c.client_id.as_str().to_owned(),
+            client_type: match c.kind {
+                ClientKind::Public => "public",
+                ClientKind::Confidential => "confidential",
+            },
+            redirect_uris: c
+                .redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
+            grant_types: c
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            scopes: c.scopes.to_vec(),
+            name: c.name,
+            owner: c.owner,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A new client and, for a confidential one, its secret: shown this once, stored only hashed.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    #[serde(skip)]
+    pub client: ClientView,
+}
+
+/// What `add_client` takes, as typed by a user: every field is checked here.
+#[derive(Debug, Clone, Default)]
+pub struct AddClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub owner: Option<String>,
+}
+
+/// The client with this id; an id that cannot be valid is no client's.
+async fn find_client(store: &dyn Store, client_id: &str) -> Result<Client> {
+    let not_found = || AppError::NotFound(format!("no client with id {client_id:?}"));
+    let id = ClientId::parse(client_id).map_err(|_| not_found())?;
+    store.client(&id).await?.ok_or_else(not_found)
+}
+
+pub async fn add_client(
+    store: &dyn Store,
+    actor: &Actor,
+    input: AddClient,
+) -> Result<IssuedClient> {
+    let redirect_uris = input
+        .redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let grant_types = input
+        .grant_types
+        .iter()
+        .map(|g| g.parse::<GrantType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let scopes = parse_scopes(&input.scopes)?;
+    let known = known_scopes(store).await?;
+    if let Some(unknown) = scopes.iter().find(|s| !known.contains(s.as_str())) {
+        return Err(AppError::Invalid(format!(
+            "unknown scope {:?}: no role holds it (known: {known})",
+            unknown.as_str(),
+        )));
+    }
+    let kind = if input.public {
+        ClientKind::Public
+    } else {
+        ClientKind::Confidential
+    };
+    let spec =
+        ClientSpec::new(&input.name, kind, redirect_uris, grant_types, scopes).map_err(invalid)?;
+    let owner = input.owner.as_deref().map(user_name).transpose()?;
+    let secret = (kind == ClientKind::Confidential).then(new_secret);
+    let new = NewClient {
+        client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
+        secret_hash: secret.as_deref().map(SecretHash::of),
+        spec,
+        owner,
+        now: now(),
+    };
+    let client = ClientView::from(store.create_client(&new).await?);
+    audit(
+        store,
+        actor,
+        "client.created",
+        &client.client_id,
+        serde_json::json!({ "name": client.name, "grant_types": client.grant_types, "scopes": client.scopes }),
+    )
+    .await?;
+    Ok(IssuedClient {
+        client_id: client.client_id.clone(),
+        client_secret: secret,
+        client,
+    })
+}
+
+pub async fn list_clients(store: &dyn Store) -> Result<Vec<ClientView>> {
+    Ok(store
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(ClientView::from)
+        .collect())
+}
+
+pub async fn show_client(store: &dyn Store, client_id: &str) -> Result<ClientView> {
+    Ok(find_client(store, client_id).await?.into())
+}
+
+pub async fn delete_client(store: &dyn Store, actor: &Actor, client_id: &str) -> Result<()> {
+    let client = find_client(store, client_id).await?;
+    store.delete_client(&client.client_id).await?;
+    audit(
+        store,
+        actor,
+        "client.deleted",
+        client_id,
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// Gives a confidential client a new secret; the old one stops working at once.
+pub async fn rotate_client_secret(
+    store: &dyn Store,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<IssuedClient> {
+    let client = find_client(store, client_id).await?;
+    if client.is_public() {
+        return Err(AppError::Invalid(format!(
+            "client {client_id:?} is public: it has no secret"
+        )));
+    }
+    let secret = new_secret();
+    store
+        .set_client_secret(&client.client_id, &SecretHash::of(&secret), now())
+        .await?;
+    audit(
+        store,
+        actor,
+        "client.secret_rotated",
+        client_id,
+        serde_json::json!({}),
+    )
+    .await?;
+    let client = ClientView::from(client);
+    Ok(IssuedClient {
+        client_id: client.client_id.clone(),
+        client_secret: Some(secret),
+        client,
+    })
+}
+
+/// A client that exists, for the operations on its tokens.
+pub(super) async fn existing_client(store: &dyn Store, client_id: &str) -> Result<ClientId> {
+    Ok(find_client(store, client_id).await?.client_id)
+}

@@ -1,0 +1,55 @@
+//! The installation: its first administrator, and the issuer every node must share.
+
+use heliogate_core::{RoleName, ADMIN_ROLE};
+use heliogate_store::{NewUser, Store};
+
+use super::{audit, user_name};
+use crate::{invalid, new_secret, new_user_id, now, passwords, Actor, AppError, Result};
+
+/// On a first start with no users: creates `admin` with the `administrator` role and a random
+/// password, and returns that password to be shown once. `None` on every later start.
+pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
+    let password = new_secret();
+    let new = NewUser {
+        id: new_user_id(),
+        name: user_name("admin")?,
+        email: None,
+        password_hash: passwords::hash_async(password.clone()).await?,
+        roles: vec![RoleName::parse(ADMIN_ROLE).map_err(invalid)?],
+        now: now(),
+    };
+    if !store.bootstrap_admin(&new).await? {
+        return Ok(None);
+    }
+    audit(
+        store,
+        &Actor {
+            name: "heliogate".into(),
+            client_addr: None,
+        },
+        "user.created",
+        "admin",
+        serde_json::json!({ "roles": [ADMIN_ROLE], "bootstrap": true }),
+    )
+    .await?;
+    Ok(Some(password))
+}
+
+/// Every node of a cluster must present the same issuer: it is the `iss` of every answer and
+/// decides the cookies. The first start records it; a node configured otherwise refuses to
+/// start, until `migrate` records a new one on purpose.
+pub async fn check_issuer(store: &dyn Store, issuer: &str) -> Result<()> {
+    match store.instance_value("issuer").await? {
+        None => Ok(store.set_instance_value("issuer", issuer).await?),
+        Some(recorded) if recorded == issuer => Ok(()),
+        Some(recorded) => Err(AppError::Conflict(format!(
+            "this database is served as issuer {recorded}, not {issuer}: every node must use the same issuer \
+             (to change it on purpose, run `heliogate migrate --issuer {issuer}`)"
+        ))),
+    }
+}
+
+/// Records the issuer the database is served as (by `migrate`).
+pub async fn record_issuer(store: &dyn Store, issuer: &str) -> Result<()> {
+    Ok(store.set_instance_value("issuer", issuer).await?)
+}

@@ -1,0 +1,55 @@
+//! Administration: users, roles, clients and tokens, as the CLI and the administration API
+//! offer them. Every change is checked, made in one store call, and audited.
+
+mod clients;
+mod instance;
+mod roles;
+mod tokens;
+mod users;
+
+use heliogate_core::{Scope, UserName};
+use heliogate_store::Store;
+
+use crate::{invalid, Actor, Result};
+
+pub use clients::{
+    add_client, delete_client, list_clients, rotate_client_secret, show_client, AddClient,
+    ClientView, IssuedClient,
+};
+pub use instance::{bootstrap_admin, check_issuer, record_issuer};
+pub use roles::{add_role, delete_role, list_roles, set_role_scopes, RoleView};
+pub use tokens::{purge_expired, revoke_client_tokens, revoke_user_tokens};
+pub use users::{
+    add_user, delete_user, list_users, set_disabled, set_password, set_user_roles, show_user,
+    AddUser, UserView,
+};
+
+async fn audit(
+    store: &dyn Store,
+    actor: &Actor,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    crate::audit(
+        store,
+        event,
+        &actor.name,
+        Some(subject),
+        actor.client_addr.as_deref(),
+        detail,
+    )
+    .await?;
+    Ok(())
+}
+
+fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>> {
+    scopes
+        .iter()
+        .map(|s| Scope::parse(s).map_err(invalid))
+        .collect()
+}
+
+fn user_name(name: &str) -> Result<UserName> {
+    UserName::parse(name).map_err(invalid)
+}

@@ -1,0 +1,178 @@
+//! Users: create, show, change roles and passwords, disable, delete.
+
+use heliogate_core::{check_new_password, Email, RoleName, UserName};
+use heliogate_store::{NewUser, Store, User};
+use serde::Serialize;
+
+use super::{audit, user_name};
+use crate::scopes::scopes_of;
+use crate::{invalid, new_user_id, now, passwords, Actor, AppError, Result};
+
+/// A user as shown to administrators.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    /// The scopes the user's roles hold, sorted.
+    pub scopes: Vec<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What `add_user` takes.
+#[derive(Debug, Clone)]
+pub struct AddUser {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub email: Option<String>,
+    pub password: String,
+}
+
+fn parse_roles(roles: &[String]) -> Result<Vec<RoleName>> {
+    if roles.is_empty() {
+        return Err(AppError::Invalid("a user needs at least one role".into()));
+    }
+    roles
+        .iter()
+        .map(|r| RoleName::parse(r).map_err(invalid))
+        .collect()
+}
+
+async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
+    let scopes = scopes_of(store, &user).await?.to_vec();
+    Ok(UserView {
+        id: user.id,
+        name: user.name,
+        email: user.email,
+        roles: user.roles,
+        scopes,
+        disabled: user.disabled,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+    })
+}
+
+/// The user with this name; a name that cannot be valid is no user's.
+pub(super) async fn find_user(store: &dyn Store, name: &str) -> Result<User> {
+    let not_found = || AppError::NotFound(format!("no user named {name:?}"));
+    let name = UserName::parse(name).map_err(|_| not_found())?;
+    store.user_by_name(&name).await?.ok_or_else(not_found)
+}
+
+pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Result<UserView> {
+    let name = user_name(&input.name)?;
+    let roles = parse_roles(&input.roles)?;
+    let email = input
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(invalid)?;
+    check_new_password(&input.password).map_err(invalid)?;
+    let password_hash = passwords::hash_async(input.password).await?;
+    let new = NewUser {
+        id: new_user_id(),
+        name,
+        email,
+        password_hash,
+        roles,
+        now: now(),
+    };
+    let user = store.create_user(&new).await?;
+    audit(
+        store,
+        actor,
+        "user.created",
+        &user.name,
+        serde_json::json!({ "roles": user.roles }),
+    )
+    .await?;
+    view_user(store, user).await
+}
+
+pub async fn list_users(store: &dyn Store) -> Result<Vec<UserView>> {
+    let mut views = Vec::new();
+    for user in store.list_users().await? {
+        views.push(view_user(store, user).await?);
+    }
+    Ok(views)
+}
+
+pub async fn show_user(store: &dyn Store, name: &str) -> Result<UserView> {
+    let user = find_user(store, name).await?;
+    view_user(store, user).await
+}
+
+pub async fn set_user_roles(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    roles: &[String],
+) -> Result<UserView> {
+    let name = user_name(name)?;
+    let roles = parse_roles(roles)?;
+    store.set_user_roles(&name, &roles, now()).await?;
+    let roles: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+    audit(
+        store,
+        actor,
+        "user.roles_changed",
+        name.as_str(),
+        serde_json::json!({ "roles": roles }),
+    )
+    .await?;
+    show_user(store, name.as_str()).await
+}
+
+pub async fn set_password(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    password: String,
+) -> Result<()> {
+    let name = user_name(name)?;
+    check_new_password(&password).map_err(invalid)?;
+    find_user(store, name.as_str()).await?;
+    let hash = passwords::hash_async(password).await?;
+    store.set_password_hash(&name, &hash, now(), None).await?;
+    audit(
+        store,
+        actor,
+        "user.password_changed",
+        name.as_str(),
+        serde_json::json!({}),
+    )
+    .await
+}
+
+pub async fn set_disabled(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    disabled: bool,
+) -> Result<()> {
+    let name = user_name(name)?;
+    store.set_disabled(&name, disabled, now()).await?;
+    let event = if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    };
+    audit(store, actor, event, name.as_str(), serde_json::json!({})).await
+}
+
+pub async fn delete_user(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {
+    let name = user_name(name)?;
+    store.delete_user(&name).await?;
+    audit(
+        store,
+        actor,
+        "user.deleted",
+        name.as_str(),
+        serde_json::json!({}),
+    )
+    .await
+}
