@@ -16,7 +16,7 @@ pub mod scopes;
 
 pub use random::{new_client_id, new_secret, new_token, new_user_id, now};
 
-use heliogate_store::StoreError;
+use heliogate_store::{AuditEvent, StoreError};
 
 /// Why a use case did not happen. Nothing was changed in every case.
 #[derive(Debug, thiserror::Error)]
@@ -55,25 +55,37 @@ pub(crate) fn invalid(e: impl std::fmt::Display) -> AppError {
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
-/// Records a security event in the audit log: what happened, who did it, to what, from where.
-/// The one way every use case writes to the log.
+/// A security event: what happened, who did it, to what, from where. The one way every use
+/// case describes what it did: a change hands its event to the store call that makes the
+/// change, which writes both in one transaction; anything else goes to `audit`.
+pub(crate) fn event(
+    event: &str,
+    actor: &str,
+    subject: Option<&str>,
+    addr: Option<&str>,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at: now(),
+        event: event.into(),
+        actor: Some(actor.into()),
+        subject: subject.map(str::to_owned),
+        client_addr: addr.map(str::to_owned),
+        detail,
+    }
+}
+
+/// Records an event that changes nothing else: a refused sign-in, a failed authentication.
 pub(crate) async fn audit(
     store: &dyn heliogate_store::Store,
-    event: &str,
+    name: &str,
     actor: &str,
     subject: Option<&str>,
     addr: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
     store
-        .record(&heliogate_store::AuditEvent {
-            at: now(),
-            event: event.into(),
-            actor: Some(actor.into()),
-            subject: subject.map(str::to_owned),
-            client_addr: addr.map(str::to_owned),
-            detail,
-        })
+        .record(&event(name, actor, subject, addr, detail))
         .await
 }
 
@@ -92,5 +104,16 @@ impl Actor {
             name: "cli".into(),
             client_addr: None,
         }
+    }
+
+    /// The record of something this actor does to `subject`.
+    pub(crate) fn event(&self, name: &str, subject: &str, detail: serde_json::Value) -> AuditEvent {
+        event(
+            name,
+            &self.name,
+            Some(subject),
+            self.client_addr.as_deref(),
+            detail,
+        )
     }
 }

@@ -8,7 +8,7 @@
 use heliogate_core::{check_new_password, SecretHash, SessionPolicy, ThrottlePolicy, UserName};
 use heliogate_store::{NewSession, Session, Store, User};
 
-use crate::{audit, invalid, new_secret, now, passwords, AppError, Result};
+use crate::{audit, event, invalid, new_secret, now, passwords, AppError, Result};
 
 /// The rules of signing in, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +26,9 @@ pub struct LoginAttempt {
     pub password: String,
     pub client_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// The session the browser held before, ended at a successful sign-in: the new session's
+    /// id is never one the browser knew.
+    pub replaces: Option<String>,
 }
 
 #[derive(Debug)]
@@ -113,25 +116,35 @@ pub async fn sign_in(
     .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
     let session_id = new_secret();
     store
-        .create_session(&NewSession {
-            id_hash: SecretHash::of(&session_id),
-            user_id: user.id.clone(),
-            csrf_token: new_secret(),
-            created_at: now,
-            expires_at: policy.session.expires_at(now, now),
-            client_addr: attempt.client_addr.clone(),
-            user_agent: attempt.user_agent.map(|ua| ua.chars().take(256).collect()),
-        })
+        .create_session(
+            &NewSession {
+                id_hash: SecretHash::of(&session_id),
+                user_id: user.id.clone(),
+                csrf_token: new_secret(),
+                created_at: now,
+                expires_at: policy.session.expires_at(now, now),
+                client_addr: attempt.client_addr.clone(),
+                user_agent: attempt.user_agent.map(|ua| ua.chars().take(256).collect()),
+            },
+            &event(
+                "login.succeeded",
+                &user.name,
+                Some(&user.name),
+                addr,
+                serde_json::json!({}),
+            ),
+        )
         .await?;
-    audit(
-        store,
-        "login.succeeded",
-        &user.name,
-        Some(&user.name),
-        addr,
-        serde_json::json!({}),
-    )
-    .await?;
+    if let Some(old) = &attempt.replaces {
+        let ended = event(
+            "session.replaced",
+            &user.name,
+            Some(&user.name),
+            addr,
+            serde_json::json!({}),
+        );
+        store.delete_session(&SecretHash::of(old), &ended).await?;
+    }
     Ok(SignIn::SignedIn { session_id, user })
 }
 
@@ -160,16 +173,10 @@ pub async fn sign_out(
     user: &str,
     addr: Option<&str>,
 ) -> Result<()> {
-    store.delete_session(&SecretHash::of(session_id)).await?;
-    audit(
-        store,
-        "logout",
-        user,
-        Some(user),
-        addr,
-        serde_json::json!({}),
-    )
-    .await?;
+    let signed_out = event("logout", user, Some(user), addr, serde_json::json!({}));
+    store
+        .delete_session(&SecretHash::of(session_id), &signed_out)
+        .await?;
     Ok(())
 }
 
@@ -209,17 +216,16 @@ pub async fn change_own_password(
     }
     check_new_password(&change.new).map_err(invalid)?;
     let hash = passwords::hash_async(change.new).await?;
-    store
-        .set_password_hash(&name, &hash, now(), Some(&SecretHash::of(session_id)))
-        .await?;
-    audit(
-        store,
+    let changed = event(
         "user.password_changed",
         &user.name,
         Some(&user.name),
         addr,
         serde_json::json!({ "by": "self" }),
-    )
-    .await?;
+    );
+    let keep = SecretHash::of(session_id);
+    store
+        .set_password_hash(&name, &hash, now(), Some(&keep), &changed)
+        .await?;
     Ok(())
 }

@@ -41,7 +41,7 @@ pub use error::{Result, StoreError};
 pub trait UserStore {
     /// Creates a user with their roles; `Conflict` when the name is taken, `NotFound` when a
     /// role does not exist.
-    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    async fn create_user(&self, user: &NewUser, event: &AuditEvent) -> Result<User>;
     async fn user_by_name(&self, name: &UserName) -> Result<Option<User>>;
     async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
@@ -53,6 +53,7 @@ pub trait UserStore {
         name: &UserName,
         roles: &[RoleName],
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<()>;
     /// Sets a user's password hash and ends their sessions, all but `keep` (the session of a
     /// user who changes their own password), in one transaction.
@@ -62,23 +63,41 @@ pub trait UserStore {
         hash: &str,
         now: UnixTime,
         keep: Option<&SecretHash>,
+        event: &AuditEvent,
     ) -> Result<()>;
     /// Disables or enables a user; disabling the last administrator is a `Conflict`.
-    async fn set_disabled(&self, name: &UserName, disabled: bool, now: UnixTime) -> Result<()>;
+    async fn set_disabled(
+        &self,
+        name: &UserName,
+        disabled: bool,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()>;
     /// Deletes a user with their tokens, codes, consents and sessions; deleting the last
     /// administrator is a `Conflict`.
-    async fn delete_user(&self, name: &UserName) -> Result<()>;
+    async fn delete_user(&self, name: &UserName, event: &AuditEvent) -> Result<()>;
 }
 
 /// Roles: named sets of scopes.
 #[async_trait]
 pub trait RoleStore {
     async fn list_roles(&self) -> Result<Vec<Role>>;
-    async fn create_role(&self, name: &RoleName, scopes: &[Scope], now: UnixTime) -> Result<Role>;
+    async fn create_role(
+        &self,
+        name: &RoleName,
+        scopes: &[Scope],
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<Role>;
     /// Replaces a role's scopes; `Conflict` when that would leave no administrator.
-    async fn set_role_scopes(&self, name: &RoleName, scopes: &[Scope]) -> Result<Role>;
+    async fn set_role_scopes(
+        &self,
+        name: &RoleName,
+        scopes: &[Scope],
+        event: &AuditEvent,
+    ) -> Result<Role>;
     /// Deletes a role; `Conflict` while any user holds it.
-    async fn delete_role(&self, name: &RoleName) -> Result<()>;
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<()>;
     /// Every scope some role holds: with the OpenID Connect scopes, the scopes the server knows.
     async fn role_scopes(&self) -> Result<ScopeSet>;
 }
@@ -86,16 +105,17 @@ pub trait RoleStore {
 /// OAuth 2 clients.
 #[async_trait]
 pub trait ClientStore {
-    async fn create_client(&self, client: &NewClient) -> Result<Client>;
+    async fn create_client(&self, client: &NewClient, event: &AuditEvent) -> Result<Client>;
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
     /// Deletes a client with every code, token and consent it holds.
-    async fn delete_client(&self, client_id: &ClientId) -> Result<()>;
+    async fn delete_client(&self, client_id: &ClientId, event: &AuditEvent) -> Result<()>;
     async fn set_client_secret(
         &self,
         client_id: &ClientId,
         hash: &SecretHash,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<()>;
 }
 
@@ -104,10 +124,22 @@ pub trait ClientStore {
 pub trait TokenStore {
     /// The token with this key, live or not.
     async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>>;
-    /// Revokes every live access and refresh token acting for a user; returns how many.
-    async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64>;
-    /// Revokes every live access and refresh token issued to a client; returns how many.
-    async fn revoke_client_tokens(&self, client_id: &ClientId, now: UnixTime) -> Result<u64>;
+    /// Revokes every live access and refresh token acting for a user; returns how many (also
+    /// recorded as `revoked` in the event's detail).
+    async fn revoke_user_tokens(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64>;
+    /// Revokes every live access and refresh token issued to a client; returns how many (also
+    /// recorded as `revoked` in the event's detail).
+    async fn revoke_client_tokens(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64>;
     /// Deletes expired codes and tokens, and revoked ones past their expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
 }
@@ -117,8 +149,14 @@ pub trait TokenStore {
 #[async_trait]
 pub trait GrantStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()>;
-    /// Spends a code and returns it; a code spent before revokes every token issued from it.
-    async fn redeem_code(&self, hash: &SecretHash, now: UnixTime) -> Result<Redemption>;
+    /// Spends a code and returns it; a code spent before revokes every token issued from it,
+    /// and `replayed` is recorded then, with the count as `revoked` in its detail.
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        replayed: &AuditEvent,
+    ) -> Result<Redemption>;
     /// Stores an access token and, with it, a refresh token and the audit record of the
     /// issuance, in one transaction. Returns once the write is durable.
     async fn issue_tokens(
@@ -138,15 +176,22 @@ pub trait GrantStore {
         now: UnixTime,
         event: Option<&AuditEvent>,
     ) -> Result<bool>;
-    /// Revokes every refresh and access token of a family; returns how many.
-    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64>;
+    /// Revokes every refresh and access token of a family; returns how many (also recorded as
+    /// `revoked` in the event's detail).
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64>;
     /// Revokes the access or refresh token with this key if `client_id` owns it; a refresh
-    /// token takes its family with it.
+    /// token takes its family with it. The event is recorded when a token was revoked.
     async fn revoke_token(
         &self,
         key: &TokenKey,
         client_id: &ClientId,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<Revocation>;
     async fn consent(&self, user_id: &str, client_id: &ClientId) -> Result<Option<ScopeSet>>;
     /// Records the scopes a user consented to for a client (replacing what was there).
@@ -156,22 +201,24 @@ pub trait GrantStore {
         client_id: &ClientId,
         scope: &ScopeSet,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<()>;
     async fn consents(&self, user_id: &str) -> Result<Vec<Consent>>;
     /// Withdraws a consent and revokes every token the client holds for the user; whether
-    /// there was anything to withdraw.
+    /// there was anything to withdraw (and the event is recorded only then).
     async fn revoke_consent(
         &self,
         user_id: &str,
         client_id: &ClientId,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<bool>;
 }
 
 /// Sign-in sessions, shared by every node.
 #[async_trait]
 pub trait SessionStore {
-    async fn create_session(&self, session: &NewSession) -> Result<()>;
+    async fn create_session(&self, session: &NewSession, event: &AuditEvent) -> Result<()>;
     /// The session with this id hash, if it is live at `now` and its user exists and is enabled.
     async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<Session>>;
     /// Records use of a session and moves its end.
@@ -181,7 +228,7 @@ pub trait SessionStore {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<()>;
-    async fn delete_session(&self, id_hash: &SecretHash) -> Result<()>;
+    async fn delete_session(&self, id_hash: &SecretHash, event: &AuditEvent) -> Result<()>;
     /// Ends every session of a user but `keep`; returns how many ended.
     async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64>;
 }
@@ -198,7 +245,10 @@ pub trait LoginThrottleStore {
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 }
 
-/// The audit log of security events.
+/// The audit log of security events. A method that changes something takes the record of the
+/// change and writes it in the same transaction, so that no change goes unrecorded and no
+/// record claims a change that did not happen; `record` is for events that change nothing
+/// else (a refused sign-in, a failed client authentication).
 #[async_trait]
 pub trait AuditStore {
     async fn record(&self, event: &AuditEvent) -> Result<()>;
@@ -224,9 +274,9 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Answers whether the database is reachable now.
     async fn ping(&self) -> Result<()>;
-    /// Creates `admin` once in the life of a database, if it has no users at that moment.
-    /// Returns whether it did. Safe when several nodes start at once.
-    async fn bootstrap_admin(&self, admin: &NewUser) -> Result<bool>;
+    /// Creates `admin` once in the life of a database, if it has no users at that moment, and
+    /// records the event then. Returns whether it did. Safe when several nodes start at once.
+    async fn bootstrap_admin(&self, admin: &NewUser, event: &AuditEvent) -> Result<bool>;
     /// A fact about this installation (`instance` table), such as the issuer it is served as.
     async fn instance_value(&self, key: &str) -> Result<Option<String>>;
     async fn set_instance_value(&self, key: &str, value: &str) -> Result<()>;

@@ -102,6 +102,19 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
+impl AuditEvent {
+    /// The event with `key` set in its detail (an object).
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if !self.detail.is_object() {
+            self.detail = Value::Object(Default::default());
+        }
+        if let Value::Object(detail) = &mut self.detail {
+            detail.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}
+
 /// An access token to store: only its key (public id and hash) is kept.
 #[derive(Debug, Clone)]
 pub struct NewAccessToken {

@@ -33,6 +33,18 @@ fn role(s: &str) -> RoleName {
     RoleName::parse(s).unwrap()
 }
 
+/// The audit record a change takes, written in the change's transaction.
+fn ev() -> AuditEvent {
+    AuditEvent {
+        at: NOW,
+        event: "test.change".into(),
+        actor: Some("conformance".into()),
+        subject: None,
+        client_addr: None,
+        detail: serde_json::json!({}),
+    }
+}
+
 fn cid(s: &str) -> ClientId {
     ClientId::parse(s).unwrap()
 }
@@ -131,6 +143,7 @@ conformance!(
     disabling_a_user_revokes_their_tokens,
     a_value_the_database_refuses_is_invalid_not_an_outage,
     a_row_that_refers_to_nothing_is_a_conflict,
+    a_change_and_its_audit_record_commit_together,
 );
 
 async fn the_original_roles_are_seeded(store: &dyn Store) {
@@ -165,7 +178,7 @@ async fn the_original_roles_are_seeded(store: &dyn Store) {
 async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
     let mut alice = new_user("u-1", "alice", &["reader", "writer"]);
     alice.email = Some(Email::parse("alice@example.org").unwrap());
-    let created = store.create_user(&alice).await.unwrap();
+    let created = store.create_user(&alice, &ev()).await.unwrap();
     assert_eq!(created.roles, ["reader", "writer"]);
     assert_eq!(created.email.as_deref(), Some("alice@example.org"));
     assert_eq!(
@@ -179,15 +192,15 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
     assert_eq!(store.user_by_name(&name("Alice")).await.unwrap(), None);
 
     store
-        .set_user_roles(&name("alice"), &[role("moderator")], NOW + 1)
+        .set_user_roles(&name("alice"), &[role("moderator")], NOW + 1, &ev())
         .await
         .unwrap();
     store
-        .set_password_hash(&name("alice"), "$argon2id$new", NOW + 2, None)
+        .set_password_hash(&name("alice"), "$argon2id$new", NOW + 2, None, &ev())
         .await
         .unwrap();
     store
-        .set_disabled(&name("alice"), true, NOW + 3)
+        .set_disabled(&name("alice"), true, NOW + 3, &ev())
         .await
         .unwrap();
     let alice = store.user_by_name(&name("alice")).await.unwrap().unwrap();
@@ -201,25 +214,25 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
         ("$argon2id$new", true)
     );
 
-    store.delete_user(&name("alice")).await.unwrap();
+    store.delete_user(&name("alice"), &ev()).await.unwrap();
     assert!(store.user_by_name(&name("alice")).await.unwrap().is_none());
     assert!(matches!(
-        store.delete_user(&name("alice")).await,
+        store.delete_user(&name("alice"), &ev()).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.set_disabled(&name("nobody"), true, NOW).await,
+        store.set_disabled(&name("nobody"), true, NOW, &ev()).await,
         Err(StoreError::NotFound(_))
     ));
 }
 
 async fn a_duplicate_user_name_is_a_conflict(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "bob", &["reader"]))
+        .create_user(&new_user("u-1", "bob", &["reader"]), &ev())
         .await
         .unwrap();
     let again = store
-        .create_user(&new_user("u-2", "bob", &["writer"]))
+        .create_user(&new_user("u-2", "bob", &["writer"]), &ev())
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let users = store.list_users().await.unwrap();
@@ -229,16 +242,16 @@ async fn a_duplicate_user_name_is_a_conflict(store: &dyn Store) {
 
 async fn an_unknown_role_creates_no_user(store: &dyn Store) {
     let result = store
-        .create_user(&new_user("u-1", "carol", &["reader", "ghost"]))
+        .create_user(&new_user("u-1", "carol", &["reader", "ghost"]), &ev())
         .await;
     assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
     assert!(store.list_users().await.unwrap().is_empty());
     store
-        .create_user(&new_user("u-2", "dave", &["reader"]))
+        .create_user(&new_user("u-2", "dave", &["reader"]), &ev())
         .await
         .unwrap();
     let result = store
-        .set_user_roles(&name("dave"), &[role("writer"), role("ghost")], NOW)
+        .set_user_roles(&name("dave"), &[role("writer"), role("ghost")], NOW, &ev())
         .await;
     assert!(matches!(result, Err(StoreError::NotFound(_))));
     assert_eq!(
@@ -254,26 +267,26 @@ async fn an_unknown_role_creates_no_user(store: &dyn Store) {
 
 async fn the_last_administrator_cannot_be_removed(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "root", &["administrator"]))
+        .create_user(&new_user("u-1", "root", &["administrator"]), &ev())
         .await
         .unwrap();
     store
-        .create_user(&new_user("u-2", "ops", &["administrator"]))
+        .create_user(&new_user("u-2", "ops", &["administrator"]), &ev())
         .await
         .unwrap();
-    store.delete_user(&name("ops")).await.unwrap();
+    store.delete_user(&name("ops"), &ev()).await.unwrap();
     let conflict =
         |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    conflict(store.delete_user(&name("root")).await);
-    conflict(store.set_disabled(&name("root"), true, NOW).await);
+    conflict(store.delete_user(&name("root"), &ev()).await);
+    conflict(store.set_disabled(&name("root"), true, NOW, &ev()).await);
     conflict(
         store
-            .set_user_roles(&name("root"), &[role("reader")], NOW)
+            .set_user_roles(&name("root"), &[role("reader")], NOW, &ev())
             .await,
     );
     conflict(
         store
-            .set_role_scopes(&role("administrator"), &scopes(&["read"]))
+            .set_role_scopes(&role("administrator"), &scopes(&["read"]), &ev())
             .await
             .map(|_| ()),
     );
@@ -284,44 +297,44 @@ async fn the_last_administrator_cannot_be_removed(store: &dyn Store) {
     );
     // Another role granting `admin` makes a second administrator; then either may go.
     store
-        .create_role(&role("ops"), &scopes(&["admin"]), NOW)
+        .create_role(&role("ops"), &scopes(&["admin"]), NOW, &ev())
         .await
         .unwrap();
     store
-        .create_user(&new_user("u-3", "second", &["ops"]))
+        .create_user(&new_user("u-3", "second", &["ops"]), &ev())
         .await
         .unwrap();
     store
-        .set_user_roles(&name("root"), &[role("reader")], NOW)
+        .set_user_roles(&name("root"), &[role("reader")], NOW, &ev())
         .await
         .unwrap();
 }
 
 async fn a_held_role_cannot_be_deleted(store: &dyn Store) {
     store
-        .create_role(&role("auditor"), &scopes(&["read", "audit"]), NOW)
+        .create_role(&role("auditor"), &scopes(&["read", "audit"]), NOW, &ev())
         .await
         .unwrap();
     assert!(matches!(
-        store.create_role(&role("auditor"), &[], NOW).await,
+        store.create_role(&role("auditor"), &[], NOW, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     store
-        .create_user(&new_user("u-1", "eve", &["auditor"]))
+        .create_user(&new_user("u-1", "eve", &["auditor"]), &ev())
         .await
         .unwrap();
     assert!(matches!(
-        store.delete_role(&role("auditor")).await,
+        store.delete_role(&role("auditor"), &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(store.role_scopes().await.unwrap().contains("audit"));
     store
-        .set_user_roles(&name("eve"), &[role("reader")], NOW)
+        .set_user_roles(&name("eve"), &[role("reader")], NOW, &ev())
         .await
         .unwrap();
-    store.delete_role(&role("auditor")).await.unwrap();
+    store.delete_role(&role("auditor"), &ev()).await.unwrap();
     assert!(matches!(
-        store.delete_role(&role("auditor")).await,
+        store.delete_role(&role("auditor"), &ev()).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(!store.role_scopes().await.unwrap().contains("audit"));
@@ -331,9 +344,9 @@ async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
     let hostile = "bob\"e\"i'o;aü); DROP TABLE users; --";
     let mut user = new_user("u-1", "mallory", &["reader"]);
     user.email = Some(Email::parse("o'brien\";--@example.org").unwrap());
-    store.create_user(&user).await.unwrap();
+    store.create_user(&user, &ev()).await.unwrap();
     store
-        .create_client(&service_client("c-1", hostile))
+        .create_client(&service_client("c-1", hostile), &ev())
         .await
         .unwrap();
     assert_eq!(
@@ -356,7 +369,7 @@ async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
 
 async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "owner", &["reader"]))
+        .create_user(&new_user("u-1", "owner", &["reader"]), &ev())
         .await
         .unwrap();
     let spec = ClientSpec::new(
@@ -377,7 +390,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         owner: Some(name("owner")),
         now: NOW,
     };
-    let client = store.create_client(&new).await.unwrap();
+    let client = store.create_client(&new, &ev()).await.unwrap();
     assert_eq!(client.owner.as_deref(), Some("owner"));
     assert!(client.is_public() && client.secret_hash.is_none());
     assert_eq!(
@@ -390,7 +403,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
     assert_eq!(client.grant_types, [GrantType::AuthorizationCode]);
     assert_eq!(client.scopes.to_vec(), ["openid", "read"]);
     assert!(matches!(
-        store.create_client(&new).await,
+        store.create_client(&new, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     let orphan = NewClient {
@@ -399,12 +412,12 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         ..new
     };
     assert!(matches!(
-        store.create_client(&orphan).await,
+        store.create_client(&orphan, &ev()).await,
         Err(StoreError::NotFound(_))
     ));
 
     store
-        .create_client(&service_client("c-svc", "svc"))
+        .create_client(&service_client("c-svc", "svc"), &ev())
         .await
         .unwrap();
     assert!(store
@@ -416,7 +429,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         .unwrap()
         .matches("s3cret"));
     store
-        .set_client_secret(&cid("c-svc"), &SecretHash::of("rotated"), NOW + 5)
+        .set_client_secret(&cid("c-svc"), &SecretHash::of("rotated"), NOW + 5, &ev())
         .await
         .unwrap();
     let rotated = store.client(&cid("c-svc")).await.unwrap().unwrap();
@@ -426,13 +439,13 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
     );
     assert!(matches!(
         store
-            .set_client_secret(&cid("c-pub"), &SecretHash::of("x"), NOW)
+            .set_client_secret(&cid("c-pub"), &SecretHash::of("x"), NOW, &ev())
             .await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.list_clients().await.unwrap().len(), 2);
     // A deleted owner leaves the client without one.
-    store.delete_user(&name("owner")).await.unwrap();
+    store.delete_user(&name("owner"), &ev()).await.unwrap();
     assert_eq!(
         store.client(&cid("c-pub")).await.unwrap().unwrap().owner,
         None
@@ -441,28 +454,28 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
 
 async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
     store
-        .create_client(&service_client("c-1", "svc"))
+        .create_client(&service_client("c-1", "svc"), &ev())
         .await
         .unwrap();
     store
         .issue_tokens(token("t1", "c-1", None, NOW + 60), None, None)
         .await
         .unwrap();
-    store.delete_client(&cid("c-1")).await.unwrap();
+    store.delete_client(&cid("c-1"), &ev()).await.unwrap();
     assert!(store
         .access_token(&TokenKey::of("t1"))
         .await
         .unwrap()
         .is_none());
     assert!(matches!(
-        store.delete_client(&cid("c-1")).await,
+        store.delete_client(&cid("c-1"), &ev()).await,
         Err(StoreError::NotFound(_))
     ));
 }
 
 async fn tokens_are_found_by_their_key_in_both_forms(store: &dyn Store) {
     store
-        .create_client(&service_client("c-1", "svc"))
+        .create_client(&service_client("c-1", "svc"), &ev())
         .await
         .unwrap();
     let current = heliogate_core::encode_token(1_800_000_000_000, [9; 42]);
@@ -488,7 +501,7 @@ async fn tokens_are_found_by_their_key_in_both_forms(store: &dyn Store) {
 /// not take the others with it.
 async fn a_refused_issuance_fails_alone(store: &dyn Store) {
     store
-        .create_client(&service_client("c-1", "svc"))
+        .create_client(&service_client("c-1", "svc"), &ev())
         .await
         .unwrap();
     let (first, last) = (
@@ -513,15 +526,15 @@ async fn a_refused_issuance_fails_alone(store: &dyn Store) {
 
 async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "frank", &["reader"]))
+        .create_user(&new_user("u-1", "frank", &["reader"]), &ev())
         .await
         .unwrap();
     store
-        .create_client(&service_client("c-1", "one"))
+        .create_client(&service_client("c-1", "one"), &ev())
         .await
         .unwrap();
     store
-        .create_client(&service_client("c-2", "two"))
+        .create_client(&service_client("c-2", "two"), &ev())
         .await
         .unwrap();
     store
@@ -538,20 +551,29 @@ async fn tokens_are_revoked_by_user_and_by_client(store: &dyn Store) {
         .unwrap();
     let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(NOW);
     assert!(live(store.access_token(&TokenKey::of("a")).await.unwrap()));
-    assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 2);
+    assert_eq!(
+        store.revoke_user_tokens("u-1", NOW, &ev()).await.unwrap(),
+        2
+    );
     assert!(!live(store.access_token(&TokenKey::of("a")).await.unwrap()));
     assert!(live(store.access_token(&TokenKey::of("c")).await.unwrap()));
     assert_eq!(
-        store.revoke_client_tokens(&cid("c-2"), NOW).await.unwrap(),
+        store
+            .revoke_client_tokens(&cid("c-2"), NOW, &ev())
+            .await
+            .unwrap(),
         1
     );
     assert!(!live(store.access_token(&TokenKey::of("c")).await.unwrap()));
-    assert_eq!(store.revoke_user_tokens("u-1", NOW).await.unwrap(), 0);
+    assert_eq!(
+        store.revoke_user_tokens("u-1", NOW, &ev()).await.unwrap(),
+        0
+    );
 }
 
 async fn purging_removes_only_expired_tokens(store: &dyn Store) {
     store
-        .create_client(&service_client("c-1", "svc"))
+        .create_client(&service_client("c-1", "svc"), &ev())
         .await
         .unwrap();
     store
@@ -578,7 +600,7 @@ async fn purging_removes_only_expired_tokens(store: &dyn Store) {
 /// More expired tokens than one purge transaction deletes, among live ones.
 async fn a_purge_of_many_chunks_removes_every_expired_token(store: &dyn Store) {
     store
-        .create_client(&service_client("c-1", "svc"))
+        .create_client(&service_client("c-1", "svc"), &ev())
         .await
         .unwrap();
     let expires = |i: usize| [NOW + 60, NOW - 1, NOW - 1][i % 3];
@@ -601,11 +623,11 @@ async fn a_purge_of_many_chunks_removes_every_expired_token(store: &dyn Store) {
 
 async fn the_bootstrap_admin_is_created_once(store: &dyn Store) {
     assert!(store
-        .bootstrap_admin(&new_user("u-1", "admin", &["administrator"]))
+        .bootstrap_admin(&new_user("u-1", "admin", &["administrator"]), &ev())
         .await
         .unwrap());
     assert!(!store
-        .bootstrap_admin(&new_user("u-2", "admin2", &["administrator"]))
+        .bootstrap_admin(&new_user("u-2", "admin2", &["administrator"]), &ev())
         .await
         .unwrap());
     assert_eq!(store.list_users().await.unwrap().len(), 1);
@@ -613,17 +635,17 @@ async fn the_bootstrap_admin_is_created_once(store: &dyn Store) {
 
 async fn no_bootstrap_admin_once_users_exist(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "early", &["reader"]))
+        .create_user(&new_user("u-1", "early", &["reader"]), &ev())
         .await
         .unwrap();
     assert!(!store
-        .bootstrap_admin(&new_user("u-2", "admin", &["administrator"]))
+        .bootstrap_admin(&new_user("u-2", "admin", &["administrator"]), &ev())
         .await
         .unwrap());
     // Once decided, never again: not even when the database has no users later.
-    store.delete_user(&name("early")).await.unwrap();
+    store.delete_user(&name("early"), &ev()).await.unwrap();
     assert!(!store
-        .bootstrap_admin(&new_user("u-3", "admin", &["administrator"]))
+        .bootstrap_admin(&new_user("u-3", "admin", &["administrator"]), &ev())
         .await
         .unwrap());
     assert!(store.list_users().await.unwrap().is_empty());
@@ -677,11 +699,11 @@ fn session(id: &str, user_id: &str, expires_at: i64) -> NewSession {
 
 async fn a_session_lives_until_it_expires_or_its_user_is_disabled(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "ivy", &["reader"]))
+        .create_user(&new_user("u-1", "ivy", &["reader"]), &ev())
         .await
         .unwrap();
     store
-        .create_session(&session("s1", "u-1", NOW + 100))
+        .create_session(&session("s1", "u-1", NOW + 100), &ev())
         .await
         .unwrap();
     let found = store
@@ -716,13 +738,19 @@ async fn a_session_lives_until_it_expires_or_its_user_is_disabled(store: &dyn St
         (touched.last_seen_at, touched.expires_at),
         (NOW + 50, NOW + 150)
     );
-    store.set_disabled(&name("ivy"), true, NOW).await.unwrap();
+    store
+        .set_disabled(&name("ivy"), true, NOW, &ev())
+        .await
+        .unwrap();
     assert!(store
         .session(&SecretHash::of("s1"), NOW + 1)
         .await
         .unwrap()
         .is_none());
-    store.set_disabled(&name("ivy"), false, NOW).await.unwrap();
+    store
+        .set_disabled(&name("ivy"), false, NOW, &ev())
+        .await
+        .unwrap();
     // Disabling ended the session for good.
     assert!(store
         .session(&SecretHash::of("s1"), NOW + 1)
@@ -730,10 +758,13 @@ async fn a_session_lives_until_it_expires_or_its_user_is_disabled(store: &dyn St
         .unwrap()
         .is_none());
     store
-        .create_session(&session("s3", "u-1", NOW + 100))
+        .create_session(&session("s3", "u-1", NOW + 100), &ev())
         .await
         .unwrap();
-    store.delete_session(&SecretHash::of("s3")).await.unwrap();
+    store
+        .delete_session(&SecretHash::of("s3"), &ev())
+        .await
+        .unwrap();
     assert!(store
         .session(&SecretHash::of("s3"), NOW)
         .await
@@ -743,16 +774,16 @@ async fn a_session_lives_until_it_expires_or_its_user_is_disabled(store: &dyn St
 
 async fn other_sessions_end_and_the_kept_one_stays(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "jay", &["reader"]))
+        .create_user(&new_user("u-1", "jay", &["reader"]), &ev())
         .await
         .unwrap();
     store
-        .create_user(&new_user("u-2", "kim", &["reader"]))
+        .create_user(&new_user("u-2", "kim", &["reader"]), &ev())
         .await
         .unwrap();
     for (id, user) in [("a", "u-1"), ("b", "u-1"), ("c", "u-1"), ("d", "u-2")] {
         store
-            .create_session(&session(id, user, NOW + 100))
+            .create_session(&session(id, user, NOW + 100), &ev())
             .await
             .unwrap();
     }
@@ -778,7 +809,7 @@ async fn other_sessions_end_and_the_kept_one_stays(store: &dyn Store) {
         .await
         .unwrap()
         .is_some());
-    store.delete_user(&name("kim")).await.unwrap();
+    store.delete_user(&name("kim"), &ev()).await.unwrap();
     assert!(store
         .session(&SecretHash::of("d"), NOW)
         .await
@@ -829,15 +860,15 @@ async fn login_failures_count_within_a_window_and_lock(store: &dyn Store) {
 
 async fn grant_setup(store: &dyn Store) {
     store
-        .create_user(&new_user("u-1", "lee", &["reader"]))
+        .create_user(&new_user("u-1", "lee", &["reader"]), &ev())
         .await
         .unwrap();
     store
-        .create_client(&service_client("c-1", "one"))
+        .create_client(&service_client("c-1", "one"), &ev())
         .await
         .unwrap();
     store
-        .create_client(&service_client("c-2", "two"))
+        .create_client(&service_client("c-2", "two"), &ev())
         .await
         .unwrap();
 }
@@ -887,7 +918,8 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         expires_at: NOW + 60,
     };
     store.insert_code(&code).await.unwrap();
-    let Redemption::Redeemed(spent) = store.redeem_code(&code.hash, NOW + 1).await.unwrap() else {
+    let Redemption::Redeemed(spent) = store.redeem_code(&code.hash, NOW + 1, &ev()).await.unwrap()
+    else {
         panic!("not redeemed")
     };
     assert_eq!(
@@ -908,7 +940,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         .unwrap();
     assert!(is_live(store, "from-code").await);
     assert_eq!(
-        store.redeem_code(&code.hash, NOW + 2).await.unwrap(),
+        store.redeem_code(&code.hash, NOW + 2, &ev()).await.unwrap(),
         Redemption::Replayed { revoked: 2 }
     );
     assert!(!is_live(store, "from-code").await);
@@ -921,7 +953,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         .is_some());
     assert_eq!(
         store
-            .redeem_code(&SecretHash::of("nope"), NOW)
+            .redeem_code(&SecretHash::of("nope"), NOW, &ev())
             .await
             .unwrap(),
         Redemption::Unknown
@@ -993,14 +1025,14 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("acc"), &cid("c-2"), NOW)
+            .revoke_token(&TokenKey::of("acc"), &cid("c-2"), NOW, &ev())
             .await
             .unwrap(),
         Revocation::NotOwned
     );
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("ref"), &cid("c-2"), NOW)
+            .revoke_token(&TokenKey::of("ref"), &cid("c-2"), NOW, &ev())
             .await
             .unwrap(),
         Revocation::NotOwned
@@ -1008,7 +1040,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     assert!(is_live(store, "acc").await);
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("nope"), &cid("c-1"), NOW)
+            .revoke_token(&TokenKey::of("nope"), &cid("c-1"), NOW, &ev())
             .await
             .unwrap(),
         Revocation::Unknown
@@ -1016,7 +1048,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     // Revoking the refresh token takes the access tokens it produced with it.
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("ref"), &cid("c-1"), NOW)
+            .revoke_token(&TokenKey::of("ref"), &cid("c-1"), NOW, &ev())
             .await
             .unwrap(),
         Revocation::Revoked
@@ -1028,11 +1060,17 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
     grant_setup(store).await;
     assert_eq!(store.consent("u-1", &cid("c-1")).await.unwrap(), None);
     store
-        .save_consent("u-1", &cid("c-1"), &scope_set("read"), NOW)
+        .save_consent("u-1", &cid("c-1"), &scope_set("read"), NOW, &ev())
         .await
         .unwrap();
     store
-        .save_consent("u-1", &cid("c-1"), &scope_set("openid read"), NOW + 1)
+        .save_consent(
+            "u-1",
+            &cid("c-1"),
+            &scope_set("openid read"),
+            NOW + 1,
+            &ev(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1056,10 +1094,16 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
         )
         .await
         .unwrap();
-    assert!(store.revoke_consent("u-1", &cid("c-1"), NOW).await.unwrap());
+    assert!(store
+        .revoke_consent("u-1", &cid("c-1"), NOW, &ev())
+        .await
+        .unwrap());
     assert_eq!(store.consent("u-1", &cid("c-1")).await.unwrap(), None);
     assert!(!is_live(store, "acc").await);
-    assert!(!store.revoke_consent("u-1", &cid("c-1"), NOW).await.unwrap());
+    assert!(!store
+        .revoke_consent("u-1", &cid("c-1"), NOW, &ev())
+        .await
+        .unwrap());
 }
 
 async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
@@ -1072,7 +1116,10 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
         )
         .await
         .unwrap();
-    store.set_disabled(&name("lee"), true, NOW).await.unwrap();
+    store
+        .set_disabled(&name("lee"), true, NOW, &ev())
+        .await
+        .unwrap();
     assert!(!is_live(store, "acc").await);
     assert!(store
         .refresh_token(&TokenKey::of("ref"))
@@ -1105,6 +1152,7 @@ async fn a_row_that_refers_to_nothing_is_a_conflict(store: &dyn Store) {
             &cid("no-such-client"),
             &scope_set("read"),
             NOW,
+            &ev(),
         )
         .await;
     assert!(
@@ -1119,4 +1167,62 @@ async fn a_row_that_refers_to_nothing_is_a_conflict(store: &dyn Store) {
         )
         .await;
     assert!(matches!(alone, Err(StoreError::Conflict(_))), "{alone:?}");
+}
+
+async fn a_change_and_its_audit_record_commit_together(store: &dyn Store) {
+    let named = |event: &str| AuditEvent {
+        event: event.into(),
+        ..ev()
+    };
+    let events = || async { store.recent_events(100).await.unwrap() };
+    store
+        .create_user(
+            &new_user("u-1", "root", &["administrator"]),
+            &named("user.created"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events().await[0].event, "user.created");
+    // A refused change leaves no record.
+    let refused = store
+        .delete_user(&name("root"), &named("user.deleted"))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let refused = store
+        .create_user(
+            &new_user("u-2", "root", &["reader"]),
+            &named("user.created.again"),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert!(!store
+        .revoke_consent("u-1", &cid("c-none"), NOW, &named("consent.withdrawn"))
+        .await
+        .unwrap());
+    let seen: Vec<String> = events().await.into_iter().map(|e| e.event).collect();
+    assert_eq!(seen, ["user.created"]);
+    // A revocation records how many it revoked.
+    store
+        .create_client(&service_client("c-1", "svc"), &named("client.created"))
+        .await
+        .unwrap();
+    store
+        .issue_tokens(token("t1", "c-1", Some("u-1"), NOW + 60), None, None)
+        .await
+        .unwrap();
+    let revoked = store
+        .revoke_user_tokens("u-1", NOW, &named("token.revoked"))
+        .await
+        .unwrap();
+    let last = &events().await[0];
+    assert_eq!(
+        (revoked, last.event.as_str(), &last.detail["revoked"]),
+        (1, "token.revoked", &serde_json::json!(1))
+    );
 }

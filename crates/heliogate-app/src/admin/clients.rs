@@ -4,7 +4,7 @@ use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, S
 use heliogate_store::{Client, NewClient, Store};
 use serde::Serialize;
 
-use super::{audit, parse_scopes, user_name};
+use super::{parse_scopes, user_name};
 use crate::scopes::known_scopes;
 use crate::{invalid, new_client_id, new_secret, now, Actor, AppError, Result};
 
@@ -118,15 +118,14 @@ pub async fn add_client(
         owner,
         now: now(),
     };
-    let client = ClientView::from(store.create_client(&new).await?);
-    audit(
-        store,
-        actor,
+    let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();
+    let scopes: Vec<&str> = new.spec.scopes.iter().map(|s| s.as_str()).collect();
+    let created = actor.event(
         "client.created",
-        &client.client_id,
-        serde_json::json!({ "name": client.name, "grant_types": client.grant_types, "scopes": client.scopes }),
-    )
-    .await?;
+        new.client_id.as_str(),
+        serde_json::json!({ "name": new.spec.name, "grant_types": grant_types, "scopes": scopes }),
+    );
+    let client = ClientView::from(store.create_client(&new, &created).await?);
     Ok(IssuedClient {
         client_id: client.client_id.clone(),
         client_secret: secret,
@@ -149,15 +148,8 @@ pub async fn show_client(store: &dyn Store, client_id: &str) -> Result<ClientVie
 
 pub async fn delete_client(store: &dyn Store, actor: &Actor, client_id: &str) -> Result<()> {
     let client = find_client(store, client_id).await?;
-    store.delete_client(&client.client_id).await?;
-    audit(
-        store,
-        actor,
-        "client.deleted",
-        client_id,
-        serde_json::json!({}),
-    )
-    .await
+    let deleted = actor.event("client.deleted", client_id, serde_json::json!({}));
+    Ok(store.delete_client(&client.client_id, &deleted).await?)
 }
 
 /// Gives a confidential client a new secret; the old one stops working at once.
@@ -173,17 +165,10 @@ pub async fn rotate_client_secret(
         )));
     }
     let secret = new_secret();
+    let rotated = actor.event("client.secret_rotated", client_id, serde_json::json!({}));
     store
-        .set_client_secret(&client.client_id, &SecretHash::of(&secret), now())
+        .set_client_secret(&client.client_id, &SecretHash::of(&secret), now(), &rotated)
         .await?;
-    audit(
-        store,
-        actor,
-        "client.secret_rotated",
-        client_id,
-        serde_json::json!({}),
-    )
-    .await?;
     let client = ClientView::from(client);
     Ok(IssuedClient {
         client_id: client.client_id.clone(),

@@ -3,7 +3,7 @@
 use heliogate_core::{RoleName, ADMIN_ROLE};
 use heliogate_store::{NewUser, Store};
 
-use super::{audit, user_name};
+use super::user_name;
 use crate::{invalid, new_secret, new_user_id, now, passwords, Actor, AppError, Result};
 
 /// On a first start with no users: creates `admin` with the `administrator` role and a random
@@ -18,21 +18,19 @@ pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
         roles: vec![RoleName::parse(ADMIN_ROLE).map_err(invalid)?],
         now: now(),
     };
-    if !store.bootstrap_admin(&new).await? {
-        return Ok(None);
-    }
-    audit(
-        store,
-        &Actor {
-            name: "heliogate".into(),
-            client_addr: None,
-        },
+    let server = Actor {
+        name: "heliogate".into(),
+        client_addr: None,
+    };
+    let created = server.event(
         "user.created",
         "admin",
         serde_json::json!({ "roles": [ADMIN_ROLE], "bootstrap": true }),
-    )
-    .await?;
-    Ok(Some(password))
+    );
+    Ok(store
+        .bootstrap_admin(&new, &created)
+        .await?
+        .then_some(password))
 }
 
 /// Every node of a cluster must present the same issuer: it is the `iss` of every answer and

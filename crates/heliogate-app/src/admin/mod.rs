@@ -8,9 +8,8 @@ mod tokens;
 mod users;
 
 use heliogate_core::{Scope, UserName};
-use heliogate_store::Store;
 
-use crate::{invalid, Actor, Result};
+use crate::{invalid, Result};
 
 pub use clients::{
     add_client, delete_client, list_clients, rotate_client_secret, show_client, AddClient,
@@ -23,25 +22,6 @@ pub use users::{
     add_user, delete_user, list_users, set_disabled, set_password, set_user_roles, show_user,
     AddUser, UserView,
 };
-
-async fn audit(
-    store: &dyn Store,
-    actor: &Actor,
-    event: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    crate::audit(
-        store,
-        event,
-        &actor.name,
-        Some(subject),
-        actor.client_addr.as_deref(),
-        detail,
-    )
-    .await?;
-    Ok(())
-}
 
 fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>> {
     scopes

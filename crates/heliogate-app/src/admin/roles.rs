@@ -1,10 +1,10 @@
 //! Roles: named sets of scopes.
 
-use heliogate_core::{RoleName, Scope};
+use heliogate_core::{RoleName, Scope, ScopeSet};
 use heliogate_store::{Role, Store};
 use serde::Serialize;
 
-use super::{audit, parse_scopes};
+use super::parse_scopes;
 use crate::{invalid, now, Actor, AppError, Result};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -31,6 +31,12 @@ pub async fn list_roles(store: &dyn Store) -> Result<Vec<RoleView>> {
         .collect())
 }
 
+/// A role's scopes as its audit records show them: sorted, each once.
+fn scopes_detail(scopes: &[Scope]) -> serde_json::Value {
+    let set: ScopeSet = scopes.iter().cloned().collect();
+    serde_json::json!({ "scopes": set.to_vec() })
+}
+
 fn role_scopes_input(scopes: &[String]) -> Result<Vec<Scope>> {
     if scopes.is_empty() {
         return Err(AppError::Invalid("a role needs at least one scope".into()));
@@ -46,16 +52,9 @@ pub async fn add_role(
 ) -> Result<RoleView> {
     let name = RoleName::parse(name).map_err(invalid)?;
     let scopes = role_scopes_input(scopes)?;
-    let role = RoleView::from(store.create_role(&name, &scopes, now()).await?);
-    audit(
-        store,
-        actor,
-        "role.created",
-        &role.name,
-        serde_json::json!({ "scopes": role.scopes }),
-    )
-    .await?;
-    Ok(role)
+    let created = actor.event("role.created", name.as_str(), scopes_detail(&scopes));
+    let role = store.create_role(&name, &scopes, now(), &created).await?;
+    Ok(role.into())
 }
 
 pub async fn set_role_scopes(
@@ -66,27 +65,13 @@ pub async fn set_role_scopes(
 ) -> Result<RoleView> {
     let name = RoleName::parse(name).map_err(invalid)?;
     let scopes = role_scopes_input(scopes)?;
-    let role = RoleView::from(store.set_role_scopes(&name, &scopes).await?);
-    audit(
-        store,
-        actor,
-        "role.scopes_changed",
-        &role.name,
-        serde_json::json!({ "scopes": role.scopes }),
-    )
-    .await?;
-    Ok(role)
+    let changed = actor.event("role.scopes_changed", name.as_str(), scopes_detail(&scopes));
+    let role = store.set_role_scopes(&name, &scopes, &changed).await?;
+    Ok(role.into())
 }
 
 pub async fn delete_role(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {
     let name = RoleName::parse(name).map_err(invalid)?;
-    store.delete_role(&name).await?;
-    audit(
-        store,
-        actor,
-        "role.deleted",
-        name.as_str(),
-        serde_json::json!({}),
-    )
-    .await
+    let deleted = actor.event("role.deleted", name.as_str(), serde_json::json!({}));
+    Ok(store.delete_role(&name, &deleted).await?)
 }

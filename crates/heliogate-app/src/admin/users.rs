@@ -4,7 +4,7 @@ use heliogate_core::{check_new_password, Email, RoleName, UserName};
 use heliogate_store::{NewUser, Store, User};
 use serde::Serialize;
 
-use super::{audit, user_name};
+use super::user_name;
 use crate::scopes::scopes_of;
 use crate::{invalid, new_user_id, now, passwords, Actor, AppError, Result};
 
@@ -81,15 +81,13 @@ pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Resul
         roles,
         now: now(),
     };
-    let user = store.create_user(&new).await?;
-    audit(
-        store,
-        actor,
+    let roles: Vec<&str> = new.roles.iter().map(RoleName::as_str).collect();
+    let created = actor.event(
         "user.created",
-        &user.name,
-        serde_json::json!({ "roles": user.roles }),
-    )
-    .await?;
+        new.name.as_str(),
+        serde_json::json!({ "roles": roles }),
+    );
+    let user = store.create_user(&new, &created).await?;
     view_user(store, user).await
 }
 
@@ -114,16 +112,13 @@ pub async fn set_user_roles(
 ) -> Result<UserView> {
     let name = user_name(name)?;
     let roles = parse_roles(roles)?;
-    store.set_user_roles(&name, &roles, now()).await?;
-    let roles: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
-    audit(
-        store,
-        actor,
+    let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+    let changed = actor.event(
         "user.roles_changed",
         name.as_str(),
-        serde_json::json!({ "roles": roles }),
-    )
-    .await?;
+        serde_json::json!({ "roles": names }),
+    );
+    store.set_user_roles(&name, &roles, now(), &changed).await?;
     show_user(store, name.as_str()).await
 }
 
@@ -137,15 +132,14 @@ pub async fn set_password(
     check_new_password(&password).map_err(invalid)?;
     find_user(store, name.as_str()).await?;
     let hash = passwords::hash_async(password).await?;
-    store.set_password_hash(&name, &hash, now(), None).await?;
-    audit(
-        store,
-        actor,
+    let changed = actor.event(
         "user.password_changed",
         name.as_str(),
         serde_json::json!({}),
-    )
-    .await
+    );
+    Ok(store
+        .set_password_hash(&name, &hash, now(), None, &changed)
+        .await?)
 }
 
 pub async fn set_disabled(
@@ -155,24 +149,17 @@ pub async fn set_disabled(
     disabled: bool,
 ) -> Result<()> {
     let name = user_name(name)?;
-    store.set_disabled(&name, disabled, now()).await?;
     let event = if disabled {
         "user.disabled"
     } else {
         "user.enabled"
     };
-    audit(store, actor, event, name.as_str(), serde_json::json!({})).await
+    let changed = actor.event(event, name.as_str(), serde_json::json!({}));
+    Ok(store.set_disabled(&name, disabled, now(), &changed).await?)
 }
 
 pub async fn delete_user(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {
     let name = user_name(name)?;
-    store.delete_user(&name).await?;
-    audit(
-        store,
-        actor,
-        "user.deleted",
-        name.as_str(),
-        serde_json::json!({}),
-    )
-    .await
+    let deleted = actor.event("user.deleted", name.as_str(), serde_json::json!({}));
+    Ok(store.delete_user(&name, &deleted).await?)
 }

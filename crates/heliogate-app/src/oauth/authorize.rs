@@ -10,7 +10,7 @@ use heliogate_core::{ClientId, ScopeSet, SecretHash};
 use heliogate_store::{Client, NewCode, Store, User};
 
 use super::token::known_scopes;
-use super::{audit, OAuthConfig, OAuthFailure, OAuthResult, CODE_TTL};
+use super::{audit, event, OAuthConfig, OAuthFailure, OAuthResult, CODE_TTL};
 use crate::scopes::scopes_of;
 use crate::{new_secret, now};
 
@@ -231,18 +231,16 @@ pub async fn decide(
         .await?
         .unwrap_or_default()
         .union(&scopes);
-    store
-        .save_consent(&user.id, &client.client_id, &remembered, now())
-        .await?;
-    audit(
-        store,
+    let granted = event(
         "consent.granted",
         &user.name,
         Some(client.client_id.as_str()),
         addr,
         serde_json::json!({ "scope": remembered.to_string() }),
-    )
-    .await?;
+    );
+    store
+        .save_consent(&user.id, &client.client_id, &remembered, now(), &granted)
+        .await?;
     issue_code(store, config, &request, user, &scopes).await
 }
 
@@ -255,21 +253,21 @@ pub async fn withdraw_consent(
     addr: Option<&str>,
 ) -> Result<bool, OAuthFailure> {
     // An id that cannot be any client's has no consent to withdraw.
+    let withdrawn = event(
+        "consent.withdrawn",
+        &user.name,
+        Some(client_id),
+        addr,
+        serde_json::json!({}),
+    );
     let withdrawn = match ClientId::parse(client_id) {
-        Ok(id) => store.revoke_consent(&user.id, &id, now()).await?,
+        Ok(id) => {
+            store
+                .revoke_consent(&user.id, &id, now(), &withdrawn)
+                .await?
+        }
         Err(_) => false,
     };
     config.tokens.forget_all();
-    if withdrawn {
-        audit(
-            store,
-            "consent.withdrawn",
-            &user.name,
-            Some(client_id),
-            addr,
-            serde_json::json!({}),
-        )
-        .await?;
-    }
     Ok(withdrawn)
 }

@@ -8,7 +8,7 @@ use heliogate_store::{Revocation, Store};
 use serde::Serialize;
 
 use super::client_auth::{authenticate, ClientCredentials};
-use super::{audit, OAuthResult};
+use super::{event, OAuthResult};
 use crate::now;
 
 fn token_param(params: &Params) -> OAuthResult<&str> {
@@ -32,21 +32,24 @@ pub async fn revoke(
 ) -> OAuthResult<()> {
     let token = token_param(params)?;
     let auth = authenticate(store, config, credentials, addr).await?;
+    let revoked = event(
+        "token.revoked",
+        auth.client.client_id.as_str(),
+        None,
+        addr,
+        serde_json::json!({ "by": "client" }),
+    );
     match store
-        .revoke_token(&TokenKey::of(token), &auth.client.client_id, now())
+        .revoke_token(
+            &TokenKey::of(token),
+            &auth.client.client_id,
+            now(),
+            &revoked,
+        )
         .await?
     {
         Revocation::Revoked => {
             config.tokens.forget_all();
-            audit(
-                store,
-                "token.revoked",
-                auth.client.client_id.as_str(),
-                None,
-                addr,
-                serde_json::json!({ "by": "client" }),
-            )
-            .await?;
             Ok(())
         }
         Revocation::Unknown => Ok(()),

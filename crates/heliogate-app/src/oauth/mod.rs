@@ -75,4 +75,4 @@ impl From<crate::AppError> for OAuthFailure {
 
 pub type OAuthResult<T> = Result<T, OAuthFailure>;
 
-pub(crate) use crate::audit;
+pub(crate) use crate::{audit, event};

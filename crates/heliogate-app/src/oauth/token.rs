@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::tokens::{AccessTokens, Grant};
-use super::{audit, OAuthConfig, OAuthResult};
+use super::{event, OAuthConfig, OAuthResult};
 use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -67,14 +67,13 @@ fn issued(
     refresh: bool,
     addr: Option<&str>,
 ) -> AuditEvent {
-    AuditEvent {
-        at: now(),
-        event: "token.issued".into(),
-        actor: Some(client_id.to_owned()),
-        subject: user.map(str::to_owned),
-        client_addr: addr.map(str::to_owned),
-        detail: serde_json::json!({ "grant_type": grant.as_str(), "scope": scope, "refresh": refresh }),
-    }
+    event(
+        "token.issued",
+        client_id,
+        user,
+        addr,
+        serde_json::json!({ "grant_type": grant.as_str(), "scope": scope, "refresh": refresh }),
+    )
 }
 
 /// Serves a token request: authenticates the client, then runs its grant.
@@ -189,19 +188,17 @@ async fn authorization_code(
     let verifier = param(params, "code_verifier")?;
     let now = now();
     let code_hash = SecretHash::of(code);
-    let code = match store.redeem_code(&code_hash, now).await? {
+    let replayed = event(
+        "code.replayed",
+        auth.client.client_id.as_str(),
+        None,
+        addr,
+        serde_json::json!({}),
+    );
+    let code = match store.redeem_code(&code_hash, now, &replayed).await? {
         Redemption::Redeemed(code) => code,
-        Redemption::Replayed { revoked } => {
+        Redemption::Replayed { .. } => {
             tokens.forget_all();
-            audit(
-                store,
-                "code.replayed",
-                auth.client.client_id.as_str(),
-                None,
-                addr,
-                serde_json::json!({ "revoked": revoked }),
-            )
-            .await?;
             return Err(
                 OAuthError::invalid_grant("the authorization code was already used").into(),
             );
@@ -320,17 +317,15 @@ async fn refresh(
         return Err(invalid().into());
     }
     if old.rotated_at.is_some() {
-        let revoked = store.revoke_family(&old.family_id, now).await?;
-        tokens.forget_all();
-        audit(
-            store,
+        let replayed = event(
             "refresh.replayed",
             auth.client.client_id.as_str(),
             None,
             addr,
-            serde_json::json!({ "revoked": revoked }),
-        )
-        .await?;
+            serde_json::json!({}),
+        );
+        store.revoke_family(&old.family_id, now, &replayed).await?;
+        tokens.forget_all();
         return Err(invalid().into());
     }
     if old.revoked_at.is_some() || now >= old.expires_at {

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::{self, LoginAttempt, SignIn};
 use heliogate_app::new_secret;
-use heliogate_core::{safe_next, SecretHash};
+use heliogate_core::safe_next;
 use serde::Deserialize;
 
 use super::{app_error_page, page, PageForm};
@@ -120,14 +120,11 @@ pub(super) async fn submit(
         password: form.password,
         client_addr: addr,
         user_agent,
+        replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };
     let csrf = login_csrf(&headers);
     match login::sign_in(&*state.store, &state.config.login, attempt).await {
         Ok(SignIn::SignedIn { session_id, .. }) => {
-            // A session the browser held before is ended: the new id is never one it knew.
-            if let Some(old) = cookie(&headers, state.config.session_cookie()) {
-                let _ = state.store.delete_session(&SecretHash::of(old)).await;
-            }
             let mut response = Redirect::to(&next).into_response();
             let headers = response.headers_mut();
             headers.append(

@@ -3,14 +3,15 @@
 use async_trait::async_trait;
 use heliogate_core::{ClientId, SecretHash, UnixTime};
 
+use super::audit::commit_with;
 use super::{user_id, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{ClientRow, CLIENT_COLUMNS};
-use crate::{join, Client, ClientStore, NewClient, Result, StoreError};
+use crate::{join, AuditEvent, Client, ClientStore, NewClient, Result, StoreError};
 
 #[async_trait]
 impl ClientStore for SqlStore {
-    async fn create_client(&self, client: &NewClient) -> Result<Client> {
+    async fn create_client(&self, client: &NewClient, event: &AuditEvent) -> Result<Client> {
         let mut tx = self.begin_admin().await?;
         let owner_id = match &client.owner {
             Some(name) => Some(user_id(&mut tx, name.as_str()).await?),
@@ -33,7 +34,7 @@ impl ClientStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(unique(format!("a client with id {:?} already exists", client.client_id.as_str())))?;
-        tx.commit().await.map_err(db_err)?;
+        commit_with(tx, event).await?;
         self.client(&client.client_id)
             .await?
             .ok_or_else(|| StoreError::NotFound("the new client vanished".into()))
@@ -59,18 +60,20 @@ impl ClientStore for SqlStore {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    async fn delete_client(&self, client_id: &ClientId) -> Result<()> {
+    async fn delete_client(&self, client_id: &ClientId, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
-                "no client with id {client_id:?}"
+                "no client with id {:?}",
+                client_id.as_str()
             )));
         }
-        Ok(())
+        commit_with(tx, event).await
     }
 
     async fn set_client_secret(
@@ -78,21 +81,24 @@ impl ClientStore for SqlStore {
         client_id: &ClientId,
         hash: &SecretHash,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
         let done = sqlx::query(
             "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND public = FALSE",
         )
         .bind(client_id.as_str())
         .bind(hash.as_bytes().to_vec())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
-                "no confidential client with id {client_id:?}"
+                "no confidential client with id {:?}",
+                client_id.as_str()
             )));
         }
-        Ok(())
+        commit_with(tx, event).await
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use heliogate_core::{ClientId, ScopeSet, SecretHash, TokenKey, UnixTime};
 
+use super::audit::commit_with;
 use super::{insert_rows, revoke_tokens_where, Engine, SqlStore};
 use crate::error::db_err;
 use crate::issue::{enqueue, Rows};
@@ -37,7 +38,12 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
-    async fn redeem_code(&self, hash: &SecretHash, now: UnixTime) -> Result<Redemption> {
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        replayed: &AuditEvent,
+    ) -> Result<Redemption> {
         let mut tx = self.begin_write().await?;
         let spent: Option<Code> = sqlx::query_as(
             "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
@@ -74,7 +80,7 @@ impl GrantStore for SqlStore {
         for family in families {
             revoked += revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        commit_with(tx, &replayed.clone().with("revoked", revoked)).await?;
         Ok(Redemption::Replayed { revoked })
     }
 
@@ -132,10 +138,15 @@ impl GrantStore for SqlStore {
         Ok(true)
     }
 
-    async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<u64> {
+    async fn revoke_family(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
         let count = revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
-        tx.commit().await.map_err(db_err)?;
+        commit_with(tx, &event.clone().with("revoked", count)).await?;
         Ok(count)
     }
 
@@ -144,6 +155,7 @@ impl GrantStore for SqlStore {
         key: &TokenKey,
         client_id: &ClientId,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<Revocation> {
         let mut tx = self.begin_write().await?;
         let access: Option<String> =
@@ -162,7 +174,7 @@ impl GrantStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
+            commit_with(tx, event).await?;
             return Ok(Revocation::Revoked);
         }
         let refresh: Option<(String, String)> =
@@ -175,7 +187,7 @@ impl GrantStore for SqlStore {
             Some((owner, _)) if owner != client_id.as_str() => Ok(Revocation::NotOwned),
             Some((_, family)) => {
                 revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
-                tx.commit().await.map_err(db_err)?;
+                commit_with(tx, event).await?;
                 Ok(Revocation::Revoked)
             }
             None => Ok(Revocation::Unknown),
@@ -199,7 +211,9 @@ impl GrantStore for SqlStore {
         client_id: &ClientId,
         scope: &ScopeSet,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
@@ -208,10 +222,10 @@ impl GrantStore for SqlStore {
         .bind(client_id.as_str())
         .bind(scope.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(())
+        commit_with(tx, event).await
     }
 
     async fn consents(&self, user_id: &str) -> Result<Vec<Consent>> {
@@ -240,6 +254,7 @@ impl GrantStore for SqlStore {
         user_id: &str,
         client_id: &ClientId,
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
@@ -261,7 +276,10 @@ impl GrantStore for SqlStore {
             .map_err(db_err)?;
             count += revoked.rows_affected();
         }
-        tx.commit().await.map_err(db_err)?;
-        Ok(count > 0)
+        if count == 0 {
+            return Ok(false);
+        }
+        commit_with(tx, event).await?;
+        Ok(true)
     }
 }

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 
+use super::audit::commit_with;
 use super::users::insert_user;
 use super::{Engine, SqlStore};
 use crate::error::db_err;
-use crate::{NewUser, Result, Store};
+use crate::{AuditEvent, NewUser, Result, Store};
 
 #[async_trait]
 impl Store for SqlStore {
@@ -24,7 +25,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn bootstrap_admin(&self, admin: &NewUser) -> Result<bool> {
+    async fn bootstrap_admin(&self, admin: &NewUser, event: &AuditEvent) -> Result<bool> {
         let mut tx = self.begin_admin().await?;
         let marked = sqlx::query("INSERT INTO instance (key, value) VALUES ('bootstrap_admin', $1) ON CONFLICT DO NOTHING")
             .bind(admin.now.to_string())
@@ -40,7 +41,7 @@ impl Store for SqlStore {
             return Ok(false);
         }
         insert_user(&mut tx, admin).await?;
-        tx.commit().await.map_err(db_err)?;
+        commit_with(tx, event).await?;
         Ok(true)
     }
 

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use super::{insert_rows, Db};
 use crate::error::db_err;
 use crate::issue::{spawn_issuer, Issue};
-use crate::{ConnectOptions, Result, StoreError};
+use crate::{AuditEvent, ConnectOptions, Result, StoreError};
 
 type Connection = <Db as Database>::Connection;
 type ConnectOptionsOf = <Connection as sqlx::Connection>::Options;
@@ -95,14 +95,19 @@ pub(super) async fn admin_count(tx: &mut Transaction<'_, Db>) -> Result<i64> {
         .map_err(db_err)
 }
 
-/// Runs a change that must leave at least one administrator, if there was one before.
-pub(super) async fn keeping_an_admin(mut tx: Transaction<'_, Db>, before: i64) -> Result<()> {
+/// Commits a change that must leave at least one administrator, if there was one before,
+/// with its audit record.
+pub(super) async fn keeping_an_admin(
+    mut tx: Transaction<'_, Db>,
+    before: i64,
+    event: &AuditEvent,
+) -> Result<()> {
     if before > 0 && admin_count(&mut tx).await? == 0 {
         return Err(StoreError::Conflict(
             "that would leave no enabled administrator".into(),
         ));
     }
-    tx.commit().await.map_err(db_err)
+    audit::commit_with(tx, event).await
 }
 
 pub(super) async fn user_id(tx: &mut Transaction<'_, Db>, name: &str) -> Result<String> {

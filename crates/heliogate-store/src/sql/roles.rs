@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use heliogate_core::{RoleName, Scope, ScopeSet, UnixTime};
 use sqlx::Transaction;
 
+use super::audit::commit_with;
 use super::{admin_count, keeping_an_admin, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{stored_role, stored_scopes};
-use crate::{Result, Role, RoleStore, StoreError};
+use crate::{AuditEvent, Result, Role, RoleStore, StoreError};
 
 impl SqlStore {
     async fn role(&self, name: &str) -> Result<Role> {
@@ -51,7 +52,13 @@ impl RoleStore for SqlStore {
             .collect()
     }
 
-    async fn create_role(&self, name: &RoleName, scopes: &[Scope], now: UnixTime) -> Result<Role> {
+    async fn create_role(
+        &self,
+        name: &RoleName,
+        scopes: &[Scope],
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<Role> {
         let mut tx = self.begin_admin().await?;
         sqlx::query("INSERT INTO roles (name, created_at) VALUES ($1, $2)")
             .bind(name.as_str())
@@ -63,11 +70,16 @@ impl RoleStore for SqlStore {
                 name.as_str()
             )))?;
         insert_role_scopes(&mut tx, name, scopes).await?;
-        tx.commit().await.map_err(db_err)?;
+        commit_with(tx, event).await?;
         self.role(name.as_str()).await
     }
 
-    async fn set_role_scopes(&self, name: &RoleName, scopes: &[Scope]) -> Result<Role> {
+    async fn set_role_scopes(
+        &self,
+        name: &RoleName,
+        scopes: &[Scope],
+        event: &AuditEvent,
+    ) -> Result<Role> {
         let mut tx = self.begin_admin().await?;
         role_exists(&mut tx, name).await?;
         let before = admin_count(&mut tx).await?;
@@ -77,11 +89,11 @@ impl RoleStore for SqlStore {
             .await
             .map_err(db_err)?;
         insert_role_scopes(&mut tx, name, scopes).await?;
-        keeping_an_admin(tx, before).await?;
+        keeping_an_admin(tx, before, event).await?;
         self.role(name.as_str()).await
     }
 
-    async fn delete_role(&self, name: &RoleName) -> Result<()> {
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         role_exists(&mut tx, name).await?;
         let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1")
@@ -100,7 +112,7 @@ impl RoleStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        commit_with(tx, event).await
     }
 
     async fn role_scopes(&self) -> Result<ScopeSet> {

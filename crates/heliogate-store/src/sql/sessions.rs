@@ -3,13 +3,15 @@
 use async_trait::async_trait;
 use heliogate_core::{SecretHash, UnixTime};
 
-use super::SqlStore;
+use super::audit::commit_with;
+use super::{Engine, SqlStore};
 use crate::error::db_err;
-use crate::{NewSession, Result, Session, SessionStore};
+use crate::{AuditEvent, NewSession, Result, Session, SessionStore};
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn create_session(&self, session: &NewSession) -> Result<()> {
+    async fn create_session(&self, session: &NewSession, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, \
              client_addr, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
@@ -21,10 +23,10 @@ impl SessionStore for SqlStore {
         .bind(session.expires_at)
         .bind(&session.client_addr)
         .bind(&session.user_agent)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(())
+        commit_with(tx, event).await
     }
 
     async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<Session>> {
@@ -68,13 +70,14 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_session(&self, id_hash: &SecretHash) -> Result<()> {
+    async fn delete_session(&self, id_hash: &SecretHash, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash.as_bytes().to_vec())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(())
+        commit_with(tx, event).await
     }
 
     async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64> {

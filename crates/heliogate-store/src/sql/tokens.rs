@@ -3,27 +3,24 @@
 use async_trait::async_trait;
 use heliogate_core::{ClientId, TokenKey, UnixTime};
 
-use super::{Engine, SqlStore};
+use super::audit::commit_with;
+use super::{revoke_tokens_where, Engine, SqlStore};
 use crate::error::db_err;
-use crate::{AccessToken, Result, TokenStore};
+use crate::{AccessToken, AuditEvent, Result, TokenStore};
 
 impl SqlStore {
-    /// Revokes live tokens matching `column = value` in both token tables.
-    async fn revoke_where(&self, column: &str, value: &str, now: UnixTime) -> Result<u64> {
+    /// Revokes live tokens matching `column = value` in both token tables, and records it.
+    async fn revoke_where(
+        &self,
+        column: &str,
+        value: &str,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        let mut count = 0;
-        for table in ["access_tokens", "refresh_tokens"] {
-            let done = sqlx::query(&format!(
-            "UPDATE {table} SET revoked_at = $2 WHERE {column} = $1 AND revoked_at IS NULL AND expires_at > $2"
-        ))
-        .bind(value)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-            count += done.rows_affected();
-        }
-        tx.commit().await.map_err(db_err)?;
+        let condition = format!("{column} = $1 AND expires_at > $2");
+        let count = revoke_tokens_where(&mut tx, &condition, value, now).await?;
+        commit_with(tx, &event.clone().with("revoked", count)).await?;
         Ok(count)
     }
 }
@@ -44,12 +41,22 @@ impl TokenStore for SqlStore {
         .map_err(db_err)
     }
 
-    async fn revoke_user_tokens(&self, user_id: &str, now: UnixTime) -> Result<u64> {
-        self.revoke_where("user_id", user_id, now).await
+    async fn revoke_user_tokens(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64> {
+        self.revoke_where("user_id", user_id, now, event).await
     }
 
-    async fn revoke_client_tokens(&self, client_id: &ClientId, now: UnixTime) -> Result<u64> {
-        self.revoke_where("client_id", client_id.as_str(), now)
+    async fn revoke_client_tokens(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<u64> {
+        self.revoke_where("client_id", client_id.as_str(), now, event)
             .await
     }
 

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use heliogate_core::{RoleName, SecretHash, UnixTime, UserName};
 use sqlx::Transaction;
 
+use super::audit::commit_with;
 use super::{admin_count, keeping_an_admin, revoke_tokens_where, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
-use crate::{email_str, Credentials, NewUser, Result, StoreError, User, UserStore};
+use crate::{email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserStore};
 
 impl SqlStore {
     async fn roles_of(&self, user_ids: Option<&str>) -> Result<Vec<(String, String)>> {
@@ -90,10 +91,10 @@ pub(super) async fn insert_user(tx: &mut Transaction<'_, Db>, user: &NewUser) ->
 
 #[async_trait]
 impl UserStore for SqlStore {
-    async fn create_user(&self, user: &NewUser) -> Result<User> {
+    async fn create_user(&self, user: &NewUser, event: &AuditEvent) -> Result<User> {
         let mut tx = self.begin_admin().await?;
         insert_user(&mut tx, user).await?;
-        tx.commit().await.map_err(db_err)?;
+        commit_with(tx, event).await?;
         self.user_where("id", &user.id)
             .await?
             .ok_or_else(|| StoreError::NotFound("the new user vanished".into()))
@@ -134,6 +135,7 @@ impl UserStore for SqlStore {
         name: &UserName,
         roles: &[RoleName],
         now: UnixTime,
+        event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
@@ -150,7 +152,7 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        keeping_an_admin(tx, before).await
+        keeping_an_admin(tx, before, event).await
     }
 
     async fn set_password_hash(
@@ -159,6 +161,7 @@ impl UserStore for SqlStore {
         hash: &str,
         now: UnixTime,
         keep: Option<&SecretHash>,
+        event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
@@ -175,10 +178,16 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        commit_with(tx, event).await
     }
 
-    async fn set_disabled(&self, name: &UserName, disabled: bool, now: UnixTime) -> Result<()> {
+    async fn set_disabled(
+        &self,
+        name: &UserName,
+        disabled: bool,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
@@ -197,10 +206,10 @@ impl UserStore for SqlStore {
                 .map_err(db_err)?;
             revoke_tokens_where(&mut tx, "user_id = $1", &id, now).await?;
         }
-        keeping_an_admin(tx, before).await
+        keeping_an_admin(tx, before, event).await
     }
 
-    async fn delete_user(&self, name: &UserName) -> Result<()> {
+    async fn delete_user(&self, name: &UserName, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
@@ -209,6 +218,6 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        keeping_an_admin(tx, before).await
+        keeping_an_admin(tx, before, event).await
     }
 }
