@@ -5,7 +5,9 @@
 use heliogate_core::oauth::authorize::{
     redirect_with, AuthorizeError, AuthorizeRequest, Params, RegisteredClient,
 };
-use heliogate_core::oauth::{grant_scopes, validate_authorize, OAuthError, OAuthErrorCode};
+use heliogate_core::oauth::{
+    consent_covers, grant_scopes, validate_authorize, OAuthError, OAuthErrorCode,
+};
 use heliogate_core::{ClientId, ScopeSet, SecretHash};
 use heliogate_store::{Client, NewCode, Store, User};
 
@@ -179,8 +181,8 @@ pub async fn authorize(
         Ok(scopes) => scopes,
         Err(outcome) => return Ok(outcome),
     };
-    let consented = store.consent(&user.id, &client.client_id).await?;
-    if consented.is_some_and(|c| scopes.is_subset(&c)) {
+    let remembered = store.consent(&user.id, &client.client_id).await?;
+    if consent_covers(remembered.as_ref(), &scopes) {
         return issue_code(store, config, &request, user, &scopes).await;
     }
     Ok(AuthorizeOutcome::ConsentRequired {

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use heliogate_core::oauth::authorize::Params;
-use heliogate_core::oauth::pkce;
-use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
+use heliogate_core::oauth::{
+    check_code_exchange, check_refresh, grant_scopes, refresh_scope, CodeExchange, IssuedCode,
+    OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
+};
 use heliogate_core::{GrantType, ScopeSet, SecretHash, TokenKey};
 use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store};
 use serde::Serialize;
@@ -207,41 +209,21 @@ async fn authorization_code(
             return Err(OAuthError::invalid_grant("the authorization code is not valid").into())
         }
     };
-    if code.client_id != auth.client.client_id.as_str() {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        )
-        .into());
-    }
-    if now >= code.expires_at {
-        return Err(OAuthError::invalid_grant("the authorization code has expired").into());
-    }
-    let redirect_matches = match redirect_uri {
-        Some(uri) => uri == code.redirect_uri,
-        None => !code.redirect_uri_given,
-    };
-    if !redirect_matches {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        )
-        .into());
-    }
-    match (&code.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_grant("the PKCE code_verifier does not match").into())
-        }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_grant("the PKCE code_verifier is missing").into())
-        }
-        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is refused.
-        (None, Some(_)) => {
-            return Err(
-                OAuthError::invalid_grant("no PKCE challenge was sent for this code").into(),
-            )
-        }
-        (None, None) => {}
-    }
+    check_code_exchange(
+        &IssuedCode {
+            client_id: &code.client_id,
+            redirect_uri: &code.redirect_uri,
+            redirect_uri_given: code.redirect_uri_given,
+            code_challenge: code.code_challenge.as_deref(),
+            expires_at: code.expires_at,
+        },
+        &CodeExchange {
+            client_id: auth.client.client_id.as_str(),
+            redirect_uri,
+            code_verifier: verifier,
+        },
+        now,
+    )?;
     let user = store
         .user_by_id(&code.user_id)
         .await?
@@ -313,23 +295,27 @@ async fn refresh(
     let Some(old) = store.refresh_token(&key).await? else {
         return Err(invalid().into());
     };
-    if old.client_id != auth.client.client_id.as_str() {
-        return Err(invalid().into());
-    }
-    if old.rotated_at.is_some() {
-        let replayed = event(
-            "refresh.replayed",
-            auth.client.client_id.as_str(),
-            None,
-            addr,
-            serde_json::json!({}),
-        );
-        store.revoke_family(&old.family_id, now, &replayed).await?;
-        tokens.forget_all();
-        return Err(invalid().into());
-    }
-    if old.revoked_at.is_some() || now >= old.expires_at {
-        return Err(invalid().into());
+    let state = StoredRefresh {
+        client_id: &old.client_id,
+        rotated: old.rotated_at.is_some(),
+        revoked: old.revoked_at.is_some(),
+        expires_at: old.expires_at,
+    };
+    match check_refresh(&state, auth.client.client_id.as_str(), now) {
+        RefreshUse::Usable => {}
+        RefreshUse::Invalid => return Err(invalid().into()),
+        RefreshUse::Replayed => {
+            let replayed = event(
+                "refresh.replayed",
+                auth.client.client_id.as_str(),
+                None,
+                addr,
+                serde_json::json!({}),
+            );
+            store.revoke_family(&old.family_id, now, &replayed).await?;
+            tokens.forget_all();
+            return Err(invalid().into());
+        }
     }
     let user = store
         .user_by_id(&old.user_id)
@@ -339,19 +325,13 @@ async fn refresh(
         return Err(invalid().into());
     };
     let original = ScopeSet::parse(&old.scope).unwrap_or_default();
-    if let Some(requested) = &requested {
-        if !requested.is_subset(&original) {
-            return Err(OAuthError::invalid_scope("a refresh may not widen the scope").into());
-        }
-    }
     let known = known_scopes(store, config).await?;
     let holds = scopes::scopes_of(store, &user).await?;
-    let client_allowed = &auth.client.scopes;
-    let narrowed = requested.unwrap_or_else(|| original.clone());
-    let scope = grant_scopes(
-        Some(&narrowed),
-        &client_allowed.intersection(&original),
-        Some(&holds),
+    let scope = refresh_scope(
+        requested.as_ref(),
+        &original,
+        &auth.client.scopes,
+        &holds,
         &known,
     )?
     .to_string();

@@ -1,10 +1,17 @@
-//! The OAuth 2 protocol rules: errors, PKCE, scopes, and authorization-request validation.
+//! The OAuth 2 protocol rules: errors, PKCE, scopes, authorization-request validation,
+//! consent, code redemption and refresh.
 
 pub mod authorize;
+pub mod code;
+pub mod consent;
 pub mod error;
 pub mod pkce;
+pub mod refresh;
 pub mod scopes;
 
 pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest, Params};
+pub use code::{check_code_exchange, CodeExchange, IssuedCode};
+pub use consent::consent_covers;
 pub use error::{OAuthError, OAuthErrorCode};
+pub use refresh::{check_refresh, refresh_scope, RefreshUse, StoredRefresh};
 pub use scopes::grant_scopes;
