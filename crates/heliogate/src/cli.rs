@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::Layer;
+use crate::settings::Config;
 
 /// heliogate: the login and authorization server of a service infrastructure.
 #[derive(Debug, Parser)]
@@ -17,7 +17,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     #[command(flatten)]
-    pub settings: Layer,
+    pub settings: Config,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -12,17 +12,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use heliogate_store::{ConnectOptions, Store};
 
 use crate::cli::{Cli, Command};
 use crate::settings::{LogFormat, Settings};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match Settings::load(cli.settings.clone(), cli.config.as_deref(), &|k| {
-        std::env::var(k).ok()
-    }) {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return refuse_arguments(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let settings = match Settings::load(cli.settings.clone(), &matches, cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
     };
@@ -37,6 +42,36 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// A value clap refused: one line naming the variable when it came from one (clap names only
+/// the flag), clap's own message otherwise.
+fn refuse_arguments(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let from_env = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(ContextValue::String(arg))) => {
+            let given: Vec<String> = std::env::args().collect();
+            Cli::command().get_arguments().find_map(|a| {
+                let long = format!("--{}", a.get_long()?);
+                let env = a.get_env()?.to_str()?.to_owned();
+                let on_command_line = given.iter().any(|g| g.split('=').next() == Some(&long));
+                (arg.starts_with(&long) && !on_command_line)
+                    .then(|| std::env::var(&env).ok().map(|value| (env, value)))
+                    .flatten()
+            })
+        }
+        _ => None,
+    };
+    match from_env {
+        Some((env, value)) => {
+            let reason = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            eprintln!("heliogate: error: {env}: invalid value {value:?}{reason}");
+            ExitCode::from(2)
+        }
+        None => e.exit(),
     }
 }
 

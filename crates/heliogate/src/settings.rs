@@ -4,35 +4,25 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
 use heliogate_core::{SessionPolicy, ThrottlePolicy};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-impl FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "text" => Ok(Self::Text),
-            "json" => Ok(Self::Json),
-            _ => Err(format!("expected text or json, got {s:?}")),
-        }
-    }
-}
-
 /// A database URL, which may hold a password: `Debug` and `Display` redact it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DatabaseUrl(String);
 
@@ -62,130 +52,168 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
-/// One layer of settings: every field optional, so layers can be stacked.
-#[derive(Debug, Default, Clone, Deserialize, clap::Args)]
+/// Every setting, once: its doc comment is its help, its field name its TOML key and flag,
+/// its `env` its variable, its `default_value` its default. Where a value came from is asked
+/// of clap, so that a file can fill what neither a flag nor a variable set.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-pub struct Layer {
-    /// `sqlite://PATH` or `postgres://…` [default: sqlite://heliogate.db]
-    #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<DatabaseUrl>,
-    /// Address to bind [default: 127.0.0.1:8080]
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "HELIOGATE_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://heliogate.db"
+    )]
+    pub database_url: DatabaseUrl,
+    /// Address to bind
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        env = "HELIOGATE_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
     /// Public base URL [default: http:// + listen address]
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", env = "HELIOGATE_ISSUER")]
     pub issuer: Option<String>,
-    /// Access token lifetime in seconds [default: 3600]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub access_token_ttl: Option<u64>,
-    /// Refresh token lifetime in seconds [default: 2592000]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub refresh_token_ttl: Option<u64>,
-    /// Log filter, as RUST_LOG [default: info]
-    #[arg(long, global = true, value_name = "FILTER")]
-    pub log: Option<String>,
-    /// Log line format [default: text]
-    #[arg(long, global = true, value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
-    /// The name pages show [default: heliogate]
-    #[arg(long, global = true, value_name = "NAME")]
-    pub instance_name: Option<String>,
-    /// A sign-in session ends after this many idle seconds [default: 1800]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub session_idle_ttl: Option<u64>,
-    /// A sign-in session ends this many seconds after sign-in [default: 36000]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub session_max_ttl: Option<u64>,
-    /// Failed sign-ins per account before it is locked [default: 5]
-    #[arg(long, global = true, value_name = "N")]
-    pub login_max_failures: Option<u64>,
-    /// Failed sign-ins per client address before it is locked [default: 20]
-    #[arg(long, global = true, value_name = "N")]
-    pub login_max_failures_per_address: Option<u64>,
-    /// The first lock in seconds; each further failure doubles it [default: 2]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub login_lockout: Option<u64>,
-    /// The longest lock in seconds [default: 900]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub login_lockout_max: Option<u64>,
+    /// Access token lifetime in seconds
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_ACCESS_TOKEN_TTL",
+        default_value_t = 3600
+    )]
+    pub access_token_ttl: u64,
+    /// Refresh token lifetime in seconds
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_REFRESH_TOKEN_TTL",
+        default_value_t = 2_592_000
+    )]
+    pub refresh_token_ttl: u64,
+    /// Log filter, as RUST_LOG
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILTER",
+        env = "HELIOGATE_LOG",
+        default_value = "info"
+    )]
+    pub log: String,
+    /// Log line format
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        env = "HELIOGATE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// The name pages show
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "HELIOGATE_INSTANCE_NAME",
+        default_value = "heliogate"
+    )]
+    pub instance_name: String,
+    /// A sign-in session ends after this many idle seconds
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_SESSION_IDLE_TTL",
+        default_value_t = 1800
+    )]
+    pub session_idle_ttl: u64,
+    /// A sign-in session ends this many seconds after sign-in
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_SESSION_MAX_TTL",
+        default_value_t = 36_000
+    )]
+    pub session_max_ttl: u64,
+    /// Failed sign-ins per account before it is locked
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "HELIOGATE_LOGIN_MAX_FAILURES",
+        default_value_t = 5
+    )]
+    pub login_max_failures: u64,
+    /// Failed sign-ins per client address before it is locked
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 20
+    )]
+    pub login_max_failures_per_address: u64,
+    /// The first lock in seconds; each further failure doubles it
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_LOGIN_LOCKOUT",
+        default_value_t = 2
+    )]
+    pub login_lockout: u64,
+    /// The longest lock in seconds
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_LOGIN_LOCKOUT_MAX",
+        default_value_t = 900
+    )]
+    pub login_lockout_max: u64,
 }
 
-impl Layer {
-    /// The layer the `HELIOGATE_*` variables of `lookup` make.
-    fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        fn var<T: FromStr>(
-            lookup: &dyn Fn(&str) -> Option<String>,
-            name: &str,
-        ) -> anyhow::Result<Option<T>>
-        where
-            T::Err: fmt::Display,
-        {
-            match lookup(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .parse()
-                    .map(Some)
-                    .map_err(|e| anyhow::anyhow!("{name}: invalid value {v:?}: {e}")),
-            }
-        }
-        Ok(Self {
-            database_url: var(lookup, "HELIOGATE_DATABASE_URL")?,
-            listen: var(lookup, "HELIOGATE_LISTEN")?,
-            issuer: var(lookup, "HELIOGATE_ISSUER")?,
-            access_token_ttl: var(lookup, "HELIOGATE_ACCESS_TOKEN_TTL")?,
-            refresh_token_ttl: var(lookup, "HELIOGATE_REFRESH_TOKEN_TTL")?,
-            log: var(lookup, "HELIOGATE_LOG")?,
-            log_format: var(lookup, "HELIOGATE_LOG_FORMAT")?,
-            instance_name: var(lookup, "HELIOGATE_INSTANCE_NAME")?,
-            session_idle_ttl: var(lookup, "HELIOGATE_SESSION_IDLE_TTL")?,
-            session_max_ttl: var(lookup, "HELIOGATE_SESSION_MAX_TTL")?,
-            login_max_failures: var(lookup, "HELIOGATE_LOGIN_MAX_FAILURES")?,
-            login_max_failures_per_address: var(
-                lookup,
-                "HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS",
-            )?,
-            login_lockout: var(lookup, "HELIOGATE_LOGIN_LOCKOUT")?,
-            login_lockout_max: var(lookup, "HELIOGATE_LOGIN_LOCKOUT_MAX")?,
-        })
-    }
+/// Whether clap took a setting from a flag or a variable, which a file must not override.
+fn set_by_flag_or_env(matches: &ArgMatches, key: &str) -> bool {
+    matches!(
+        matches.value_source(key),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
 
-    fn from_file(path: &Path) -> anyhow::Result<Self> {
+impl Config {
+    /// This configuration with the keys of a TOML file laid over every setting that no flag
+    /// or variable set. A malformed file, an unknown key or a value of the wrong type is an
+    /// error naming the file, the line and the key.
+    fn with_file(self, matches: &ArgMatches, path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("while reading {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
-            // One line naming the key: the span points into the line that holds it.
-            let at = e.span().map_or(0, |s| s.start).min(text.len());
-            let line_no = text[..at].matches('\n').count() + 1;
-            let line = text.lines().nth(line_no - 1).unwrap_or_default();
-            let key = line.split('=').next().unwrap_or_default().trim();
-            anyhow::anyhow!(
-                "{}: line {line_no}: {key}: {}",
-                path.display(),
-                e.message().trim()
-            )
-        })
-    }
-
-    /// This layer, with the gaps filled from `weaker`.
-    fn over(self, weaker: Layer) -> Layer {
-        Layer {
-            database_url: self.database_url.or(weaker.database_url),
-            listen: self.listen.or(weaker.listen),
-            issuer: self.issuer.or(weaker.issuer),
-            access_token_ttl: self.access_token_ttl.or(weaker.access_token_ttl),
-            refresh_token_ttl: self.refresh_token_ttl.or(weaker.refresh_token_ttl),
-            log: self.log.or(weaker.log),
-            log_format: self.log_format.or(weaker.log_format),
-            instance_name: self.instance_name.or(weaker.instance_name),
-            session_idle_ttl: self.session_idle_ttl.or(weaker.session_idle_ttl),
-            session_max_ttl: self.session_max_ttl.or(weaker.session_max_ttl),
-            login_max_failures: self.login_max_failures.or(weaker.login_max_failures),
-            login_max_failures_per_address: self
-                .login_max_failures_per_address
-                .or(weaker.login_max_failures_per_address),
-            login_lockout: self.login_lockout.or(weaker.login_lockout),
-            login_lockout_max: self.login_lockout_max.or(weaker.login_lockout_max),
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?;
+        let mut merged = serde_json::to_value(&self)?;
+        for (key, value) in table {
+            let line = text
+                .lines()
+                .position(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+                .map_or(1, |i| i + 1);
+            let mut candidate = merged.clone();
+            candidate[&key] = serde_json::to_value(value)?;
+            // Each key is tried alone, so that an error names it.
+            serde_json::from_value::<Config>(candidate.clone())
+                .map_err(|e| anyhow::anyhow!("{}: line {line}: {key}: {e}", path.display()))?;
+            if !set_by_flag_or_env(matches, &key) {
+                merged = candidate;
+            }
         }
+        Ok(serde_json::from_value(merged)?)
     }
 }
 
@@ -227,80 +255,49 @@ fn check_name(name: String) -> anyhow::Result<String> {
 const MAX_TTL: u64 = 366 * 24 * 3600;
 
 impl Settings {
-    /// Stacks flags over the environment over the file over defaults, and checks the result.
-    pub fn load(
-        flags: Layer,
-        config: Option<&Path>,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<Self> {
-        let file = match config {
-            Some(path) => Layer::from_file(path)?,
+    /// The flags and variables clap parsed, over the file (`config`, or `heliogate.toml` in
+    /// the working directory when present), over the defaults; checked.
+    pub fn load(config: Config, matches: &ArgMatches, file: Option<&Path>) -> anyhow::Result<Self> {
+        let config = match file {
+            Some(path) => config.with_file(matches, path)?,
             None if Path::new("heliogate.toml").exists() => {
-                Layer::from_file(&PathBuf::from("heliogate.toml"))?
+                config.with_file(matches, Path::new("heliogate.toml"))?
             }
-            None => Layer::default(),
+            None => config,
         };
-        let merged = flags.over(Layer::from_env(lookup)?).over(file);
-        let listen = merged
-            .listen
-            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
-        let issuer = merged.issuer.unwrap_or_else(|| format!("http://{listen}"));
+        Self::check(config)
+    }
+
+    fn check(c: Config) -> anyhow::Result<Self> {
+        let issuer = c.issuer.unwrap_or_else(|| format!("http://{}", c.listen));
         let settings = Settings {
-            database_url: merged
-                .database_url
-                .unwrap_or(DatabaseUrl("sqlite://heliogate.db".into())),
-            listen,
+            database_url: c.database_url,
+            listen: c.listen,
             issuer: check_issuer(&issuer)?,
-            access_token_ttl: check_ttl(
-                "access_token_ttl",
-                merged.access_token_ttl.unwrap_or(3600),
-            )?,
-            refresh_token_ttl: check_ttl(
-                "refresh_token_ttl",
-                merged.refresh_token_ttl.unwrap_or(2_592_000),
-            )?,
-            log: merged.log.unwrap_or_else(|| "info".into()),
-            log_format: merged.log_format.unwrap_or(LogFormat::Text),
-            instance_name: check_name(merged.instance_name.unwrap_or_else(|| "heliogate".into()))?,
+            access_token_ttl: check_ttl("access_token_ttl", c.access_token_ttl)?,
+            refresh_token_ttl: check_ttl("refresh_token_ttl", c.refresh_token_ttl)?,
+            log: c.log,
+            log_format: c.log_format,
+            instance_name: check_name(c.instance_name)?,
             session: SessionPolicy {
-                idle: check_range(
-                    "session_idle_ttl",
-                    merged.session_idle_ttl.unwrap_or(1800),
-                    60,
-                    MAX_TTL,
-                )?,
-                max: check_range(
-                    "session_max_ttl",
-                    merged.session_max_ttl.unwrap_or(36_000),
-                    60,
-                    MAX_TTL,
-                )?,
+                idle: check_range("session_idle_ttl", c.session_idle_ttl, 60, MAX_TTL)?,
+                max: check_range("session_max_ttl", c.session_max_ttl, 60, MAX_TTL)?,
             },
             throttle: ThrottlePolicy {
                 account_threshold: check_range(
                     "login_max_failures",
-                    merged.login_max_failures.unwrap_or(5),
+                    c.login_max_failures,
                     1,
                     1000,
                 )?,
                 address_threshold: check_range(
                     "login_max_failures_per_address",
-                    merged.login_max_failures_per_address.unwrap_or(20),
+                    c.login_max_failures_per_address,
                     1,
                     100_000,
                 )?,
-                base_delay: check_range(
-                    "login_lockout",
-                    merged.login_lockout.unwrap_or(2),
-                    1,
-                    86_400,
-                )?,
-                max_delay: check_range(
-                    "login_lockout_max",
-                    merged.login_lockout_max.unwrap_or(900),
-                    1,
-                    86_400,
-                )?,
+                base_delay: check_range("login_lockout", c.login_lockout, 1, 86_400)?,
+                max_delay: check_range("login_lockout_max", c.login_lockout_max, 1, 86_400)?,
                 window: THROTTLE_WINDOW,
             },
         };
@@ -346,15 +343,21 @@ fn check_ttl(key: &str, seconds: u64) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    /// Settings from these flags and this file, with the process's variables ignored (the
+    /// integration tests run the binary with variables of their own).
+    fn load(flags: &[&str], file: Option<&Path>) -> anyhow::Result<Settings> {
+        let command = Cli::command().mut_args(|a| a.env(None::<&str>));
+        let args = ["heliogate"].iter().chain(flags).chain(&["migrate"]);
+        let matches = command.try_get_matches_from(args)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        Settings::load(cli.settings, &matches, file)
     }
 
     fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -366,7 +369,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_with_nothing_set() {
-        let s = Settings::load(Layer::default(), None, &env(&[])).unwrap();
+        let s = load(&[], None).unwrap();
         assert_eq!(s.database_url.expose(), "sqlite://heliogate.db");
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
@@ -374,59 +377,31 @@ mod tests {
     }
 
     #[test]
-    fn flags_beat_environment_beat_file() {
+    fn flags_beat_the_file_which_beats_the_defaults() {
         let (_dir, path) =
             file("access_token_ttl = 10\nrefresh_token_ttl = 20\nlisten = \"127.0.0.1:9000\"\n");
-        let lookup = env(&[
-            ("HELIOGATE_ACCESS_TOKEN_TTL", "30"),
-            ("HELIOGATE_REFRESH_TOKEN_TTL", "40"),
-        ]);
-        let flags = Layer {
-            access_token_ttl: Some(50),
-            ..Layer::default()
-        };
-        let s = Settings::load(flags, Some(&path), &lookup).unwrap();
-        assert_eq!((s.access_token_ttl, s.refresh_token_ttl), (50, 40));
+        let s = load(&["--access-token-ttl", "50"], Some(&path)).unwrap();
+        assert_eq!((s.access_token_ttl, s.refresh_token_ttl), (50, 20));
         assert_eq!(s.issuer, "http://127.0.0.1:9000");
+        assert_eq!(s.session.idle, 1800);
     }
 
     #[test]
     fn an_unknown_key_or_bad_value_names_the_key() {
         let (_dir, path) = file("acces_token_ttl = 10\n");
-        let err = format!(
-            "{:#}",
-            Settings::load(Layer::default(), Some(&path), &env(&[])).unwrap_err()
-        );
+        let err = format!("{:#}", load(&[], Some(&path)).unwrap_err());
         assert!(err.contains("acces_token_ttl"), "{err}");
         let (_dir, path) = file("access_token_ttl = \"soon\"\n");
-        let err = format!(
-            "{:#}",
-            Settings::load(Layer::default(), Some(&path), &env(&[])).unwrap_err()
-        );
+        let err = format!("{:#}", load(&[], Some(&path)).unwrap_err());
         assert!(
             err.contains("line 1: access_token_ttl: invalid type"),
             "{err}"
         );
-        let err = Settings::load(
-            Layer::default(),
-            None,
-            &env(&[("HELIOGATE_LISTEN", "nowhere")]),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("HELIOGATE_LISTEN"), "{err}");
-        let err = Settings::load(
-            Layer::default(),
-            None,
-            &env(&[("HELIOGATE_ISSUER", "ftp://x")]),
-        )
-        .unwrap_err();
+        let err = load(&["--listen", "nowhere"], None).unwrap_err();
+        assert!(err.to_string().contains("--listen"), "{err}");
+        let err = load(&["--issuer", "ftp://x"], None).unwrap_err();
         assert!(err.to_string().contains("issuer"), "{err}");
-        let err = Settings::load(
-            Layer::default(),
-            None,
-            &env(&[("HELIOGATE_ACCESS_TOKEN_TTL", "0")]),
-        )
-        .unwrap_err();
+        let err = load(&["--access-token-ttl", "0"], None).unwrap_err();
         assert!(err.to_string().contains("access_token_ttl"), "{err}");
     }
 
