@@ -2,11 +2,15 @@
 //! server that `HELIOGATE_TEST_POSTGRES_URL` names and dropped afterwards. Each test gets its
 //! own, so tests run in parallel and never see each other's data.
 //!
-//! Without `HELIOGATE_TEST_POSTGRES_URL`, PostgreSQL tests print a notice and pass as skipped;
-//! with `HELIOGATE_REQUIRE_POSTGRES=1` (as CI sets it) a missing URL fails them instead.
+//! Without `HELIOGATE_TEST_POSTGRES_URL`, PostgreSQL tests print a notice naming the test and
+//! pass as skipped; with `HELIOGATE_REQUIRE_POSTGRES=1` (as CI sets it) a missing URL fails
+//! them instead. `for_each_backend!` makes the variants of a test, in this crate's
+//! conformance suite and in the binary's integration tests alike.
 #![allow(clippy::expect_used, clippy::panic)] // test support: a broken fixture must stop the test
 
 use std::sync::Arc;
+
+use std::io::Write;
 
 use rand::Rng;
 use sqlx::Connection;
@@ -28,15 +32,46 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// The PostgreSQL server for tests, or `None` (with a printed notice) when there is none.
-pub fn postgres_server() -> Option<String> {
+/// Runs each named `async fn` once per backend, as `sqlite::NAME` and `postgres::NAME`:
+/// `for_each_backend!(run; a, b)` calls `run(Backend::Sqlite, "…::sqlite::a", super::a)`, where
+/// `run` makes what the tests take (a store, a running binary) and hands it to the test.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($run:path; $($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let name = concat!(module_path!(), "::", stringify!($test));
+                    $run($crate::testing::Backend::Sqlite, name, super::$test).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let name = concat!(module_path!(), "::", stringify!($test));
+                    $run($crate::testing::Backend::Postgres, name, super::$test).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The PostgreSQL server for tests, or `None` (with a notice naming `test`) when there is none.
+pub fn postgres_server(test: &str) -> Option<String> {
     match std::env::var("HELIOGATE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             if std::env::var("HELIOGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("HELIOGATE_REQUIRE_POSTGRES=1 but HELIOGATE_TEST_POSTGRES_URL is not set");
             }
-            eprintln!("skipped: PostgreSQL test (set HELIOGATE_TEST_POSTGRES_URL to run it)");
+            // Straight to the process's standard error, past the test harness's capture.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: {test} (set HELIOGATE_TEST_POSTGRES_URL to run it)"
+            );
             None
         }
     }
@@ -56,11 +91,12 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDatabase {
-    /// A fresh database on `backend`, or `None` when PostgreSQL tests are skipped.
-    pub async fn new(backend: Backend) -> Option<Self> {
+    /// A fresh database on `backend` for the test named `test`, or `None` when PostgreSQL
+    /// tests are skipped.
+    pub async fn new(backend: Backend, test: &str) -> Option<Self> {
         match backend {
             Backend::Sqlite => Some(Self::sqlite()),
-            Backend::Postgres => Self::postgres().await,
+            Backend::Postgres => Self::postgres(test).await,
         }
     }
 
@@ -74,8 +110,8 @@ impl TestDatabase {
         }
     }
 
-    pub async fn postgres() -> Option<Self> {
-        let server = postgres_server()?;
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let server = postgres_server(test)?;
         let name = format!("heliogate_test_{:016x}", rand::thread_rng().r#gen::<u64>());
         let mut conn = sqlx::PgConnection::connect(&server)
             .await

@@ -87,34 +87,17 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
     }
 }
 
-macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = heliogate_store::testing::TestDatabase::sqlite();
-                    let store = db.store().await;
-                    super::$test(&*store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = heliogate_store::testing::TestDatabase::postgres().await else { return };
-                    let store = db.store().await;
-                    super::$test(&*store).await;
-                    store.close().await;
-                }
-            )*
-        }
+/// Hands `test` a migrated store on a fresh database of `backend`, and closes it after.
+async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(&dyn Store)) {
+    let Some(db) = TestDatabase::new(backend, name).await else {
+        return;
     };
+    let store = db.store().await;
+    test(&*store).await;
+    store.close().await;
 }
 
-conformance!(
+heliogate_store::for_each_backend!(crate::on;
     the_original_roles_are_seeded,
     a_user_keeps_their_fields_and_roles,
     a_duplicate_user_name_is_a_conflict,
@@ -680,8 +663,8 @@ async fn migrating_twice_changes_nothing(store: &dyn Store) {
 
 #[tokio::test]
 async fn each_test_database_is_its_own() {
-    let a = TestDatabase::new(Backend::Sqlite).await.unwrap();
-    let b = TestDatabase::new(Backend::Sqlite).await.unwrap();
+    let a = TestDatabase::sqlite();
+    let b = TestDatabase::sqlite();
     assert_ne!(a.url(), b.url());
 }
 

@@ -120,7 +120,8 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let result = match cli.command {
         Command::Serve => Ok(()),
         Command::Migrate => {
-            heliogate_app::admin::record_issuer(&*store, &settings.issuer).await?;
+            let issuer = settings.issuer(settings.listen);
+            heliogate_app::admin::record_issuer(&*store, &issuer).await?;
             let message = "the database schema is up to date";
             if cli.json {
                 println!("{}", serde_json::json!({ "ok": true, "message": message }));

@@ -13,8 +13,15 @@ use heliogate_http::{AppState, HttpConfig};
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("while binding {}", settings.listen))?;
+    let listening = listener
+        .local_addr()
+        .with_context(|| format!("while binding {}", settings.listen))?;
+    let issuer = settings.issuer(listening);
     let store = crate::open_store(&settings).await?;
-    admin::check_issuer(&*store, &settings.issuer)
+    admin::check_issuer(&*store, &issuer)
         .await
         .context("while checking the cluster's settings")?;
     if let Some(password) = admin::bootstrap_admin(&*store)
@@ -27,26 +34,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
              It is shown only now. Sign in and change it, or set one with `heliogate user set-password admin`."
         );
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("while binding {}", settings.listen))?;
     tracing::info!(
-        listen = %settings.listen,
-        issuer = %settings.issuer,
+        listen = %listening,
+        issuer = %issuer,
         database = %settings.database_url,
         access_token_ttl = settings.access_token_ttl,
         refresh_token_ttl = settings.refresh_token_ttl,
         "heliogate is serving"
     );
     let config = HttpConfig {
-        issuer: settings.issuer.clone(),
+        issuer: issuer.clone(),
         instance_name: settings.instance_name.clone(),
         login: LoginPolicy {
             session: settings.session,
             throttle: settings.throttle,
         },
         oauth: OAuthConfig::new(
-            settings.issuer.clone(),
+            issuer,
             settings.access_token_ttl as i64,
             settings.refresh_token_ttl as i64,
         ),

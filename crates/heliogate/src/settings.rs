@@ -222,8 +222,8 @@ impl Config {
 pub struct Settings {
     pub database_url: DatabaseUrl,
     pub listen: SocketAddr,
-    /// Without a trailing slash.
-    pub issuer: String,
+    /// As configured, without a trailing slash; see `issuer`.
+    pub configured_issuer: Option<String>,
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
     pub log: String,
@@ -269,11 +269,10 @@ impl Settings {
     }
 
     fn check(c: Config) -> anyhow::Result<Self> {
-        let issuer = c.issuer.unwrap_or_else(|| format!("http://{}", c.listen));
         let settings = Settings {
             database_url: c.database_url,
             listen: c.listen,
-            issuer: check_issuer(&issuer)?,
+            configured_issuer: c.issuer.as_deref().map(check_issuer).transpose()?,
             access_token_ttl: check_ttl("access_token_ttl", c.access_token_ttl)?,
             refresh_token_ttl: check_ttl("refresh_token_ttl", c.refresh_token_ttl)?,
             log: c.log,
@@ -316,6 +315,14 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&settings.log)
             .map_err(|e| anyhow::anyhow!("log: {e}"))?;
         Ok(settings)
+    }
+
+    /// The issuer: as configured, or `http://` and the address the server listens on (the
+    /// bound one, so that `--listen 127.0.0.1:0` names the port it got).
+    pub fn issuer(&self, listening: SocketAddr) -> String {
+        self.configured_issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{listening}"))
     }
 }
 
@@ -372,7 +379,7 @@ mod tests {
         let s = load(&[], None).unwrap();
         assert_eq!(s.database_url.expose(), "sqlite://heliogate.db");
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.issuer(s.listen), "http://127.0.0.1:8080");
         assert_eq!((s.access_token_ttl, s.refresh_token_ttl), (3600, 2_592_000));
     }
 
@@ -382,7 +389,7 @@ mod tests {
             file("access_token_ttl = 10\nrefresh_token_ttl = 20\nlisten = \"127.0.0.1:9000\"\n");
         let s = load(&["--access-token-ttl", "50"], Some(&path)).unwrap();
         assert_eq!((s.access_token_ttl, s.refresh_token_ttl), (50, 20));
-        assert_eq!(s.issuer, "http://127.0.0.1:9000");
+        assert_eq!(s.issuer(s.listen), "http://127.0.0.1:9000");
         assert_eq!(s.session.idle, 1800);
     }
 

@@ -30,6 +30,9 @@ pub struct AuthenticatedClient {
     pub confidential: bool,
 }
 
+/// What the audit log records for a client id that no client can have.
+const MALFORMED_ID: &str = "-";
+
 fn invalid_client() -> OAuthError {
     OAuthError::invalid_client("client authentication failed")
 }
@@ -95,13 +98,22 @@ pub async fn authenticate(
             confidential,
         }),
         _ => {
+            // Only an id that could be a client's is written down: anything else (a NUL byte,
+            // 400 KiB in a Basic header) is the sender's input, not a name to keep.
+            let (actor, detail) = match ClientId::parse(client_id) {
+                Ok(_) => (client_id, serde_json::json!({})),
+                Err(_) => (
+                    MALFORMED_ID,
+                    serde_json::json!({ "malformed_client_id": true }),
+                ),
+            };
             audit(
                 store,
                 "client.auth_failed",
-                client_id,
-                Some(client_id),
+                actor,
+                Some(actor),
                 addr,
-                serde_json::json!({}),
+                detail,
             )
             .await?;
             Err(OAuthError::new(

@@ -1,13 +1,14 @@
 //! A person in a real browser: headless Debian Chromium signs in, sees the account page,
 //! changes the password, signs out, and cannot get back in without signing in again.
 
+use crate::constants::PASSWORD;
 use crate::helpers::{Backend, Server, TestApp};
 use crate::webdriver::{chromedriver, Chrome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_changes_the_password_and_signs_out() {
     let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
     app.add_user("alice", &["moderator"]);
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
@@ -19,7 +20,7 @@ async fn a_person_signs_in_changes_the_password_and_signs_out() {
         "the first field has the focus"
     );
     chrome.fill("#username", "alice").await;
-    chrome.fill("#password", "a good long password").await;
+    chrome.fill("#password", PASSWORD).await;
     chrome.click("button[type=submit]").await;
     chrome.wait_for_url(&server.url("/")).await;
     chrome.wait_for_text(">alice</h1>").await;
@@ -29,7 +30,7 @@ async fn a_person_signs_in_changes_the_password_and_signs_out() {
         "{page}"
     );
 
-    chrome.fill("#current", "a good long password").await;
+    chrome.fill("#current", PASSWORD).await;
     chrome.fill("#new", "a better longer password").await;
     chrome.fill("#confirm", "a better longer password").await;
     chrome
@@ -51,7 +52,7 @@ async fn a_person_signs_in_changes_the_password_and_signs_out() {
     chrome.wait_for_url(&server.url("/login?next=%2F")).await;
 
     chrome.fill("#username", "alice").await;
-    chrome.fill("#password", "a good long password").await;
+    chrome.fill("#password", PASSWORD).await;
     chrome.click("button[type=submit]").await;
     chrome.wait_for_text("Wrong user name or password.").await;
     chrome.fill("#password", "a better longer password").await;

@@ -4,7 +4,7 @@ use heliogate_core::SecretHash;
 
 use crate::helpers::{client_id, TestApp};
 
-crate::on_both_backends!(
+heliogate_store::for_each_backend!(crate::helpers::on;
     a_confidential_client_gets_a_secret_shown_once,
     a_public_client_has_no_secret,
     rotating_a_secret_replaces_it,

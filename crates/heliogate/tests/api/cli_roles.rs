@@ -2,7 +2,7 @@
 
 use crate::helpers::TestApp;
 
-crate::on_both_backends!(
+heliogate_store::for_each_backend!(crate::helpers::on;
     the_original_roles_are_there_from_the_start,
     a_role_is_added_changed_and_deleted,
     refused_role_changes_change_nothing,

@@ -50,7 +50,7 @@ async fn insert_token_expiring(
     key
 }
 
-crate::on_both_backends!(
+heliogate_store::for_each_backend!(crate::helpers::on;
     tokens_are_revoked_by_user_or_client,
     expired_tokens_are_purged,
     revoke_needs_exactly_one_target

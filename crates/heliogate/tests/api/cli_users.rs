@@ -4,7 +4,7 @@ use heliogate_app::passwords;
 
 use crate::helpers::{user_name, TestApp};
 
-crate::on_both_backends!(
+heliogate_store::for_each_backend!(crate::helpers::on;
     a_user_is_added_shown_and_listed,
     the_password_is_stored_as_argon2id_only,
     refused_user_additions_change_nothing,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Backend, Browser, Server, TestApp};
-use crate::oauth_helpers::{http, register, PASSWORD};
+use crate::oauth_helpers::{http, register, tokeninfo_status, PASSWORD};
 
 async fn node(app: &TestApp, issuer: &str) -> Server {
     let mut command = app.command();
@@ -11,20 +11,9 @@ async fn node(app: &TestApp, issuer: &str) -> Server {
     Server::start(command, app.dir.path()).await
 }
 
-async fn status(server: &Server, token: &str) -> u16 {
-    http()
-        .get(server.url("/oauth/tokeninfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_on_one_postgres_share_tokens_revocations_and_sessions() {
-    let Some(app) = TestApp::new(Backend::Postgres).await else {
+    let Some(app) = TestApp::new(Backend::Postgres, module_path!()).await else {
         return;
     };
     app.add_user("alice", &["reader"]);
@@ -50,7 +39,10 @@ async fn nodes_on_one_postgres_share_tokens_revocations_and_sessions() {
         .unwrap();
     let token = issued["access_token"].as_str().unwrap();
     assert_eq!(
-        (status(&a, token).await, status(&b, token).await),
+        (
+            tokeninfo_status(&a, token).await,
+            tokeninfo_status(&b, token).await
+        ),
         (200, 200)
     );
 
@@ -64,8 +56,8 @@ async fn nodes_on_one_postgres_share_tokens_revocations_and_sessions() {
         .unwrap();
     let at = Instant::now();
     assert_eq!(revoked.status(), 200);
-    assert_eq!(status(&a, token).await, 401);
-    while status(&b, token).await != 401 {
+    assert_eq!(tokeninfo_status(&a, token).await, 401);
+    while tokeninfo_status(&b, token).await != 401 {
         assert!(
             at.elapsed() < Duration::from_millis(1500),
             "node B still accepts a revoked token"

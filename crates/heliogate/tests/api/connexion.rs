@@ -35,10 +35,10 @@ impl Drop for Killed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connexion_service_enforces_scopes_through_tokeninfo() {
     let Some(python) = python() else { return };
-    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
     app.add_user("rita", &["reader"]);
     let (id, secret) = register_web(&app);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
 
     let port = free_port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/connexion/app.py");

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::{Backend, Server, TestApp};
 use crate::oauth_helpers::{http, register};
 
-crate::on_both_backends!(a_kill_under_issuance_load_loses_no_acknowledged_token);
+heliogate_store::for_each_backend!(crate::helpers::on;a_kill_under_issuance_load_loses_no_acknowledged_token);
 
 async fn a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
     let (id, secret) = register(

@@ -13,31 +13,13 @@ use heliogate_store::testing::TestDatabase;
 use heliogate_store::Store;
 use serde_json::Value;
 
-/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let app = $crate::helpers::TestApp::new($crate::helpers::Backend::Sqlite).await.unwrap();
-                    super::$test(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let Some(app) = $crate::helpers::TestApp::new($crate::helpers::Backend::Postgres).await else {
-                        return;
-                    };
-                    super::$test(app).await;
-                }
-            )*
-        }
-    };
+use crate::constants::PASSWORD;
+
+/// Hands `test` a fresh app on `backend`: the runner of `for_each_backend!` here.
+pub async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(TestApp)) {
+    if let Some(app) = TestApp::new(backend, name).await {
+        test(app).await;
+    }
 }
 
 /// A fresh database, a working directory, and the binary pointed at both.
@@ -105,8 +87,9 @@ pub fn binary() -> &'static str {
 }
 
 impl TestApp {
-    pub async fn new(backend: Backend) -> Option<Self> {
-        let db = TestDatabase::new(backend).await?;
+    /// A fresh app for the test named `test`; `None` when its backend is skipped.
+    pub async fn new(backend: Backend, test: &str) -> Option<Self> {
+        let db = TestDatabase::new(backend, test).await?;
         Some(Self {
             backend,
             db,
@@ -153,7 +136,7 @@ impl TestApp {
         for role in roles {
             args.extend(["--role", role]);
         }
-        self.run_with_input(&args, "a good long password\n").json()
+        self.run_with_input(&args, &format!("{PASSWORD}\n")).json()
     }
 
     /// The store the binary writes to, opened beside it.
@@ -172,15 +155,31 @@ impl TestApp {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// `heliogate serve` on this app's database, with extra settings.
+    pub async fn serve(&self, env: &[(&str, &str)]) -> Server {
+        let mut command = self.command();
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Server::start(command, self.dir.path()).await
+    }
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, for a process that cannot report the one it bound.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The address in the server's "heliogate is serving" log line.
+fn listening_address(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("heliogate is serving"))?;
+    let rest = line.split_once("listen=")?.1;
+    Some(rest.split_whitespace().next()?.to_owned())
 }
 
 /// A running `heliogate serve`, killed when dropped.
@@ -191,14 +190,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `serve` with `command`'s settings on a free port, and waits until it answers.
+    /// Starts `serve` with `command`'s settings on a port the system picks (the server logs
+    /// the address it bound), and waits until it answers.
     pub async fn start(mut command: Command, dir: &Path) -> Server {
-        let port = free_port();
-        let stderr_path = dir.join(format!("serve-{port}.log"));
+        let stderr_path = tempfile::Builder::new()
+            .prefix("serve-")
+            .suffix(".log")
+            .tempfile_in(dir)
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let child = command
             .arg("serve")
-            .env("HELIOGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HELIOGATE_LISTEN", "127.0.0.1:0")
             .env("HELIOGATE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -206,7 +212,7 @@ impl Server {
             .unwrap();
         let mut server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
             stderr_path,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -214,9 +220,15 @@ impl Server {
             if let Some(status) = server.child.try_wait().unwrap() {
                 panic!("serve exited with {status}: {}", server.stderr());
             }
-            if reqwest::get(format!("{}/healthz", server.base))
-                .await
-                .is_ok()
+            if server.base.is_empty() {
+                if let Some(address) = listening_address(&server.stderr()) {
+                    server.base = format!("http://{address}");
+                }
+            }
+            if !server.base.is_empty()
+                && reqwest::get(format!("{}/healthz", server.base))
+                    .await
+                    .is_ok()
             {
                 return server;
             }

@@ -4,11 +4,11 @@ use std::time::{Duration, Instant};
 
 use heliogate_core::SecretHash;
 
-use crate::helpers::{location, user_name, Browser, Server, TestApp};
+use crate::helpers::{location, user_name, Browser, TestApp};
 
-const PASSWORD: &str = "a good long password";
+use crate::constants::PASSWORD;
 
-crate::on_both_backends!(
+heliogate_store::for_each_backend!(crate::helpers::on;
     a_stranger_signs_in_and_comes_back,
     the_session_id_is_new_at_every_sign_in,
     signing_out_ends_the_session_on_the_server,
@@ -25,17 +25,11 @@ crate::on_both_backends!(
     sign_ins_and_outs_are_audited,
 );
 
-async fn serve(app: &TestApp, env: &[(&str, &str)]) -> Server {
-    let mut command = app.command();
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    Server::start(command, app.dir.path()).await
-}
-
 async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
     app.add_user("alice", &["reader", "writer"]);
-    let server = serve(&app, &[("HELIOGATE_INSTANCE_NAME", "Flarecast login")]).await;
+    let server = app
+        .serve(&[("HELIOGATE_INSTANCE_NAME", "Flarecast login")])
+        .await;
     let browser = Browser::new(&server);
     let first = browser.get("/").await;
     assert_eq!(first.status(), 303);
@@ -62,7 +56,7 @@ async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
 
 async fn the_session_id_is_new_at_every_sign_in(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     // An id planted by an attacker before sign-in is never adopted.
     let url = server.base.parse().unwrap();
@@ -104,7 +98,7 @@ async fn the_session_id_is_new_at_every_sign_in(app: TestApp) {
 
 async fn signing_out_ends_the_session_on_the_server(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", PASSWORD).await;
     let stolen = browser.session_cookie().unwrap();
@@ -123,7 +117,7 @@ async fn signing_out_ends_the_session_on_the_server(app: TestApp) {
 
 async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", PASSWORD).await;
     let store = app.store().await;
@@ -189,7 +183,7 @@ async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
 
 async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     for (next, expected) in [
         ("/account?tab=apps", "/account?tab=apps"),
         ("//evil.example/", "/"),
@@ -222,14 +216,12 @@ async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
 
 async fn a_wrong_password_and_an_unknown_user_look_the_same(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(
-        &app,
-        &[
+    let server = app
+        .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "1000"),
             ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let browser = Browser::new(&server);
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
@@ -282,14 +274,12 @@ async fn a_wrong_password_and_an_unknown_user_look_the_same(app: TestApp) {
 
 async fn repeated_failures_are_throttled_per_account(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(
-        &app,
-        &[
+    let server = app
+        .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
             ("HELIOGATE_LOGIN_LOCKOUT", "2"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let browser = Browser::new(&server);
     for name in ["alice", "ghost"] {
         for _ in 0..3 {
@@ -329,14 +319,12 @@ async fn repeated_failures_are_throttled_per_account(app: TestApp) {
 
 async fn repeated_failures_are_throttled_per_address(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(
-        &app,
-        &[
+    let server = app
+        .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "4"),
             ("HELIOGATE_LOGIN_LOCKOUT", "30"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let browser = Browser::new(&server);
     for i in 0..4 {
         assert_eq!(
@@ -360,7 +348,7 @@ async fn repeated_failures_are_throttled_per_address(app: TestApp) {
 async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
     app.add_user("alice", &["reader"]);
     app.add_user("bob", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let alice = Browser::new(&server);
     let bob = Browser::new(&server);
     alice.sign_in("alice", PASSWORD).await;
@@ -383,7 +371,7 @@ async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
 
 async fn a_password_change_ends_the_other_sessions(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let laptop = Browser::new(&server);
     let phone = Browser::new(&server);
     laptop.sign_in("alice", PASSWORD).await;
@@ -466,7 +454,7 @@ async fn a_password_change_ends_the_other_sessions(app: TestApp) {
 
 async fn an_idle_session_ends(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", PASSWORD).await;
     assert_eq!(browser.get("/").await.status(), 200);
@@ -490,7 +478,7 @@ async fn an_idle_session_ends(app: TestApp) {
 
 async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     for path in ["/login", "/login?next=%2F"] {
         let page = browser.get(path).await;
@@ -533,7 +521,9 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
     // installation is done on purpose, with migrate.
     app.run(&["--issuer", "https://login.example.org", "migrate"])
         .ok();
-    let https = serve(&app, &[("HELIOGATE_ISSUER", "https://login.example.org")]).await;
+    let https = app
+        .serve(&[("HELIOGATE_ISSUER", "https://login.example.org")])
+        .await;
     let out = Browser::new(&https).sign_in("alice", PASSWORD).await;
     let cookie = out
         .headers()
@@ -550,7 +540,7 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
 
 async fn malformed_requests_get_a_clear_error_and_change_nothing(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     let csrf = browser.csrf("/login").await;
     let url = format!("{}/login", server.base);
@@ -610,7 +600,7 @@ async fn malformed_requests_get_a_clear_error_and_change_nothing(app: TestApp) {
 
 async fn sign_ins_and_outs_are_audited(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let server = serve(&app, &[]).await;
+    let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", "wrong password!").await;
     browser.sign_in("alice", PASSWORD).await;

@@ -2,6 +2,7 @@
 //! PostgreSQL, each test on a fresh database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod constants;
 mod helpers;
 
 mod browser;
@@ -13,8 +14,10 @@ mod cluster;
 mod connexion;
 mod durability;
 mod login;
-mod oauth;
+mod oauth_authorize;
+mod oauth_checks;
 mod oauth_helpers;
+mod oauth_token;
 mod server;
 mod settings;
 mod webdriver;

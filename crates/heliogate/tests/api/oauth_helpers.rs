@@ -3,14 +3,14 @@
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, IntrospectionUrl, RedirectUrl,
-    RevocationUrl, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    IntrospectionUrl, RedirectUrl, RevocationUrl, Scope, TokenUrl,
 };
+use serde_json::Value;
 
 use crate::helpers::{form_value, location, Browser, Server, TestApp};
 
-pub const PASSWORD: &str = "a good long password";
-pub const CALLBACK: &str = "http://127.0.0.1/callback";
+pub use crate::constants::{CALLBACK, PASSWORD};
 
 pub type Client =
     oauth2::basic::BasicClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointSet>;
@@ -181,11 +181,65 @@ pub async fn authorize(browser: &Browser, server: &Server, auth_url: &str) -> St
     answer_consent(browser, server, auth_url, "approve").await
 }
 
-/// A server for `app`, with extra settings.
-pub async fn serve(app: &TestApp, env: &[(&str, &str)]) -> Server {
-    let mut command = app.command();
-    for (k, v) in env {
-        command.env(k, v);
+/// Posts a raw form to a back-channel endpoint.
+pub async fn post_form(
+    server: &crate::helpers::Server,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = http().post(server.url(path)).form(form);
+    if let Some((id, secret)) = auth {
+        request = request.basic_auth(id, Some(secret));
     }
-    Server::start(command, app.dir.path()).await
+    request.send().await.unwrap()
+}
+
+pub async fn json_error(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+pub async fn tokeninfo(server: &crate::helpers::Server, token: &str) -> reqwest::Response {
+    http()
+        .get(server.url("/oauth/tokeninfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The status tokeninfo answers for `token`: 200 while it is live, 401 once it is not.
+pub async fn tokeninfo_status(server: &crate::helpers::Server, token: &str) -> u16 {
+    tokeninfo(server, token).await.status().as_u16()
+}
+
+/// Signs alice in, runs the code flow for `scopes`, and returns the tokens.
+pub async fn code_flow(
+    server: &crate::helpers::Server,
+    client: &Client,
+    browser: &Browser,
+    scopes: &[&str],
+) -> oauth2::basic::BasicTokenResponse {
+    let mut request = client.authorize_url(CsrfToken::new_random);
+    for s in scopes {
+        request = request.add_scope(Scope::new((*s).into()));
+    }
+    let (url, _) = request.url();
+    let opened = open(browser, server, url.as_str()).await;
+    let callback = if opened.status() == 303 {
+        location(&opened).to_owned()
+    } else {
+        authorize(browser, server, url.as_str()).await
+    };
+    let code = query_param(&callback, "code").unwrap();
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .request_async(&http())
+        .await
+        .unwrap()
 }

@@ -11,7 +11,7 @@ use tokio::task::AbortHandle;
 
 use crate::helpers::{user_name, Backend, Server, TestApp};
 
-crate::on_both_backends!(
+heliogate_store::for_each_backend!(crate::helpers::on;
     the_first_start_creates_the_admin_once,
     health_answers_and_sigterm_stops_cleanly,
     a_schema_newer_than_the_binary_is_refused,
@@ -215,7 +215,7 @@ async fn wait_for_status(server: &Server, path: &str, want: u16, within: Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_postgres_through_an_outage() {
-    let Some(app) = TestApp::new(Backend::Postgres).await else {
+    let Some(app) = TestApp::new(Backend::Postgres, module_path!()).await else {
         return;
     };
     let url = url::Url::parse(app.db.url()).unwrap();
@@ -253,7 +253,7 @@ async fn readiness_follows_postgres_through_an_outage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_fail_fast_while_postgres_is_away_and_recover() {
-    let Some(app) = TestApp::new(Backend::Postgres).await else {
+    let Some(app) = TestApp::new(Backend::Postgres, module_path!()).await else {
         return;
     };
     let (id, secret) = crate::oauth_helpers::register(

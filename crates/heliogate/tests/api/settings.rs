@@ -19,7 +19,7 @@ fn names(app: &TestApp, cmd: &mut std::process::Command) -> Vec<String> {
 
 #[tokio::test]
 async fn flags_beat_the_environment_which_beats_the_file() {
-    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
     let url = |name: &str| format!("sqlite://{}", app.path(name).display());
     std::fs::write(
         app.path("heliogate.toml"),
@@ -96,7 +96,7 @@ async fn flags_beat_the_environment_which_beats_the_file() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_naming_the_key() {
-    let app = TestApp::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
     std::fs::write(
         app.path("heliogate.toml"),
         "listen = \"127.0.0.1:9999\"\nacess_token_ttl = 60\n",

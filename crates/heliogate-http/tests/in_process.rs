@@ -1,0 +1,92 @@
+//! The router called in-process (no socket, no binary) on both engines: what an edge must
+//! answer whatever the database would make of the input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use heliogate_app::login::LoginPolicy;
+use heliogate_app::oauth::OAuthConfig;
+use heliogate_core::{SessionPolicy, ThrottlePolicy};
+use heliogate_http::{router, AppState, HttpConfig};
+use heliogate_store::testing::{Backend, TestDatabase};
+use tower::ServiceExt;
+
+const ISSUER: &str = "http://heliogate.test";
+
+async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
+    let Some(db) = TestDatabase::new(backend, name).await else {
+        return;
+    };
+    let store = db.store().await;
+    let config = HttpConfig {
+        issuer: ISSUER.into(),
+        instance_name: "heliogate".into(),
+        login: LoginPolicy {
+            session: SessionPolicy {
+                idle: 1800,
+                max: 36_000,
+            },
+            throttle: ThrottlePolicy {
+                account_threshold: 5,
+                address_threshold: 20,
+                base_delay: 2,
+                max_delay: 900,
+                window: 900,
+            },
+        },
+        oauth: OAuthConfig::new(ISSUER.into(), 3600, 2_592_000),
+        ready_timeout: Duration::from_secs(2),
+    };
+    let app = router(AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+    });
+    test(app).await;
+    store.close().await;
+}
+
+heliogate_store::for_each_backend!(crate::on;
+    a_nul_byte_in_a_client_id_is_refused_not_an_outage,
+    the_health_endpoints_answer,
+);
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// PostgreSQL refuses a NUL byte in text; that must reach the client as its own error, never
+/// as "the database is unavailable".
+async fn a_nul_byte_in_a_client_id_is_refused_not_an_outage(app: Router) {
+    let authorize = Request::get("/oauth/authorize?response_type=code&client_id=%00")
+        .body(Body::empty())
+        .unwrap();
+    let (status, page) = send(&app, authorize).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("not registered"), "{page}");
+
+    let token = Request::post("/oauth/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(
+            "grant_type=client_credentials&client_id=a%00b&client_secret=x",
+        ))
+        .unwrap();
+    let (status, body) = send(&app, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("invalid_client"), "{body}");
+}
+
+async fn the_health_endpoints_answer(app: Router) {
+    let (status, _) = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
