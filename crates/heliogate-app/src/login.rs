@@ -8,7 +8,7 @@
 use heliogate_core::{check_new_password, SecretHash, SessionPolicy, ThrottlePolicy, UserName};
 use heliogate_store::{NewSession, Session, Store, User};
 
-use crate::{audit, event, invalid, new_secret, now, passwords, AppError, Result};
+use crate::{audit, event, invalid, new_secret, now, password_hashing, AppError, Result};
 
 /// The rules of signing in, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +81,7 @@ pub async fn sign_in(
         Some(c) => (Some(c.password_hash), !c.disabled),
         None => (None, false),
     };
-    let verified = passwords::verify_async(hash, attempt.password).await;
+    let verified = password_hashing::verify_async(hash, attempt.password).await;
     if !(verified && enabled) {
         for (key, is_account) in &keys {
             let failures = store
@@ -199,7 +199,7 @@ pub async fn change_own_password(
 ) -> Result<()> {
     let name = UserName::parse(&user.name).map_err(invalid)?;
     let hash = store.credentials(&name).await?.map(|c| c.password_hash);
-    if !passwords::verify_async(hash, change.current).await {
+    if !password_hashing::verify_async(hash, change.current).await {
         audit(
             store,
             "password.change_failed",
@@ -215,7 +215,7 @@ pub async fn change_own_password(
         return Err(AppError::Invalid("the new passwords do not match".into()));
     }
     check_new_password(&change.new).map_err(invalid)?;
-    let hash = passwords::hash_async(change.new).await?;
+    let hash = password_hashing::hash_async(change.new).await?;
     let changed = event(
         "user.password_changed",
         &user.name,

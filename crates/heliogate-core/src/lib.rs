@@ -9,14 +9,14 @@
 
 pub mod client;
 pub mod names;
-pub mod password;
+pub mod password_rules;
 pub mod scope;
 pub mod secret;
 pub mod session;
 
 pub use client::{ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri};
 pub use names::{Email, NameError, RoleName, UserName};
-pub use password::{check_new_password, PasswordError};
+pub use password_rules::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{encode_secret, encode_token, SecretHash, TokenKey};
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use axum::Router;
 use heliogate_app::login::LoginPolicy;
-use heliogate_app::oauth::OAuthConfig;
+use heliogate_app::oauth::OAuthState;
 use heliogate_store::Store;
 
 pub use session::{ClientAddr, SignedIn};
@@ -46,7 +46,7 @@ pub struct HttpConfig {
     pub instance_name: String,
     pub login: LoginPolicy,
     /// Token lifetimes and the issuer of authorization responses.
-    pub oauth: OAuthConfig,
+    pub oauth: OAuthState,
     /// How long a readiness check waits for the database.
     pub ready_timeout: Duration,
 }

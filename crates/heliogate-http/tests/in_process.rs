@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use heliogate_app::login::LoginPolicy;
-use heliogate_app::oauth::OAuthConfig;
+use heliogate_app::oauth::OAuthState;
 use heliogate_core::{SessionPolicy, ThrottlePolicy};
 use heliogate_http::{router, AppState, HttpConfig};
 use heliogate_store::testing::{Backend, TestDatabase};
@@ -38,7 +38,7 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
                 window: 900,
             },
         },
-        oauth: OAuthConfig::new(ISSUER.into(), 3600, 2_592_000),
+        oauth: OAuthState::new(ISSUER.into(), 3600, 2_592_000),
         ready_timeout: Duration::from_secs(2),
     };
     let app = router(AppState {

@@ -1,4 +1,4 @@
-//! The command line of PRODUCT.md.
+//! The command line: the commands, arguments and settings `heliogate --help` shows.
 
 use std::path::PathBuf;
 

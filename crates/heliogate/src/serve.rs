@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use heliogate_app::admin;
 use heliogate_app::login::LoginPolicy;
-use heliogate_app::oauth::OAuthConfig;
+use heliogate_app::oauth::OAuthState;
 use heliogate_http::{AppState, HttpConfig};
 
 use crate::settings::Settings;
@@ -49,7 +49,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             session: settings.session,
             throttle: settings.throttle,
         },
-        oauth: OAuthConfig::new(
+        oauth: OAuthState::new(
             issuer,
             settings.access_token_ttl as i64,
             settings.refresh_token_ttl as i64,

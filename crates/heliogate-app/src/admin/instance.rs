@@ -4,7 +4,7 @@ use heliogate_core::{RoleName, ADMIN_ROLE};
 use heliogate_store::{NewUser, Store};
 
 use super::user_name;
-use crate::{invalid, new_secret, new_user_id, now, passwords, Actor, AppError, Result};
+use crate::{invalid, new_secret, new_user_id, now, password_hashing, Actor, AppError, Result};
 
 /// On a first start with no users: creates `admin` with the `administrator` role and a random
 /// password, and returns that password to be shown once. `None` on every later start.
@@ -14,7 +14,7 @@ pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
         id: new_user_id(),
         name: user_name("admin")?,
         email: None,
-        password_hash: passwords::hash_async(password.clone()).await?,
+        password_hash: password_hashing::hash_async(password.clone()).await?,
         roles: vec![RoleName::parse(ADMIN_ROLE).map_err(invalid)?],
         now: now(),
     };

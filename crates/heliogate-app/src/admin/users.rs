@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::user_name;
 use crate::scopes::scopes_of;
-use crate::{invalid, new_user_id, now, passwords, Actor, AppError, Result};
+use crate::{invalid, new_user_id, now, password_hashing, Actor, AppError, Result};
 
 /// A user as shown to administrators.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Resul
         .transpose()
         .map_err(invalid)?;
     check_new_password(&input.password).map_err(invalid)?;
-    let password_hash = passwords::hash_async(input.password).await?;
+    let password_hash = password_hashing::hash_async(input.password).await?;
     let new = NewUser {
         id: new_user_id(),
         name,
@@ -131,7 +131,7 @@ pub async fn set_password(
     let name = user_name(name)?;
     check_new_password(&password).map_err(invalid)?;
     find_user(store, name.as_str()).await?;
-    let hash = passwords::hash_async(password).await?;
+    let hash = password_hashing::hash_async(password).await?;
     let changed = actor.event(
         "user.password_changed",
         name.as_str(),

@@ -3,8 +3,9 @@
 //! client at its redirect URI with a code or an error, always with `iss` (RFC 9207).
 
 use heliogate_core::oauth::authorize::{
-    redirect_with, AuthorizeError, AuthorizeRequest, Params, RegisteredClient,
+    redirect_with, AuthorizeError, AuthorizeRequest, RegisteredClient,
 };
+use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
     consent_covers, grant_scopes, validate_authorize, OAuthError, OAuthErrorCode,
 };
@@ -12,7 +13,7 @@ use heliogate_core::{ClientId, ScopeSet, SecretHash};
 use heliogate_store::{Client, NewCode, Store, User};
 
 use super::token::known_scopes;
-use super::{audit, event, OAuthConfig, OAuthFailure, OAuthResult, CODE_TTL};
+use super::{audit, event, OAuthFailure, OAuthResult, OAuthState, CODE_TTL};
 use crate::scopes::scopes_of;
 use crate::{new_secret, now};
 
@@ -46,7 +47,7 @@ fn registered(client: &Client) -> RegisteredClient {
 
 /// The answer to the client at its redirect URI: `params`, then `state` as sent, then `iss`.
 fn answer(
-    config: &OAuthConfig,
+    config: &OAuthState,
     redirect_uri: &str,
     state: Option<&str>,
     params: &[(&str, &str)],
@@ -60,7 +61,7 @@ fn answer(
 }
 
 fn error_answer(
-    config: &OAuthConfig,
+    config: &OAuthState,
     redirect_uri: &str,
     state: Option<&str>,
     error: &OAuthError,
@@ -75,7 +76,7 @@ fn error_answer(
 /// A validated request with its client, or the outcome to answer with at once.
 async fn validate(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     params: &Params,
 ) -> OAuthResult<Result<(AuthorizeRequest, Client), AuthorizeOutcome>> {
     let client_id = params.get("client_id").ok().flatten();
@@ -109,7 +110,7 @@ async fn validate(
 /// The scopes this user may grant this client, or the answer that sends the client the error.
 async fn grantable(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     request: &AuthorizeRequest,
     client: &Client,
     user: &User,
@@ -133,7 +134,7 @@ async fn grantable(
 /// Issues a code for an approved request and returns where to send the browser.
 async fn issue_code(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     request: &AuthorizeRequest,
     user: &User,
     scopes: &ScopeSet,
@@ -166,7 +167,7 @@ async fn issue_code(
 /// A `GET /oauth/authorize`: answers at once when it can, or asks for sign-in or consent.
 pub async fn authorize(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     params: &Params,
     user: Option<&User>,
 ) -> OAuthResult<AuthorizeOutcome> {
@@ -196,7 +197,7 @@ pub async fn authorize(
 /// parameters, then either a code (and the consent remembered) or `access_denied`.
 pub async fn decide(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     params: &Params,
     user: &User,
     approved: bool,
@@ -249,7 +250,7 @@ pub async fn decide(
 /// A user's authorized applications, and taking one back.
 pub async fn withdraw_consent(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     user: &User,
     client_id: &str,
     addr: Option<&str>,

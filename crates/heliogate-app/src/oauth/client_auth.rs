@@ -2,7 +2,7 @@
 //! §2.3): `client_secret_basic` or `client_secret_post` for confidential clients, `none` for
 //! public ones, and exactly one method per request.
 
-use crate::oauth::OAuthConfig;
+use crate::oauth::OAuthState;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
 use heliogate_core::ClientId;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ fn invalid_client() -> OAuthError {
 /// Authenticates the client of a request. Failures are audited and all look alike.
 pub async fn authenticate(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     credentials: &ClientCredentials,
     addr: Option<&str>,
 ) -> OAuthResult<AuthenticatedClient> {

@@ -1,17 +1,18 @@
-//! Revocation (RFC 7009) and introspection (RFC 7662): both for authenticated clients.
+//! Introspection (RFC 7662): what an authenticated resource server may learn of a token.
 
-use crate::oauth::OAuthConfig;
-use heliogate_core::oauth::authorize::Params;
+use crate::oauth::OAuthState;
 use heliogate_core::oauth::OAuthError;
+use heliogate_core::oauth::Params;
 use heliogate_core::TokenKey;
-use heliogate_store::{Revocation, Store};
+use heliogate_store::Store;
 use serde::Serialize;
 
 use super::client_auth::{authenticate, ClientCredentials};
-use super::{event, OAuthResult};
+use super::OAuthResult;
 use crate::now;
 
-fn token_param(params: &Params) -> OAuthResult<&str> {
+/// The `token` parameter of a revocation or introspection request.
+pub(super) fn token_param(params: &Params) -> OAuthResult<&str> {
     if params.has_invalid_text() {
         return Err(OAuthError::invalid_request("parameters must be UTF-8").into());
     }
@@ -19,44 +20,6 @@ fn token_param(params: &Params) -> OAuthResult<&str> {
         .get("token")
         .map_err(|_| OAuthError::invalid_request("parameter token is repeated"))?
         .ok_or_else(|| OAuthError::invalid_request("parameter token is missing").into())
-}
-
-/// RFC 7009 §2.1: revokes an access or refresh token the client owns. An unknown token is
-/// not an error (§2.2); a token of another client is refused and left alone.
-pub async fn revoke(
-    store: &dyn Store,
-    config: &OAuthConfig,
-    params: &Params,
-    credentials: &ClientCredentials,
-    addr: Option<&str>,
-) -> OAuthResult<()> {
-    let token = token_param(params)?;
-    let auth = authenticate(store, config, credentials, addr).await?;
-    let revoked = event(
-        "token.revoked",
-        auth.client.client_id.as_str(),
-        None,
-        addr,
-        serde_json::json!({ "by": "client" }),
-    );
-    match store
-        .revoke_token(
-            &TokenKey::of(token),
-            &auth.client.client_id,
-            now(),
-            &revoked,
-        )
-        .await?
-    {
-        Revocation::Revoked => {
-            config.tokens.forget_all();
-            Ok(())
-        }
-        Revocation::Unknown => Ok(()),
-        Revocation::NotOwned => {
-            Err(OAuthError::invalid_request("the token was not issued to this client").into())
-        }
-    }
 }
 
 /// An introspection answer (RFC 7662 §2.2): for anything not live, exactly `{"active": false}`.
@@ -85,7 +48,7 @@ pub struct IntrospectionDetails {
 /// token; access tokens and refresh tokens are both answered.
 pub async fn introspect(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     params: &Params,
     credentials: &ClientCredentials,
     addr: Option<&str>,

@@ -1,11 +1,12 @@
 //! The OAuth 2 flows: authorization with consent, the token endpoint's grants, revocation,
 //! introspection, and the access-token seam they share.
 
+pub mod access_tokens;
 pub mod authorize;
 pub mod client_auth;
 pub mod introspect;
+pub mod revoke;
 pub mod token;
-pub mod tokens;
 
 use std::sync::Arc;
 
@@ -14,12 +15,12 @@ use heliogate_store::{Client, StoreError};
 
 use crate::cache::TtlCache;
 
+pub use access_tokens::{AccessTokens, ActiveToken};
 pub use client_auth::ClientCredentials;
-pub use tokens::{AccessTokens, ActiveToken};
 
 /// What the flows share: lifetimes, the issuer, and the caches of the hot path.
 #[derive(Debug, Clone)]
-pub struct OAuthConfig {
+pub struct OAuthState {
     /// The issuer identifier: the `iss` of authorization responses (RFC 9207).
     pub issuer: String,
     pub refresh_token_ttl: i64,
@@ -31,7 +32,7 @@ pub struct OAuthConfig {
     pub known_scopes: Arc<TtlCache<(), heliogate_core::ScopeSet>>,
 }
 
-impl OAuthConfig {
+impl OAuthState {
     pub fn new(issuer: String, access_token_ttl: i64, refresh_token_ttl: i64) -> Self {
         Self {
             issuer,

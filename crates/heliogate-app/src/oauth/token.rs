@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
     check_code_exchange, check_refresh, grant_scopes, refresh_scope, CodeExchange, IssuedCode,
     OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
@@ -11,9 +11,9 @@ use heliogate_core::{GrantType, ScopeSet, SecretHash, TokenKey};
 use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store};
 use serde::Serialize;
 
+use super::access_tokens::{AccessTokens, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
-use super::tokens::{AccessTokens, Grant};
-use super::{event, OAuthConfig, OAuthResult};
+use super::{event, OAuthResult, OAuthState};
 use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -50,7 +50,7 @@ fn scope_param(params: &Params) -> OAuthResult<Option<ScopeSet>> {
 /// The scopes the server knows: every role's, and the OpenID Connect ones.
 pub(crate) async fn known_scopes(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
 ) -> OAuthResult<Arc<ScopeSet>> {
     if let Some(known) = config.known_scopes.get(&()) {
         return Ok(known);
@@ -81,7 +81,7 @@ fn issued(
 /// Serves a token request: authenticates the client, then runs its grant.
 pub async fn token_request(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     params: &Params,
     credentials: &ClientCredentials,
     addr: Option<&str>,
@@ -124,7 +124,7 @@ pub async fn token_request(
 /// RFC 6749 §4.4: a confidential client's own token; never a refresh token (§4.4.3).
 async fn client_credentials(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     params: &Params,
     auth: &AuthenticatedClient,
     addr: Option<&str>,
@@ -179,7 +179,7 @@ fn wants_refresh(client: &Client) -> bool {
 /// with the same redirect URI and the PKCE verifier.
 async fn authorization_code(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     tokens: &AccessTokens,
     params: &Params,
     auth: &AuthenticatedClient,
@@ -281,7 +281,7 @@ async fn authorization_code(
 /// what the user's roles hold now.
 async fn refresh(
     store: &dyn Store,
-    config: &OAuthConfig,
+    config: &OAuthState,
     tokens: &AccessTokens,
     params: &Params,
     auth: &AuthenticatedClient,

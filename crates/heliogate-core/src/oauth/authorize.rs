@@ -10,51 +10,7 @@ use crate::oauth::pkce;
 use crate::oauth::{OAuthError, OAuthErrorCode};
 use crate::scope::ScopeSet;
 
-/// Request parameters, with every value of every name, so that repeats can be refused
-/// (RFC 6749 §3.1: parameters MUST NOT be included more than once).
-#[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
-
-/// A parameter that was sent more than once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repeated(pub String);
-
-impl Params {
-    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
-    pub fn parse(text: &str) -> Self {
-        Self(
-            url::form_urlencoded::parse(text.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    /// The value of `name`: `None` when absent or empty (RFC 6749 §3.1: parameters sent
-    /// without a value are treated as omitted), an error when repeated.
-    pub fn get(&self, name: &str) -> Result<Option<&str>, Repeated> {
-        let mut values = self
-            .0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
-        match (values.next(), values.next()) {
-            (Some(_), Some(_)) => Err(Repeated(name.to_owned())),
-            (Some(""), None) | (None, _) => Ok(None),
-            (Some(v), None) => Ok(Some(v)),
-        }
-    }
-
-    /// Whether any value could not be decoded as UTF-8 (the decoder put U+FFFD there).
-    pub fn has_invalid_text(&self) -> bool {
-        self.0
-            .iter()
-            .any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
-    }
-
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
-    }
-}
+use crate::oauth::params::Params;
 
 /// A registered client, as far as the protocol rules need it.
 #[derive(Debug, Clone)]

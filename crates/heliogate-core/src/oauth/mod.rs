@@ -5,13 +5,15 @@ pub mod authorize;
 pub mod code;
 pub mod consent;
 pub mod error;
+pub mod params;
 pub mod pkce;
 pub mod refresh;
 pub mod scopes;
 
-pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest, Params};
+pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest};
 pub use code::{check_code_exchange, CodeExchange, IssuedCode};
 pub use consent::consent_covers;
 pub use error::{OAuthError, OAuthErrorCode};
+pub use params::Params;
 pub use refresh::{check_refresh, refresh_scope, RefreshUse, StoredRefresh};
 pub use scopes::grant_scopes;

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::oauth::authorize::{self, AuthorizeOutcome};
 use heliogate_app::oauth::OAuthFailure;
-use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::Params;
 use heliogate_core::ScopeSet;
 use serde::Deserialize;
 

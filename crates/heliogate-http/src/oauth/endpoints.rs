@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use heliogate_app::oauth::introspect;
 use heliogate_app::oauth::token::token_request;
+use heliogate_app::oauth::{introspect, revoke};
 
 use super::{no_store, OAuthBody, OAuthErrorResponse};
 use crate::session::ClientAddr;
@@ -36,7 +36,7 @@ pub(super) async fn revoke(
     ClientAddr(addr): ClientAddr,
     body: OAuthBody,
 ) -> Response {
-    match introspect::revoke(
+    match revoke::revoke(
         &*state.store,
         &state.config.oauth,
         &body.params,

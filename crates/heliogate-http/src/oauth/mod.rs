@@ -15,7 +15,7 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use heliogate_app::oauth::{ClientCredentials, OAuthFailure};
-use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 

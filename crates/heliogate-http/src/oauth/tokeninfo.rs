@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::now;
-use heliogate_core::oauth::authorize::Params;
+use heliogate_core::oauth::Params;
 use serde::Serialize;
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! `heliogate user …`: every command, good input and bad, checked in the database afterwards.
 
-use heliogate_app::passwords;
+use heliogate_app::password_hashing;
 
 use crate::helpers::{user_name, TestApp};
 
@@ -81,8 +81,11 @@ async fn the_password_is_stored_as_argon2id_only(app: TestApp) {
     );
     assert!(!creds.password_hash.contains("p4ssw0rd"));
     // The line ending is not part of the password.
-    assert!(passwords::verify(&creds.password_hash, "p4ssw0rd-of-bob"));
-    assert!(!passwords::verify(
+    assert!(password_hashing::verify(
+        &creds.password_hash,
+        "p4ssw0rd-of-bob"
+    ));
+    assert!(!password_hashing::verify(
         &creds.password_hash,
         "p4ssw0rd-of-bob\r"
     ));
@@ -200,7 +203,7 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
         .unwrap()
         .unwrap()
         .password_hash;
-    assert!(passwords::verify(&hash, "a brand new secret"));
+    assert!(password_hashing::verify(&hash, "a brand new secret"));
     app.run_with_input(
         &["user", "set-password", "erin", "--password-stdin"],
         "tiny\n",

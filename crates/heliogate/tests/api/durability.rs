@@ -1,5 +1,5 @@
-//! Faults: a `kill -9` under issuance load loses no acknowledged token, and an unreachable
-//! PostgreSQL makes requests fail fast with 503 until it returns, with no restart.
+//! Durability: a `kill -9` under issuance load loses no acknowledged token. (An unreachable
+//! PostgreSQL is `server.rs`'s: readiness and fast 503s through an outage.)
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

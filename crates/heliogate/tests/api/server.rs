@@ -1,10 +1,10 @@
-//! `heliogate serve`: bootstrap, health, readiness, shutdown.
+//! `heliogate serve`: bootstrap, health, readiness, shutdown, and PostgreSQL outages.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heliogate_app::passwords;
+use heliogate_app::password_hashing;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::AbortHandle;
@@ -53,7 +53,7 @@ async fn the_first_start_creates_the_admin_once(app: TestApp) {
         .unwrap()
         .unwrap()
         .password_hash;
-    assert!(passwords::verify(&hash, &password));
+    assert!(password_hashing::verify(&hash, &password));
 
     // The same installation, restarted: same issuer, another port.
     let mut command = app.command();
