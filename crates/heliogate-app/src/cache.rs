@@ -12,15 +12,26 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct TtlCache<K, V> {
-    entries: Mutex<HashMap<K, (Arc<V>, Instant)>>,
+    entries: Mutex<Entries<K, V>>,
     ttl: Duration,
     capacity: usize,
+}
+
+#[derive(Debug)]
+struct Entries<K, V> {
+    map: HashMap<K, (Arc<V>, Instant)>,
+    /// Moves on at every `clear`: a value read from the database before a clear may be stale
+    /// after it, and is not stored (`insert_unless_cleared`).
+    generation: u64,
 }
 
 impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                generation: 0,
+            }),
             ttl,
             capacity,
         }
@@ -34,6 +45,7 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     {
         let entries = self.entries.lock().ok()?;
         entries
+            .map
             .get(key)
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(v, _)| v.clone())
@@ -43,25 +55,53 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if entries.len() >= self.capacity {
+        Self::put(&mut entries.map, key, value, self.ttl, self.capacity);
+    }
+
+    /// Where the cache stands now: take it before reading the value to insert.
+    pub fn generation(&self) -> u64 {
+        self.entries.lock().map_or(u64::MAX, |e| e.generation)
+    }
+
+    /// Inserts a value read when the cache stood at `generation`, unless it was cleared
+    /// since: the clear may have been for a change the value does not show yet.
+    pub fn insert_unless_cleared(&self, key: K, value: Arc<V>, generation: u64) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.generation == generation {
+            Self::put(&mut entries.map, key, value, self.ttl, self.capacity);
+        }
+    }
+
+    fn put(
+        map: &mut HashMap<K, (Arc<V>, Instant)>,
+        key: K,
+        value: Arc<V>,
+        ttl: Duration,
+        capacity: usize,
+    ) {
+        if map.len() >= capacity {
             // Bounded: drop what is stale, and everything if that was not enough.
-            entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
-            if entries.len() >= self.capacity {
-                entries.clear();
+            map.retain(|_, (_, at)| at.elapsed() < ttl);
+            if map.len() >= capacity {
+                map.clear();
             }
         }
-        entries.insert(key, (value, Instant::now()));
+        map.insert(key, (value, Instant::now()));
     }
 
     pub fn remove(&self, key: &K) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
+            entries.map.remove(key);
         }
     }
 
+    /// Forgets everything, and refuses any value read before now.
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.map.clear();
+            entries.generation = entries.generation.wrapping_add(1);
         }
     }
 }
@@ -81,8 +121,21 @@ mod tests {
         cache.insert(3, Arc::new("c"));
         cache.insert(4, Arc::new("d"));
         assert!(cache.get(&4).is_some());
-        assert!(cache.entries.lock().map(|e| e.len()).unwrap_or(0) <= 2);
+        assert!(cache.entries.lock().map(|e| e.map.len()).unwrap_or(0) <= 2);
         cache.remove(&4);
         assert_eq!(cache.get(&4), None);
+    }
+
+    #[test]
+    fn a_value_read_before_a_clear_is_not_stored_after_it() {
+        let cache = TtlCache::new(Duration::from_secs(1), 10);
+        let before = cache.generation();
+        // A check read the token as live; then a revocation cleared the cache.
+        cache.clear();
+        cache.insert_unless_cleared(1, Arc::new("live"), before);
+        assert_eq!(cache.get(&1), None);
+        let now = cache.generation();
+        cache.insert_unless_cleared(1, Arc::new("live"), now);
+        assert_eq!(cache.get(&1).as_deref(), Some(&"live"));
     }
 }

@@ -91,6 +91,9 @@ impl AccessTokens {
                 return Ok(Some(active));
             }
         }
+        // Taken before the read: a revocation on this node clears the cache after its
+        // commit, and a row read before that commit must not be cached after the clear.
+        let generation = self.checked.generation();
         let found = store.access_token(&key).await?;
         let active = found.filter(|t| t.is_live(now)).map(|t| {
             Arc::new(ActiveToken {
@@ -103,7 +106,8 @@ impl AccessTokens {
             })
         });
         if let Some(active) = &active {
-            self.checked.insert(key, Arc::clone(active));
+            self.checked
+                .insert_unless_cleared(key, Arc::clone(active), generation);
         }
         Ok(active)
     }
