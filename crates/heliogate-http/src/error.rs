@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::AppError;
+use heliogate_core::oauth::error::description_chars;
 use serde_json::json;
 
 /// What the client is told about a failure. Outages and bugs are logged where the answer is
@@ -62,7 +63,8 @@ impl Answer {
     /// conflict there means the request raced a change (a client deleted a moment ago), which
     /// is the client's malformed request, not a resource of its own.
     pub fn for_oauth(e: &AppError) -> Self {
-        let answer = Self::of(e);
+        let mut answer = Self::of(e);
+        answer.message = description_chars(&answer.message);
         match answer.status {
             StatusCode::NOT_FOUND | StatusCode::CONFLICT => Self {
                 status: StatusCode::BAD_REQUEST,

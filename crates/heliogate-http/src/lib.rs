@@ -54,7 +54,10 @@ pub struct HttpConfig {
 impl HttpConfig {
     /// Cookies are `Secure` when heliogate is reached over https.
     pub fn secure_cookies(&self) -> bool {
-        self.issuer.starts_with("https://")
+        // A URL's scheme is case-insensitive (RFC 3986 §3.1): `HTTPS://` is https too.
+        self.issuer
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     /// Over https the session cookie takes the `__Host-` prefix: the browser then refuses it

@@ -17,13 +17,9 @@ use tower::ServiceExt;
 
 const ISSUER: &str = "http://heliogate.test";
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
-    let store = db.store().await;
-    let config = HttpConfig {
-        issuer: ISSUER.into(),
+fn config(issuer: &str) -> HttpConfig {
+    HttpConfig {
+        issuer: issuer.into(),
         instance_name: "heliogate".into(),
         login: LoginPolicy {
             session: SessionPolicy {
@@ -38,12 +34,19 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
                 window: 900,
             },
         },
-        oauth: OAuthState::new(ISSUER.into(), 3600, 2_592_000),
+        oauth: OAuthState::new(issuer.into(), 3600, 2_592_000),
         ready_timeout: Duration::from_secs(2),
+    }
+}
+
+async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
+    let Some(db) = TestDatabase::new(backend, name).await else {
+        return;
     };
+    let store = db.store().await;
     let app = router(AppState {
         store: store.clone(),
-        config: Arc::new(config),
+        config: Arc::new(config(ISSUER)),
     });
     test(app).await;
     store.close().await;
@@ -89,4 +92,18 @@ async fn the_health_endpoints_answer(app: Router) {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[test]
+fn an_https_issuer_in_any_case_gets_secure_host_only_cookies() {
+    for issuer in [
+        "https://login.example",
+        "HTTPS://login.example",
+        "Https://login.example",
+    ] {
+        let config = config(issuer);
+        assert!(config.secure_cookies(), "{issuer}");
+        assert_eq!(config.session_cookie(), "__Host-heliogate_session");
+    }
+    assert!(!config("http://127.0.0.1:8080").secure_cookies());
 }

@@ -61,11 +61,25 @@ pub struct OAuthError {
     pub description: String,
 }
 
+/// An `error_description` as RFC 6749 §5.2 allows it: printable ASCII without `"` and `\`
+/// (`%x20-21 / %x23-5B / %x5D-7E`). A quote becomes `'`, a backslash `/`, anything else
+/// outside the set `?`, so that a message quoting the client's input stays valid.
+pub fn description_chars(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 impl OAuthError {
     pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
-            description: description.into(),
+            description: description_chars(&description.into()),
         }
     }
 
@@ -83,5 +97,20 @@ impl OAuthError {
 
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidScope, description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_descriptions_hold_only_the_characters_rfc_6749_allows() {
+        let error = OAuthError::invalid_request("unknown scope \"r\u{e9}ad\\x\"\n");
+        assert_eq!(error.description, "unknown scope 'r?ad/x'?");
+        assert!(error
+            .description
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)));
     }
 }
