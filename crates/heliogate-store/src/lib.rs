@@ -340,18 +340,43 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     }
 }
 
-/// A URL with any password replaced, fit for messages and logs.
+/// A URL with any password replaced, fit for messages and logs: the user info's password
+/// (up to the last `@` before the query, so a password holding `@` or `/` is redacted whole)
+/// and a `password` or `sslpassword` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((auth, host)) if auth.contains(':') => {
-                let user = auth.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}:[redacted]@{host}")
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let before_query = rest.split('?').next().unwrap_or_default();
+    let rest = match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = (&rest[..at], &rest[at + 1..]);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:[redacted]@{host}"),
+                None => rest.to_owned(),
             }
-            _ => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+        }
+        None => rest.to_owned(),
+    };
+    let redacted = match rest.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _))
+                        if key.eq_ignore_ascii_case("password")
+                            || key.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{key}=[redacted]")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}://{redacted}")
 }
 
 /// A schema newer than this binary is a conflict to report plainly, not an outage.
@@ -397,6 +422,30 @@ mod tests {
             "postgres://u:[redacted]@h/db"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn a_password_is_redacted_in_every_form_a_url_carries_it() {
+        for (url, want) in [
+            ("postgres://u:p@ss@h/db", "postgres://u:[redacted]@h/db"),
+            (
+                "postgres://u:pa/s@s@h:5432/db",
+                "postgres://u:[redacted]@h:5432/db",
+            ),
+            (
+                "postgres://u@h/db?sslmode=disable&password=hunter2",
+                "postgres://u@h/db?sslmode=disable&password=[redacted]",
+            ),
+            (
+                "postgresql://h/db?PASSWORD=hunter2&user=u",
+                "postgresql://h/db?PASSWORD=[redacted]&user=u",
+            ),
+            ("sqlite://heliogate.db", "sqlite://heliogate.db"),
+        ] {
+            let redacted = redact_url(url);
+            assert_eq!(redacted, want);
+            assert!(!redacted.contains("hunter2") && !redacted.contains("ss@"));
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl sql::Engine for SqlStore {
     }
 
     fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
-        Ok(SqliteConnectOptions::from_str(url)
+        let options = SqliteConnectOptions::from_str(url)
             .map_err(db_err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -51,7 +51,9 @@ impl sql::Engine for SqlStore {
             .pragma("cache_size", "-1024")
             // Statement journals (a multi-row insert after another write in one transaction)
             // in memory rather than in a temporary file created and deleted each time.
-            .pragma("temp_store", "memory"))
+            .pragma("temp_store", "memory");
+        create_private(options.get_filename())?;
+        Ok(options)
     }
 
     async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>> {
@@ -134,4 +136,24 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
         query.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Creates the database file readable and writable by its owner only, before SQLite opens
+/// it: SQLite gives the `-wal` and `-shm` files it creates the mode of the database file.
+/// An existing file keeps its mode (its owner chose it).
+fn create_private(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(crate::StoreError::unavailable(e)),
+    }
 }

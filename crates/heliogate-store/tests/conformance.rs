@@ -1209,3 +1209,20 @@ async fn a_change_and_its_audit_record_commit_together(store: &dyn Store) {
         (1, "token.revoked", &serde_json::json!(1))
     );
 }
+
+#[tokio::test]
+async fn the_sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDatabase::sqlite();
+    let store = db.store().await;
+    store
+        .create_user(&new_user("u-1", "alice", &["reader"]), &ev())
+        .await
+        .unwrap();
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    store.close().await;
+}
