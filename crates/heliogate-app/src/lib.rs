@@ -31,6 +31,9 @@ pub enum AppError {
     /// The database cannot be reached now: worth retrying.
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
+    /// The server is at its bound for costly work (password hashing): worth retrying soon.
+    #[error("{0}")]
+    Busy(String),
     /// A bug: logged in full, answered without details.
     #[error("heliogate failed unexpectedly")]
     Internal(#[source] StoreError),

@@ -81,7 +81,7 @@ pub async fn sign_in(
         Some(c) => (Some(c.password_hash), !c.disabled),
         None => (None, false),
     };
-    let verified = password_hashing::verify_async(hash, attempt.password).await;
+    let verified = password_hashing::verify_async(hash, attempt.password).await?;
     if !(verified && enabled) {
         for (key, is_account) in &keys {
             let failures = store
@@ -199,7 +199,7 @@ pub async fn change_own_password(
 ) -> Result<()> {
     let name = UserName::parse(&user.name).map_err(invalid)?;
     let hash = store.credentials(&name).await?.map(|c| c.password_hash);
-    if !password_hashing::verify_async(hash, change.current).await {
+    if !password_hashing::verify_async(hash, change.current).await? {
         audit(
             store,
             "password.change_failed",

@@ -32,6 +32,12 @@ impl Answer {
             ),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", "Not found", m.clone()),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", "Not possible", m.clone()),
+            AppError::Busy(m) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Busy",
+                m.clone(),
+            ),
             AppError::Unavailable(e) => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(e), "database unavailable");
                 (

@@ -13,6 +13,9 @@ use heliogate_http::{AppState, HttpConfig};
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    if let Some(limit) = settings.password_hash_concurrency {
+        heliogate_app::password_hashing::set_concurrency(limit);
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("while binding {}", settings.listen))?;

@@ -179,6 +179,14 @@ pub struct Config {
         default_value_t = 900
     )]
     pub login_lockout_max: u64,
+    /// Password hashes computed at once (19 MiB each); more wait, then get 503 [default: two per core]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "HELIOGATE_PASSWORD_HASH_CONCURRENCY"
+    )]
+    pub password_hash_concurrency: Option<u64>,
 }
 
 /// Whether clap took a setting from a flag or a variable, which a file must not override.
@@ -231,6 +239,7 @@ pub struct Settings {
     pub instance_name: String,
     pub session: SessionPolicy,
     pub throttle: ThrottlePolicy,
+    pub password_hash_concurrency: Option<usize>,
 }
 
 /// Failed sign-ins further apart than this start the count again.
@@ -299,6 +308,11 @@ impl Settings {
                 max_delay: check_range("login_lockout_max", c.login_lockout_max, 1, 86_400)?,
                 window: THROTTLE_WINDOW,
             },
+            password_hash_concurrency: c
+                .password_hash_concurrency
+                .map(|n| check_range("password_hash_concurrency", n, 1, 1024))
+                .transpose()?
+                .map(|n| n as usize),
         };
         let scheme = settings
             .database_url

@@ -13,6 +13,7 @@ mod cli_users;
 mod cluster;
 mod connexion;
 mod durability;
+mod flood;
 mod login;
 mod oauth_authorize;
 mod oauth_checks;
