@@ -5,7 +5,9 @@
 //! counted in the store per account name and per client address, so that a lock holds on
 //! every node.
 
-use heliogate_core::{check_new_password, SecretHash, SessionPolicy, ThrottlePolicy, UserName};
+use heliogate_core::{
+    check_new_password, Attempt, SecretHash, SessionPolicy, ThrottlePolicy, UserName,
+};
 use heliogate_store::{NewSession, Session, Store, User};
 
 use crate::{audit, event, invalid, new_secret, now, password_hashing, AppError, Result};
@@ -49,6 +51,14 @@ fn throttle_keys(name: &str, addr: Option<&str>) -> Vec<(String, bool)> {
     keys
 }
 
+/// Gives back attempts that were counted but are no wrong password, with their holds.
+async fn release(store: &dyn Store, counts: &[(&String, i64, i64, bool)]) -> Result<()> {
+    for (key, _, _, held) in counts {
+        store.release_login_attempt(key, *held).await?;
+    }
+    Ok(())
+}
+
 pub async fn sign_in(
     store: &dyn Store,
     policy: &LoginPolicy,
@@ -57,8 +67,31 @@ pub async fn sign_in(
     let now = now();
     let addr = attempt.client_addr.as_deref();
     let keys = throttle_keys(&attempt.name, addr);
-    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-    if let Some(until) = store.locked_until(&names, now).await? {
+    let threshold = |is_account: bool| {
+        if is_account {
+            policy.throttle.account_threshold
+        } else {
+            policy.throttle.address_threshold
+        }
+    };
+    // Every attempt is counted before its password is checked, atomically with the check of
+    // the lock (`ThrottlePolicy::count_attempt`): of any number of parallel guesses, on any
+    // number of nodes, at most the threshold are checked before the key locks.
+    let mut counts = Vec::with_capacity(keys.len());
+    let mut locked_until = None;
+    for (key, is_account) in &keys {
+        let threshold = threshold(*is_account);
+        match store
+            .reserve_login_attempt(key, now, &policy.throttle, threshold)
+            .await?
+        {
+            Attempt::Counted { count, held, .. } => counts.push((key, threshold, count, held)),
+            Attempt::Locked { until } => locked_until = locked_until.max(Some(until)),
+        }
+    }
+    if let Some(until) = locked_until {
+        // Not checked: the counts it took are given back.
+        release(store, &counts).await?;
         audit(
             store,
             "login.throttled",
@@ -81,18 +114,17 @@ pub async fn sign_in(
         Some(c) => (Some(c.password_hash), !c.disabled),
         None => (None, false),
     };
-    let verified = password_hashing::verify_async(hash, attempt.password).await?;
+    let verified = match password_hashing::verify_async(hash, attempt.password).await {
+        Ok(verified) => verified,
+        Err(busy) => {
+            release(store, &counts).await?;
+            return Err(busy);
+        }
+    };
     if !(verified && enabled) {
-        for (key, is_account) in &keys {
-            let failures = store
-                .record_login_failure(key, now, policy.throttle.window)
-                .await?;
-            let threshold = if *is_account {
-                policy.throttle.account_threshold
-            } else {
-                policy.throttle.address_threshold
-            };
-            let lock = policy.throttle.lockout(failures, threshold);
+        // A wrong password: its count stands, and a lock replaces any hold.
+        for (key, threshold, count, _) in &counts {
+            let lock = policy.throttle.lockout(*count, *threshold);
             if lock > 0 {
                 store.lock_login(key, now + lock).await?;
             }
@@ -108,7 +140,9 @@ pub async fn sign_in(
         .await?;
         return Ok(SignIn::Refused);
     }
+    // A right password clears its account's count, and was no failure of its address.
     store.clear_login_failures(&keys[0].0).await?;
+    release(store, counts.get(1..).unwrap_or_default()).await?;
     let user = match &name {
         Some(name) => store.user_by_name(name).await?,
         None => None,

@@ -48,6 +48,66 @@ impl ThrottlePolicy {
     }
 }
 
+/// A key's attempt counter as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttemptCounter {
+    pub failures: i64,
+    pub last_failure: UnixTime,
+    pub locked_until: UnixTime,
+}
+
+/// What counting an attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The key is locked until then: refuse without checking, and count nothing.
+    Locked { until: UnixTime },
+    /// Check the password. `counter` is what to store; `held` says that this attempt took the
+    /// key's last check of the lock period, and holds the key until it is decided.
+    Counted {
+        count: i64,
+        held: bool,
+        counter: AttemptCounter,
+    },
+}
+
+/// How long an attempt that took a key's last check holds the key: longer than a check can
+/// wait and take, short enough that a crash in between locks nobody out for long.
+pub const CHECK_HOLD: i64 = 10;
+
+impl ThrottlePolicy {
+    /// Counts an attempt against a key with `counter` at `now`, before its password is checked.
+    /// Up to `threshold` attempts are checked freely; from there on, one at a time: the attempt
+    /// that reaches the threshold holds the key while it is checked, so of any number of
+    /// parallel guesses at most `threshold` are checked before the key locks, and one more
+    /// each time a lock ends.
+    pub fn count_attempt(&self, counter: AttemptCounter, now: UnixTime, threshold: i64) -> Attempt {
+        if counter.locked_until > now {
+            return Attempt::Locked {
+                until: counter.locked_until,
+            };
+        }
+        let count = if counter.last_failure < now - self.window {
+            1
+        } else {
+            counter.failures + 1
+        };
+        let held = count >= threshold;
+        Attempt::Counted {
+            count,
+            held,
+            counter: AttemptCounter {
+                failures: count,
+                last_failure: now,
+                locked_until: if held {
+                    now + CHECK_HOLD
+                } else {
+                    counter.locked_until
+                },
+            },
+        }
+    }
+}
+
 /// Where to go after signing in: only a path on this server. Anything that a browser could
 /// read as another origin (`//host`, `/\host`, `https://…`, control characters) becomes `/`
 /// (RFC 9700 §4.11: no open redirects).
@@ -67,6 +127,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)] // a test that meets another outcome stops there
     use super::*;
 
     const THROTTLE: ThrottlePolicy = ThrottlePolicy {
@@ -92,6 +153,79 @@ mod tests {
         let delays: Vec<i64> = (3..=9).map(|f| THROTTLE.lockout(f, 5)).collect();
         assert_eq!(delays, [0, 0, 2, 4, 8, 16, 32]);
         assert_eq!(THROTTLE.lockout(100, 5), 900);
+    }
+
+    #[test]
+    fn attempts_are_free_below_the_threshold_then_one_at_a_time() {
+        let fresh = AttemptCounter::default();
+        let first = THROTTLE.count_attempt(fresh, 1000, 3);
+        let Attempt::Counted {
+            count: 1,
+            held: false,
+            counter,
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        let second = THROTTLE.count_attempt(counter, 1001, 3);
+        let Attempt::Counted {
+            count: 2,
+            held: false,
+            counter,
+        } = second
+        else {
+            panic!("{second:?}")
+        };
+        // The third takes the last check and holds the key: a parallel fourth is refused.
+        let third = THROTTLE.count_attempt(counter, 1002, 3);
+        let Attempt::Counted {
+            count: 3,
+            held: true,
+            counter,
+        } = third
+        else {
+            panic!("{third:?}")
+        };
+        assert_eq!(
+            THROTTLE.count_attempt(counter, 1002, 3),
+            Attempt::Locked {
+                until: 1002 + CHECK_HOLD
+            }
+        );
+        // Once the lock (here the hold) is over, one more attempt is checked, alone again.
+        let after = THROTTLE.count_attempt(counter, 1002 + CHECK_HOLD, 3);
+        assert!(
+            matches!(
+                after,
+                Attempt::Counted {
+                    count: 4,
+                    held: true,
+                    ..
+                }
+            ),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn attempts_further_apart_than_the_window_start_the_count_again() {
+        let old = AttemptCounter {
+            failures: 4,
+            last_failure: 1000,
+            locked_until: 0,
+        };
+        let again = THROTTLE.count_attempt(old, 1000 + 901, 5);
+        assert!(
+            matches!(
+                again,
+                Attempt::Counted {
+                    count: 1,
+                    held: false,
+                    ..
+                }
+            ),
+            "{again:?}"
+        );
     }
 
     #[test]

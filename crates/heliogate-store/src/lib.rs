@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use heliogate_core::{
-    ClientId, Email, RoleName, Scope, ScopeSet, SecretHash, TokenKey, UnixTime, UserName,
+    Attempt, ClientId, Email, RoleName, Scope, ScopeSet, SecretHash, ThrottlePolicy, TokenKey,
+    UnixTime, UserName,
 };
 
 mod error;
@@ -233,14 +234,23 @@ pub trait SessionStore {
     async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64>;
 }
 
-/// Failed sign-in counters, per key (`user:NAME`, `addr:IP`), shared by every node.
+/// Sign-in attempt counters, per key (`user:NAME`, `addr:IP`), shared by every node. An
+/// attempt is counted before its password is checked, in one statement with the check of the
+/// lock, so that parallel guesses cannot all pass the check before the first one counts.
 #[async_trait]
 pub trait LoginThrottleStore {
-    /// The latest time until which any of `keys` is locked, if later than `now`.
-    async fn locked_until(&self, keys: &[String], now: UnixTime) -> Result<Option<UnixTime>>;
-    /// Counts a failure against `key` and returns the count; failures further apart than
-    /// `window` seconds start the count again.
-    async fn record_login_failure(&self, key: &str, now: UnixTime, window: i64) -> Result<i64>;
+    /// Counts an attempt against `key` as `policy.count_attempt` decides with `threshold`,
+    /// atomically: read, decision and write hold the key's row.
+    async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        threshold: i64,
+    ) -> Result<Attempt>;
+    /// Takes back an attempt that turned out not to be a wrong password (it succeeded, or was
+    /// never checked), and the hold it took if `held`.
+    async fn release_login_attempt(&self, key: &str, held: bool) -> Result<()>;
     async fn lock_login(&self, key: &str, until: UnixTime) -> Result<()>;
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 }

@@ -67,6 +67,8 @@ impl sql::Engine for SqlStore {
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR
     }
+
+    const ROW_LOCK: &'static str = " FOR UPDATE";
 }
 
 #[async_trait]

@@ -75,6 +75,9 @@ impl sql::Engine for SqlStore {
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR
     }
+
+    /// SQLite's write transactions (`BEGIN IMMEDIATE`) hold the whole database already.
+    const ROW_LOCK: &'static str = "";
 }
 
 #[async_trait]

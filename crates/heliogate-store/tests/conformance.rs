@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use heliogate_core::{
-    ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope, ScopeSet,
-    SecretHash, TokenKey, UserName,
+    Attempt, ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, Scope,
+    ScopeSet, SecretHash, ThrottlePolicy, TokenKey, UserName, CHECK_HOLD,
 };
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
@@ -119,6 +119,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_session_lives_until_it_expires_or_its_user_is_disabled,
     other_sessions_end_and_the_kept_one_stays,
     login_failures_count_within_a_window_and_lock,
+    parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
     only_the_owning_client_revokes_a_token,
@@ -800,45 +801,61 @@ async fn other_sessions_end_and_the_kept_one_stays(store: &dyn Store) {
         .is_none());
 }
 
+const THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    account_threshold: 3,
+    address_threshold: 20,
+    base_delay: 2,
+    max_delay: 900,
+    window: 60,
+};
+
 async fn login_failures_count_within_a_window_and_lock(store: &dyn Store) {
     let key = "user:bob\"e\"i'o;aü".to_owned();
-    assert_eq!(store.record_login_failure(&key, NOW, 60).await.unwrap(), 1);
-    assert_eq!(
-        store
-            .record_login_failure(&key, NOW + 10, 60)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store
-            .record_login_failure(&key, NOW + 100, 60)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .locked_until(std::slice::from_ref(&key), NOW)
-            .await
-            .unwrap(),
-        None
-    );
-    store.lock_login(&key, NOW + 30).await.unwrap();
-    let keys = [key.clone(), "addr:192.0.2.1".to_owned()];
-    assert_eq!(
-        store.locked_until(&keys, NOW + 29).await.unwrap(),
-        Some(NOW + 30)
-    );
-    assert_eq!(store.locked_until(&keys, NOW + 30).await.unwrap(), None);
+    let reserve = |at: i64| {
+        let key = key.clone();
+        async move {
+            match store
+                .reserve_login_attempt(&key, at, &THROTTLE, 3)
+                .await
+                .unwrap()
+            {
+                Attempt::Counted { count, held, .. } => Ok((count, held)),
+                Attempt::Locked { until } => Err(until),
+            }
+        }
+    };
+    assert_eq!(reserve(NOW).await, Ok((1, false)));
+    assert_eq!(reserve(NOW + 10).await, Ok((2, false)));
+    store.release_login_attempt(&key, false).await.unwrap();
+    assert_eq!(reserve(NOW + 11).await, Ok((2, false)));
+    // Further apart than the window: the count starts again.
+    assert_eq!(reserve(NOW + 100).await, Ok((1, false)));
+    store.lock_login(&key, NOW + 130).await.unwrap();
+    // While locked nothing is counted, so retrying does not lengthen the next lock.
+    assert_eq!(reserve(NOW + 129).await, Err(NOW + 130));
+    assert_eq!(reserve(NOW + 129).await, Err(NOW + 130));
+    assert_eq!(reserve(NOW + 130).await, Ok((2, false)));
+    // The attempt that reaches the threshold holds the key until it is decided.
+    assert_eq!(reserve(NOW + 131).await, Ok((3, true)));
+    assert_eq!(reserve(NOW + 131).await, Err(NOW + 131 + CHECK_HOLD));
+    store.release_login_attempt(&key, true).await.unwrap();
+    assert_eq!(reserve(NOW + 132).await, Ok((3, true)));
     store.clear_login_failures(&key).await.unwrap();
-    assert_eq!(
-        store
-            .record_login_failure(&key, NOW + 101, 60)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(reserve(NOW + 133).await, Ok((1, false)));
+}
+
+async fn parallel_attempts_check_at_most_the_threshold(store: &dyn Store) {
+    let attempts = (0..40).map(|_| store.reserve_login_attempt("user:alice", NOW, &THROTTLE, 3));
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut counted: Vec<i64> = outcomes
+        .into_iter()
+        .filter_map(|r| match r.unwrap() {
+            Attempt::Counted { count, .. } => Some(count),
+            Attempt::Locked { .. } => None,
+        })
+        .collect();
+    counted.sort();
+    assert_eq!(counted, [1, 2, 3]);
 }
 
 async fn grant_setup(store: &dyn Store) {

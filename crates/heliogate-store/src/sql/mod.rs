@@ -79,6 +79,9 @@ pub(super) trait Engine {
 
     /// The migrations of this engine.
     fn migrator() -> &'static sqlx::migrate::Migrator;
+
+    /// What a `SELECT` ends with to hold the rows it reads until the transaction ends.
+    const ROW_LOCK: &'static str;
 }
 
 /// Users that would stay administrators.

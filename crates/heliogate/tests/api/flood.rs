@@ -70,3 +70,57 @@ async fn a_thousand_parallel_sign_ins_keep_memory_bounded_and_all_get_an_answer(
         303
     );
 }
+
+heliogate_store::for_each_backend!(crate::helpers::on;
+    parallel_guesses_check_no_more_passwords_than_the_lock_allows,
+);
+
+/// The attempt is counted before the password is checked, atomically with the lock check: of
+/// 200 guesses at one account sent at once, at most `login_max_failures` are checked.
+async fn parallel_guesses_check_no_more_passwords_than_the_lock_allows(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = app
+        .serve(&[
+            ("HELIOGATE_LOGIN_MAX_FAILURES", "5"),
+            ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "100000"),
+        ])
+        .await;
+    let browser = Browser::new(&server);
+    let csrf = browser.csrf("/login").await;
+    let guesses: Vec<_> = (0..200)
+        .map(|i| {
+            let client = browser.client.clone();
+            let url = server.url("/login");
+            let form = [
+                ("username".to_owned(), "alice".to_owned()),
+                ("password".to_owned(), format!("guess number {i}")),
+                ("csrf_token".to_owned(), csrf.clone()),
+                ("next".to_owned(), "/".to_owned()),
+            ];
+            tokio::spawn(async move { client.post(url).form(&form).send().await })
+        })
+        .collect();
+    let mut answers = std::collections::BTreeMap::new();
+    for guess in guesses {
+        let status = guess.await.unwrap().unwrap().status().as_u16();
+        *answers.entry(status).or_insert(0) += 1;
+    }
+    let checked = app
+        .store()
+        .await
+        .recent_events(1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event == "login.failed")
+        .count();
+    eprintln!("{checked} passwords checked; answers {answers:?}");
+    assert!(
+        checked <= 5,
+        "{checked} passwords checked; answers {answers:?}"
+    );
+    assert!(
+        answers.keys().all(|s| matches!(s, 401 | 429 | 503)),
+        "{answers:?}"
+    );
+}

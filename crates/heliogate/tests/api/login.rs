@@ -338,11 +338,20 @@ async fn repeated_failures_are_throttled_per_address(app: TestApp) {
     // A password spray from one address stops, whatever account it tries next.
     assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 429);
     let store = app.store().await;
-    assert!(store
-        .locked_until(&["addr:127.0.0.1".into()], heliogate_app::now())
-        .await
-        .unwrap()
-        .is_some());
+    let throttle = heliogate_core::ThrottlePolicy {
+        account_threshold: 5,
+        address_threshold: 20,
+        base_delay: 2,
+        max_delay: 900,
+        window: 900,
+    };
+    assert!(matches!(
+        store
+            .reserve_login_attempt("addr:127.0.0.1", heliogate_app::now(), &throttle, 20)
+            .await
+            .unwrap(),
+        heliogate_core::Attempt::Locked { .. }
+    ));
 }
 
 async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
