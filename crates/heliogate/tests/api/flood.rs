@@ -1,6 +1,8 @@
 //! Floods that must cost heliogate a bounded amount: a thousand sign-ins at once.
 
-use crate::helpers::{Backend, Browser, TestApp};
+use std::collections::BTreeMap;
+
+use crate::helpers::{Backend, Browser, Server, TestApp};
 
 /// The server's peak resident memory, in MiB (`VmHWM`).
 fn peak_rss_mib(pid: u32) -> u64 {
@@ -12,6 +14,43 @@ fn peak_rss_mib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap();
     kib / 1024
+}
+
+/// Sends every `(user, password)` sign-in at once, with one browser's CSRF token, and counts
+/// the answers by status. Each must be an answer, not a dropped connection; a 503 must say
+/// when to come back.
+async fn sign_in_at_once(
+    server: &Server,
+    attempts: impl Iterator<Item = (String, String)>,
+) -> BTreeMap<u16, usize> {
+    let browser = Browser::new(server);
+    let csrf = browser.csrf("/login").await;
+    let sent: Vec<_> = attempts
+        .map(|(user, password)| {
+            let client = browser.client.clone();
+            let url = server.url("/login");
+            let form = [
+                ("username", user),
+                ("password", password),
+                ("csrf_token", csrf.clone()),
+                ("next", "/".to_owned()),
+            ];
+            tokio::spawn(async move { client.post(url).form(&form).send().await })
+        })
+        .collect();
+    let mut answers = BTreeMap::new();
+    for attempt in sent {
+        let response = attempt
+            .await
+            .unwrap()
+            .expect("an answer, not a dropped connection");
+        let status = response.status().as_u16();
+        if status == 503 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        *answers.entry(status).or_insert(0) += 1;
+    }
+    answers
 }
 
 /// Each Argon2 run takes 19 MiB: unbounded, a thousand at once would ask for ~19 GiB. Bounded,
@@ -27,33 +66,8 @@ async fn a_thousand_parallel_sign_ins_keep_memory_bounded_and_all_get_an_answer(
             ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "100000"),
         ])
         .await;
-    let browser = Browser::new(&server);
-    let csrf = browser.csrf("/login").await;
-    let attempts: Vec<_> = (0..1000)
-        .map(|i| {
-            let client = browser.client.clone();
-            let url = server.url("/login");
-            let form = [
-                ("username".to_owned(), format!("user{i}")),
-                ("password".to_owned(), "not the password".to_owned()),
-                ("csrf_token".to_owned(), csrf.clone()),
-                ("next".to_owned(), "/".to_owned()),
-            ];
-            tokio::spawn(async move { client.post(url).form(&form).send().await })
-        })
-        .collect();
-    let mut answers = std::collections::BTreeMap::new();
-    for attempt in attempts {
-        let response = attempt
-            .await
-            .unwrap()
-            .expect("an answer, not a dropped connection");
-        let status = response.status().as_u16();
-        if status == 503 {
-            assert!(response.headers().contains_key("retry-after"));
-        }
-        *answers.entry(status).or_insert(0) += 1;
-    }
+    let wrong = (0..1000).map(|i| (format!("user{i}"), "not the password".to_owned()));
+    let answers = sign_in_at_once(&server, wrong).await;
     assert!(
         answers.keys().all(|s| matches!(s, 401 | 429 | 503)),
         "{answers:?}"
@@ -85,26 +99,8 @@ async fn parallel_guesses_check_no_more_passwords_than_the_lock_allows(app: Test
             ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "100000"),
         ])
         .await;
-    let browser = Browser::new(&server);
-    let csrf = browser.csrf("/login").await;
-    let guesses: Vec<_> = (0..200)
-        .map(|i| {
-            let client = browser.client.clone();
-            let url = server.url("/login");
-            let form = [
-                ("username".to_owned(), "alice".to_owned()),
-                ("password".to_owned(), format!("guess number {i}")),
-                ("csrf_token".to_owned(), csrf.clone()),
-                ("next".to_owned(), "/".to_owned()),
-            ];
-            tokio::spawn(async move { client.post(url).form(&form).send().await })
-        })
-        .collect();
-    let mut answers = std::collections::BTreeMap::new();
-    for guess in guesses {
-        let status = guess.await.unwrap().unwrap().status().as_u16();
-        *answers.entry(status).or_insert(0) += 1;
-    }
+    let guesses = (0..200).map(|i| ("alice".to_owned(), format!("guess number {i}")));
+    let answers = sign_in_at_once(&server, guesses).await;
     let checked = app
         .store()
         .await
