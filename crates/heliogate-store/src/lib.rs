@@ -158,6 +158,16 @@ pub trait GrantStore {
         now: UnixTime,
         replayed: &AuditEvent,
     ) -> Result<Redemption>;
+    /// Called once the tokens issued from a redeemed code are durable: `false` when the code
+    /// was replayed in the meantime, and then the tokens of `family_id` are revoked here (the
+    /// replay could not see them). Serialized with `redeem_code` on the code's row, so that
+    /// either the replay finds the tokens or this finds the replay.
+    async fn confirm_code_issuance(
+        &self,
+        hash: &SecretHash,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool>;
     /// Stores an access token and, with it, a refresh token and the audit record of the
     /// issuance, in one transaction. Returns once the write is durable.
     async fn issue_tokens(

@@ -121,6 +121,7 @@ heliogate_store::for_each_backend!(crate::on;
     login_failures_count_within_a_window_and_lock,
     parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
+    a_replay_before_the_tokens_are_written_still_revokes_them,
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
     only_the_owning_client_revokes_a_token,
     consents_are_kept_listed_and_withdrawn,
@@ -1242,4 +1243,54 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
         assert_eq!(mode, 0o600, "{file}");
     }
     store.close().await;
+}
+
+async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn Store) {
+    grant_setup(store).await;
+    let code = SecretHash::of("the code");
+    store
+        .insert_code(&NewCode {
+            hash: code,
+            client_id: "c-1".into(),
+            user_id: "u-1".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_given: true,
+            scope: "read".into(),
+            code_challenge: None,
+            nonce: None,
+            auth_time: NOW,
+            created_at: NOW,
+            expires_at: NOW + 60,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.redeem_code(&code, NOW, &ev()).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    // The replay comes before the first redemption's tokens are written: it finds none.
+    assert_eq!(
+        store.redeem_code(&code, NOW + 1, &ev()).await.unwrap(),
+        Redemption::Replayed { revoked: 0 }
+    );
+    store
+        .issue_tokens(
+            family_token("acc", "fam", Some("the code")),
+            Some(refresh("ref", "fam")),
+            None,
+        )
+        .await
+        .unwrap();
+    // The redemption finds the replay once its tokens are durable, and they die.
+    assert!(!store
+        .confirm_code_issuance(&code, "fam", NOW + 2)
+        .await
+        .unwrap());
+    assert!(!is_live(store, "acc").await);
+    // Without a replay, the issuance stands.
+    let other = SecretHash::of("another code");
+    assert!(store
+        .confirm_code_issuance(&other, "fam2", NOW + 2)
+        .await
+        .unwrap());
 }

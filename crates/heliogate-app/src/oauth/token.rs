@@ -267,6 +267,15 @@ async fn authorization_code(
         addr,
     );
     store.issue_tokens(record, refresh, Some(event)).await?;
+    // RFC 6749 §4.1.2: a code used twice revokes every token issued from it, also the ones
+    // a replay that came in before they were written could not find.
+    if !store
+        .confirm_code_issuance(&code_hash, &family_id, now)
+        .await?
+    {
+        tokens.forget_all();
+        return Err(OAuthError::invalid_grant("the authorization code was already used").into());
+    }
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

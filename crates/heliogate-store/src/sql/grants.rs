@@ -69,6 +69,14 @@ impl GrantStore for SqlStore {
         if known.is_none() {
             return Ok(Redemption::Unknown);
         }
+        // Marked, so that a redemption whose tokens are not written yet revokes them itself
+        // (`confirm_code_issuance`); the row stays locked until this commits.
+        sqlx::query("UPDATE authorization_codes SET replayed_at = $2 WHERE code_hash = $1")
+            .bind(hash.as_bytes().to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let families: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT family_id FROM access_tokens WHERE code_hash = $1 AND family_id IS NOT NULL",
         )
@@ -82,6 +90,29 @@ impl GrantStore for SqlStore {
         }
         commit_with(tx, &replayed.clone().with("revoked", revoked)).await?;
         Ok(Redemption::Replayed { revoked })
+    }
+
+    async fn confirm_code_issuance(
+        &self,
+        hash: &SecretHash,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let replayed: Option<Option<i64>> = sqlx::query_scalar(&format!(
+            "SELECT replayed_at FROM authorization_codes WHERE code_hash = $1{}",
+            SqlStore::ROW_LOCK
+        ))
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let replayed = replayed.flatten().is_some();
+        if replayed {
+            revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(!replayed)
     }
 
     async fn issue_tokens(
