@@ -43,6 +43,17 @@ pub enum SignIn {
     Throttled { retry_after: i64 },
 }
 
+/// The attempted name as the throttle and the audit log keep it: no longer than any user name
+/// can be (what is beyond cannot tell accounts apart), so that whatever is sent, an attempt
+/// writes a bounded record.
+fn recorded_name(name: &str) -> String {
+    let max = UserName::MAX_LEN;
+    match name.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
+    }
+}
+
 fn throttle_keys(name: &str, addr: Option<&str>) -> Vec<(String, bool)> {
     let mut keys = vec![(format!("user:{name}"), true)];
     if let Some(addr) = addr {
@@ -66,7 +77,8 @@ pub async fn sign_in(
 ) -> Result<SignIn> {
     let now = now();
     let addr = attempt.client_addr.as_deref();
-    let keys = throttle_keys(&attempt.name, addr);
+    let shown = recorded_name(&attempt.name);
+    let keys = throttle_keys(&shown, addr);
     let threshold = |is_account: bool| {
         if is_account {
             policy.throttle.account_threshold
@@ -95,8 +107,8 @@ pub async fn sign_in(
         audit(
             store,
             "login.throttled",
-            &attempt.name,
-            Some(&attempt.name),
+            &shown,
+            Some(&shown),
             addr,
             serde_json::json!({}),
         )
@@ -132,8 +144,8 @@ pub async fn sign_in(
         audit(
             store,
             "login.failed",
-            &attempt.name,
-            Some(&attempt.name),
+            &shown,
+            Some(&shown),
             addr,
             serde_json::json!({}),
         )

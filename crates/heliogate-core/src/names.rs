@@ -43,6 +43,9 @@ macro_rules! name_type {
         pub struct $name(String);
 
         impl $name {
+            /// The longest a valid one is, in characters.
+            pub const MAX_LEN: usize = $max;
+
             pub fn parse(s: &str) -> Result<Self, NameError> {
                 check_name($what, s, $max)?;
                 Ok(Self(s.to_owned()))

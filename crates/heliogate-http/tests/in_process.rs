@@ -54,6 +54,7 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
 
 heliogate_store::for_each_backend!(crate::on;
     a_nul_byte_in_a_client_id_is_refused_not_an_outage,
+    control_characters_are_refused_at_the_edge,
     the_health_endpoints_answer,
 );
 
@@ -76,6 +77,18 @@ async fn a_nul_byte_in_a_client_id_is_refused_not_an_outage(app: Router) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("not registered"), "{page}");
 
+    // In a Basic header (base64 of "a\0b:x"): no such client, and nothing that the audit
+    // log of the failure cannot hold.
+    let token = Request::post("/oauth/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, "Basic YQBiOng=")
+        .body(Body::from("grant_type=client_credentials"))
+        .unwrap();
+    let (status, body) = send(&app, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("invalid_client"), "{body}");
+
+    // In the form: refused as a malformed request before anything else.
     let token = Request::post("/oauth/token")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(
@@ -83,8 +96,8 @@ async fn a_nul_byte_in_a_client_id_is_refused_not_an_outage(app: Router) {
         ))
         .unwrap();
     let (status, body) = send(&app, token).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body.contains("invalid_client"), "{body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_request"), "{body}");
 }
 
 async fn the_health_endpoints_answer(app: Router) {
@@ -106,4 +119,31 @@ fn an_https_issuer_in_any_case_gets_secure_host_only_cookies() {
         assert_eq!(config.session_cookie(), "__Host-heliogate_session");
     }
     assert!(!config("http://127.0.0.1:8080").secure_cookies());
+}
+
+/// A control character in any form or query field is the sender's error (400), found before
+/// the input reaches a rule, the store or the audit log.
+async fn control_characters_are_refused_at_the_edge(app: Router) {
+    let login = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(
+            "username=a%00b&password=x&csrf_token=y&next=%2F",
+        ))
+        .unwrap();
+    let (status, page) = send(&app, login).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+
+    let token = Request::post("/oauth/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, "Basic YTpi")
+        .body(Body::from(
+            "grant_type=client_credentials&scope=read%0Awrite",
+        ))
+        .unwrap();
+    let (status, body) = send(&app, token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("invalid_request") && body.contains("control"),
+        "{body}"
+    );
 }

@@ -14,7 +14,10 @@ use crate::now;
 /// The `token` parameter of a revocation or introspection request.
 pub(super) fn token_param(params: &Params) -> OAuthResult<&str> {
     if params.has_invalid_text() {
-        return Err(OAuthError::invalid_request("parameters must be UTF-8").into());
+        return Err(OAuthError::invalid_request(
+            "parameters must be UTF-8 text without control characters",
+        )
+        .into());
     }
     params
         .get("token")

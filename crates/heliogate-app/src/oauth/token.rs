@@ -87,7 +87,10 @@ pub async fn token_request(
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
     if params.has_invalid_text() {
-        return Err(OAuthError::invalid_request("parameters must be UTF-8").into());
+        return Err(OAuthError::invalid_request(
+            "parameters must be UTF-8 text without control characters",
+        )
+        .into());
     }
     let grant_type = required(params, "grant_type")?;
     let auth = authenticate(store, config, credentials, addr).await?;

@@ -106,7 +106,7 @@ pub fn validate_authorize(
     if params.has_invalid_text() {
         return Err(fail(
             OAuthErrorCode::InvalidRequest,
-            "parameters must be UTF-8",
+            "parameters must be UTF-8 text without control characters",
         ));
     }
     match get("response_type")? {

@@ -34,14 +34,34 @@ impl Params {
         }
     }
 
-    /// Whether any value could not be decoded as UTF-8 (the decoder put U+FFFD there).
+    /// Whether any name or value is no protocol text: it could not be decoded as UTF-8 (the
+    /// decoder put U+FFFD there) or holds a control character (a NUL byte, a line break),
+    /// which no OAuth parameter may (RFC 6749 Appendix A).
     pub fn has_invalid_text(&self) -> bool {
         self.0
             .iter()
-            .any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
+            .any(|(k, v)| !is_protocol_text(k) || !is_protocol_text(v))
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
+    }
+}
+
+/// Text without U+FFFD (undecodable input) and without control characters.
+pub fn is_protocol_text(s: &str) -> bool {
+    !s.chars().any(|c| c == '\u{FFFD}' || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_undecodable_bytes_are_no_protocol_text() {
+        assert!(!Params::parse("client_id=abc&state=xyz").has_invalid_text());
+        for bad in ["client_id=a%00b", "state=x%0Ay", "scope=%FF", "na%01me=v"] {
+            assert!(Params::parse(bad).has_invalid_text(), "{bad}");
+        }
     }
 }

@@ -5,6 +5,7 @@ mod account;
 mod login;
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -93,6 +94,29 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PageForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let refused = |status| {
+            error_page(
+                state,
+                status,
+                "Not accepted",
+                "The form could not be read. Go back and try again.",
+            )
+        };
+        // No field of any form may hold a control character (a NUL byte, a line break): refused
+        // here, before any of it reaches a rule, the store or the log.
+        let (parts, body) = req.into_parts();
+        let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), state).await
+        {
+            Ok(bytes) => bytes,
+            Err(rejection) => return Err(refused(rejection.status())),
+        };
+        let clean = url::form_urlencoded::parse(&bytes)
+            .all(|(k, v)| !k.chars().chain(v.chars()).any(char::is_control));
+        if !clean {
+            tracing::info!("form refused: control characters");
+            return Err(refused(StatusCode::BAD_REQUEST));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match Form::<T>::from_request(req, state).await {
             Ok(Form(value)) => Ok(PageForm(value)),
             Err(rejection) => {

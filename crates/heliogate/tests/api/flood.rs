@@ -120,3 +120,21 @@ async fn parallel_guesses_check_no_more_passwords_than_the_lock_allows(app: Test
         "{answers:?}"
     );
 }
+
+/// A name can be as long as the body allows; what a refused attempt writes cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_user_name_writes_a_bounded_record() {
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let server = app.serve(&[]).await;
+    let huge = "x".repeat(30_000);
+    let answers = sign_in_at_once(&server, std::iter::once((huge, "a password".to_owned()))).await;
+    assert_eq!(answers.keys().collect::<Vec<_>>(), [&401]);
+    let events = app.store().await.recent_events(10).await.unwrap();
+    let failed = events.iter().find(|e| e.event == "login.failed").unwrap();
+    let recorded = failed.actor.as_deref().unwrap();
+    assert!(
+        recorded.chars().count() <= 65,
+        "{} characters",
+        recorded.len()
+    );
+}

@@ -191,7 +191,6 @@ async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
         ("https://evil.example/", "/"),
         ("http:evil.example", "/"),
         ("javascript:alert(1)", "/"),
-        ("/\t/evil.example", "/"),
         ("", "/"),
     ] {
         let browser = Browser::new(&server);
@@ -212,6 +211,19 @@ async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
         let kept = crate::helpers::form_value(&page, "next").unwrap();
         assert_eq!(kept.replace("&amp;", "&"), expected);
     }
+    // A control character in a form field is refused before anything else (400); in the
+    // page's query, it leaves only the safe value in the form.
+    let out = Browser::new(&server)
+        .sign_in_to("alice", PASSWORD, "/\t/evil.example")
+        .await;
+    assert_eq!(out.status(), 400);
+    let page = Browser::new(&server)
+        .get("/login?next=%2F%09%2Fevil.example")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::form_value(&page, "next").unwrap(), "/");
 }
 
 async fn a_wrong_password_and_an_unknown_user_look_the_same(app: TestApp) {
