@@ -263,6 +263,9 @@ pub trait LoginThrottleStore {
     async fn release_login_attempt(&self, key: &str, held: bool) -> Result<()>;
     async fn lock_login(&self, key: &str, until: UnixTime) -> Result<()>;
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
+    /// Deletes the counters of keys idle since before `idle_before` and not locked at `now`:
+    /// every name ever tried would otherwise keep a row. Returns how many.
+    async fn purge_login_counters(&self, idle_before: UnixTime, now: UnixTime) -> Result<u64>;
 }
 
 /// The audit log of security events. A method that changes something takes the record of the
@@ -272,6 +275,9 @@ pub trait LoginThrottleStore {
 #[async_trait]
 pub trait AuditStore {
     async fn record(&self, event: &AuditEvent) -> Result<()>;
+    /// Deletes the records older than `before` (the retention), oldest first in short
+    /// transactions. Returns how many.
+    async fn purge_audit(&self, before: UnixTime) -> Result<u64>;
     /// The newest events first.
     async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>>;
 }

@@ -122,6 +122,7 @@ heliogate_store::for_each_backend!(crate::on;
     parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
     a_replay_before_the_tokens_are_written_still_revokes_them,
+    old_audit_records_and_idle_sign_in_counters_are_purged,
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
     only_the_owning_client_revokes_a_token,
     consents_are_kept_listed_and_withdrawn,
@@ -1293,4 +1294,51 @@ async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn S
         .confirm_code_issuance(&other, "fam2", NOW + 2)
         .await
         .unwrap());
+}
+
+async fn old_audit_records_and_idle_sign_in_counters_are_purged(store: &dyn Store) {
+    let at = |at: i64, name: &str| AuditEvent {
+        at,
+        event: name.into(),
+        ..ev()
+    };
+    for day in 0..3 {
+        store
+            .record(&at(NOW - (400 - day) * 86_400, "old"))
+            .await
+            .unwrap();
+    }
+    store.record(&at(NOW, "new")).await.unwrap();
+    assert_eq!(store.purge_audit(NOW - 365 * 86_400).await.unwrap(), 3);
+    let left: Vec<String> = store
+        .recent_events(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(left, ["new"]);
+
+    store
+        .reserve_login_attempt("user:idle", NOW - 1000, &THROTTLE, 3)
+        .await
+        .unwrap();
+    store
+        .reserve_login_attempt("user:recent", NOW - 10, &THROTTLE, 3)
+        .await
+        .unwrap();
+    store
+        .reserve_login_attempt("user:locked", NOW - 1000, &THROTTLE, 3)
+        .await
+        .unwrap();
+    store.lock_login("user:locked", NOW + 60).await.unwrap();
+    assert_eq!(store.purge_login_counters(NOW - 900, NOW).await.unwrap(), 1);
+    // The recent one still counts: its next attempt is its second.
+    assert!(matches!(
+        store
+            .reserve_login_attempt("user:recent", NOW, &THROTTLE, 3)
+            .await
+            .unwrap(),
+        Attempt::Counted { count: 2, .. }
+    ));
 }

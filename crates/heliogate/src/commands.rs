@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{ClientCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand};
+use crate::settings::Settings;
 
 /// Prints `value` as JSON, or `text` for people.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
@@ -242,7 +243,12 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
     }
 }
 
-pub async fn token(store: &dyn Store, json: bool, command: TokenCommand) -> anyhow::Result<()> {
+pub async fn token(
+    store: &dyn Store,
+    settings: &Settings,
+    json: bool,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
     let actor = Actor::cli();
     let (count, what) = match command {
         TokenCommand::Revoke(target) => match (target.user, target.client) {
@@ -256,7 +262,23 @@ pub async fn token(store: &dyn Store, json: bool, command: TokenCommand) -> anyh
             ),
             (None, None) => return Err(AppError::Invalid("name --user or --client".into()).into()),
         },
-        TokenCommand::PurgeExpired => (admin::purge_expired(store).await?, "purged"),
+        TokenCommand::PurgeExpired => {
+            let purged = admin::purge_expired(
+                store,
+                settings.audit_retention_days,
+                settings.throttle.window,
+            )
+            .await?;
+            return print(json, &purged, || {
+                format!(
+                    "{} token(s) purged, {} audit record(s) older than {} days, {} idle sign-in counter(s)",
+                    purged.purged,
+                    purged.audit_records,
+                    settings.audit_retention_days,
+                    purged.login_counters
+                )
+            });
+        }
     };
     print(json, &json!({ what: count }), || {
         format!("{count} token(s) {what}")

@@ -133,7 +133,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(command) => commands::user(&*store, cli.json, command).await,
         Command::Role(command) => commands::role(&*store, cli.json, command).await,
         Command::Client(command) => commands::client(&*store, cli.json, command).await,
-        Command::Token(command) => commands::token(&*store, cli.json, command).await,
+        Command::Token(command) => commands::token(&*store, &settings, cli.json, command).await,
     };
     store.close().await;
     result

@@ -9,6 +9,7 @@ use heliogate_app::admin;
 use heliogate_app::login::LoginPolicy;
 use heliogate_app::oauth::OAuthState;
 use heliogate_http::{AppState, HttpConfig};
+use heliogate_store::Store;
 
 use crate::settings::Settings;
 
@@ -63,12 +64,34 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         store: store.clone(),
         config: Arc::new(config),
     };
+    let purging = tokio::spawn(purge_hourly(
+        store.clone(),
+        settings.audit_retention_days,
+        settings.throttle.window,
+    ));
     heliogate_http::serve(listener, state, shutdown_signal())
         .await
         .context("while serving")?;
+    purging.abort();
     store.close().await;
     tracing::info!("heliogate stopped");
     Ok(())
+}
+
+/// What expires leaves the database: a minute after start, then every hour. Every node does
+/// it; the deletes are the same on each, and a node that is down leaves it to the others.
+async fn purge_hourly(store: Arc<dyn Store>, audit_retention_days: i64, throttle_window: i64) {
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(60),
+        Duration::from_secs(3600),
+    );
+    loop {
+        ticks.tick().await;
+        match admin::purge_expired(&*store, audit_retention_days, throttle_window).await {
+            Ok(purged) => tracing::info!(?purged, "purged what expired"),
+            Err(e) => tracing::warn!(error = %e, "purging what expired failed; next hour again"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

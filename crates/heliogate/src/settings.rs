@@ -179,6 +179,15 @@ pub struct Config {
         default_value_t = 900
     )]
     pub login_lockout_max: u64,
+    /// Audit records older than this many days are deleted by `token purge-expired` and, hourly, by the server
+    #[arg(
+        long,
+        global = true,
+        value_name = "DAYS",
+        env = "HELIOGATE_AUDIT_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub audit_retention_days: u64,
     /// Password hashes computed at once (19 MiB each); more wait, then get 503 [default: two per core]
     #[arg(
         long,
@@ -240,6 +249,7 @@ pub struct Settings {
     pub session: SessionPolicy,
     pub throttle: ThrottlePolicy,
     pub password_hash_concurrency: Option<usize>,
+    pub audit_retention_days: i64,
 }
 
 /// Failed sign-ins further apart than this start the count again.
@@ -308,6 +318,12 @@ impl Settings {
                 max_delay: check_range("login_lockout_max", c.login_lockout_max, 1, 86_400)?,
                 window: THROTTLE_WINDOW,
             },
+            audit_retention_days: check_range(
+                "audit_retention_days",
+                c.audit_retention_days,
+                1,
+                36_500,
+            )?,
             password_hash_concurrency: c
                 .password_hash_concurrency
                 .map(|n| check_range("password_hash_concurrency", n, 1, 1024))

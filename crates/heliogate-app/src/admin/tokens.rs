@@ -32,6 +32,32 @@ pub async fn revoke_client_tokens(
     Ok(store.revoke_client_tokens(&id, now(), &revoked).await?)
 }
 
-pub async fn purge_expired(store: &dyn Store) -> Result<u64> {
-    Ok(store.purge_expired(now()).await?)
+/// What a purge deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Purged {
+    /// Expired tokens, codes and sessions.
+    pub purged: u64,
+    /// Audit records past their retention.
+    pub audit_records: u64,
+    /// Sign-in counters idle for longer than their window and not locked.
+    pub login_counters: u64,
+}
+
+/// Deletes what has expired: tokens, codes and sessions; audit records older than
+/// `audit_retention_days`; sign-in counters idle for longer than `throttle_window` seconds.
+pub async fn purge_expired(
+    store: &dyn Store,
+    audit_retention_days: i64,
+    throttle_window: i64,
+) -> Result<Purged> {
+    let now = now();
+    Ok(Purged {
+        purged: store.purge_expired(now).await?,
+        audit_records: store
+            .purge_audit(now - audit_retention_days * 86_400)
+            .await?,
+        login_counters: store
+            .purge_login_counters(now - throttle_window, now)
+            .await?,
+    })
 }

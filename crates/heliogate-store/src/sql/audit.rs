@@ -4,10 +4,12 @@ use async_trait::async_trait;
 
 use sqlx::{Executor, Transaction};
 
+use super::PURGE_CHUNK;
 use super::{Db, SqlStore};
 use crate::error::db_err;
 use crate::rows::{AuditRow, AUDIT_COLUMNS};
 use crate::{AuditEvent, AuditStore, Result};
+use heliogate_core::UnixTime;
 
 /// Writes an audit record: alone, or in the transaction of the change it records.
 pub(super) async fn insert_event<'e>(
@@ -39,6 +41,40 @@ pub(super) async fn commit_with(mut tx: Transaction<'_, Db>, event: &AuditEvent)
 impl AuditStore for SqlStore {
     async fn record(&self, event: &AuditEvent) -> Result<()> {
         insert_event(&self.pool, event).await
+    }
+
+    async fn purge_audit(&self, before: UnixTime) -> Result<u64> {
+        // Oldest first, by id (the order of writing), a chunk per short transaction: the log
+        // has no index on time, and a purge must not hold the write lock for long. It stops
+        // at the first chunk with nothing old in it; the few records written out of time
+        // order around a chunk's edge wait for the next purge.
+        let mut count = 0;
+        let mut after = 0i64;
+        loop {
+            let chunk: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT id, at FROM audit_log WHERE id > $1 ORDER BY id LIMIT {PURGE_CHUNK}"
+            ))
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            let Some(&(last, _)) = chunk.last() else {
+                break;
+            };
+            if !chunk.iter().any(|(_, at)| *at < before) {
+                break;
+            }
+            let done = sqlx::query("DELETE FROM audit_log WHERE id > $1 AND id <= $2 AND at < $3")
+                .bind(after)
+                .bind(last)
+                .bind(before)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+            count += done.rows_affected();
+            after = last;
+        }
+        Ok(count)
     }
 
     async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>> {

@@ -84,6 +84,9 @@ pub(super) trait Engine {
     const ROW_LOCK: &'static str;
 }
 
+/// How many rows one purge transaction deletes.
+const PURGE_CHUNK: u64 = 5000;
+
 /// Users that would stay administrators.
 const ADMIN_COUNT_SQL: &str = "SELECT COUNT(DISTINCT u.id) FROM users u \
      JOIN user_roles ur ON ur.user_id = u.id \

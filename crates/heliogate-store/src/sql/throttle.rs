@@ -72,6 +72,18 @@ impl LoginThrottleStore for SqlStore {
         Ok(())
     }
 
+    async fn purge_login_counters(&self, idle_before: UnixTime, now: UnixTime) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM login_failures WHERE last_failure < $1 AND locked_until <= $2",
+        )
+        .bind(idle_before)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn lock_login(&self, key: &str, until: UnixTime) -> Result<()> {
         sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE key = $1")
             .bind(key)

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use heliogate_core::{ClientId, TokenKey, UnixTime};
 
 use super::audit::commit_with;
-use super::{revoke_tokens_where, Engine, SqlStore};
+use super::{revoke_tokens_where, Engine, SqlStore, PURGE_CHUNK};
 use crate::error::db_err;
 use crate::{AccessToken, AuditEvent, Result, TokenStore};
 
@@ -24,9 +24,6 @@ impl SqlStore {
         Ok(count)
     }
 }
-
-/// How many rows one purge transaction deletes.
-const PURGE_CHUNK: u64 = 5000;
 
 #[async_trait]
 impl TokenStore for SqlStore {

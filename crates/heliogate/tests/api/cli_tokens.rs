@@ -108,9 +108,12 @@ async fn expired_tokens_are_purged(app: TestApp) {
     let store = app.store().await;
     let old = insert_token_expiring(&*store, &one, None, "old", heliogate_app::now() - 10).await;
     let new = insert_token(&*store, &one, None, "new").await;
+    let mut ancient = store.recent_events(1).await.unwrap().remove(0);
+    ancient.at -= 400 * 86_400;
+    store.record(&ancient).await.unwrap();
     assert_eq!(
         app.run(&["token", "purge-expired", "--json"]).json(),
-        serde_json::json!({ "purged": 1 })
+        serde_json::json!({ "purged": 1, "audit_records": 1, "login_counters": 0 })
     );
     assert!(store.access_token(&old).await.unwrap().is_none());
     assert!(store.access_token(&new).await.unwrap().is_some());
