@@ -31,6 +31,9 @@ pub enum AppError {
     /// The database cannot be reached now: worth retrying.
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
+    /// Too many wrong passwords: refused unchecked for this many seconds.
+    #[error("too many failed attempts; try again in {0} seconds")]
+    TooManyAttempts(i64),
     /// The server is at its bound for costly work (password hashing): worth retrying soon.
     #[error("{0}")]
     Busy(String),

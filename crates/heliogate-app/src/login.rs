@@ -238,14 +238,37 @@ pub struct PasswordChange {
 /// session of theirs ends.
 pub async fn change_own_password(
     store: &dyn Store,
+    policy: &LoginPolicy,
     session_id: &str,
     user: &User,
     change: PasswordChange,
     addr: Option<&str>,
 ) -> Result<()> {
     let name = UserName::parse(&user.name).map_err(invalid)?;
+    // The current password is a guess like any sign-in: counted against the account first.
+    let now = now();
+    let key = format!("user:{}", user.name);
+    let threshold = policy.throttle.account_threshold;
+    let (count, held) = match store
+        .reserve_login_attempt(&key, now, &policy.throttle, threshold)
+        .await?
+    {
+        Attempt::Counted { count, held, .. } => (count, held),
+        Attempt::Locked { until } => return Err(AppError::TooManyAttempts(until - now)),
+    };
     let hash = store.credentials(&name).await?.map(|c| c.password_hash);
-    if !password_hashing::verify_async(hash, change.current).await? {
+    let verified = match password_hashing::verify_async(hash, change.current).await {
+        Ok(verified) => verified,
+        Err(busy) => {
+            store.release_login_attempt(&key, held).await?;
+            return Err(busy);
+        }
+    };
+    if !verified {
+        let lock = policy.throttle.lockout(count, threshold);
+        if lock > 0 {
+            store.lock_login(&key, now + lock).await?;
+        }
         audit(
             store,
             "password.change_failed",
@@ -257,6 +280,7 @@ pub async fn change_own_password(
         .await?;
         return Err(AppError::Invalid("the current password is wrong".into()));
     }
+    store.clear_login_failures(&key).await?;
     if change.new != change.confirm {
         return Err(AppError::Invalid("the new passwords do not match".into()));
     }
@@ -271,7 +295,7 @@ pub async fn change_own_password(
     );
     let keep = SecretHash::of(session_id);
     store
-        .set_password_hash(&name, &hash, now(), Some(&keep), &changed)
+        .set_password_hash(&name, &hash, now, Some(&keep), &changed)
         .await?;
     Ok(())
 }

@@ -19,6 +19,8 @@ pub(crate) struct Answer {
     /// A page's heading.
     pub title: &'static str,
     pub message: String,
+    /// Seconds until a refused request may be tried again.
+    pub retry_after: Option<i64>,
 }
 
 impl Answer {
@@ -32,6 +34,12 @@ impl Answer {
             ),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", "Not found", m.clone()),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", "Not possible", m.clone()),
+            AppError::TooManyAttempts(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many failed attempts",
+                e.to_string(),
+            ),
             AppError::Busy(m) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -57,11 +65,16 @@ impl Answer {
                 )
             }
         };
+        let retry_after = match e {
+            AppError::TooManyAttempts(seconds) => Some((*seconds).max(1)),
+            _ => None,
+        };
         Self {
             status,
             code,
             title,
             message,
+            retry_after,
         }
     }
 
@@ -81,13 +94,16 @@ impl Answer {
         }
     }
 
-    /// Adds what the status asks for: a 503 invites a retry after a second.
+    /// Adds what the status asks for: when to come back after a 503 (a second) or a 429.
     pub fn finish(&self, mut response: Response) -> Response {
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
+        let retry_after = match self.retry_after {
+            Some(seconds) => HeaderValue::from(seconds),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => HeaderValue::from_static("1"),
+            None => return response,
+        };
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after);
         response
     }
 

@@ -123,6 +123,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
     a_replay_before_the_tokens_are_written_still_revokes_them,
     old_audit_records_and_idle_sign_in_counters_are_purged,
+    losing_a_role_or_the_password_revokes_what_they_gave,
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
     only_the_owning_client_revokes_a_token,
     consents_are_kept_listed_and_withdrawn,
@@ -1341,4 +1342,61 @@ async fn old_audit_records_and_idle_sign_in_counters_are_purged(store: &dyn Stor
             .unwrap(),
         Attempt::Counted { count: 2, .. }
     ));
+}
+
+async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store) {
+    grant_setup(store).await;
+    store
+        .set_user_roles(&name("lee"), &[role("reader"), role("writer")], NOW, &ev())
+        .await
+        .unwrap();
+    let write = NewAccessToken {
+        scope: "write".into(),
+        ..token("t-write", "c-1", Some("u-1"), NOW + 60)
+    };
+    let both = NewAccessToken {
+        scope: "read write".into(),
+        ..token("t-both", "c-1", Some("u-1"), NOW + 60)
+    };
+    for access in [token("t-read", "c-1", Some("u-1"), NOW + 60), write, both] {
+        store.issue_tokens(access, None, None).await.unwrap();
+    }
+    store
+        .issue_tokens(
+            family_token("t-fam", "fam", None),
+            Some(refresh("ref", "fam")),
+            None,
+        )
+        .await
+        .unwrap();
+    let refresh_live = |secret: &'static str| async move {
+        store
+            .refresh_token(&TokenKey::of(secret))
+            .await
+            .unwrap()
+            .is_some_and(|r| r.revoked_at.is_none())
+    };
+    // Losing `writer` takes the tokens that carry `write`, and the refresh tokens.
+    store
+        .set_user_roles(&name("lee"), &[role("reader")], NOW + 1, &ev())
+        .await
+        .unwrap();
+    assert!(is_live(store, "t-read").await && is_live(store, "t-fam").await);
+    assert!(!is_live(store, "t-write").await && !is_live(store, "t-both").await);
+    assert!(!refresh_live("ref").await);
+    // A new password takes the refresh tokens; the access tokens keep their short lives.
+    store
+        .issue_tokens(
+            family_token("t-fam2", "fam2", None),
+            Some(refresh("ref2", "fam2")),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .set_password_hash(&name("lee"), "$argon2id$new", NOW + 2, None, &ev())
+        .await
+        .unwrap();
+    assert!(!refresh_live("ref2").await);
+    assert!(is_live(store, "t-fam2").await);
 }

@@ -140,12 +140,33 @@ impl UserStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
+        let held_before = held_scopes(&mut tx, &id).await?;
         sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
             .bind(&id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         insert_user_roles(&mut tx, &id, roles).await?;
+        let held_after = held_scopes(&mut tx, &id).await?;
+        let lost: Vec<&String> = held_before.difference(&held_after).collect();
+        if !lost.is_empty() {
+            // What the roles no longer give: the refresh tokens go, and every access token
+            // that carries a scope the user lost.
+            revoke_refresh_tokens(&mut tx, &id, now).await?;
+            for scope in lost {
+                let pattern = format!("% {} %", like_escaped(scope));
+                sqlx::query(
+                    "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL \
+                     AND (' ' || scope || ' ') LIKE $2 ESCAPE '\\'",
+                )
+                .bind(&id)
+                .bind(pattern)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
         sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
             .bind(&id)
             .bind(now)
@@ -178,6 +199,8 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // A new password ends the long-lived grants made under the old one.
+        revoke_refresh_tokens(&mut tx, &id, now).await?;
         commit_with(tx, event).await
     }
 
@@ -220,4 +243,43 @@ impl UserStore for SqlStore {
             .map_err(db_err)?;
         keeping_an_admin(tx, before, event).await
     }
+}
+
+/// The scopes a user's roles give now.
+async fn held_scopes(
+    tx: &mut Transaction<'_, Db>,
+    user_id: &str,
+) -> Result<std::collections::BTreeSet<String>> {
+    let scopes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT rs.scope FROM user_roles ur JOIN role_scopes rs ON rs.role = ur.role \
+         WHERE ur.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(scopes.into_iter().collect())
+}
+
+async fn revoke_refresh_tokens(
+    tx: &mut Transaction<'_, Db>,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// `s` for a `LIKE … ESCAPE '\'` pattern: its wildcards matched literally.
+fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -23,6 +23,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     cookies_and_headers_are_those_of_a_security_product,
     malformed_requests_get_a_clear_error_and_change_nothing,
     sign_ins_and_outs_are_audited,
+    wrong_current_passwords_count_against_the_lock,
 );
 
 async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
@@ -658,5 +659,51 @@ async fn sign_ins_and_outs_are_audited(app: TestApp) {
             ("login.succeeded", Some("alice"), local),
             ("login.failed", Some("alice"), local),
         ]
+    );
+}
+
+/// The password form's current password is a guess like a sign-in: it counts against the
+/// account's lock, and past it the form is refused unchecked.
+async fn wrong_current_passwords_count_against_the_lock(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = app
+        .serve(&[
+            ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
+            ("HELIOGATE_LOGIN_LOCKOUT", "60"),
+        ])
+        .await;
+    let browser = Browser::new(&server);
+    browser.sign_in("alice", PASSWORD).await;
+    let csrf = browser.csrf("/").await;
+    let change = |current: &'static str| {
+        let csrf = csrf.clone();
+        let browser = &browser;
+        async move {
+            browser
+                .post(
+                    "/account/password",
+                    &[
+                        ("csrf_token", &csrf),
+                        ("current", current),
+                        ("new", "brand new password"),
+                        ("confirm", "brand new password"),
+                    ],
+                )
+                .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(change("not my password").await.status(), 400);
+    }
+    let locked = change(PASSWORD).await;
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
+    // And signing in elsewhere meets the same lock.
+    assert_eq!(
+        Browser::new(&server)
+            .sign_in("alice", PASSWORD)
+            .await
+            .status(),
+        429
     );
 }
