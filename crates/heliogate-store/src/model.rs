@@ -65,6 +65,8 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
+    /// May introspect tokens issued to other clients (RFC 7662 §4): a resource server.
+    pub introspect: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -74,6 +76,7 @@ pub struct NewClient {
     pub client_id: ClientId,
     pub secret_hash: Option<SecretHash>,
     pub spec: ClientSpec,
+    pub introspect: bool,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }

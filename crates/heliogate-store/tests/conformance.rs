@@ -70,6 +70,7 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         )
         .unwrap(),
         owner: None,
+        introspect: false,
         now: NOW,
     }
 }
@@ -375,11 +376,13 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         secret_hash: None,
         spec,
         owner: Some(name("owner")),
+        introspect: true,
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();
     assert_eq!(client.owner.as_deref(), Some("owner"));
     assert!(client.is_public() && client.secret_hash.is_none());
+    assert!(client.introspect);
     assert_eq!(
         client.redirect_uris,
         [

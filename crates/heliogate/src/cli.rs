@@ -127,6 +127,9 @@ pub enum ClientCommand {
         /// The user who owns this client
         #[arg(long, value_name = "USER")]
         owner: Option<String>,
+        /// May introspect tokens issued to other clients: a resource server (RFC 7662 §4)
+        #[arg(long)]
+        introspect: bool,
     },
     /// List clients
     List,

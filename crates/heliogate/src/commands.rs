@@ -206,6 +206,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             grant_types,
             scopes,
             owner,
+            introspect,
         } => {
             let input = AddClient {
                 name,
@@ -214,6 +215,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 grant_types,
                 scopes,
                 owner,
+                introspect,
             };
             let client = admin::add_client(store, &actor, input).await?;
             print(json, &client, || issued(&client))

@@ -19,6 +19,8 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// May introspect tokens issued to other clients.
+    pub introspect: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -42,6 +44,7 @@ impl From<Client> for ClientView {
                 .map(|g| g.as_str().to_owned())
                 .collect(),
             scopes: c.scopes.to_vec(),
+            introspect: c.introspect,
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -68,6 +71,8 @@ pub struct AddClient {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub owner: Option<String>,
+    /// May introspect tokens issued to other clients (a resource server).
+    pub introspect: bool,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -110,12 +115,18 @@ pub async fn add_client(
     let spec =
         ClientSpec::new(&input.name, kind, redirect_uris, grant_types, scopes).map_err(invalid)?;
     let owner = input.owner.as_deref().map(user_name).transpose()?;
+    if input.introspect && kind == ClientKind::Public {
+        return Err(AppError::Invalid(
+            "a public client cannot introspect: introspection needs a client secret".into(),
+        ));
+    }
     let secret = (kind == ClientKind::Confidential).then(new_secret);
     let new = NewClient {
         client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
         secret_hash: secret.as_deref().map(SecretHash::of),
         spec,
         owner,
+        introspect: input.introspect,
         now: now(),
     };
     let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();

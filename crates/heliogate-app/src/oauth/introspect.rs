@@ -47,8 +47,11 @@ pub struct IntrospectionDetails {
     pub iss: String,
 }
 
-/// RFC 7662 §2: any authenticated confidential client (a resource server) may ask about any
-/// token; access tokens and refresh tokens are both answered.
+/// RFC 7662 §2 with §4's authorization: an authenticated confidential client learns about the
+/// tokens issued to itself, and about other clients' access tokens only when an administrator
+/// allowed it (`client add --introspect`: a resource server). A refresh token is only ever
+/// reported to its own client. Anything else is `{"active": false}`, as for an unknown token,
+/// so that the answer tells nothing about tokens the client may not see.
 pub async fn introspect(
     store: &dyn Store,
     config: &OAuthState,
@@ -62,7 +65,14 @@ pub async fn introspect(
         return Err(OAuthError::invalid_client("introspection needs a confidential client").into());
     }
     let now = now();
-    if let Some(active) = config.tokens.inspect(store, token, now).await? {
+    let own = |client_id: &str| client_id == auth.client.client_id.as_str();
+    let visible = |client_id: &str| own(client_id) || auth.client.introspect;
+    if let Some(active) = config
+        .tokens
+        .inspect(store, token, now)
+        .await?
+        .filter(|a| visible(&a.client_id))
+    {
         return Ok(Introspection {
             active: true,
             details: Some(IntrospectionDetails {
@@ -78,9 +88,9 @@ pub async fn introspect(
         });
     }
     let refresh = store.refresh_token(&TokenKey::of(token)).await?;
-    if let Some(r) =
-        refresh.filter(|r| r.revoked_at.is_none() && r.rotated_at.is_none() && now < r.expires_at)
-    {
+    if let Some(r) = refresh.filter(|r| {
+        own(&r.client_id) && r.revoked_at.is_none() && r.rotated_at.is_none() && now < r.expires_at
+    }) {
         let username = store.user_by_id(&r.user_id).await?.map(|u| u.name);
         return Ok(Introspection {
             active: true,

@@ -20,7 +20,8 @@ impl ClientStore for SqlStore {
         let spec = &client.spec;
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
-             grant_types, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             grant_types, scopes, introspect, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)",
         )
         .bind(client.client_id.as_str())
         .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
@@ -31,9 +32,13 @@ impl ClientStore for SqlStore {
         .bind(join(spec.grant_types.iter().map(|g| g.as_str())))
         .bind(join(spec.scopes.iter().map(|s| s.as_str())))
         .bind(client.now)
+        .bind(client.introspect)
         .execute(&mut *tx)
         .await
-        .map_err(unique(format!("a client with id {:?} already exists", client.client_id.as_str())))?;
+        .map_err(unique(format!(
+            "a client with id {:?} already exists",
+            client.client_id.as_str()
+        )))?;
         commit_with(tx, event).await?;
         self.client(&client.client_id)
             .await?

@@ -79,9 +79,20 @@ async fn rfc_7662_introspection(app: TestApp) {
     let (id, secret) = register_web(&app);
     let (rs, rs_secret) = register(
         &app,
-        &["--grant-type", "client_credentials", "--scope", "read"],
+        &[
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--introspect",
+        ],
     );
     let rs_secret = rs_secret.unwrap();
+    let (other, other_secret) = register(
+        &app,
+        &["--grant-type", "client_credentials", "--scope", "read"],
+    );
+    let other_secret = other_secret.unwrap();
     let (public, _) = register(
         &app,
         &["--public", "--redirect-uri", CALLBACK, "--scope", "read"],
@@ -114,20 +125,39 @@ async fn rfc_7662_introspection(app: TestApp) {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["iss"], server.base.as_str());
     assert!(body["exp"].as_i64().unwrap() > body["iat"].as_i64().unwrap());
-    let refresh: Value = post_form(
-        &server,
-        "/oauth/introspect",
-        Some((&rs, &rs_secret)),
-        &[("token", tokens.refresh_token().unwrap().secret())],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    // RFC 7662 §4: without --introspect a client sees only its own tokens; a refresh token
+    // only ever its own client.
+    let ask = |who: (&str, &str), token: &str| {
+        let (who, token) = ((who.0.to_owned(), who.1.to_owned()), token.to_owned());
+        let server = &server;
+        async move {
+            post_form(
+                server,
+                "/oauth/introspect",
+                Some((&who.0, &who.1)),
+                &[("token", &token)],
+            )
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+        }
+    };
+    let refresh_token = tokens.refresh_token().unwrap().secret();
+    assert_eq!(
+        ask((&other, &other_secret), access).await,
+        serde_json::json!({ "active": false })
+    );
+    assert_eq!(
+        ask((&rs, &rs_secret), refresh_token).await,
+        serde_json::json!({ "active": false })
+    );
+    let refresh = ask((&id, &secret), refresh_token).await;
     assert_eq!(
         (refresh["active"].clone(), refresh["token_type"].clone()),
         (Value::Bool(true), Value::from("refresh_token"))
     );
+    assert_eq!(ask((&id, &secret), access).await["active"], true);
     for token in ["never-issued", ""] {
         let out = post_form(
             &server,
