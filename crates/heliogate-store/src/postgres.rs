@@ -64,10 +64,6 @@ impl sql::Engine for SqlStore {
         (key, Vec::new())
     }
 
-    fn migrator() -> &'static sqlx::migrate::Migrator {
-        &MIGRATOR
-    }
-
     const ROW_LOCK: &'static str = " FOR UPDATE";
 }
 

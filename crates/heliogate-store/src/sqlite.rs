@@ -72,10 +72,6 @@ impl sql::Engine for SqlStore {
         ("rowid", i64::MIN)
     }
 
-    fn migrator() -> &'static sqlx::migrate::Migrator {
-        &MIGRATOR
-    }
-
     /// SQLite's write transactions (`BEGIN IMMEDIATE`) hold the whole database already.
     const ROW_LOCK: &'static str = "";
 }

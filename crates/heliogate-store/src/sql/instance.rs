@@ -4,17 +4,14 @@ use async_trait::async_trait;
 
 use super::audit::commit_with;
 use super::users::insert_user;
-use super::{Engine, SqlStore};
+use super::{Engine, SqlStore, MIGRATOR};
 use crate::error::db_err;
 use crate::{AuditEvent, NewUser, Result, Store};
 
 #[async_trait]
 impl Store for SqlStore {
     async fn migrate(&self) -> Result<()> {
-        SqlStore::migrator()
-            .run(&self.pool)
-            .await
-            .map_err(crate::migrate_error)
+        MIGRATOR.run(&self.pool).await.map_err(crate::migrate_error)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -23,7 +23,7 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool, Transaction};
 use tokio::sync::mpsc;
 
-use super::{insert_rows, Db};
+use super::{insert_rows, Db, MIGRATOR};
 use crate::error::db_err;
 use crate::issue::{spawn_issuer, Issue};
 use crate::{AuditEvent, ConnectOptions, Result, StoreError};
@@ -76,9 +76,6 @@ pub(super) trait Engine {
     /// The column that a purge of a table keyed by `key` walks in order, and a value before
     /// its first row.
     fn purge_cursor(key: &'static str) -> (&'static str, Self::Cursor);
-
-    /// The migrations of this engine.
-    fn migrator() -> &'static sqlx::migrate::Migrator;
 
     /// What a `SELECT` ends with to hold the rows it reads until the transaction ends.
     const ROW_LOCK: &'static str;
