@@ -67,6 +67,8 @@ pub struct Client {
     pub scopes: ScopeSet,
     /// May introspect tokens issued to other clients (RFC 7662 §4): a resource server.
     pub introspect: bool,
+    /// Vouched for by an administrator: a remembered consent is used again even when public.
+    pub trusted: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -77,6 +79,7 @@ pub struct NewClient {
     pub secret_hash: Option<SecretHash>,
     pub spec: ClientSpec,
     pub introspect: bool,
+    pub trusted: bool,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }

@@ -56,6 +56,7 @@ pub(crate) struct ClientRow {
     pub grant_types: String,
     pub scopes: String,
     pub introspect: bool,
+    pub trusted: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -101,6 +102,7 @@ impl TryFrom<ClientRow> for Client {
             grant_types,
             scopes,
             introspect: row.introspect,
+            trusted: row.trusted,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -132,7 +134,7 @@ impl From<AuditRow> for crate::AuditEvent {
 
 /// The columns `ClientRow` reads, with the owner's name joined in.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub(crate) const USER_COLUMNS: &str =

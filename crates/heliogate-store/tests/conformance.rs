@@ -71,6 +71,7 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         .unwrap(),
         owner: None,
         introspect: false,
+        trusted: false,
         now: NOW,
     }
 }
@@ -377,12 +378,13 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         spec,
         owner: Some(name("owner")),
         introspect: true,
+        trusted: true,
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();
     assert_eq!(client.owner.as_deref(), Some("owner"));
     assert!(client.is_public() && client.secret_hash.is_none());
-    assert!(client.introspect);
+    assert!(client.introspect && client.trusted);
     assert_eq!(
         client.redirect_uris,
         [

@@ -130,6 +130,9 @@ pub enum ClientCommand {
         /// May introspect tokens issued to other clients: a resource server (RFC 7662 §4)
         #[arg(long)]
         introspect: bool,
+        /// Vouched for: a public client's remembered consent is used again (else asked each time)
+        #[arg(long)]
+        trusted: bool,
     },
     /// List clients
     List,

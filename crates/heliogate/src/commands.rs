@@ -207,6 +207,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             scopes,
             owner,
             introspect,
+            trusted,
         } => {
             let input = AddClient {
                 name,
@@ -216,6 +217,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 scopes,
                 owner,
                 introspect,
+                trusted,
             };
             let client = admin::add_client(store, &actor, input).await?;
             print(json, &client, || issued(&client))

@@ -21,6 +21,8 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     /// May introspect tokens issued to other clients.
     pub introspect: bool,
+    /// A remembered consent is used again, even for a public client.
+    pub trusted: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -45,6 +47,7 @@ impl From<Client> for ClientView {
                 .collect(),
             scopes: c.scopes.to_vec(),
             introspect: c.introspect,
+            trusted: c.trusted,
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -73,6 +76,8 @@ pub struct AddClient {
     pub owner: Option<String>,
     /// May introspect tokens issued to other clients (a resource server).
     pub introspect: bool,
+    /// Vouched for by an administrator (see `Client::trusted`).
+    pub trusted: bool,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -127,6 +132,7 @@ pub async fn add_client(
         spec,
         owner,
         introspect: input.introspect,
+        trusted: input.trusted,
         now: now(),
     };
     let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();

@@ -7,7 +7,7 @@ use heliogate_core::oauth::authorize::{
 };
 use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
-    consent_covers, grant_scopes, validate_authorize, OAuthError, OAuthErrorCode,
+    grant_scopes, must_ask, validate_authorize, ConsentAsker, OAuthError, OAuthErrorCode,
 };
 use heliogate_core::{ClientId, ScopeSet, SecretHash};
 use heliogate_store::{Client, NewCode, Store, User};
@@ -183,7 +183,12 @@ pub async fn authorize(
         Err(outcome) => return Ok(outcome),
     };
     let remembered = store.consent(&user.id, &client.client_id).await?;
-    if consent_covers(remembered.as_ref(), &scopes) {
+    let asker = ConsentAsker {
+        public: client.is_public(),
+        trusted: client.trusted,
+        prompt_consent: request.prompt_consent,
+    };
+    if !must_ask(remembered.as_ref(), &scopes, asker) {
         return issue_code(store, config, &request, user, &scopes).await;
     }
     Ok(AuthorizeOutcome::ConsentRequired {

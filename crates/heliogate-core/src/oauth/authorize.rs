@@ -35,6 +35,8 @@ pub struct AuthorizeRequest {
     /// The `S256` PKCE challenge, when sent.
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// `prompt` names `consent`: ask the user even if they consented before.
+    pub prompt_consent: bool,
 }
 
 /// Why an authorization request fails.
@@ -181,6 +183,8 @@ pub fn validate_authorize(
             "state or nonce is too long",
         ));
     }
+    let prompt_consent =
+        get("prompt")?.is_some_and(|prompt| prompt.split(' ').any(|p| p == "consent"));
     Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -189,6 +193,7 @@ pub fn validate_authorize(
         state,
         code_challenge,
         nonce,
+        prompt_consent,
     })
 }
 

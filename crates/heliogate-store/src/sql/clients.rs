@@ -20,8 +20,8 @@ impl ClientStore for SqlStore {
         let spec = &client.spec;
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
-             grant_types, scopes, introspect, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)",
+             grant_types, scopes, introspect, trusted, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9)",
         )
         .bind(client.client_id.as_str())
         .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
@@ -33,6 +33,7 @@ impl ClientStore for SqlStore {
         .bind(join(spec.scopes.iter().map(|s| s.as_str())))
         .bind(client.now)
         .bind(client.introspect)
+        .bind(client.trusted)
         .execute(&mut *tx)
         .await
         .map_err(unique(format!(

@@ -16,6 +16,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_6749_4_1_2_1_a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect,
     rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss,
     rfc_7636_pkce_is_required_for_public_clients_and_checked,
+    rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted,
     the_account_page_withdraws_an_applications_access,
 );
 
@@ -400,4 +401,44 @@ async fn the_account_page_withdraws_an_applications_access(app: TestApp) {
         .add_scope(Scope::new("read".into()))
         .url();
     assert_eq!(open(&browser, &server, url.as_str()).await.status(), 200);
+}
+
+/// RFC 8252 §8.6 / RFC 6749 §10.2: any local process can claim a public client's loopback
+/// redirect URI, so a remembered consent does not answer for a public client, unless an
+/// administrator marked it trusted; `prompt=consent` asks whoever the client is.
+async fn rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let public = ["--public", "--redirect-uri", CALLBACK, "--scope", "read"];
+    let (untrusted, _) = register(&app, &public);
+    let (trusted, _) = register(&app, &[&public[..], &["--trusted"]].concat());
+    let (web, _) = register_web(&app);
+    let server = app.serve(&[]).await;
+    let browser = signed_in(&server, "alice").await;
+    let url = |id: &str, extra: &str| {
+        let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = oauth_client(&server, id, None)
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new("read".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        format!("{url}{extra}")
+    };
+    // The first time, everyone is asked and the consent is remembered.
+    for id in [&untrusted, &trusted, &web] {
+        let first = url(id, "");
+        assert_eq!(open(&browser, &server, &first).await.status(), 200, "{id}");
+        assert!(query_param(&authorize(&browser, &server, &first).await, "code").is_some());
+    }
+    let asked = |id: &str, extra: &str| {
+        let url = url(id, extra);
+        let (browser, server) = (&browser, &server);
+        async move { open(browser, server, &url).await.status().as_u16() == 200 }
+    };
+    assert!(
+        asked(&untrusted, "").await,
+        "an untrusted public client is asked again"
+    );
+    assert!(!asked(&trusted, "").await, "a trusted public client is not");
+    assert!(!asked(&web, "").await, "a confidential client is not");
+    assert!(asked(&web, "&prompt=consent").await, "prompt=consent asks");
 }

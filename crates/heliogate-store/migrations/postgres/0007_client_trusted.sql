@@ -1,0 +1,3 @@
+-- An application the administrators vouch for: a public client's remembered consent is used
+-- again only when it is marked so (RFC 8252 §8.6, RFC 6749 §10.2).
+ALTER TABLE clients ADD COLUMN trusted BOOLEAN NOT NULL DEFAULT FALSE;
