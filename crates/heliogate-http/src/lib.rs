@@ -69,6 +69,15 @@ impl HttpConfig {
             "heliogate_session"
         }
     }
+
+    /// The sign-in form's CSRF cookie, host-bound over https like the session's.
+    pub fn login_csrf_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-heliogate_login_csrf"
+        } else {
+            "heliogate_login_csrf"
+        }
+    }
 }
 
 /// The whole HTTP application.

@@ -117,6 +117,7 @@ fn an_https_issuer_in_any_case_gets_secure_host_only_cookies() {
         let config = config(issuer);
         assert!(config.secure_cookies(), "{issuer}");
         assert_eq!(config.session_cookie(), "__Host-heliogate_session");
+        assert_eq!(config.login_csrf_cookie(), "__Host-heliogate_login_csrf");
     }
     assert!(!config("http://127.0.0.1:8080").secure_cookies());
 }

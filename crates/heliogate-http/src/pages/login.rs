@@ -15,7 +15,6 @@ use crate::AppState;
 
 /// The double-submit token of the sign-in form, which has no session to bind a token to yet:
 /// it stops a foreign site from signing a browser in to an account of its choosing.
-const LOGIN_CSRF_COOKIE: &str = "heliogate_login_csrf";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -46,14 +45,20 @@ fn render(
     let mut response = page(status, html);
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(state, LOGIN_CSRF_COOKIE, csrf, "/login", Some(3600)),
+        set_cookie(
+            state,
+            state.config.login_csrf_cookie(),
+            csrf,
+            "/",
+            Some(3600),
+        ),
     );
     response
 }
 
 /// The login CSRF token the browser already holds, or a new one.
-fn login_csrf(headers: &HeaderMap) -> String {
-    cookie(headers, LOGIN_CSRF_COOKIE)
+fn login_csrf(state: &AppState, headers: &HeaderMap) -> String {
+    cookie(headers, state.config.login_csrf_cookie())
         .filter(|t| {
             t.len() == 43
                 && t.bytes()
@@ -81,7 +86,7 @@ pub(super) async fn form(
     render(
         &state,
         StatusCode::OK,
-        &login_csrf(&headers),
+        &login_csrf(&state, &headers),
         &next,
         "",
         None,
@@ -106,7 +111,7 @@ pub(super) async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let expected = cookie(&headers, state.config.login_csrf_cookie()).unwrap_or_default();
     if !tokens_match(expected, &form.csrf_token) {
         return csrf_refusal(&state);
     }
@@ -122,7 +127,7 @@ pub(super) async fn submit(
         user_agent,
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };
-    let csrf = login_csrf(&headers);
+    let csrf = login_csrf(&state, &headers);
     match login::sign_in(&*state.store, &state.config.login, attempt).await {
         Ok(SignIn::SignedIn { session_id, .. }) => {
             let mut response = Redirect::to(&next).into_response();
@@ -139,7 +144,7 @@ pub(super) async fn submit(
             );
             headers.append(
                 header::SET_COOKIE,
-                set_cookie(&state, LOGIN_CSRF_COOKIE, "", "/login", Some(0)),
+                set_cookie(&state, state.config.login_csrf_cookie(), "", "/", Some(0)),
             );
             response
         }

@@ -558,6 +558,21 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
         cookie.starts_with("__Host-heliogate_session=") && cookie.contains("; Secure"),
         "{cookie}"
     );
+    // So is the sign-in form's CSRF cookie: host-bound, for the whole site (as __Host- needs).
+    let form = Browser::new(&https).get("/login").await;
+    let csrf = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.contains("_login_csrf="))
+        .unwrap();
+    assert!(
+        csrf.starts_with("__Host-heliogate_login_csrf=")
+            && csrf.contains("; Path=/;")
+            && csrf.contains("; Secure"),
+        "{csrf}"
+    );
 }
 
 async fn malformed_requests_get_a_clear_error_and_change_nothing(app: TestApp) {
