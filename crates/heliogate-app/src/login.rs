@@ -102,17 +102,10 @@ pub async fn sign_in(
         }
     }
     if let Some(until) = locked_until {
-        // Not checked: the counts it took are given back.
+        // Not checked: the counts it took are given back. Nothing is written to the audit log
+        // for an attempt refused while locked: the lock itself was recorded with the failure
+        // that set it, so a flood against a locked key costs no disk.
         release(store, &counts).await?;
-        audit(
-            store,
-            "login.throttled",
-            &shown,
-            Some(&shown),
-            addr,
-            serde_json::json!({}),
-        )
-        .await?;
         return Ok(SignIn::Throttled {
             retry_after: (until - now).max(1),
         });
@@ -135,21 +128,20 @@ pub async fn sign_in(
     };
     if !(verified && enabled) {
         // A wrong password: its count stands, and a lock replaces any hold.
+        let mut locked = serde_json::Map::new();
         for (key, threshold, count, _) in &counts {
             let lock = policy.throttle.lockout(*count, *threshold);
             if lock > 0 {
                 store.lock_login(key, now + lock).await?;
+                locked.insert((*key).clone(), lock.into());
             }
         }
-        audit(
-            store,
-            "login.failed",
-            &shown,
-            Some(&shown),
-            addr,
-            serde_json::json!({}),
-        )
-        .await?;
+        let detail = if locked.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "locked_seconds": locked })
+        };
+        audit(store, "login.failed", &shown, Some(&shown), addr, detail).await?;
         return Ok(SignIn::Refused);
     }
     // A right password clears its account's count, and was no failure of its address.

@@ -101,15 +101,18 @@ async fn parallel_guesses_check_no_more_passwords_than_the_lock_allows(app: Test
         .await;
     let guesses = (0..200).map(|i| ("alice".to_owned(), format!("guess number {i}")));
     let answers = sign_in_at_once(&server, guesses).await;
-    let checked = app
-        .store()
-        .await
-        .recent_events(1000)
-        .await
-        .unwrap()
+    let events = app.store().await.recent_events(1000).await.unwrap();
+    let checked = events.iter().filter(|e| e.event == "login.failed").count();
+    // Refused while locked, an attempt writes nothing: the lock was recorded with the failure
+    // that set it.
+    let sign_in_records = events
         .iter()
-        .filter(|e| e.event == "login.failed")
+        .filter(|e| e.event.starts_with("login."))
         .count();
+    assert_eq!(sign_in_records, checked, "{answers:?}");
+    assert!(events
+        .iter()
+        .any(|e| e.event == "login.failed" && e.detail.get("locked_seconds").is_some()));
     eprintln!("{checked} passwords checked; answers {answers:?}");
     assert!(
         checked <= 5,
