@@ -14,6 +14,9 @@ pub struct User {
     pub name: String,
     pub email: Option<String>,
     pub disabled: bool,
+    /// The password was chosen by someone else (the first start's): the next sign-in must
+    /// replace it before anything else.
+    pub must_change_password: bool,
     pub roles: Vec<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
@@ -27,6 +30,7 @@ pub struct NewUser {
     /// An Argon2id PHC string.
     pub password_hash: String,
     pub roles: Vec<RoleName>,
+    pub must_change_password: bool,
     pub now: UnixTime,
 }
 

@@ -12,6 +12,7 @@ pub(crate) struct UserRow {
     pub name: String,
     pub email: Option<String>,
     pub disabled: bool,
+    pub must_change_password: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -23,6 +24,7 @@ impl UserRow {
             name: self.name,
             email: self.email,
             disabled: self.disabled,
+            must_change_password: self.must_change_password,
             roles,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -138,7 +140,7 @@ pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.n
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, name, email, disabled, created_at, updated_at FROM users";
+    "id, name, email, disabled, must_change_password, created_at, updated_at FROM users";
 
 pub(crate) const AUDIT_COLUMNS: &str =
     "at, event, actor, subject, client_addr, detail FROM audit_log";

@@ -21,6 +21,7 @@ fn new_user(id: &str, name: &str, roles: &[&str]) -> NewUser {
         email: None,
         password_hash: format!("$argon2id$fake-for-{name}"),
         roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+        must_change_password: false,
         now: NOW,
     }
 }

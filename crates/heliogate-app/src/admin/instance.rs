@@ -16,6 +16,8 @@ pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
         email: None,
         password_hash: password_hashing::hash_async(password.clone()).await?,
         roles: vec![RoleName::parse(ADMIN_ROLE).map_err(invalid)?],
+        // Printed on a terminal: its first sign-in replaces it.
+        must_change_password: true,
         now: now(),
     };
     let server = Actor {

@@ -79,6 +79,7 @@ pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Resul
         email,
         password_hash,
         roles,
+        must_change_password: false,
         now: now(),
     };
     let roles: Vec<&str> = new.roles.iter().map(RoleName::as_str).collect();

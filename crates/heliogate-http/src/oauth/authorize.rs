@@ -156,6 +156,9 @@ pub(super) async fn start(
         Err(response) => return response,
     };
     let user = signed_in.as_ref().map(|s| &s.session.user);
+    if user.is_some_and(|u| u.must_change_password) {
+        return Redirect::to("/").into_response();
+    }
     let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
     let here = format!("/oauth/authorize?{query}");
     outcome_response(&state, outcome, signed_in.as_ref(), &params, &here)
@@ -193,6 +196,9 @@ pub(super) async fn decide(
         .finish();
     let params = Params::parse(&carried);
     let user = &signed_in.session.user;
+    if user.must_change_password {
+        return Redirect::to("/").into_response();
+    }
     let outcome = authorize::decide(
         &*state.store,
         &state.config.oauth,

@@ -32,6 +32,8 @@ struct AccountPage<'a> {
     scopes: &'a [String],
     changed: bool,
     revoked: bool,
+    /// The password was printed for this user: they choose their own before anything else.
+    must_change: bool,
     apps: Vec<heliogate_store::Consent>,
     error: Option<String>,
 }
@@ -61,6 +63,7 @@ async fn render(
         scopes: &view.scopes,
         changed: notice == Notice::PasswordChanged,
         revoked: notice == Notice::ApplicationRevoked,
+        must_change: user.must_change_password,
         apps,
         error,
     }

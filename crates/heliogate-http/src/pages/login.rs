@@ -129,8 +129,14 @@ pub(super) async fn submit(
     };
     let csrf = login_csrf(&state, &headers);
     match login::sign_in(&*state.store, &state.config.login, attempt).await {
-        Ok(SignIn::SignedIn { session_id, .. }) => {
-            let mut response = Redirect::to(&next).into_response();
+        Ok(SignIn::SignedIn { session_id, user }) => {
+            // A printed password is replaced first: the account page, whatever was asked.
+            let next = if user.must_change_password {
+                "/"
+            } else {
+                &next
+            };
+            let mut response = Redirect::to(next).into_response();
             let headers = response.headers_mut();
             headers.append(
                 header::SET_COOKIE,

@@ -72,14 +72,15 @@ async fn insert_user_roles(
 
 pub(super) async fn insert_user(tx: &mut Transaction<'_, Db>, user: &NewUser) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, name, email, password_hash, disabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, FALSE, $5, $5)",
+        "INSERT INTO users (id, name, email, password_hash, disabled, must_change_password, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, FALSE, $6, $5, $5)",
     )
     .bind(&user.id)
     .bind(user.name.as_str())
     .bind(email_str(&user.email))
     .bind(&user.password_hash)
     .bind(user.now)
+    .bind(user.must_change_password)
     .execute(&mut **tx)
     .await
     .map_err(unique(format!(
@@ -186,13 +187,16 @@ impl UserStore for SqlStore {
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(&id)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $2, updated_at = $3, must_change_password = FALSE \
+             WHERE id = $1",
+        )
+        .bind(&id)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
             .bind(&id)
             .bind(keep.map(|k| k.as_bytes().to_vec()).unwrap_or_default())

@@ -9,10 +9,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::AbortHandle;
 
-use crate::helpers::{user_name, Backend, Server, TestApp};
+use crate::helpers::{location, user_name, Backend, Browser, Server, TestApp};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     the_first_start_creates_the_admin_once,
+    the_printed_password_is_replaced_at_the_first_sign_in,
     health_answers_and_sigterm_stops_cleanly,
     a_schema_newer_than_the_binary_is_refused,
 );
@@ -344,4 +345,47 @@ async fn requests_fail_fast_while_postgres_is_away_and_recover() {
     );
     server.signal("TERM");
     assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
+
+/// The first administrator's password was printed on a terminal: whoever signs in with it is
+/// sent to choose their own before anything else, whatever they asked for.
+async fn the_printed_password_is_replaced_at_the_first_sign_in(app: TestApp) {
+    let server = Server::start(app.command(), app.dir.path()).await;
+    let printed = printed_password(&server.stderr()).unwrap();
+    let browser = Browser::new(&server);
+    let signed_in = browser
+        .sign_in_to("admin", &printed, "/account?tab=apps")
+        .await;
+    assert_eq!(
+        (signed_in.status().as_u16(), location(&signed_in)),
+        (303, "/")
+    );
+    let page = browser.get("/").await.text().await.unwrap();
+    assert!(page.contains("choose one of your own"), "{page}");
+    let authorize = browser
+        .get("/oauth/authorize?response_type=code&client_id=x")
+        .await;
+    assert_eq!(
+        (authorize.status().as_u16(), location(&authorize)),
+        (303, "/")
+    );
+    let csrf = browser.csrf("/").await;
+    let changed = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current", &printed),
+                ("new", "a password of my own"),
+                ("confirm", "a password of my own"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), 303);
+    let page = browser.get("/").await.text().await.unwrap();
+    assert!(!page.contains("choose one of your own"), "{page}");
+    let again = Browser::new(&server)
+        .sign_in_to("admin", "a password of my own", "/?x=1")
+        .await;
+    assert_eq!((again.status().as_u16(), location(&again)), (303, "/?x=1"));
 }

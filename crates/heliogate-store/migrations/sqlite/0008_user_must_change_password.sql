@@ -1,0 +1,4 @@
+-- A password someone else chose (the first administrator's, printed at the first start) must
+-- be replaced at the first sign-in before anything else.
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
+    CHECK (must_change_password IN (0, 1));
