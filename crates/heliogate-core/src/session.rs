@@ -108,15 +108,21 @@ impl ThrottlePolicy {
     }
 }
 
+/// The longest place a sign-in returns to: more than any authorization request the server
+/// accepts (which refuses longer ones), so that every pending request survives the sign-in.
+pub const MAX_NEXT_LEN: usize = 32 * 1024;
+
 /// Where to go after signing in: only a path on this server. Anything that a browser could
 /// read as another origin (`//host`, `/\host`, `https://…`, control characters) becomes `/`
 /// (RFC 9700 §4.11: no open redirects).
 pub fn safe_next(next: Option<&str>) -> String {
     let Some(next) = next else { return "/".into() };
+    // A backslash only matters where a browser could read it as a slash: in the path.
+    let path = next.split(['?', '#']).next().unwrap_or_default();
     let plain = next.starts_with('/')
         && !next.starts_with("//")
-        && !next.contains('\\')
-        && next.len() <= 2000
+        && !path.contains('\\')
+        && next.len() <= MAX_NEXT_LEN
         && !next.chars().any(|c| c.is_control() || c.is_whitespace());
     if plain {
         next.to_owned()
@@ -248,5 +254,15 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad:?} was kept");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn any_authorization_request_the_server_accepts_comes_back_after_sign_in() {
+        let state = format!("{}\\{}", "s".repeat(2047), "");
+        let long = format!("/oauth/authorize?client_id=x&state={state}");
+        assert!(long.len() > 2000);
+        assert_eq!(safe_next(Some(&long)), long);
+        let too_long = format!("/oauth/authorize?state={}", "s".repeat(MAX_NEXT_LEN));
+        assert_eq!(safe_next(Some(&too_long)), "/");
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::oauth::authorize::{self, AuthorizeOutcome};
 use heliogate_app::oauth::OAuthFailure;
 use heliogate_core::oauth::Params;
-use heliogate_core::ScopeSet;
+use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
 use serde::Deserialize;
 
 use crate::pages::{app_error_page, error_page, page, PageForm};
@@ -150,6 +150,17 @@ pub(super) async fn start(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
+    let here = format!("/oauth/authorize?{query}");
+    // Longer than a sign-in can carry back: refused, so that every request accepted here
+    // survives a sign-in in the middle.
+    if here.len() > MAX_NEXT_LEN {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Cannot continue",
+            "The authorization request is too long.",
+        );
+    }
     let params = Params::parse(&query);
     let signed_in = match optional_session(&headers, &state).await {
         Ok(s) => s,
@@ -160,7 +171,6 @@ pub(super) async fn start(
         return Redirect::to("/").into_response();
     }
     let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
-    let here = format!("/oauth/authorize?{query}");
     outcome_response(&state, outcome, signed_in.as_ref(), &params, &here)
 }
 

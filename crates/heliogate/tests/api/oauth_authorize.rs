@@ -17,6 +17,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss,
     rfc_7636_pkce_is_required_for_public_clients_and_checked,
     rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted,
+    a_long_or_unusual_authorization_request_survives_the_sign_in,
     the_account_page_withdraws_an_applications_access,
 );
 
@@ -441,4 +442,32 @@ async fn rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted(app: TestApp
     assert!(!asked(&trusted, "").await, "a trusted public client is not");
     assert!(!asked(&web, "").await, "a confidential client is not");
     assert!(asked(&web, "&prompt=consent").await, "prompt=consent asks");
+}
+
+/// `state` may be 2,048 characters, and hold a backslash: the request comes back after the
+/// sign-in in the middle of it, exactly as sent.
+async fn a_long_or_unusual_authorization_request_survives_the_sign_in(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let (id, _) = register_web(&app);
+    let server = app.serve(&[]).await;
+    let state = format!("{}\\", "s".repeat(2047));
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = oauth_client(&server, &id, None)
+        .authorize_url(|| CsrfToken::new(state.clone()))
+        .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = url.as_str().strip_prefix(&server.base).unwrap().to_owned();
+    let browser = Browser::new(&server);
+    let to_login = browser.get(&pending).await;
+    assert_eq!(to_login.status(), 303);
+    let next = query_param(&server.url(location(&to_login)), "next").unwrap();
+    assert_eq!(next, pending);
+    let signed_in = browser
+        .sign_in_to("alice", crate::constants::PASSWORD, &next)
+        .await;
+    assert_eq!(location(&signed_in), pending);
+    let answer = authorize(&browser, &server, url.as_str()).await;
+    assert!(query_param(&answer, "code").is_some());
+    assert_eq!(query_param(&answer, "state").unwrap(), state);
 }
