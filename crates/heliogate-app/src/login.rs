@@ -6,7 +6,7 @@
 //! every node.
 
 use heliogate_core::{
-    check_new_password, Attempt, SecretHash, SessionPolicy, ThrottlePolicy, UserName,
+    check_new_password, Attempt, SecretHash, SessionPolicy, ThrottlePolicy, UnixTime, UserName,
 };
 use heliogate_store::{NewSession, Session, Store, User};
 
@@ -62,12 +62,106 @@ fn throttle_keys(name: &str, addr: Option<&str>) -> Vec<(String, bool)> {
     keys
 }
 
-/// Gives back attempts that were counted but are no wrong password, with their holds.
-async fn release(store: &dyn Store, counts: &[(&String, i64, i64, bool)]) -> Result<()> {
-    for (key, _, _, held) in counts {
-        store.release_login_attempt(key, *held).await?;
+/// A password guess — a sign-in or the password form's current password — counted against its
+/// throttle keys before it is checked, atomically with the check of each key's lock
+/// (`ThrottlePolicy::count_attempt`): of any number of parallel guesses, on any number of
+/// nodes, at most the threshold are checked before a key locks.
+struct Guess<'k> {
+    /// Each key with its threshold, this guess's count and whether it holds the key.
+    counted: Vec<(&'k str, i64, i64, bool)>,
+}
+
+impl<'k> Guess<'k> {
+    /// Counts a guess against `keys` (from `throttle_keys`); `Err` with the seconds until the
+    /// latest lock ends when any key is locked, and then nothing stays counted.
+    async fn count(
+        store: &dyn Store,
+        policy: &LoginPolicy,
+        now: UnixTime,
+        keys: &'k [(String, bool)],
+    ) -> Result<Result<Guess<'k>, i64>> {
+        let mut guess = Guess {
+            counted: Vec::with_capacity(keys.len()),
+        };
+        let mut locked_until = None;
+        for (key, is_account) in keys {
+            let threshold = if *is_account {
+                policy.throttle.account_threshold
+            } else {
+                policy.throttle.address_threshold
+            };
+            match store
+                .reserve_login_attempt(key, now, &policy.throttle, threshold)
+                .await?
+            {
+                Attempt::Counted { count, held, .. } => {
+                    guess.counted.push((key, threshold, count, held))
+                }
+                Attempt::Locked { until } => locked_until = locked_until.max(Some(until)),
+            }
+        }
+        match locked_until {
+            // Not checked: what it counted is given back. Nothing goes to the audit log: the
+            // lock was recorded with the failure that set it, so a flood costs no disk.
+            Some(until) => {
+                guess.give_back(store, 0).await?;
+                Ok(Err((until - now).max(1)))
+            }
+            None => Ok(Ok(guess)),
+        }
     }
-    Ok(())
+
+    /// Checks the password against `hash` (`None`: nobody's, at the same cost); a busy server
+    /// gives the counts back.
+    async fn check(
+        &self,
+        store: &dyn Store,
+        hash: Option<String>,
+        password: String,
+    ) -> Result<bool> {
+        match password_hashing::verify_async(hash, password).await {
+            Ok(verified) => Ok(verified),
+            Err(busy) => {
+                self.give_back(store, 0).await?;
+                Err(busy)
+            }
+        }
+    }
+
+    /// A wrong password: its counts stand, and each key past its threshold locks (replacing
+    /// any hold). Returns the locks, in seconds by key, for the audit record.
+    async fn failed(
+        &self,
+        store: &dyn Store,
+        policy: &LoginPolicy,
+        now: UnixTime,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let mut locked = serde_json::Map::new();
+        for (key, threshold, count, _) in &self.counted {
+            let lock = policy.throttle.lockout(*count, *threshold);
+            if lock > 0 {
+                store.lock_login(key, now + lock).await?;
+                locked.insert((*key).to_owned(), lock.into());
+            }
+        }
+        Ok(locked)
+    }
+
+    /// A right password: the account's count is cleared, and it was no failure of the others.
+    async fn succeeded(&self, store: &dyn Store) -> Result<()> {
+        if let Some((account, ..)) = self.counted.first() {
+            store.clear_login_failures(account).await?;
+        }
+        self.give_back(store, 1).await
+    }
+
+    /// Takes back the counts (and holds) of the keys from `skip` on.
+    async fn give_back(&self, store: &dyn Store, skip: usize) -> Result<()> {
+        for (key, _, _, held) in self.counted.iter().skip(skip) {
+            store.release_login_attempt(key, *held).await?;
+        }
+        Ok(())
+    }
 }
 
 pub async fn sign_in(
@@ -79,37 +173,10 @@ pub async fn sign_in(
     let addr = attempt.client_addr.as_deref();
     let shown = recorded_name(&attempt.name);
     let keys = throttle_keys(&shown, addr);
-    let threshold = |is_account: bool| {
-        if is_account {
-            policy.throttle.account_threshold
-        } else {
-            policy.throttle.address_threshold
-        }
+    let guess = match Guess::count(store, policy, now, &keys).await? {
+        Ok(guess) => guess,
+        Err(retry_after) => return Ok(SignIn::Throttled { retry_after }),
     };
-    // Every attempt is counted before its password is checked, atomically with the check of
-    // the lock (`ThrottlePolicy::count_attempt`): of any number of parallel guesses, on any
-    // number of nodes, at most the threshold are checked before the key locks.
-    let mut counts = Vec::with_capacity(keys.len());
-    let mut locked_until = None;
-    for (key, is_account) in &keys {
-        let threshold = threshold(*is_account);
-        match store
-            .reserve_login_attempt(key, now, &policy.throttle, threshold)
-            .await?
-        {
-            Attempt::Counted { count, held, .. } => counts.push((key, threshold, count, held)),
-            Attempt::Locked { until } => locked_until = locked_until.max(Some(until)),
-        }
-    }
-    if let Some(until) = locked_until {
-        // Not checked: the counts it took are given back. Nothing is written to the audit log
-        // for an attempt refused while locked: the lock itself was recorded with the failure
-        // that set it, so a flood against a locked key costs no disk.
-        release(store, &counts).await?;
-        return Ok(SignIn::Throttled {
-            retry_after: (until - now).max(1),
-        });
-    }
     let name = UserName::parse(&attempt.name).ok();
     let credentials = match &name {
         Some(name) => store.credentials(name).await?,
@@ -119,23 +186,9 @@ pub async fn sign_in(
         Some(c) => (Some(c.password_hash), !c.disabled),
         None => (None, false),
     };
-    let verified = match password_hashing::verify_async(hash, attempt.password).await {
-        Ok(verified) => verified,
-        Err(busy) => {
-            release(store, &counts).await?;
-            return Err(busy);
-        }
-    };
+    let verified = guess.check(store, hash, attempt.password).await?;
     if !(verified && enabled) {
-        // A wrong password: its count stands, and a lock replaces any hold.
-        let mut locked = serde_json::Map::new();
-        for (key, threshold, count, _) in &counts {
-            let lock = policy.throttle.lockout(*count, *threshold);
-            if lock > 0 {
-                store.lock_login(key, now + lock).await?;
-                locked.insert((*key).clone(), lock.into());
-            }
-        }
+        let locked = guess.failed(store, policy, now).await?;
         let detail = if locked.is_empty() {
             serde_json::json!({})
         } else {
@@ -144,9 +197,7 @@ pub async fn sign_in(
         audit(store, "login.failed", &shown, Some(&shown), addr, detail).await?;
         return Ok(SignIn::Refused);
     }
-    // A right password clears its account's count, and was no failure of its address.
-    store.clear_login_failures(&keys[0].0).await?;
-    release(store, counts.get(1..).unwrap_or_default()).await?;
+    guess.succeeded(store).await?;
     let user = match &name {
         Some(name) => store.user_by_name(name).await?,
         None => None,
@@ -237,30 +288,16 @@ pub async fn change_own_password(
     addr: Option<&str>,
 ) -> Result<()> {
     let name = UserName::parse(&user.name).map_err(invalid)?;
-    // The current password is a guess like any sign-in: counted against the account first.
+    // The current password is a guess like any sign-in's: counted against the account first.
     let now = now();
-    let key = format!("user:{}", user.name);
-    let threshold = policy.throttle.account_threshold;
-    let (count, held) = match store
-        .reserve_login_attempt(&key, now, &policy.throttle, threshold)
-        .await?
-    {
-        Attempt::Counted { count, held, .. } => (count, held),
-        Attempt::Locked { until } => return Err(AppError::TooManyAttempts(until - now)),
+    let keys = throttle_keys(&user.name, None);
+    let guess = match Guess::count(store, policy, now, &keys).await? {
+        Ok(guess) => guess,
+        Err(retry_after) => return Err(AppError::TooManyAttempts(retry_after)),
     };
     let hash = store.credentials(&name).await?.map(|c| c.password_hash);
-    let verified = match password_hashing::verify_async(hash, change.current).await {
-        Ok(verified) => verified,
-        Err(busy) => {
-            store.release_login_attempt(&key, held).await?;
-            return Err(busy);
-        }
-    };
-    if !verified {
-        let lock = policy.throttle.lockout(count, threshold);
-        if lock > 0 {
-            store.lock_login(&key, now + lock).await?;
-        }
+    if !guess.check(store, hash, change.current).await? {
+        guess.failed(store, policy, now).await?;
         audit(
             store,
             "password.change_failed",
@@ -272,7 +309,7 @@ pub async fn change_own_password(
         .await?;
         return Err(AppError::Invalid("the current password is wrong".into()));
     }
-    store.clear_login_failures(&key).await?;
+    guess.succeeded(store).await?;
     if change.new != change.confirm {
         return Err(AppError::Invalid("the new passwords do not match".into()));
     }

@@ -109,9 +109,15 @@ impl Answer {
 
     /// `{"error": …, "error_description": …}` with the status.
     pub fn json(&self) -> Response {
-        let body = json!({ "error": self.code, "error_description": self.message });
-        self.finish((self.status, Json(body)).into_response())
+        self.finish(error_json(self.status, self.code, &self.message))
     }
+}
+
+/// The body every JSON error is: `{"error": …, "error_description": …}` (RFC 6749 §5.2's
+/// shape, which the other JSON endpoints share), with `status`.
+pub(crate) fn error_json(status: StatusCode, code: &str, description: &str) -> Response {
+    let body = json!({ "error": code, "error_description": description });
+    (status, Json(body)).into_response()
 }
 
 /// An error as the JSON endpoints answer it.

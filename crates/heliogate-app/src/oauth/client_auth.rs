@@ -65,19 +65,22 @@ pub async fn authenticate(
         (None, Some(id), secret) => (id.as_str(), secret.as_deref()),
         (None, None, _) => return Err(invalid_client().into()),
     };
-    let client = match (config.clients.get(client_id), ClientId::parse(client_id)) {
-        (Some(client), _) => Some(client),
-        // An id that cannot be any client's is refused like an unknown one.
-        (None, Err(_)) => None,
-        (None, Ok(id)) => {
-            let client = store.client(&id).await?.map(Arc::new);
-            if let Some(client) = &client {
-                config
-                    .clients
-                    .insert(client_id.to_owned(), Arc::clone(client));
+    // The cache is asked first: a hit, the common case, parses and copies nothing.
+    let client = match config.clients.get(client_id) {
+        Some(client) => Some(client),
+        None => match ClientId::parse(client_id) {
+            // An id that cannot be any client's is refused like an unknown one.
+            Err(_) => None,
+            Ok(id) => {
+                let client = store.client(&id).await?.map(Arc::new);
+                if let Some(client) = &client {
+                    config
+                        .clients
+                        .insert(client_id.to_owned(), Arc::clone(client));
+                }
+                client
             }
-            client
-        }
+        },
     };
     let outcome = match (&client, secret) {
         (Some(c), Some(secret)) => match &c.secret_hash {

@@ -13,12 +13,7 @@ use crate::now;
 
 /// The `token` parameter of a revocation or introspection request.
 pub(super) fn token_param(params: &Params) -> OAuthResult<&str> {
-    if params.has_invalid_text() {
-        return Err(OAuthError::invalid_request(
-            "parameters must be UTF-8 text without control characters",
-        )
-        .into());
-    }
+    params.check_text()?;
     params
         .get("token")
         .map_err(|_| OAuthError::invalid_request("parameter token is repeated"))?

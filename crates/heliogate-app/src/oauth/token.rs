@@ -86,12 +86,7 @@ pub async fn token_request(
     credentials: &ClientCredentials,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
-    if params.has_invalid_text() {
-        return Err(OAuthError::invalid_request(
-            "parameters must be UTF-8 text without control characters",
-        )
-        .into());
-    }
+    params.check_text()?;
     let grant_type = required(params, "grant_type")?;
     let auth = authenticate(store, config, credentials, addr).await?;
     let grant = match grant_type.parse::<GrantType>() {

@@ -105,11 +105,8 @@ pub fn validate_authorize(
         })
     };
     let state = get("state")?.map(str::to_owned);
-    if params.has_invalid_text() {
-        return Err(fail(
-            OAuthErrorCode::InvalidRequest,
-            "parameters must be UTF-8 text without control characters",
-        ));
+    if let Err(e) = params.check_text() {
+        return Err(fail(e.code, &e.description));
     }
     match get("response_type")? {
         None => {

@@ -12,7 +12,7 @@ pub mod scopes;
 
 pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest};
 pub use code::{check_code_exchange, CodeExchange, IssuedCode};
-pub use consent::{consent_covers, must_ask, ConsentAsker};
+pub use consent::{must_ask, ConsentAsker};
 pub use error::{OAuthError, OAuthErrorCode};
 pub use params::Params;
 pub use refresh::{check_refresh, refresh_scope, RefreshUse, StoredRefresh};

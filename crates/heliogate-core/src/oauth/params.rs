@@ -1,5 +1,7 @@
 //! The parameters of a protocol request, as every endpoint reads them.
 
+use crate::oauth::OAuthError;
+
 /// Request parameters, with every value of every name, so that repeats can be refused
 /// (RFC 6749 §3.1: parameters MUST NOT be included more than once).
 #[derive(Debug, Clone, Default)]
@@ -41,6 +43,16 @@ impl Params {
         self.0
             .iter()
             .any(|(k, v)| !is_protocol_text(k) || !is_protocol_text(v))
+    }
+
+    /// `invalid_request` when `has_invalid_text`: the one wording of that refusal.
+    pub fn check_text(&self) -> Result<(), OAuthError> {
+        if self.has_invalid_text() {
+            return Err(OAuthError::invalid_request(
+                "parameters must be UTF-8 text without control characters",
+            ));
+        }
+        Ok(())
     }
 
     pub fn pairs(&self) -> &[(String, String)] {

@@ -17,9 +17,8 @@ use base64::Engine;
 use heliogate_app::oauth::{ClientCredentials, OAuthFailure};
 use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
-use serde_json::json;
 
-use crate::error::Answer;
+use crate::error::{error_json, Answer};
 use crate::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -76,9 +75,7 @@ impl IntoResponse for OAuthErrorResponse {
                 } else {
                     StatusCode::BAD_REQUEST
                 };
-                let body =
-                    json!({ "error": error.code.as_str(), "error_description": error.description });
-                let mut response = (status, axum::Json(body)).into_response();
+                let mut response = error_json(status, error.code.as_str(), &error.description);
                 if status == StatusCode::UNAUTHORIZED {
                     response.headers_mut().insert(
                         header::WWW_AUTHENTICATE,

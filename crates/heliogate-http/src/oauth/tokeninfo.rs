@@ -11,9 +11,9 @@ use axum::Json;
 use heliogate_app::now;
 use heliogate_core::oauth::Params;
 use serde::Serialize;
-use serde_json::json;
 
 use super::{no_store, OAuthErrorResponse};
+use crate::error::error_json;
 use crate::AppState;
 use heliogate_app::oauth::OAuthFailure;
 
@@ -39,11 +39,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// RFC 6750 §3.1: 401 with `WWW-Authenticate: Bearer`, naming the error.
 fn unauthorized(error: &str, description: &str) -> Response {
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": error, "error_description": description })),
-    )
-        .into_response();
+    let mut response = error_json(StatusCode::UNAUTHORIZED, error, description);
     let challenge = format!("Bearer realm=\"heliogate\", error=\"{error}\"");
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response
@@ -68,8 +64,11 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
         [token] => token.clone(),
         [] => return unauthorized("invalid_request", "no access token was sent"),
         _ => {
-            let body = json!({ "error": "invalid_request", "error_description": "send the access token in one way only" });
-            return no_store((StatusCode::BAD_REQUEST, Json(body)).into_response());
+            return no_store(error_json(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "send the access token in one way only",
+            ));
         }
     };
     let tokens = &state.config.oauth.tokens;
