@@ -3,7 +3,7 @@
 //! A sign-in costs the same and answers the same whether the account is unknown, disabled or
 //! given a wrong password, so neither the answer nor its timing tells which. Failures are
 //! counted in the store per account name and per client address, so that a lock holds on
-//! every node.
+//! every node. A locked address refuses only accounts that have failures themselves.
 
 use heliogate_core::{
     check_new_password, Attempt, SecretHash, SessionPolicy, ThrottlePolicy, UnixTime, UserName,
@@ -84,6 +84,8 @@ impl<'k> Guess<'k> {
             counted: Vec::with_capacity(keys.len()),
         };
         let mut locked_until = None;
+        // Whether the account (the first key) has no failures of its own, counted or in flight.
+        let mut account_clean = false;
         for (key, is_account) in keys {
             let threshold = if *is_account {
                 policy.throttle.account_threshold
@@ -95,8 +97,14 @@ impl<'k> Guess<'k> {
                 .await?
             {
                 Attempt::Counted { count, held, .. } => {
+                    account_clean = *is_account && count == 1;
                     guess.counted.push((key, threshold, count, held))
                 }
+                // An address lock cannot keep out an account that has no failures: others at
+                // the same address (a NAT, a proxy nobody declared) cannot lock its user out.
+                // What it leaves a guesser is one try per clean account, which makes it not
+                // clean for the address from then on.
+                Attempt::Locked { .. } if !*is_account && account_clean => {}
                 Attempt::Locked { until } => locked_until = locked_until.max(Some(until)),
             }
         }

@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod oauth;
 mod pages;
+mod proxy;
 mod session;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use error::HttpError;
+pub use proxy::TrustedProxies;
 
 /// The largest request body accepted; OAuth and login forms are far smaller.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -49,6 +51,8 @@ pub struct HttpConfig {
     pub oauth: OAuthState,
     /// How long a readiness check waits for the database.
     pub ready_timeout: Duration,
+    /// The reverse proxies believed about the client's address.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl HttpConfig {

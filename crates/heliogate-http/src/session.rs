@@ -146,18 +146,25 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// The address the request came from, for throttling and the audit log.
+/// The address the request came from, for throttling and the audit log: the peer, or the
+/// client a trusted proxy names (`proxy`).
 pub struct ClientAddr(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+                state
+                    .config
+                    .trusted_proxies
+                    .client(c.0.ip(), &parts.headers)
+                    .to_string()
+            }),
         ))
     }
 }

@@ -44,6 +44,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         database = %settings.database_url,
         access_token_ttl = settings.access_token_ttl,
         refresh_token_ttl = settings.refresh_token_ttl,
+        trusted_proxies = %settings.trusted_proxies,
         "heliogate is serving"
     );
     let config = HttpConfig {
@@ -59,6 +60,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             settings.refresh_token_ttl as i64,
         ),
         ready_timeout: Duration::from_secs(2),
+        trusted_proxies: settings.trusted_proxies.clone(),
     };
     let state = AppState {
         store: store.clone(),

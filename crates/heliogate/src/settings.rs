@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 use heliogate_core::{SessionPolicy, ThrottlePolicy};
+use heliogate_http::TrustedProxies;
 use serde::{Deserialize, Serialize};
 
 /// How log lines are written.
@@ -196,6 +197,15 @@ pub struct Config {
         env = "HELIOGATE_PASSWORD_HASH_CONCURRENCY"
     )]
     pub password_hash_concurrency: Option<u64>,
+    /// Reverse proxies (CIDR networks or addresses, comma-separated) whose `X-Forwarded-For`/`Forwarded` name the client
+    #[arg(
+        long,
+        global = true,
+        value_name = "CIDRS",
+        env = "HELIOGATE_TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Whether clap took a setting from a flag or a variable, which a file must not override.
@@ -250,6 +260,7 @@ pub struct Settings {
     pub throttle: ThrottlePolicy,
     pub password_hash_concurrency: Option<usize>,
     pub audit_retention_days: i64,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Failed sign-ins further apart than this start the count again.
@@ -329,6 +340,7 @@ impl Settings {
                 .map(|n| check_range("password_hash_concurrency", n, 1, 1024))
                 .transpose()?
                 .map(|n| n as usize),
+            trusted_proxies: c.trusted_proxies,
         };
         let scheme = settings
             .database_url
@@ -440,6 +452,24 @@ mod tests {
         assert!(err.to_string().contains("issuer"), "{err}");
         let err = load(&["--access-token-ttl", "0"], None).unwrap_err();
         assert!(err.to_string().contains("access_token_ttl"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_a_flag_or_a_file_list_and_bad_networks_are_named() {
+        assert_eq!(load(&[], None).unwrap().trusted_proxies.to_string(), "");
+        let s = load(&["--trusted-proxies", "10.0.0.0/8, ::1"], None).unwrap();
+        assert_eq!(s.trusted_proxies.to_string(), "10.0.0.0/8,::1/128");
+        let (_dir, path) = file("trusted_proxies = [\"192.168.0.0/16\", \"127.0.0.1\"]\n");
+        let s = load(&[], Some(&path)).unwrap();
+        assert_eq!(s.trusted_proxies.to_string(), "192.168.0.0/16,127.0.0.1/32");
+        let err = load(&["--trusted-proxies", "10.0.0.0/40"], None).unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+        let (_dir, path) = file("trusted_proxies = \"proxy.local\"\n");
+        let err = format!("{:#}", load(&[], Some(&path)).unwrap_err());
+        assert!(
+            err.contains("trusted_proxies") && err.contains("proxy.local"),
+            "{err}"
+        );
     }
 
     #[test]

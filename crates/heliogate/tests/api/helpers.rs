@@ -300,8 +300,23 @@ pub fn form_value(html: &str, name: &str) -> Option<String> {
 
 impl Browser {
     pub fn new(server: &Server) -> Browser {
+        Self::with_headers(server, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser behind a proxy that sends `X-Forwarded-For: forwarded_for` on each request.
+    pub fn forwarded(server: &Server, forwarded_for: &'static str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_static(forwarded_for),
+        );
+        Self::with_headers(server, headers)
+    }
+
+    fn with_headers(server: &Server, headers: reqwest::header::HeaderMap) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -17,6 +17,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     a_wrong_password_and_an_unknown_user_look_the_same,
     repeated_failures_are_throttled_per_account,
     repeated_failures_are_throttled_per_address,
+    a_trusted_proxy_names_the_client_that_the_address_lock_counts,
     a_disabled_or_deleted_user_is_signed_out,
     a_password_change_ends_the_other_sessions,
     an_idle_session_ends,
@@ -330,26 +331,8 @@ async fn repeated_failures_are_throttled_per_account(app: TestApp) {
     assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 303);
 }
 
-async fn repeated_failures_are_throttled_per_address(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let server = app
-        .serve(&[
-            ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "4"),
-            ("HELIOGATE_LOGIN_LOCKOUT", "30"),
-        ])
-        .await;
-    let browser = Browser::new(&server);
-    for i in 0..4 {
-        assert_eq!(
-            browser
-                .sign_in(&format!("user{i}"), "wrong password!")
-                .await
-                .status(),
-            401
-        );
-    }
-    // A password spray from one address stops, whatever account it tries next.
-    assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 429);
+/// Whether the next guess from this address is refused, counting nothing if it is.
+async fn address_locked(app: &TestApp, addr: &str) -> bool {
     let store = app.store().await;
     let throttle = heliogate_core::ThrottlePolicy {
         account_threshold: 5,
@@ -358,13 +341,99 @@ async fn repeated_failures_are_throttled_per_address(app: TestApp) {
         max_delay: 900,
         window: 900,
     };
-    assert!(matches!(
-        store
-            .reserve_login_attempt("addr:127.0.0.1", heliogate_app::now(), &throttle, 20)
-            .await
-            .unwrap(),
-        heliogate_core::Attempt::Locked { .. }
-    ));
+    let key = format!("addr:{addr}");
+    match store
+        .reserve_login_attempt(&key, heliogate_app::now(), &throttle, 20)
+        .await
+        .unwrap()
+    {
+        heliogate_core::Attempt::Locked { .. } => true,
+        heliogate_core::Attempt::Counted { held, .. } => {
+            store.release_login_attempt(&key, held).await.unwrap();
+            false
+        }
+    }
+}
+
+async fn repeated_failures_are_throttled_per_address(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    app.add_user("bob", &["reader"]);
+    let server = app
+        .serve(&[
+            ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "4"),
+            ("HELIOGATE_LOGIN_LOCKOUT", "30"),
+        ])
+        .await;
+    // No proxy is trusted: what a client says it forwards is not believed.
+    let browser = Browser::forwarded(&server, "203.0.113.5");
+    assert_eq!(
+        browser.sign_in("bob", "wrong password!").await.status(),
+        401
+    );
+    for i in 0..3 {
+        let name = format!("user{i}");
+        assert_eq!(
+            browser.sign_in(&name, "wrong password!").await.status(),
+            401
+        );
+    }
+    assert!(address_locked(&app, "127.0.0.1").await);
+    assert!(!address_locked(&app, "203.0.113.5").await);
+    // A password spray from one address stops at every account it has tried...
+    assert_eq!(
+        browser.sign_in("user0", "wrong password!").await.status(),
+        429
+    );
+    assert_eq!(browser.sign_in("bob", PASSWORD).await.status(), 429);
+    // ...and gets one try at an account it has not, which marks it.
+    assert_eq!(
+        browser.sign_in("user9", "wrong password!").await.status(),
+        401
+    );
+    assert_eq!(
+        browser.sign_in("user9", "wrong password!").await.status(),
+        429
+    );
+    // The lock cannot be turned against a user who made no mistake behind the same address.
+    let colleague = Browser::new(&server);
+    assert_eq!(colleague.sign_in("alice", PASSWORD).await.status(), 303);
+}
+
+async fn a_trusted_proxy_names_the_client_that_the_address_lock_counts(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = app
+        .serve(&[
+            ("HELIOGATE_TRUSTED_PROXIES", "127.0.0.0/8"),
+            ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "3"),
+            ("HELIOGATE_LOGIN_LOCKOUT", "30"),
+        ])
+        .await;
+    // The guesser writes an address of their choice; the proxy appends the real one.
+    let guesser = Browser::forwarded(&server, "198.51.100.7, 203.0.113.5");
+    for i in 0..3 {
+        let name = format!("user{i}");
+        assert_eq!(
+            guesser.sign_in(&name, "wrong password!").await.status(),
+            401
+        );
+    }
+    assert!(address_locked(&app, "203.0.113.5").await);
+    assert!(!address_locked(&app, "198.51.100.7").await);
+    assert!(!address_locked(&app, "127.0.0.1").await);
+    assert_eq!(
+        guesser.sign_in("user1", "wrong password!").await.status(),
+        429
+    );
+    // Another client behind the same proxy is counted apart, and the audit log names it.
+    let other = Browser::forwarded(&server, "198.51.100.8");
+    assert_eq!(
+        other.sign_in("user1", "wrong password!").await.status(),
+        401
+    );
+    assert_eq!(other.sign_in("alice", PASSWORD).await.status(), 303);
+    let events = app.store().await.recent_events(1).await.unwrap();
+    assert_eq!(events[0].event, "login.succeeded");
+    assert_eq!(events[0].client_addr.as_deref(), Some("198.51.100.8"));
 }
 
 async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {

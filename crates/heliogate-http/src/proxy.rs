@@ -1,0 +1,286 @@
+//! The address a request came from, when heliogate runs behind reverse proxies.
+//!
+//! A proxy's peer address is its own, so every user would share one throttle key and one audit
+//! address. Only peers in `HELIOGATE_TRUSTED_PROXIES` are believed about the hops before them:
+//! the client is the rightmost hop of `X-Forwarded-For` (or, without it, of `Forwarded`) that is
+//! not itself a trusted proxy. Entries left of it were written by the client, who can write
+//! anything there, so they are never read.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+/// One network, `ADDR/PREFIX` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{s}` is not an address or a CIDR network"))?;
+        let addr = canonical(addr);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// An IPv4 address seen through an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The peers whose forwarding headers are believed; empty (the default) believes none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<Network>);
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client's address: `peer` itself unless it is a trusted proxy, else the rightmost
+    /// untrusted hop its forwarding headers name (the leftmost hop when every one is trusted).
+    /// A hop that is not an address (`unknown`, an obfuscated `_name`, garbage) ends the walk
+    /// there: nothing to its left can be believed, and the proxy that wrote it is the client
+    /// as far as heliogate can tell.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for hop in forwarded_hops(headers).into_iter().rev() {
+            match hop {
+                Some(ip) => {
+                    client = canonical(ip);
+                    if !self.trusts(client) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        client
+    }
+}
+
+/// The hops of `X-Forwarded-For`, or of `Forwarded`'s `for=` when there is no
+/// `X-Forwarded-For`, left to right over every header line; `None` for a hop that is not an
+/// address.
+fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let lines = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect::<Vec<_>>()
+    };
+    let xff = lines("x-forwarded-for");
+    if !xff.is_empty() {
+        return xff
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(|hop| parse_hop(hop.trim()))
+            .collect();
+    }
+    lines("forwarded")
+        .iter()
+        .flat_map(|line| line.split(','))
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(key, _)| key.eq_ignore_ascii_case("for"))
+                .and_then(|(_, value)| parse_hop(value.trim().trim_matches('"')))
+        })
+        .collect()
+}
+
+/// `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:567`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.starts_with(':')) {
+            return None;
+        }
+        return inside.parse().ok();
+    }
+    let (host, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// Networks separated by commas or spaces.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|part| !part.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+}
+
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(Network::to_string).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    /// A string as the variable takes, or a TOML list of networks.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        let text = match Form::deserialize(deserializer)? {
+            Form::One(text) => text,
+            Form::Many(list) => list.join(","),
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(proxies.client(ip("192.0.2.7"), &h), ip("192.0.2.7"));
+        let none = TrustedProxies::default();
+        assert_eq!(none.client(ip("10.0.0.1"), &h), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client_not_what_the_client_wrote() {
+        let proxies: TrustedProxies = "10.0.0.0/8, 2001:db8::/32".parse().unwrap();
+        // The client wrote "6.6.6.6"; the first proxy appended the client's real address.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.9, 10.1.2.3")]);
+        assert_eq!(proxies.client(ip("10.0.0.1"), &h), ip("198.51.100.9"));
+        // Over several header lines, and through an IPv6 socket.
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.9:4711"),
+        ]);
+        assert_eq!(
+            proxies.client(ip("::ffff:10.0.0.1"), &h),
+            ip("198.51.100.9")
+        );
+        let h = headers(&[(
+            "forwarded",
+            r#"for=6.6.6.6, for="[2001:db9::5]:80";proto=https"#,
+        )]);
+        assert_eq!(proxies.client(ip("2001:db8::1"), &h), ip("2001:db9::5"));
+    }
+
+    #[test]
+    fn a_hop_that_is_no_address_stops_the_walk() {
+        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, unknown, 10.9.9.9")]);
+        assert_eq!(proxies.client(ip("10.0.0.1"), &h), ip("10.9.9.9"));
+        // Only trusted hops: the leftmost of them. No header: the proxy itself.
+        let h = headers(&[("x-forwarded-for", "10.7.7.7, 10.9.9.9")]);
+        assert_eq!(proxies.client(ip("10.0.0.1"), &h), ip("10.7.7.7"));
+        assert_eq!(
+            proxies.client(ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn malformed_networks_are_refused_naming_them() {
+        for bad in ["10.0.0.0/33", "example.com", "::1/129", "10.0.0.0/x"] {
+            let err = bad.parse::<TrustedProxies>().unwrap_err();
+            assert!(err.contains(bad.split('/').next().unwrap()), "{err}");
+        }
+        let ok: TrustedProxies = " 127.0.0.1 ::1 ".parse().unwrap();
+        assert_eq!(ok.to_string(), "127.0.0.1/32,::1/128");
+        assert!("0.0.0.0/0"
+            .parse::<TrustedProxies>()
+            .unwrap()
+            .trusts(ip("8.8.8.8")));
+    }
+}
