@@ -73,6 +73,8 @@ pub struct Client {
     pub introspect: bool,
     /// Vouched for by an administrator: a remembered consent is used again even when public.
     pub trusted: bool,
+    /// A confidential client allowed to omit PKCE; never a public one.
+    pub pkce_optional: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -84,6 +86,7 @@ pub struct NewClient {
     pub spec: ClientSpec,
     pub introspect: bool,
     pub trusted: bool,
+    pub pkce_optional: bool,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }

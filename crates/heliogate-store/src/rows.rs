@@ -59,6 +59,7 @@ pub(crate) struct ClientRow {
     pub scopes: String,
     pub introspect: bool,
     pub trusted: bool,
+    pub pkce_optional: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -105,6 +106,7 @@ impl TryFrom<ClientRow> for Client {
             scopes,
             introspect: row.introspect,
             trusted: row.trusted,
+            pkce_optional: row.pkce_optional,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -136,7 +138,7 @@ impl From<AuditRow> for crate::AuditEvent {
 
 /// The columns `ClientRow` reads, with the owner's name joined in.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub(crate) const USER_COLUMNS: &str =

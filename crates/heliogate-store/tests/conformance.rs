@@ -73,6 +73,7 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         owner: None,
         introspect: false,
         trusted: false,
+        pkce_optional: false,
         now: NOW,
     }
 }
@@ -380,6 +381,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         owner: Some(name("owner")),
         introspect: true,
         trusted: true,
+        pkce_optional: false,
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();

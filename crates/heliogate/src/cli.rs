@@ -133,6 +133,9 @@ pub enum ClientCommand {
         /// Vouched for: a public client's remembered consent is used again (else asked each time)
         #[arg(long)]
         trusted: bool,
+        /// A confidential client that cannot send PKCE may omit it (every other client must send it)
+        #[arg(long)]
+        pkce_optional: bool,
     },
     /// List clients
     List,

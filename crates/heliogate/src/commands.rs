@@ -208,6 +208,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             owner,
             introspect,
             trusted,
+            pkce_optional,
         } => {
             let input = AddClient {
                 name,
@@ -218,6 +219,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 owner,
                 introspect,
                 trusted,
+                pkce_optional,
             };
             let client = admin::add_client(store, &actor, input).await?;
             print(json, &client, || issued(&client))

@@ -23,6 +23,8 @@ pub struct ClientView {
     pub introspect: bool,
     /// A remembered consent is used again, even for a public client.
     pub trusted: bool,
+    /// May omit PKCE (a confidential client only).
+    pub pkce_optional: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -48,6 +50,7 @@ impl From<Client> for ClientView {
             scopes: c.scopes.to_vec(),
             introspect: c.introspect,
             trusted: c.trusted,
+            pkce_optional: c.pkce_optional,
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -78,6 +81,8 @@ pub struct AddClient {
     pub introspect: bool,
     /// Vouched for by an administrator (see `Client::trusted`).
     pub trusted: bool,
+    /// May omit PKCE; refused for a public client.
+    pub pkce_optional: bool,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -125,6 +130,11 @@ pub async fn add_client(
             "a public client cannot introspect: introspection needs a client secret".into(),
         ));
     }
+    if input.pkce_optional && kind == ClientKind::Public {
+        return Err(AppError::Invalid(
+            "a public client must send PKCE: only a confidential client may omit it".into(),
+        ));
+    }
     let secret = (kind == ClientKind::Confidential).then(new_secret);
     let new = NewClient {
         client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
@@ -133,6 +143,7 @@ pub async fn add_client(
         owner,
         introspect: input.introspect,
         trusted: input.trusted,
+        pkce_optional: input.pkce_optional,
         now: now(),
     };
     let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();

@@ -38,7 +38,7 @@ pub enum AuthorizeOutcome {
 fn registered(client: &Client) -> RegisteredClient {
     RegisteredClient {
         client_id: client.client_id.to_string(),
-        public: client.is_public(),
+        pkce_required: client.is_public() || !client.pkce_optional,
         redirect_uris: client.redirect_uris.clone(),
         grant_types: client.grant_types.clone(),
         scopes: client.scopes.clone(),

@@ -16,7 +16,9 @@ use crate::oauth::params::Params;
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
     pub client_id: String,
-    pub public: bool,
+    /// Whether the client must send PKCE: every client, unless an administrator let a
+    /// confidential one omit it.
+    pub pkce_required: bool,
     pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
@@ -138,7 +140,7 @@ pub fn validate_authorize(
     let challenge = get("code_challenge")?;
     let method = get("code_challenge_method")?;
     let code_challenge = match (challenge, method) {
-        (None, None) if client.public => {
+        (None, None) if client.pkce_required => {
             return Err(fail(
                 OAuthErrorCode::InvalidRequest,
                 "PKCE is required: send code_challenge with S256",
@@ -213,10 +215,10 @@ mod tests {
 
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-    fn client(public: bool) -> RegisteredClient {
+    fn client(pkce_required: bool) -> RegisteredClient {
         RegisteredClient {
             client_id: "app".into(),
-            public,
+            pkce_required,
             redirect_uris: vec![RedirectUri::parse("https://app.example/cb")
                 .unwrap_or_else(|e| unreachable!("{e}"))],
             grant_types: vec![GrantType::AuthorizationCode],
@@ -224,8 +226,8 @@ mod tests {
         }
     }
 
-    fn validate(query: &str, public: bool) -> Result<AuthorizeRequest, AuthorizeError> {
-        validate_authorize(&Params::parse(query), Some(&client(public)))
+    fn validate(query: &str, pkce_required: bool) -> Result<AuthorizeRequest, AuthorizeError> {
+        validate_authorize(&Params::parse(query), Some(&client(pkce_required)))
     }
 
     fn redirected_code(r: Result<AuthorizeRequest, AuthorizeError>) -> Option<&'static str> {
@@ -290,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc_7636_pkce_is_s256_and_required_for_public_clients() {
+    fn rfc_7636_pkce_is_s256_and_required_unless_relaxed() {
         assert_eq!(
             redirected_code(validate("client_id=app&response_type=code", true)),
             Some("invalid_request")

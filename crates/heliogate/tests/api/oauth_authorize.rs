@@ -15,7 +15,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_6749_4_1_1_consent_is_remembered_and_a_larger_request_asks_again,
     rfc_6749_4_1_2_1_a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect,
     rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss,
-    rfc_7636_pkce_is_required_for_public_clients_and_checked,
+    rfc_9700_2_1_1_pkce_is_required_of_every_client_unless_relaxed_and_checked,
     rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted,
     a_long_or_unusual_authorization_request_survives_the_sign_in,
     the_account_page_withdraws_an_applications_access,
@@ -148,7 +148,9 @@ async fn rfc_6749_4_1_1_consent_is_remembered_and_a_larger_request_asks_again(ap
     let client = oauth_client(&server, &id, Some(&secret));
     let browser = signed_in(&server, "alice").await;
     let url_for = |scopes: &[&str]| {
-        let mut request = client.authorize_url(CsrfToken::new_random);
+        let mut request = client
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0);
         for s in scopes {
             request = request.add_scope(Scope::new((*s).into()));
         }
@@ -213,10 +215,12 @@ async fn rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss(app: TestApp) 
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let cb = "http%3A%2F%2F127.0.0.1%2Fcallback";
+    let pkce =
+        "code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
     for (query, error) in [
         (format!("response_type=token&client_id={id}&redirect_uri={cb}&state=s1"), "unsupported_response_type"),
         (format!("client_id={id}&redirect_uri={cb}&state=s1"), "invalid_request"),
-        (format!("response_type=code&client_id={id}&redirect_uri={cb}&state=s1&scope=launch"), "invalid_scope"),
+        (format!("response_type=code&client_id={id}&redirect_uri={cb}&state=s1&scope=launch&{pkce}"), "invalid_scope"),
         (format!("response_type=code&client_id={id}&redirect_uri={cb}&state=s1&scope=read&scope=write"), "invalid_request"),
         (format!("response_type=code&client_id={id}&redirect_uri={cb}&state=s1&code_challenge=abc&code_challenge_method=plain"), "invalid_request"),
     ] {
@@ -243,6 +247,7 @@ async fn rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss(app: TestApp) 
     let (url, state) = client
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
         .url();
     let denied = answer_consent(&browser, &server, url.as_str(), "deny").await;
     assert_eq!(
@@ -269,27 +274,45 @@ async fn rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss(app: TestApp) 
     assert_eq!(forged.status(), 403);
 }
 
-async fn rfc_7636_pkce_is_required_for_public_clients_and_checked(app: TestApp) {
+async fn rfc_9700_2_1_1_pkce_is_required_of_every_client_unless_relaxed_and_checked(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let (public, _) = register(
-        &app,
-        &["--public", "--redirect-uri", CALLBACK, "--scope", "read"],
-    );
-    let (id, secret) = register_web(&app);
+    let public_args = ["--public", "--redirect-uri", CALLBACK, "--scope", "read"];
+    let (public, _) = register(&app, &public_args);
+    let (web, web_secret) = register_web(&app);
+    let web_args = ["--redirect-uri", CALLBACK, "--scope", "read"];
+    let (id, secret) = register(&app, &[&web_args[..], &["--pkce-optional"]].concat());
+    let secret = secret.unwrap();
+    // Only a confidential client may be let off.
+    app.run(
+        &[
+            &["client", "add", "x"][..],
+            &public_args,
+            &["--pkce-optional"],
+        ]
+        .concat(),
+    )
+    .refused("only a confidential client may omit it");
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let public_client = oauth_client(&server, &public, None);
 
-    // No challenge from a public client: refused at the authorization endpoint.
-    let (url, _) = public_client
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("read".into()))
-        .url();
-    let out = open(&browser, &server, url.as_str()).await;
-    assert_eq!(
-        query_param(location(&out), "error").as_deref(),
-        Some("invalid_request")
-    );
+    // No challenge from a public client or a confidential one: refused at the authorization
+    // endpoint.
+    for client in [
+        &public_client,
+        &oauth_client(&server, &web, Some(&web_secret)),
+    ] {
+        let (url, _) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new("read".into()))
+            .url();
+        let out = open(&browser, &server, url.as_str()).await;
+        let error = query_param(location(&out), "error_description");
+        assert_eq!(
+            error.as_deref(),
+            Some("PKCE is required: send code_challenge with S256")
+        );
+    }
 
     // A code issued with a challenge needs the right verifier; a failed try spends it.
     for verifier in [
@@ -329,13 +352,21 @@ async fn rfc_7636_pkce_is_required_for_public_clients_and_checked(app: TestApp) 
         200
     );
 
-    // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is refused.
+    // A client let off PKCE gets a code without a challenge, and RFC 9700 §4.8.2: a verifier
+    // for a code issued without a challenge is refused.
     let client = oauth_client(&server, &id, Some(&secret));
-    let (url, _) = client
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("read".into()))
-        .url();
-    let code = query_param(&authorize(&browser, &server, url.as_str()).await, "code").unwrap();
+    let url_without_pkce = || {
+        client
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new("read".into()))
+            .url()
+            .0
+    };
+    let code = query_param(
+        &authorize(&browser, &server, url_without_pkce().as_str()).await,
+        "code",
+    )
+    .unwrap();
     let (_, verifier) = PkceCodeChallenge::new_random_sha256();
     let err = client
         .exchange_code(AuthorizationCode::new(code))
@@ -344,6 +375,16 @@ async fn rfc_7636_pkce_is_required_for_public_clients_and_checked(app: TestApp) 
         .await
         .unwrap_err();
     assert!(format!("{err:?}").contains("invalid_grant"), "{err:?}");
+    let code = query_param(
+        &authorize(&browser, &server, url_without_pkce().as_str()).await,
+        "code",
+    )
+    .unwrap();
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .request_async(&http())
+        .await
+        .unwrap();
 }
 
 async fn the_account_page_withdraws_an_applications_access(app: TestApp) {
@@ -400,6 +441,7 @@ async fn the_account_page_withdraws_an_applications_access(app: TestApp) {
     let (url, _) = client
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
         .url();
     assert_eq!(open(&browser, &server, url.as_str()).await.status(), 200);
 }

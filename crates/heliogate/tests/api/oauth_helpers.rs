@@ -4,7 +4,7 @@
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    IntrospectionUrl, RedirectUrl, RevocationUrl, Scope, TokenUrl,
+    IntrospectionUrl, PkceCodeChallenge, RedirectUrl, RevocationUrl, Scope, TokenUrl,
 };
 use serde_json::Value;
 
@@ -225,7 +225,10 @@ pub async fn code_flow(
     browser: &Browser,
     scopes: &[&str],
 ) -> oauth2::basic::BasicTokenResponse {
-    let mut request = client.authorize_url(CsrfToken::new_random);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge);
     for s in scopes {
         request = request.add_scope(Scope::new((*s).into()));
     }
@@ -239,6 +242,7 @@ pub async fn code_flow(
     let code = query_param(&callback, "code").unwrap();
     client
         .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
         .request_async(&http())
         .await
         .unwrap()

@@ -1,7 +1,9 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §5, §6): code redemption, client
 //! authentication, client credentials, refresh rotation, and malformed requests.
 
-use oauth2::{AuthorizationCode, CsrfToken, Scope, TokenResponse};
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse,
+};
 use serde_json::Value;
 
 use crate::helpers::{location, TestApp};
@@ -23,13 +25,16 @@ async fn rfc_6749_4_1_2_a_code_works_once_and_a_replay_revokes_its_tokens(app: T
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let client = oauth_client(&server, &id, Some(&secret));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _) = client
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
         .url();
     let code = query_param(&authorize(&browser, &server, url.as_str()).await, "code").unwrap();
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.clone()))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
         .request_async(&http())
         .await
         .unwrap();
@@ -39,6 +44,7 @@ async fn rfc_6749_4_1_2_a_code_works_once_and_a_replay_revokes_its_tokens(app: T
     );
     let err = client
         .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
         .request_async(&http())
         .await
         .unwrap_err();
@@ -64,9 +70,11 @@ async fn rfc_6749_4_1_3_a_code_is_bound_to_its_client_and_redirect_uri(app: Test
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let client = oauth_client(&server, &id, Some(&secret));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let url = client
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
         .url()
         .0
         .to_string();
@@ -74,6 +82,7 @@ async fn rfc_6749_4_1_3_a_code_is_bound_to_its_client_and_redirect_uri(app: Test
     let thief = oauth_client(&server, &other, Some(&other_secret));
     let err = thief
         .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
         .request_async(&http())
         .await
         .unwrap_err();
@@ -89,6 +98,7 @@ async fn rfc_6749_4_1_3_a_code_is_bound_to_its_client_and_redirect_uri(app: Test
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", "http://127.0.0.1/callback/"),
+            ("code_verifier", verifier.secret()),
         ],
     )
     .await;
@@ -98,7 +108,11 @@ async fn rfc_6749_4_1_3_a_code_is_bound_to_its_client_and_redirect_uri(app: Test
         &server,
         "/oauth/token",
         Some((&id, &secret)),
-        &[("grant_type", "authorization_code"), ("code", &code)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", verifier.secret()),
+        ],
     )
     .await;
     assert_eq!(json_error(out).await, (400, "invalid_grant".into()));
