@@ -18,7 +18,7 @@ pub use client::{ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, R
 pub use names::{Email, NameError, RoleName, UserName};
 pub use password_rules::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};
-pub use secret::{encode_secret, encode_token, SecretHash, TokenKey};
+pub use secret::{encode_secret, encode_token, SecretHash, ServerKey, TokenKey};
 
 /// Seconds since the Unix epoch. Every stored time is one of these.
 pub type UnixTime = i64;

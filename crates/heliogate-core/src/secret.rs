@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -35,6 +36,48 @@ impl SecretHash {
 impl std::fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretHash([redacted])")
+    }
+}
+
+/// A 256-bit key of the installation, shared by every node, that tags values so that only
+/// heliogate can make a tag (HMAC-SHA-256), each purpose apart from the others.
+#[derive(Clone)]
+pub struct ServerKey([u8; 32]);
+
+impl ServerKey {
+    /// The key as `encode_secret` wrote it; `None` when it is not such a key.
+    pub fn decode(encoded: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        bytes.try_into().ok().map(Self)
+    }
+
+    fn mac(&self, purpose: &str, value: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        // The purpose is length-prefixed, so that no (purpose, value) pair reads as another.
+        mac.update(&(purpose.len() as u64).to_be_bytes());
+        mac.update(purpose.as_bytes());
+        mac.update(value.as_bytes());
+        mac
+    }
+
+    /// The tag of `value` for `purpose`, URL-safe (43 characters).
+    pub fn tag(&self, purpose: &str, value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(purpose, value).finalize().into_bytes())
+    }
+
+    /// Whether `tag` is the tag of `value` for `purpose`, compared in constant time.
+    pub fn verify(&self, purpose: &str, value: &str, tag: &str) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        self.mac(purpose, value).verify_slice(&bytes).is_ok()
+    }
+}
+
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerKey([redacted])")
     }
 }
 
@@ -105,6 +148,22 @@ impl std::fmt::Debug for TokenKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_verifies_for_its_key_purpose_and_value_only() {
+        let key = ServerKey::decode(&encode_secret([1; 32])).unwrap_or_else(|| unreachable!());
+        let other = ServerKey::decode(&encode_secret([2; 32])).unwrap_or_else(|| unreachable!());
+        let tag = key.tag("login", "abc");
+        assert_eq!(tag.len(), 43);
+        assert!(key.verify("login", "abc", &tag));
+        assert!(!other.verify("login", "abc", &tag));
+        assert!(!key.verify("login", "abd", &tag));
+        assert!(!key.verify("logi", "nabc", &tag));
+        assert!(!key.verify("login", "abc", &tag[..42]));
+        assert!(!key.verify("login", "abc", "not base64 at all!"));
+        assert!(ServerKey::decode("short").is_none());
+        assert_eq!(format!("{key:?}"), "ServerKey([redacted])");
+    }
 
     #[test]
     fn a_secret_matches_its_own_hash_only() {

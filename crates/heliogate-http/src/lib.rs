@@ -19,6 +19,7 @@ use axum::http::{header, HeaderValue};
 use axum::Router;
 use heliogate_app::login::LoginPolicy;
 use heliogate_app::oauth::OAuthState;
+use heliogate_core::ServerKey;
 use heliogate_store::Store;
 
 pub use session::{ClientAddr, SignedIn};
@@ -53,6 +54,8 @@ pub struct HttpConfig {
     pub ready_timeout: Duration,
     /// The reverse proxies believed about the client's address.
     pub trusted_proxies: TrustedProxies,
+    /// The installation's key, which binds the sign-in form's token to its pre-login session.
+    pub server_key: ServerKey,
 }
 
 impl HttpConfig {
@@ -74,12 +77,13 @@ impl HttpConfig {
         }
     }
 
-    /// The sign-in form's CSRF cookie, host-bound over https like the session's.
-    pub fn login_csrf_cookie(&self) -> &'static str {
+    /// The pre-login session's cookie, which the sign-in form's token is bound to; host-bound
+    /// over https like the session's.
+    pub fn pre_login_cookie(&self) -> &'static str {
         if self.secure_cookies() {
-            "__Host-heliogate_login_csrf"
+            "__Host-heliogate_login"
         } else {
-            "heliogate_login_csrf"
+            "heliogate_login"
         }
     }
 }

@@ -37,6 +37,7 @@ fn config(issuer: &str) -> HttpConfig {
         oauth: OAuthState::new(issuer.into(), 3600, 2_592_000),
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: Default::default(),
+        server_key: heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap(),
     }
 }
 
@@ -118,7 +119,7 @@ fn an_https_issuer_in_any_case_gets_secure_host_only_cookies() {
         let config = config(issuer);
         assert!(config.secure_cookies(), "{issuer}");
         assert_eq!(config.session_cookie(), "__Host-heliogate_session");
-        assert_eq!(config.login_csrf_cookie(), "__Host-heliogate_login_csrf");
+        assert_eq!(config.pre_login_cookie(), "__Host-heliogate_login");
     }
     assert!(!config("http://127.0.0.1:8080").secure_cookies());
 }

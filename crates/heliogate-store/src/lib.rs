@@ -306,6 +306,9 @@ pub trait Store:
     /// A fact about this installation (`instance` table), such as the issuer it is served as.
     async fn instance_value(&self, key: &str) -> Result<Option<String>>;
     async fn set_instance_value(&self, key: &str, value: &str) -> Result<()>;
+    /// The value of `key`, recording `value` first when there is none: of nodes starting at
+    /// once with different values, all get the one recorded first.
+    async fn instance_value_or(&self, key: &str, value: &str) -> Result<String>;
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }

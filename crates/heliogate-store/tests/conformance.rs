@@ -120,6 +120,7 @@ heliogate_store::for_each_backend!(crate::on;
     no_bootstrap_admin_once_users_exist,
     audit_events_come_back_newest_first,
     migrating_twice_changes_nothing,
+    an_instance_value_is_recorded_once_by_the_first_node,
     a_session_lives_until_it_expires_or_its_user_is_disabled,
     other_sessions_end_and_the_kept_one_stays,
     login_failures_count_within_a_window_and_lock,
@@ -1407,4 +1408,26 @@ async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store)
         .unwrap();
     assert!(!refresh_live("ref2").await);
     assert!(is_live(store, "t-fam2").await);
+}
+
+async fn an_instance_value_is_recorded_once_by_the_first_node(store: &dyn Store) {
+    assert_eq!(store.instance_value("server_key").await.unwrap(), None);
+    assert_eq!(
+        store
+            .instance_value_or("server_key", "first")
+            .await
+            .unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store
+            .instance_value_or("server_key", "second")
+            .await
+            .unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.instance_value("server_key").await.unwrap().as_deref(),
+        Some("first")
+    );
 }

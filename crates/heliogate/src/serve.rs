@@ -61,6 +61,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: settings.trusted_proxies.clone(),
+        server_key: admin::server_key(&*store)
+            .await
+            .context("while reading the installation's key")?,
     };
     let state = AppState {
         store: store.clone(),

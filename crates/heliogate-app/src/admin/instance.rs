@@ -1,7 +1,7 @@
 //! The installation: its first administrator, and the issuer every node must share.
 
-use heliogate_core::{RoleName, ADMIN_ROLE};
-use heliogate_store::{NewUser, Store};
+use heliogate_core::{RoleName, ServerKey, ADMIN_ROLE};
+use heliogate_store::{NewUser, Store, StoreError};
 
 use super::user_name;
 use crate::{invalid, new_secret, new_user_id, now, password_hashing, Actor, AppError, Result};
@@ -39,14 +39,24 @@ pub async fn bootstrap_admin(store: &dyn Store) -> Result<Option<String>> {
 /// decides the cookies. The first start records it; a node configured otherwise refuses to
 /// start, until `migrate` records a new one on purpose.
 pub async fn check_issuer(store: &dyn Store, issuer: &str) -> Result<()> {
-    match store.instance_value("issuer").await? {
-        None => Ok(store.set_instance_value("issuer", issuer).await?),
-        Some(recorded) if recorded == issuer => Ok(()),
-        Some(recorded) => Err(AppError::Conflict(format!(
+    match store.instance_value_or("issuer", issuer).await? {
+        recorded if recorded == issuer => Ok(()),
+        recorded => Err(AppError::Conflict(format!(
             "this database is served as issuer {recorded}, not {issuer}: every node must use the same issuer \
              (to change it on purpose, run `heliogate migrate --issuer {issuer}`)"
         ))),
     }
+}
+
+/// The installation's key for tagging values, made by the first node that asks and the same on
+/// every node after.
+pub async fn server_key(store: &dyn Store) -> Result<ServerKey> {
+    let stored = store.instance_value_or("server_key", &new_secret()).await?;
+    ServerKey::decode(&stored).ok_or_else(|| {
+        AppError::Internal(StoreError::Internal(
+            "the stored server key is malformed".into(),
+        ))
+    })
 }
 
 /// Records the issuer the database is served as (by `migrate`).

@@ -10,11 +10,14 @@ use heliogate_core::safe_next;
 use serde::Deserialize;
 
 use super::{app_error_page, page, PageForm};
-use crate::session::{cookie, csrf_refusal, set_cookie, tokens_match, ClientAddr, SignedIn};
+use crate::session::{cookie, csrf_refusal, set_cookie, ClientAddr, SignedIn};
 use crate::AppState;
 
-/// The double-submit token of the sign-in form, which has no session to bind a token to yet:
-/// it stops a foreign site from signing a browser in to an account of its choosing.
+/// The sign-in form has no session to bind a CSRF token to yet, so it gets a pre-login
+/// session: a random id in a cookie of its own, and in the form that id's tag under the
+/// installation's key. A foreign site cannot sign a browser in to an account of its choosing:
+/// it can neither read the browser's id nor make a tag for an id it planted.
+const LOGIN_FORM: &str = "login-form";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -29,14 +32,14 @@ struct LoginPage<'a> {
 fn render(
     state: &AppState,
     status: StatusCode,
-    csrf: &str,
+    pre_login: &str,
     next: &str,
     username: &str,
     error: Option<String>,
 ) -> Response {
     let html = LoginPage {
         instance: &state.config.instance_name,
-        csrf_token: csrf,
+        csrf_token: &state.config.server_key.tag(LOGIN_FORM, pre_login),
         next,
         username,
         error,
@@ -47,8 +50,8 @@ fn render(
         header::SET_COOKIE,
         set_cookie(
             state,
-            state.config.login_csrf_cookie(),
-            csrf,
+            state.config.pre_login_cookie(),
+            pre_login,
             "/",
             Some(3600),
         ),
@@ -56,9 +59,9 @@ fn render(
     response
 }
 
-/// The login CSRF token the browser already holds, or a new one.
-fn login_csrf(state: &AppState, headers: &HeaderMap) -> String {
-    cookie(headers, state.config.login_csrf_cookie())
+/// The pre-login session id the browser already holds, or a new one.
+fn pre_login(state: &AppState, headers: &HeaderMap) -> String {
+    cookie(headers, state.config.pre_login_cookie())
         .filter(|t| {
             t.len() == 43
                 && t.bytes()
@@ -86,7 +89,7 @@ pub(super) async fn form(
     render(
         &state,
         StatusCode::OK,
-        &login_csrf(&state, &headers),
+        &pre_login(&state, &headers),
         &next,
         "",
         None,
@@ -111,8 +114,13 @@ pub(super) async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Response {
-    let expected = cookie(&headers, state.config.login_csrf_cookie()).unwrap_or_default();
-    if !tokens_match(expected, &form.csrf_token) {
+    let bound = cookie(&headers, state.config.pre_login_cookie()).is_some_and(|id| {
+        state
+            .config
+            .server_key
+            .verify(LOGIN_FORM, id, &form.csrf_token)
+    });
+    if !bound {
         return csrf_refusal(&state);
     }
     let next = safe_next(Some(&form.next));
@@ -127,7 +135,7 @@ pub(super) async fn submit(
         user_agent,
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };
-    let csrf = login_csrf(&state, &headers);
+    let pre_login = pre_login(&state, &headers);
     match login::sign_in(&*state.store, &state.config.login, attempt).await {
         Ok(SignIn::SignedIn { session_id, user }) => {
             // A printed password is replaced first: the account page, whatever was asked.
@@ -150,7 +158,7 @@ pub(super) async fn submit(
             );
             headers.append(
                 header::SET_COOKIE,
-                set_cookie(&state, state.config.login_csrf_cookie(), "", "/", Some(0)),
+                set_cookie(&state, state.config.pre_login_cookie(), "", "/", Some(0)),
             );
             response
         }
@@ -159,7 +167,7 @@ pub(super) async fn submit(
             render(
                 &state,
                 StatusCode::UNAUTHORIZED,
-                &csrf,
+                &pre_login,
                 &next,
                 &form.username,
                 Some(error),
@@ -170,7 +178,7 @@ pub(super) async fn submit(
             let mut response = render(
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
-                &csrf,
+                &pre_login,
                 &next,
                 &form.username,
                 Some(error),

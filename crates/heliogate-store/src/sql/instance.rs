@@ -6,7 +6,7 @@ use super::audit::commit_with;
 use super::users::insert_user;
 use super::{Engine, SqlStore, MIGRATOR};
 use crate::error::db_err;
-use crate::{AuditEvent, NewUser, Result, Store};
+use crate::{AuditEvent, NewUser, Result, Store, StoreError};
 
 #[async_trait]
 impl Store for SqlStore {
@@ -58,6 +58,20 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn instance_value_or(&self, key: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO instance (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        self.instance_value(key)
+            .await?
+            .ok_or_else(|| StoreError::internal(format!("instance value {key} vanished")))
     }
 
     async fn close(&self) {

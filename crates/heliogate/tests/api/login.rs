@@ -170,6 +170,37 @@ async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
         .await;
     assert_eq!(out.status(), 403);
     assert!(stranger.session_cookie().is_none());
+    // Nor can it plant a pre-login cookie of its choosing and post the same value (the
+    // double-submit that a cookie-writing attacker could pass), or pair this browser's
+    // pre-login session with the token of another's.
+    let url = server.base.parse().unwrap();
+    stranger.jar.add_cookie_str(
+        "heliogate_login=planted-planted-planted-planted-planted-pla",
+        &url,
+    );
+    let planted = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("csrf_token", "planted-planted-planted-planted-planted-pla"),
+    ];
+    assert_eq!(stranger.post("/login", &planted).await.status(), 403);
+    let foreign_token = Browser::new(&server).csrf("/login").await;
+    stranger.csrf("/login").await;
+    let foreign = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("csrf_token", foreign_token.as_str()),
+    ];
+    assert_eq!(stranger.post("/login", &foreign).await.status(), 403);
+    assert!(stranger.session_cookie().is_none());
+    // Its own pre-login session's token signs in.
+    let own = stranger.csrf("/login").await;
+    let real = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("csrf_token", own.as_str()),
+    ];
+    assert_eq!(stranger.post("/login", &real).await.status(), 303);
     // Another browser's session token does not fit this session.
     let other = Browser::new(&server);
     other.sign_in("alice", PASSWORD).await;
@@ -627,17 +658,17 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
         cookie.starts_with("__Host-heliogate_session=") && cookie.contains("; Secure"),
         "{cookie}"
     );
-    // So is the sign-in form's CSRF cookie: host-bound, for the whole site (as __Host- needs).
+    // So is the pre-login session's cookie: host-bound, for the whole site (as __Host- needs).
     let form = Browser::new(&https).get("/login").await;
     let csrf = form
         .headers()
         .get_all("set-cookie")
         .iter()
         .map(|c| c.to_str().unwrap().to_owned())
-        .find(|c| c.contains("_login_csrf="))
+        .find(|c| c.contains("_login="))
         .unwrap();
     assert!(
-        csrf.starts_with("__Host-heliogate_login_csrf=")
+        csrf.starts_with("__Host-heliogate_login=")
             && csrf.contains("; Path=/;")
             && csrf.contains("; Secure"),
         "{csrf}"
