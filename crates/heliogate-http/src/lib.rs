@@ -103,12 +103,25 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ));
-    let app = Router::new()
+    let mut app = Router::new()
         .merge(health::routes())
         .merge(pages::routes())
-        .merge(oauth::routes())
-        .with_state(state)
-        .layer(layers);
+        .merge(oauth::routes());
+    if state.config.secure_cookies() {
+        // Served over https: browsers keep to https for a year (RFC 6797).
+        app = app.layer(header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000",
+        ));
+        // Only behind trusted proxies can a request have arrived over plain http.
+        if !state.config.trusted_proxies.is_empty() {
+            app = app.layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                proxy::require_https,
+            ));
+        }
+    }
+    let app = app.with_state(state).layer(layers);
     // Requests are logged at info; when that level is off, the layer (and the clock reads it
     // makes for every request) is left out.
     if tracing::enabled!(Level::INFO) {

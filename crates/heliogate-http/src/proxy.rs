@@ -84,6 +84,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
 pub struct TrustedProxies(Vec<Network>);
 
 impl TrustedProxies {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(ip))
     }
@@ -161,6 +165,59 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     let (host, port) = hop.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
     host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// Whether a trusted proxy says the request reached it over plain http: an `X-Forwarded-Proto`
+/// (or, without it, a `Forwarded` `proto=`) that names `http` anywhere.
+fn forwarded_plain_http(headers: &HeaderMap) -> bool {
+    let says_http = |value: &str| value.trim().trim_matches('"').eq_ignore_ascii_case("http");
+    let xfp: Vec<&str> = headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    if !xfp.is_empty() {
+        return xfp.iter().flat_map(|l| l.split(',')).any(says_http);
+    }
+    headers
+        .get_all("forwarded")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .flat_map(|line| line.split([',', ';']))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(key, value)| key.eq_ignore_ascii_case("proto") && says_http(value))
+}
+
+/// With an https issuer, a request a trusted proxy received over plain http (RFC 6749 §3.1,
+/// §3.2: the endpoints require TLS): a page is sent to the same path on the issuer, anything
+/// else is refused, so that a client that sent a secret in the clear learns it at once. The
+/// issuer, not the request's `Host`, names where to go: no open redirect.
+pub(crate) async fn require_https(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let config = &state.config;
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| canonical(c.0.ip()));
+    let from_proxy = peer.is_some_and(|ip| config.trusted_proxies.trusts(ip));
+    if !(from_proxy && forwarded_plain_http(request.headers())) {
+        return next.run(request).await;
+    }
+    let method = request.method();
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let to = format!("{}{path}", config.issuer);
+        return axum::response::Redirect::permanent(&to).into_response();
+    }
+    crate::error::error_json(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "this server is reached over https only",
+    )
 }
 
 impl FromStr for TrustedProxies {
@@ -268,6 +325,31 @@ mod tests {
             proxies.client(ip("10.0.0.1"), &HeaderMap::new()),
             ip("10.0.0.1")
         );
+    }
+
+    #[test]
+    fn plain_http_is_any_forwarded_proto_that_says_http() {
+        assert!(forwarded_plain_http(&headers(&[(
+            "x-forwarded-proto",
+            "http"
+        )])));
+        assert!(forwarded_plain_http(&headers(&[(
+            "x-forwarded-proto",
+            "https, HTTP"
+        )])));
+        assert!(!forwarded_plain_http(&headers(&[(
+            "x-forwarded-proto",
+            "https"
+        )])));
+        assert!(forwarded_plain_http(&headers(&[(
+            "forwarded",
+            "for=1.2.3.4;proto=http"
+        )])));
+        assert!(!forwarded_plain_http(&headers(&[(
+            "forwarded",
+            "for=1.2.3.4;proto=https"
+        )])));
+        assert!(!forwarded_plain_http(&HeaderMap::new()));
     }
 
     #[test]

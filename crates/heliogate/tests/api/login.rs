@@ -18,6 +18,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     repeated_failures_are_throttled_per_account,
     repeated_failures_are_throttled_per_address,
     a_trusted_proxy_names_the_client_that_the_address_lock_counts,
+    plain_http_reported_by_a_trusted_proxy_goes_to_https,
     a_disabled_or_deleted_user_is_signed_out,
     a_password_change_ends_the_other_sessions,
     an_idle_session_ends,
@@ -465,6 +466,53 @@ async fn a_trusted_proxy_names_the_client_that_the_address_lock_counts(app: Test
     let events = app.store().await.recent_events(1).await.unwrap();
     assert_eq!(events[0].event, "login.succeeded");
     assert_eq!(events[0].client_addr.as_deref(), Some("198.51.100.8"));
+}
+
+/// RFC 6749 §3.1, §3.2: behind a TLS-terminating proxy, a request the proxy got over plain
+/// http is sent to the https issuer (pages) or refused (everything else).
+async fn plain_http_reported_by_a_trusted_proxy_goes_to_https(app: TestApp) {
+    let issuer = "https://login.example.org";
+    app.run(&["--issuer", issuer, "migrate"]).ok();
+    let proxied = app
+        .serve(&[
+            ("HELIOGATE_ISSUER", issuer),
+            ("HELIOGATE_TRUSTED_PROXIES", "127.0.0.1"),
+        ])
+        .await;
+    let direct = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
+    let send = |server: &crate::helpers::Server, method: reqwest::Method, path: &str, proto| {
+        let mut request = Browser::new(server)
+            .client
+            .request(method, server.url(path));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        request.send()
+    };
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let out = send(&proxied, get.clone(), "/login?next=%2F", Some("http"))
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 308);
+    assert_eq!(location(&out), "https://login.example.org/login?next=%2F");
+    let out = send(&proxied, post.clone(), "/oauth/token", Some("http"))
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 400);
+    let body: serde_json::Value = out.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    for proto in [Some("https"), None] {
+        let out = send(&proxied, get.clone(), "/login", proto).await.unwrap();
+        assert_eq!(out.status(), 200, "{proto:?}");
+        assert_eq!(
+            out.headers()["strict-transport-security"],
+            "max-age=31536000"
+        );
+    }
+    // From a peer that is no trusted proxy, the header means nothing.
+    let out = send(&direct, get, "/login", Some("http")).await.unwrap();
+    assert_eq!(out.status(), 200);
 }
 
 async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
