@@ -10,6 +10,7 @@ pub mod admin;
 pub mod cache;
 pub mod login;
 pub mod oauth;
+pub mod oidc;
 pub mod password_hashing;
 mod random;
 pub mod scopes;

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod names;
+pub mod oidc;
 pub mod password_rules;
 pub mod scope;
 pub mod secret;

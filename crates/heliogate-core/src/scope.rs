@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// The OpenID Connect scopes: a client may list them, and a user holds them without a role.
-pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "roles", "offline_access"];
 
 /// The longest scope token we accept; the RFC sets none, a bound keeps storage and logs sane.
 const MAX_SCOPE_LEN: usize = 128;

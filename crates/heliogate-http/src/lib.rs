@@ -8,6 +8,7 @@
 mod error;
 mod health;
 mod oauth;
+mod oidc;
 mod pages;
 mod proxy;
 mod session;
@@ -106,7 +107,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
         .merge(pages::routes())
-        .merge(oauth::routes());
+        .merge(oauth::routes())
+        .merge(oidc::routes());
     if state.config.secure_cookies() {
         // Served over https: browsers keep to https for a year (RFC 6797).
         app = app.layer(header(

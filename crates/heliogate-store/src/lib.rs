@@ -32,7 +32,7 @@ pub mod testing;
 pub use model::{
     AccessToken, AuditEvent, Client, Code, Consent, Credentials, NewAccessToken, NewClient,
     NewCode, NewRefreshToken, NewSession, NewUser, Redemption, RefreshToken, Revocation, Role,
-    Session, User,
+    Session, SigningKey, User,
 };
 
 pub use error::{Result, StoreError};
@@ -282,6 +282,16 @@ pub trait AuditStore {
     async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>>;
 }
 
+/// The keys that sign ID tokens, shared by every node.
+#[async_trait]
+pub trait KeyStore {
+    /// The keys not retired at `now`, by algorithm and then generation.
+    async fn signing_keys(&self, now: UnixTime) -> Result<Vec<SigningKey>>;
+    /// Adds a key unless its algorithm already has a key of its generation (another node made
+    /// it first); returns whether it did.
+    async fn add_signing_key(&self, key: &SigningKey, event: &AuditEvent) -> Result<bool>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -293,6 +303,7 @@ pub trait Store:
     + SessionStore
     + LoginThrottleStore
     + AuditStore
+    + KeyStore
     + Send
     + Sync
 {

@@ -200,6 +200,8 @@ pub struct NewCode {
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
+    /// The public id of the sign-in session it was issued in (OpenID Connect `sid`).
+    pub sid: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -215,6 +217,7 @@ pub struct Code {
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
+    pub sid: Option<String>,
     pub expires_at: UnixTime,
 }
 
@@ -240,6 +243,10 @@ pub struct NewRefreshToken {
     pub user_id: String,
     pub scope: String,
     pub code_hash: Option<SecretHash>,
+    /// When the user signed in for the grant, and that session's `sid`: what a refreshed ID
+    /// token repeats.
+    pub auth_time: Option<UnixTime>,
+    pub sid: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -250,6 +257,8 @@ pub struct RefreshToken {
     pub client_id: String,
     pub user_id: String,
     pub scope: String,
+    pub auth_time: Option<UnixTime>,
+    pub sid: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     /// Set once it was exchanged for its successor: a second use is a replay.
@@ -273,4 +282,34 @@ pub struct Consent {
     pub client_name: String,
     pub scope: ScopeSet,
     pub updated_at: UnixTime,
+}
+
+/// A key that signs ID tokens: its private half as PKCS#8 (EC) or PKCS#1 (RSA) DER.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKey {
+    pub kid: String,
+    /// The JWS algorithm, `RS256` or `ES256`.
+    pub alg: String,
+    /// 1 for an algorithm's first key, one more at each rotation.
+    pub generation: i64,
+    pub private_key: Vec<u8>,
+    pub created_at: UnixTime,
+    /// When it starts signing: until then it is only published.
+    pub signs_from: UnixTime,
+    /// When it stops being published.
+    pub retired_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("generation", &self.generation)
+            .field("private_key", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("signs_from", &self.signs_from)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
 }

@@ -86,13 +86,14 @@ const INSERT_ROWS: &str = "\
             $6::bytea[], $7::int8[], $8::int8[])\
     ), refresh AS (\
         INSERT INTO refresh_tokens \
-            (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) \
+            (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, \
+             created_at, expires_at) \
         SELECT * FROM UNNEST($9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
-            $14::bytea[], $15::int8[], $16::int8[])\
+            $14::bytea[], $15::int8[], $16::text[], $17::int8[], $18::int8[])\
     ) \
     INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) \
-    SELECT * FROM UNNEST($17::int8[], $18::text[], $19::text[], $20::text[], $21::text[], \
-        $22::text[])";
+    SELECT * FROM UNNEST($19::int8[], $20::text[], $21::text[], $22::text[], $23::text[], \
+        $24::text[])";
 
 async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
     fn column<'r, T: 'r, V>(items: &[&'r T], field: impl Fn(&'r T) -> V) -> Vec<V> {
@@ -118,6 +119,8 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
         .bind(column(refresh, |t| {
             t.code_hash.as_ref().map(SecretHash::as_bytes)
         }))
+        .bind(column(refresh, |t| t.auth_time))
+        .bind(column(refresh, |t| t.sid.as_deref()))
         .bind(column(refresh, |t| t.created_at))
         .bind(column(refresh, |t| t.expires_at))
         .bind(column(events, |e| e.at))

@@ -106,7 +106,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
     }
     if !rows.refresh.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, created_at, expires_at) ",
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, created_at, expires_at) ",
         );
         query.push_values(&rows.refresh, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -115,6 +115,8 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.user_id.as_str())
                 .push_bind(t.scope.as_str())
                 .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
+                .push_bind(t.auth_time)
+                .push_bind(t.sid.as_deref())
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });

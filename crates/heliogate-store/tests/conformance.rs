@@ -901,6 +901,8 @@ fn refresh(secret: &str, family: &str) -> NewRefreshToken {
         user_id: "u-1".into(),
         scope: "read".into(),
         code_hash: None,
+        auth_time: Some(NOW - 5),
+        sid: Some("sid-1".into()),
         created_at: NOW,
         expires_at: NOW + 600,
     }
@@ -924,8 +926,9 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         redirect_uri_given: true,
         scope: "read".into(),
         code_challenge: Some("challenge".into()),
-        nonce: None,
-        auth_time: NOW,
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: NOW - 30,
+        sid: Some("sid-1".into()),
         created_at: NOW,
         expires_at: NOW + 60,
     };
@@ -941,6 +944,15 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
             spent.code_challenge.as_deref()
         ),
         ("c-1", true, Some("challenge"))
+    );
+    // What an ID token needs of the sign-in comes back with the code.
+    assert_eq!(
+        (
+            spent.nonce.as_deref(),
+            spent.auth_time,
+            spent.sid.as_deref()
+        ),
+        (Some("n-0S6_WzA2Mj"), NOW - 30, Some("sid-1"))
     );
     store
         .issue_tokens(
@@ -998,6 +1010,10 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
         .unwrap()
         .unwrap();
     assert_eq!(old.rotated_at, Some(NOW));
+    assert_eq!(
+        (old.auth_time, old.sid.as_deref()),
+        (Some(NOW - 5), Some("sid-1"))
+    );
     assert!(is_live(store, "a2").await);
     // The rotated token again: refused, and the whole family goes.
     assert!(!store
@@ -1270,6 +1286,7 @@ async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn S
             code_challenge: None,
             nonce: None,
             auth_time: NOW,
+            sid: None,
             created_at: NOW,
             expires_at: NOW + 60,
         })

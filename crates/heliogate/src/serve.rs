@@ -28,6 +28,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     admin::check_issuer(&*store, &issuer)
         .await
         .context("while checking the cluster's settings")?;
+    heliogate_app::oidc::ensure_keys(&*store)
+        .await
+        .context("while making the signing keys")?;
     if let Some(password) = admin::bootstrap_admin(&*store)
         .await
         .context("while creating the first administrator")?
@@ -47,6 +50,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         trusted_proxies = %settings.trusted_proxies,
         "heliogate is serving"
     );
+    let mut oauth = OAuthState::new(
+        issuer.clone(),
+        settings.access_token_ttl as i64,
+        settings.refresh_token_ttl as i64,
+    );
+    oauth.id_token_ttl = settings.id_token_ttl as i64;
     let config = HttpConfig {
         issuer: issuer.clone(),
         instance_name: settings.instance_name.clone(),
@@ -54,11 +63,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             session: settings.session,
             throttle: settings.throttle,
         },
-        oauth: OAuthState::new(
-            issuer,
-            settings.access_token_ttl as i64,
-            settings.refresh_token_ttl as i64,
-        ),
+        oauth,
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: settings.trusted_proxies.clone(),
         server_key: admin::server_key(&*store)

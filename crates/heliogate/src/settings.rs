@@ -99,6 +99,15 @@ pub struct Config {
         default_value_t = 2_592_000
     )]
     pub refresh_token_ttl: u64,
+    /// ID token lifetime in seconds
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_ID_TOKEN_TTL",
+        default_value_t = 3600
+    )]
+    pub id_token_ttl: u64,
     /// Log filter, as RUST_LOG
     #[arg(
         long,
@@ -253,6 +262,7 @@ pub struct Settings {
     pub configured_issuer: Option<String>,
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
+    pub id_token_ttl: u64,
     pub log: String,
     pub log_format: LogFormat,
     pub instance_name: String,
@@ -305,6 +315,7 @@ impl Settings {
             configured_issuer: c.issuer.as_deref().map(check_issuer).transpose()?,
             access_token_ttl: check_ttl("access_token_ttl", c.access_token_ttl)?,
             refresh_token_ttl: check_ttl("refresh_token_ttl", c.refresh_token_ttl)?,
+            id_token_ttl: check_ttl("id_token_ttl", c.id_token_ttl)?,
             log: c.log,
             log_format: c.log_format,
             instance_name: check_name(c.instance_name)?,

@@ -9,13 +9,24 @@ use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
     grant_scopes, must_ask, validate_authorize, ConsentAsker, OAuthError, OAuthErrorCode,
 };
-use heliogate_core::{ClientId, ScopeSet, SecretHash};
+use heliogate_core::{ClientId, ScopeSet, SecretHash, UnixTime};
 use heliogate_store::{Client, NewCode, Store, User};
 
 use super::token::known_scopes;
 use super::{audit, event, OAuthFailure, OAuthResult, OAuthState, CODE_TTL};
 use crate::scopes::scopes_of;
 use crate::{new_secret, now};
+
+/// The signed-in user of an authorization request, with the sign-in it rests on: what an ID
+/// token says of the authentication (`auth_time`, `sid`).
+#[derive(Debug, Clone, Copy)]
+pub struct SignedInUser<'a> {
+    pub user: &'a User,
+    /// When the session began: the time of the authentication.
+    pub auth_time: UnixTime,
+    /// The session's public id (see `crate::login::session_sid`).
+    pub sid: &'a str,
+}
 
 /// What the web layer should do with an authorization request.
 #[derive(Debug)]
@@ -136,7 +147,7 @@ async fn issue_code(
     store: &dyn Store,
     config: &OAuthState,
     request: &AuthorizeRequest,
-    user: &User,
+    signed_in: SignedInUser<'_>,
     scopes: &ScopeSet,
 ) -> OAuthResult<AuthorizeOutcome> {
     let code = new_secret();
@@ -145,13 +156,14 @@ async fn issue_code(
         .insert_code(&NewCode {
             hash: SecretHash::of(&code),
             client_id: request.client_id.clone(),
-            user_id: user.id.clone(),
+            user_id: signed_in.user.id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_given: request.redirect_uri_given,
             scope: scopes.to_string(),
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
-            auth_time: now,
+            auth_time: signed_in.auth_time,
+            sid: Some(signed_in.sid.to_owned()),
             created_at: now,
             expires_at: now + CODE_TTL,
         })
@@ -169,15 +181,16 @@ pub async fn authorize(
     store: &dyn Store,
     config: &OAuthState,
     params: &Params,
-    user: Option<&User>,
+    signed_in: Option<SignedInUser<'_>>,
 ) -> OAuthResult<AuthorizeOutcome> {
     let (request, client) = match validate(store, config, params).await? {
         Ok(valid) => valid,
         Err(outcome) => return Ok(outcome),
     };
-    let Some(user) = user else {
+    let Some(signed_in) = signed_in else {
         return Ok(AuthorizeOutcome::LoginRequired);
     };
+    let user = signed_in.user;
     let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
         Err(outcome) => return Ok(outcome),
@@ -189,7 +202,7 @@ pub async fn authorize(
         prompt_consent: request.prompt_consent,
     };
     if !must_ask(remembered.as_ref(), &scopes, asker) {
-        return issue_code(store, config, &request, user, &scopes).await;
+        return issue_code(store, config, &request, signed_in, &scopes).await;
     }
     Ok(AuthorizeOutcome::ConsentRequired {
         request,
@@ -204,10 +217,11 @@ pub async fn decide(
     store: &dyn Store,
     config: &OAuthState,
     params: &Params,
-    user: &User,
+    signed_in: SignedInUser<'_>,
     approved: bool,
     addr: Option<&str>,
 ) -> OAuthResult<AuthorizeOutcome> {
+    let user = signed_in.user;
     let (request, client) = match validate(store, config, params).await? {
         Ok(valid) => valid,
         Err(outcome) => return Ok(outcome),
@@ -249,7 +263,7 @@ pub async fn decide(
     store
         .save_consent(&user.id, &client.client_id, &remembered, now(), &granted)
         .await?;
-    issue_code(store, config, &request, user, &scopes).await
+    issue_code(store, config, &request, signed_in, &scopes).await
 }
 
 /// A user's authorized applications, and taking one back.

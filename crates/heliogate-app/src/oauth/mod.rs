@@ -24,12 +24,16 @@ pub struct OAuthState {
     /// The issuer identifier: the `iss` of authorization responses (RFC 9207).
     pub issuer: String,
     pub refresh_token_ttl: i64,
+    /// How long an ID token is valid.
+    pub id_token_ttl: i64,
     /// The access-token seam, with its check cache.
     pub tokens: Arc<AccessTokens>,
     /// Clients as read for authentication, trusted for a second.
     pub clients: Arc<TtlCache<String, Client>>,
     /// The scopes the server knows, trusted for a second.
     pub known_scopes: Arc<TtlCache<(), heliogate_core::ScopeSet>>,
+    /// The signing keys, read again every minute (see `oidc::keys`).
+    pub keys: Arc<TtlCache<(), crate::oidc::KeyRing>>,
 }
 
 impl OAuthState {
@@ -37,12 +41,17 @@ impl OAuthState {
         Self {
             issuer,
             refresh_token_ttl,
+            id_token_ttl: DEFAULT_ID_TOKEN_TTL,
             tokens: Arc::new(AccessTokens::new(access_token_ttl)),
             clients: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 10_000)),
             known_scopes: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 1)),
+            keys: Arc::new(TtlCache::new(std::time::Duration::from_secs(60), 1)),
         }
     }
 }
+
+/// An ID token's lifetime unless configured: an hour, as the access token's default.
+pub const DEFAULT_ID_TOKEN_TTL: i64 = 3600;
 
 /// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED"; a
 /// client redeems its code at once, so one minute is plenty.

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::access_tokens::{AccessTokens, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::{event, OAuthResult, OAuthState};
+use crate::oidc::id_token::{id_token, Authentication};
 use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -25,6 +26,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OpenID Connect: for a grant whose scope has `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 fn param<'a>(params: &'a Params, name: &str) -> OAuthResult<Option<&'a str>> {
@@ -164,6 +168,7 @@ async fn client_credentials(
         expires_in: tokens.ttl,
         scope,
         refresh_token: None,
+        id_token: None,
     })
 }
 
@@ -249,6 +254,8 @@ async fn authorization_code(
             user_id: user.id.clone(),
             scope: code.scope.clone(),
             code_hash: Some(code_hash),
+            auth_time: Some(code.auth_time),
+            sid: code.sid.clone(),
             created_at: now,
             expires_at: now + config.refresh_token_ttl,
         };
@@ -274,12 +281,30 @@ async fn authorization_code(
         tokens.forget_all();
         return Err(OAuthError::invalid_grant("the authorization code was already used").into());
     }
+    let granted = ScopeSet::parse(&code.scope).unwrap_or_default();
+    let authentication = Authentication {
+        auth_time: Some(code.auth_time),
+        nonce: code.nonce,
+        sid: code.sid,
+    };
+    let id_token = id_token(
+        store,
+        config,
+        auth.client.client_id.as_str(),
+        &user,
+        &granted,
+        authentication,
+        &access_token,
+        now,
+    )
+    .await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: tokens.ttl,
         scope: code.scope,
         refresh_token,
+        id_token,
     })
 }
 
@@ -361,6 +386,8 @@ async fn refresh(
         user_id: old.user_id.clone(),
         scope: old.scope.clone(),
         code_hash: None,
+        auth_time: old.auth_time,
+        sid: old.sid.clone(),
         created_at: now,
         expires_at: now + config.refresh_token_ttl,
     };
@@ -379,11 +406,30 @@ async fn refresh(
         tokens.forget_all();
         return Err(invalid().into());
     }
+    // Core §12.2: the same sign-in, a new ID token; no nonce.
+    let authentication = Authentication {
+        auth_time: old.auth_time,
+        nonce: None,
+        sid: old.sid,
+    };
+    let granted = ScopeSet::parse(&scope).unwrap_or_default();
+    let id_token = id_token(
+        store,
+        config,
+        auth.client.client_id.as_str(),
+        &user,
+        &granted,
+        authentication,
+        &access_token,
+        now,
+    )
+    .await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: tokens.ttl,
         scope,
         refresh_token: Some(token),
+        id_token,
     })
 }

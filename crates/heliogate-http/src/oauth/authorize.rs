@@ -5,7 +5,8 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use heliogate_app::oauth::authorize::{self, AuthorizeOutcome};
+use heliogate_app::login::session_sid;
+use heliogate_app::oauth::authorize::{self, AuthorizeOutcome, SignedInUser};
 use heliogate_app::oauth::OAuthFailure;
 use heliogate_core::oauth::Params;
 use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
@@ -166,10 +167,21 @@ pub(super) async fn start(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let user = signed_in.as_ref().map(|s| &s.session.user);
-    if user.is_some_and(|u| u.must_change_password) {
+    if signed_in
+        .as_ref()
+        .is_some_and(|s| s.session.user.must_change_password)
+    {
         return Redirect::to("/").into_response();
     }
+    let sid = signed_in.as_ref().map(|s| session_sid(&s.session_id));
+    let user = signed_in
+        .as_ref()
+        .zip(sid.as_deref())
+        .map(|(s, sid)| SignedInUser {
+            user: &s.session.user,
+            auth_time: s.session.created_at,
+            sid,
+        });
     let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
     outcome_response(&state, outcome, signed_in.as_ref(), &params, &here)
 }
@@ -205,10 +217,15 @@ pub(super) async fn decide(
         .extend_pairs(form.iter().filter(|(k, _)| CARRIED.contains(&k.as_str())))
         .finish();
     let params = Params::parse(&carried);
-    let user = &signed_in.session.user;
-    if user.must_change_password {
+    if signed_in.session.user.must_change_password {
         return Redirect::to("/").into_response();
     }
+    let sid = session_sid(&signed_in.session_id);
+    let user = SignedInUser {
+        user: &signed_in.session.user,
+        auth_time: signed_in.session.created_at,
+        sid: &sid,
+    };
     let outcome = authorize::decide(
         &*state.store,
         &state.config.oauth,

@@ -1,4 +1,6 @@
-//! Authorization server metadata (RFC 8414): what heliogate offers, and nothing it does not.
+//! Authorization server metadata (RFC 8414) and OpenID Provider metadata (Discovery 1.0 §3):
+//! one document, served at both addresses, listing what heliogate offers and nothing it does
+//! not.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +11,28 @@ use serde_json::json;
 use crate::AppState;
 use crate::HttpError;
 
-pub(super) async fn metadata(State(state): State<AppState>) -> Response {
+/// The claims heliogate can release (`heliogate_core::oidc`).
+const CLAIMS: [&str; 17] = [
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "at_hash",
+    "sid",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+    "roles",
+];
+
+pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     let issuer = &state.config.issuer;
     let scopes = match known_scopes(&*state.store).await {
         Ok(scopes) => scopes.to_vec(),
@@ -19,12 +42,20 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Response {
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+        "jwks_uri": format!("{issuer}/oauth/jwks"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": CLAIMS,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

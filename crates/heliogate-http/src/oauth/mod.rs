@@ -2,9 +2,9 @@
 //! tokeninfo and server metadata.
 
 mod authorize;
-mod discovery;
+pub(crate) mod discovery;
 mod endpoints;
-mod tokeninfo;
+pub(crate) mod tokeninfo;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

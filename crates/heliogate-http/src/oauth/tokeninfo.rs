@@ -29,6 +29,33 @@ struct TokenInfo<'a> {
     expires_in: i64,
 }
 
+/// The bearer token of a request (RFC 6750 §2): the `Authorization: Bearer` header or an
+/// `access_token` parameter of `sources`, in one way only; else the answer to send.
+pub(crate) fn presented_token(
+    headers: &HeaderMap,
+    sources: &[&Params],
+) -> Result<String, Response> {
+    // Every place the token may come from; more than one token is a malformed request.
+    let mut found: Vec<String> = bearer(headers).into_iter().collect();
+    for params in sources {
+        let all = params
+            .pairs()
+            .iter()
+            // An empty parameter counts as absent (RFC 6749 §3.1).
+            .filter(|(name, value)| name == "access_token" && !value.is_empty());
+        found.extend(all.map(|(_, token)| token.clone()));
+    }
+    match found.as_slice() {
+        [token] => Ok(token.clone()),
+        [] => Err(unauthorized("invalid_request", "no access token was sent")),
+        _ => Err(no_store(error_json(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send the access token in one way only",
+        ))),
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -38,7 +65,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// RFC 6750 §3.1: 401 with `WWW-Authenticate: Bearer`, naming the error.
-fn unauthorized(error: &str, description: &str) -> Response {
+pub(crate) fn unauthorized(error: &str, description: &str) -> Response {
     let mut response = error_json(StatusCode::UNAUTHORIZED, error, description);
     let challenge = format!("Bearer realm=\"heliogate\", error=\"{error}\"");
     if let Ok(value) = HeaderValue::from_str(&challenge) {
@@ -50,26 +77,9 @@ fn unauthorized(error: &str, description: &str) -> Response {
 }
 
 async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> Response {
-    // Every place the token may come from; more than one token is a malformed request.
-    let mut found: Vec<String> = bearer(headers).into_iter().collect();
-    for params in sources {
-        let all = params
-            .pairs()
-            .iter()
-            // An empty parameter counts as absent (RFC 6749 §3.1).
-            .filter(|(name, value)| name == "access_token" && !value.is_empty());
-        found.extend(all.map(|(_, token)| token.clone()));
-    }
-    let token = match found.as_slice() {
-        [token] => token.clone(),
-        [] => return unauthorized("invalid_request", "no access token was sent"),
-        _ => {
-            return no_store(error_json(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "send the access token in one way only",
-            ));
-        }
+    let token = match presented_token(headers, sources) {
+        Ok(token) => token,
+        Err(answer) => return answer,
     };
     let tokens = &state.config.oauth.tokens;
     let now = now();

@@ -12,6 +12,7 @@ mod audit;
 mod clients;
 mod grants;
 mod instance;
+mod keys;
 mod roles;
 mod sessions;
 mod throttle;

@@ -1,0 +1,65 @@
+//! ID tokens (OpenID Connect Core §2, §3.1.3.3, §12.2): issued with the tokens of a grant whose
+//! scope has `openid`, at the code exchange and again at each refresh.
+
+use heliogate_core::oidc::{at_hash, IdTokenClaims, UserClaims, UserFacts};
+use heliogate_core::{ScopeSet, UnixTime};
+use heliogate_store::{Store, User};
+use jsonwebtoken::Algorithm;
+
+use super::keys::key_ring;
+use crate::oauth::OAuthState;
+use crate::Result;
+
+/// What an ID token says of the sign-in behind a grant.
+#[derive(Debug, Clone, Default)]
+pub struct Authentication {
+    pub auth_time: Option<UnixTime>,
+    /// Echoed from the authorization request; never on a refreshed token.
+    pub nonce: Option<String>,
+    pub sid: Option<String>,
+}
+
+/// The user's claims as the scope releases them.
+pub fn user_claims(user: &User, scope: &ScopeSet) -> UserClaims {
+    UserClaims::released(
+        UserFacts {
+            id: &user.id,
+            name: &user.name,
+            email: user.email.as_deref(),
+            roles: &user.roles,
+            updated_at: user.updated_at,
+        },
+        scope,
+    )
+}
+
+/// The ID token for a grant to `client_id`, when its scope has `openid`.
+pub async fn id_token(
+    store: &dyn Store,
+    config: &OAuthState,
+    client_id: &str,
+    user: &User,
+    scope: &ScopeSet,
+    authentication: Authentication,
+    access_token: &str,
+    now: UnixTime,
+) -> Result<Option<String>> {
+    if !scope.contains("openid") {
+        return Ok(None);
+    }
+    let claims = IdTokenClaims {
+        iss: config.issuer.clone(),
+        aud: client_id.to_owned(),
+        azp: client_id.to_owned(),
+        exp: now + config.id_token_ttl,
+        iat: now,
+        auth_time: authentication.auth_time,
+        nonce: authentication.nonce,
+        amr: vec!["pwd"],
+        at_hash: Some(at_hash(access_token)),
+        sid: authentication.sid,
+        user: user_claims(user, scope),
+    };
+    let keys = key_ring(store, config).await?;
+    keys.sign(Algorithm::RS256, "JWT", &claims).map(Some)
+}

@@ -1,0 +1,191 @@
+//! The keys that sign ID tokens: made by the first node that needs them, kept in the store so
+//! that every node signs with the same keys, and published as a JWK set.
+//!
+//! OpenID Connect makes RS256 the algorithm every relying party supports (Core §15.1, and the
+//! default of `id_token_signed_response_alg`), so each installation has an RS256 key; ES256 is
+//! smaller and much faster to sign with, for the clients registered to use it.
+
+use std::sync::Arc;
+
+use heliogate_core::UnixTime;
+use heliogate_store::{SigningKey, Store, StoreError};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+use crate::oauth::OAuthState;
+use crate::{event, now, AppError, Result};
+
+/// The algorithms heliogate signs with, RS256 first: the default.
+pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+
+/// The name of an algorithm as JOSE spells it.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::RS256 => "RS256",
+        Algorithm::ES256 => "ES256",
+        _ => "unsupported",
+    }
+}
+
+/// One key that signs.
+struct Signer {
+    alg: Algorithm,
+    kid: String,
+    key: EncodingKey,
+}
+
+/// The keys in force: the newest signing key of each algorithm, and every published key.
+pub struct KeyRing {
+    signers: Vec<Signer>,
+    /// The JWK set document, as served.
+    jwks: String,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.signers.iter().map(|s| s.kid.as_str()).collect();
+        f.debug_struct("KeyRing").field("signing", &kids).finish()
+    }
+}
+
+fn internal(message: impl std::fmt::Display) -> AppError {
+    AppError::Internal(StoreError::Internal(message.to_string().into()))
+}
+
+fn encoding_key(alg: Algorithm, der: &[u8]) -> EncodingKey {
+    match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_der(der),
+        _ => EncodingKey::from_ec_der(der),
+    }
+}
+
+/// The public half as a JWK, with its RFC 7638 thumbprint as `kid`.
+fn public_jwk(alg: Algorithm, key: &EncodingKey) -> Result<Jwk> {
+    let mut jwk = Jwk::from_encoding_key(key, alg).map_err(internal)?;
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256));
+    Ok(jwk)
+}
+
+/// A new private key for `alg`, as DER.
+fn generate(alg: Algorithm) -> Result<Vec<u8>> {
+    let mut rng = rand::rngs::OsRng;
+    match alg {
+        Algorithm::RS256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(internal)?;
+            Ok(key.to_pkcs1_der().map_err(internal)?.as_bytes().to_vec())
+        }
+        _ => {
+            use p256::pkcs8::EncodePrivateKey;
+            let key = p256::SecretKey::random(&mut rng);
+            Ok(key.to_pkcs8_der().map_err(internal)?.as_bytes().to_vec())
+        }
+    }
+}
+
+impl KeyRing {
+    fn from_stored(stored: &[SigningKey], now: UnixTime) -> Result<KeyRing> {
+        let mut signers: Vec<Signer> = Vec::new();
+        let mut keys = Vec::new();
+        for row in stored {
+            let Some(alg) = ALGORITHMS.into_iter().find(|a| alg_name(*a) == row.alg) else {
+                continue;
+            };
+            let key = encoding_key(alg, &row.private_key);
+            let jwk = public_jwk(alg, &key)?;
+            if row.kid != jwk.common.key_id.as_deref().unwrap_or_default() {
+                return Err(internal(format!(
+                    "signing key {} does not match its id",
+                    row.kid
+                )));
+            }
+            keys.push(jwk);
+            // Rows come by generation: a later one that already signs replaces an earlier.
+            if row.signs_from <= now {
+                signers.retain(|s| s.alg != alg);
+                signers.push(Signer {
+                    alg,
+                    kid: row.kid.clone(),
+                    key,
+                });
+            }
+        }
+        let jwks = serde_json::to_string(&JwkSet { keys }).map_err(internal)?;
+        Ok(KeyRing { signers, jwks })
+    }
+
+    /// The JWK set document (RFC 7517 §5).
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    /// Signs `claims` as a JWT with the key of `alg`, naming it by `kid`; `typ` as given.
+    pub fn sign<T: Serialize>(&self, alg: Algorithm, typ: &str, claims: &T) -> Result<String> {
+        let signer = self
+            .signers
+            .iter()
+            .find(|s| s.alg == alg)
+            .ok_or_else(|| internal(format!("no {} key signs", alg_name(alg))))?;
+        let mut header = Header::new(alg);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(signer.kid.clone());
+        jsonwebtoken::encode(&header, claims, &signer.key).map_err(internal)
+    }
+}
+
+/// Makes the first key of each algorithm that has none (another node may win the race: then
+/// its key is the one).
+pub async fn ensure_keys(store: &dyn Store) -> Result<()> {
+    let now = now();
+    let stored = store.signing_keys(now).await?;
+    for alg in ALGORITHMS {
+        if stored.iter().any(|k| k.alg == alg_name(alg)) {
+            continue;
+        }
+        let der = tokio::task::spawn_blocking(move || generate(alg))
+            .await
+            .map_err(internal)??;
+        let jwk = public_jwk(alg, &encoding_key(alg, &der))?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
+        let key = SigningKey {
+            kid: kid.clone(),
+            alg: alg_name(alg).to_owned(),
+            generation: 1,
+            private_key: der,
+            created_at: now,
+            signs_from: now,
+            retired_at: None,
+        };
+        let made = event(
+            "key.created",
+            "heliogate",
+            Some(&kid),
+            None,
+            serde_json::json!({ "alg": alg_name(alg), "generation": 1 }),
+        );
+        store.add_signing_key(&key, &made).await?;
+    }
+    Ok(())
+}
+
+/// The keys in force, read from the store at most once a minute, so that a key another node
+/// made or rotated in is used here within a minute.
+pub async fn key_ring(store: &dyn Store, config: &OAuthState) -> Result<Arc<KeyRing>> {
+    if let Some(ring) = config.keys.get(&()) {
+        return Ok(ring);
+    }
+    let now = now();
+    let mut stored = store.signing_keys(now).await?;
+    if ALGORITHMS
+        .iter()
+        .any(|alg| !stored.iter().any(|k| k.alg == alg_name(*alg)))
+    {
+        ensure_keys(store).await?;
+        stored = store.signing_keys(now).await?;
+    }
+    let ring = Arc::new(KeyRing::from_stored(&stored, now)?);
+    config.keys.insert((), Arc::clone(&ring));
+    Ok(ring)
+}
