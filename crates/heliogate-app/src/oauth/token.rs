@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::access_tokens::{AccessTokens, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::{event, OAuthResult, OAuthState};
-use crate::oidc::id_token::{id_token, Authentication};
+use crate::oidc::id_token::{id_token, Authentication, Issued};
 use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -287,17 +287,14 @@ async fn authorization_code(
         nonce: code.nonce,
         sid: code.sid,
     };
-    let id_token = id_token(
-        store,
-        config,
-        auth.client.client_id.as_str(),
-        &user,
-        &granted,
-        authentication,
-        &access_token,
+    let issued = Issued {
+        client_id: auth.client.client_id.as_str(),
+        user: &user,
+        scope: &granted,
+        access_token: &access_token,
         now,
-    )
-    .await?;
+    };
+    let id_token = id_token(store, config, issued, authentication).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -413,17 +410,14 @@ async fn refresh(
         sid: old.sid,
     };
     let granted = ScopeSet::parse(&scope).unwrap_or_default();
-    let id_token = id_token(
-        store,
-        config,
-        auth.client.client_id.as_str(),
-        &user,
-        &granted,
-        authentication,
-        &access_token,
+    let issued = Issued {
+        client_id: auth.client.client_id.as_str(),
+        user: &user,
+        scope: &granted,
+        access_token: &access_token,
         now,
-    )
-    .await?;
+    };
+    let id_token = id_token(store, config, issued, authentication).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

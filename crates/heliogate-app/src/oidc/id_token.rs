@@ -33,17 +33,30 @@ pub fn user_claims(user: &User, scope: &ScopeSet) -> UserClaims {
     )
 }
 
-/// The ID token for a grant to `client_id`, when its scope has `openid`.
+/// The tokens an ID token goes with.
+#[derive(Debug, Clone, Copy)]
+pub struct Issued<'a> {
+    pub client_id: &'a str,
+    pub user: &'a User,
+    pub scope: &'a ScopeSet,
+    pub access_token: &'a str,
+    pub now: UnixTime,
+}
+
+/// The ID token for a grant, when its scope has `openid`.
 pub async fn id_token(
     store: &dyn Store,
     config: &OAuthState,
-    client_id: &str,
-    user: &User,
-    scope: &ScopeSet,
+    issued: Issued<'_>,
     authentication: Authentication,
-    access_token: &str,
-    now: UnixTime,
 ) -> Result<Option<String>> {
+    let Issued {
+        client_id,
+        user,
+        scope,
+        access_token,
+        now,
+    } = issued;
     if !scope.contains("openid") {
         return Ok(None);
     }

@@ -31,6 +31,7 @@ struct TokenInfo<'a> {
 
 /// The bearer token of a request (RFC 6750 §2): the `Authorization: Bearer` header or an
 /// `access_token` parameter of `sources`, in one way only; else the answer to send.
+#[allow(clippy::result_large_err)] // a refusal is a full response by design
 pub(crate) fn presented_token(
     headers: &HeaderMap,
     sources: &[&Params],

@@ -19,6 +19,7 @@ mod oauth_authorize;
 mod oauth_checks;
 mod oauth_helpers;
 mod oauth_token;
+mod oidc;
 mod server;
 mod settings;
 mod webdriver;

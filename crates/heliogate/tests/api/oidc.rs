@@ -1,0 +1,335 @@
+//! OpenID Connect (Core 1.0, Discovery 1.0) with a certified-style relying-party library, the
+//! `openidconnect` crate, through real sign-in and consent; and the endpoints' rules.
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+use crate::helpers::{location, Browser, TestApp};
+use crate::oauth_helpers::*;
+
+heliogate_store::for_each_backend!(crate::helpers::on;
+    oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes,
+    oidc_core_5_3_userinfo_answers_by_the_token_and_its_scope,
+    discovery_and_rfc_8414_are_one_document_and_the_keys_are_published,
+);
+
+/// A user with an e-mail address, for the claims.
+fn add_carol(app: &TestApp) -> String {
+    let out = app
+        .run_with_input(
+            &[
+                "user",
+                "add",
+                "carol",
+                "--role",
+                "reader",
+                "--email",
+                "carol@example.org",
+                "--password-stdin",
+                "--json",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .json();
+    out["id"].as_str().unwrap().to_owned()
+}
+
+async fn oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes(app: TestApp) {
+    let carol = add_carol(&app);
+    let (id, secret) = register(
+        &app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--scope",
+            "email",
+            "--scope",
+            "roles",
+            "--scope",
+            "read",
+        ],
+    );
+    let server = app.serve(&[("HELIOGATE_ID_TOKEN_TTL", "300")]).await;
+    let http = http();
+    let issuer = IssuerUrl::new(server.base.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(id.clone()),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("roles".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // Carol signs in on the way and consents.
+    let browser = Browser::new(&server);
+    let first = browser
+        .get(url.as_str().strip_prefix(&server.base).unwrap())
+        .await;
+    let next = query_param(&format!("http://x{}", location(&first)), "next").unwrap();
+    assert_eq!(
+        browser.sign_in_to("carol", PASSWORD, &next).await.status(),
+        303
+    );
+    let callback = authorize(&browser, &server, url.as_str()).await;
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    let code = query_param(&callback, "code").unwrap();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+
+    // The library verifies the signature against the JWKS, iss, aud, exp and the nonce.
+    let id_token = tokens.id_token().expect("an ID token");
+    let id_verifier = client.id_token_verifier();
+    let claims = id_token.claims(&id_verifier, &nonce).unwrap();
+    let at_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&at_hash));
+    assert_eq!(claims.subject().as_str(), carol);
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some("carol")
+    );
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("carol@example.org")
+    );
+    assert_eq!(claims.email_verified(), Some(false));
+    let auth_time = claims.auth_time().expect("auth_time");
+    assert!(auth_time <= claims.issue_time());
+    assert_eq!(
+        (claims.expiration() - claims.issue_time()).num_seconds(),
+        300
+    );
+    assert_eq!(
+        claims.authorized_party().map(|a| a.as_str()),
+        Some(id.as_str())
+    );
+    let amr: Vec<&str> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(amr, ["pwd"]);
+    // The raw payload: sid and the roles claim (which the library does not model).
+    let payload = jwt_payload(&id_token.to_string());
+    assert!(payload["sid"].as_str().is_some_and(|s| s.len() >= 16));
+    assert_eq!(payload["roles"], serde_json::json!(["reader"]));
+    assert_eq!(payload["iss"], server.base.as_str());
+
+    // sub is the same at tokeninfo.
+    let info: Value = tokeninfo(&server, tokens.access_token().secret())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], carol.as_str());
+
+    // UserInfo, through the library.
+    let userinfo: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(userinfo.subject().as_str(), carol);
+    assert_eq!(
+        userinfo.email().map(|e| e.as_str()),
+        Some("carol@example.org")
+    );
+
+    // A refresh keeps openid and brings a fresh ID token of the same sign-in, without nonce.
+    let refreshed = client
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(refreshed
+        .scopes()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str() == "openid"));
+    let again = refreshed.id_token().expect("a fresh ID token");
+    let again_claims = again
+        .claims(&id_verifier, |nonce: Option<&Nonce>| match nonce {
+            None => Ok(()),
+            Some(_) => Err("a refreshed ID token has no nonce".to_owned()),
+        })
+        .unwrap();
+    assert_eq!(again_claims.subject(), claims.subject());
+    assert_eq!(again_claims.auth_time(), Some(auth_time));
+    assert_eq!(jwt_payload(&again.to_string())["sid"], payload["sid"]);
+}
+
+/// The claims of a JWT, unverified: for what a test looks at beyond the library.
+fn jwt_payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn oidc_core_5_3_userinfo_answers_by_the_token_and_its_scope(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let (id, secret) = register_web(&app);
+    let server = app.serve(&[]).await;
+    let client = oauth_client(&server, &id, Some(&secret));
+    let browser = signed_in(&server, "alice").await;
+    let with_openid = code_flow(&server, &client, &browser, &["openid", "read"]).await;
+    let without = code_flow(&server, &client, &browser, &["read"]).await;
+    let url = server.url("/oauth/userinfo");
+
+    let ok = http()
+        .get(&url)
+        .bearer_auth(with_openid.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["cache-control"], "no-store");
+    let body: Value = ok.json().await.unwrap();
+    assert!(body["sub"].as_str().is_some());
+    assert!(body.get("email").is_none() && body.get("name").is_none());
+    // POST with the token in the form body.
+    let posted = http()
+        .post(&url)
+        .form(&[("access_token", with_openid.access_token().secret())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+
+    // Without openid: 403 insufficient_scope.
+    let refused = http()
+        .get(&url)
+        .bearer_auth(without.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("error=\"insufficient_scope\""));
+    // No token, a made-up one, a revoked one: 401.
+    let none = http().get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    for token in ["made-up", with_openid.access_token().secret().as_str()] {
+        if token != "made-up" {
+            post_form(
+                &server,
+                "/oauth/revoke",
+                Some((&id, &secret)),
+                &[("token", token)],
+            )
+            .await;
+        }
+        let dead = http().get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(dead.status(), 401, "{token}");
+        assert!(dead.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+    }
+}
+
+async fn discovery_and_rfc_8414_are_one_document_and_the_keys_are_published(app: TestApp) {
+    let issuer = "https://login.example.org";
+    let server = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
+    let get = |path: &'static str| {
+        let url = server.url(path);
+        async move { http().get(url).send().await.unwrap() }
+    };
+    let oidc: Value = get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let oauth: Value = get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oidc, oauth);
+    assert_eq!(oidc["issuer"], issuer);
+    assert_eq!(oidc["jwks_uri"], format!("{issuer}/oauth/jwks"));
+    assert_eq!(
+        oidc["userinfo_endpoint"],
+        format!("{issuer}/oauth/userinfo")
+    );
+    assert_eq!(
+        oidc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    assert_eq!(oidc["claims_parameter_supported"], false);
+    assert!(oidc["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("roles")));
+
+    let jwks = get("/oauth/jwks").await;
+    assert_eq!(jwks.headers()["content-type"], "application/jwk-set+json");
+    assert_eq!(jwks.headers()["cache-control"], "public, max-age=600");
+    let jwks: Value = jwks.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs, ["ES256", "RS256"]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        assert!(key["kid"].as_str().is_some_and(|k| k.len() == 43));
+        assert!(key.get("d").is_none(), "no private part: {key}");
+    }
+    // Another node on the same database publishes the same keys.
+    let other = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
+    let again: Value = http()
+        .get(other.url("/oauth/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, jwks);
+}
