@@ -3,7 +3,7 @@
 //! client at its redirect URI with a code or an error, always with `iss` (RFC 9207).
 
 use heliogate_core::oauth::authorize::{
-    redirect_with, AuthorizeError, AuthorizeRequest, RegisteredClient,
+    needs_fresh_sign_in, redirect_with, AuthorizeError, AuthorizeRequest, RegisteredClient,
 };
 use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
@@ -37,6 +37,9 @@ pub enum AuthorizeOutcome {
     Redirect(String),
     /// Nobody is signed in: sign in first, then come back.
     LoginRequired,
+    /// Someone is signed in, but the request wants a fresh sign-in (`prompt=login` or
+    /// `select_account`, `max_age`): sign in again, then come back without asking that again.
+    SignInAgain,
     /// Ask the user: `client_name` wants `scopes`.
     ConsentRequired {
         request: AuthorizeRequest,
@@ -187,9 +190,30 @@ pub async fn authorize(
         Ok(valid) => valid,
         Err(outcome) => return Ok(outcome),
     };
+    // OpenID Connect Core §3.1.2.6: with prompt=none, what would need a page is an error.
+    let refuse = |code: OAuthErrorCode, description: &str| {
+        Ok(error_answer(
+            config,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            &OAuthError::new(code, description),
+        ))
+    };
     let Some(signed_in) = signed_in else {
+        if request.prompt.none {
+            return refuse(OAuthErrorCode::LoginRequired, "nobody is signed in");
+        }
         return Ok(AuthorizeOutcome::LoginRequired);
     };
+    if needs_fresh_sign_in(&request, signed_in.auth_time, now()) {
+        if request.prompt.none {
+            return refuse(
+                OAuthErrorCode::LoginRequired,
+                "the sign-in is older than max_age",
+            );
+        }
+        return Ok(AuthorizeOutcome::SignInAgain);
+    }
     let user = signed_in.user;
     let scopes = match grantable(store, config, &request, &client, user).await? {
         Ok(scopes) => scopes,
@@ -199,10 +223,16 @@ pub async fn authorize(
     let asker = ConsentAsker {
         public: client.is_public(),
         trusted: client.trusted,
-        prompt_consent: request.prompt_consent,
+        prompt_consent: request.prompt.consent,
     };
     if !must_ask(remembered.as_ref(), &scopes, asker) {
         return issue_code(store, config, &request, signed_in, &scopes).await;
+    }
+    if request.prompt.none {
+        return refuse(
+            OAuthErrorCode::ConsentRequired,
+            "the user has not consented to this request",
+        );
     }
     Ok(AuthorizeOutcome::ConsentRequired {
         request,

@@ -9,6 +9,7 @@ use crate::client::{GrantType, RedirectUri};
 use crate::oauth::pkce;
 use crate::oauth::{OAuthError, OAuthErrorCode};
 use crate::scope::ScopeSet;
+use crate::UnixTime;
 
 use crate::oauth::params::Params;
 
@@ -37,9 +38,58 @@ pub struct AuthorizeRequest {
     /// The `S256` PKCE challenge, when sent.
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
-    /// `prompt` names `consent`: ask the user even if they consented before.
-    pub prompt_consent: bool,
+    pub prompt: Prompt,
+    /// OpenID Connect `max_age`: the longest time since the user signed in, in seconds.
+    pub max_age: Option<i64>,
 }
+
+/// OpenID Connect Core §3.1.2.1: what `prompt` asks of the sign-in and the consent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// Show nothing: answer at once, or with an error.
+    pub none: bool,
+    /// Sign in again, even with a session.
+    pub login: bool,
+    /// Ask for consent even if it was given before.
+    pub consent: bool,
+    /// Let the user choose the account: heliogate shows the sign-in form, where any account
+    /// can sign in.
+    pub select_account: bool,
+}
+
+impl Prompt {
+    /// The values `prompt` takes, in discovery's `prompt_values_supported`.
+    pub const VALUES: [&'static str; 4] = ["none", "login", "consent", "select_account"];
+
+    fn parse(value: &str) -> Result<Prompt, String> {
+        let mut prompt = Prompt::default();
+        for word in value.split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => prompt.select_account = true,
+                other => return Err(format!("prompt value {other:?} is not supported")),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+            return Err("prompt=none cannot be combined with other values".into());
+        }
+        Ok(prompt)
+    }
+}
+
+/// Whether an authorization request needs the user to sign in again although a session
+/// exists: `prompt=login` or `select_account`, or a sign-in older than `max_age`.
+pub fn needs_fresh_sign_in(request: &AuthorizeRequest, auth_time: UnixTime, now: UnixTime) -> bool {
+    request.prompt.login
+        || request.prompt.select_account
+        || request.max_age.is_some_and(|max| now - auth_time > max)
+}
+
+/// The parameters that ask for a fresh sign-in, which the request that comes back after it
+/// leaves out (else it would ask again, for ever).
+pub const FRESH_SIGN_IN_PARAMETERS: [&str; 2] = ["prompt", "max_age"];
 
 /// Why an authorization request fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,8 +232,26 @@ pub fn validate_authorize(
             "state or nonce is too long",
         ));
     }
-    let prompt_consent =
-        get("prompt")?.is_some_and(|prompt| prompt.split(' ').any(|p| p == "consent"));
+    let prompt = match get("prompt")? {
+        Some(value) => {
+            Prompt::parse(value).map_err(|e| fail(OAuthErrorCode::InvalidRequest, &e))?
+        }
+        None => Prompt::default(),
+    };
+    let max_age = match get("max_age")? {
+        Some(value) => Some(
+            value
+                .parse::<u32>()
+                .map_err(|_| {
+                    fail(
+                        OAuthErrorCode::InvalidRequest,
+                        "max_age must be a number of seconds",
+                    )
+                })?
+                .into(),
+        ),
+        None => None,
+    };
     Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -192,7 +260,8 @@ pub fn validate_authorize(
         state,
         code_challenge,
         nonce,
-        prompt_consent,
+        prompt,
+        max_age,
     })
 }
 
@@ -308,6 +377,30 @@ mod tests {
             Some("invalid_request")
         );
         assert!(validate("client_id=app&response_type=code", false).is_ok());
+    }
+
+    #[test]
+    fn oidc_prompt_and_max_age_are_parsed_and_checked() {
+        let with =
+            |extra: &str| validate(&format!("client_id=app&response_type=code{extra}"), false);
+        let request =
+            with("&prompt=login%20consent&max_age=60").unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(request.prompt.login && request.prompt.consent && !request.prompt.none);
+        assert_eq!(request.max_age, Some(60));
+        assert!(needs_fresh_sign_in(&request, 1_000, 1_000));
+        for bad in [
+            "&prompt=none%20login",
+            "&prompt=sometimes",
+            "&max_age=-1",
+            "&max_age=soon",
+        ] {
+            assert_eq!(redirected_code(with(bad)), Some("invalid_request"), "{bad}");
+        }
+        let aged = with("&max_age=60").unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(!needs_fresh_sign_in(&aged, 1_000, 1_060));
+        assert!(needs_fresh_sign_in(&aged, 1_000, 1_061));
+        let plain = with("").unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(!needs_fresh_sign_in(&plain, 0, 1_000_000));
     }
 
     #[test]

@@ -26,6 +26,11 @@ pub enum OAuthErrorCode {
     UnsupportedTokenType,
     ServerError,
     TemporarilyUnavailable,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, and nobody is signed in (or not recently
+    /// enough for `max_age`).
+    LoginRequired,
+    /// `prompt=none`, and the user would have to be asked for consent.
+    ConsentRequired,
 }
 
 impl OAuthErrorCode {
@@ -43,6 +48,8 @@ impl OAuthErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
         }
     }
 }

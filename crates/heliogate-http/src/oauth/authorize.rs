@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::session_sid;
 use heliogate_app::oauth::authorize::{self, AuthorizeOutcome, SignedInUser};
 use heliogate_app::oauth::OAuthFailure;
+use heliogate_core::oauth::authorize::FRESH_SIGN_IN_PARAMETERS;
 use heliogate_core::oauth::Params;
 use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
 use serde::Deserialize;
@@ -120,6 +121,19 @@ fn outcome_response(
             error_page(state, StatusCode::BAD_REQUEST, "Cannot continue", &message)
         }
         Ok(AuthorizeOutcome::LoginRequired) => Redirect::to(&login_location(here)).into_response(),
+        Ok(AuthorizeOutcome::SignInAgain) => {
+            // Back here afterwards without what asked for the fresh sign-in.
+            let kept: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(
+                    params
+                        .pairs()
+                        .iter()
+                        .filter(|(k, _)| !FRESH_SIGN_IN_PARAMETERS.contains(&k.as_str())),
+                )
+                .finish();
+            let next = format!("/oauth/authorize?{kept}");
+            Redirect::to(&format!("{}&again=1", login_location(&next))).into_response()
+        }
         Ok(AuthorizeOutcome::ConsentRequired {
             request,
             client_name,

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::scopes::known_scopes;
+use heliogate_core::oauth::authorize::Prompt;
 use serde_json::json;
 
 use crate::AppState;
@@ -54,6 +55,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": CLAIMS,
         "claims_parameter_supported": false,
+        "prompt_values_supported": Prompt::VALUES,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

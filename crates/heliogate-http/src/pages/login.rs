@@ -81,7 +81,12 @@ pub(super) async fn form(
             .map(|(_, v)| v.into_owned())
     });
     let next = safe_next(next_param.as_deref());
-    if let Some(id) = cookie(&headers, state.config.session_cookie()) {
+    // `again`: an application asked for a fresh sign-in; the form is shown to a signed-in
+    // user too, and signing in replaces the session.
+    let again = query.as_deref().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "again" && v == "1")
+    });
+    if let Some(id) = cookie(&headers, state.config.session_cookie()).filter(|_| !again) {
         if let Ok(Some(_)) = login::current_session(&*state.store, &state.config.login, id).await {
             return Redirect::to(&next).into_response();
         }

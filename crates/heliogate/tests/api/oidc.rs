@@ -10,13 +10,14 @@ use openidconnect::{
 };
 use serde_json::Value;
 
-use crate::helpers::{location, Browser, TestApp};
+use crate::helpers::{form_value, location, Browser, TestApp};
 use crate::oauth_helpers::*;
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes,
     oidc_core_5_3_userinfo_answers_by_the_token_and_its_scope,
     discovery_and_rfc_8414_are_one_document_and_the_keys_are_published,
+    oidc_core_3_1_2_1_prompt_and_max_age_are_honoured,
 );
 
 /// A user with an e-mail address, for the claims.
@@ -332,4 +333,98 @@ async fn discovery_and_rfc_8414_are_one_document_and_the_keys_are_published(app:
         .await
         .unwrap();
     assert_eq!(again, jwks);
+}
+
+async fn oidc_core_3_1_2_1_prompt_and_max_age_are_honoured(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let (id, _) = register_web(&app);
+    let server = app.serve(&[]).await;
+    let url = |extra: &str| {
+        format!(
+            "/oauth/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback\
+             &scope=openid%20read&state=s1&nonce=n1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+             &code_challenge_method=S256{extra}"
+        )
+    };
+    let error_of = |response: &reqwest::Response| {
+        let to = location(response);
+        assert!(to.starts_with(CALLBACK), "{to}");
+        assert_eq!(query_param(to, "state").as_deref(), Some("s1"));
+        query_param(to, "error").unwrap_or_default()
+    };
+    // prompt=none answers the client, never with a page: nobody is signed in...
+    let stranger = Browser::new(&server);
+    let out = stranger.get(&url("&prompt=none")).await;
+    assert_eq!(error_of(&out), "login_required");
+    // ...the signed-in user has not consented yet...
+    let browser = signed_in(&server, "alice").await;
+    let out = browser.get(&url("&prompt=none")).await;
+    assert_eq!(error_of(&out), "consent_required");
+    // ...and once they have, a code.
+    let base = format!("{}{}", server.base, url(""));
+    authorize(&browser, &server, &base).await;
+    let out = browser.get(&url("&prompt=none")).await;
+    assert!(
+        query_param(location(&out), "code").is_some(),
+        "{}",
+        location(&out)
+    );
+    // Malformed prompt or max_age: invalid_request.
+    for bad in ["&prompt=none%20login", "&prompt=whenever", "&max_age=-5"] {
+        let out = browser.get(&url(bad)).await;
+        assert_eq!(error_of(&out), "invalid_request", "{bad}");
+    }
+
+    // prompt=login (and select_account): the sign-in form again, then back without it.
+    for prompt in ["login", "select_account"] {
+        let out = browser.get(&url(&format!("&prompt={prompt}"))).await;
+        let to = location(&out).to_owned();
+        assert!(
+            to.starts_with("/login?next=") && to.ends_with("&again=1"),
+            "{to}"
+        );
+        let next = query_param(&format!("http://x{to}"), "next").unwrap();
+        assert!(!next.contains("prompt"), "{next}");
+        let form = browser.get(&to).await;
+        assert_eq!(form.status(), 200, "the form, although signed in");
+        let html = form.text().await.unwrap();
+        let csrf = form_value(&html, "csrf_token").unwrap();
+        assert_eq!(
+            form_value(&html, "next").map(|n| unescape(&n)),
+            Some(next.clone())
+        );
+        let before = browser.session_cookie();
+        let signed = browser
+            .post(
+                "/login",
+                &[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("csrf_token", &csrf),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        assert_eq!(location(&signed), next);
+        assert_ne!(
+            browser.session_cookie(),
+            before,
+            "a new sign-in, a new session"
+        );
+        let back = browser.get(&next).await;
+        assert!(query_param(location(&back), "code").is_some());
+    }
+
+    // max_age: a sign-in older than that is done again; prompt=none then says login_required.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let out = browser.get(&url("&max_age=1")).await;
+    assert!(
+        location(&out).starts_with("/login?next="),
+        "{}",
+        location(&out)
+    );
+    let out = browser.get(&url("&max_age=1&prompt=none")).await;
+    assert_eq!(error_of(&out), "login_required");
+    let out = browser.get(&url("&max_age=3600")).await;
+    assert!(query_param(location(&out), "code").is_some());
 }
