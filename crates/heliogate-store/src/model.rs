@@ -75,6 +75,9 @@ pub struct Client {
     pub trusted: bool,
     /// A confidential client allowed to omit PKCE; never a public one.
     pub pkce_optional: bool,
+    /// Where the client may send the browser after signing the user out (RP-Initiated
+    /// Logout), matched exactly.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -87,6 +90,7 @@ pub struct NewClient {
     pub introspect: bool,
     pub trusted: bool,
     pub pkce_optional: bool,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }

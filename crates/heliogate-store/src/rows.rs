@@ -60,6 +60,7 @@ pub(crate) struct ClientRow {
     pub introspect: bool,
     pub trusted: bool,
     pub pkce_optional: bool,
+    pub post_logout_redirect_uris: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -79,11 +80,15 @@ impl TryFrom<ClientRow> for Client {
             }
             None => None,
         };
-        let redirect_uris = split(&row.redirect_uris)
-            .iter()
-            .map(|u| RedirectUri::parse(u))
-            .collect::<Result<_, _>>()
-            .map_err(|_| damaged("redirect URI"))?;
+        let uris = |column: &str| {
+            split(column)
+                .iter()
+                .map(|u| RedirectUri::parse(u))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| damaged("redirect URI"))
+        };
+        let redirect_uris = uris(&row.redirect_uris)?;
+        let post_logout_redirect_uris = uris(&row.post_logout_redirect_uris)?;
         let grant_types = split(&row.grant_types)
             .iter()
             .map(|g| g.parse::<GrantType>())
@@ -107,6 +112,7 @@ impl TryFrom<ClientRow> for Client {
             introspect: row.introspect,
             trusted: row.trusted,
             pkce_optional: row.pkce_optional,
+            post_logout_redirect_uris,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -138,7 +144,7 @@ impl From<AuditRow> for crate::AuditEvent {
 
 /// The columns `ClientRow` reads, with the owner's name joined in.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub(crate) const USER_COLUMNS: &str =

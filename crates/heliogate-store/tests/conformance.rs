@@ -74,6 +74,7 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         introspect: false,
         trusted: false,
         pkce_optional: false,
+        post_logout_redirect_uris: Vec::new(),
         now: NOW,
     }
 }
@@ -383,6 +384,7 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         introspect: true,
         trusted: true,
         pkce_optional: false,
+        post_logout_redirect_uris: Vec::new(),
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();

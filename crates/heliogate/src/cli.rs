@@ -136,6 +136,9 @@ pub enum ClientCommand {
         /// A confidential client that cannot send PKCE may omit it (every other client must send it)
         #[arg(long)]
         pkce_optional: bool,
+        /// Where the client may send the browser after signing the user out, matched exactly (repeat for several)
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
     },
     /// List clients
     List,

@@ -209,6 +209,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             introspect,
             trusted,
             pkce_optional,
+            post_logout_redirect_uris,
         } => {
             let input = AddClient {
                 name,
@@ -220,6 +221,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 introspect,
                 trusted,
                 pkce_optional,
+                post_logout_redirect_uris,
             };
             let client = admin::add_client(store, &actor, input).await?;
             print(json, &client, || issued(&client))

@@ -25,6 +25,7 @@ pub struct ClientView {
     pub trusted: bool,
     /// May omit PKCE (a confidential client only).
     pub pkce_optional: bool,
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -51,6 +52,11 @@ impl From<Client> for ClientView {
             introspect: c.introspect,
             trusted: c.trusted,
             pkce_optional: c.pkce_optional,
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -83,6 +89,8 @@ pub struct AddClient {
     pub trusted: bool,
     /// May omit PKCE; refused for a public client.
     pub pkce_optional: bool,
+    /// Where it may send the browser after signing the user out.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -135,6 +143,12 @@ pub async fn add_client(
             "a public client must send PKCE: only a confidential client may omit it".into(),
         ));
     }
+    let post_logout_redirect_uris = input
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
     let secret = (kind == ClientKind::Confidential).then(new_secret);
     let new = NewClient {
         client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
@@ -144,6 +158,7 @@ pub async fn add_client(
         introspect: input.introspect,
         trusted: input.trusted,
         pkce_optional: input.pkce_optional,
+        post_logout_redirect_uris,
         now: now(),
     };
     let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use heliogate_core::UnixTime;
 use heliogate_store::{SigningKey, Store, StoreError};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 
 use crate::oauth::OAuthState;
@@ -38,6 +38,8 @@ struct Signer {
 /// The keys in force: the newest signing key of each algorithm, and every published key.
 pub struct KeyRing {
     signers: Vec<Signer>,
+    /// Every published key, to check what heliogate signed.
+    verifiers: Vec<(String, Algorithm, DecodingKey)>,
     /// The JWK set document, as served.
     jwks: String,
 }
@@ -88,6 +90,7 @@ fn generate(alg: Algorithm) -> Result<Vec<u8>> {
 impl KeyRing {
     fn from_stored(stored: &[SigningKey], now: UnixTime) -> Result<KeyRing> {
         let mut signers: Vec<Signer> = Vec::new();
+        let mut verifiers = Vec::new();
         let mut keys = Vec::new();
         for row in stored {
             let Some(alg) = ALGORITHMS.into_iter().find(|a| alg_name(*a) == row.alg) else {
@@ -101,6 +104,11 @@ impl KeyRing {
                     row.kid
                 )));
             }
+            verifiers.push((
+                row.kid.clone(),
+                alg,
+                DecodingKey::from_jwk(&jwk).map_err(internal)?,
+            ));
             keys.push(jwk);
             // Rows come by generation: a later one that already signs replaces an earlier.
             if row.signs_from <= now {
@@ -113,7 +121,30 @@ impl KeyRing {
             }
         }
         let jwks = serde_json::to_string(&JwkSet { keys }).map_err(internal)?;
-        Ok(KeyRing { signers, jwks })
+        Ok(KeyRing {
+            signers,
+            verifiers,
+            jwks,
+        })
+    }
+
+    /// The claims of a JWT that heliogate signed with a published key for `issuer`, whatever
+    /// its age: for a hint (`id_token_hint`), never for a credential.
+    pub fn verify_hint(&self, issuer: &str, token: &str) -> Option<serde_json::Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let (_, alg, key) = self.verifiers.iter().find(|(k, ..)| *k == kid)?;
+        if header.alg != *alg {
+            return None;
+        }
+        let mut validation = Validation::new(*alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
+            .ok()
+            .map(|data| data.claims)
     }
 
     /// The JWK set document (RFC 7517 §5).

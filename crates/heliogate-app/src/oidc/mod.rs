@@ -2,6 +2,7 @@
 
 pub mod id_token;
 pub mod keys;
+pub mod logout;
 pub mod userinfo;
 
 pub use keys::{ensure_keys, key_ring, KeyRing};

@@ -45,6 +45,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "token_endpoint": format!("{issuer}/oauth/token"),
         "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
         "jwks_uri": format!("{issuer}/oauth/jwks"),
+        "end_session_endpoint": format!("{issuer}/oauth/logout"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "scopes_supported": scopes,

@@ -1,4 +1,6 @@
-//! The OpenID Connect endpoints: discovery, the JWK set, UserInfo.
+//! The OpenID Connect endpoints: discovery, the JWK set, UserInfo, RP-initiated logout.
+
+mod logout;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/oauth/jwks", get(jwks))
         .route("/oauth/userinfo", get(userinfo_get).post(userinfo_post))
+        .route("/oauth/logout", get(logout::get).post(logout::post))
 }
 
 /// The published keys (RFC 7517 §5). Relying parties may keep them for ten minutes, so a key

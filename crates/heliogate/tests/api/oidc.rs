@@ -18,6 +18,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     oidc_core_5_3_userinfo_answers_by_the_token_and_its_scope,
     discovery_and_rfc_8414_are_one_document_and_the_keys_are_published,
     oidc_core_3_1_2_1_prompt_and_max_age_are_honoured,
+    rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris,
 );
 
 /// A user with an e-mail address, for the claims.
@@ -427,4 +428,147 @@ async fn oidc_core_3_1_2_1_prompt_and_max_age_are_honoured(app: TestApp) {
     assert_eq!(error_of(&out), "login_required");
     let out = browser.get(&url("&max_age=3600")).await;
     assert!(query_param(location(&out), "code").is_some());
+}
+
+/// RFC 7636 §B's verifier, whose S256 challenge the hand-made authorization URLs carry.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Runs the code flow by hand for `scope` and returns the token response.
+async fn code_tokens(
+    server: &crate::helpers::Server,
+    browser: &Browser,
+    (id, secret): (&str, &str),
+    scope: &str,
+) -> Value {
+    let url = format!(
+        "{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback\
+         &scope={scope}&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        server.base
+    );
+    let code = query_param(&authorize(browser, server, &url).await, "code").unwrap();
+    post_form(
+        server,
+        "/oauth/token",
+        Some((id, secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let back = "http://127.0.0.1/signed-out";
+    let (id, secret) = register(
+        &app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--post-logout-redirect-uri",
+            back,
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+        ],
+    );
+    let secret = secret.unwrap();
+    let server = app.serve(&[]).await;
+    let discovery: Value = http()
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["end_session_endpoint"],
+        server.url("/oauth/logout")
+    );
+
+    // With the ID token as hint: signed out at once, back at the registered URI with state.
+    let browser = signed_in(&server, "alice").await;
+    let tokens = code_tokens(&server, &browser, (&id, &secret), "openid%20read").await;
+    let hint = tokens["id_token"].as_str().unwrap().to_owned();
+    let encoded = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    // A URI that is not registered: a page, no redirect, nothing ends.
+    let out = browser
+        .get(&format!(
+            "/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+            encoded("https://evil.example/")
+        ))
+        .await;
+    assert_eq!(out.status(), 400);
+    assert!(out.headers().get("location").is_none());
+    assert!(signed_in_now(&browser).await);
+    // A hint heliogate did not sign: refused.
+    let mut parts: Vec<&str> = hint.split('.').collect();
+    let forged_payload = jwt_payload(&hint);
+    let mut forged_payload = forged_payload.as_object().unwrap().clone();
+    forged_payload.insert("sub".into(), Value::from("someone-else"));
+    let forged_part = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&forged_payload).unwrap())
+    };
+    parts[1] = &forged_part;
+    let forged = parts.join(".");
+    let out = browser
+        .get(&format!("/oauth/logout?id_token_hint={forged}"))
+        .await;
+    assert_eq!(out.status(), 400);
+    assert!(signed_in_now(&browser).await);
+    let out = browser
+        .get(&format!(
+            "/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=st%201",
+            encoded(back)
+        ))
+        .await;
+    assert_eq!(out.status(), 303);
+    assert_eq!(location(&out), format!("{back}?state=st+1"));
+    assert!(!signed_in_now(&browser).await);
+
+    // Without a hint, the user confirms first; a forged confirmation does nothing.
+    let browser = signed_in(&server, "alice").await;
+    let query = format!("client_id={id}&post_logout_redirect_uri={}", encoded(back));
+    let page = browser.get(&format!("/oauth/logout?{query}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out of"), "{html}");
+    let csrf = form_value(&html, "csrf_token").unwrap();
+    let confirm = |token: &str| {
+        vec![
+            ("csrf_token".to_owned(), token.to_owned()),
+            ("confirm".to_owned(), "yes".to_owned()),
+            ("client_id".to_owned(), id.clone()),
+            ("post_logout_redirect_uri".to_owned(), back.to_owned()),
+        ]
+    };
+    let forged_form = confirm("forged");
+    let pairs: Vec<(&str, &str)> = forged_form
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(browser.post("/oauth/logout", &pairs).await.status(), 403);
+    assert!(signed_in_now(&browser).await);
+    let real = confirm(&csrf);
+    let pairs: Vec<(&str, &str)> = real.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = browser.post("/oauth/logout", &pairs).await;
+    assert_eq!(location(&out), back);
+    assert!(!signed_in_now(&browser).await);
+    // Nobody signed in: straight back.
+    let out = browser.get(&format!("/oauth/logout?{query}")).await;
+    assert_eq!(location(&out), back);
+}
+
+async fn signed_in_now(browser: &Browser) -> bool {
+    browser.get("/").await.status() == 200
 }
