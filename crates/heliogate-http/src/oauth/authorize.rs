@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::session_sid;
 use heliogate_app::oauth::authorize::{self, AuthorizeOutcome, SignedInUser};
@@ -13,7 +13,7 @@ use heliogate_core::oauth::Params;
 use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
 use serde::Deserialize;
 
-use crate::pages::{app_error_page, error_page, page, PageForm};
+use crate::pages::{app_error_page, error_page, form_redirecting_to, page, PageForm};
 use crate::session::{login_location, optional_session, ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -55,16 +55,6 @@ struct ConsentPage<'a> {
     fields: Vec<(String, String)>,
 }
 
-/// The origin a consent form's answer may redirect to: pages allow forms to post to
-/// heliogate only, and browsers apply that to the redirect after the post too.
-fn redirect_origin(uri: &str) -> Option<String> {
-    let url = url::Url::parse(uri).ok()?;
-    match url.scheme() {
-        "http" | "https" => Some(url.origin().ascii_serialization()),
-        scheme => Some(format!("{scheme}:")),
-    }
-}
-
 fn consent_page(
     state: &AppState,
     signed_in: &SignedIn,
@@ -95,17 +85,7 @@ fn consent_page(
         fields,
     }
     .render();
-    let mut response = page(StatusCode::OK, html);
-    let origin = redirect_origin(redirect_uri).unwrap_or_default();
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
+    form_redirecting_to(page(StatusCode::OK, html), Some(redirect_uri))
 }
 
 fn outcome_response(

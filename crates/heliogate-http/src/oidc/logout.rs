@@ -3,13 +3,13 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login;
 use heliogate_app::oidc::logout::{decide_logout, Logout};
 use heliogate_core::oauth::Params;
 
-use crate::pages::{app_error_page, error_page, page};
+use crate::pages::{app_error_page, error_page, form_redirecting_to, page};
 use crate::session::{optional_session, set_cookie, ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -116,25 +116,8 @@ fn confirm_page(
         fields,
     }
     .render();
-    let mut response = page(StatusCode::OK, html);
-    // The form's answer redirects to the application: let the browser follow it.
-    let origin = params
-        .get("post_logout_redirect_uri")
-        .ok()
-        .flatten()
-        .and_then(|uri| url::Url::parse(uri).ok())
-        .map(|url| url.origin().ascii_serialization())
-        .filter(|origin| origin != "null")
-        .unwrap_or_default();
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
+    let back = params.get("post_logout_redirect_uri").ok().flatten();
+    form_redirecting_to(page(StatusCode::OK, html), back)
 }
 
 async fn sign_out(

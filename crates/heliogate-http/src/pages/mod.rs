@@ -58,6 +58,28 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
+/// A page whose form's answer redirects to `redirect_uri` (an application's): pages let forms
+/// post to heliogate only, and browsers apply that to the redirect after the post too, so
+/// that URI's origin is allowed as well.
+pub(crate) fn form_redirecting_to(mut response: Response, redirect_uri: Option<&str>) -> Response {
+    let origin = redirect_uri
+        .and_then(|uri| url::Url::parse(uri).ok())
+        .map(|url| match url.scheme() {
+            "http" | "https" => url.origin().ascii_serialization(),
+            scheme => format!("{scheme}:"),
+        })
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 pub(crate) fn error_page(
     state: &AppState,
     status: StatusCode,
