@@ -50,6 +50,67 @@ impl FromStr for GrantType {
     }
 }
 
+/// The JWS algorithm a client's ID tokens and JWT access tokens are signed with. RS256 is the
+/// default (OpenID Connect Registration §2); ES256 is smaller and faster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SigningAlg {
+    #[default]
+    Rs256,
+    Es256,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::Rs256, SigningAlg::Es256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+        }
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = ClientSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SigningAlg::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| ClientSpecError::UnknownSigningAlg(s.to_owned()))
+    }
+}
+
+/// What a client's access tokens are: opaque (checked at heliogate) or JWTs that a resource
+/// server can verify itself (RFC 9068), which heliogate checks and revokes alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    #[default]
+    Opaque,
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenFormat::Opaque => "opaque",
+            AccessTokenFormat::Jwt => "jwt",
+        }
+    }
+}
+
+impl FromStr for AccessTokenFormat {
+    type Err = ClientSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opaque" => Ok(AccessTokenFormat::Opaque),
+            "jwt" => Ok(AccessTokenFormat::Jwt),
+            other => Err(ClientSpecError::UnknownTokenFormat(other.to_owned())),
+        }
+    }
+}
+
 /// RFC 6749 §2.1: whether a client can keep a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -63,6 +124,10 @@ pub enum ClientSpecError {
         "unknown grant type {0:?} (known: authorization_code, refresh_token, client_credentials)"
     )]
     UnknownGrantType(String),
+    #[error("unknown signing algorithm {0:?} (known: RS256, ES256)")]
+    UnknownSigningAlg(String),
+    #[error("unknown access token format {0:?} (known: opaque, jwt)")]
+    UnknownTokenFormat(String),
     #[error("invalid redirect URI {uri:?}: {reason}")]
     BadRedirectUri { uri: String, reason: &'static str },
     #[error("the client name must be 1 to 200 printable characters")]

@@ -15,7 +15,10 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 
-pub use client::{ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri};
+pub use client::{
+    AccessTokenFormat, ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri,
+    SigningAlg,
+};
 pub use names::{Email, NameError, RoleName, UserName};
 pub use password_rules::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};

@@ -1,8 +1,8 @@
 //! The records the store takes and returns.
 
 use heliogate_core::{
-    ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName, ScopeSet,
-    SecretHash, TokenKey, UnixTime, UserName,
+    AccessTokenFormat, ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName,
+    ScopeSet, SecretHash, SigningAlg, TokenKey, UnixTime, UserName,
 };
 use serde_json::Value;
 
@@ -78,6 +78,8 @@ pub struct Client {
     /// Where the client may send the browser after signing the user out (RP-Initiated
     /// Logout), matched exactly.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub signing_alg: SigningAlg,
+    pub access_token_format: AccessTokenFormat,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -91,6 +93,8 @@ pub struct NewClient {
     pub trusted: bool,
     pub pkce_optional: bool,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub signing_alg: SigningAlg,
+    pub access_token_format: AccessTokenFormat,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }

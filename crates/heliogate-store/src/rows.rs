@@ -61,6 +61,8 @@ pub(crate) struct ClientRow {
     pub trusted: bool,
     pub pkce_optional: bool,
     pub post_logout_redirect_uris: String,
+    pub signing_alg: String,
+    pub access_token_format: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -113,6 +115,14 @@ impl TryFrom<ClientRow> for Client {
             trusted: row.trusted,
             pkce_optional: row.pkce_optional,
             post_logout_redirect_uris,
+            signing_alg: row
+                .signing_alg
+                .parse()
+                .map_err(|_| damaged("signing algorithm"))?,
+            access_token_format: row
+                .access_token_format
+                .parse()
+                .map_err(|_| damaged("access token format"))?,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -144,7 +154,7 @@ impl From<AuditRow> for crate::AuditEvent {
 
 /// The columns `ClientRow` reads, with the owner's name joined in.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub(crate) const USER_COLUMNS: &str =

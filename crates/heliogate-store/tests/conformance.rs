@@ -75,6 +75,8 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         trusted: false,
         pkce_optional: false,
         post_logout_redirect_uris: Vec::new(),
+        signing_alg: Default::default(),
+        access_token_format: Default::default(),
         now: NOW,
     }
 }
@@ -385,6 +387,8 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         trusted: true,
         pkce_optional: false,
         post_logout_redirect_uris: Vec::new(),
+        signing_alg: Default::default(),
+        access_token_format: Default::default(),
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();

@@ -139,6 +139,12 @@ pub enum ClientCommand {
         /// Where the client may send the browser after signing the user out, matched exactly (repeat for several)
         #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
         post_logout_redirect_uris: Vec<String>,
+        /// RS256 (default) or ES256: the algorithm of its ID tokens and JWT access tokens
+        #[arg(long, value_name = "ALG")]
+        signing_alg: Option<String>,
+        /// opaque (default) or jwt (RFC 9068 access tokens a resource server can verify itself)
+        #[arg(long, value_name = "FORMAT")]
+        access_token_format: Option<String>,
     },
     /// List clients
     List,

@@ -210,6 +210,8 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             trusted,
             pkce_optional,
             post_logout_redirect_uris,
+            signing_alg,
+            access_token_format,
         } => {
             let input = AddClient {
                 name,
@@ -222,6 +224,8 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 trusted,
                 pkce_optional,
                 post_logout_redirect_uris,
+                signing_alg,
+                access_token_format,
             };
             let client = admin::add_client(store, &actor, input).await?;
             print(json, &client, || issued(&client))

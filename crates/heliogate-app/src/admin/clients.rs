@@ -26,6 +26,8 @@ pub struct ClientView {
     /// May omit PKCE (a confidential client only).
     pub pkce_optional: bool,
     pub post_logout_redirect_uris: Vec<String>,
+    pub signing_alg: &'static str,
+    pub access_token_format: &'static str,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -57,6 +59,8 @@ impl From<Client> for ClientView {
                 .iter()
                 .map(|u| u.as_str().to_owned())
                 .collect(),
+            signing_alg: c.signing_alg.as_str(),
+            access_token_format: c.access_token_format.as_str(),
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -91,6 +95,10 @@ pub struct AddClient {
     pub pkce_optional: bool,
     /// Where it may send the browser after signing the user out.
     pub post_logout_redirect_uris: Vec<String>,
+    /// `RS256` (the default) or `ES256`.
+    pub signing_alg: Option<String>,
+    /// `opaque` (the default) or `jwt`.
+    pub access_token_format: Option<String>,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -149,6 +157,20 @@ pub async fn add_client(
         .map(|u| RedirectUri::parse(u))
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
+    let signing_alg = input
+        .signing_alg
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(invalid)?
+        .unwrap_or_default();
+    let access_token_format = input
+        .access_token_format
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(invalid)?
+        .unwrap_or_default();
     let secret = (kind == ClientKind::Confidential).then(new_secret);
     let new = NewClient {
         client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
@@ -159,6 +181,8 @@ pub async fn add_client(
         trusted: input.trusted,
         pkce_optional: input.pkce_optional,
         post_logout_redirect_uris,
+        signing_alg,
+        access_token_format,
         now: now(),
     };
     let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();

@@ -1,17 +1,49 @@
 //! The access-token seam: every access token is minted and read back here, nowhere else.
 //!
-//! Tokens are opaque: a public id that sorts by issue time and 256 random bits, stored only as
-//! their `TokenKey` (the id and the SHA-256 of the token), checked by lookup. A
-//! self-contained format (JWT access tokens, RFC 9068) would change `mint` and `inspect` and
-//! nothing outside this file.
+//! A token is opaque (a public id that sorts by issue time and 256 random bits) or, for a
+//! client registered so, a JWT (RFC 9068) that a resource server can verify itself. Either is
+//! stored only as its `TokenKey` (for a JWT, the SHA-256 of the whole JWT) and checked by
+//! lookup, so introspection, tokeninfo, revocation and the account page treat both alike.
 
 use std::sync::Arc;
 
-use heliogate_core::{SecretHash, TokenKey, UnixTime};
+use heliogate_core::{SecretHash, SigningAlg, TokenKey, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError};
+use serde::Serialize;
 
 use crate::cache::TtlCache;
-use crate::new_token;
+use crate::oidc::KeyRing;
+use crate::{new_secret, new_token};
+
+/// How a client's access tokens are minted.
+#[derive(Debug, Clone, Copy)]
+pub enum Format<'a> {
+    Opaque,
+    /// RFC 9068: signed with `alg`, for `audience`.
+    Jwt {
+        keys: &'a KeyRing,
+        alg: SigningAlg,
+        issuer: &'a str,
+        audience: &'a str,
+    },
+}
+
+/// RFC 9068 §2.2: the claims of a JWT access token.
+#[derive(Serialize)]
+struct JwtClaims<'a> {
+    iss: &'a str,
+    /// The user, or for a client's own token the client (§2.2).
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    jti: String,
+    iat: UnixTime,
+    exp: UnixTime,
+}
+
+/// The longest token `inspect` looks up: an RS256 JWT access token with a long scope fits.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// What a token was issued for.
 #[derive(Debug, Clone)]
@@ -60,8 +92,33 @@ impl AccessTokens {
     }
 
     /// A new token for `grant`: the string for the client, and the record to store.
-    pub fn mint(&self, grant: &Grant<'_>, now: UnixTime) -> (String, NewAccessToken) {
-        let token = new_token();
+    pub fn mint(
+        &self,
+        grant: &Grant<'_>,
+        now: UnixTime,
+        format: Format<'_>,
+    ) -> crate::Result<(String, NewAccessToken)> {
+        let token = match format {
+            Format::Opaque => new_token(),
+            Format::Jwt {
+                keys,
+                alg,
+                issuer,
+                audience,
+            } => {
+                let claims = JwtClaims {
+                    iss: issuer,
+                    sub: grant.user_id.unwrap_or(grant.client_id),
+                    aud: audience,
+                    client_id: grant.client_id,
+                    scope: grant.scope,
+                    jti: new_secret(),
+                    iat: now,
+                    exp: now + self.ttl,
+                };
+                keys.sign(alg, "at+jwt", &claims)?
+            }
+        };
         let record = NewAccessToken {
             key: TokenKey::of(&token),
             client_id: grant.client_id.to_owned(),
@@ -72,7 +129,7 @@ impl AccessTokens {
             created_at: now,
             expires_at: now + self.ttl,
         };
-        (token, record)
+        Ok((token, record))
     }
 
     /// The token's grant, if the token is live at `now`.
@@ -82,7 +139,7 @@ impl AccessTokens {
         token: &str,
         now: UnixTime,
     ) -> Result<Option<Arc<ActiveToken>>, StoreError> {
-        if token.is_empty() || token.len() > 512 {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }
         let key = TokenKey::of(token);

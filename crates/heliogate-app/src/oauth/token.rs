@@ -7,14 +7,15 @@ use heliogate_core::oauth::{
     check_code_exchange, check_refresh, grant_scopes, refresh_scope, CodeExchange, IssuedCode,
     OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
 };
-use heliogate_core::{GrantType, ScopeSet, SecretHash, TokenKey};
+use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKey};
 use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store};
 use serde::Serialize;
 
-use super::access_tokens::{AccessTokens, Grant};
+use super::access_tokens::{AccessTokens, Format, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::{event, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
+use crate::oidc::{key_ring, KeyRing};
 use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -82,6 +83,36 @@ fn issued(
     )
 }
 
+/// The signing keys, when the client's access tokens are JWTs.
+async fn jwt_keys(
+    store: &dyn Store,
+    config: &OAuthState,
+    client: &Client,
+) -> OAuthResult<Option<Arc<KeyRing>>> {
+    match client.access_token_format {
+        AccessTokenFormat::Opaque => Ok(None),
+        AccessTokenFormat::Jwt => Ok(Some(key_ring(store, config).await?)),
+    }
+}
+
+/// How the client's access tokens are minted; `keys` from `jwt_keys`. The audience is the
+/// client itself: resource indicators (RFC 8707) are not taken yet.
+fn access_format<'a>(
+    config: &'a OAuthState,
+    client: &'a Client,
+    keys: Option<&'a KeyRing>,
+) -> Format<'a> {
+    match keys {
+        Some(keys) => Format::Jwt {
+            keys,
+            alg: client.signing_alg,
+            issuer: &config.issuer,
+            audience: client.client_id.as_str(),
+        },
+        None => Format::Opaque,
+    }
+}
+
 /// Serves a token request: authenticates the client, then runs its grant.
 pub async fn token_request(
     store: &dyn Store,
@@ -143,6 +174,7 @@ async fn client_credentials(
     let known = known_scopes(store, config).await?;
     let scope = grant_scopes(requested.as_ref(), &auth.client.scopes, None, &known)?.to_string();
     let now = now();
+    let keys = jwt_keys(store, config, &auth.client).await?;
     let (access_token, record) = tokens.mint(
         &Grant {
             client_id: auth.client.client_id.as_str(),
@@ -152,7 +184,8 @@ async fn client_credentials(
             code_hash: None,
         },
         now,
-    );
+        access_format(config, &auth.client, keys.as_deref()),
+    )?;
     let event = issued(
         auth.client.client_id.as_str(),
         GrantType::ClientCredentials,
@@ -235,6 +268,7 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
     };
     let family_id = new_secret();
+    let keys = jwt_keys(store, config, &auth.client).await?;
     let (access_token, record) = tokens.mint(
         &Grant {
             client_id: auth.client.client_id.as_str(),
@@ -244,7 +278,8 @@ async fn authorization_code(
             code_hash: Some(code_hash),
         },
         now,
-    );
+        access_format(config, &auth.client, keys.as_deref()),
+    )?;
     let (refresh_token, refresh) = if wants_refresh(&auth.client) {
         let token = new_token();
         let refresh = NewRefreshToken {
@@ -292,6 +327,7 @@ async fn authorization_code(
         user: &user,
         scope: &granted,
         access_token: &access_token,
+        alg: auth.client.signing_alg,
         now,
     };
     let id_token = id_token(store, config, issued, authentication).await?;
@@ -364,6 +400,7 @@ async fn refresh(
         &known,
     )?
     .to_string();
+    let keys = jwt_keys(store, config, &auth.client).await?;
     let (access_token, record) = tokens.mint(
         &Grant {
             client_id: auth.client.client_id.as_str(),
@@ -373,7 +410,8 @@ async fn refresh(
             code_hash: None,
         },
         now,
-    );
+        access_format(config, &auth.client, keys.as_deref()),
+    )?;
     let token = new_token();
     // RFC 6749 §6: the new refresh token has the scope of the one it replaces.
     let next = NewRefreshToken {
@@ -415,6 +453,7 @@ async fn refresh(
         user: &user,
         scope: &granted,
         access_token: &access_token,
+        alg: auth.client.signing_alg,
         now,
     };
     let id_token = id_token(store, config, issued, authentication).await?;

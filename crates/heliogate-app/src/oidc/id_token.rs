@@ -2,9 +2,8 @@
 //! scope has `openid`, at the code exchange and again at each refresh.
 
 use heliogate_core::oidc::{at_hash, IdTokenClaims, UserClaims, UserFacts};
-use heliogate_core::{ScopeSet, UnixTime};
+use heliogate_core::{ScopeSet, SigningAlg, UnixTime};
 use heliogate_store::{Store, User};
-use jsonwebtoken::Algorithm;
 
 use super::keys::key_ring;
 use crate::oauth::OAuthState;
@@ -40,6 +39,7 @@ pub struct Issued<'a> {
     pub user: &'a User,
     pub scope: &'a ScopeSet,
     pub access_token: &'a str,
+    pub alg: SigningAlg,
     pub now: UnixTime,
 }
 
@@ -55,6 +55,7 @@ pub async fn id_token(
         user,
         scope,
         access_token,
+        alg,
         now,
     } = issued;
     if !scope.contains("openid") {
@@ -74,5 +75,5 @@ pub async fn id_token(
         user: user_claims(user, scope),
     };
     let keys = key_ring(store, config).await?;
-    keys.sign(Algorithm::RS256, "JWT", &claims).map(Some)
+    keys.sign(alg, "JWT", &claims).map(Some)
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use heliogate_core::UnixTime;
+use heliogate_core::{SigningAlg, UnixTime};
 use heliogate_store::{SigningKey, Store, StoreError};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -18,6 +18,14 @@ use crate::{event, now, AppError, Result};
 
 /// The algorithms heliogate signs with, RS256 first: the default.
 pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+
+/// The JOSE algorithm of a client's setting.
+pub fn algorithm(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::Rs256 => Algorithm::RS256,
+        SigningAlg::Es256 => Algorithm::ES256,
+    }
+}
 
 /// The name of an algorithm as JOSE spells it.
 pub fn alg_name(alg: Algorithm) -> &'static str {
@@ -153,7 +161,8 @@ impl KeyRing {
     }
 
     /// Signs `claims` as a JWT with the key of `alg`, naming it by `kid`; `typ` as given.
-    pub fn sign<T: Serialize>(&self, alg: Algorithm, typ: &str, claims: &T) -> Result<String> {
+    pub fn sign<T: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &T) -> Result<String> {
+        let alg = algorithm(alg);
         let signer = self
             .signers
             .iter()

@@ -53,7 +53,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "claims_supported": CLAIMS,
         "claims_parameter_supported": false,
         "prompt_values_supported": Prompt::VALUES,

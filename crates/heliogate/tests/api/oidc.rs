@@ -19,6 +19,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     discovery_and_rfc_8414_are_one_document_and_the_keys_are_published,
     oidc_core_3_1_2_1_prompt_and_max_age_are_honoured,
     rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris,
+    rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_like_opaque_ones,
 );
 
 /// A user with an e-mail address, for the claims.
@@ -303,7 +304,7 @@ async fn discovery_and_rfc_8414_are_one_document_and_the_keys_are_published(app:
     );
     assert_eq!(
         oidc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "ES256"])
     );
     assert_eq!(oidc["claims_parameter_supported"], false);
     assert!(oidc["scopes_supported"]
@@ -571,4 +572,132 @@ async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(a
 
 async fn signed_in_now(browser: &Browser) -> bool {
     browser.get("/").await.status() == 200
+}
+
+/// Verifies a JWT against the server's JWKS as a resource server would; its header and claims.
+async fn verify_locally(
+    server: &crate::helpers::Server,
+    jwt: &str,
+) -> (jsonwebtoken::Header, Value) {
+    let jwks: jsonwebtoken::jwk::JwkSet = http()
+        .get(server.url("/oauth/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[server.base.as_str()]);
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<Value>(jwt, &key, &validation).unwrap();
+    (header, data.claims)
+}
+
+async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_like_opaque_ones(
+    app: TestApp,
+) {
+    let alice = app.add_user("alice", &["reader"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (service, service_secret) = register(
+        &app,
+        &[
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--access-token-format",
+            "jwt",
+            "--signing-alg",
+            "ES256",
+        ],
+    );
+    let service_secret = service_secret.unwrap();
+    let (web, web_secret) = register(
+        &app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+            "--access-token-format",
+            "jwt",
+        ],
+    );
+    let web_secret = web_secret.unwrap();
+    app.run(&["client", "add", "x", "--access-token-format", "paseto"])
+        .refused("unknown access token format");
+    let server = app.serve(&[]).await;
+
+    // Client credentials: an ES256 at+jwt whose subject is the client.
+    let issued: Value = post_form(
+        &server,
+        "/oauth/token",
+        Some((&service, &service_secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let jwt = issued["access_token"].as_str().unwrap().to_owned();
+    let (header, claims) = verify_locally(&server, &jwt).await;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(claims["sub"], service.as_str());
+    assert_eq!(claims["client_id"], service.as_str());
+    assert_eq!(claims["aud"], service.as_str());
+    assert_eq!(claims["scope"], "read");
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() == 43));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    // heliogate checks it like an opaque token: tokeninfo, introspection, revocation.
+    assert_eq!(tokeninfo_status(&server, &jwt).await, 200);
+    let introspected: Value = post_form(
+        &server,
+        "/oauth/introspect",
+        Some((&service, &service_secret)),
+        &[("token", &jwt)],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(introspected["active"], true);
+    let mut forged: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+    forged[2] = forged[2].chars().rev().collect();
+    assert_eq!(tokeninfo_status(&server, &forged.join(".")).await, 401);
+    post_form(
+        &server,
+        "/oauth/revoke",
+        Some((&service, &service_secret)),
+        &[("token", &jwt)],
+    )
+    .await;
+    assert_eq!(tokeninfo_status(&server, &jwt).await, 401);
+
+    // The code flow: an RS256 at+jwt about the user, good at UserInfo.
+    let browser = signed_in(&server, "alice").await;
+    let tokens = code_tokens(&server, &browser, (&web, &web_secret), "openid%20read").await;
+    let jwt = tokens["access_token"].as_str().unwrap();
+    let (header, claims) = verify_locally(&server, jwt).await;
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    assert_eq!(claims["sub"], alice.as_str());
+    assert_eq!(claims["client_id"], web.as_str());
+    let userinfo = http()
+        .get(server.url("/oauth/userinfo"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
 }
