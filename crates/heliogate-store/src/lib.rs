@@ -290,6 +290,17 @@ pub trait KeyStore {
     /// Adds a key unless its algorithm already has a key of its generation (another node made
     /// it first); returns whether it did.
     async fn add_signing_key(&self, key: &SigningKey, event: &AuditEvent) -> Result<bool>;
+    /// Every key, retired ones too, by algorithm and generation (for `key list`).
+    async fn all_signing_keys(&self) -> Result<Vec<SigningKey>>;
+    /// Adds `next`, the next generation of its algorithm, and retires every earlier key of that
+    /// algorithm still published at `retire_at`, in one transaction. `Conflict` when another
+    /// rotation took that generation first.
+    async fn rotate_signing_key(
+        &self,
+        next: &SigningKey,
+        retire_at: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()>;
 }
 
 /// Everything the server keeps, behind one object.

@@ -40,6 +40,18 @@ pub enum Command {
     /// Revoke or purge tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The keys that sign ID tokens and JWT access tokens
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the signing keys and what each does now
+    List,
+    /// Add a new key per algorithm: published at once, signing after key_rotation_overlap; the
+    /// old keys stay published until what they signed has expired
+    Rotate,
 }
 
 #[derive(Debug, Args)]

@@ -5,12 +5,15 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use heliogate_app::admin::{self, AddClient, AddUser, ClientView, RoleView, UserView};
+use heliogate_app::oidc::keys;
 use heliogate_app::{Actor, AppError};
 use heliogate_store::Store;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{ClientCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand};
+use crate::cli::{
+    ClientCommand, KeyCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand,
+};
 use crate::settings::Settings;
 
 /// Prints `value` as JSON, or `text` for people.
@@ -294,5 +297,34 @@ pub async fn token(
     };
     print(json, &json!({ what: count }), || {
         format!("{count} token(s) {what}")
+    })
+}
+
+pub async fn key(
+    store: &dyn Store,
+    settings: &Settings,
+    json: bool,
+    command: KeyCommand,
+) -> anyhow::Result<()> {
+    let keys = match command {
+        KeyCommand::List => keys::list_keys(store).await?,
+        KeyCommand::Rotate => {
+            let longest = settings.access_token_ttl.max(settings.id_token_ttl) as i64;
+            keys::rotate_keys(store, &Actor::cli(), settings.key_rotation_overlap, longest).await?
+        }
+    };
+    print(json, &keys, || {
+        keys.iter()
+            .map(|k| {
+                let retired = k
+                    .retired_at
+                    .map_or(String::new(), |r| format!("  retired at {r}"));
+                format!(
+                    "{}  {}  generation {}  {}  signs from {}{retired}",
+                    k.kid, k.alg, k.generation, k.state, k.signs_from
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     })
 }

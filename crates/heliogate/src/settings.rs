@@ -108,6 +108,15 @@ pub struct Config {
         default_value_t = 3600
     )]
     pub id_token_ttl: u64,
+    /// Seconds between `key rotate` and the new keys signing (they are published at once)
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_KEY_ROTATION_OVERLAP",
+        default_value_t = 600
+    )]
+    pub key_rotation_overlap: u64,
     /// Log filter, as RUST_LOG
     #[arg(
         long,
@@ -263,6 +272,7 @@ pub struct Settings {
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
     pub id_token_ttl: u64,
+    pub key_rotation_overlap: i64,
     pub log: String,
     pub log_format: LogFormat,
     pub instance_name: String,
@@ -316,6 +326,12 @@ impl Settings {
             access_token_ttl: check_ttl("access_token_ttl", c.access_token_ttl)?,
             refresh_token_ttl: check_ttl("refresh_token_ttl", c.refresh_token_ttl)?,
             id_token_ttl: check_ttl("id_token_ttl", c.id_token_ttl)?,
+            key_rotation_overlap: check_range(
+                "key_rotation_overlap",
+                c.key_rotation_overlap,
+                0,
+                MAX_TTL,
+            )?,
             log: c.log,
             log_format: c.log_format,
             instance_name: check_name(c.instance_name)?,

@@ -175,6 +175,28 @@ impl KeyRing {
     }
 }
 
+/// A new key of `alg`, its `generation`, signing from `signs_from`.
+async fn make_key(
+    alg: Algorithm,
+    generation: i64,
+    signs_from: UnixTime,
+    now: UnixTime,
+) -> Result<SigningKey> {
+    let der = tokio::task::spawn_blocking(move || generate(alg))
+        .await
+        .map_err(internal)??;
+    let jwk = public_jwk(alg, &encoding_key(alg, &der))?;
+    Ok(SigningKey {
+        kid: jwk.common.key_id.clone().unwrap_or_default(),
+        alg: alg_name(alg).to_owned(),
+        generation,
+        private_key: der,
+        created_at: now,
+        signs_from,
+        retired_at: None,
+    })
+}
+
 /// Makes the first key of each algorithm that has none (another node may win the race: then
 /// its key is the one).
 pub async fn ensure_keys(store: &dyn Store) -> Result<()> {
@@ -184,30 +206,104 @@ pub async fn ensure_keys(store: &dyn Store) -> Result<()> {
         if stored.iter().any(|k| k.alg == alg_name(alg)) {
             continue;
         }
-        let der = tokio::task::spawn_blocking(move || generate(alg))
-            .await
-            .map_err(internal)??;
-        let jwk = public_jwk(alg, &encoding_key(alg, &der))?;
-        let kid = jwk.common.key_id.clone().unwrap_or_default();
-        let key = SigningKey {
-            kid: kid.clone(),
-            alg: alg_name(alg).to_owned(),
-            generation: 1,
-            private_key: der,
-            created_at: now,
-            signs_from: now,
-            retired_at: None,
-        };
+        let key = make_key(alg, 1, now, now).await?;
         let made = event(
             "key.created",
             "heliogate",
-            Some(&kid),
+            Some(&key.kid),
             None,
             serde_json::json!({ "alg": alg_name(alg), "generation": 1 }),
         );
         store.add_signing_key(&key, &made).await?;
     }
     Ok(())
+}
+
+/// A key as `key list` shows it: never its private half.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub generation: i64,
+    pub created_at: UnixTime,
+    pub signs_from: UnixTime,
+    pub retired_at: Option<UnixTime>,
+    /// `signing`, `next` (published, signs from `signs_from`), `published` (replaced, still
+    /// verifiable) or `retired`.
+    pub state: &'static str,
+}
+
+/// Every key, and what it does now.
+pub async fn list_keys(store: &dyn Store) -> Result<Vec<KeyView>> {
+    let now = now();
+    let keys = store.all_signing_keys().await?;
+    let signing: Vec<&str> = ALGORITHMS
+        .iter()
+        .filter_map(|alg| {
+            keys.iter()
+                .filter(|k| k.alg == alg_name(*alg) && k.signs_from <= now)
+                .filter(|k| k.retired_at.is_none_or(|r| r > now))
+                .max_by_key(|k| k.generation)
+                .map(|k| k.kid.as_str())
+        })
+        .collect();
+    Ok(keys
+        .iter()
+        .map(|k| KeyView {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            generation: k.generation,
+            created_at: k.created_at,
+            signs_from: k.signs_from,
+            retired_at: k.retired_at,
+            state: if k.retired_at.is_some_and(|r| r <= now) {
+                "retired"
+            } else if signing.contains(&k.kid.as_str()) {
+                "signing"
+            } else if k.signs_from > now && k.retired_at.is_none() {
+                "next"
+            } else {
+                "published"
+            },
+        })
+        .collect())
+}
+
+/// Rotates every algorithm's key: the new ones are published at once and sign from `overlap`
+/// seconds on (relying parties that cache the key set see them first); the keys they replace
+/// stay published until what they signed has expired, `longest_ttl` after they stop signing.
+pub async fn rotate_keys(
+    store: &dyn Store,
+    actor: &crate::Actor,
+    overlap: i64,
+    longest_ttl: i64,
+) -> Result<Vec<KeyView>> {
+    ensure_keys(store).await?;
+    let now = now();
+    let keys = store.all_signing_keys().await?;
+    for alg in ALGORITHMS {
+        let generation = keys
+            .iter()
+            .filter(|k| k.alg == alg_name(alg))
+            .map(|k| k.generation)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let next = make_key(alg, generation, now + overlap, now).await?;
+        let retire_at = now + overlap + longest_ttl;
+        let rotated = actor.event(
+            "key.rotated",
+            &next.kid,
+            serde_json::json!({
+                "alg": alg_name(alg),
+                "generation": generation,
+                "signs_from": next.signs_from,
+                "previous_retired_at": retire_at,
+            }),
+        );
+        store.rotate_signing_key(&next, retire_at, &rotated).await?;
+    }
+    list_keys(store).await
 }
 
 /// The keys in force, read from the store at most once a minute, so that a key another node

@@ -20,6 +20,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     oidc_core_3_1_2_1_prompt_and_max_age_are_honoured,
     rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris,
     rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_like_opaque_ones,
+    a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable,
 );
 
 /// A user with an e-mail address, for the claims.
@@ -579,6 +580,15 @@ async fn verify_locally(
     server: &crate::helpers::Server,
     jwt: &str,
 ) -> (jsonwebtoken::Header, Value) {
+    verify_for(server, &server.base, jwt).await
+}
+
+/// `verify_locally` for a server whose issuer is `issuer`.
+async fn verify_for(
+    server: &crate::helpers::Server,
+    issuer: &str,
+    jwt: &str,
+) -> (jsonwebtoken::Header, Value) {
     let jwks: jsonwebtoken::jwk::JwkSet = http()
         .get(server.url("/oauth/jwks"))
         .send()
@@ -591,7 +601,7 @@ async fn verify_locally(
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_issuer(&[server.base.as_str()]);
+    validation.set_issuer(&[issuer]);
     validation.validate_aud = false;
     let data = jsonwebtoken::decode::<Value>(jwt, &key, &validation).unwrap();
     (header, data.claims)
@@ -700,4 +710,63 @@ async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_l
         .await
         .unwrap();
     assert_eq!(userinfo.status(), 200);
+}
+
+async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let (web, web_secret) = register(
+        &app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+        ],
+    );
+    let web_secret = web_secret.unwrap();
+    let issuer = "http://login.heliogate.test";
+    let before = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
+    let browser = signed_in(&before, "alice").await;
+    let old = code_tokens(&before, &browser, (&web, &web_secret), "openid").await;
+    let old_token = old["id_token"].as_str().unwrap().to_owned();
+    let (old_header, _) = verify_for(&before, issuer, &old_token).await;
+
+    // With the default overlap, the new keys are published but do not sign yet.
+    let listed = app.run(&["key", "rotate", "--json"]).json();
+    let states = |listed: &Value, state: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["state"] == state)
+            .count()
+    };
+    assert_eq!(
+        (states(&listed, "signing"), states(&listed, "next")),
+        (2, 2)
+    );
+    // Rotating again at once, with no overlap: the newest keys sign, every older one stays
+    // published until what it signed has expired.
+    let listed = app
+        .run(&["--key-rotation-overlap", "0", "key", "rotate", "--json"])
+        .json();
+    assert_eq!(
+        (states(&listed, "signing"), states(&listed, "published")),
+        (2, 4),
+        "{listed}"
+    );
+    assert_eq!(app.run(&["key", "list", "--json"]).json(), listed);
+
+    // A node started now signs with the new key and still verifies the old token.
+    let after = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
+    let browser = signed_in(&after, "alice").await;
+    let new = code_tokens(&after, &browser, (&web, &web_secret), "openid").await;
+    let (new_header, _) = verify_for(&after, issuer, new["id_token"].as_str().unwrap()).await;
+    assert_ne!(new_header.kid, old_header.kid);
+    verify_for(&after, issuer, &old_token).await;
+    // (A node that ran through the rotation reads the keys again within a minute; the default
+    // overlap of ten minutes has every node and every relying party's cache publish a new key
+    // before any node signs with it.)
 }
