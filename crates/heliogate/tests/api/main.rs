@@ -20,6 +20,7 @@ mod oauth_checks;
 mod oauth_helpers;
 mod oauth_token;
 mod oidc;
+mod openid_client;
 mod server;
 mod settings;
 mod webdriver;
