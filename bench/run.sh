@@ -58,11 +58,14 @@ measure() { # NAME: one wrk run of tokeninfo, appended to the table
     mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"' > /dev/null
   taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
     mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"' > "$OUT/$1.txt"
+  summarize "$1" flat
+}
+summarize() { # NAME TABLE: a wrk run's line in a table
   awk -v name="$1" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
     /^CHECK/ { split($2, kv, "="); ok = kv[2]; bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
-    END { printf "%-34s %9.0f %8.2f %9d %5d\n", name, rps, p99, ok, bad }' "$OUT/$1.txt" >> "$OUT/flat.txt"
+    END { printf "%-34s %9.0f %8.2f %9d %5d\n", name, rps, p99, ok, bad }' "$OUT/$1.txt" >> "$OUT/$2.txt"
 }
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flat.txt"
 # The same measurement on the same schema without the data, just before: the baseline for
@@ -83,3 +86,31 @@ echo
 echo "# flat with data ($(date -u +%FT%TZ)): heliogate on SQLite, server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
 cat "$OUT/flat.txt"
 echo "# purge-expired: $(cat "$OUT/purge.json" | tr -d ' \n') in $(cat "$OUT/purge.secs")s; server RSS after: $((RSS / 1024)) MB"
+
+# 3. Signing: client-credentials issuance of opaque tokens and of JWT access tokens (RFC 9068)
+# signed ES256 and RS256, on a fresh database; the difference in time per token is the cost
+# of signing.
+stop
+cp "$OUT/empty.db" "$OUT/jwt.db"
+export HELIOGATE_DATABASE_URL=sqlite://$OUT/jwt.db
+printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/sign.txt"
+start "$OUT/jwt.db"
+for format in opaque ES256 RS256; do
+  case $format in
+    opaque) flags=() ;;
+    *) flags=(--access-token-format jwt --signing-alg "$format") ;;
+  esac
+  made=$("$BIN" client add "sign-$format" --grant-type client_credentials --scope read "${flags[@]}" --json)
+  cid=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])' <<< "$made")
+  csecret=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])' <<< "$made")
+  args=(path=/oauth/token client="$cid" secret="$csecret")
+  taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" -- "${args[@]}" > /dev/null
+  taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" -- \
+    "${args[@]}" > "$OUT/token-$format.txt"
+  summarize "token-$format" sign
+done
+RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
+echo
+echo "# signing ($(date -u +%FT%TZ)): client-credentials issuance, opaque and JWT access tokens"
+cat "$OUT/sign.txt"
+echo "# server RSS after: $((RSS / 1024)) MB"
