@@ -66,15 +66,18 @@ async fn a_connexion_service_enforces_scopes_through_tokeninfo() {
     // the reader's role holds read only.
     let browser = signed_in(&server, "rita").await;
     let client = oauth_client(&server, &id, Some(&secret));
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let (url, _) = client
         .authorize_url(oauth2::CsrfToken::new_random)
         .add_scope(oauth2::Scope::new("read".into()))
         .add_scope(oauth2::Scope::new("write".into()))
+        .set_pkce_challenge(challenge)
         .url();
     let code = query_param(&authorize(&browser, &server, url.as_str()).await, "code").unwrap();
     let tokens = oauth2::TokenResponse::access_token(
         &client
             .exchange_code(oauth2::AuthorizationCode::new(code))
+            .set_pkce_verifier(verifier)
             .request_async(&http())
             .await
             .unwrap(),
