@@ -64,6 +64,8 @@ fn internal(message: impl std::fmt::Display) -> AppError {
 }
 
 fn encoding_key(alg: Algorithm, der: &[u8]) -> EncodingKey {
+    // Every use of jsonwebtoken starts from a key made here.
+    super::signers::install();
     match alg {
         Algorithm::RS256 => EncodingKey::from_rsa_der(der),
         _ => EncodingKey::from_ec_der(der),

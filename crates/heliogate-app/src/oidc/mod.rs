@@ -3,6 +3,7 @@
 pub mod id_token;
 pub mod keys;
 pub mod logout;
+mod signers;
 pub mod userinfo;
 
 pub use keys::{ensure_keys, key_ring, KeyRing};
