@@ -310,7 +310,14 @@ pub async fn key(
         KeyCommand::List => keys::list_keys(store).await?,
         KeyCommand::Rotate => {
             let longest = settings.access_token_ttl.max(settings.id_token_ttl) as i64;
-            keys::rotate_keys(store, &Actor::cli(), settings.key_rotation_overlap, longest).await?
+            keys::rotate_keys(
+                store,
+                &Actor::cli(),
+                settings.key_encryption.as_ref(),
+                settings.key_rotation_overlap,
+                longest,
+            )
+            .await?
         }
     };
     print(json, &keys, || {

@@ -28,7 +28,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     admin::check_issuer(&*store, &issuer)
         .await
         .context("while checking the cluster's settings")?;
-    heliogate_app::oidc::ensure_keys(&*store)
+    heliogate_app::oidc::ensure_keys(&*store, settings.key_encryption.as_ref())
         .await
         .context("while making the signing keys")?;
     if let Some(password) = admin::bootstrap_admin(&*store)
@@ -56,6 +56,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.refresh_token_ttl as i64,
     );
     oauth.id_token_ttl = settings.id_token_ttl as i64;
+    oauth.key_encryption = settings.key_encryption.clone();
+    // Keys that do not open (sealed, and no or another key-encryption key) stop the start.
+    heliogate_app::oidc::key_ring(&*store, &oauth)
+        .await
+        .context("while reading the signing keys")?;
     let config = HttpConfig {
         issuer: issuer.clone(),
         instance_name: settings.instance_name.clone(),

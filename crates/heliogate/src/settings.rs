@@ -10,6 +10,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::ArgMatches;
+use heliogate_app::oidc::sealing::KeyEncryptionKey;
 use heliogate_core::{SessionPolicy, ThrottlePolicy};
 use heliogate_http::TrustedProxies;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,25 @@ impl fmt::Debug for DatabaseUrl {
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A secret setting: `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl FromStr for SecretText {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
     }
 }
 
@@ -117,6 +137,15 @@ pub struct Config {
         default_value_t = 600
     )]
     pub key_rotation_overlap: u64,
+    /// Seals the signing keys in the database (AES-256-GCM): 32 bytes, base64url
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "HELIOGATE_KEY_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub key_encryption_key: Option<SecretText>,
     /// Log filter, as RUST_LOG
     #[arg(
         long,
@@ -273,6 +302,7 @@ pub struct Settings {
     pub refresh_token_ttl: u64,
     pub id_token_ttl: u64,
     pub key_rotation_overlap: i64,
+    pub key_encryption: Option<KeyEncryptionKey>,
     pub log: String,
     pub log_format: LogFormat,
     pub instance_name: String,
@@ -326,6 +356,12 @@ impl Settings {
             access_token_ttl: check_ttl("access_token_ttl", c.access_token_ttl)?,
             refresh_token_ttl: check_ttl("refresh_token_ttl", c.refresh_token_ttl)?,
             id_token_ttl: check_ttl("id_token_ttl", c.id_token_ttl)?,
+            key_encryption: c
+                .key_encryption_key
+                .as_ref()
+                .map(|k| KeyEncryptionKey::parse(&k.0))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("key_encryption_key: {e}"))?,
             key_rotation_overlap: check_range(
                 "key_rotation_overlap",
                 c.key_rotation_overlap,

@@ -34,6 +34,8 @@ pub struct OAuthState {
     pub known_scopes: Arc<TtlCache<(), heliogate_core::ScopeSet>>,
     /// The signing keys, read again every minute (see `oidc::keys`).
     pub keys: Arc<TtlCache<(), crate::oidc::KeyRing>>,
+    /// Seals the signing keys at rest, when configured.
+    pub key_encryption: Option<crate::oidc::sealing::KeyEncryptionKey>,
 }
 
 impl OAuthState {
@@ -46,6 +48,7 @@ impl OAuthState {
             clients: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 10_000)),
             known_scopes: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 1)),
             keys: Arc::new(TtlCache::new(std::time::Duration::from_secs(60), 1)),
+            key_encryption: None,
         }
     }
 }

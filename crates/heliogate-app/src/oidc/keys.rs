@@ -13,6 +13,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 
+use super::sealing::{self, KeyEncryptionKey};
 use crate::oauth::OAuthState;
 use crate::{event, now, AppError, Result};
 
@@ -98,7 +99,11 @@ fn generate(alg: Algorithm) -> Result<Vec<u8>> {
 }
 
 impl KeyRing {
-    fn from_stored(stored: &[SigningKey], now: UnixTime) -> Result<KeyRing> {
+    fn from_stored(
+        stored: &[SigningKey],
+        now: UnixTime,
+        kek: Option<&KeyEncryptionKey>,
+    ) -> Result<KeyRing> {
         let mut signers: Vec<Signer> = Vec::new();
         let mut verifiers = Vec::new();
         let mut keys = Vec::new();
@@ -106,7 +111,8 @@ impl KeyRing {
             let Some(alg) = ALGORITHMS.into_iter().find(|a| alg_name(*a) == row.alg) else {
                 continue;
             };
-            let key = encoding_key(alg, &row.private_key);
+            let der = sealing::open(kek, &row.kid, &row.private_key)?;
+            let key = encoding_key(alg, &der);
             let jwk = public_jwk(alg, &key)?;
             if row.kid != jwk.common.key_id.as_deref().unwrap_or_default() {
                 return Err(internal(format!(
@@ -179,6 +185,7 @@ impl KeyRing {
 
 /// A new key of `alg`, its `generation`, signing from `signs_from`.
 async fn make_key(
+    kek: Option<&KeyEncryptionKey>,
     alg: Algorithm,
     generation: i64,
     signs_from: UnixTime,
@@ -188,11 +195,12 @@ async fn make_key(
         .await
         .map_err(internal)??;
     let jwk = public_jwk(alg, &encoding_key(alg, &der))?;
+    let kid = jwk.common.key_id.clone().unwrap_or_default();
     Ok(SigningKey {
-        kid: jwk.common.key_id.clone().unwrap_or_default(),
+        private_key: sealing::seal(kek, &kid, der)?,
+        kid,
         alg: alg_name(alg).to_owned(),
         generation,
-        private_key: der,
         created_at: now,
         signs_from,
         retired_at: None,
@@ -201,14 +209,14 @@ async fn make_key(
 
 /// Makes the first key of each algorithm that has none (another node may win the race: then
 /// its key is the one).
-pub async fn ensure_keys(store: &dyn Store) -> Result<()> {
+pub async fn ensure_keys(store: &dyn Store, kek: Option<&KeyEncryptionKey>) -> Result<()> {
     let now = now();
     let stored = store.signing_keys(now).await?;
     for alg in ALGORITHMS {
         if stored.iter().any(|k| k.alg == alg_name(alg)) {
             continue;
         }
-        let key = make_key(alg, 1, now, now).await?;
+        let key = make_key(kek, alg, 1, now, now).await?;
         let made = event(
             "key.created",
             "heliogate",
@@ -277,10 +285,11 @@ pub async fn list_keys(store: &dyn Store) -> Result<Vec<KeyView>> {
 pub async fn rotate_keys(
     store: &dyn Store,
     actor: &crate::Actor,
+    kek: Option<&KeyEncryptionKey>,
     overlap: i64,
     longest_ttl: i64,
 ) -> Result<Vec<KeyView>> {
-    ensure_keys(store).await?;
+    ensure_keys(store, kek).await?;
     let now = now();
     let keys = store.all_signing_keys().await?;
     for alg in ALGORITHMS {
@@ -291,7 +300,7 @@ pub async fn rotate_keys(
             .max()
             .unwrap_or(0)
             + 1;
-        let next = make_key(alg, generation, now + overlap, now).await?;
+        let next = make_key(kek, alg, generation, now + overlap, now).await?;
         let retire_at = now + overlap + longest_ttl;
         let rotated = actor.event(
             "key.rotated",
@@ -320,10 +329,14 @@ pub async fn key_ring(store: &dyn Store, config: &OAuthState) -> Result<Arc<KeyR
         .iter()
         .any(|alg| !stored.iter().any(|k| k.alg == alg_name(*alg)))
     {
-        ensure_keys(store).await?;
+        ensure_keys(store, config.key_encryption.as_ref()).await?;
         stored = store.signing_keys(now).await?;
     }
-    let ring = Arc::new(KeyRing::from_stored(&stored, now)?);
+    let ring = Arc::new(KeyRing::from_stored(
+        &stored,
+        now,
+        config.key_encryption.as_ref(),
+    )?);
     config.keys.insert((), Arc::clone(&ring));
     Ok(ring)
 }

@@ -3,6 +3,7 @@
 pub mod id_token;
 pub mod keys;
 pub mod logout;
+pub mod sealing;
 mod signers;
 pub mod userinfo;
 

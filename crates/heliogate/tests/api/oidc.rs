@@ -21,6 +21,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris,
     rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_like_opaque_ones,
     a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable,
+    signing_keys_are_sealed_under_the_key_encryption_key,
 );
 
 /// A user with an e-mail address, for the claims.
@@ -769,4 +770,53 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
     // (A node that ran through the rotation reads the keys again within a minute; the default
     // overlap of ten minutes has every node and every relying party's cache publish a new key
     // before any node signs with it.)
+}
+
+async fn signing_keys_are_sealed_under_the_key_encryption_key(app: TestApp) {
+    use base64::Engine;
+    app.add_user("alice", &["reader"]);
+    let (web, web_secret) = register(
+        &app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+        ],
+    );
+    let web_secret = web_secret.unwrap();
+    let kek = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
+    let issuer = "http://sealed.heliogate.test";
+    let server = app
+        .serve(&[
+            ("HELIOGATE_ISSUER", issuer),
+            ("HELIOGATE_KEY_ENCRYPTION_KEY", kek.as_str()),
+        ])
+        .await;
+    let browser = signed_in(&server, "alice").await;
+    let tokens = code_tokens(&server, &browser, (&web, &web_secret), "openid").await;
+    verify_for(&server, issuer, tokens["id_token"].as_str().unwrap()).await;
+    let stored = app.store().await.all_signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 2);
+    for key in &stored {
+        assert!(key.private_key.starts_with(b"HGK1"), "{key:?} is sealed");
+    }
+    // Without the key, or with another, a node refuses to start and says why.
+    let other = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([43u8; 32]);
+    for env in [None, Some(other.as_str())] {
+        let mut command = app.command();
+        command.args(["--issuer", issuer, "--listen", "127.0.0.1:0", "serve"]);
+        if let Some(kek) = env {
+            command.env("HELIOGATE_KEY_ENCRYPTION_KEY", kek);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("HELIOGATE_KEY_ENCRYPTION_KEY"), "{stderr}");
+    }
+    // A malformed key is refused by name.
+    let out = app.run(&["--key-encryption-key", "short", "key", "list"]);
+    out.refused("key_encryption_key");
 }
