@@ -715,18 +715,7 @@ async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_l
 
 async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: TestApp) {
     app.add_user("alice", &["reader"]);
-    let (web, web_secret) = register(
-        &app,
-        &[
-            "--redirect-uri",
-            CALLBACK,
-            "--scope",
-            "openid",
-            "--scope",
-            "read",
-        ],
-    );
-    let web_secret = web_secret.unwrap();
+    let (web, web_secret) = register_openid(&app);
     let issuer = "http://login.heliogate.test";
     let before = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
     let browser = signed_in(&before, "alice").await;
@@ -775,18 +764,7 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
 async fn signing_keys_are_sealed_under_the_key_encryption_key(app: TestApp) {
     use base64::Engine;
     app.add_user("alice", &["reader"]);
-    let (web, web_secret) = register(
-        &app,
-        &[
-            "--redirect-uri",
-            CALLBACK,
-            "--scope",
-            "openid",
-            "--scope",
-            "read",
-        ],
-    );
-    let web_secret = web_secret.unwrap();
+    let (web, web_secret) = register_openid(&app);
     let kek = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
     let issuer = "http://sealed.heliogate.test";
     let server = app
@@ -819,4 +797,20 @@ async fn signing_keys_are_sealed_under_the_key_encryption_key(app: TestApp) {
     // A malformed key is refused by name.
     let out = app.run(&["--key-encryption-key", "short", "key", "list"]);
     out.refused("key_encryption_key");
+}
+
+/// A confidential OpenID Connect client: its id and secret.
+fn register_openid(app: &TestApp) -> (String, String) {
+    let (id, secret) = register(
+        app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+        ],
+    );
+    (id, secret.unwrap())
 }
