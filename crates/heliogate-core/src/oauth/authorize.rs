@@ -232,6 +232,20 @@ pub fn validate_authorize(
             "state or nonce is too long",
         ));
     }
+    // OpenID Connect Core §6 and §3.1.2.6: what heliogate does not support is refused by name,
+    // never ignored (a request object could carry different values than the query).
+    for (name, code) in [
+        ("request", OAuthErrorCode::RequestNotSupported),
+        ("request_uri", OAuthErrorCode::RequestUriNotSupported),
+        ("registration", OAuthErrorCode::RegistrationNotSupported),
+    ] {
+        if get(name)?.is_some() {
+            return Err(fail(
+                code,
+                &format!("the {name} parameter is not supported"),
+            ));
+        }
+    }
     let prompt = match get("prompt")? {
         Some(value) => {
             Prompt::parse(value).map_err(|e| fail(OAuthErrorCode::InvalidRequest, &e))?
@@ -395,6 +409,16 @@ mod tests {
             "&max_age=soon",
         ] {
             assert_eq!(redirected_code(with(bad)), Some("invalid_request"), "{bad}");
+        }
+        for (param, code) in [
+            ("&request=eyJ", "request_not_supported"),
+            (
+                "&request_uri=https%3A%2F%2Frp.example%2Fr",
+                "request_uri_not_supported",
+            ),
+            ("&registration=%7B%7D", "registration_not_supported"),
+        ] {
+            assert_eq!(redirected_code(with(param)), Some(code), "{param}");
         }
         let aged = with("&max_age=60").unwrap_or_else(|e| unreachable!("{e:?}"));
         assert!(!needs_fresh_sign_in(&aged, 1_000, 1_060));

@@ -31,6 +31,11 @@ pub enum OAuthErrorCode {
     LoginRequired,
     /// `prompt=none`, and the user would have to be asked for consent.
     ConsentRequired,
+    /// Core §6: request objects (`request`, `request_uri`) are not supported.
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// Core §3.1.2.6: the `registration` parameter is not supported.
+    RegistrationNotSupported,
 }
 
 impl OAuthErrorCode {
@@ -50,6 +55,9 @@ impl OAuthErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RegistrationNotSupported => "registration_not_supported",
         }
     }
 }
