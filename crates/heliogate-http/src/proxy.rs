@@ -122,30 +122,46 @@ impl TrustedProxies {
 /// `X-Forwarded-For`, left to right over every header line; `None` for a hop that is not an
 /// address.
 fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let lines = |name: &str| {
+    forwarded_values(headers, "x-forwarded-for", "for")
+        .into_iter()
+        .map(|hop| hop.and_then(parse_hop))
+        .collect()
+}
+
+/// What the proxies say of one thing, element by element, left to right over every header
+/// line: the comma-separated values of `x_header` (`X-Forwarded-For`, `-Proto`), or, when no
+/// such header came, the `param` (`for`, `proto`) of each `Forwarded` element (RFC 7239),
+/// `None` where an element lacks it.
+fn forwarded_values<'h>(
+    headers: &'h HeaderMap,
+    x_header: &str,
+    param: &str,
+) -> Vec<Option<&'h str>> {
+    let lines = |name: &str| -> Vec<&'h str> {
         headers
             .get_all(name)
             .iter()
             .map(|v| v.to_str().unwrap_or(""))
-            .collect::<Vec<_>>()
+            .collect()
     };
-    let xff = lines("x-forwarded-for");
-    if !xff.is_empty() {
-        return xff
-            .iter()
+    let unquoted = |value: &'h str| value.trim().trim_matches('"');
+    let x = lines(x_header);
+    if !x.is_empty() {
+        return x
+            .into_iter()
             .flat_map(|line| line.split(','))
-            .map(|hop| parse_hop(hop.trim()))
+            .map(|value| Some(unquoted(value)))
             .collect();
     }
     lines("forwarded")
-        .iter()
+        .into_iter()
         .flat_map(|line| line.split(','))
         .map(|element| {
             element
                 .split(';')
                 .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(key, _)| key.eq_ignore_ascii_case("for"))
-                .and_then(|(_, value)| parse_hop(value.trim().trim_matches('"')))
+                .find(|(key, _)| key.eq_ignore_ascii_case(param))
+                .map(|(_, value)| unquoted(value))
         })
         .collect()
 }
@@ -170,22 +186,10 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// Whether a trusted proxy says the request reached it over plain http: an `X-Forwarded-Proto`
 /// (or, without it, a `Forwarded` `proto=`) that names `http` anywhere.
 fn forwarded_plain_http(headers: &HeaderMap) -> bool {
-    let says_http = |value: &str| value.trim().trim_matches('"').eq_ignore_ascii_case("http");
-    let xfp: Vec<&str> = headers
-        .get_all("x-forwarded-proto")
-        .iter()
-        .map(|v| v.to_str().unwrap_or(""))
-        .collect();
-    if !xfp.is_empty() {
-        return xfp.iter().flat_map(|l| l.split(',')).any(says_http);
-    }
-    headers
-        .get_all("forwarded")
-        .iter()
-        .map(|v| v.to_str().unwrap_or(""))
-        .flat_map(|line| line.split([',', ';']))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(key, value)| key.eq_ignore_ascii_case("proto") && says_http(value))
+    forwarded_values(headers, "x-forwarded-proto", "proto")
+        .into_iter()
+        .flatten()
+        .any(|proto| proto.eq_ignore_ascii_case("http"))
 }
 
 /// With an https issuer, a request a trusted proxy received over plain http (RFC 6749 §3.1,

@@ -7,15 +7,15 @@ use heliogate_core::oauth::{
     check_code_exchange, check_refresh, grant_scopes, refresh_scope, CodeExchange, IssuedCode,
     OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
 };
-use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKey};
-use heliogate_store::{AuditEvent, Client, NewRefreshToken, Redemption, Store};
+use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKey, UnixTime};
+use heliogate_store::{AuditEvent, Client, NewAccessToken, NewRefreshToken, Redemption, Store};
 use serde::Serialize;
 
 use super::access_tokens::{AccessTokens, Format, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::{event, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
-use crate::oidc::{key_ring, KeyRing};
+use crate::oidc::key_ring;
 use crate::{new_secret, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
@@ -83,26 +83,21 @@ fn issued(
     )
 }
 
-/// The signing keys, when the client's access tokens are JWTs.
-async fn jwt_keys(
+/// A new access token for `grant` in the client's format: opaque, or a JWT (RFC 9068) signed
+/// with the client's algorithm for the client itself as audience (resource indicators, RFC
+/// 8707, are not taken yet).
+async fn mint(
     store: &dyn Store,
     config: &OAuthState,
     client: &Client,
-) -> OAuthResult<Option<Arc<KeyRing>>> {
-    match client.access_token_format {
-        AccessTokenFormat::Opaque => Ok(None),
-        AccessTokenFormat::Jwt => Ok(Some(key_ring(store, config).await?)),
-    }
-}
-
-/// How the client's access tokens are minted; `keys` from `jwt_keys`. The audience is the
-/// client itself: resource indicators (RFC 8707) are not taken yet.
-fn access_format<'a>(
-    config: &'a OAuthState,
-    client: &'a Client,
-    keys: Option<&'a KeyRing>,
-) -> Format<'a> {
-    match keys {
+    grant: &Grant<'_>,
+    now: UnixTime,
+) -> OAuthResult<(String, NewAccessToken)> {
+    let keys = match client.access_token_format {
+        AccessTokenFormat::Opaque => None,
+        AccessTokenFormat::Jwt => Some(key_ring(store, config).await?),
+    };
+    let format = match keys.as_deref() {
         Some(keys) => Format::Jwt {
             keys,
             alg: client.signing_alg,
@@ -110,7 +105,8 @@ fn access_format<'a>(
             audience: client.client_id.as_str(),
         },
         None => Format::Opaque,
-    }
+    };
+    Ok(config.tokens.mint(grant, now, format)?)
 }
 
 /// Serves a token request: authenticates the client, then runs its grant.
@@ -174,8 +170,10 @@ async fn client_credentials(
     let known = known_scopes(store, config).await?;
     let scope = grant_scopes(requested.as_ref(), &auth.client.scopes, None, &known)?.to_string();
     let now = now();
-    let keys = jwt_keys(store, config, &auth.client).await?;
-    let (access_token, record) = tokens.mint(
+    let (access_token, record) = mint(
+        store,
+        config,
+        &auth.client,
         &Grant {
             client_id: auth.client.client_id.as_str(),
             user_id: None,
@@ -184,8 +182,8 @@ async fn client_credentials(
             code_hash: None,
         },
         now,
-        access_format(config, &auth.client, keys.as_deref()),
-    )?;
+    )
+    .await?;
     let event = issued(
         auth.client.client_id.as_str(),
         GrantType::ClientCredentials,
@@ -268,8 +266,10 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
     };
     let family_id = new_secret();
-    let keys = jwt_keys(store, config, &auth.client).await?;
-    let (access_token, record) = tokens.mint(
+    let (access_token, record) = mint(
+        store,
+        config,
+        &auth.client,
         &Grant {
             client_id: auth.client.client_id.as_str(),
             user_id: Some(&user.id),
@@ -278,8 +278,8 @@ async fn authorization_code(
             code_hash: Some(code_hash),
         },
         now,
-        access_format(config, &auth.client, keys.as_deref()),
-    )?;
+    )
+    .await?;
     let (refresh_token, refresh) = if wants_refresh(&auth.client) {
         let token = new_token();
         let refresh = NewRefreshToken {
@@ -323,11 +323,10 @@ async fn authorization_code(
         sid: code.sid,
     };
     let issued = Issued {
-        client_id: auth.client.client_id.as_str(),
+        client: &auth.client,
         user: &user,
         scope: &granted,
         access_token: &access_token,
-        alg: auth.client.signing_alg,
         now,
     };
     let id_token = id_token(store, config, issued, authentication).await?;
@@ -392,16 +391,18 @@ async fn refresh(
     let original = ScopeSet::parse(&old.scope).unwrap_or_default();
     let known = known_scopes(store, config).await?;
     let holds = scopes::scopes_of(store, &user).await?;
-    let scope = refresh_scope(
+    let granted = refresh_scope(
         requested.as_ref(),
         &original,
         &auth.client.scopes,
         &holds,
         &known,
-    )?
-    .to_string();
-    let keys = jwt_keys(store, config, &auth.client).await?;
-    let (access_token, record) = tokens.mint(
+    )?;
+    let scope = granted.to_string();
+    let (access_token, record) = mint(
+        store,
+        config,
+        &auth.client,
         &Grant {
             client_id: auth.client.client_id.as_str(),
             user_id: Some(&user.id),
@@ -410,8 +411,8 @@ async fn refresh(
             code_hash: None,
         },
         now,
-        access_format(config, &auth.client, keys.as_deref()),
-    )?;
+    )
+    .await?;
     let token = new_token();
     // RFC 6749 §6: the new refresh token has the scope of the one it replaces.
     let next = NewRefreshToken {
@@ -447,13 +448,11 @@ async fn refresh(
         nonce: None,
         sid: old.sid,
     };
-    let granted = ScopeSet::parse(&scope).unwrap_or_default();
     let issued = Issued {
-        client_id: auth.client.client_id.as_str(),
+        client: &auth.client,
         user: &user,
         scope: &granted,
         access_token: &access_token,
-        alg: auth.client.signing_alg,
         now,
     };
     let id_token = id_token(store, config, issued, authentication).await?;

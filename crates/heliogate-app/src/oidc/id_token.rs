@@ -2,8 +2,8 @@
 //! scope has `openid`, at the code exchange and again at each refresh.
 
 use heliogate_core::oidc::{at_hash, IdTokenClaims, UserClaims, UserFacts};
-use heliogate_core::{ScopeSet, SigningAlg, UnixTime};
-use heliogate_store::{Store, User};
+use heliogate_core::{ScopeSet, UnixTime};
+use heliogate_store::{Client, Store, User};
 
 use super::keys::key_ring;
 use crate::oauth::OAuthState;
@@ -35,11 +35,10 @@ pub fn user_claims(user: &User, scope: &ScopeSet) -> UserClaims {
 /// The tokens an ID token goes with.
 #[derive(Debug, Clone, Copy)]
 pub struct Issued<'a> {
-    pub client_id: &'a str,
+    pub client: &'a Client,
     pub user: &'a User,
     pub scope: &'a ScopeSet,
     pub access_token: &'a str,
-    pub alg: SigningAlg,
     pub now: UnixTime,
 }
 
@@ -51,13 +50,13 @@ pub async fn id_token(
     authentication: Authentication,
 ) -> Result<Option<String>> {
     let Issued {
-        client_id,
+        client,
         user,
         scope,
         access_token,
-        alg,
         now,
     } = issued;
+    let client_id = client.client_id.as_str();
     if !scope.contains("openid") {
         return Ok(None);
     }
@@ -75,5 +74,5 @@ pub async fn id_token(
         user: user_claims(user, scope),
     };
     let keys = key_ring(store, config).await?;
-    keys.sign(alg, "JWT", &claims).map(Some)
+    keys.sign(client.signing_alg, "JWT", &claims).map(Some)
 }

@@ -17,29 +17,18 @@ use super::sealing::{self, KeyEncryptionKey};
 use crate::oauth::OAuthState;
 use crate::{event, now, AppError, Result};
 
-/// The algorithms heliogate signs with, RS256 first: the default.
-pub const ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
-
-/// The JOSE algorithm of a client's setting.
-pub fn algorithm(alg: SigningAlg) -> Algorithm {
+/// jsonwebtoken's name for an algorithm heliogate signs with (`SigningAlg::ALL`: one key of
+/// each, named in the store by `SigningAlg::as_str`).
+fn algorithm(alg: SigningAlg) -> Algorithm {
     match alg {
         SigningAlg::Rs256 => Algorithm::RS256,
         SigningAlg::Es256 => Algorithm::ES256,
     }
 }
 
-/// The name of an algorithm as JOSE spells it.
-pub fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::RS256 => "RS256",
-        Algorithm::ES256 => "ES256",
-        _ => "unsupported",
-    }
-}
-
 /// One key that signs.
 struct Signer {
-    alg: Algorithm,
+    alg: SigningAlg,
     kid: String,
     key: EncodingKey,
 }
@@ -64,33 +53,33 @@ fn internal(message: impl std::fmt::Display) -> AppError {
     AppError::Internal(StoreError::Internal(message.to_string().into()))
 }
 
-fn encoding_key(alg: Algorithm, der: &[u8]) -> EncodingKey {
+fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
     // Every use of jsonwebtoken starts from a key made here.
     super::signers::install();
     match alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_der(der),
-        _ => EncodingKey::from_ec_der(der),
+        SigningAlg::Rs256 => EncodingKey::from_rsa_der(der),
+        SigningAlg::Es256 => EncodingKey::from_ec_der(der),
     }
 }
 
 /// The public half as a JWK, with its RFC 7638 thumbprint as `kid`.
-fn public_jwk(alg: Algorithm, key: &EncodingKey) -> Result<Jwk> {
-    let mut jwk = Jwk::from_encoding_key(key, alg).map_err(internal)?;
+fn public_jwk(alg: SigningAlg, key: &EncodingKey) -> Result<Jwk> {
+    let mut jwk = Jwk::from_encoding_key(key, algorithm(alg)).map_err(internal)?;
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256));
     Ok(jwk)
 }
 
 /// A new private key for `alg`, as DER.
-fn generate(alg: Algorithm) -> Result<Vec<u8>> {
+fn generate(alg: SigningAlg) -> Result<Vec<u8>> {
     let mut rng = rand::rngs::OsRng;
     match alg {
-        Algorithm::RS256 => {
+        SigningAlg::Rs256 => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(internal)?;
             Ok(key.to_pkcs1_der().map_err(internal)?.as_bytes().to_vec())
         }
-        _ => {
+        SigningAlg::Es256 => {
             use p256::pkcs8::EncodePrivateKey;
             let key = p256::SecretKey::random(&mut rng);
             Ok(key.to_pkcs8_der().map_err(internal)?.as_bytes().to_vec())
@@ -108,7 +97,7 @@ impl KeyRing {
         let mut verifiers = Vec::new();
         let mut keys = Vec::new();
         for row in stored {
-            let Some(alg) = ALGORITHMS.into_iter().find(|a| alg_name(*a) == row.alg) else {
+            let Ok(alg) = row.alg.parse::<SigningAlg>() else {
                 continue;
             };
             let der = sealing::open(kek, &row.kid, &row.private_key)?;
@@ -122,7 +111,7 @@ impl KeyRing {
             }
             verifiers.push((
                 row.kid.clone(),
-                alg,
+                algorithm(alg),
                 DecodingKey::from_jwk(&jwk).map_err(internal)?,
             ));
             keys.push(jwk);
@@ -170,13 +159,12 @@ impl KeyRing {
 
     /// Signs `claims` as a JWT with the key of `alg`, naming it by `kid`; `typ` as given.
     pub fn sign<T: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &T) -> Result<String> {
-        let alg = algorithm(alg);
         let signer = self
             .signers
             .iter()
             .find(|s| s.alg == alg)
-            .ok_or_else(|| internal(format!("no {} key signs", alg_name(alg))))?;
-        let mut header = Header::new(alg);
+            .ok_or_else(|| internal(format!("no {} key signs", alg.as_str())))?;
+        let mut header = Header::new(algorithm(alg));
         header.typ = Some(typ.to_owned());
         header.kid = Some(signer.kid.clone());
         jsonwebtoken::encode(&header, claims, &signer.key).map_err(internal)
@@ -186,7 +174,7 @@ impl KeyRing {
 /// A new key of `alg`, its `generation`, signing from `signs_from`.
 async fn make_key(
     kek: Option<&KeyEncryptionKey>,
-    alg: Algorithm,
+    alg: SigningAlg,
     generation: i64,
     signs_from: UnixTime,
     now: UnixTime,
@@ -199,7 +187,7 @@ async fn make_key(
     Ok(SigningKey {
         private_key: sealing::seal(kek, &kid, der)?,
         kid,
-        alg: alg_name(alg).to_owned(),
+        alg: alg.as_str().to_owned(),
         generation,
         created_at: now,
         signs_from,
@@ -212,8 +200,8 @@ async fn make_key(
 pub async fn ensure_keys(store: &dyn Store, kek: Option<&KeyEncryptionKey>) -> Result<()> {
     let now = now();
     let stored = store.signing_keys(now).await?;
-    for alg in ALGORITHMS {
-        if stored.iter().any(|k| k.alg == alg_name(alg)) {
+    for alg in SigningAlg::ALL {
+        if stored.iter().any(|k| k.alg == alg.as_str()) {
             continue;
         }
         let key = make_key(kek, alg, 1, now, now).await?;
@@ -222,7 +210,7 @@ pub async fn ensure_keys(store: &dyn Store, kek: Option<&KeyEncryptionKey>) -> R
             "heliogate",
             Some(&key.kid),
             None,
-            serde_json::json!({ "alg": alg_name(alg), "generation": 1 }),
+            serde_json::json!({ "alg": alg.as_str(), "generation": 1 }),
         );
         store.add_signing_key(&key, &made).await?;
     }
@@ -247,11 +235,11 @@ pub struct KeyView {
 pub async fn list_keys(store: &dyn Store) -> Result<Vec<KeyView>> {
     let now = now();
     let keys = store.all_signing_keys().await?;
-    let signing: Vec<&str> = ALGORITHMS
+    let signing: Vec<&str> = SigningAlg::ALL
         .iter()
         .filter_map(|alg| {
             keys.iter()
-                .filter(|k| k.alg == alg_name(*alg) && k.signs_from <= now)
+                .filter(|k| k.alg == alg.as_str() && k.signs_from <= now)
                 .filter(|k| k.retired_at.is_none_or(|r| r > now))
                 .max_by_key(|k| k.generation)
                 .map(|k| k.kid.as_str())
@@ -292,10 +280,10 @@ pub async fn rotate_keys(
     ensure_keys(store, kek).await?;
     let now = now();
     let keys = store.all_signing_keys().await?;
-    for alg in ALGORITHMS {
+    for alg in SigningAlg::ALL {
         let generation = keys
             .iter()
-            .filter(|k| k.alg == alg_name(alg))
+            .filter(|k| k.alg == alg.as_str())
             .map(|k| k.generation)
             .max()
             .unwrap_or(0)
@@ -306,7 +294,7 @@ pub async fn rotate_keys(
             "key.rotated",
             &next.kid,
             serde_json::json!({
-                "alg": alg_name(alg),
+                "alg": alg.as_str(),
                 "generation": generation,
                 "signs_from": next.signs_from,
                 "previous_retired_at": retire_at,
@@ -325,9 +313,9 @@ pub async fn key_ring(store: &dyn Store, config: &OAuthState) -> Result<Arc<KeyR
     }
     let now = now();
     let mut stored = store.signing_keys(now).await?;
-    if ALGORITHMS
+    if SigningAlg::ALL
         .iter()
-        .any(|alg| !stored.iter().any(|k| k.alg == alg_name(*alg)))
+        .any(|alg| !stored.iter().any(|k| k.alg == alg.as_str()))
     {
         ensure_keys(store, config.key_encryption.as_ref()).await?;
         stored = store.signing_keys(now).await?;

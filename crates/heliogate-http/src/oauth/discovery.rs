@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::scopes::known_scopes;
 use heliogate_core::oauth::authorize::Prompt;
+use heliogate_core::SigningAlg;
 use serde_json::json;
 
 use crate::AppState;
@@ -53,7 +54,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": SigningAlg::ALL.map(SigningAlg::as_str),
         "claims_supported": CLAIMS,
         "claims_parameter_supported": false,
         "prompt_values_supported": Prompt::VALUES,

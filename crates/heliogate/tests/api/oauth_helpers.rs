@@ -247,3 +247,24 @@ pub async fn code_flow(
         .await
         .unwrap()
 }
+
+/// A user with an e-mail address, for the claims.
+pub fn add_carol(app: &TestApp) -> String {
+    let out = app
+        .run_with_input(
+            &[
+                "user",
+                "add",
+                "carol",
+                "--role",
+                "reader",
+                "--email",
+                "carol@example.org",
+                "--password-stdin",
+                "--json",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .json();
+    out["id"].as_str().unwrap().to_owned()
+}

@@ -24,27 +24,6 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     signing_keys_are_sealed_under_the_key_encryption_key,
 );
 
-/// A user with an e-mail address, for the claims.
-fn add_carol(app: &TestApp) -> String {
-    let out = app
-        .run_with_input(
-            &[
-                "user",
-                "add",
-                "carol",
-                "--role",
-                "reader",
-                "--email",
-                "carol@example.org",
-                "--password-stdin",
-                "--json",
-            ],
-            &format!("{PASSWORD}\n"),
-        )
-        .json();
-    out["id"].as_str().unwrap().to_owned()
-}
-
 async fn oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes(app: TestApp) {
     let carol = add_carol(&app);
     let (id, secret) = register(

@@ -30,25 +30,7 @@ fn relying_party() -> Option<PathBuf> {
 async fn openid_client_signs_a_user_in_validates_the_id_token_and_signs_out() {
     let Some(dir) = relying_party() else { return };
     let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    let carol = app
-        .run_with_input(
-            &[
-                "user",
-                "add",
-                "carol",
-                "--role",
-                "reader",
-                "--email",
-                "carol@example.org",
-                "--password-stdin",
-                "--json",
-            ],
-            &format!("{PASSWORD}\n"),
-        )
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let carol = add_carol(&app);
     let bye = "http://127.0.0.1/bye";
     let (id, secret) = register(
         &app,
