@@ -87,13 +87,35 @@ echo "# flat with data ($(date -u +%FT%TZ)): heliogate on SQLite, server on CPU 
 cat "$OUT/flat.txt"
 echo "# purge-expired: $(cat "$OUT/purge.json" | tr -d ' \n') in $(cat "$OUT/purge.secs")s; server RSS after: $((RSS / 1024)) MB"
 
-# 3. Signing: client-credentials issuance of opaque tokens and of JWT access tokens (RFC 9068)
-# signed ES256 and RS256, on a fresh database; the difference in time per token is the cost
-# of signing.
+# 3. Signing. (a) Client-credentials issuance of opaque tokens and of JWT access tokens (RFC
+# 9068) signed ES256 and RS256, on a fresh database, then node oidc-provider issuing JWT access
+# tokens (resource indicators) with each algorithm, the same request on the same core. (b) The
+# authorization-code exchange with an ID token (scope `openid profile`), ES256 and RS256: each
+# request redeems its own code, stored beforehand as the authorization endpoint stores them.
 stop
 cp "$OUT/empty.db" "$OUT/jwt.db"
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/jwt.db
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/sign.txt"
+json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+wrk_twice() { # NAME SCRIPT URL ARGS...: warm-up, then the measured run into the sign table
+  local name=$1 script=$2 url=$3; shift 3
+  taskset -c 1 wrk -t1 -c32 -d2s -s "$script" "$url" -- "$@" > /dev/null
+  taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$script" "$url" -- "$@" > "$OUT/$name.txt"
+  summarize "$name" sign
+}
+REDIRECT=http://127.0.0.1:9/callback VERIFIER=bench-verifier-0123456789-0123456789-0123456789
+CODES=${CODES:-150000}
+"$BIN" user add bench-user --role reader --password-stdin <<< 'bench user password' > /dev/null
+for alg in ES256 RS256; do
+  made=$("$BIN" client add "code-$alg" --grant-type authorization_code --redirect-uri "$REDIRECT" \
+    --scope openid --scope profile --signing-alg "$alg" --json)
+  echo "$(json_field client_id <<< "$made") $(json_field client_secret <<< "$made")" > "$OUT/code-$alg.client"
+  for part in warm run; do
+    count=$CODES; [[ $part == warm ]] && count=$((CODES / 4))
+    python3 bench/seed.py codes "$OUT/jwt.db" "$(cut -d' ' -f1 "$OUT/code-$alg.client")" bench-user \
+      "$REDIRECT" "$VERIFIER" "$count" > "$OUT/code-$alg.$part"
+  done
+done
 start "$OUT/jwt.db"
 for format in opaque ES256 RS256; do
   case $format in
@@ -101,16 +123,43 @@ for format in opaque ES256 RS256; do
     *) flags=(--access-token-format jwt --signing-alg "$format") ;;
   esac
   made=$("$BIN" client add "sign-$format" --grant-type client_credentials --scope read "${flags[@]}" --json)
-  cid=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])' <<< "$made")
-  csecret=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])' <<< "$made")
-  args=(path=/oauth/token client="$cid" secret="$csecret")
-  taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" -- "${args[@]}" > /dev/null
-  taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" -- \
-    "${args[@]}" > "$OUT/token-$format.txt"
-  summarize "token-$format" sign
+  wrk_twice "heliogate token, $format" "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" \
+    path=/oauth/token client="$(json_field client_id <<< "$made")" secret="$(json_field client_secret <<< "$made")"
+done
+for alg in ES256 RS256; do
+  read -r cid csecret < "$OUT/code-$alg.client"
+  args=(client="$cid" secret="$csecret" redirect_uri="$REDIRECT" verifier="$VERIFIER")
+  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/code.lua \
+    "http://127.0.0.1:$PORT" -- codes="$OUT/code-$alg.warm" "${args[@]}" > /dev/null
+  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s bench/code.lua \
+    "http://127.0.0.1:$PORT" -- codes="$OUT/code-$alg.run" "${args[@]}" > "$OUT/code-$alg.txt"
+  summarize "code-$alg" sign
 done
 RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
+stop
+
+# node oidc-provider, from the shared harness's installation, with this folder's configuration.
+NODE_HOME=${PEERS_HOME:-/tmp/heliogate-peers}/node-oidc
+cp bench/node-oidc-jwt.mjs "$NODE_HOME/"
+for alg in ES256 RS256; do
+  (cd "$NODE_HOME" && ALG=$alg NODE_ENV=production PORT=$PORT exec taskset -c 0 node node-oidc-jwt.mjs) \
+    >> "$OUT/node.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+  wrk_twice "node-oidc token, $alg" "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" \
+    path=/token scope=read expect=eyJ
+  NODE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
+  stop
+done
+
 echo
-echo "# signing ($(date -u +%FT%TZ)): client-credentials issuance, opaque and JWT access tokens"
+echo "# signing ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
+echo "# heliogate token = client-credentials issuance (opaque; JWT access token); code = code exchange with an ID token"
 cat "$OUT/sign.txt"
-echo "# server RSS after: $((RSS / 1024)) MB"
+awk '/^heliogate token, opaque/ { o = $4 } /^heliogate token, ES256/ { he = $4 } /^heliogate token, RS256/ { hr = $4 }
+  /^node-oidc token, ES256/ { ne = $4 } /^node-oidc token, RS256/ { nr = $4 }
+  END {
+    if (ne && nr) printf "# JWT issuance, heliogate / node oidc-provider: ES256 %.1fx, RS256 %.1fx\n", he / ne, hr / nr
+    if (o) printf "# signing cost per token (1/JWT - 1/opaque): ES256 %.0f us, RS256 %.0f us\n", 1e6 / he - 1e6 / o, 1e6 / hr - 1e6 / o
+  }' "$OUT/sign.txt"
+echo "# RSS after load: heliogate $((RSS / 1024)) MB; node oidc-provider $((NODE_RSS / 1024)) MB"

@@ -1,11 +1,18 @@
-"""Seeds a heliogate SQLite database for the flat-with-data benchmark.
+"""Seeds a heliogate SQLite database for the benchmark.
 
     python3 bench/seed.py DB CLIENT_ID USERS LIVE_TOKENS EXPIRED_TOKENS
+    python3 bench/seed.py codes DB CLIENT_ID USER_NAME REDIRECT_URI VERIFIER COUNT > CODES
+
+The first form fills the database for the flat-with-data scenario. The second stores COUNT
+authorization codes for `openid profile`, as the authorization endpoint stores them (the SHA-256
+of the code, the S256 challenge of VERIFIER, a nonce, a sign-in session) but valid for ten
+minutes, and prints the codes, one per line, for the code-exchange scenario.
 
 Users get a fixed (unusable) Argon2id PHC string and the reader role; tokens are stored as
 heliogate stores them: under their key, a public id that grows with time (6 bytes of
 milliseconds, 10 random bytes) followed by the SHA-256 of a token nobody holds.
 """
+import base64
 import hashlib
 import os
 import sqlite3
@@ -55,5 +62,24 @@ def main():
     conn.close()
 
 
+def codes():
+    db, client_id, user_name, redirect_uri, verifier, count = sys.argv[2:8]
+    now = int(time.time())
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    conn = sqlite3.connect(db)
+    (user_id,) = conn.execute("SELECT id FROM users WHERE name = ?", (user_name,)).fetchone()
+    values = [base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode() for _ in range(int(count))]
+    with conn:
+        conn.executemany(
+            "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_given, "
+            "scope, code_challenge, nonce, auth_time, created_at, expires_at, sid) "
+            "VALUES (?, ?, ?, ?, 1, 'openid profile', ?, 'bench-nonce', ?, ?, ?, 'bench-session')",
+            ((hashlib.sha256(v.encode()).digest(), client_id, user_id, redirect_uri, challenge, now, now, now + 600)
+             for v in values),
+        )
+    conn.close()
+    print("\n".join(values))
+
+
 if __name__ == "__main__":
-    main()
+    codes() if sys.argv[1] == "codes" else main()
