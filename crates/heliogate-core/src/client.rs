@@ -130,6 +130,8 @@ pub enum ClientSpecError {
     UnknownTokenFormat(String),
     #[error("invalid redirect URI {uri:?}: {reason}")]
     BadRedirectUri { uri: String, reason: &'static str },
+    #[error("invalid resource {uri:?}: {reason}")]
+    BadResource { uri: String, reason: &'static str },
     #[error("the client name must be 1 to 200 printable characters")]
     BadName,
     #[error("the authorization_code grant needs at least one --redirect-uri")]
@@ -174,6 +176,23 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// An absolute URI of at most 2000 characters, without white space and without a fragment:
+/// what a redirect URI (RFC 6749 §3.1.2) and a resource indicator (RFC 8707 §2) have in common.
+/// The reason when it is not one.
+pub(crate) fn absolute_uri(s: &str) -> Result<url::Url, &'static str> {
+    if s.len() > 2000 {
+        return Err("longer than 2000 characters");
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains white space or control characters");
+    }
+    let url = url::Url::parse(s).map_err(|_| "not an absolute URI")?;
+    if url.fragment().is_some() || s.contains('#') {
+        return Err("must not have a fragment");
+    }
+    Ok(url)
+}
+
 /// A redirect URI as registered: kept as the exact string given, because authorization
 /// requests must match it exactly (RFC 9700 §4.1.3), after checking that it is one we may
 /// send a code to.
@@ -189,16 +208,7 @@ impl RedirectUri {
             uri: s.to_owned(),
             reason,
         };
-        if s.len() > 2000 {
-            return Err(bad("longer than 2000 characters"));
-        }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("contains white space or control characters"));
-        }
-        let url = url::Url::parse(s).map_err(|_| bad("not an absolute URI"))?;
-        if url.fragment().is_some() || s.contains('#') {
-            return Err(bad("must not have a fragment"));
-        }
+        let url = absolute_uri(s).map_err(bad)?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("must not carry user info"));
         }

@@ -1,5 +1,6 @@
 //! The records the store takes and returns.
 
+use heliogate_core::oauth::Resource;
 use heliogate_core::{
     AccessTokenFormat, ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName,
     ScopeSet, SecretHash, SigningAlg, TokenKey, UnixTime, UserName,
@@ -80,6 +81,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub signing_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
+    /// The resource servers it may ask tokens for (RFC 8707).
+    pub resources: Vec<Resource>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -95,6 +98,7 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub signing_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
+    pub resources: Vec<Resource>,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }
@@ -149,6 +153,8 @@ pub struct NewAccessToken {
     pub family_id: Option<String>,
     /// The authorization code it came from (RFC 6749 §4.1.2: a replayed code revokes it).
     pub code_hash: Option<SecretHash>,
+    /// The resource servers it is for (RFC 8707), separated by spaces; `None`: none named.
+    pub audience: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -161,6 +167,7 @@ pub struct AccessToken {
     /// The user's name, while the user exists.
     pub username: Option<String>,
     pub scope: String,
+    pub audience: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
@@ -210,6 +217,8 @@ pub struct NewCode {
     pub auth_time: UnixTime,
     /// The public id of the sign-in session it was issued in (OpenID Connect `sid`).
     pub sid: Option<String>,
+    /// The resources its authorization request named (RFC 8707), separated by spaces.
+    pub resources: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -226,6 +235,7 @@ pub struct Code {
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
     pub sid: Option<String>,
+    pub resources: Option<String>,
     pub expires_at: UnixTime,
 }
 
@@ -233,7 +243,7 @@ pub struct Code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
     /// First use: the code is now spent.
-    Redeemed(Code),
+    Redeemed(Box<Code>),
     /// The code was spent before: every token issued from it was revoked (RFC 6749 §4.1.2).
     Replayed {
         revoked: u64,

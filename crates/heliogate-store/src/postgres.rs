@@ -81,9 +81,10 @@ impl WriteRows for PgConnection {
 const INSERT_ROWS: &str = "\
     WITH access AS (\
         INSERT INTO access_tokens \
-            (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) \
+            (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at, \
+             audience) \
         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], \
-            $6::bytea[], $7::int8[], $8::int8[])\
+            $6::bytea[], $7::int8[], $8::int8[], $25::text[])\
     ), refresh AS (\
         INSERT INTO refresh_tokens \
             (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, \
@@ -129,6 +130,7 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
         .bind(column(events, |e| e.subject.as_deref()))
         .bind(column(events, |e| e.client_addr.as_deref()))
         .bind(column(events, |e| e.detail.to_string()))
+        .bind(column(access, |t| t.audience.as_deref()))
         .execute(conn)
         .await?;
     Ok(())

@@ -4,6 +4,8 @@ use heliogate_core::{
     ClientId, ClientKind, GrantType, RedirectUri, RoleName, Scope, ScopeSet, SecretHash,
 };
 
+use heliogate_core::oauth::resource;
+
 use crate::{split, Client, Result, StoreError, User};
 
 #[derive(sqlx::FromRow)]
@@ -63,6 +65,7 @@ pub(crate) struct ClientRow {
     pub post_logout_redirect_uris: String,
     pub signing_alg: String,
     pub access_token_format: String,
+    pub resources: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -91,6 +94,7 @@ impl TryFrom<ClientRow> for Client {
         };
         let redirect_uris = uris(&row.redirect_uris)?;
         let post_logout_redirect_uris = uris(&row.post_logout_redirect_uris)?;
+        let resources = resource::split(&row.resources).ok_or_else(|| damaged("resource"))?;
         let grant_types = split(&row.grant_types)
             .iter()
             .map(|g| g.parse::<GrantType>())
@@ -123,6 +127,7 @@ impl TryFrom<ClientRow> for Client {
                 .access_token_format
                 .parse()
                 .map_err(|_| damaged("access token format"))?,
+            resources,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -154,7 +159,7 @@ impl From<AuditRow> for crate::AuditEvent {
 
 /// The columns `ClientRow` reads, with the owner's name joined in.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub(crate) const USER_COLUMNS: &str =

@@ -90,7 +90,7 @@ impl WriteRows for SqliteConnection {
 async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
     if !rows.access.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at) ",
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at) ",
         );
         query.push_values(&rows.access, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -99,6 +99,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.scope.as_str())
                 .push_bind(t.family_id.as_deref())
                 .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
+                .push_bind(t.audience.as_deref())
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });

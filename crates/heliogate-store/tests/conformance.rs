@@ -77,6 +77,7 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         post_logout_redirect_uris: Vec::new(),
         signing_alg: Default::default(),
         access_token_format: Default::default(),
+        resources: vec![],
         now: NOW,
     }
 }
@@ -89,6 +90,7 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
         scope: "read".into(),
         family_id: None,
         code_hash: None,
+        audience: None,
         created_at: NOW,
         expires_at,
     }
@@ -389,12 +391,14 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         post_logout_redirect_uris: Vec::new(),
         signing_alg: Default::default(),
         access_token_format: Default::default(),
+        resources: vec![heliogate_core::oauth::Resource::parse("https://api.example/").unwrap()],
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();
     assert_eq!(client.owner.as_deref(), Some("owner"));
     assert!(client.is_public() && client.secret_hash.is_none());
     assert!(client.introspect && client.trusted);
+    assert_eq!(client.resources[0].as_str(), "https://api.example/");
     assert_eq!(
         client.redirect_uris,
         [
@@ -497,6 +501,17 @@ async fn tokens_are_found_by_their_key_in_both_forms(store: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+    // An audience (RFC 8707) comes back as written.
+    let aimed = NewAccessToken {
+        audience: Some("https://api.example/ urn:x".into()),
+        ..token("aimed", "c-1", None, NOW + 60)
+    };
+    store.issue_tokens(aimed, None, None).await.unwrap();
+    let found = store.access_token(&TokenKey::of("aimed")).await.unwrap();
+    assert_eq!(
+        found.and_then(|t| t.audience).as_deref(),
+        Some("https://api.example/ urn:x")
+    );
 }
 
 /// Issuances waiting together are written in one transaction; one the database refuses must
@@ -895,6 +910,7 @@ fn family_token(secret: &str, family: &str, code: Option<&str>) -> NewAccessToke
     NewAccessToken {
         family_id: Some(family.into()),
         code_hash: code.map(SecretHash::of),
+        audience: None,
         ..token(secret, "c-1", Some("u-1"), NOW + 60)
     }
 }
@@ -935,6 +951,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         nonce: Some("n-0S6_WzA2Mj".into()),
         auth_time: NOW - 30,
         sid: Some("sid-1".into()),
+        resources: Some("https://api.example/ urn:x".into()),
         created_at: NOW,
         expires_at: NOW + 60,
     };
@@ -959,6 +976,11 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
             spent.sid.as_deref()
         ),
         (Some("n-0S6_WzA2Mj"), NOW - 30, Some("sid-1"))
+    );
+    // So do the resources its authorization request named (RFC 8707).
+    assert_eq!(
+        spent.resources.as_deref(),
+        Some("https://api.example/ urn:x")
     );
     store
         .issue_tokens(
@@ -1293,6 +1315,7 @@ async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn S
             nonce: None,
             auth_time: NOW,
             sid: None,
+            resources: None,
             created_at: NOW,
             expires_at: NOW + 60,
         })

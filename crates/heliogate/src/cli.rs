@@ -157,6 +157,10 @@ pub enum ClientCommand {
         /// opaque (default) or jwt (RFC 9068 access tokens a resource server can verify itself)
         #[arg(long, value_name = "FORMAT")]
         access_token_format: Option<String>,
+        /// A resource server it may ask tokens for, by its RFC 8707 `resource` URI; tokens
+        /// that name it carry it as their audience (repeat for several)
+        #[arg(long = "resource", value_name = "URI")]
+        resources: Vec<String>,
     },
     /// List clients
     List,

@@ -56,7 +56,7 @@ fn user_text(u: &UserView) -> String {
 
 fn client_text(c: &ClientView) -> String {
     format!(
-        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\ncreated:       {}",
+        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\nresources:     {}\ncreated:       {}",
         c.client_id,
         c.name,
         c.client_type,
@@ -64,6 +64,7 @@ fn client_text(c: &ClientView) -> String {
         c.grant_types.join(" "),
         c.scopes.join(" "),
         if c.redirect_uris.is_empty() { "-".to_owned() } else { c.redirect_uris.join(" ") },
+        if c.resources.is_empty() { "-".to_owned() } else { c.resources.join(" ") },
         time(c.created_at),
     )
 }
@@ -215,6 +216,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             post_logout_redirect_uris,
             signing_alg,
             access_token_format,
+            resources,
         } => {
             let input = AddClient {
                 name,
@@ -229,6 +231,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 post_logout_redirect_uris,
                 signing_alg,
                 access_token_format,
+                resources,
             };
             let client = admin::add_client(store, &actor, input).await?;
             print(json, &client, || issued(&client))

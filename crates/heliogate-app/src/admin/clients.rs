@@ -1,5 +1,6 @@
 //! OAuth 2 clients: register, show, rotate the secret, delete.
 
+use heliogate_core::oauth::Resource;
 use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, SecretHash};
 use heliogate_store::{Client, NewClient, Store};
 use serde::Serialize;
@@ -28,6 +29,8 @@ pub struct ClientView {
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: &'static str,
     pub access_token_format: &'static str,
+    /// The resource servers it may ask tokens for (RFC 8707).
+    pub resources: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -61,6 +64,7 @@ impl From<Client> for ClientView {
                 .collect(),
             signing_alg: c.signing_alg.as_str(),
             access_token_format: c.access_token_format.as_str(),
+            resources: c.resources.iter().map(|r| r.as_str().to_owned()).collect(),
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -99,6 +103,8 @@ pub struct AddClient {
     pub signing_alg: Option<String>,
     /// `opaque` (the default) or `jwt`.
     pub access_token_format: Option<String>,
+    /// Resource servers it may ask tokens for, as their `resource` URIs (RFC 8707).
+    pub resources: Vec<String>,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -171,6 +177,14 @@ pub async fn add_client(
         .transpose()
         .map_err(invalid)?
         .unwrap_or_default();
+    let mut resources = input
+        .resources
+        .iter()
+        .map(|r| Resource::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    resources.sort();
+    resources.dedup();
     let secret = (kind == ClientKind::Confidential).then(new_secret);
     let new = NewClient {
         client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
@@ -183,6 +197,7 @@ pub async fn add_client(
         post_logout_redirect_uris,
         signing_alg,
         access_token_format,
+        resources,
         now: now(),
     };
     let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use heliogate_core::oauth::resource::{self, Resource};
 use heliogate_core::{SecretHash, SigningAlg, TokenKey, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError};
 use serde::Serialize;
@@ -19,13 +20,32 @@ use crate::{new_secret, new_token};
 #[derive(Debug, Clone, Copy)]
 pub enum Format<'a> {
     Opaque,
-    /// RFC 9068: signed with `alg`, for `audience`.
+    /// RFC 9068: signed with `alg`.
     Jwt {
         keys: &'a KeyRing,
         alg: SigningAlg,
         issuer: &'a str,
-        audience: &'a str,
     },
+}
+
+/// An `aud`: one value as a string, several as an array (RFC 7519 §4.1.3, RFC 7662 §2.2).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience<S> {
+    One(S),
+    Many(Vec<S>),
+}
+
+impl<S> Audience<S> {
+    /// `None` for no value.
+    pub fn of(values: impl IntoIterator<Item = S>) -> Option<Self> {
+        let mut values: Vec<S> = values.into_iter().collect();
+        match values.len() {
+            0 => None,
+            1 => values.pop().map(Self::One),
+            _ => Some(Self::Many(values)),
+        }
+    }
 }
 
 /// RFC 9068 §2.2: the claims of a JWT access token.
@@ -34,7 +54,7 @@ struct JwtClaims<'a> {
     iss: &'a str,
     /// The user, or for a client's own token the client (§2.2).
     sub: &'a str,
-    aud: &'a str,
+    aud: Audience<&'a str>,
     client_id: &'a str,
     scope: &'a str,
     jti: String,
@@ -53,6 +73,8 @@ pub struct Grant<'a> {
     pub scope: &'a str,
     pub family_id: Option<&'a str>,
     pub code_hash: Option<SecretHash>,
+    /// The resource servers it is for (RFC 8707); none named: the client's own.
+    pub audience: &'a [Resource],
 }
 
 /// A live access token, as resource servers see it.
@@ -63,6 +85,8 @@ pub struct ActiveToken {
     pub username: Option<String>,
     /// Space-delimited.
     pub scope: String,
+    /// The resource servers it is for (RFC 8707), separated by spaces.
+    pub audience: Option<String>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -100,16 +124,14 @@ impl AccessTokens {
     ) -> crate::Result<(String, NewAccessToken)> {
         let token = match format {
             Format::Opaque => new_token(),
-            Format::Jwt {
-                keys,
-                alg,
-                issuer,
-                audience,
-            } => {
+            Format::Jwt { keys, alg, issuer } => {
+                // RFC 9068 §3: the resource servers named, else the client itself.
+                let aud = Audience::of(grant.audience.iter().map(Resource::as_str))
+                    .unwrap_or(Audience::One(grant.client_id));
                 let claims = JwtClaims {
                     iss: issuer,
                     sub: grant.user_id.unwrap_or(grant.client_id),
-                    aud: audience,
+                    aud,
                     client_id: grant.client_id,
                     scope: grant.scope,
                     jti: new_secret(),
@@ -126,6 +148,7 @@ impl AccessTokens {
             scope: grant.scope.to_owned(),
             family_id: grant.family_id.map(str::to_owned),
             code_hash: grant.code_hash,
+            audience: (!grant.audience.is_empty()).then(|| resource::join(grant.audience)),
             created_at: now,
             expires_at: now + self.ttl,
         };
@@ -158,6 +181,7 @@ impl AccessTokens {
                 user_id: t.user_id,
                 username: t.username,
                 scope: t.scope,
+                audience: t.audience,
                 issued_at: t.created_at,
                 expires_at: t.expires_at,
             })

@@ -5,10 +5,10 @@
 use heliogate_core::oauth::authorize::{
     needs_fresh_sign_in, redirect_with, AuthorizeError, AuthorizeRequest, RegisteredClient,
 };
-use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
     grant_scopes, must_ask, validate_authorize, ConsentAsker, OAuthError, OAuthErrorCode,
 };
+use heliogate_core::oauth::{resource, Params};
 use heliogate_core::{ClientId, ScopeSet, SecretHash, UnixTime};
 use heliogate_store::{Client, NewCode, Store, User};
 
@@ -42,7 +42,7 @@ pub enum AuthorizeOutcome {
     SignInAgain,
     /// Ask the user: `client_name` wants `scopes`.
     ConsentRequired {
-        request: AuthorizeRequest,
+        request: Box<AuthorizeRequest>,
         client_name: String,
         scopes: ScopeSet,
     },
@@ -56,6 +56,7 @@ fn registered(client: &Client) -> RegisteredClient {
         redirect_uris: client.redirect_uris.clone(),
         grant_types: client.grant_types.clone(),
         scopes: client.scopes.clone(),
+        resources: client.resources.clone(),
     }
 }
 
@@ -167,6 +168,7 @@ async fn issue_code(
             nonce: request.nonce.clone(),
             auth_time: signed_in.auth_time,
             sid: Some(signed_in.sid.to_owned()),
+            resources: (!request.resources.is_empty()).then(|| resource::join(&request.resources)),
             created_at: now,
             expires_at: now + CODE_TTL,
         })
@@ -235,7 +237,7 @@ pub async fn authorize(
         );
     }
     Ok(AuthorizeOutcome::ConsentRequired {
-        request,
+        request: Box::new(request),
         client_name: client.name,
         scopes,
     })

@@ -7,6 +7,7 @@ use heliogate_core::TokenKey;
 use heliogate_store::Store;
 use serde::Serialize;
 
+use super::access_tokens::Audience;
 use super::client_auth::{authenticate, ClientCredentials};
 use super::OAuthResult;
 use crate::now;
@@ -39,6 +40,9 @@ pub struct IntrospectionDetails {
     pub iat: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The resource servers named when it was issued (RFC 8707).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience<String>>,
     pub iss: String,
 }
 
@@ -78,6 +82,10 @@ pub async fn introspect(
                 exp: active.expires_at,
                 iat: active.issued_at,
                 sub: active.user_id.clone(),
+                aud: active
+                    .audience
+                    .as_deref()
+                    .and_then(|a| Audience::of(a.split(' ').map(str::to_owned))),
                 iss: config.issuer.clone(),
             }),
         });
@@ -97,6 +105,7 @@ pub async fn introspect(
                 exp: r.expires_at,
                 iat: r.created_at,
                 sub: Some(r.user_id),
+                aud: None,
                 iss: config.issuer.clone(),
             }),
         });

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
-    check_code_exchange, check_refresh, grant_scopes, refresh_scope, CodeExchange, IssuedCode,
-    OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
+    check_code_exchange, check_refresh, grant_scopes, narrow, refresh_scope, requested_resources,
+    resource, CodeExchange, IssuedCode, OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
 };
 use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKey, UnixTime};
 use heliogate_store::{AuditEvent, Client, NewAccessToken, NewRefreshToken, Redemption, Store};
@@ -84,8 +84,7 @@ fn issued(
 }
 
 /// A new access token for `grant` in the client's format: opaque, or a JWT (RFC 9068) signed
-/// with the client's algorithm for the client itself as audience (resource indicators, RFC
-/// 8707, are not taken yet).
+/// with the client's algorithm.
 async fn mint(
     store: &dyn Store,
     config: &OAuthState,
@@ -102,7 +101,6 @@ async fn mint(
             keys,
             alg: client.signing_alg,
             issuer: &config.issuer,
-            audience: client.client_id.as_str(),
         },
         None => Format::Opaque,
     };
@@ -167,6 +165,7 @@ async fn client_credentials(
         .into());
     }
     let requested = scope_param(params)?;
+    let audience = requested_resources(params, &auth.client.resources)?;
     let known = known_scopes(store, config).await?;
     let scope = grant_scopes(requested.as_ref(), &auth.client.scopes, None, &known)?.to_string();
     let now = now();
@@ -180,6 +179,7 @@ async fn client_credentials(
             scope: &scope,
             family_id: None,
             code_hash: None,
+            audience: &audience,
         },
         now,
     )
@@ -222,6 +222,8 @@ async fn authorization_code(
     let code = required(params, "code")?;
     let redirect_uri = param(params, "redirect_uri")?;
     let verifier = param(params, "code_verifier")?;
+    // Checked before the code is spent: a malformed or unregistered resource changes nothing.
+    let requested = requested_resources(params, &auth.client.resources)?;
     let now = now();
     let code_hash = SecretHash::of(code);
     let replayed = event(
@@ -232,7 +234,7 @@ async fn authorization_code(
         serde_json::json!({}),
     );
     let code = match store.redeem_code(&code_hash, now, &replayed).await? {
-        Redemption::Redeemed(code) => code,
+        Redemption::Redeemed(code) => *code,
         Redemption::Replayed { .. } => {
             tokens.forget_all();
             return Err(
@@ -265,6 +267,9 @@ async fn authorization_code(
     let Some(user) = user else {
         return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
     };
+    let granted = resource::split(code.resources.as_deref().unwrap_or_default())
+        .ok_or_else(|| OAuthError::invalid_grant("the authorization code is not valid"))?;
+    let audience = narrow(requested, &granted)?;
     let family_id = new_secret();
     let (access_token, record) = mint(
         store,
@@ -276,6 +281,7 @@ async fn authorization_code(
             scope: &code.scope,
             family_id: Some(&family_id),
             code_hash: Some(code_hash),
+            audience: &audience,
         },
         now,
     )
@@ -353,6 +359,7 @@ async fn refresh(
 ) -> OAuthResult<TokenResponse> {
     let presented = required(params, "refresh_token")?;
     let requested = scope_param(params)?;
+    let audience = requested_resources(params, &auth.client.resources)?;
     let now = now();
     let key = TokenKey::of(presented);
     let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
@@ -409,6 +416,7 @@ async fn refresh(
             scope: &scope,
             family_id: Some(&old.family_id),
             code_hash: None,
+            audience: &audience,
         },
         now,
     )

@@ -7,6 +7,7 @@
 
 use crate::client::{GrantType, RedirectUri};
 use crate::oauth::pkce;
+use crate::oauth::resource::{requested_resources, Resource};
 use crate::oauth::{OAuthError, OAuthErrorCode};
 use crate::scope::ScopeSet;
 use crate::UnixTime;
@@ -23,6 +24,8 @@ pub struct RegisteredClient {
     pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
+    /// The resource servers it may ask tokens for (RFC 8707).
+    pub resources: Vec<Resource>,
 }
 
 /// A valid authorization request.
@@ -41,6 +44,8 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     /// OpenID Connect `max_age`: the longest time since the user signed in, in seconds.
     pub max_age: Option<i64>,
+    /// The resource servers named (RFC 8707 §2.1), each registered for the client.
+    pub resources: Vec<Resource>,
 }
 
 /// OpenID Connect Core §3.1.2.1: what `prompt` asks of the sign-in and the consent.
@@ -246,6 +251,8 @@ pub fn validate_authorize(
             ));
         }
     }
+    let resources =
+        requested_resources(params, &client.resources).map_err(|e| fail(e.code, &e.description))?;
     let prompt = match get("prompt")? {
         Some(value) => {
             Prompt::parse(value).map_err(|e| fail(OAuthErrorCode::InvalidRequest, &e))?
@@ -276,6 +283,7 @@ pub fn validate_authorize(
         nonce,
         prompt,
         max_age,
+        resources,
     })
 }
 
@@ -306,6 +314,7 @@ mod tests {
                 .unwrap_or_else(|e| unreachable!("{e}"))],
             grant_types: vec![GrantType::AuthorizationCode],
             scopes: ScopeSet::parse("read").unwrap_or_default(),
+            resources: vec![],
         }
     }
 

@@ -36,6 +36,8 @@ pub enum OAuthErrorCode {
     RequestUriNotSupported,
     /// Core §3.1.2.6: the `registration` parameter is not supported.
     RegistrationNotSupported,
+    /// RFC 8707 §2: the `resource` is malformed, or not one this client may ask for.
+    InvalidTarget,
 }
 
 impl OAuthErrorCode {
@@ -58,6 +60,7 @@ impl OAuthErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod params;
 pub mod pkce;
 pub mod refresh;
+pub mod resource;
 pub mod scopes;
 
 pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest};
@@ -16,4 +17,5 @@ pub use consent::{must_ask, ConsentAsker};
 pub use error::{OAuthError, OAuthErrorCode};
 pub use params::Params;
 pub use refresh::{check_refresh, refresh_scope, RefreshUse, StoredRefresh};
+pub use resource::{narrow, requested_resources, Resource};
 pub use scopes::grant_scopes;

@@ -36,6 +36,15 @@ impl Params {
         }
     }
 
+    /// Every non-empty value of `name`, for the parameters that may be repeated (RFC 8707's
+    /// `resource`).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether any name or value is no protocol text: it could not be decoded as UTF-8 (the
     /// decoder put U+FFFD there) or holds a control character (a NUL byte, a line break),
     /// which no OAuth parameter may (RFC 6749 Appendix A).

@@ -18,7 +18,7 @@ use crate::session::{login_location, optional_session, ClientAddr, SignedIn};
 use crate::AppState;
 
 /// The parameters of an authorization request that the consent form carries back.
-const CARRIED: [&str; 8] = [
+const CARRIED: [&str; 9] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -27,6 +27,7 @@ const CARRIED: [&str; 8] = [
     "code_challenge",
     "code_challenge_method",
     "nonce",
+    "resource",
 ];
 
 /// What each scope lets an application do, in words for the person deciding.
@@ -63,15 +64,10 @@ fn consent_page(
     scopes: &ScopeSet,
     redirect_uri: &str,
 ) -> Response {
+    // Every value: `resource` may be repeated (RFC 8707 §2); the others were checked single.
     let fields = CARRIED
         .iter()
-        .filter_map(|name| {
-            params
-                .get(name)
-                .ok()
-                .flatten()
-                .map(|v| ((*name).to_owned(), v.to_owned()))
-        })
+        .flat_map(|name| params.all(name).map(|v| ((*name).to_owned(), v.to_owned())))
         .collect();
     let html = ConsentPage {
         instance: &state.config.instance_name,

@@ -1,6 +1,7 @@
 //! OAuth 2 clients.
 
 use async_trait::async_trait;
+use heliogate_core::oauth::resource;
 use heliogate_core::{ClientId, SecretHash, UnixTime};
 
 use super::audit::commit_with;
@@ -20,8 +21,8 @@ impl ClientStore for SqlStore {
         let spec = &client.spec;
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
-             grant_types, scopes, introspect, trusted, pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $14, $15, $9, $9)",
+             grant_types, scopes, introspect, trusted, pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, resources, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $14, $15, $16, $9, $9)",
         )
         .bind(client.client_id.as_str())
         .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
@@ -38,6 +39,7 @@ impl ClientStore for SqlStore {
         .bind(join(client.post_logout_redirect_uris.iter().map(|u| u.as_str())))
         .bind(client.signing_alg.as_str())
         .bind(client.access_token_format.as_str())
+        .bind(resource::join(&client.resources))
         .execute(&mut *tx)
         .await
         .map_err(unique(format!(

@@ -18,8 +18,8 @@ impl GrantStore for SqlStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_given, scope, \
-             code_challenge, nonce, auth_time, created_at, expires_at, sid) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             code_challenge, nonce, auth_time, created_at, expires_at, sid, resources) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(code.hash.as_bytes().to_vec())
         .bind(&code.client_id)
@@ -33,6 +33,7 @@ impl GrantStore for SqlStore {
         .bind(code.created_at)
         .bind(code.expires_at)
         .bind(&code.sid)
+        .bind(&code.resources)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -49,7 +50,7 @@ impl GrantStore for SqlStore {
         let spent: Option<Code> = sqlx::query_as(
             "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
              RETURNING client_id, user_id, redirect_uri, redirect_uri_given, scope, code_challenge, nonce, \
-             auth_time, sid, expires_at",
+             auth_time, sid, resources, expires_at",
         )
         .bind(hash.as_bytes().to_vec())
         .bind(now)
@@ -58,7 +59,7 @@ impl GrantStore for SqlStore {
         .map_err(db_err)?;
         if let Some(code) = spent {
             tx.commit().await.map_err(db_err)?;
-            return Ok(Redemption::Redeemed(code));
+            return Ok(Redemption::Redeemed(Box::new(code)));
         }
         let known: Option<i64> =
             sqlx::query_scalar("SELECT redeemed_at FROM authorization_codes WHERE code_hash = $1")

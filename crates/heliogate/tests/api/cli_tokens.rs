@@ -39,6 +39,7 @@ async fn insert_token_expiring(
                 scope: "read".into(),
                 family_id: None,
                 code_hash: None,
+                audience: None,
                 created_at: heliogate_app::now(),
                 expires_at,
             },

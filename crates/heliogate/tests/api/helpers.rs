@@ -298,6 +298,22 @@ pub fn form_value(html: &str, name: &str) -> Option<String> {
     Some(rest[value..value + end].to_owned())
 }
 
+/// The `name` and raw `value` of every `<input type="hidden">` of a page, in order.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\"")
+        .skip(1)
+        .filter_map(|input| {
+            let tag = &input[..input.find('>')?];
+            let attr = |name: &str| {
+                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+                let end = tag[start..].find('"')?;
+                Some(tag[start..start + end].to_owned())
+            };
+            Some((attr("name")?, attr("value")?))
+        })
+        .collect()
+}
+
 impl Browser {
     pub fn new(server: &Server) -> Browser {
         Self::with_headers(server, reqwest::header::HeaderMap::new())

@@ -21,6 +21,7 @@ mod oauth_helpers;
 mod oauth_token;
 mod oidc;
 mod openid_client;
+mod resource_indicators;
 mod server;
 mod settings;
 mod webdriver;

@@ -8,7 +8,7 @@ use oauth2::{
 };
 use serde_json::Value;
 
-use crate::helpers::{form_value, location, Browser, Server, TestApp};
+use crate::helpers::{hidden_fields, location, Browser, Server, TestApp};
 
 pub use crate::constants::{CALLBACK, PASSWORD};
 
@@ -142,22 +142,11 @@ pub async fn answer_consent(
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("Allow"), "{html}");
-    let mut form: Vec<(String, String)> = Vec::new();
-    for name in [
-        "csrf_token",
-        "client_id",
-        "redirect_uri",
-        "response_type",
-        "scope",
-        "state",
-        "code_challenge",
-        "code_challenge_method",
-        "nonce",
-    ] {
-        if let Some(value) = form_value(&html, name) {
-            form.push((name.to_owned(), unescape(&value)));
-        }
-    }
+    // As a browser submits it: every hidden field of the form, in order.
+    let mut form: Vec<(String, String)> = hidden_fields(&html)
+        .into_iter()
+        .map(|(name, value)| (name, unescape(&value)))
+        .collect();
     form.push(("decision".into(), decision.into()));
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let answer = browser.post("/oauth/authorize", &pairs).await;
@@ -267,4 +256,32 @@ pub fn add_carol(app: &TestApp) -> String {
         )
         .json();
     out["id"].as_str().unwrap().to_owned()
+}
+
+/// RFC 7636 §B's verifier, whose S256 challenge `code_tokens` sends.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Runs the code flow by hand: authorizes with `query` (`scope=…` and anything else) for a
+/// code, then exchanges it with `extra` token parameters; the token endpoint's answer.
+pub async fn code_tokens(
+    server: &Server,
+    browser: &Browser,
+    (id, secret): (&str, &str),
+    query: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let url = format!(
+        "{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback\
+         &{query}&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        server.base
+    );
+    let code = query_param(&authorize(browser, server, &url).await, "code").unwrap();
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ];
+    form.extend_from_slice(extra);
+    post_form(server, "/oauth/token", Some((id, secret)), &form).await
 }

@@ -412,37 +412,16 @@ async fn oidc_core_3_1_2_1_prompt_and_max_age_are_honoured(app: TestApp) {
     assert!(query_param(location(&out), "code").is_some());
 }
 
-/// RFC 7636 §B's verifier, whose S256 challenge the hand-made authorization URLs carry.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-/// Runs the code flow by hand for `scope` and returns the token response.
-async fn code_tokens(
+/// The code flow by hand for `scope`: the token response.
+async fn openid_tokens(
     server: &crate::helpers::Server,
     browser: &Browser,
-    (id, secret): (&str, &str),
+    client: (&str, &str),
     scope: &str,
 ) -> Value {
-    let url = format!(
-        "{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback\
-         &scope={scope}&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
-        server.base
-    );
-    let code = query_param(&authorize(browser, server, &url).await, "code").unwrap();
-    post_form(
-        server,
-        "/oauth/token",
-        Some((id, secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap()
+    let query = format!("scope={scope}");
+    let response = code_tokens(server, browser, client, &query, &[]).await;
+    response.json().await.unwrap()
 }
 
 async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(app: TestApp) {
@@ -478,7 +457,7 @@ async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(a
 
     // With the ID token as hint: signed out at once, back at the registered URI with state.
     let browser = signed_in(&server, "alice").await;
-    let tokens = code_tokens(&server, &browser, (&id, &secret), "openid%20read").await;
+    let tokens = openid_tokens(&server, &browser, (&id, &secret), "openid%20read").await;
     let hint = tokens["id_token"].as_str().unwrap().to_owned();
     let encoded = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     // A URI that is not registered: a page, no redirect, nothing ends.
@@ -677,7 +656,7 @@ async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_l
 
     // The code flow: an RS256 at+jwt about the user, good at UserInfo.
     let browser = signed_in(&server, "alice").await;
-    let tokens = code_tokens(&server, &browser, (&web, &web_secret), "openid%20read").await;
+    let tokens = openid_tokens(&server, &browser, (&web, &web_secret), "openid%20read").await;
     let jwt = tokens["access_token"].as_str().unwrap();
     let (header, claims) = verify_locally(&server, jwt).await;
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
@@ -698,7 +677,7 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
     let issuer = "http://login.heliogate.test";
     let before = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
     let browser = signed_in(&before, "alice").await;
-    let old = code_tokens(&before, &browser, (&web, &web_secret), "openid").await;
+    let old = openid_tokens(&before, &browser, (&web, &web_secret), "openid").await;
     let old_token = old["id_token"].as_str().unwrap().to_owned();
     let (old_header, _) = verify_for(&before, issuer, &old_token).await;
 
@@ -731,7 +710,7 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
     // A node started now signs with the new key and still verifies the old token.
     let after = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
     let browser = signed_in(&after, "alice").await;
-    let new = code_tokens(&after, &browser, (&web, &web_secret), "openid").await;
+    let new = openid_tokens(&after, &browser, (&web, &web_secret), "openid").await;
     let (new_header, _) = verify_for(&after, issuer, new["id_token"].as_str().unwrap()).await;
     assert_ne!(new_header.kid, old_header.kid);
     verify_for(&after, issuer, &old_token).await;
@@ -753,7 +732,7 @@ async fn signing_keys_are_sealed_under_the_key_encryption_key(app: TestApp) {
         ])
         .await;
     let browser = signed_in(&server, "alice").await;
-    let tokens = code_tokens(&server, &browser, (&web, &web_secret), "openid").await;
+    let tokens = openid_tokens(&server, &browser, (&web, &web_secret), "openid").await;
     verify_for(&server, issuer, tokens["id_token"].as_str().unwrap()).await;
     let stored = app.store().await.all_signing_keys().await.unwrap();
     assert_eq!(stored.len(), 2);
