@@ -15,7 +15,7 @@ pub mod password_hashing;
 mod random;
 pub mod scopes;
 
-pub use random::{new_client_id, new_secret, new_token, new_user_id, now};
+pub use random::{new_client_id, new_secret, new_token, new_token_id, new_user_id, now};
 
 use heliogate_store::{AuditEvent, StoreError};
 

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use heliogate_core::{encode_secret, encode_token, UnixTime};
+use heliogate_core::{encode_secret, encode_token, encode_token_id, UnixTime};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
@@ -25,12 +25,23 @@ pub fn new_secret() -> String {
 /// A new access or refresh token: an id that sorts by issue time, then a 256-bit secret
 /// (see `TokenKey`), from the same generator as `new_secret`.
 pub fn new_token() -> String {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     let mut random = [0u8; 42];
     rand::thread_rng().fill_bytes(&mut random);
-    encode_token(millis, random)
+    encode_token(millis_now(), random)
+}
+
+/// Milliseconds since the epoch, the time part of a token id.
+fn millis_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A new token id alone (see `encode_token_id`): a JWT access token's `jti`.
+pub fn new_token_id() -> String {
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut random);
+    encode_token_id(millis_now(), random)
 }
 
 /// A new user id: a random (version 4) UUID, the stable `sub` of the user's tokens.

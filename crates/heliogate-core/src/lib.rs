@@ -22,7 +22,7 @@ pub use client::{
 pub use names::{Email, NameError, RoleName, UserName};
 pub use password_rules::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};
-pub use secret::{encode_secret, encode_token, SecretHash, ServerKey, TokenKey};
+pub use secret::{encode_secret, encode_token, encode_token_id, SecretHash, ServerKey, TokenKey};
 
 /// Seconds since the Unix epoch. Every stored time is one of these.
 pub type UnixTime = i64;

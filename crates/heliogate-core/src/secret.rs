@@ -107,11 +107,43 @@ pub fn encode_token(millis: u64, random: [u8; 42]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Encodes a token id alone (22 characters): 6 bytes of `millis`, then 10 random bytes. A JWT
+/// access token carries one as its `jti`, its first claim, so that `TokenKey::of` finds it.
+pub fn encode_token_id(millis: u64, random: [u8; 10]) -> String {
+    let mut bytes = [0u8; TOKEN_ID_LEN];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&random);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// How a JWT payload that heliogate signed begins: its `jti` first.
+const JTI_FIRST: &[u8] = b"{\"jti\":\"";
+
+/// The token id a JWT carries as the first claim of its payload (`{"jti":"<22 characters>"`),
+/// read from the first 44 characters of the payload without parsing the rest.
+fn jwt_token_id(token: &str) -> Option<[u8; TOKEN_ID_LEN]> {
+    let payload = token.split('.').nth(1)?;
+    let mut head = [0u8; 33];
+    URL_SAFE_NO_PAD
+        .decode_slice(payload.get(..44)?, &mut head)
+        .ok()?;
+    let id_chars = head.strip_prefix(JTI_FIRST)?;
+    if id_chars.get(22) != Some(&b'"') {
+        return None;
+    }
+    let mut id = [0u8; TOKEN_ID_LEN];
+    match URL_SAFE_NO_PAD.decode_slice(&id_chars[..22], &mut id) {
+        Ok(TOKEN_ID_LEN) => Some(id),
+        _ => None,
+    }
+}
+
 /// The key an access or refresh token is stored and looked up under: the token's public id,
 /// then the SHA-256 of the whole token. Only the hash proves the token; the id, which grows
 /// with time, puts tokens issued together side by side in the index, so a batch of
-/// issuances writes a few index pages instead of one random page per token. A token of the
-/// earlier 43-character form is keyed by its SHA-256 alone, so those stay valid.
+/// issuances writes a few index pages instead of one random page per token. A JWT access token
+/// has the id of its `jti` (see `encode_token_id`). A token of the earlier 43-character form,
+/// and a JWT without such a `jti`, is keyed by its SHA-256 alone, so those stay valid.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenKey {
     bytes: [u8; TOKEN_LEN],
@@ -124,13 +156,19 @@ impl TokenKey {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut bytes = [0u8; TOKEN_LEN];
         let mut decoded = [0u8; TOKEN_LEN];
-        let id = token.len() == TOKEN_CHARS
-            && URL_SAFE_NO_PAD.decode_slice(token, &mut decoded) == Ok(TOKEN_LEN);
-        let start = if id {
-            bytes[..TOKEN_ID_LEN].copy_from_slice(&decoded[..TOKEN_ID_LEN]);
-            TOKEN_ID_LEN
+        let id = if token.len() == TOKEN_CHARS
+            && URL_SAFE_NO_PAD.decode_slice(token, &mut decoded) == Ok(TOKEN_LEN)
+        {
+            decoded[..TOKEN_ID_LEN].try_into().ok()
         } else {
-            0
+            jwt_token_id(token)
+        };
+        let start = match id {
+            Some(id) => {
+                bytes[..TOKEN_ID_LEN].copy_from_slice(&id);
+                TOKEN_ID_LEN
+            }
+            None => 0,
         };
         bytes[start..start + 32].copy_from_slice(&hash);
         Self {
@@ -168,6 +206,29 @@ mod tests {
         assert!(!key.verify("login", "abc", "not base64 at all!"));
         assert!(ServerKey::decode("short").is_none());
         assert_eq!(format!("{key:?}"), "ServerKey([redacted])");
+    }
+
+    #[test]
+    fn a_jwt_is_keyed_by_the_id_of_its_leading_jti() {
+        let jti = encode_token_id(1_800_000_000_000, [5; 10]);
+        assert_eq!(jti.len(), 22);
+        let part = |json: String| URL_SAFE_NO_PAD.encode(json);
+        let jwt = |payload: &str| format!("eyJhbGciOiJFUzI1NiJ9.{payload}.c2ln");
+        let ours = jwt(&part(format!("{{\"jti\":\"{jti}\",\"iss\":\"x\"}}")));
+        let key = TokenKey::of(&ours);
+        assert_eq!(key.as_bytes().len(), 48);
+        assert_eq!(key.as_bytes()[..6], 1_800_000_000_000u64.to_be_bytes()[2..]);
+        // Another signature is another key; so is another id.
+        assert_ne!(TokenKey::of(&ours.replace(".c2ln", ".c2lo")), key);
+        // A JWT whose payload does not begin with such a jti: its hash alone.
+        for other in [
+            jwt(&part(format!("{{\"iss\":\"x\",\"jti\":\"{jti}\"}}"))),
+            jwt(&part("{\"jti\":\"short\"}".into())),
+            jwt("not base64!"),
+            "a.b".into(),
+        ] {
+            assert_eq!(TokenKey::of(&other).as_bytes().len(), 32, "{other}");
+        }
     }
 
     #[test]

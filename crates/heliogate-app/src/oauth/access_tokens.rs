@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::cache::TtlCache;
 use crate::oidc::KeyRing;
-use crate::{new_secret, new_token};
+use crate::{new_token, new_token_id};
 
 /// How a client's access tokens are minted.
 #[derive(Debug, Clone, Copy)]
@@ -51,13 +51,14 @@ impl<S> Audience<S> {
 /// RFC 9068 §2.2: the claims of a JWT access token.
 #[derive(Serialize)]
 struct JwtClaims<'a> {
+    /// First, so that the token's key is read from the payload's first bytes (`TokenKey`).
+    jti: String,
     iss: &'a str,
     /// The user, or for a client's own token the client (§2.2).
     sub: &'a str,
     aud: Audience<&'a str>,
     client_id: &'a str,
     scope: &'a str,
-    jti: String,
     iat: UnixTime,
     exp: UnixTime,
 }
@@ -129,12 +130,12 @@ impl AccessTokens {
                 let aud = Audience::of(grant.audience.iter().map(Resource::as_str))
                     .unwrap_or(Audience::One(grant.client_id));
                 let claims = JwtClaims {
+                    jti: new_token_id(),
                     iss: issuer,
                     sub: grant.user_id.unwrap_or(grant.client_id),
                     aud,
                     client_id: grant.client_id,
                     scope: grant.scope,
-                    jti: new_secret(),
                     iat: now,
                     exp: now + self.ttl,
                 };
