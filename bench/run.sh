@@ -4,6 +4,7 @@
 #
 #   bench/run.sh
 #   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
+#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, signing
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
 # expired ones), tokeninfo measured as the harness measures it (server on CPU 0, wrk on
@@ -25,10 +26,14 @@ cargo build --release --quiet
 BIN=$ROOT/target/release/heliogate
 OUT=$(mktemp -d)
 trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
+STEPS=${STEPS:-peers flat signing}
+wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. Side by side with the peers, in one run.
-# shellcheck disable=SC2086
-HELIOGATE_BIN=$BIN DURATION=$DURATION "$SHARED/bench.sh" $PEERS 2> "$OUT/peers.log" | tee "$OUT/peers.txt"
+if wants peers; then
+  # shellcheck disable=SC2086
+  HELIOGATE_BIN=$BIN DURATION=$DURATION "$SHARED/bench.sh" $PEERS 2> "$OUT/peers.log" | tee "$OUT/peers.txt"
+fi
 
 # 2. Flat with data.
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/big.db HELIOGATE_LISTEN=127.0.0.1:$PORT
@@ -39,9 +44,11 @@ ID=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])' <<<
 SECRET=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])' <<< "$CLIENT")
 python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
   "$OUT/big.db" "$OUT/empty.db"
-seeded=$(date +%s)
-python3 bench/seed.py "$OUT/big.db" "$ID" "$USERS" "$TOKENS" "$EXPIRED"
-echo "# seeded $USERS users, $TOKENS live and $EXPIRED expired tokens in $(( $(date +%s) - seeded ))s" >&2
+if wants flat; then
+  seeded=$(date +%s)
+  python3 bench/seed.py "$OUT/big.db" "$ID" "$USERS" "$TOKENS" "$EXPIRED"
+  echo "# seeded $USERS users, $TOKENS live and $EXPIRED expired tokens in $(( $(date +%s) - seeded ))s" >&2
+fi
 
 start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
   export HELIOGATE_DATABASE_URL=sqlite://$1
@@ -51,7 +58,7 @@ start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
   TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 }
-stop() { kill "$SERVER"; wait "$SERVER" || true; }
+stop() { kill "$SERVER" 2> /dev/null || true; wait "$SERVER" || true; }
 
 measure() { # NAME: one wrk run of tokeninfo, appended to the table
   taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
@@ -67,6 +74,7 @@ summarize() { # NAME TABLE: a wrk run's line in a table
     /^CHECK/ { split($2, kv, "="); ok = kv[2]; bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
     END { printf "%-34s %9.0f %8.2f %9d %5d\n", name, rps, p99, ok, bad }' "$OUT/$1.txt" >> "$OUT/$2.txt"
 }
+if wants flat; then
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flat.txt"
 # The same measurement on the same schema without the data, just before: the baseline for
 # "flat", taken under the same conditions.
@@ -86,13 +94,15 @@ echo
 echo "# flat with data ($(date -u +%FT%TZ)): heliogate on SQLite, server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
 cat "$OUT/flat.txt"
 echo "# purge-expired: $(cat "$OUT/purge.json" | tr -d ' \n') in $(cat "$OUT/purge.secs")s; server RSS after: $((RSS / 1024)) MB"
+fi
 
 # 3. Signing. (a) Client-credentials issuance of opaque tokens and of JWT access tokens (RFC
 # 9068) signed ES256 and RS256, on a fresh database, then node oidc-provider issuing JWT access
 # tokens (resource indicators) with each algorithm, the same request on the same core. (b) The
 # authorization-code exchange with an ID token (scope `openid profile`), ES256 and RS256: each
 # request redeems its own code, stored beforehand as the authorization endpoint stores them.
-stop
+wants signing || exit 0
+[[ -z ${SERVER:-} ]] || stop
 cp "$OUT/empty.db" "$OUT/jwt.db"
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/jwt.db
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/sign.txt"
@@ -128,6 +138,10 @@ for format in opaque ES256 RS256; do
 done
 for alg in ES256 RS256; do
   read -r cid csecret < "$OUT/code-$alg.client"
+  # One exchange by hand, shown, with a code of the warm-up's file.
+  curl -s -u "$cid:$csecret" -d grant_type=authorization_code -d "code=$(tail -n1 "$OUT/code-$alg.warm")" \
+    --data-urlencode "redirect_uri=$REDIRECT" -d "code_verifier=$VERIFIER" \
+    "http://127.0.0.1:$PORT/oauth/token" | cut -c1-120 >&2
   args=(client="$cid" secret="$csecret" redirect_uri="$REDIRECT" verifier="$VERIFIER")
   WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/code.lua \
     "http://127.0.0.1:$PORT" -- codes="$OUT/code-$alg.warm" "${args[@]}" > /dev/null
