@@ -30,9 +30,9 @@ pub mod sqlite;
 pub mod testing;
 
 pub use model::{
-    AccessToken, AuditEvent, Client, Code, Consent, Credentials, NewAccessToken, NewClient,
-    NewCode, NewRefreshToken, NewSession, NewUser, Redemption, RefreshToken, Revocation, Role,
-    Session, SigningKey, User,
+    AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, Code, Consent, Credentials,
+    NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser, Redemption,
+    RefreshToken, Revocation, Role, Session, SigningKey, User,
 };
 
 pub use error::{Result, StoreError};
@@ -280,6 +280,10 @@ pub trait AuditStore {
     async fn purge_audit(&self, before: UnixTime) -> Result<u64>;
     /// The newest events first.
     async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// The records `filter` asks for, newest first. Records are found by walking the log
+    /// back from the newest (or from `filter.before`): no index serves the filters, so that
+    /// recording stays cheap on the issuance path.
+    async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
 }
 
 /// The keys that sign ID tokens, shared by every node.

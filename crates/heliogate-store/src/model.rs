@@ -127,6 +127,29 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
+/// An audit record as stored: its id orders the log (newest has the highest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Which audit records to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Each of these acted or was acted on: is the record's actor or its subject.
+    pub parties: Vec<String>,
+    /// The event's name, exactly.
+    pub event: Option<String>,
+    /// A family of events: names that start with this (`login.`).
+    pub event_prefix: Option<String>,
+    /// At or after this time.
+    pub since: Option<UnixTime>,
+    /// Older than this record (a page's cursor).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
 impl AuditEvent {
     /// The event with `key` set in its detail (an object).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {

@@ -136,6 +136,7 @@ impl TryFrom<ClientRow> for Client {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
+    pub id: i64,
     pub at: i64,
     pub event: String,
     pub actor: Option<String>,
@@ -144,15 +145,18 @@ pub(crate) struct AuditRow {
     pub detail: String,
 }
 
-impl From<AuditRow> for crate::AuditEvent {
+impl From<AuditRow> for crate::AuditRecord {
     fn from(row: AuditRow) -> Self {
-        crate::AuditEvent {
-            at: row.at,
-            event: row.event,
-            actor: row.actor,
-            subject: row.subject,
-            client_addr: row.client_addr,
-            detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+        crate::AuditRecord {
+            id: row.id,
+            event: crate::AuditEvent {
+                at: row.at,
+                event: row.event,
+                actor: row.actor,
+                subject: row.subject,
+                client_addr: row.client_addr,
+                detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+            },
         }
     }
 }
@@ -166,7 +170,7 @@ pub(crate) const USER_COLUMNS: &str =
     "id, name, email, disabled, must_change_password, created_at, updated_at FROM users";
 
 pub(crate) const AUDIT_COLUMNS: &str =
-    "at, event, actor, subject, client_addr, detail FROM audit_log";
+    "id, at, event, actor, subject, client_addr, detail FROM audit_log";
 
 /// Scopes as stored, one a row or space-separated: each was checked when it was written.
 pub(crate) fn stored_scopes(scopes: impl IntoIterator<Item = String>) -> Result<ScopeSet> {

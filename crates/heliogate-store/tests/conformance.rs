@@ -8,8 +8,8 @@ use heliogate_core::{
 };
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
-    AuditEvent, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
-    Redemption, Revocation, Store, StoreError,
+    AuditEvent, AuditFilter, AuditRecord, NewAccessToken, NewClient, NewCode, NewRefreshToken,
+    NewSession, NewUser, Redemption, Revocation, Store, StoreError,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -124,6 +124,7 @@ heliogate_store::for_each_backend!(crate::on;
     the_bootstrap_admin_is_created_once,
     no_bootstrap_admin_once_users_exist,
     audit_events_come_back_newest_first,
+    audit_records_are_filtered_and_paged_newest_first,
     migrating_twice_changes_nothing,
     an_instance_value_is_recorded_once_by_the_first_node,
     a_session_lives_until_it_expires_or_its_user_is_disabled,
@@ -688,6 +689,98 @@ async fn audit_events_come_back_newest_first(store: &dyn Store) {
         ["login.failed", "user.created"]
     );
     assert_eq!(events[1].detail, serde_json::json!({"roles": ["reader"]}));
+}
+
+async fn audit_records_are_filtered_and_paged_newest_first(store: &dyn Store) {
+    let rows = [
+        ("token.issued", "svc", Some("alice"), 0),
+        ("login.failed", "bob", Some("bob"), 10),
+        ("login.succeeded", "alice", Some("alice"), 20),
+        ("user.created", "cli", Some("carol"), 30),
+        ("token.issued", "svc", None, 40),
+    ];
+    for (event, actor, subject, after) in rows {
+        store
+            .record(&AuditEvent {
+                at: NOW + after,
+                event: event.into(),
+                actor: Some(actor.into()),
+                subject: subject.map(str::to_owned),
+                client_addr: None,
+                detail: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    }
+    let names = |records: &[AuditRecord]| {
+        records
+            .iter()
+            .map(|r| (r.event.event.clone(), r.event.actor.clone().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let pick = |filter: AuditFilter| async move {
+        store
+            .audit_records(&AuditFilter {
+                limit: 10,
+                ..filter
+            })
+            .await
+            .unwrap()
+    };
+    let alice = pick(AuditFilter {
+        parties: vec!["alice".into()],
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(
+        names(&alice),
+        [
+            ("login.succeeded".into(), "alice".into()),
+            ("token.issued".into(), "svc".into())
+        ]
+    );
+    let logins = pick(AuditFilter {
+        event_prefix: Some("login.".into()),
+        since: Some(NOW + 15),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(names(&logins), [("login.succeeded".into(), "alice".into())]);
+    let issued = pick(AuditFilter {
+        event: Some("token.issued".into()),
+        parties: vec!["svc".into()],
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(issued.len(), 2);
+    let both = pick(AuditFilter {
+        parties: vec!["svc".into(), "alice".into()],
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(names(&both), [("token.issued".into(), "svc".into())]);
+    // Pages: two at a time, each older than the last one seen; hostile text is only text.
+    let first = store
+        .audit_records(&AuditFilter {
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let second = pick(AuditFilter {
+        before: Some(first[1].id),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(first.len() + second.len(), 5);
+    assert!(second.iter().all(|r| r.id < first[1].id));
+    let hostile = pick(AuditFilter {
+        event_prefix: Some("%' OR 1=1 --".into()),
+        parties: vec!["' OR ''='".into()],
+        ..AuditFilter::default()
+    })
+    .await;
+    assert!(hostile.is_empty());
 }
 
 async fn migrating_twice_changes_nothing(store: &dyn Store) {

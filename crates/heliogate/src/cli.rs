@@ -43,6 +43,34 @@ pub enum Command {
     /// The keys that sign ID tokens and JWT access tokens
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Read the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit records, newest first; every filter given must hold
+    List {
+        /// Records this user acted in or was acted on
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Records this client acted in or was acted on
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
+        /// An event (login.failed) or a family of events (login.*)
+        #[arg(long, value_name = "EVENT")]
+        event: Option<String>,
+        /// Records at or after this time: RFC 3339 (2026-11-29T08:00:00Z) or an age (90m, 7d)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// How many records, 1 to 1000
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: u32,
+        /// Continue after a page: the cursor it printed
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

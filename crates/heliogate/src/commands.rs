@@ -4,7 +4,9 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
-use heliogate_app::admin::{self, AddClient, AddUser, ClientView, RoleView, UserView};
+use heliogate_app::admin::{
+    self, AddClient, AddUser, AuditEntry, AuditQuery, ClientView, RoleView, UserView,
+};
 use heliogate_app::oidc::keys;
 use heliogate_app::{Actor, AppError};
 use heliogate_store::Store;
@@ -12,7 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{
-    ClientCommand, KeyCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand,
+    AuditCommand, ClientCommand, KeyCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand,
 };
 use crate::settings::Settings;
 
@@ -336,5 +338,71 @@ pub async fn key(
             })
             .collect::<Vec<_>>()
             .join("\n")
+    })
+}
+
+/// `--since`: an RFC 3339 time, or an age before now (`90m`, `7d`).
+fn since(text: &str) -> anyhow::Result<i64> {
+    let at = match humantime::parse_rfc3339_weak(text) {
+        Ok(at) => at,
+        Err(_) => {
+            let age = humantime::parse_duration(text).map_err(|_| {
+                AppError::Invalid(format!(
+                    "--since {text:?} is neither a time (2026-11-29T08:00:00Z) nor an age (90m, 7d)"
+                ))
+            })?;
+            std::time::SystemTime::now()
+                .checked_sub(age)
+                .unwrap_or(std::time::UNIX_EPOCH)
+        }
+    };
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+fn audit_line(e: &AuditEntry) -> String {
+    let detail = match &e.detail {
+        serde_json::Value::Object(map) if map.is_empty() => String::new(),
+        other => other.to_string(),
+    };
+    format!(
+        "{}  {:<24} {} -> {}  {}  {}",
+        time(e.at),
+        e.event,
+        e.actor.as_deref().unwrap_or("-"),
+        e.subject.as_deref().unwrap_or("-"),
+        e.client_addr.as_deref().unwrap_or("-"),
+        detail,
+    )
+    .trim_end()
+    .to_owned()
+}
+
+pub async fn audit(store: &dyn Store, json: bool, command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::List {
+        user,
+        client,
+        event,
+        since: since_text,
+        limit,
+        cursor,
+    } = command;
+    let query = AuditQuery {
+        user,
+        client,
+        event,
+        since: since_text.as_deref().map(since).transpose()?,
+        cursor,
+        limit: Some(limit),
+    };
+    let page = admin::list_audit(store, query).await?;
+    print(json, &page, || {
+        let mut lines: Vec<String> = page.events.iter().map(audit_line).collect();
+        if let Some(next) = &page.next_cursor {
+            lines.push(format!("(more: --cursor {next})"));
+        }
+        lines.join("\n")
     })
 }

@@ -135,6 +135,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Client(command) => commands::client(&*store, cli.json, command).await,
         Command::Token(command) => commands::token(&*store, &settings, cli.json, command).await,
         Command::Key(command) => commands::key(&*store, &settings, cli.json, command).await,
+        Command::Audit(command) => commands::audit(&*store, cli.json, command).await,
     };
     store.close().await;
     result

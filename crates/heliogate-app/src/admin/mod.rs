@@ -1,6 +1,7 @@
 //! Administration: users, roles, clients and tokens, as the CLI and the administration API
 //! offer them. Every change is checked, made in one store call, and audited.
 
+mod audit;
 mod clients;
 mod instance;
 mod roles;
@@ -11,6 +12,7 @@ use heliogate_core::{Scope, UserName};
 
 use crate::{invalid, Result};
 
+pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
 pub use clients::{
     add_client, delete_client, list_clients, rotate_client_secret, show_client, AddClient,
     ClientView, IssuedClient,

@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 
-use sqlx::{Executor, Transaction};
+use sqlx::{Executor, QueryBuilder, Transaction};
 
 use super::PURGE_CHUNK;
 use super::{Db, SqlStore};
 use crate::error::db_err;
 use crate::rows::{AuditRow, AUDIT_COLUMNS};
-use crate::{AuditEvent, AuditStore, Result};
+use crate::{AuditEvent, AuditFilter, AuditRecord, AuditStore, Result};
 use heliogate_core::UnixTime;
 
 /// Writes an audit record: alone, or in the transaction of the change it records.
@@ -78,12 +78,49 @@ impl AuditStore for SqlStore {
     }
 
     async fn recent_events(&self, limit: u32) -> Result<Vec<AuditEvent>> {
-        let rows: Vec<AuditRow> =
-            sqlx::query_as(&format!("SELECT {AUDIT_COLUMNS} ORDER BY id DESC LIMIT $1"))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(rows.into_iter().map(AuditEvent::from).collect())
+        let filter = AuditFilter {
+            limit,
+            ..AuditFilter::default()
+        };
+        let records = self.audit_records(&filter).await?;
+        Ok(records.into_iter().map(|r| r.event).collect())
+    }
+
+    async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut query = QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} WHERE 1 = 1"));
+        for party in &filter.parties {
+            query
+                .push(" AND (actor = ")
+                .push_bind(party.as_str())
+                .push(" OR subject = ")
+                .push_bind(party.as_str())
+                .push(")");
+        }
+        if let Some(event) = &filter.event {
+            query.push(" AND event = ").push_bind(event.as_str());
+        }
+        if let Some(prefix) = &filter.event_prefix {
+            // A prefix match without LIKE's wildcards: the first characters, compared.
+            query
+                .push(" AND substr(event, 1, ")
+                .push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+                .push(") = ")
+                .push_bind(prefix.as_str());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND at >= ").push_bind(since);
+        }
+        if let Some(before) = filter.before {
+            query.push(" AND id < ").push_bind(before);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows: Vec<AuditRow> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 }

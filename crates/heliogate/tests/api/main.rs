@@ -6,6 +6,7 @@ mod constants;
 mod helpers;
 
 mod browser;
+mod cli_audit;
 mod cli_clients;
 mod cli_roles;
 mod cli_tokens;
