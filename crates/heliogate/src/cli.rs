@@ -46,6 +46,11 @@ pub enum Command {
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a completion script for a shell, e.g. `heliogate completions bash > /etc/bash_completion.d/heliogate`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]

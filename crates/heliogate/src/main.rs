@@ -27,6 +27,17 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // Completions need neither settings nor a database.
+    if let Command::Completions { shell } = cli.command {
+        // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "heliogate", &mut script);
+        return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => fail(&e.into()),
+        };
+    }
     let settings = match Settings::load(cli.settings.clone(), &matches, cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
@@ -118,7 +129,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     }
     let store = open_store(&settings).await?;
     let result = match cli.command {
-        Command::Serve => Ok(()),
+        Command::Serve | Command::Completions { .. } => Ok(()),
         Command::Migrate => {
             let issuer = settings.issuer(settings.listen);
             heliogate_app::admin::record_issuer(&*store, &issuer).await?;

@@ -134,3 +134,34 @@ async fn bad_settings_are_refused_naming_the_key() {
     assert_eq!(flag.code, 2, "{flag:?}");
     assert!(flag.stderr.contains("--listen"));
 }
+
+#[tokio::test]
+async fn completions_come_from_the_command_line_itself_and_need_no_database() {
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    for (shell, marker) in [
+        ("bash", "_heliogate()"),
+        ("zsh", "#compdef heliogate"),
+        ("fish", "complete -c heliogate"),
+    ] {
+        let out: crate::helpers::Run = app
+            .command()
+            .env("HELIOGATE_DATABASE_URL", "postgres://nowhere.invalid/none")
+            .args(["completions", shell])
+            .output()
+            .unwrap()
+            .into();
+        let script = &out.ok().stdout;
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("audit"), "{shell}");
+        if shell == "bash" {
+            let path = app.path("heliogate.bash");
+            std::fs::write(&path, script).unwrap();
+            let checked = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(checked.success());
+        }
+    }
+}
