@@ -38,7 +38,8 @@ pub enum SignIn {
     /// A new session; `session_id` goes to the browser and is stored only hashed.
     SignedIn { session_id: String, user: User },
     /// Wrong name or password, or a disabled account: the same answer for all three.
-    Refused,
+    /// `locked`: this failure locked the name or the address (for metrics, never shown).
+    Refused { locked: bool },
     /// Too many failures: try again in `retry_after` seconds.
     Throttled { retry_after: i64 },
 }
@@ -203,7 +204,9 @@ pub async fn sign_in(
             serde_json::json!({ "locked_seconds": locked })
         };
         audit(store, "login.failed", &shown, Some(&shown), addr, detail).await?;
-        return Ok(SignIn::Refused);
+        return Ok(SignIn::Refused {
+            locked: !locked.is_empty(),
+        });
     }
     guess.succeeded(store).await?;
     let user = match &name {

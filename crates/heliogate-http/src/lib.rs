@@ -7,6 +7,8 @@
 
 mod error;
 mod health;
+mod metrics;
+mod networks;
 mod oauth;
 mod oidc;
 mod pages;
@@ -29,6 +31,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use error::HttpError;
+pub use metrics::Metrics;
+pub use networks::Networks;
 pub use proxy::TrustedProxies;
 
 /// The largest request body accepted; OAuth and login forms are far smaller.
@@ -39,6 +43,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<HttpConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
+        Self {
+            metrics: Arc::new(Metrics::new(Arc::clone(&store))),
+            store,
+            config: Arc::new(config),
+        }
+    }
 }
 
 /// The settings the HTTP layer needs, fixed at start.
@@ -55,6 +70,8 @@ pub struct HttpConfig {
     pub ready_timeout: Duration,
     /// The reverse proxies believed about the client's address.
     pub trusted_proxies: TrustedProxies,
+    /// Who may read `/metrics`.
+    pub metrics_from: Networks,
     /// The installation's key, which binds the sign-in form's token to its pre-login session.
     pub server_key: ServerKey,
 }
@@ -95,7 +112,10 @@ pub fn router(state: AppState) -> Router {
         |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     // One composed layer: each `Router::layer` call boxes every route again, and a request
     // pays a clone per box.
+    // `Router::layer` wraps each route (and the fallback), after routing: the request counter
+    // sees the matched route's template.
     let layers = tower::ServiceBuilder::new()
+        .layer(state.metrics.track())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
@@ -108,7 +128,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(pages::routes())
         .merge(oauth::routes())
-        .merge(oidc::routes());
+        .merge(oidc::routes())
+        .merge(metrics::routes());
     if state.config.secure_cookies() {
         // Served over https: browsers keep to https for a year (RFC 6797).
         app = app.layer(header(

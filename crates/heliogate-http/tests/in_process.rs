@@ -2,7 +2,6 @@
 //! answer whatever the database would make of the input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -37,6 +36,7 @@ fn config(issuer: &str) -> HttpConfig {
         oauth: OAuthState::new(issuer.into(), 3600, 2_592_000),
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: Default::default(),
+        metrics_from: "127.0.0.1".parse().unwrap(),
         server_key: heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap(),
     }
 }
@@ -46,10 +46,7 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
         return;
     };
     let store = db.store().await;
-    let app = router(AppState {
-        store: store.clone(),
-        config: Arc::new(config(ISSUER)),
-    });
+    let app = router(AppState::new(store.clone(), config(ISSUER)));
     test(app).await;
     store.close().await;
 }

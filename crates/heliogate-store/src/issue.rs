@@ -12,6 +12,8 @@
 //! and it pays no liveness check on every checkout and return (a round trip on PostgreSQL).
 //! After an error other than a refused row it is dropped, and the next batch connects again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -58,11 +60,49 @@ pub(crate) trait WriteRows: Connection {
 /// The most issuances one commit carries.
 const ISSUE_BATCH: usize = 256;
 
+/// The upper bounds of the batch-size buckets: powers of two up to `ISSUE_BATCH`.
+pub(crate) const BATCH_BUCKETS: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/// How many issuances each commit carried, counted as a histogram, without locks.
+#[derive(Debug, Default)]
+pub(crate) struct BatchSizes {
+    /// Commits whose size is at most the bucket's bound (and above the one before).
+    buckets: [AtomicU64; BATCH_BUCKETS.len()],
+    issuances: AtomicU64,
+}
+
+impl BatchSizes {
+    fn record(&self, size: usize) {
+        let size = size as u64;
+        let bucket = BATCH_BUCKETS
+            .iter()
+            .position(|bound| size <= *bound)
+            .unwrap_or(BATCH_BUCKETS.len() - 1);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.issuances.fetch_add(size, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bucket, the number of commits and of issuances.
+    pub(crate) fn snapshot(&self) -> (Vec<(u64, u64)>, u64, u64) {
+        let mut total = 0;
+        let buckets = BATCH_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, count)| {
+                total += count.load(Ordering::Relaxed);
+                (*bound, total)
+            })
+            .collect();
+        (buckets, total, self.issuances.load(Ordering::Relaxed))
+    }
+}
+
 /// Starts the writer task, which connects with `options` (waiting at most `connect_timeout`);
 /// it ends when the store (the sender) is dropped.
 pub(crate) fn spawn_issuer<C: WriteRows>(
     options: <C as Connection>::Options,
     connect_timeout: Duration,
+    sizes: Arc<BatchSizes>,
 ) -> mpsc::Sender<Issue> {
     let (sender, mut queue) = mpsc::channel::<Issue>(4 * ISSUE_BATCH);
     tokio::spawn(async move {
@@ -80,6 +120,7 @@ pub(crate) fn spawn_issuer<C: WriteRows>(
                     Err(_) => break,
                 }
             }
+            sizes.record(batch.len());
             let results = writer.write(&batch).await;
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.done.send(result);

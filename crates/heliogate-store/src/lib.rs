@@ -32,7 +32,7 @@ pub mod testing;
 pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, Code, Consent, Credentials,
     NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser, Redemption,
-    RefreshToken, Revocation, Role, Session, SigningKey, User,
+    RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, User,
 };
 
 pub use error::{Result, StoreError};
@@ -326,6 +326,8 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Answers whether the database is reachable now.
     async fn ping(&self) -> Result<()>;
+    /// The pool's and the token writer's state now, for metrics; reads counters only.
+    fn stats(&self) -> StoreStats;
     /// Creates `admin` once in the life of a database, if it has no users at that moment, and
     /// records the event then. Returns whether it did. Safe when several nodes start at once.
     async fn bootstrap_admin(&self, admin: &NewUser, event: &AuditEvent) -> Result<bool>;

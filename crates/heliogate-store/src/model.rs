@@ -127,6 +127,22 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
+/// The pool's and the token writer's state, as metrics report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Connections open, of them idle, and the most the pool opens.
+    pub pool_open: u32,
+    pub pool_idle: u32,
+    pub pool_max: u32,
+    /// Issuances waiting for the token writer, and how many may wait.
+    pub queue_depth: u64,
+    pub queue_capacity: u64,
+    /// Commits by how many issuances they carried: cumulative counts at each upper bound.
+    pub batch_buckets: Vec<(u64, u64)>,
+    pub batches: u64,
+    pub batched_issuances: u64,
+}
+
 /// An audit record as stored: its id orders the log (newest has the highest).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {

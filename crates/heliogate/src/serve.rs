@@ -71,14 +71,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         oauth,
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: settings.trusted_proxies.clone(),
+        metrics_from: settings.metrics_from.clone(),
         server_key: admin::server_key(&*store)
             .await
             .context("while reading the installation's key")?,
     };
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store.clone(), config);
     let purging = tokio::spawn(purge_hourly(
         store.clone(),
         settings.audit_retention_days,

@@ -12,7 +12,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use heliogate_app::oidc::sealing::KeyEncryptionKey;
 use heliogate_core::{SessionPolicy, ThrottlePolicy};
-use heliogate_http::TrustedProxies;
+use heliogate_http::{Networks, TrustedProxies};
 use serde::{Deserialize, Serialize};
 
 /// How log lines are written.
@@ -253,7 +253,20 @@ pub struct Config {
         default_value = ""
     )]
     pub trusted_proxies: TrustedProxies,
+    /// Who may read /metrics (CIDR networks or addresses, comma-separated); others get 404
+    #[arg(
+        long,
+        global = true,
+        value_name = "CIDRS",
+        env = "HELIOGATE_METRICS_FROM",
+        default_value = METRICS_FROM
+    )]
+    pub metrics_from: Networks,
 }
+
+/// Loopback and the private networks (RFC 1918, RFC 4193): a scraper on the same machine or
+/// inside the infrastructure.
+const METRICS_FROM: &str = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 
 /// Whether clap took a setting from a flag or a variable, which a file must not override.
 fn set_by_flag_or_env(matches: &ArgMatches, key: &str) -> bool {
@@ -311,6 +324,7 @@ pub struct Settings {
     pub password_hash_concurrency: Option<usize>,
     pub audit_retention_days: i64,
     pub trusted_proxies: TrustedProxies,
+    pub metrics_from: Networks,
 }
 
 /// Failed sign-ins further apart than this start the count again.
@@ -404,6 +418,7 @@ impl Settings {
                 .transpose()?
                 .map(|n| n as usize),
             trusted_proxies: c.trusted_proxies,
+            metrics_from: c.metrics_from,
         };
         let scheme = settings
             .database_url

@@ -7,7 +7,10 @@ use axum::Json;
 use heliogate_app::oauth::token::token_request;
 use heliogate_app::oauth::{introspect, revoke};
 
+use heliogate_core::GrantType;
+
 use super::{no_store, OAuthBody, OAuthErrorResponse};
+use crate::metrics::CheckEndpoint;
 use crate::session::ClientAddr;
 use crate::AppState;
 
@@ -26,7 +29,15 @@ pub(super) async fn token(
     )
     .await
     {
-        Ok(answer) => no_store(Json(answer).into_response()),
+        Ok(answer) => {
+            // The grant type was read and found valid before any token was issued.
+            if let Some(grant) = body.params.get("grant_type").ok().flatten() {
+                if let Ok(grant) = grant.parse::<GrantType>() {
+                    state.metrics.token_issued(grant.as_str());
+                }
+            }
+            no_store(Json(answer).into_response())
+        }
         Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }
@@ -64,7 +75,12 @@ pub(super) async fn introspect(
     )
     .await
     {
-        Ok(answer) => no_store(Json(answer).into_response()),
+        Ok(answer) => {
+            state
+                .metrics
+                .token_checked(CheckEndpoint::introspect, answer.active);
+            no_store(Json(answer).into_response())
+        }
         Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{no_store, OAuthErrorResponse};
 use crate::error::error_json;
+use crate::metrics::CheckEndpoint;
 use crate::AppState;
 use heliogate_app::oauth::OAuthFailure;
 
@@ -84,7 +85,13 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
     };
     let tokens = &state.config.oauth.tokens;
     let now = now();
-    match tokens.inspect(&*state.store, &token, now).await {
+    let inspected = tokens.inspect(&*state.store, &token, now).await;
+    if let Ok(found) = &inspected {
+        state
+            .metrics
+            .token_checked(CheckEndpoint::tokeninfo, found.is_some());
+    }
+    match inspected {
         Ok(Some(active)) => {
             let scope = active.scope.split(' ').filter(|s| !s.is_empty()).collect();
             let info = TokenInfo {

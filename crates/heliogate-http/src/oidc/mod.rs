@@ -13,6 +13,7 @@ use heliogate_app::oidc::userinfo::{userinfo, UserInfo};
 use heliogate_core::oauth::Params;
 
 use crate::error::error_json;
+use crate::metrics::CheckEndpoint;
 use crate::oauth::discovery::metadata;
 use crate::oauth::no_store;
 use crate::oauth::tokeninfo::{presented_token, unauthorized};
@@ -51,7 +52,12 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
         Ok(token) => token,
         Err(answer) => return answer,
     };
-    match userinfo(&*state.store, &state.config.oauth, &token).await {
+    let answered = userinfo(&*state.store, &state.config.oauth, &token).await;
+    if let Ok(info) = &answered {
+        let active = !matches!(info, UserInfo::InvalidToken);
+        state.metrics.token_checked(CheckEndpoint::userinfo, active);
+    }
+    match answered {
         Ok(UserInfo::Claims(claims)) => no_store(Json(claims).into_response()),
         Ok(UserInfo::InvalidToken) => unauthorized(
             "invalid_token",

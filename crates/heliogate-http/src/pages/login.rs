@@ -10,6 +10,7 @@ use heliogate_core::safe_next;
 use serde::Deserialize;
 
 use super::{app_error_page, page, PageForm};
+use crate::metrics::SignInResult;
 use crate::session::{cookie, csrf_refusal, set_cookie, ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -141,7 +142,14 @@ pub(super) async fn submit(
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };
     let pre_login = pre_login(&state, &headers);
-    match login::sign_in(&*state.store, &state.config.login, attempt).await {
+    let signed = login::sign_in(&*state.store, &state.config.login, attempt).await;
+    match &signed {
+        Ok(SignIn::SignedIn { .. }) => state.metrics.sign_in(SignInResult::succeeded, false),
+        Ok(SignIn::Refused { locked }) => state.metrics.sign_in(SignInResult::refused, *locked),
+        Ok(SignIn::Throttled { .. }) => state.metrics.sign_in(SignInResult::throttled, false),
+        Err(_) => {}
+    }
+    match signed {
         Ok(SignIn::SignedIn { session_id, user }) => {
             // A printed password is replaced first: the account page, whatever was asked.
             let next = if user.must_change_password {
@@ -167,7 +175,7 @@ pub(super) async fn submit(
             );
             response
         }
-        Ok(SignIn::Refused) => {
+        Ok(SignIn::Refused { .. }) => {
             let error = "Wrong user name or password.".to_owned();
             render(
                 &state,

@@ -6,7 +6,7 @@ use super::audit::commit_with;
 use super::users::insert_user;
 use super::{Engine, SqlStore, MIGRATOR};
 use crate::error::db_err;
-use crate::{AuditEvent, NewUser, Result, Store, StoreError};
+use crate::{AuditEvent, NewUser, Result, Store, StoreError, StoreStats};
 
 #[async_trait]
 impl Store for SqlStore {
@@ -20,6 +20,20 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        let (batch_buckets, batches, batched_issuances) = self.batch_sizes.snapshot();
+        StoreStats {
+            pool_open: self.pool.size(),
+            pool_idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            pool_max: self.pool.options().get_max_connections(),
+            queue_depth: (self.issuer.max_capacity() - self.issuer.capacity()) as u64,
+            queue_capacity: self.issuer.max_capacity() as u64,
+            batch_buckets,
+            batches,
+            batched_issuances,
+        }
     }
 
     async fn bootstrap_admin(&self, admin: &NewUser, event: &AuditEvent) -> Result<bool> {

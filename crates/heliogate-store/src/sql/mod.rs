@@ -19,6 +19,8 @@ mod throttle;
 mod tokens;
 mod users;
 
+use std::sync::Arc;
+
 use heliogate_core::UnixTime;
 use sqlx::pool::PoolOptions;
 use sqlx::{Database, Pool, Transaction};
@@ -26,7 +28,7 @@ use tokio::sync::mpsc;
 
 use super::{insert_rows, Db, MIGRATOR};
 use crate::error::db_err;
-use crate::issue::{spawn_issuer, Issue};
+use crate::issue::{spawn_issuer, BatchSizes, Issue};
 use crate::{AuditEvent, ConnectOptions, Result, StoreError};
 
 type Connection = <Db as Database>::Connection;
@@ -37,6 +39,8 @@ pub struct SqlStore {
     pub(super) pool: Pool<Db>,
     /// The token writer's queue: see `crate::issue`.
     pub(super) issuer: mpsc::Sender<Issue>,
+    /// How many issuances the token writer's commits carried.
+    pub(super) batch_sizes: Arc<BatchSizes>,
 }
 
 impl SqlStore {
@@ -49,8 +53,14 @@ impl SqlStore {
             .connect_with(connect.clone())
             .await
             .map_err(db_err)?;
-        let issuer = spawn_issuer::<Connection>(connect, options.acquire_timeout);
-        Ok(Self { pool, issuer })
+        let batch_sizes = Arc::new(BatchSizes::default());
+        let issuer =
+            spawn_issuer::<Connection>(connect, options.acquire_timeout, Arc::clone(&batch_sizes));
+        Ok(Self {
+            pool,
+            issuer,
+            batch_sizes,
+        })
     }
 }
 

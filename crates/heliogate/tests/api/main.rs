@@ -16,6 +16,7 @@ mod connexion;
 mod durability;
 mod flood;
 mod login;
+mod metrics;
 mod oauth_authorize;
 mod oauth_checks;
 mod oauth_helpers;

@@ -1,0 +1,182 @@
+//! `GET /metrics`: scraped after a flow and read with a Prometheus text parser.
+
+use prometheus_parse::{Sample, Scrape, Value};
+
+use crate::helpers::{Browser, TestApp};
+use crate::oauth_helpers::{http, post_form, register, PASSWORD};
+
+heliogate_store::for_each_backend!(crate::helpers::on;
+    metrics_count_requests_tokens_checks_and_sign_ins,
+    metrics_are_only_for_the_allowed_networks,
+);
+
+async fn scrape(server: &crate::helpers::Server) -> Scrape {
+    let response = http().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of the sample `name` whose labels include `labels`; 0 when there is none.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let matching =
+        |s: &&Sample| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v));
+    scrape
+        .samples
+        .iter()
+        .filter(matching)
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+async fn metrics_count_requests_tokens_checks_and_sign_ins(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let (id, secret) = register(
+        &app,
+        &[
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--introspect",
+        ],
+    );
+    let client = (id.as_str(), secret.as_deref().unwrap());
+    let server = app.serve(&[("HELIOGATE_LOGIN_MAX_FAILURES", "2")]).await;
+    let before = scrape(&server).await;
+    assert_eq!(value(&before, "heliogate_build_info", &[]), 1.0);
+    assert!(value(&before, "heliogate_db_pool_max_connections", &[]) >= 1.0);
+
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let issued: serde_json::Value = post_form(
+            &server,
+            "/oauth/token",
+            Some(client),
+            &[("grant_type", "client_credentials")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        tokens.push(issued["access_token"].as_str().unwrap().to_owned());
+    }
+    for token in [tokens[0].as_str(), "not-a-token"] {
+        post_form(
+            &server,
+            "/oauth/introspect",
+            Some(client),
+            &[("token", token)],
+        )
+        .await;
+        http()
+            .get(server.url("/oauth/tokeninfo"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+    }
+    let browser = Browser::new(&server);
+    assert_eq!(
+        browser.sign_in("alice", "wrong password").await.status(),
+        401
+    );
+    assert_eq!(browser.sign_in("alice", "wrong again").await.status(), 401);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 429);
+    let browser = Browser::new(&server);
+    let _ = browser.sign_in("bob", PASSWORD).await;
+
+    let after = scrape(&server).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    assert_eq!(
+        moved(
+            "heliogate_tokens_issued_total",
+            &[("grant_type", "client_credentials")]
+        ),
+        3.0
+    );
+    for endpoint in ["introspect", "tokeninfo"] {
+        assert_eq!(
+            moved(
+                "heliogate_token_checks_total",
+                &[("endpoint", endpoint), ("result", "active")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            moved(
+                "heliogate_token_checks_total",
+                &[("endpoint", endpoint), ("result", "inactive")]
+            ),
+            1.0
+        );
+    }
+    assert_eq!(
+        moved("heliogate_sign_ins_total", &[("result", "refused")]),
+        3.0
+    );
+    assert_eq!(
+        moved("heliogate_sign_ins_total", &[("result", "throttled")]),
+        1.0
+    );
+    assert_eq!(moved("heliogate_lockouts_total", &[]), 1.0);
+    // Requests by route template and status, with their latency.
+    assert_eq!(
+        moved(
+            "heliogate_http_requests_total",
+            &[
+                ("method", "POST"),
+                ("route", "/oauth/token"),
+                ("status", "200")
+            ]
+        ),
+        3.0
+    );
+    assert_eq!(
+        moved(
+            "heliogate_http_requests_total",
+            &[("route", "/oauth/tokeninfo"), ("status", "401")]
+        ),
+        1.0
+    );
+    assert!(
+        moved(
+            "heliogate_http_request_duration_seconds",
+            &[("route", "/oauth/token")]
+        ) >= 3.0
+    );
+    // The token writer's commits carried the three issuances.
+    assert_eq!(moved("heliogate_token_writer_batch_size_sum", &[]), 3.0);
+    assert!(value(&after, "heliogate_token_writer_queue_depth", &[]) >= 0.0);
+}
+
+async fn metrics_are_only_for_the_allowed_networks(app: TestApp) {
+    let server = app
+        .serve(&[("HELIOGATE_METRICS_FROM", "192.0.2.0/24")])
+        .await;
+    let response = http().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let refused: crate::helpers::Run = app
+        .command()
+        .env("HELIOGATE_METRICS_FROM", "not-a-network")
+        .arg("migrate")
+        .output()
+        .unwrap()
+        .into();
+    refused.refused("HELIOGATE_METRICS_FROM");
+}
