@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::settings::Config;
 
@@ -16,10 +16,77 @@ pub struct Cli {
     /// Print machine-readable JSON
     #[arg(long, global = true)]
     pub json: bool,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Settings")]
     pub settings: Config,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The settings every command's help shows: where the database is, how to log, and what
+/// unseals the signing keys. The others serve requests, and `serve --help` shows them; other
+/// commands still take them (from a flag, the environment or the file) where they use one, and
+/// show those (`USED_BY`).
+const EVERYWHERE: [&str; 6] = [
+    "config",
+    "json",
+    "database_url",
+    "log",
+    "log_format",
+    "key_encryption_key",
+];
+
+/// The server settings a command other than `serve` reads, by the command's path.
+const USED_BY: [(&str, &[&str]); 3] = [
+    // The issuer it records (`http://` + the listen address unless set).
+    ("migrate", &["issuer", "listen"]),
+    // When the new keys sign, and how long the old ones stay published.
+    (
+        "key rotate",
+        &["key_rotation_overlap", "access_token_ttl", "id_token_ttl"],
+    ),
+    ("token purge-expired", &["audit_retention_days"]),
+];
+
+/// The command line, with each command's help showing the settings it uses (see `EVERYWHERE`).
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    // Propagates the global settings into every subcommand, where they can then be hidden.
+    command.build();
+    let settings: Vec<String> = Config::augment_args(clap::Command::new("settings"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .filter(|id| !EVERYWHERE.contains(&id.as_str()))
+        .collect();
+    hide_unused(command, "", &settings)
+}
+
+fn hide_unused(command: clap::Command, path: &str, settings: &[String]) -> clap::Command {
+    let used: &[&str] = USED_BY
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or(&[], |(_, used)| used);
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    let mut command = command.mut_args(|arg| {
+        let id = arg.get_id().as_str();
+        let server_setting = settings.iter().any(|s| s == id);
+        if path != "serve" && server_setting && !used.contains(&id) {
+            arg.hide(true)
+        } else {
+            arg
+        }
+    });
+    for name in names {
+        let sub_path = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path} {name}")
+        };
+        command = command.mut_subcommand(&name, |sub| hide_unused(sub, &sub_path, settings));
+    }
+    command
 }
 
 #[derive(Debug, Subcommand)]

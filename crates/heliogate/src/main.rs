@@ -19,7 +19,7 @@ use crate::cli::{Cli, Command};
 use crate::settings::{LogFormat, Settings};
 
 fn main() -> ExitCode {
-    let matches = match Cli::command().try_get_matches() {
+    let matches = match cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => return refuse_arguments(e),
     };
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     if let Command::Completions { shell } = cli.command {
         // Into memory first: clap_complete panics when its writer fails (a closed pipe).
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "heliogate", &mut script);
+        clap_complete::generate(shell, &mut cli::command(), "heliogate", &mut script);
         return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -165,3 +165,57 @@ async fn completions_come_from_the_command_line_itself_and_need_no_database() {
         }
     }
 }
+
+#[tokio::test]
+async fn each_command_s_help_shows_the_settings_it_uses() {
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let help = |args: &[&str]| {
+        let out: crate::helpers::Run = app
+            .command()
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap()
+            .into();
+        out.ok().stdout.clone()
+    };
+    let serve = help(&["serve"]);
+    for setting in [
+        "--listen",
+        "--login-lockout",
+        "--trusted-proxies",
+        "--metrics-from",
+        "--database-url",
+    ] {
+        assert!(serve.contains(setting), "serve lacks {setting}");
+    }
+    for args in [
+        &[][..],
+        &["user", "add"],
+        &["client", "list"],
+        &["audit", "list"],
+    ] {
+        let text = help(args);
+        assert!(text.contains("--database-url"), "{args:?}");
+        for setting in [
+            "--listen",
+            "--login-lockout",
+            "--session-idle-ttl",
+            "--trusted-proxies",
+        ] {
+            assert!(!text.contains(setting), "{args:?} shows {setting}");
+        }
+    }
+    let rotate = help(&["key", "rotate"]);
+    assert!(rotate.contains("--key-rotation-overlap") && !rotate.contains("--listen"));
+    assert!(help(&["migrate"]).contains("--issuer"));
+    assert!(help(&["token", "purge-expired"]).contains("--audit-retention-days"));
+    // Hidden is not refused: a setting still works before any command.
+    let out: crate::helpers::Run = app
+        .command()
+        .args(["--session-idle-ttl", "600", "user", "list", "--json"])
+        .output()
+        .unwrap()
+        .into();
+    out.ok();
+}
