@@ -94,16 +94,24 @@ impl Answer {
         }
     }
 
-    /// Adds what the status asks for: when to come back after a 503 (a second) or a 429.
+    /// When to come back, as the status asks: after a 503 (a second) or a 429.
+    pub fn retry_after(&self) -> Option<HeaderValue> {
+        match self.retry_after {
+            Some(seconds) => Some(HeaderValue::from(seconds)),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                Some(HeaderValue::from_static("1"))
+            }
+            None => None,
+        }
+    }
+
+    /// Adds what the status asks for (`retry_after`).
     pub fn finish(&self, mut response: Response) -> Response {
-        let retry_after = match self.retry_after {
-            Some(seconds) => HeaderValue::from(seconds),
-            None if self.status == StatusCode::SERVICE_UNAVAILABLE => HeaderValue::from_static("1"),
-            None => return response,
-        };
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, retry_after);
+        if let Some(retry_after) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
+        }
         response
     }
 

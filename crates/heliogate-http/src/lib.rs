@@ -5,6 +5,7 @@
 //! rather than a line in each handler. `router` takes the state and returns the app, so tests
 //! can serve it on a random port exactly as the binary does.
 
+mod api;
 mod error;
 mod health;
 mod metrics;
@@ -129,7 +130,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(oauth::routes())
         .merge(oidc::routes())
-        .merge(metrics::routes());
+        .merge(metrics::routes())
+        .merge(api::routes());
     if state.config.secure_cookies() {
         // Served over https: browsers keep to https for a year (RFC 6797).
         app = app.layer(header(

@@ -3,6 +3,7 @@
 use heliogate_core::{ClientId, UnixTime};
 use heliogate_store::{AuditFilter, Store};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::user_name;
 use crate::{AppError, Result};
@@ -28,7 +29,7 @@ pub struct AuditQuery {
 }
 
 /// One audit record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEntry {
     /// Orders the log; the newest has the highest.
     pub id: i64,
@@ -38,11 +39,13 @@ pub struct AuditEntry {
     pub actor: Option<String>,
     pub subject: Option<String>,
     pub client_addr: Option<String>,
+    /// What else the event recorded, as an object.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 
 /// Records newest first, and the cursor of the next page while there is one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     pub next_cursor: Option<String>,

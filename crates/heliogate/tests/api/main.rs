@@ -5,6 +5,7 @@
 mod constants;
 mod helpers;
 
+mod admin_api;
 mod browser;
 mod cli_audit;
 mod cli_clients;

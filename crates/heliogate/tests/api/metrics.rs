@@ -3,7 +3,7 @@
 use prometheus_parse::{Sample, Scrape, Value};
 
 use crate::helpers::{Browser, TestApp};
-use crate::oauth_helpers::{http, post_form, register, PASSWORD};
+use crate::oauth_helpers::{client_token, http, post_form, register, PASSWORD};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     metrics_count_requests_tokens_checks_and_sign_ins,
@@ -62,17 +62,7 @@ async fn metrics_count_requests_tokens_checks_and_sign_ins(app: TestApp) {
 
     let mut tokens = Vec::new();
     for _ in 0..3 {
-        let issued: serde_json::Value = post_form(
-            &server,
-            "/oauth/token",
-            Some(client),
-            &[("grant_type", "client_credentials")],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-        tokens.push(issued["access_token"].as_str().unwrap().to_owned());
+        tokens.push(client_token(&server, client).await);
     }
     for token in [tokens[0].as_str(), "not-a-token"] {
         post_form(

@@ -285,3 +285,14 @@ pub async fn code_tokens(
     form.extend_from_slice(extra);
     post_form(server, "/oauth/token", Some((id, secret)), &form).await
 }
+
+/// A client-credentials access token for `client`.
+pub async fn client_token(server: &Server, client: (&str, &str)) -> String {
+    let form = [("grant_type", "client_credentials")];
+    let issued: Value = post_form(server, "/oauth/token", Some(client), &form)
+        .await
+        .json()
+        .await
+        .unwrap();
+    issued["access_token"].as_str().unwrap().to_owned()
+}

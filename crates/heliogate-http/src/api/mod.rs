@@ -1,0 +1,54 @@
+//! The administration API, `/api/v1/`: the CLI's use cases over JSON, for a bearer token with
+//! the `admin` scope, described by the OpenAPI document at `/openapi.json` that is generated
+//! from these handlers. Session cookies are not accepted, so no request can be forged from a
+//! browser. Errors are RFC 9457 problem details.
+
+mod audit;
+mod auth;
+mod problem;
+
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/audit-events", get(audit::list))
+        .route("/openapi.json", get(openapi))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "heliogate administration API",
+        description = "Users, roles, clients, tokens and the audit log of a heliogate installation. \
+            Every operation needs a bearer token with the admin scope.",
+    ),
+    paths(audit::list),
+    components(schemas(problem::Problem, problem::FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+/// The one way in: `Authorization: Bearer` with an access token that has the `admin` scope.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of this API.
+async fn openapi() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}

@@ -1,0 +1,196 @@
+//! The administration API (`/api/v1/`) and its OpenAPI document, with a real HTTP client.
+
+use serde_json::Value;
+
+use crate::helpers::{Browser, TestApp};
+use crate::oauth_helpers::{client_token, http, register, PASSWORD};
+
+heliogate_store::for_each_backend!(crate::helpers::on;
+    rfc_6750_the_api_takes_a_bearer_token_with_the_admin_scope_only,
+    the_audit_log_is_listed_filtered_and_paged,
+    rfc_9457_refusals_are_problem_details_naming_the_field,
+    the_openapi_document_describes_the_api,
+);
+
+/// An admin client's token, on a running server.
+async fn admin(app: &TestApp) -> (crate::helpers::Server, String) {
+    let (server, token, _) = admin_client(app).await;
+    (server, token)
+}
+
+/// `admin`, and the client's id.
+async fn admin_client(app: &TestApp) -> (crate::helpers::Server, String, String) {
+    let (id, secret) = register(
+        app,
+        &["--grant-type", "client_credentials", "--scope", "admin"],
+    );
+    let server = app.serve(&[]).await;
+    let token = client_token(&server, (&id, secret.as_deref().unwrap())).await;
+    (server, token, id)
+}
+
+async fn get(
+    server: &crate::helpers::Server,
+    path: &str,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut request = http().get(server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn problem(response: reqwest::Response, status: u16) -> (Value, Option<String>) {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"].as_str().unwrap().starts_with("https://"),
+        "{body}"
+    );
+    (body, challenge)
+}
+
+async fn rfc_6750_the_api_takes_a_bearer_token_with_the_admin_scope_only(app: TestApp) {
+    app.add_user("alice", &["administrator"]);
+    let (reader, reader_secret) = register(
+        &app,
+        &["--grant-type", "client_credentials", "--scope", "read"],
+    );
+    let (server, admin_token, admin_id) = admin_client(&app).await;
+    let path = "/api/v1/audit-events";
+
+    let (body, challenge) = problem(get(&server, path, None).await, 401).await;
+    assert_eq!(challenge.as_deref(), Some("Bearer realm=\"heliogate\""));
+    assert!(body["type"].as_str().unwrap().ends_with("#unauthorized"));
+    let (body, challenge) = problem(get(&server, path, Some("not-a-token")).await, 401).await;
+    assert_eq!(
+        challenge.as_deref(),
+        Some("Bearer realm=\"heliogate\", error=\"invalid_token\"")
+    );
+    assert!(body["type"].as_str().unwrap().ends_with("#invalid_token"));
+    let reader_token = client_token(&server, (&reader, reader_secret.as_deref().unwrap())).await;
+    let (_, challenge) = problem(get(&server, path, Some(&reader_token)).await, 403).await;
+    assert_eq!(
+        challenge.as_deref(),
+        Some("Bearer realm=\"heliogate\", error=\"insufficient_scope\", scope=\"admin\"")
+    );
+    // An administrator's browser session is not a way in: no cookie is read.
+    let browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await.status(), 303);
+    assert_eq!(browser.get(path).await.status(), 401);
+    // A revoked token stops working (within the check cache's second).
+    assert_eq!(get(&server, path, Some(&admin_token)).await.status(), 200);
+    app.run(&["token", "revoke", "--client", &admin_id]).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    problem(get(&server, path, Some(&admin_token)).await, 401).await;
+}
+
+async fn the_audit_log_is_listed_filtered_and_paged(app: TestApp) {
+    for name in ["ann", "ben", "cid"] {
+        app.add_user(name, &["reader"]);
+    }
+    let (server, token) = admin(&app).await;
+    let page: Value = get(
+        &server,
+        "/api/v1/audit-events?event=user.created&limit=2",
+        Some(&token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let subjects = |page: &Value| {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["subject"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(subjects(&page), ["cid", "ben"]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next: Value = get(
+        &server,
+        &format!("/api/v1/audit-events?event=user.created&limit=2&cursor={cursor}"),
+        Some(&token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(subjects(&next), ["ann"]);
+    assert!(next["next_cursor"].is_null());
+    // The API's own token issuance is in the log, by the client.
+    let issued: Value = get(&server, "/api/v1/audit-events?event=token.*", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(issued["events"][0]["event"], "token.issued");
+    assert!(issued["events"][0]["at"].is_i64());
+}
+
+async fn rfc_9457_refusals_are_problem_details_naming_the_field(app: TestApp) {
+    let (server, token) = admin(&app).await;
+    // With the refused parameter named where the parser names it.
+    for (query, field) in [
+        ("bogus=1", Some("bogus")),
+        ("limit=many", Some("limit")),
+        ("since=yesterday", Some("since")),
+        ("limit=0", None),
+        ("event=x%25", None),
+        ("cursor=abc", None),
+    ] {
+        let path = format!("/api/v1/audit-events?{query}");
+        let (body, _) = problem(get(&server, &path, Some(&token)).await, 400).await;
+        assert!(
+            body["type"].as_str().unwrap().ends_with("#invalid_request"),
+            "{body}"
+        );
+        if let Some(field) = field {
+            assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+        }
+    }
+}
+
+async fn the_openapi_document_describes_the_api(app: TestApp) {
+    let server = app.serve(&[]).await;
+    let doc: Value = http()
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let list = &doc["paths"]["/api/v1/audit-events"]["get"];
+    assert_eq!(list["operationId"], "list_audit_events");
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["user", "client", "event", "since", "cursor", "limit"]
+    );
+    assert!(list["responses"]["403"]["content"]["application/problem+json"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["security"][0]["bearer"], serde_json::json!([]));
+    assert!(doc["components"]["schemas"]["AuditPage"].is_object());
+}
