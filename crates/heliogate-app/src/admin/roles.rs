@@ -3,11 +3,13 @@
 use heliogate_core::{RoleName, Scope, ScopeSet};
 use heliogate_store::{Role, Store};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::parse_scopes;
 use crate::{invalid, now, Actor, AppError, Result};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A role: a named set of scopes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct RoleView {
     pub name: String,
     pub scopes: Vec<String>,
@@ -42,6 +44,19 @@ fn role_scopes_input(scopes: &[String]) -> Result<Vec<Scope>> {
         return Err(AppError::Invalid("a role needs at least one scope".into()));
     }
     parse_scopes(scopes)
+}
+
+/// The role with this name; a name that cannot be valid is no role's.
+pub async fn show_role(store: &dyn Store, name: &str) -> Result<RoleView> {
+    let not_found = || AppError::NotFound(format!("no role named {name:?}"));
+    let name = RoleName::parse(name).map_err(|_| not_found())?;
+    store
+        .list_roles()
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .map(RoleView::from)
+        .ok_or_else(not_found)
 }
 
 pub async fn add_role(

@@ -64,6 +64,6 @@ pub(crate) async fn list(
     };
     match admin::list_audit(&*state.store, query).await {
         Ok(page) => Json(page).into_response(),
-        Err(e) => Problem::of(&e).into_response(),
+        Err(e) => Problem::from(e).into_response(),
     }
 }

@@ -5,19 +5,30 @@
 
 mod audit;
 mod auth;
+mod body;
 mod problem;
+mod roles;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::IntoResponses;
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
 
+/// What an operation answers: its response, or a problem.
+type Answer = Result<Response, problem::Problem>;
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/audit-events", get(audit::list))
+        .route("/api/v1/roles", get(roles::list).post(roles::create))
+        .route(
+            "/api/v1/roles/{name}",
+            get(roles::get).patch(roles::change).delete(roles::delete),
+        )
         .route("/openapi.json", get(openapi))
 }
 
@@ -28,12 +39,34 @@ pub(crate) fn routes() -> Router<AppState> {
         description = "Users, roles, clients, tokens and the audit log of a heliogate installation. \
             Every operation needs a bearer token with the admin scope.",
     ),
-    paths(audit::list),
+    paths(
+        audit::list,
+        roles::list,
+        roles::create,
+        roles::get,
+        roles::change,
+        roles::delete,
+    ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
 struct ApiDoc;
+
+/// The answers every operation may give: a refused request, no live token, no `admin`.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // described, not built: `Problem` is the body of each
+enum Refusals {
+    /// A parameter or the body was refused
+    #[response(status = 400, content_type = "application/problem+json")]
+    Invalid(problem::Problem),
+    /// No live access token
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(problem::Problem),
+    /// The token lacks the admin scope
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(problem::Problem),
+}
 
 /// The one way in: `Authorization: Bearer` with an access token that has the `admin` scope.
 struct BearerAuth;

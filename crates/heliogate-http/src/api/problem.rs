@@ -77,6 +77,24 @@ impl Problem {
         }
     }
 
+    /// 400 for a JSON body that did not fit the operation's, naming the field when the parser
+    /// did (`path: why`, or an unknown field in backquotes).
+    pub fn body(text: &str) -> Self {
+        let why = text
+            .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+            .or_else(|| text.strip_prefix("Failed to parse the request body as JSON: "))
+            .unwrap_or(text);
+        let unknown = why
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(field, _)| field);
+        match (unknown, why.split_once(": ")) {
+            (Some(field), _) => Self::field(field, why),
+            (None, Some((field, _))) if !field.contains(' ') => Self::field(field, why),
+            _ => Self::field("body", why),
+        }
+    }
+
     /// With an RFC 6750 `WWW-Authenticate` challenge.
     pub fn challenge(mut self, challenge: String) -> Self {
         self.challenge = Some(challenge);
@@ -94,6 +112,12 @@ impl Problem {
         );
         problem.retry_after = answer.retry_after();
         problem
+    }
+}
+
+impl From<AppError> for Problem {
+    fn from(e: AppError) -> Self {
+        Self::of(&e)
     }
 }
 

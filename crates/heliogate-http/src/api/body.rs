@@ -1,0 +1,79 @@
+//! What the API reads besides the query: JSON bodies, strictly, and `If-Match` against the
+//! `ETag` of what a change would overwrite.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::problem::Problem;
+
+/// A JSON request body. Its type refuses unknown fields (`deny_unknown_fields`); any refusal
+/// is a problem naming the field where the parser named one.
+pub(crate) struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Not JSON",
+                "send the body as application/json",
+            )),
+            Err(rejection) => Err(Problem::body(&rejection.body_text())),
+        }
+    }
+}
+
+/// The entity tag of a representation: the SHA-256 of its JSON, shortened.
+pub(crate) fn etag<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    let digest = Sha256::digest(json);
+    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]))
+}
+
+/// The `ETag` header of a representation.
+pub(crate) fn etag_header<T: Serialize>(value: &T) -> (header::HeaderName, HeaderValue) {
+    let tag = HeaderValue::from_str(&etag(value)).unwrap_or(HeaderValue::from_static("\"\""));
+    (header::ETAG, tag)
+}
+
+/// A change must say what it read (RFC 9110 §13.1.1): `If-Match` with the current `ETag` (or
+/// `*`). Without it 428 (RFC 6585), with another 412: someone changed it since.
+#[allow(clippy::result_large_err)] // answered at once, never carried far
+pub(crate) fn check_if_match<T: Serialize>(
+    headers: &HeaderMap,
+    current: &T,
+) -> Result<(), Problem> {
+    let Some(given) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition_required",
+            "If-Match required",
+            "send If-Match with the ETag of what you read, so that no change is overwritten unseen",
+        ));
+    };
+    let current = etag(current);
+    let matches = given.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current || tag.strip_prefix("W/") == Some(current.as_str())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "Changed meanwhile",
+            "it was changed since you read it: read it again, then change that",
+        ))
+    }
+}

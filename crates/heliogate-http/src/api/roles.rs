@@ -1,0 +1,121 @@
+//! `/api/v1/roles`: named sets of scopes, as `heliogate role …` manages them.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use heliogate_app::admin::{self, RoleView};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::auth::Admin;
+use super::body::{check_if_match, etag_header, Body};
+use super::problem::Problem;
+use super::Answer;
+use crate::AppState;
+
+/// A new role.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewRole {
+    name: String,
+    /// At least one.
+    scopes: Vec<String>,
+}
+
+/// A change to a role: its scopes, replaced.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleChange {
+    scopes: Vec<String>,
+}
+
+fn one(role: &RoleView, status: StatusCode) -> Response {
+    (status, [etag_header(role)], Json(role)).into_response()
+}
+
+/// Every role, by name.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "roles", operation_id = "list_roles",
+    responses((status = 200, description = "Every role", body = [RoleView]), super::Refusals))]
+pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Answer {
+    Ok(Json(admin::list_roles(&*state.store).await?).into_response())
+}
+
+/// Creates a role.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", operation_id = "create_role",
+    request_body = NewRole,
+    responses(
+        (status = 201, description = "Created", body = RoleView, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "A role of that name exists", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Body(new): Body<NewRole>,
+) -> Answer {
+    let role = admin::add_role(&*state.store, &actor, &new.name, &new.scopes).await?;
+    let mut response = one(&role, StatusCode::CREATED);
+    if let Ok(location) = format!("/api/v1/roles/{}", role.name).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// One role.
+#[utoipa::path(get, path = "/api/v1/roles/{name}", tag = "roles", operation_id = "get_role",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "The role", body = RoleView, headers(("ETag" = String))),
+        (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Answer {
+    Ok(one(
+        &admin::show_role(&*state.store, &name).await?,
+        StatusCode::OK,
+    ))
+}
+
+/// Replaces a role's scopes; needs `If-Match` with the role's `ETag`.
+#[utoipa::path(patch, path = "/api/v1/roles/{name}", tag = "roles", operation_id = "change_role",
+    params(("name" = String, Path), ("If-Match" = String, Header, description = "The ETag of the role as read")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The role", body = RoleView, headers(("ETag" = String))),
+        (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It would leave no administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn change(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Body(change): Body<RoleChange>,
+) -> Answer {
+    let current = admin::show_role(&*state.store, &name).await?;
+    check_if_match(&headers, &current)?;
+    let role = admin::set_role_scopes(&*state.store, &actor, &name, &change.scopes).await?;
+    Ok(one(&role, StatusCode::OK))
+}
+
+/// Deletes a role no user holds.
+#[utoipa::path(delete, path = "/api/v1/roles/{name}", tag = "roles", operation_id = "delete_role",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A user holds it", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Answer {
+    admin::delete_role(&*state.store, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
