@@ -46,6 +46,13 @@ pub trait UserStore {
     async fn user_by_name(&self, name: &UserName) -> Result<Option<User>>;
     async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
+    /// Users by name, after `after`, whose names start with `prefix`, at most `limit`.
+    async fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
     /// What a sign-in needs: the id, the PHC hash and whether the account is disabled.
     async fn credentials(&self, name: &UserName) -> Result<Option<Credentials>>;
     /// Replaces a user's roles; `Conflict` when that would leave no administrator.

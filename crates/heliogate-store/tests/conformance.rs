@@ -9,7 +9,7 @@ use heliogate_core::{
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
     AuditEvent, AuditFilter, AuditRecord, NewAccessToken, NewClient, NewCode, NewRefreshToken,
-    NewSession, NewUser, Redemption, Revocation, Store, StoreError,
+    NewSession, NewUser, Redemption, Revocation, Store, StoreError, User,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -109,6 +109,7 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(&dyn Store)) {
 heliogate_store::for_each_backend!(crate::on;
     the_original_roles_are_seeded,
     a_user_keeps_their_fields_and_roles,
+    users_are_paged_by_name_and_prefix,
     a_duplicate_user_name_is_a_conflict,
     an_unknown_role_creates_no_user,
     the_last_administrator_cannot_be_removed,
@@ -171,6 +172,55 @@ async fn the_original_roles_are_seeded(store: &dyn Store) {
         store.role_scopes().await.unwrap().to_vec(),
         ["admin", "execute", "read", "write"]
     );
+}
+
+async fn users_are_paged_by_name_and_prefix(store: &dyn Store) {
+    for (i, (user, roles)) in [
+        ("ann", &["reader"][..]),
+        ("anna", &["reader", "writer"]),
+        ("bob", &["writer"]),
+        ("annex", &["moderator"]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        store
+            .create_user(&new_user(&format!("u-{i}"), user, roles), &ev())
+            .await
+            .unwrap();
+    }
+    let names = |users: Vec<User>| {
+        users
+            .into_iter()
+            .map(|u| (u.name, u.roles.join(" ")))
+            .collect::<Vec<_>>()
+    };
+    let first = store.users_page(Some("ann"), None, 2).await.unwrap();
+    assert_eq!(
+        names(first),
+        [
+            ("ann".into(), "reader".into()),
+            ("anna".into(), "reader writer".into())
+        ]
+    );
+    let rest = store
+        .users_page(Some("ann"), Some("anna"), 2)
+        .await
+        .unwrap();
+    assert_eq!(names(rest), [("annex".into(), "moderator".into())]);
+    assert_eq!(
+        store
+            .users_page(None, Some("annex"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .users_page(Some("%"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {

@@ -3,13 +3,14 @@
 use heliogate_core::{check_new_password, Email, RoleName, UserName};
 use heliogate_store::{NewUser, Store, User};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::user_name;
 use crate::scopes::scopes_of;
 use crate::{invalid, new_user_id, now, password_hashing, Actor, AppError, Result};
 
 /// A user as shown to administrators.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct UserView {
     pub id: String,
     pub name: String,
@@ -98,6 +99,66 @@ pub async fn list_users(store: &dyn Store) -> Result<Vec<UserView>> {
         views.push(view_user(store, user).await?);
     }
     Ok(views)
+}
+
+/// Which users to list: by name, those whose names start with `prefix`, after `cursor`.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub prefix: Option<String>,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
+    /// 1 to 1000 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// Users by name, and the cursor of the next page while there is one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of users.
+pub async fn page_users(store: &dyn Store, query: UserQuery) -> Result<UserPage> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::Invalid("the limit is 1 to 1000 users".into()));
+    }
+    // A cursor is the last name of a page; a prefix is the start of one.
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            user_name(c).map_err(|_| AppError::Invalid("the cursor is not one a page gave".into()))
+        })
+        .transpose()?;
+    let prefix = query.prefix.filter(|p| !p.is_empty());
+    if prefix
+        .as_ref()
+        .is_some_and(|p| p.len() > 64 || p.chars().any(char::is_control))
+    {
+        return Err(AppError::Invalid(
+            "the prefix is at most 64 printable characters".into(),
+        ));
+    }
+    let mut users = store
+        .users_page(
+            prefix.as_deref(),
+            after.as_ref().map(UserName::as_str),
+            limit + 1,
+        )
+        .await?;
+    let more = users.len() > limit as usize;
+    users.truncate(limit as usize);
+    let next_cursor = more.then(|| users.last().map(|u| u.name.clone())).flatten();
+    let mut views = Vec::with_capacity(users.len());
+    for user in users {
+        views.push(view_user(store, user).await?);
+    }
+    Ok(UserPage {
+        users: views,
+        next_cursor,
+    })
 }
 
 pub async fn show_user(store: &dyn Store, name: &str) -> Result<UserView> {

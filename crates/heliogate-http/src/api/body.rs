@@ -4,6 +4,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -41,10 +42,19 @@ pub(crate) fn etag<T: Serialize>(value: &T) -> String {
     format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]))
 }
 
-/// The `ETag` header of a representation.
-pub(crate) fn etag_header<T: Serialize>(value: &T) -> (header::HeaderName, HeaderValue) {
+/// A representation as JSON with its `ETag`.
+pub(crate) fn represented<T: Serialize>(value: &T, status: StatusCode) -> Response {
     let tag = HeaderValue::from_str(&etag(value)).unwrap_or(HeaderValue::from_static("\"\""));
-    (header::ETAG, tag)
+    (status, [(header::ETAG, tag)], Json(value)).into_response()
+}
+
+/// 201 for what was created at `location`, with its `ETag`.
+pub(crate) fn created<T: Serialize>(value: &T, location: &str) -> Response {
+    let mut response = represented(value, StatusCode::CREATED);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// A change must say what it read (RFC 9110 §13.1.1): `If-Match` with the current `ETag` (or

@@ -8,9 +8,10 @@ mod auth;
 mod body;
 mod problem;
 mod roles;
+mod users;
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::IntoResponses;
@@ -29,6 +30,12 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/roles/{name}",
             get(roles::get).patch(roles::change).delete(roles::delete),
         )
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route(
+            "/api/v1/users/{name}",
+            get(users::get).patch(users::change).delete(users::delete),
+        )
+        .route("/api/v1/users/{name}/password", put(users::password))
         .route("/openapi.json", get(openapi))
 }
 
@@ -46,6 +53,12 @@ pub(crate) fn routes() -> Router<AppState> {
         roles::get,
         roles::change,
         roles::delete,
+        users::list,
+        users::create,
+        users::get,
+        users::change,
+        users::password,
+        users::delete,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
@@ -66,6 +79,18 @@ enum Refusals {
     /// The token lacks the admin scope
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(problem::Problem),
+}
+
+/// The answers of a change that must name what it read (`If-Match`).
+#[derive(IntoResponses)]
+#[allow(dead_code)] // described, not built
+enum Preconditions {
+    /// Changed since it was read
+    #[response(status = 412, content_type = "application/problem+json")]
+    Failed(problem::Problem),
+    /// No If-Match
+    #[response(status = 428, content_type = "application/problem+json")]
+    Required(problem::Problem),
 }
 
 /// The one way in: `Authorization: Bearer` with an access token that has the `admin` scope.

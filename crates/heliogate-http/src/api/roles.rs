@@ -1,15 +1,15 @@
 //! `/api/v1/roles`: named sets of scopes, as `heliogate role …` manages them.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::Json;
 use heliogate_app::admin::{self, RoleView};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::body::{check_if_match, etag_header, Body};
+use super::body::{check_if_match, created, represented, Body};
 use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
@@ -28,10 +28,6 @@ pub(crate) struct NewRole {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleChange {
     scopes: Vec<String>,
-}
-
-fn one(role: &RoleView, status: StatusCode) -> Response {
-    (status, [etag_header(role)], Json(role)).into_response()
 }
 
 /// Every role, by name.
@@ -54,11 +50,8 @@ pub(crate) async fn create(
     Body(new): Body<NewRole>,
 ) -> Answer {
     let role = admin::add_role(&*state.store, &actor, &new.name, &new.scopes).await?;
-    let mut response = one(&role, StatusCode::CREATED);
-    if let Ok(location) = format!("/api/v1/roles/{}", role.name).parse() {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    let location = format!("/api/v1/roles/{}", role.name);
+    Ok(created(&role, &location))
 }
 
 /// One role.
@@ -73,7 +66,7 @@ pub(crate) async fn get(
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Answer {
-    Ok(one(
+    Ok(represented(
         &admin::show_role(&*state.store, &name).await?,
         StatusCode::OK,
     ))
@@ -87,8 +80,7 @@ pub(crate) async fn get(
         (status = 200, description = "The role", body = RoleView, headers(("ETag" = String))),
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It would leave no administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since it was read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No If-Match", body = Problem, content_type = "application/problem+json"),
+        super::Preconditions,
         super::Refusals))]
 pub(crate) async fn change(
     State(state): State<AppState>,
@@ -100,7 +92,7 @@ pub(crate) async fn change(
     let current = admin::show_role(&*state.store, &name).await?;
     check_if_match(&headers, &current)?;
     let role = admin::set_role_scopes(&*state.store, &actor, &name, &change.scopes).await?;
-    Ok(one(&role, StatusCode::OK))
+    Ok(represented(&role, StatusCode::OK))
 }
 
 /// Deletes a role no user holds.

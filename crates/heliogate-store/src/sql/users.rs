@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use heliogate_core::{RoleName, SecretHash, UnixTime, UserName};
-use sqlx::Transaction;
+use sqlx::{QueryBuilder, Transaction};
 
 use super::audit::commit_with;
 use super::{admin_count, keeping_an_admin, revoke_tokens_where, user_id, Db, Engine, SqlStore};
@@ -115,6 +115,49 @@ impl UserStore for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(attach_roles(users, self.roles_of(None).await?))
+    }
+
+    async fn users_page(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        let mut query = QueryBuilder::<Db>::new(format!("SELECT {USER_COLUMNS} WHERE 1 = 1"));
+        if let Some(prefix) = prefix {
+            query
+                .push(" AND substr(name, 1, ")
+                .push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+                .push(") = ")
+                .push_bind(prefix);
+        }
+        if let Some(after) = after {
+            query.push(" AND name > ").push_bind(after);
+        }
+        query
+            .push(" ORDER BY name LIMIT ")
+            .push_bind(i64::from(limit));
+        let users: Vec<UserRow> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut roles =
+            QueryBuilder::<Db>::new("SELECT user_id, role FROM user_roles WHERE user_id IN (");
+        let mut ids = roles.separated(", ");
+        for user in &users {
+            ids.push_bind(user.id.as_str());
+        }
+        roles.push(") ORDER BY user_id, role");
+        let links: Vec<(String, String)> = roles
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(attach_roles(users, links))
     }
 
     async fn credentials(&self, name: &UserName) -> Result<Option<Credentials>> {

@@ -11,6 +11,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_9457_refusals_are_problem_details_naming_the_field,
     the_openapi_document_describes_the_api,
     roles_are_created_read_changed_only_as_read_and_deleted,
+    users_are_paged_created_changed_and_deleted_under_the_cli_s_rules,
 );
 
 /// An admin client's token, on a running server.
@@ -425,4 +426,186 @@ async fn openapi_spec_validator_accepts_the_document() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+async fn users_are_paged_created_changed_and_deleted_under_the_cli_s_rules(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    for name in ["ann", "anna", "bob"] {
+        app.add_user(name, &["reader"]);
+    }
+    app.add_user("root", &["administrator"]);
+    let (server, token) = admin(&app).await;
+
+    // Pages by name, filtered by prefix.
+    let page: Value = get(&server, "/api/v1/users?prefix=an&limit=1", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["users"][0]["name"], "ann");
+    assert_eq!(page["users"][0]["scopes"], json!(["read"]));
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next: Value = get(
+        &server,
+        &format!("/api/v1/users?prefix=an&limit=1&cursor={cursor}"),
+        Some(&token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(next["users"][0]["name"], "anna");
+    assert!(next["next_cursor"].is_null());
+
+    // Created under the password rules; the password never comes back.
+    let weak = send(
+        &server,
+        Method::POST,
+        "/api/v1/users",
+        &token,
+        None,
+        Some(json!({"name": "carl", "roles": ["reader"], "password": "short"})),
+    )
+    .await;
+    problem(weak, 400).await;
+    let created = send(&server, Method::POST, "/api/v1/users", &token, None,
+        Some(json!({"name": "carl", "roles": ["writer"], "email": "carl@example.org", "password": PASSWORD}))).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["location"], "/api/v1/users/carl");
+    let tag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let body = created.text().await.unwrap();
+    assert!(
+        !body.contains(PASSWORD) && !body.contains("argon2"),
+        "{body}"
+    );
+    problem(
+        send(
+            &server,
+            Method::POST,
+            "/api/v1/users",
+            &token,
+            None,
+            Some(json!({"name": "carl", "roles": ["writer"], "password": PASSWORD})),
+        )
+        .await,
+        409,
+    )
+    .await;
+    // Carl can sign in.
+    let browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("carl", PASSWORD).await.status(), 303);
+
+    // Changed only as read; disabling ends the sign-in.
+    let path = "/api/v1/users/carl";
+    let change = json!({"roles": ["reader", "writer"], "disabled": true});
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            path,
+            &token,
+            None,
+            Some(change.clone()),
+        )
+        .await,
+        428,
+    )
+    .await;
+    let changed = send(
+        &server,
+        Method::PATCH,
+        path,
+        &token,
+        Some(&tag),
+        Some(change.clone()),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let user: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (user["roles"].clone(), user["disabled"].clone()),
+        (json!(["reader", "writer"]), json!(true))
+    );
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            path,
+            &token,
+            Some(&tag),
+            Some(change),
+        )
+        .await,
+        412,
+    )
+    .await;
+    assert_eq!(
+        browser.get("/").await.status(),
+        303,
+        "the session of a disabled user ends"
+    );
+    // The last administrator stays one.
+    let admin_user = get(&server, "/api/v1/users/root", Some(&token)).await;
+    let admin_tag = admin_user.headers()["etag"].to_str().unwrap().to_owned();
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            "/api/v1/users/root",
+            &token,
+            Some(&admin_tag),
+            Some(json!({"roles": ["reader"]})),
+        )
+        .await,
+        409,
+    )
+    .await;
+
+    // A password set by an administrator: 204, nothing in the answer.
+    let set = send(
+        &server,
+        Method::PUT,
+        "/api/v1/users/bob/password",
+        &token,
+        None,
+        Some(json!({"password": "another good long password"})),
+    )
+    .await;
+    assert_eq!(set.status(), 204);
+    assert!(set.text().await.unwrap().is_empty());
+    let bob = Browser::new(&server);
+    assert_eq!(
+        bob.sign_in("bob", "another good long password")
+            .await
+            .status(),
+        303
+    );
+
+    // Deleted; then gone. The audit log names the API's client as the actor.
+    assert_eq!(
+        send(&server, Method::DELETE, path, &token, None, None)
+            .await
+            .status(),
+        204
+    );
+    problem(get(&server, path, Some(&token)).await, 404).await;
+    let log: Value = get(&server, "/api/v1/audit-events?user=carl", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events[0], "user.deleted");
+    assert!(events.contains(&"user.created"));
+    assert!(log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor"] != "cli"));
 }
