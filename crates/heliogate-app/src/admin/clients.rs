@@ -3,14 +3,15 @@
 use heliogate_core::oauth::Resource;
 use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, SecretHash};
 use heliogate_store::{Client, NewClient, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{parse_scopes, user_name};
 use crate::scopes::known_scopes;
 use crate::{invalid, new_client_id, new_secret, now, Actor, AppError, Result};
 
 /// A client as shown to administrators: never its secret, nor the secret's hash.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub name: String,
@@ -82,28 +83,46 @@ pub struct IssuedClient {
     pub client: ClientView,
 }
 
-/// What `add_client` takes, as typed by a user: every field is checked here.
-#[derive(Debug, Clone, Default)]
+/// What `add_client` takes, as typed by a user (or sent to the API): every field is checked
+/// here.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddClient {
     pub name: String,
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// A public client has no secret (a browser or native application).
+    #[serde(default)]
     pub public: bool,
+    /// None given: `authorization_code` and `refresh_token` with redirect URIs, else
+    /// `client_credentials`.
+    #[serde(default)]
     pub grant_types: Vec<String>,
+    #[serde(default)]
     pub scopes: Vec<String>,
+    /// The owning user's name.
+    #[serde(default)]
     pub owner: Option<String>,
     /// May introspect tokens issued to other clients (a resource server).
+    #[serde(default)]
     pub introspect: bool,
     /// Vouched for by an administrator (see `Client::trusted`).
+    #[serde(default)]
     pub trusted: bool,
     /// May omit PKCE; refused for a public client.
+    #[serde(default)]
     pub pkce_optional: bool,
     /// Where it may send the browser after signing the user out.
+    #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// `RS256` (the default) or `ES256`.
+    #[serde(default)]
     pub signing_alg: Option<String>,
     /// `opaque` (the default) or `jwt`.
+    #[serde(default)]
     pub access_token_format: Option<String>,
     /// Resource servers it may ask tokens for, as their `resource` URIs (RFC 8707).
+    #[serde(default)]
     pub resources: Vec<String>,
 }
 

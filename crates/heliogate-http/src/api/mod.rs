@@ -6,12 +6,13 @@
 mod audit;
 mod auth;
 mod body;
+mod clients;
 mod problem;
 mod roles;
 mod users;
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::IntoResponses;
@@ -36,6 +37,20 @@ pub(crate) fn routes() -> Router<AppState> {
             get(users::get).patch(users::change).delete(users::delete),
         )
         .route("/api/v1/users/{name}/password", put(users::password))
+        .route(
+            "/api/v1/users/{name}/tokens",
+            delete(clients::revoke_user_tokens),
+        )
+        .route("/api/v1/clients", get(clients::list).post(clients::create))
+        .route(
+            "/api/v1/clients/{id}",
+            get(clients::get).delete(clients::delete),
+        )
+        .route("/api/v1/clients/{id}/secret", post(clients::rotate_secret))
+        .route(
+            "/api/v1/clients/{id}/tokens",
+            delete(clients::revoke_tokens),
+        )
         .route("/openapi.json", get(openapi))
 }
 
@@ -59,6 +74,13 @@ pub(crate) fn routes() -> Router<AppState> {
         users::change,
         users::password,
         users::delete,
+        clients::revoke_user_tokens,
+        clients::list,
+        clients::create,
+        clients::get,
+        clients::rotate_secret,
+        clients::delete,
+        clients::revoke_tokens,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),

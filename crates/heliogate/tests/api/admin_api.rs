@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::helpers::{Browser, TestApp};
-use crate::oauth_helpers::{client_token, http, register, PASSWORD};
+use crate::oauth_helpers::{client_token, http, post_form, register, PASSWORD};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_6750_the_api_takes_a_bearer_token_with_the_admin_scope_only,
@@ -12,6 +12,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     the_openapi_document_describes_the_api,
     roles_are_created_read_changed_only_as_read_and_deleted,
     users_are_paged_created_changed_and_deleted_under_the_cli_s_rules,
+    clients_show_their_secret_once_rotate_it_and_lose_their_tokens,
 );
 
 /// An admin client's token, on a running server.
@@ -608,4 +609,153 @@ async fn users_are_paged_created_changed_and_deleted_under_the_cli_s_rules(app: 
         .unwrap()
         .iter()
         .all(|e| e["actor"] != "cli"));
+}
+
+async fn clients_show_their_secret_once_rotate_it_and_lose_their_tokens(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    let (server, token) = admin(&app).await;
+
+    let made = send(&server, Method::POST, "/api/v1/clients", &token, None,
+        Some(json!({"name": "Nightly job", "grant_types": ["client_credentials"], "scopes": ["read"]}))).await;
+    assert_eq!(made.status(), 201);
+    assert_eq!(made.headers()["cache-control"], "no-store");
+    let made: Value = made.json().await.unwrap();
+    let id = made["client_id"].as_str().unwrap().to_owned();
+    let first = made["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(made["grant_types"], json!(["client_credentials"]));
+    // Shown once: reading the client again shows no secret.
+    let shown = get(&server, &format!("/api/v1/clients/{id}"), Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !shown.contains(&first) && !shown.contains("client_secret"),
+        "{shown}"
+    );
+    let listed: Value = get(&server, "/api/v1/clients", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["client_id"] == id.as_str()));
+    let service_token = client_token(&server, (&id, &first)).await;
+
+    // Rotation: a new secret once; the old one stops working.
+    let rotated = send(
+        &server,
+        Method::POST,
+        &format!("/api/v1/clients/{id}/secret"),
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(rotated.headers()["cache-control"], "no-store");
+    let second = rotated.json::<Value>().await.unwrap()["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, first);
+    let refused = post_form(
+        &server,
+        "/oauth/token",
+        Some((&id, &first)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+    client_token(&server, (&id, &second)).await;
+
+    // Its tokens end at once on this node.
+    let revoked: Value = send(
+        &server,
+        Method::DELETE,
+        &format!("/api/v1/clients/{id}/tokens"),
+        &token,
+        None,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(revoked["revoked"], 2);
+    let info = http()
+        .get(server.url("/oauth/tokeninfo"))
+        .bearer_auth(&service_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+
+    // A public client has no secret; the CLI's rules refuse a public client-credentials one.
+    let public: Value = send(&server, Method::POST, "/api/v1/clients", &token, None,
+        Some(json!({"name": "Notebook", "public": true, "redirect_uris": ["http://127.0.0.1/callback"], "scopes": ["read"]})))
+        .await.json().await.unwrap();
+    assert!(public["client_secret"].is_null());
+    problem(
+        send(
+            &server,
+            Method::POST,
+            "/api/v1/clients",
+            &token,
+            None,
+            Some(json!({"name": "x", "public": true, "grant_types": ["client_credentials"]})),
+        )
+        .await,
+        400,
+    )
+    .await;
+    problem(
+        send(
+            &server,
+            Method::POST,
+            "/api/v1/clients",
+            &token,
+            None,
+            Some(json!({"name": "x", "secret": "mine"})),
+        )
+        .await,
+        400,
+    )
+    .await;
+
+    // Deleted, then gone; a user's tokens are revoked the same way.
+    assert_eq!(
+        send(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/clients/{id}"),
+            &token,
+            None,
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    problem(
+        get(&server, &format!("/api/v1/clients/{id}"), Some(&token)).await,
+        404,
+    )
+    .await;
+    problem(
+        send(
+            &server,
+            Method::DELETE,
+            "/api/v1/users/nobody/tokens",
+            &token,
+            None,
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
 }

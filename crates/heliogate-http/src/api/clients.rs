@@ -1,0 +1,155 @@
+//! `/api/v1/clients`: OAuth clients, as `heliogate client …` manages them, and their tokens.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use heliogate_app::admin::{self, AddClient, ClientView, IssuedClient};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Admin;
+use super::body::{created, represented, Body};
+use super::problem::Problem;
+use super::Answer;
+use crate::AppState;
+
+/// A client with its secret, shown once: at creation and at each rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClientWithSecret {
+    #[serde(flatten)]
+    client: ClientView,
+    /// Only its SHA-256 is kept: store it now. Absent for a public client.
+    client_secret: Option<String>,
+}
+
+fn with_secret(issued: IssuedClient) -> ClientWithSecret {
+    ClientWithSecret {
+        client: issued.client,
+        client_secret: issued.client_secret,
+    }
+}
+
+/// How many tokens a revocation ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Revoked {
+    revoked: u64,
+}
+
+/// A response that carries a secret is never stored by a cache (RFC 9111 §5.2.2.5).
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Every client.
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", operation_id = "list_clients",
+    responses((status = 200, description = "Every client", body = [ClientView]), super::Refusals))]
+pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Answer {
+    Ok(Json(admin::list_clients(&*state.store).await?).into_response())
+}
+
+/// Registers a client; a confidential client's secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", operation_id = "create_client",
+    request_body = AddClient,
+    responses(
+        (status = 201, description = "Registered", body = ClientWithSecret, headers(("ETag" = String), ("Location" = String))),
+        (status = 404, description = "The owner does not exist", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Body(input): Body<AddClient>,
+) -> Answer {
+    let issued = admin::add_client(&*state.store, &actor, input).await?;
+    let location = format!("/api/v1/clients/{}", issued.client_id);
+    Ok(no_store(created(&with_secret(issued), &location)))
+}
+
+/// One client.
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "get_client",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The client", body = ClientView, headers(("ETag" = String))),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Answer {
+    let client = admin::show_client(&*state.store, &id).await?;
+    Ok(represented(&client, StatusCode::OK))
+}
+
+/// Gives a confidential client a new secret, in this answer only; the old one stops working.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/secret", tag = "clients", operation_id = "rotate_client_secret",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The new secret", body = ClientWithSecret),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+) -> Answer {
+    let issued = admin::rotate_client_secret(&*state.store, &actor, &id).await?;
+    // This node stops taking the old secret now; every other within its cache's second.
+    state.config.oauth.clients.clear();
+    Ok(no_store(Json(with_secret(issued)).into_response()))
+}
+
+/// Deletes a client with its tokens and consents.
+#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "delete_client",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+) -> Answer {
+    admin::delete_client(&*state.store, &actor, &id).await?;
+    state.config.oauth.clients.clear();
+    state.config.oauth.tokens.forget_all();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Revokes every live token of a client.
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/tokens", tag = "clients", operation_id = "revoke_client_tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn revoke_tokens(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+) -> Answer {
+    let revoked = admin::revoke_client_tokens(&*state.store, &actor, &id).await?;
+    state.config.oauth.tokens.forget_all();
+    Ok(Json(Revoked { revoked }).into_response())
+}
+
+/// Revokes every live token of a user.
+#[utoipa::path(delete, path = "/api/v1/users/{name}/tokens", tag = "users", operation_id = "revoke_user_tokens",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn revoke_user_tokens(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Answer {
+    let revoked = admin::revoke_user_tokens(&*state.store, &actor, &name).await?;
+    state.config.oauth.tokens.forget_all();
+    Ok(Json(Revoked { revoked }).into_response())
+}
