@@ -3,6 +3,7 @@
 
 mod audit;
 mod clients;
+mod consents;
 mod instance;
 mod roles;
 mod tokens;
@@ -17,6 +18,7 @@ pub use clients::{
     add_client, delete_client, list_clients, rotate_client_secret, show_client, AddClient,
     ClientView, IssuedClient,
 };
+pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
 pub use roles::{add_role, delete_role, list_roles, set_role_scopes, show_role, RoleView};
 pub use tokens::{purge_expired, revoke_client_tokens, revoke_user_tokens, Purged};

@@ -41,6 +41,11 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/users/{name}/tokens",
             delete(clients::revoke_user_tokens),
         )
+        .route("/api/v1/users/{name}/consents", get(users::consents))
+        .route(
+            "/api/v1/users/{name}/consents/{client_id}",
+            delete(users::revoke_consent),
+        )
         .route("/api/v1/clients", get(clients::list).post(clients::create))
         .route(
             "/api/v1/clients/{id}",
@@ -75,6 +80,8 @@ pub(crate) fn routes() -> Router<AppState> {
         users::password,
         users::delete,
         clients::revoke_user_tokens,
+        users::consents,
+        users::revoke_consent,
         clients::list,
         clients::create,
         clients::get,

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use heliogate_app::admin::{self, AddUser, UserPage, UserQuery, UserView};
+use heliogate_app::admin::{self, AddUser, ConsentView, UserPage, UserQuery, UserView};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -180,5 +180,37 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
 ) -> Answer {
     admin::delete_user(&*state.store, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The applications a user has authorized.
+#[utoipa::path(get, path = "/api/v1/users/{name}/consents", tag = "users", operation_id = "list_user_consents",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "Remembered consents", body = [ConsentView]),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn consents(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Answer {
+    Ok(Json(admin::list_consents(&*state.store, &name).await?).into_response())
+}
+
+/// Takes a user's consent for a client back, with the tokens it gave.
+#[utoipa::path(delete, path = "/api/v1/users/{name}/consents/{client_id}", tag = "users", operation_id = "revoke_user_consent",
+    params(("name" = String, Path), ("client_id" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such user or consent", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn revoke_consent(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path((name, client_id)): Path<(String, String)>,
+) -> Answer {
+    admin::revoke_consent(&*state.store, &actor, &name, &client_id).await?;
+    state.config.oauth.tokens.forget_all();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

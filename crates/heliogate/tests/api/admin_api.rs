@@ -3,7 +3,9 @@
 use serde_json::Value;
 
 use crate::helpers::{Browser, TestApp};
-use crate::oauth_helpers::{client_token, http, post_form, register, PASSWORD};
+use crate::oauth_helpers::{
+    client_token, code_tokens, http, post_form, register, signed_in, CALLBACK, PASSWORD,
+};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_6750_the_api_takes_a_bearer_token_with_the_admin_scope_only,
@@ -13,6 +15,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     roles_are_created_read_changed_only_as_read_and_deleted,
     users_are_paged_created_changed_and_deleted_under_the_cli_s_rules,
     clients_show_their_secret_once_rotate_it_and_lose_their_tokens,
+    a_user_s_consents_are_listed_and_revoked_with_their_tokens,
 );
 
 /// An admin client's token, on a running server.
@@ -755,6 +758,64 @@ async fn clients_show_their_secret_once_rotate_it_and_lose_their_tokens(app: Tes
             None,
         )
         .await,
+        404,
+    )
+    .await;
+}
+
+async fn a_user_s_consents_are_listed_and_revoked_with_their_tokens(app: TestApp) {
+    use reqwest::Method;
+    app.add_user("alice", &["reader"]);
+    let (web, web_secret) = register(&app, &["--redirect-uri", CALLBACK, "--scope", "read"]);
+    let (server, token) = admin(&app).await;
+    let browser = signed_in(&server, "alice").await;
+    let tokens: Value = code_tokens(
+        &server,
+        &browser,
+        (&web, web_secret.as_deref().unwrap()),
+        "scope=read",
+        &[],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let consents: Value = get(&server, "/api/v1/users/alice/consents", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(consents[0]["client_id"], web.as_str());
+    assert_eq!(consents[0]["scopes"], serde_json::json!(["read"]));
+    let path = format!("/api/v1/users/alice/consents/{web}");
+    assert_eq!(
+        send(&server, Method::DELETE, &path, &token, None, None)
+            .await
+            .status(),
+        204
+    );
+    let info = http()
+        .get(server.url("/oauth/tokeninfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401, "the consent's tokens end with it");
+    problem(
+        send(&server, Method::DELETE, &path, &token, None, None).await,
+        404,
+    )
+    .await;
+    let empty: Value = get(&server, "/api/v1/users/alice/consents", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty, serde_json::json!([]));
+    problem(
+        get(&server, "/api/v1/users/nobody/consents", Some(&token)).await,
         404,
     )
     .await;
