@@ -81,6 +81,14 @@ pub trait UserStore {
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<()>;
+    /// Sets or clears a user's email address.
+    async fn set_email(
+        &self,
+        name: &UserName,
+        email: Option<&Email>,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()>;
     /// Deletes a user with their tokens, codes, consents and sessions; deleting the last
     /// administrator is a `Conflict`.
     async fn delete_user(&self, name: &UserName, event: &AuditEvent) -> Result<()>;

@@ -203,6 +203,28 @@ async fn users_are_paged_by_name_and_prefix(store: &dyn Store) {
             ("anna".into(), "reader writer".into())
         ]
     );
+    // An email set, then cleared.
+    let email = heliogate_core::Email::parse("ann@example.org").unwrap();
+    store
+        .set_email(&name("ann"), Some(&email), NOW + 1, &ev())
+        .await
+        .unwrap();
+    let ann = store.user_by_name(&name("ann")).await.unwrap().unwrap();
+    assert_eq!(
+        (ann.email.as_deref(), ann.updated_at),
+        (Some("ann@example.org"), NOW + 1)
+    );
+    store
+        .set_email(&name("ann"), None, NOW + 2, &ev())
+        .await
+        .unwrap();
+    assert!(store
+        .user_by_name(&name("ann"))
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+        .is_none());
     let rest = store
         .users_page(Some("ann"), Some("anna"), 2)
         .await

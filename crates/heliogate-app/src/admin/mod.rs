@@ -23,8 +23,8 @@ pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
 pub use roles::{add_role, delete_role, list_roles, set_role_scopes, show_role, RoleView};
 pub use tokens::{purge_expired, revoke_client_tokens, revoke_user_tokens, Purged};
 pub use users::{
-    add_user, delete_user, list_users, page_users, set_disabled, set_password, set_user_roles,
-    show_user, AddUser, UserPage, UserQuery, UserView,
+    add_user, delete_user, list_users, page_users, set_disabled, set_email, set_password,
+    set_user_roles, show_user, AddUser, UserPage, UserQuery, UserView,
 };
 
 fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>> {

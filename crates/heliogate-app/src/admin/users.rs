@@ -220,6 +220,25 @@ pub async fn set_disabled(
     Ok(store.set_disabled(&name, disabled, now(), &changed).await?)
 }
 
+/// Sets or clears (`None`) a user's email address.
+pub async fn set_email(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    email: Option<&str>,
+) -> Result<()> {
+    let name = user_name(name)?;
+    let email = email.map(Email::parse).transpose().map_err(invalid)?;
+    let changed = actor.event(
+        "user.email_changed",
+        name.as_str(),
+        serde_json::json!({ "email": email.as_ref().map(Email::as_str) }),
+    );
+    Ok(store
+        .set_email(&name, email.as_ref(), now(), &changed)
+        .await?)
+}
+
 pub async fn delete_user(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {
     let name = user_name(name)?;
     let deleted = actor.event("user.deleted", name.as_str(), serde_json::json!({}));

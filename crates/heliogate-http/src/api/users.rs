@@ -40,13 +40,25 @@ pub(crate) struct NewUser {
     password: String,
 }
 
-/// A change to a user: each field given is replaced.
+/// A change to a user: each field given is replaced (`email: null` clears the address).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserChange {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
     roles: Option<Vec<String>>,
     /// A disabled user cannot sign in; their sessions and tokens end.
     disabled: Option<bool>,
+}
+
+/// A field that is present, as `Some` of its value (`null` included), apart from an absent one.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A new password, set by an administrator; the answer carries nothing secret.
@@ -136,6 +148,9 @@ pub(crate) async fn change(
     let store = &*state.store;
     let current = admin::show_user(store, &name).await?;
     check_if_match(&headers, &current)?;
+    if let Some(email) = &change.email {
+        admin::set_email(store, &actor, &name, email.as_deref()).await?;
+    }
     if let Some(roles) = &change.roles {
         admin::set_user_roles(store, &actor, &name, roles).await?;
     }

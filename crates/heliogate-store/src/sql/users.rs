@@ -1,7 +1,7 @@
 //! Users, their credentials and their roles.
 
 use async_trait::async_trait;
-use heliogate_core::{RoleName, SecretHash, UnixTime, UserName};
+use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
 use super::audit::commit_with;
@@ -277,6 +277,25 @@ impl UserStore for SqlStore {
             revoke_tokens_where(&mut tx, "user_id = $1", &id, now).await?;
         }
         keeping_an_admin(tx, before, event).await
+    }
+
+    async fn set_email(
+        &self,
+        name: &UserName,
+        email: Option<&Email>,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        sqlx::query("UPDATE users SET email = $2, updated_at = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(email.map(Email::as_str))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        commit_with(tx, event).await
     }
 
     async fn delete_user(&self, name: &UserName, event: &AuditEvent) -> Result<()> {

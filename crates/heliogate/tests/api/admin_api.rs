@@ -16,6 +16,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     users_are_paged_created_changed_and_deleted_under_the_cli_s_rules,
     clients_show_their_secret_once_rotate_it_and_lose_their_tokens,
     a_user_s_consents_are_listed_and_revoked_with_their_tokens,
+    an_email_is_set_changed_and_cleared,
 );
 
 /// An admin client's token, on a running server.
@@ -819,4 +820,62 @@ async fn a_user_s_consents_are_listed_and_revoked_with_their_tokens(app: TestApp
         404,
     )
     .await;
+}
+
+async fn an_email_is_set_changed_and_cleared(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    app.add_user("dora", &["reader"]);
+    let (server, token) = admin(&app).await;
+    let path = "/api/v1/users/dora";
+    let mut tag = get(&server, path, Some(&token)).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for (email, expected) in [
+        (json!("dora@example.org"), json!("dora@example.org")),
+        (json!(null), json!(null)),
+    ] {
+        let changed = send(
+            &server,
+            Method::PATCH,
+            path,
+            &token,
+            Some(&tag),
+            Some(json!({ "email": email })),
+        )
+        .await;
+        assert_eq!(changed.status(), 200);
+        tag = changed.headers()["etag"].to_str().unwrap().to_owned();
+        let user: Value = changed.json().await.unwrap();
+        assert_eq!(user["email"], expected);
+        assert_eq!(
+            user["roles"],
+            json!(["reader"]),
+            "an absent field is left as it was"
+        );
+    }
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            path,
+            &token,
+            Some(&tag),
+            Some(json!({"email": "not an address"})),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let log: Value = get(
+        &server,
+        "/api/v1/audit-events?event=user.email_changed",
+        Some(&token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(log["events"].as_array().unwrap().len(), 2);
 }
