@@ -3,7 +3,7 @@
 
 use heliogate_core::scope::OIDC_SCOPES;
 use heliogate_core::{Scope, ScopeSet};
-use heliogate_store::{Store, User};
+use heliogate_store::{Role, Store, User};
 
 use crate::Result;
 
@@ -18,9 +18,13 @@ pub async fn known_scopes(store: &dyn Store) -> Result<ScopeSet> {
 
 /// The scopes a user's roles hold now.
 pub async fn scopes_of(store: &dyn Store, user: &User) -> Result<ScopeSet> {
-    let roles = store.list_roles().await?;
-    Ok(roles
+    Ok(held_scopes(&store.list_roles().await?, user))
+}
+
+/// The scopes `user` holds through `roles` (every role, as listed once for many users).
+pub fn held_scopes(roles: &[Role], user: &User) -> ScopeSet {
+    roles
         .iter()
         .filter(|r| user.roles.iter().any(|held| held == r.name.as_str()))
-        .fold(ScopeSet::default(), |held, role| held.union(&role.scopes)))
+        .fold(ScopeSet::default(), |held, role| held.union(&role.scopes))
 }

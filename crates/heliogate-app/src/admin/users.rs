@@ -1,12 +1,12 @@
 //! Users: create, show, change roles and passwords, disable, delete.
 
 use heliogate_core::{check_new_password, Email, RoleName, UserName};
-use heliogate_store::{NewUser, Store, User};
-use serde::Serialize;
+use heliogate_store::{NewUser, Role, Store, User};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::user_name;
-use crate::scopes::scopes_of;
+use crate::scopes::held_scopes;
 use crate::{invalid, new_user_id, now, password_hashing, Actor, AppError, Result};
 
 /// A user as shown to administrators.
@@ -23,12 +23,16 @@ pub struct UserView {
     pub updated_at: i64,
 }
 
-/// What `add_user` takes.
-#[derive(Debug, Clone)]
+/// What `add_user` takes (also the API's request body).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddUser {
     pub name: String,
+    /// At least one.
     pub roles: Vec<String>,
+    #[serde(default)]
     pub email: Option<String>,
+    /// Under the password rules; stored only as its Argon2id hash.
     pub password: String,
 }
 
@@ -43,8 +47,18 @@ fn parse_roles(roles: &[String]) -> Result<Vec<RoleName>> {
 }
 
 async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
-    let scopes = scopes_of(store, &user).await?.to_vec();
-    Ok(UserView {
+    Ok(view_with(&store.list_roles().await?, user))
+}
+
+/// Many users' views, with the roles read once.
+async fn view_users(store: &dyn Store, users: Vec<User>) -> Result<Vec<UserView>> {
+    let roles = store.list_roles().await?;
+    Ok(users.into_iter().map(|u| view_with(&roles, u)).collect())
+}
+
+fn view_with(roles: &[Role], user: User) -> UserView {
+    let scopes = held_scopes(roles, &user).to_vec();
+    UserView {
         id: user.id,
         name: user.name,
         email: user.email,
@@ -53,7 +67,7 @@ async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
         disabled: user.disabled,
         created_at: user.created_at,
         updated_at: user.updated_at,
-    })
+    }
 }
 
 /// The user with this name; a name that cannot be valid is no user's.
@@ -94,11 +108,7 @@ pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Resul
 }
 
 pub async fn list_users(store: &dyn Store) -> Result<Vec<UserView>> {
-    let mut views = Vec::new();
-    for user in store.list_users().await? {
-        views.push(view_user(store, user).await?);
-    }
-    Ok(views)
+    view_users(store, store.list_users().await?).await
 }
 
 /// Which users to list: by name, those whose names start with `prefix`, after `cursor`.
@@ -151,12 +161,8 @@ pub async fn page_users(store: &dyn Store, query: UserQuery) -> Result<UserPage>
     let more = users.len() > limit as usize;
     users.truncate(limit as usize);
     let next_cursor = more.then(|| users.last().map(|u| u.name.clone())).flatten();
-    let mut views = Vec::with_capacity(users.len());
-    for user in users {
-        views.push(view_user(store, user).await?);
-    }
     Ok(UserPage {
-        users: views,
+        users: view_users(store, users).await?,
         next_cursor,
     })
 }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::auth::Admin;
 use super::body::{created, represented, Body};
 use super::problem::Problem;
-use super::Answer;
+use super::{Answer, Revoked};
 use crate::AppState;
 
 /// A client with its secret, shown once: at creation and at each rotation.
@@ -28,12 +28,6 @@ fn with_secret(issued: IssuedClient) -> ClientWithSecret {
         client: issued.client,
         client_secret: issued.client_secret,
     }
-}
-
-/// How many tokens a revocation ended.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Revoked {
-    revoked: u64,
 }
 
 /// A response that carries a secret is never stored by a cache (RFC 9111 §5.2.2.5).
@@ -133,23 +127,6 @@ pub(crate) async fn revoke_tokens(
     Path(id): Path<String>,
 ) -> Answer {
     let revoked = admin::revoke_client_tokens(&*state.store, &actor, &id).await?;
-    state.config.oauth.tokens.forget_all();
-    Ok(Json(Revoked { revoked }).into_response())
-}
-
-/// Revokes every live token of a user.
-#[utoipa::path(delete, path = "/api/v1/users/{name}/tokens", tag = "users", operation_id = "revoke_user_tokens",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "Revoked", body = Revoked),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        super::Refusals))]
-pub(crate) async fn revoke_user_tokens(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    Path(name): Path<String>,
-) -> Answer {
-    let revoked = admin::revoke_user_tokens(&*state.store, &actor, &name).await?;
     state.config.oauth.tokens.forget_all();
     Ok(Json(Revoked { revoked }).into_response())
 }

@@ -20,6 +20,12 @@ use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
 
+/// How many tokens a revocation ended.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Revoked {
+    revoked: u64,
+}
+
 /// What an operation answers: its response, or a problem.
 type Answer = Result<Response, problem::Problem>;
 
@@ -37,10 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(users::get).patch(users::change).delete(users::delete),
         )
         .route("/api/v1/users/{name}/password", put(users::password))
-        .route(
-            "/api/v1/users/{name}/tokens",
-            delete(clients::revoke_user_tokens),
-        )
+        .route("/api/v1/users/{name}/tokens", delete(users::revoke_tokens))
         .route("/api/v1/users/{name}/consents", get(users::consents))
         .route(
             "/api/v1/users/{name}/consents/{client_id}",
@@ -79,7 +82,7 @@ pub(crate) fn routes() -> Router<AppState> {
         users::change,
         users::password,
         users::delete,
-        clients::revoke_user_tokens,
+        users::revoke_tokens,
         users::consents,
         users::revoke_consent,
         clients::list,

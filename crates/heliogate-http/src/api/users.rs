@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::body::{check_if_match, created, represented, Body};
 use super::problem::Problem;
-use super::Answer;
+use super::{Answer, Revoked};
 use crate::AppState;
 
 /// Which users: every filter given must hold. Unknown parameters are refused.
@@ -26,18 +26,6 @@ pub(crate) struct UserParams {
     cursor: Option<String>,
     /// How many users, 1 to 1000 (default 50).
     limit: Option<u32>,
-}
-
-/// A new user.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewUser {
-    name: String,
-    /// At least one.
-    roles: Vec<String>,
-    email: Option<String>,
-    /// Under the password rules; stored only as its Argon2id hash.
-    password: String,
 }
 
 /// A change to a user: each field given is replaced (`email: null` clears the address).
@@ -88,7 +76,7 @@ pub(crate) async fn list(
 
 /// Creates a user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "create_user",
-    request_body = NewUser,
+    request_body = AddUser,
     responses(
         (status = 201, description = "Created", body = UserView, headers(("ETag" = String), ("Location" = String))),
         (status = 404, description = "A role named does not exist", body = Problem, content_type = "application/problem+json"),
@@ -97,14 +85,8 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(actor): Admin,
-    Body(new): Body<NewUser>,
+    Body(input): Body<AddUser>,
 ) -> Answer {
-    let input = AddUser {
-        name: new.name,
-        roles: new.roles,
-        email: new.email,
-        password: new.password,
-    };
     let user = admin::add_user(&*state.store, &actor, input).await?;
     let location = format!("/api/v1/users/{}", user.name);
     Ok(created(&user, &location))
@@ -228,4 +210,21 @@ pub(crate) async fn revoke_consent(
     admin::revoke_consent(&*state.store, &actor, &name, &client_id).await?;
     state.config.oauth.tokens.forget_all();
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Revokes every live token of a user.
+#[utoipa::path(delete, path = "/api/v1/users/{name}/tokens", tag = "users", operation_id = "revoke_user_tokens",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn revoke_tokens(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Answer {
+    let revoked = admin::revoke_user_tokens(&*state.store, &actor, &name).await?;
+    state.config.oauth.tokens.forget_all();
+    Ok(Json(Revoked { revoked }).into_response())
 }
