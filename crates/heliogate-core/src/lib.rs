@@ -19,7 +19,7 @@ pub use client::{
     AccessTokenFormat, ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri,
     SigningAlg,
 };
-pub use names::{Email, NameError, RoleName, UserName};
+pub use names::{Email, NameError, RoleName, UserName, NAME_PATTERN};
 pub use password_rules::{check_new_password, PasswordError};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{encode_secret, encode_token, encode_token_id, SecretHash, ServerKey, TokenKey};

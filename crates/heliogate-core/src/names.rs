@@ -17,6 +17,10 @@ pub enum NameError {
     BadEmail(String),
 }
 
+/// The rule of `check_name` for a name of at most 64 characters, as a regular expression
+/// (for documents that describe the API).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$";
+
 fn check_name(what: &'static str, s: &str, max: usize) -> Result<(), NameError> {
     if s.is_empty() {
         return Err(NameError::Empty { what });
@@ -107,6 +111,19 @@ impl Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_pattern_says_what_is_accepted() {
+        // NAME_PATTERN's boundaries: 64 characters, its alphabet, its first character.
+        assert!(UserName::parse(&"a".repeat(64)).is_ok());
+        assert!(UserName::parse(&"a".repeat(65)).is_err());
+        for name in ["a", "0x", "a.b_c-d@e"] {
+            assert!(UserName::parse(name).is_ok(), "{name}");
+        }
+        for name in ["", "-a", ".a", "@a", "a b", "é"] {
+            assert!(UserName::parse(name).is_err(), "{name}");
+        }
+    }
 
     #[test]
     fn a_plain_name_is_accepted() {

@@ -180,6 +180,19 @@ impl TokenKey {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+
+    /// A key as stored (`as_bytes`), given back: a hash alone, or a token id and a hash.
+    pub fn from_stored(stored: &[u8]) -> Option<Self> {
+        if stored.len() != 32 && stored.len() != TOKEN_ID_LEN + 32 {
+            return None;
+        }
+        let mut bytes = [0u8; TOKEN_LEN];
+        bytes[..stored.len()].copy_from_slice(stored);
+        Some(Self {
+            bytes,
+            len: stored.len() as u8,
+        })
+    }
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -206,6 +219,16 @@ mod tests {
         assert!(!key.verify("login", "abc", "not base64 at all!"));
         assert!(ServerKey::decode("short").is_none());
         assert_eq!(format!("{key:?}"), "ServerKey([redacted])");
+    }
+
+    #[test]
+    fn a_stored_key_is_given_back_as_it_was() {
+        for token in ["a-legacy-token", &URL_SAFE_NO_PAD.encode([7u8; TOKEN_LEN])] {
+            let key = TokenKey::of(token);
+            assert_eq!(TokenKey::from_stored(key.as_bytes()), Some(key));
+        }
+        assert_eq!(TokenKey::from_stored(&[1; 31]), None);
+        assert_eq!(TokenKey::from_stored(&[1; 49]), None);
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub mod sqlite;
 pub mod testing;
 
 pub use model::{
-    AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, Code, Consent, Credentials,
-    NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser, Redemption,
-    RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, User,
+    AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
+    Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
+    Redemption, RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, TokenHolder,
+    TokenKind, TokenRecord, User,
 };
 
 pub use error::{Result, StoreError};
@@ -133,6 +134,18 @@ pub trait ClientStore {
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<()>;
+    /// Replaces a client's settings if it is unchanged since it was read at `read_at` (its
+    /// `updated_at` then): `false`, and nothing written, when another change came between.
+    /// Every change moves `updated_at` forward, by a second at least, so that none goes
+    /// unseen.
+    async fn update_client(
+        &self,
+        client_id: &ClientId,
+        settings: &ClientSettings,
+        read_at: UnixTime,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool>;
 }
 
 /// Issued tokens.
@@ -158,6 +171,15 @@ pub trait TokenStore {
     ) -> Result<u64>;
     /// Deletes expired codes and tokens, and revoked ones past their expiry; returns how many.
     async fn purge_expired(&self, now: UnixTime) -> Result<u64>;
+    /// A holder's live access and refresh tokens (a refresh token already exchanged is not
+    /// live), by key, after the key `after` (empty for the first page), at most `limit`.
+    async fn live_tokens(
+        &self,
+        holder: TokenHolder<'_>,
+        now: UnixTime,
+        after: &[u8],
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>>;
 }
 
 /// Authorization codes, refresh tokens, token issuance and revocation, and consents: what the
@@ -210,12 +232,12 @@ pub trait GrantStore {
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<u64>;
-    /// Revokes the access or refresh token with this key if `client_id` owns it; a refresh
+    /// Revokes the access or refresh token with this key if it is `holder`'s; a refresh
     /// token takes its family with it. The event is recorded when a token was revoked.
     async fn revoke_token(
         &self,
         key: &TokenKey,
-        client_id: &ClientId,
+        holder: TokenHolder<'_>,
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<Revocation>;

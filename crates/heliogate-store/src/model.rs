@@ -87,10 +87,10 @@ pub struct Client {
     pub updated_at: UnixTime,
 }
 
+/// What an administrator sets on a client, at registration and at each change: everything
+/// but its id, secret and owner.
 #[derive(Debug, Clone)]
-pub struct NewClient {
-    pub client_id: ClientId,
-    pub secret_hash: Option<SecretHash>,
+pub struct ClientSettings {
     pub spec: ClientSpec,
     pub introspect: bool,
     pub trusted: bool,
@@ -99,6 +99,13 @@ pub struct NewClient {
     pub signing_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
     pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: ClientId,
+    pub secret_hash: Option<SecretHash>,
+    pub settings: ClientSettings,
     pub owner: Option<UserName>,
     pub now: UnixTime,
 }
@@ -327,9 +334,59 @@ pub struct RefreshToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
     Revoked,
-    /// The token exists but was issued to another client: nothing changed.
+    /// The token exists but belongs to another holder: nothing changed.
     NotOwned,
     Unknown,
+}
+
+/// Whose tokens: those issued to a client, or those acting for a user (by the user's id).
+#[derive(Debug, Clone, Copy)]
+pub enum TokenHolder<'a> {
+    Client(&'a ClientId),
+    User(&'a str),
+}
+
+impl TokenHolder<'_> {
+    /// The column of both token tables that names this holder, and its value.
+    pub(crate) fn column(&self) -> (&'static str, &str) {
+        match self {
+            TokenHolder::Client(id) => ("client_id", id.as_str()),
+            TokenHolder::User(id) => ("user_id", id),
+        }
+    }
+}
+
+/// An access or a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    /// Its name as RFC 7009's `token_type_hint` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        }
+    }
+}
+
+/// A live token as listed to administrators: what it is, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The key it is stored under (its id and the hash of its value).
+    pub key: Vec<u8>,
+    pub kind: TokenKind,
+    pub client_id: String,
+    /// The user it acts for, while the user exists; none for a client's own token.
+    pub username: Option<String>,
+    pub scope: String,
+    /// An access token's audience (RFC 8707), as stored.
+    pub audience: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
 }
 
 /// A user's consent to a client, for the account page.

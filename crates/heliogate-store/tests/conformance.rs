@@ -8,8 +8,9 @@ use heliogate_core::{
 };
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
-    AuditEvent, AuditFilter, AuditRecord, NewAccessToken, NewClient, NewCode, NewRefreshToken,
-    NewSession, NewUser, Redemption, Revocation, Store, StoreError, User,
+    AuditEvent, AuditFilter, AuditRecord, ClientSettings, NewAccessToken, NewClient, NewCode,
+    NewRefreshToken, NewSession, NewUser, Redemption, Revocation, Store, StoreError, TokenHolder,
+    User,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -58,19 +59,10 @@ fn scopes(list: &[&str]) -> Vec<Scope> {
     list.iter().map(|s| Scope::parse(s).unwrap()).collect()
 }
 
-fn service_client(id: &str, display_name: &str) -> NewClient {
-    NewClient {
-        client_id: cid(id),
-        secret_hash: Some(SecretHash::of("s3cret")),
-        spec: ClientSpec::new(
-            display_name,
-            ClientKind::Confidential,
-            vec![],
-            vec![],
-            scopes(&["read"]),
-        )
-        .unwrap(),
-        owner: None,
+/// A client's settings: `spec`, and every other at its default.
+fn settings(spec: ClientSpec) -> ClientSettings {
+    ClientSettings {
+        spec,
         introspect: false,
         trusted: false,
         pkce_optional: false,
@@ -78,6 +70,24 @@ fn service_client(id: &str, display_name: &str) -> NewClient {
         signing_alg: Default::default(),
         access_token_format: Default::default(),
         resources: vec![],
+    }
+}
+
+fn service_client(id: &str, display_name: &str) -> NewClient {
+    NewClient {
+        client_id: cid(id),
+        secret_hash: Some(SecretHash::of("s3cret")),
+        settings: settings(
+            ClientSpec::new(
+                display_name,
+                ClientKind::Confidential,
+                vec![],
+                vec![],
+                scopes(&["read"]),
+            )
+            .unwrap(),
+        ),
+        owner: None,
         now: NOW,
     }
 }
@@ -138,6 +148,7 @@ heliogate_store::for_each_backend!(crate::on;
     losing_a_role_or_the_password_revokes_what_they_gave,
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
     only_the_owning_client_revokes_a_token,
+    a_holder_s_live_tokens_are_listed_by_key_and_revoked_one_by_one,
     consents_are_kept_listed_and_withdrawn,
     disabling_a_user_revokes_their_tokens,
     a_value_the_database_refuses_is_invalid_not_an_outage,
@@ -456,15 +467,15 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
     let new = NewClient {
         client_id: cid("c-pub"),
         secret_hash: None,
-        spec,
+        settings: ClientSettings {
+            introspect: true,
+            trusted: true,
+            resources: vec![
+                heliogate_core::oauth::Resource::parse("https://api.example/").unwrap(),
+            ],
+            ..settings(spec)
+        },
         owner: Some(name("owner")),
-        introspect: true,
-        trusted: true,
-        pkce_optional: false,
-        post_logout_redirect_uris: Vec::new(),
-        signing_alg: Default::default(),
-        access_token_format: Default::default(),
-        resources: vec![heliogate_core::oauth::Resource::parse("https://api.example/").unwrap()],
         now: NOW,
     };
     let client = store.create_client(&new, &ev()).await.unwrap();
@@ -523,6 +534,38 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.list_clients().await.unwrap().len(), 2);
+
+    // A change lands only on the client as it was read, and moves `updated_at` on even
+    // within the same second, so that a second change made from the same read is refused.
+    let read = store.client(&cid("c-svc")).await.unwrap().unwrap();
+    let renamed = settings(
+        ClientSpec::new(
+            "renamed",
+            ClientKind::Confidential,
+            vec![],
+            vec![],
+            scopes(&["write"]),
+        )
+        .unwrap(),
+    );
+    let now = read.updated_at;
+    assert!(store
+        .update_client(&read.client_id, &renamed, read.updated_at, now, &ev())
+        .await
+        .unwrap());
+    let changed = store.client(&cid("c-svc")).await.unwrap().unwrap();
+    assert_eq!(changed.name, "renamed");
+    assert_eq!(changed.scopes.to_vec(), ["write"]);
+    assert_eq!(changed.updated_at, read.updated_at + 1);
+    assert!(changed.secret_hash.unwrap().matches("rotated"));
+    assert!(!store
+        .update_client(&read.client_id, &renamed, read.updated_at, now, &ev())
+        .await
+        .unwrap());
+    assert!(!store
+        .update_client(&cid("c-none"), &renamed, now, now, &ev())
+        .await
+        .unwrap());
     // A deleted owner leaves the client without one.
     store.delete_user(&name("owner"), &ev()).await.unwrap();
     assert_eq!(
@@ -1246,14 +1289,24 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("acc"), &cid("c-2"), NOW, &ev())
+            .revoke_token(
+                &TokenKey::of("acc"),
+                TokenHolder::Client(&cid("c-2")),
+                NOW,
+                &ev()
+            )
             .await
             .unwrap(),
         Revocation::NotOwned
     );
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("ref"), &cid("c-2"), NOW, &ev())
+            .revoke_token(
+                &TokenKey::of("ref"),
+                TokenHolder::Client(&cid("c-2")),
+                NOW,
+                &ev()
+            )
             .await
             .unwrap(),
         Revocation::NotOwned
@@ -1261,7 +1314,12 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     assert!(is_live(store, "acc").await);
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("nope"), &cid("c-1"), NOW, &ev())
+            .revoke_token(
+                &TokenKey::of("nope"),
+                TokenHolder::Client(&cid("c-1")),
+                NOW,
+                &ev()
+            )
             .await
             .unwrap(),
         Revocation::Unknown
@@ -1269,12 +1327,103 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     // Revoking the refresh token takes the access tokens it produced with it.
     assert_eq!(
         store
-            .revoke_token(&TokenKey::of("ref"), &cid("c-1"), NOW, &ev())
+            .revoke_token(
+                &TokenKey::of("ref"),
+                TokenHolder::Client(&cid("c-1")),
+                NOW,
+                &ev()
+            )
             .await
             .unwrap(),
         Revocation::Revoked
     );
     assert!(!is_live(store, "acc").await);
+}
+
+async fn a_holder_s_live_tokens_are_listed_by_key_and_revoked_one_by_one(store: &dyn Store) {
+    grant_setup(store).await;
+    store
+        .issue_tokens(
+            family_token("acc", "fam", None),
+            Some(refresh("ref", "fam")),
+            None,
+        )
+        .await
+        .unwrap();
+    // The client's own token, an expired one, and one revoked: only the first is listed for
+    // the client, none of them for the user.
+    for t in [
+        token("own", "c-1", None, NOW + 60),
+        token("old", "c-1", Some("u-1"), NOW - 1),
+        token("gone", "c-1", Some("u-1"), NOW + 60),
+    ] {
+        store.issue_tokens(t, None, None).await.unwrap();
+    }
+    store
+        .revoke_token(&TokenKey::of("gone"), TokenHolder::User("u-1"), NOW, &ev())
+        .await
+        .unwrap();
+    let keys = |list: &[heliogate_store::TokenRecord]| {
+        list.iter().map(|t| t.key.clone()).collect::<Vec<_>>()
+    };
+    let mut expected = vec![
+        TokenKey::of("acc").as_bytes().to_vec(),
+        TokenKey::of("ref").as_bytes().to_vec(),
+    ];
+    expected.sort();
+    let user = TokenHolder::User("u-1");
+    let listed = store.live_tokens(user, NOW, &[], 10).await.unwrap();
+    assert_eq!(keys(&listed), expected);
+    let access = listed
+        .iter()
+        .find(|t| t.kind == heliogate_store::TokenKind::Access)
+        .unwrap();
+    assert_eq!(access.username.as_deref(), Some("lee"));
+    assert_eq!(
+        (access.client_id.as_str(), access.scope.as_str()),
+        ("c-1", "read")
+    );
+    // A page at a time, after the last key of the page before.
+    let first = store.live_tokens(user, NOW, &[], 1).await.unwrap();
+    let second = store
+        .live_tokens(user, NOW, &first[0].key, 1)
+        .await
+        .unwrap();
+    assert_eq!([keys(&first), keys(&second)].concat(), expected);
+    assert_eq!(
+        store
+            .live_tokens(TokenHolder::Client(&cid("c-1")), NOW, &[], 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(store
+        .live_tokens(TokenHolder::Client(&cid("c-2")), NOW, &[], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A user revokes only their own tokens; revoking the refresh token ends its family.
+    assert_eq!(
+        store
+            .revoke_token(&TokenKey::of("own"), user, NOW, &ev())
+            .await
+            .unwrap(),
+        Revocation::NotOwned
+    );
+    assert_eq!(
+        store
+            .revoke_token(&TokenKey::of("ref"), user, NOW, &ev())
+            .await
+            .unwrap(),
+        Revocation::Revoked
+    );
+    assert!(store
+        .live_tokens(user, NOW, &[], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(is_live(store, "own").await);
 }
 
 async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {

@@ -2,7 +2,7 @@
 
 use heliogate_core::oauth::Resource;
 use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, SecretHash};
-use heliogate_store::{Client, NewClient, Store};
+use heliogate_store::{Client, ClientSettings, NewClient, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -133,17 +133,69 @@ async fn find_client(store: &dyn Store, client_id: &str) -> Result<Client> {
     store.client(&id).await?.ok_or_else(not_found)
 }
 
-pub async fn add_client(
-    store: &dyn Store,
-    actor: &Actor,
-    input: AddClient,
-) -> Result<IssuedClient> {
-    let redirect_uris = input
-        .redirect_uris
-        .iter()
+/// A change to a client: each field given replaces what it had; the client as changed must
+/// pass the rules of registration. Its kind (confidential or public) and owner stay.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientChange {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub introspect: Option<bool>,
+    pub trusted: Option<bool>,
+    pub pkce_optional: Option<bool>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `RS256` or `ES256`.
+    pub signing_alg: Option<String>,
+    /// `opaque` or `jwt`.
+    pub access_token_format: Option<String>,
+    pub resources: Option<Vec<String>>,
+}
+
+impl ClientChange {
+    /// The settings of `client` with this change applied, still as typed.
+    fn applied_to(self, client: &ClientView) -> AddClient {
+        AddClient {
+            name: self.name.unwrap_or_else(|| client.name.clone()),
+            redirect_uris: self
+                .redirect_uris
+                .unwrap_or_else(|| client.redirect_uris.clone()),
+            public: client.client_type == "public",
+            grant_types: self
+                .grant_types
+                .unwrap_or_else(|| client.grant_types.clone()),
+            scopes: self.scopes.unwrap_or_else(|| client.scopes.clone()),
+            owner: client.owner.clone(),
+            introspect: self.introspect.unwrap_or(client.introspect),
+            trusted: self.trusted.unwrap_or(client.trusted),
+            pkce_optional: self.pkce_optional.unwrap_or(client.pkce_optional),
+            post_logout_redirect_uris: self
+                .post_logout_redirect_uris
+                .unwrap_or_else(|| client.post_logout_redirect_uris.clone()),
+            signing_alg: Some(
+                self.signing_alg
+                    .unwrap_or_else(|| client.signing_alg.to_owned()),
+            ),
+            access_token_format: Some(
+                self.access_token_format
+                    .unwrap_or_else(|| client.access_token_format.to_owned()),
+            ),
+            resources: self.resources.unwrap_or_else(|| client.resources.clone()),
+        }
+    }
+}
+
+fn redirect_uris(uris: &[String]) -> Result<Vec<RedirectUri>> {
+    uris.iter()
         .map(|u| RedirectUri::parse(u))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
+        .map_err(invalid)
+}
+
+/// A client's settings as typed, checked against the rules of registration and the scopes
+/// that roles hold.
+async fn checked_settings(store: &dyn Store, input: &AddClient) -> Result<ClientSettings> {
     let grant_types = input
         .grant_types
         .iter()
@@ -163,9 +215,14 @@ pub async fn add_client(
     } else {
         ClientKind::Confidential
     };
-    let spec =
-        ClientSpec::new(&input.name, kind, redirect_uris, grant_types, scopes).map_err(invalid)?;
-    let owner = input.owner.as_deref().map(user_name).transpose()?;
+    let spec = ClientSpec::new(
+        &input.name,
+        kind,
+        redirect_uris(&input.redirect_uris)?,
+        grant_types,
+        scopes,
+    )
+    .map_err(invalid)?;
     if input.introspect && kind == ClientKind::Public {
         return Err(AppError::Invalid(
             "a public client cannot introspect: introspection needs a client secret".into(),
@@ -176,12 +233,6 @@ pub async fn add_client(
             "a public client must send PKCE: only a confidential client may omit it".into(),
         ));
     }
-    let post_logout_redirect_uris = input
-        .post_logout_redirect_uris
-        .iter()
-        .map(|u| RedirectUri::parse(u))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
     let signing_alg = input
         .signing_alg
         .as_deref()
@@ -204,27 +255,38 @@ pub async fn add_client(
         .map_err(invalid)?;
     resources.sort();
     resources.dedup();
+    Ok(ClientSettings {
+        spec,
+        introspect: input.introspect,
+        trusted: input.trusted,
+        pkce_optional: input.pkce_optional,
+        post_logout_redirect_uris: redirect_uris(&input.post_logout_redirect_uris)?,
+        signing_alg,
+        access_token_format,
+        resources,
+    })
+}
+
+pub async fn add_client(
+    store: &dyn Store,
+    actor: &Actor,
+    input: AddClient,
+) -> Result<IssuedClient> {
+    let settings = checked_settings(store, &input).await?;
+    let owner = input.owner.as_deref().map(user_name).transpose()?;
+    let kind = settings.spec.kind;
     let secret = (kind == ClientKind::Confidential).then(new_secret);
     let new = NewClient {
         client_id: ClientId::parse(&new_client_id()).map_err(invalid)?,
         secret_hash: secret.as_deref().map(SecretHash::of),
-        spec,
+        settings,
         owner,
-        introspect: input.introspect,
-        trusted: input.trusted,
-        pkce_optional: input.pkce_optional,
-        post_logout_redirect_uris,
-        signing_alg,
-        access_token_format,
-        resources,
         now: now(),
     };
-    let grant_types: Vec<&str> = new.spec.grant_types.iter().map(|g| g.as_str()).collect();
-    let scopes: Vec<&str> = new.spec.scopes.iter().map(|s| s.as_str()).collect();
     let created = actor.event(
         "client.created",
         new.client_id.as_str(),
-        serde_json::json!({ "name": new.spec.name, "grant_types": grant_types, "scopes": scopes }),
+        summary(&new.settings.spec),
     );
     let client = ClientView::from(store.create_client(&new, &created).await?);
     Ok(IssuedClient {
@@ -276,6 +338,52 @@ pub async fn rotate_client_secret(
         client_secret: Some(secret),
         client,
     })
+}
+
+/// The name, grant types and scopes of a client, as audit records give them.
+fn summary(spec: &ClientSpec) -> serde_json::Value {
+    let grant_types: Vec<&str> = spec.grant_types.iter().map(|g| g.as_str()).collect();
+    let scopes: Vec<&str> = spec.scopes.iter().map(|s| s.as_str()).collect();
+    serde_json::json!({ "name": spec.name, "grant_types": grant_types, "scopes": scopes })
+}
+
+/// What a change to a client came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientChanged {
+    Changed(Box<ClientView>),
+    /// Someone changed the client after it was read: nothing was written.
+    Stale,
+}
+
+/// Changes a client's settings, if it is still as `read` shows it.
+pub async fn change_client(
+    store: &dyn Store,
+    actor: &Actor,
+    read: &ClientView,
+    change: ClientChange,
+) -> Result<ClientChanged> {
+    let client = find_client(store, &read.client_id).await?;
+    let settings = checked_settings(store, &change.applied_to(read)).await?;
+    let changed = actor.event(
+        "client.changed",
+        client.client_id.as_str(),
+        summary(&settings.spec),
+    );
+    if !store
+        .update_client(
+            &client.client_id,
+            &settings,
+            read.updated_at,
+            now(),
+            &changed,
+        )
+        .await?
+    {
+        return Ok(ClientChanged::Stale);
+    }
+    Ok(ClientChanged::Changed(Box::new(
+        find_client(store, &read.client_id).await?.into(),
+    )))
 }
 
 /// A client that exists, for the operations on its tokens.

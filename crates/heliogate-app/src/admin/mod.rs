@@ -15,13 +15,16 @@ use crate::{invalid, Result};
 
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
 pub use clients::{
-    add_client, delete_client, list_clients, rotate_client_secret, show_client, AddClient,
-    ClientView, IssuedClient,
+    add_client, change_client, delete_client, list_clients, rotate_client_secret, show_client,
+    AddClient, ClientChange, ClientChanged, ClientView, IssuedClient,
 };
 pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
 pub use roles::{add_role, delete_role, list_roles, set_role_scopes, show_role, RoleView};
-pub use tokens::{purge_expired, revoke_client_tokens, revoke_user_tokens, Purged};
+pub use tokens::{
+    list_client_tokens, list_user_tokens, purge_expired, revoke_client_token, revoke_client_tokens,
+    revoke_user_token, revoke_user_tokens, Purged, TokenPage, TokenQuery, TokenView,
+};
 pub use users::{
     add_user, delete_user, list_users, page_users, set_disabled, set_email, set_password,
     set_user_roles, show_user, AddUser, UserPage, UserQuery, UserView,

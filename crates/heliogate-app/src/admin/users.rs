@@ -27,12 +27,15 @@ pub struct UserView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddUser {
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")] // NAME_PATTERN
     pub name: String,
     /// At least one.
+    #[schema(min_items = 1)]
     pub roles: Vec<String>,
     #[serde(default)]
     pub email: Option<String>,
     /// Under the password rules; stored only as its Argon2id hash.
+    #[schema(min_length = 10)]
     pub password: String,
 }
 

@@ -2,7 +2,7 @@
 
 use heliogate_core::oauth::{OAuthError, Params};
 use heliogate_core::TokenKey;
-use heliogate_store::{Revocation, Store};
+use heliogate_store::{Revocation, Store, TokenHolder};
 
 use super::client_auth::{authenticate, ClientCredentials};
 use super::introspect::token_param;
@@ -30,7 +30,7 @@ pub async fn revoke(
     match store
         .revoke_token(
             &TokenKey::of(token),
-            &auth.client.client_id,
+            TokenHolder::Client(&auth.client.client_id),
             now(),
             &revoked,
         )

@@ -79,11 +79,16 @@ pub(crate) fn check_if_match<T: Serialize>(
     if matches {
         Ok(())
     } else {
-        Err(Problem::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "Changed meanwhile",
-            "it was changed since you read it: read it again, then change that",
-        ))
+        Err(changed_meanwhile())
     }
+}
+
+/// 412: what the change was made on is no longer what is there.
+pub(crate) fn changed_meanwhile() -> Problem {
+    Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "Changed meanwhile",
+        "it was changed since you read it: read it again, then change that",
+    )
 }

@@ -1,17 +1,19 @@
 //! `/api/v1/clients`: OAuth clients, as `heliogate client …` manages them, and their tokens.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use heliogate_app::admin::{self, AddClient, ClientView, IssuedClient};
+use heliogate_app::admin::{
+    self, AddClient, ClientChange, ClientChanged, ClientView, IssuedClient,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::body::{created, represented, Body};
+use super::body::{changed_meanwhile, check_if_match, created, represented, Body};
 use super::problem::Problem;
-use super::{Answer, Revoked};
+use super::Answer;
 use crate::AppState;
 
 /// A client with its secret, shown once: at creation and at each rotation.
@@ -49,8 +51,9 @@ pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Answer
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", operation_id = "create_client",
     request_body = AddClient,
     responses(
-        (status = 201, description = "Registered", body = ClientWithSecret, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Registered", body = ClientWithSecret, headers(("ETag" = String), ("Location" = String)), links(("get" = (operation_id = "get_client", parameters(("id" = "$response.body#/client_id")))), ("rotate_secret" = (operation_id = "rotate_client_secret", parameters(("id" = "$response.body#/client_id")))), ("tokens" = (operation_id = "list_client_tokens", parameters(("id" = "$response.body#/client_id")))), ("revoke_tokens" = (operation_id = "revoke_client_tokens", parameters(("id" = "$response.body#/client_id")))), ("delete" = (operation_id = "delete_client", parameters(("id" = "$response.body#/client_id")))))),
         (status = 404, description = "The owner does not exist", body = Problem, content_type = "application/problem+json"),
+        super::JsonOnly,
         super::Refusals))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -66,7 +69,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "get_client",
     params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The client", body = ClientView, headers(("ETag" = String))),
+        (status = 200, description = "The client", body = ClientView, headers(("ETag" = String)), links(("change" = (operation_id = "change_client", parameters(("id" = "$request.path.id"), ("header.If-Match" = "$response.header.ETag")))))),
         (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
         super::Refusals))]
 pub(crate) async fn get(
@@ -76,6 +79,35 @@ pub(crate) async fn get(
 ) -> Answer {
     let client = admin::show_client(&*state.store, &id).await?;
     Ok(represented(&client, StatusCode::OK))
+}
+
+/// Changes a client's settings; needs `If-Match` with the client's `ETag`. Its kind and owner
+/// stay; the client as changed must pass the rules of registration.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "change_client",
+    params(("id" = String, Path), ("If-Match" = String, Header, description = "The ETag of the client as read")),
+    request_body = ClientChange,
+    responses(
+        (status = 200, description = "The client as changed", body = ClientView, headers(("ETag" = String))),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        super::Preconditions,
+        super::JsonOnly,
+        super::Refusals))]
+pub(crate) async fn change(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Body(change): Body<ClientChange>,
+) -> Answer {
+    let read = admin::show_client(&*state.store, &id).await?;
+    check_if_match(&headers, &read)?;
+    match admin::change_client(&*state.store, &actor, &read, change).await? {
+        ClientChanged::Changed(client) => {
+            state.config.oauth.clients.clear();
+            Ok(represented(&client, StatusCode::OK))
+        }
+        ClientChanged::Stale => Err(changed_meanwhile()),
+    }
 }
 
 /// Gives a confidential client a new secret, in this answer only; the old one stops working.
@@ -112,21 +144,4 @@ pub(crate) async fn delete(
     state.config.oauth.clients.clear();
     state.config.oauth.tokens.forget_all();
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Revokes every live token of a client.
-#[utoipa::path(delete, path = "/api/v1/clients/{id}/tokens", tag = "clients", operation_id = "revoke_client_tokens",
-    params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "Revoked", body = Revoked),
-        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
-        super::Refusals))]
-pub(crate) async fn revoke_tokens(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    Path(id): Path<String>,
-) -> Answer {
-    let revoked = admin::revoke_client_tokens(&*state.store, &actor, &id).await?;
-    state.config.oauth.tokens.forget_all();
-    Ok(Json(Revoked { revoked }).into_response())
 }

@@ -9,6 +9,7 @@ mod body;
 mod clients;
 mod problem;
 mod roles;
+mod tokens;
 mod users;
 
 use axum::response::{IntoResponse, Response};
@@ -43,7 +44,14 @@ pub(crate) fn routes() -> Router<AppState> {
             get(users::get).patch(users::change).delete(users::delete),
         )
         .route("/api/v1/users/{name}/password", put(users::password))
-        .route("/api/v1/users/{name}/tokens", delete(users::revoke_tokens))
+        .route(
+            "/api/v1/users/{name}/tokens",
+            get(tokens::list_for_user).delete(tokens::revoke_user_tokens),
+        )
+        .route(
+            "/api/v1/users/{name}/tokens/{token_id}",
+            delete(tokens::revoke_user_token),
+        )
         .route("/api/v1/users/{name}/consents", get(users::consents))
         .route(
             "/api/v1/users/{name}/consents/{client_id}",
@@ -52,12 +60,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/clients", get(clients::list).post(clients::create))
         .route(
             "/api/v1/clients/{id}",
-            get(clients::get).delete(clients::delete),
+            get(clients::get)
+                .patch(clients::change)
+                .delete(clients::delete),
         )
         .route("/api/v1/clients/{id}/secret", post(clients::rotate_secret))
         .route(
             "/api/v1/clients/{id}/tokens",
-            delete(clients::revoke_tokens),
+            get(tokens::list_for_client).delete(tokens::revoke_client_tokens),
+        )
+        .route(
+            "/api/v1/clients/{id}/tokens/{token_id}",
+            delete(tokens::revoke_client_token),
         )
         .route("/openapi.json", get(openapi))
 }
@@ -82,15 +96,20 @@ pub(crate) fn routes() -> Router<AppState> {
         users::change,
         users::password,
         users::delete,
-        users::revoke_tokens,
         users::consents,
         users::revoke_consent,
         clients::list,
         clients::create,
         clients::get,
+        clients::change,
         clients::rotate_secret,
         clients::delete,
-        clients::revoke_tokens,
+        tokens::list_for_user,
+        tokens::revoke_user_token,
+        tokens::revoke_user_tokens,
+        tokens::list_for_client,
+        tokens::revoke_client_token,
+        tokens::revoke_client_tokens,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
@@ -111,6 +130,15 @@ enum Refusals {
     /// The token lacks the admin scope
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(problem::Problem),
+}
+
+/// The answer of an operation with a body when the body is not JSON.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // described, not built
+enum JsonOnly {
+    /// The body is not `application/json`
+    #[response(status = 415, content_type = "application/problem+json")]
+    Unsupported(problem::Problem),
 }
 
 /// The answers of a change that must name what it read (`If-Match`).
@@ -141,4 +169,22 @@ impl Modify for BearerAuth {
 /// The OpenAPI 3.1 document of this API.
 async fn openapi() -> Response {
     Json(ApiDoc::openapi()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_gives_names_the_pattern_the_core_checks() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let schemas = &doc["components"]["schemas"];
+        for schema in ["AddUser", "NewRole"] {
+            assert_eq!(
+                schemas[schema]["properties"]["name"]["pattern"],
+                heliogate_core::NAME_PATTERN,
+                "{schema}"
+            );
+        }
+    }
 }

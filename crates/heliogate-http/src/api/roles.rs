@@ -18,8 +18,10 @@ use crate::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewRole {
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")] // NAME_PATTERN
     name: String,
     /// At least one.
+    #[schema(min_items = 1)]
     scopes: Vec<String>,
 }
 
@@ -27,6 +29,7 @@ pub(crate) struct NewRole {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleChange {
+    #[schema(min_items = 1)]
     scopes: Vec<String>,
 }
 
@@ -41,8 +44,9 @@ pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Answer
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", operation_id = "create_role",
     request_body = NewRole,
     responses(
-        (status = 201, description = "Created", body = RoleView, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Created", body = RoleView, headers(("ETag" = String), ("Location" = String)), links(("get" = (operation_id = "get_role", parameters(("name" = "$response.body#/name")))), ("delete" = (operation_id = "delete_role", parameters(("name" = "$response.body#/name")))))),
         (status = 409, description = "A role of that name exists", body = Problem, content_type = "application/problem+json"),
+        super::JsonOnly,
         super::Refusals))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -58,7 +62,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/roles/{name}", tag = "roles", operation_id = "get_role",
     params(("name" = String, Path)),
     responses(
-        (status = 200, description = "The role", body = RoleView, headers(("ETag" = String))),
+        (status = 200, description = "The role", body = RoleView, headers(("ETag" = String)), links(("change" = (operation_id = "change_role", parameters(("name" = "$request.path.name"), ("header.If-Match" = "$response.header.ETag")))))),
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
         super::Refusals))]
 pub(crate) async fn get(
@@ -81,6 +85,7 @@ pub(crate) async fn get(
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It would leave no administrator", body = Problem, content_type = "application/problem+json"),
         super::Preconditions,
+        super::JsonOnly,
         super::Refusals))]
 pub(crate) async fn change(
     State(state): State<AppState>,

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Admin;
 use super::body::{check_if_match, created, represented, Body};
 use super::problem::Problem;
-use super::{Answer, Revoked};
+use super::Answer;
 use crate::AppState;
 
 /// Which users: every filter given must hold. Unknown parameters are refused.
@@ -53,6 +53,7 @@ where
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewPassword {
+    #[schema(min_length = 10)]
     password: String,
 }
 
@@ -78,9 +79,10 @@ pub(crate) async fn list(
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "create_user",
     request_body = AddUser,
     responses(
-        (status = 201, description = "Created", body = UserView, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Created", body = UserView, headers(("ETag" = String), ("Location" = String)), links(("get" = (operation_id = "get_user", parameters(("name" = "$response.body#/name")))), ("password" = (operation_id = "set_user_password", parameters(("name" = "$response.body#/name")))), ("tokens" = (operation_id = "list_user_tokens", parameters(("name" = "$response.body#/name")))), ("consents" = (operation_id = "list_user_consents", parameters(("name" = "$response.body#/name")))), ("revoke_tokens" = (operation_id = "revoke_user_tokens", parameters(("name" = "$response.body#/name")))), ("delete" = (operation_id = "delete_user", parameters(("name" = "$response.body#/name")))))),
         (status = 404, description = "A role named does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A user of that name exists", body = Problem, content_type = "application/problem+json"),
+        super::JsonOnly,
         super::Refusals))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -96,7 +98,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/users/{name}", tag = "users", operation_id = "get_user",
     params(("name" = String, Path)),
     responses(
-        (status = 200, description = "The user", body = UserView, headers(("ETag" = String))),
+        (status = 200, description = "The user", body = UserView, headers(("ETag" = String)), links(("change" = (operation_id = "change_user", parameters(("name" = "$request.path.name"), ("header.If-Match" = "$response.header.ETag")))))),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         super::Refusals))]
 pub(crate) async fn get(
@@ -119,6 +121,7 @@ pub(crate) async fn get(
         (status = 404, description = "No such user or role", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It would leave no administrator", body = Problem, content_type = "application/problem+json"),
         super::Preconditions,
+        super::JsonOnly,
         super::Refusals))]
 pub(crate) async fn change(
     State(state): State<AppState>,
@@ -152,6 +155,7 @@ pub(crate) async fn change(
     responses(
         (status = 204, description = "Set"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        super::JsonOnly,
         super::Refusals))]
 pub(crate) async fn password(
     State(state): State<AppState>,
@@ -184,7 +188,7 @@ pub(crate) async fn delete(
 #[utoipa::path(get, path = "/api/v1/users/{name}/consents", tag = "users", operation_id = "list_user_consents",
     params(("name" = String, Path)),
     responses(
-        (status = 200, description = "Remembered consents", body = [ConsentView]),
+        (status = 200, description = "Remembered consents", body = [ConsentView], links(("revoke" = (operation_id = "revoke_user_consent", parameters(("name" = "$request.path.name"), ("client_id" = "$response.body#/0/client_id")))))),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         super::Refusals))]
 pub(crate) async fn consents(
@@ -210,21 +214,4 @@ pub(crate) async fn revoke_consent(
     admin::revoke_consent(&*state.store, &actor, &name, &client_id).await?;
     state.config.oauth.tokens.forget_all();
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Revokes every live token of a user.
-#[utoipa::path(delete, path = "/api/v1/users/{name}/tokens", tag = "users", operation_id = "revoke_user_tokens",
-    params(("name" = String, Path)),
-    responses(
-        (status = 200, description = "Revoked", body = Revoked),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        super::Refusals))]
-pub(crate) async fn revoke_tokens(
-    State(state): State<AppState>,
-    Admin(actor): Admin,
-    Path(name): Path<String>,
-) -> Answer {
-    let revoked = admin::revoke_user_tokens(&*state.store, &actor, &name).await?;
-    state.config.oauth.tokens.forget_all();
-    Ok(Json(Revoked { revoked }).into_response())
 }

@@ -5,10 +5,10 @@ use heliogate_core::oauth::resource;
 use heliogate_core::{ClientId, SecretHash, UnixTime};
 
 use super::audit::commit_with;
-use super::{user_id, Engine, SqlStore};
+use super::{user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{ClientRow, CLIENT_COLUMNS};
-use crate::{join, AuditEvent, Client, ClientStore, NewClient, Result, StoreError};
+use crate::{join, AuditEvent, Client, ClientSettings, ClientStore, NewClient, Result, StoreError};
 
 #[async_trait]
 impl ClientStore for SqlStore {
@@ -18,34 +18,23 @@ impl ClientStore for SqlStore {
             Some(name) => Some(user_id(&mut tx, name.as_str()).await?),
             None => None,
         };
-        let spec = &client.spec;
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, name, owner_id, public, redirect_uris, \
-             grant_types, scopes, introspect, trusted, pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, resources, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13, $14, $15, $16, $9, $9)",
-        )
-        .bind(client.client_id.as_str())
-        .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
-        .bind(&spec.name)
-        .bind(owner_id)
-        .bind(spec.kind == heliogate_core::ClientKind::Public)
-        .bind(join(spec.redirect_uris.iter().map(|u| u.as_str())))
-        .bind(join(spec.grant_types.iter().map(|g| g.as_str())))
-        .bind(join(spec.scopes.iter().map(|s| s.as_str())))
-        .bind(client.now)
-        .bind(client.introspect)
-        .bind(client.trusted)
-        .bind(client.pkce_optional)
-        .bind(join(client.post_logout_redirect_uris.iter().map(|u| u.as_str())))
-        .bind(client.signing_alg.as_str())
-        .bind(client.access_token_format.as_str())
-        .bind(resource::join(&client.resources))
-        .execute(&mut *tx)
-        .await
-        .map_err(unique(format!(
-            "a client with id {:?} already exists",
-            client.client_id.as_str()
-        )))?;
+        let sql = format!(
+            "INSERT INTO clients (client_id, secret_hash, owner_id, public, created_at, updated_at, \
+             {SETTINGS}) VALUES ($1, $2, $3, $4, $5, $5, {SETTINGS_VALUES})"
+        );
+        let query = sqlx::query(&sql)
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
+            .bind(owner_id)
+            .bind(client.settings.spec.kind == heliogate_core::ClientKind::Public)
+            .bind(client.now);
+        bind_settings(query, &client.settings)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique(format!(
+                "a client with id {:?} already exists",
+                client.client_id.as_str()
+            )))?;
         commit_with(tx, event).await?;
         self.client(&client.client_id)
             .await?
@@ -96,8 +85,8 @@ impl ClientStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE client_id = $1 AND public = FALSE",
+        let done = sqlx::query(&format!(
+            "UPDATE clients SET secret_hash = $2, updated_at = {NEXT_UPDATE} WHERE client_id = $1 AND public = FALSE"),
         )
         .bind(client_id.as_str())
         .bind(hash.as_bytes().to_vec())
@@ -113,4 +102,73 @@ impl ClientStore for SqlStore {
         }
         commit_with(tx, event).await
     }
+
+    async fn update_client(
+        &self,
+        client_id: &ClientId,
+        settings: &ClientSettings,
+        read_at: UnixTime,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_admin().await?;
+        let assignments = SETTINGS
+            .split(", ")
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE clients SET {assignments}, updated_at = {NEXT_UPDATE} \
+             WHERE client_id = $1 AND updated_at = $2"
+        );
+        let query = sqlx::query(&sql)
+            .bind(client_id.as_str())
+            .bind(read_at)
+            .bind(now);
+        let done = bind_settings(query, settings)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        commit_with(tx, event).await?;
+        Ok(true)
+    }
 }
+
+/// The columns of a client's settings, bound by `bind_settings` in this order.
+const SETTINGS: &str = "name, redirect_uris, grant_types, scopes, introspect, trusted, \
+    pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, resources";
+/// Their places in an INSERT whose first five are the client's id, secret, owner, kind and time.
+const SETTINGS_VALUES: &str = "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+
+/// Binds a client's settings, the columns of `SETTINGS` in order, after what is bound already.
+fn bind_settings<'q>(
+    query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    settings: &'q ClientSettings,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    let spec = &settings.spec;
+    query
+        .bind(&spec.name)
+        .bind(join(spec.redirect_uris.iter().map(|u| u.as_str())))
+        .bind(join(spec.grant_types.iter().map(|g| g.as_str())))
+        .bind(join(spec.scopes.iter().map(|s| s.as_str())))
+        .bind(settings.introspect)
+        .bind(settings.trusted)
+        .bind(settings.pkce_optional)
+        .bind(join(
+            settings
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str()),
+        ))
+        .bind(settings.signing_alg.as_str())
+        .bind(settings.access_token_format.as_str())
+        .bind(resource::join(&settings.resources))
+}
+
+/// The `updated_at` of a change at `$3`: later than the one before, however close they come,
+/// so that a change is always seen by whoever read the client before it.
+const NEXT_UPDATE: &str = "CASE WHEN $3 > updated_at THEN $3 ELSE updated_at + 1 END";

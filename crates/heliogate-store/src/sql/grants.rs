@@ -10,7 +10,7 @@ use crate::issue::{enqueue, Rows};
 use crate::rows::stored_scopes;
 use crate::{
     AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, Redemption,
-    RefreshToken, Result, Revocation,
+    RefreshToken, Result, Revocation, TokenHolder,
 };
 
 #[async_trait]
@@ -186,19 +186,21 @@ impl GrantStore for SqlStore {
     async fn revoke_token(
         &self,
         key: &TokenKey,
-        client_id: &ClientId,
+        holder: TokenHolder<'_>,
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<Revocation> {
         let mut tx = self.begin_write().await?;
-        let access: Option<String> =
-            sqlx::query_scalar("SELECT client_id FROM access_tokens WHERE token_hash = $1")
-                .bind(key.as_bytes().to_vec())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
+        let (column, holder) = holder.column();
+        let access: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT {column} FROM access_tokens WHERE token_hash = $1"
+        ))
+        .bind(key.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
         if let Some(owner) = access {
-            if owner != client_id.as_str() {
+            if owner.as_deref() != Some(holder) {
                 return Ok(Revocation::NotOwned);
             }
             sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
@@ -210,14 +212,15 @@ impl GrantStore for SqlStore {
             commit_with(tx, event).await?;
             return Ok(Revocation::Revoked);
         }
-        let refresh: Option<(String, String)> =
-            sqlx::query_as("SELECT client_id, family_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(key.as_bytes().to_vec())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
+        let refresh: Option<(String, String)> = sqlx::query_as(&format!(
+            "SELECT {column}, family_id FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(key.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
         match refresh {
-            Some((owner, _)) if owner != client_id.as_str() => Ok(Revocation::NotOwned),
+            Some((owner, _)) if owner != holder => Ok(Revocation::NotOwned),
             Some((_, family)) => {
                 revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
                 commit_with(tx, event).await?;

@@ -6,7 +6,7 @@ use heliogate_core::{ClientId, TokenKey, UnixTime};
 use super::audit::commit_with;
 use super::{revoke_tokens_where, Engine, SqlStore, PURGE_CHUNK};
 use crate::error::db_err;
-use crate::{AccessToken, AuditEvent, Result, TokenStore};
+use crate::{AccessToken, AuditEvent, Result, TokenHolder, TokenKind, TokenRecord, TokenStore};
 
 impl SqlStore {
     /// Revokes live tokens matching `column = value` in both token tables, and records it.
@@ -57,6 +57,37 @@ impl TokenStore for SqlStore {
             .await
     }
 
+    async fn live_tokens(
+        &self,
+        holder: TokenHolder<'_>,
+        now: UnixTime,
+        after: &[u8],
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>> {
+        let (column, value) = holder.column();
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT k, refresh, client_id, username, scope, audience, created_at, expires_at FROM (\
+             SELECT a.token_hash AS k, FALSE AS refresh, a.client_id, u.name AS username, a.scope, \
+             a.audience, a.created_at, a.expires_at FROM access_tokens a \
+             LEFT JOIN users u ON u.id = a.user_id WHERE a.{column} = $1 \
+             AND a.revoked_at IS NULL AND a.expires_at > $2 AND a.token_hash > $3 \
+             UNION ALL \
+             SELECT r.token_hash, TRUE, r.client_id, u.name, r.scope, NULL, r.created_at, \
+             r.expires_at FROM refresh_tokens r LEFT JOIN users u ON u.id = r.user_id \
+             WHERE r.{column} = $1 AND r.revoked_at IS NULL AND r.rotated_at IS NULL \
+             AND r.expires_at > $2 AND r.token_hash > $3\
+             ) live ORDER BY k LIMIT $4"
+        ))
+        .bind(value)
+        .bind(now)
+        .bind(after.to_vec())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
+    }
+
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
         // In chunks of short transactions, so that a purge of millions of rows never holds
         // the write lock long enough to stall issuance or sign-in.
@@ -99,5 +130,36 @@ impl TokenStore for SqlStore {
             }
         }
         Ok(count)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    k: Vec<u8>,
+    refresh: bool,
+    client_id: String,
+    username: Option<String>,
+    scope: String,
+    audience: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<TokenRow> for TokenRecord {
+    fn from(row: TokenRow) -> Self {
+        Self {
+            key: row.k,
+            kind: if row.refresh {
+                TokenKind::Refresh
+            } else {
+                TokenKind::Access
+            },
+            client_id: row.client_id,
+            username: row.username,
+            scope: row.scope,
+            audience: row.audience,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }
     }
 }

@@ -17,6 +17,9 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     clients_show_their_secret_once_rotate_it_and_lose_their_tokens,
     a_user_s_consents_are_listed_and_revoked_with_their_tokens,
     an_email_is_set_changed_and_cleared,
+    a_client_is_changed_only_as_read_and_under_the_rules_of_registration,
+    a_user_s_and_a_client_s_tokens_are_listed_without_values_and_revoked_one_by_one,
+    schemathesis_finds_no_failure_in_any_operation,
 );
 
 /// An admin client's token, on a running server.
@@ -386,7 +389,8 @@ async fn roles_are_created_read_changed_only_as_read_and_deleted(app: TestApp) {
     problem(get(&server, path, Some(&token)).await, 404).await;
 }
 
-/// The Python that has openapi-spec-validator, or `None` with a printed notice.
+/// The Python that has openapi-spec-validator and Schemathesis, or `None` with a printed
+/// notice.
 fn validator_python() -> Option<String> {
     match std::env::var("HELIOGATE_API_TOOLS_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
@@ -394,7 +398,7 @@ fn validator_python() -> Option<String> {
             if std::env::var("HELIOGATE_REQUIRE_API_TOOLS").is_ok_and(|v| v == "1") {
                 panic!("HELIOGATE_REQUIRE_API_TOOLS=1 but HELIOGATE_API_TOOLS_PYTHON is not set");
             }
-            eprintln!("skipped: OpenAPI validation (set HELIOGATE_API_TOOLS_PYTHON to a Python with openapi-spec-validator)");
+            eprintln!("skipped: OpenAPI checks (set HELIOGATE_API_TOOLS_PYTHON to a Python with tests/api-tools/requirements.txt)");
             None
         }
     }
@@ -878,4 +882,333 @@ async fn an_email_is_set_changed_and_cleared(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(log["events"].as_array().unwrap().len(), 2);
+}
+
+async fn a_client_is_changed_only_as_read_and_under_the_rules_of_registration(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    app.add_user("alice", &["reader"]);
+    let (web, web_secret) = register(&app, &["--redirect-uri", CALLBACK, "--scope", "read"]);
+    let (server, token) = admin(&app).await;
+    let path = format!("/api/v1/clients/{web}");
+    let read = get(&server, &path, Some(&token)).await;
+    let tag = read.headers()["etag"].to_str().unwrap().to_owned();
+
+    // Without If-Match, 428; a new redirect URI and scope with it.
+    let change = json!({"redirect_uris": ["https://app.example/cb"], "scopes": ["read", "write"], "name": "App"});
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            &path,
+            &token,
+            None,
+            Some(change.clone()),
+        )
+        .await,
+        428,
+    )
+    .await;
+    let changed = send(
+        &server,
+        Method::PATCH,
+        &path,
+        &token,
+        Some(&tag),
+        Some(change.clone()),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let new_tag = changed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_tag, tag);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["redirect_uris"], json!(["https://app.example/cb"]));
+    assert_eq!(changed["scopes"], json!(["read", "write"]));
+    assert_eq!(changed["name"], "App");
+    assert_eq!(
+        changed["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+
+    // A second administrator who read before the change overwrites nothing, even within the
+    // same second.
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            &path,
+            &token,
+            Some(&tag),
+            Some(json!({"name": "Mine"})),
+        )
+        .await,
+        412,
+    )
+    .await;
+    // The rules of registration hold: an unknown scope, a grant that needs what is not there,
+    // an unknown field, a public client's setting on a confidential one's kind.
+    for (body, field) in [
+        (json!({"scopes": ["nope"]}), None),
+        (json!({"redirect_uris": []}), None),
+        (json!({"redirect_uris": ["http://evil.example/cb"]}), None),
+        (json!({"grant_types": ["password"]}), None),
+        (json!({"public": true}), Some("public")),
+        (json!({"name": 5}), Some("name")),
+    ] {
+        let (problem, _) = problem(
+            send(
+                &server,
+                Method::PATCH,
+                &path,
+                &token,
+                Some(&new_tag),
+                Some(body.clone()),
+            )
+            .await,
+            400,
+        )
+        .await;
+        if let Some(field) = field {
+            assert_eq!(problem["errors"][0]["field"], field, "{body}");
+        }
+    }
+    let unchanged = get(&server, &path, Some(&token)).await;
+    assert_eq!(unchanged.headers()["etag"].to_str().unwrap(), new_tag);
+
+    // The change is in force at once: the old redirect URI is refused, the new one taken.
+    let browser = signed_in(&server, "alice").await;
+    let old = browser
+        .get(&format!(
+            "/oauth/authorize?response_type=code&client_id={web}&redirect_uri={CALLBACK}&scope=read&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+        ))
+        .await;
+    assert_eq!(
+        old.status(),
+        400,
+        "the old redirect URI is no longer registered"
+    );
+    let _ = web_secret;
+    problem(
+        send(
+            &server,
+            Method::PATCH,
+            "/api/v1/clients/nope",
+            &token,
+            Some("*"),
+            Some(json!({})),
+        )
+        .await,
+        404,
+    )
+    .await;
+}
+
+async fn a_user_s_and_a_client_s_tokens_are_listed_without_values_and_revoked_one_by_one(
+    app: TestApp,
+) {
+    use reqwest::Method;
+    use serde_json::json;
+    app.add_user("alice", &["reader"]);
+    let (web, web_secret) = register(&app, &["--redirect-uri", CALLBACK, "--scope", "read"]);
+    let (server, token) = admin(&app).await;
+    let browser = signed_in(&server, "alice").await;
+    let issued: Value = code_tokens(
+        &server,
+        &browser,
+        (&web, web_secret.as_deref().unwrap()),
+        "scope=read",
+        &[],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let access = issued["access_token"].as_str().unwrap();
+    let refresh = issued["refresh_token"].as_str().unwrap();
+
+    let listed = get(&server, "/api/v1/users/alice/tokens", Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !listed.contains(access) && !listed.contains(refresh),
+        "{listed}"
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let tokens = listed["tokens"].as_array().unwrap();
+    let kinds: Vec<&str> = tokens.iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&"access_token") && kinds.contains(&"refresh_token"));
+    for t in tokens {
+        assert_eq!(t["client_id"], web.as_str());
+        assert_eq!(t["user"], "alice");
+        assert_eq!(t["scopes"], json!(["read"]));
+        assert!(t["expires_at"].as_i64().unwrap() > t["issued_at"].as_i64().unwrap());
+    }
+    assert!(listed["next_cursor"].is_null());
+    // A page at a time.
+    let first: Value = get(&server, "/api/v1/users/alice/tokens?limit=1", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: Value = get(
+        &server,
+        &format!("/api/v1/users/alice/tokens?limit=1&cursor={cursor}"),
+        Some(&token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        [&first["tokens"][0], &second["tokens"][0]],
+        [&tokens[0], &tokens[1]]
+    );
+    assert!(second["next_cursor"].is_null());
+    // The client sees the same tokens.
+    let by_client: Value = get(
+        &server,
+        &format!("/api/v1/clients/{web}/tokens"),
+        Some(&token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(by_client["tokens"], listed["tokens"]);
+
+    // Revoking the refresh token ends the grant: its access token with it.
+    let refresh_id = tokens
+        .iter()
+        .find(|t| t["kind"] == "refresh_token")
+        .unwrap()["token_id"]
+        .as_str()
+        .unwrap();
+    // Another user's or client's path does not reach it.
+    app.add_user("bob", &["reader"]);
+    problem(
+        send(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/users/bob/tokens/{refresh_id}"),
+            &token,
+            None,
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
+    let path = format!("/api/v1/clients/{web}/tokens/{refresh_id}");
+    assert_eq!(
+        send(&server, Method::DELETE, &path, &token, None, None)
+            .await
+            .status(),
+        204
+    );
+    let info = http()
+        .get(server.url("/oauth/tokeninfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+    let after: Value = get(&server, "/api/v1/users/alice/tokens", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["tokens"], json!([]));
+    for bad in ["not-a-token-id", "AAAA"] {
+        problem(
+            send(
+                &server,
+                Method::DELETE,
+                &format!("/api/v1/users/alice/tokens/{bad}"),
+                &token,
+                None,
+                None,
+            )
+            .await,
+            404,
+        )
+        .await;
+    }
+    for query in ["limit=0", "cursor=%21", "other=1"] {
+        problem(
+            get(
+                &server,
+                &format!("/api/v1/users/alice/tokens?{query}"),
+                Some(&token),
+            )
+            .await,
+            400,
+        )
+        .await;
+    }
+    problem(
+        get(&server, "/api/v1/clients/nope/tokens", Some(&token)).await,
+        404,
+    )
+    .await;
+}
+
+/// Schemathesis (PyPI) tests every operation against a running heliogate with an admin token:
+/// examples from the document's schemas, its edge cases, random fuzzing, and sequences that
+/// follow the document's links (create, then read, change with the ETag read, delete).
+async fn schemathesis_finds_no_failure_in_any_operation(app: TestApp) {
+    let Some(python) = validator_python() else {
+        return;
+    };
+    app.add_user("root", &["administrator"]);
+    let (id, secret) = register(
+        &app,
+        &["--grant-type", "client_credentials", "--scope", "admin"],
+    );
+    let server = app.serve(&[]).await;
+    let token = client_token(&server, (&id, secret.as_deref().unwrap())).await;
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api-tools");
+    // The server is a process of its own: waiting here blocks nothing it needs.
+    let out = std::process::Command::new(python)
+        .args(["-m", "schemathesis.cli", "run"])
+        .arg(server.url("/openapi.json"))
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "100", "--seed", "1"])
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONPATH", tools)
+        .env("HELIOGATE_PROTECTED_CLIENT", &id)
+        .env("NO_COLOR", "1")
+        .current_dir(app.path(""))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every operation in the document was tested, and sequences followed its links.
+    let doc: Value = get(&server, "/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert!(
+        report.contains(&format!("Tested: {operations}")),
+        "{operations} operations: {report}"
+    );
+    assert!(report.contains("Scenarios:"), "{report}");
 }
