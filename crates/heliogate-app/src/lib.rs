@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod cache;
 pub mod login;
+pub mod mfa;
 pub mod oauth;
 pub mod oidc;
 pub mod password_hashing;

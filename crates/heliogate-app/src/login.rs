@@ -10,6 +10,8 @@ use heliogate_core::{
 };
 use heliogate_store::{NewSession, Session, Store, User};
 
+use crate::mfa::{self, CodeCheck};
+use crate::oidc::sealing::KeyEncryptionKey;
 use crate::{audit, event, invalid, new_secret, now, password_hashing, AppError, Result};
 
 /// The rules of signing in, from the settings.
@@ -21,6 +23,9 @@ pub struct LoginPolicy {
 
 /// Sessions are touched at most this often, so that browsing is not a write per request.
 const TOUCH_INTERVAL: i64 = 60;
+
+/// How long a sign-in waits for its second factor.
+pub const MFA_PENDING_SECONDS: i64 = 300;
 
 #[derive(Debug, Clone)]
 pub struct LoginAttempt {
@@ -37,6 +42,12 @@ pub struct LoginAttempt {
 pub enum SignIn {
     /// A new session; `session_id` goes to the browser and is stored only hashed.
     SignedIn { session_id: String, user: User },
+    /// The password was right; the second factor is asked next (or set up, when a role
+    /// requires one and the user has none). `pending_id` goes to the browser, grants nothing,
+    /// and lasts `MFA_PENDING_SECONDS`.
+    SecondFactor { pending_id: String, enrol: bool },
+    /// The pending sign-in expired or was never there: start again.
+    PendingExpired,
     /// Wrong name or password, or a disabled account: the same answer for all three.
     /// `locked`: this failure locked the name or the address (for metrics, never shown).
     Refused { locked: bool },
@@ -208,12 +219,59 @@ pub async fn sign_in(
             locked: !locked.is_empty(),
         });
     }
-    guess.succeeded(store).await?;
     let user = match &name {
         Some(name) => store.user_by_name(name).await?,
         None => None,
     }
     .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
+    let has_factor = store
+        .totp_factor(&user.id)
+        .await?
+        .is_some_and(|f| f.confirmed);
+    if has_factor || store.mfa_required(&user.id).await? {
+        // Not a failure, but no success yet: the account's failures stand until the second
+        // factor is given, so that a known password does not reset the count of wrong codes.
+        guess.give_back(store, 0).await?;
+        let pending_id = new_secret();
+        store
+            .create_mfa_pending(
+                &SecretHash::of(&pending_id),
+                &user.id,
+                now,
+                now + MFA_PENDING_SECONDS,
+            )
+            .await?;
+        return Ok(SignIn::SecondFactor {
+            pending_id,
+            enrol: !has_factor,
+        });
+    }
+    guess.succeeded(store).await?;
+    let started = Started {
+        client_addr: attempt.client_addr,
+        user_agent: attempt.user_agent,
+        replaces: attempt.replaces,
+    };
+    start_session(store, policy, user, started, "pwd").await
+}
+
+/// Where a sign-in comes from: what the new session records and replaces.
+struct Started {
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    replaces: Option<String>,
+}
+
+/// Starts a session for a user who has signed in as `amr` says.
+async fn start_session(
+    store: &dyn Store,
+    policy: &LoginPolicy,
+    user: User,
+    started: Started,
+    amr: &str,
+) -> Result<SignIn> {
+    let now = now();
+    let addr = started.client_addr.as_deref();
     let session_id = new_secret();
     store
         .create_session(
@@ -223,19 +281,20 @@ pub async fn sign_in(
                 csrf_token: new_secret(),
                 created_at: now,
                 expires_at: policy.session.expires_at(now, now),
-                client_addr: attempt.client_addr.clone(),
-                user_agent: attempt.user_agent.map(|ua| ua.chars().take(256).collect()),
+                client_addr: started.client_addr.clone(),
+                user_agent: started.user_agent.map(|ua| ua.chars().take(256).collect()),
+                amr: amr.to_owned(),
             },
             &event(
                 "login.succeeded",
                 &user.name,
                 Some(&user.name),
                 addr,
-                serde_json::json!({}),
+                serde_json::json!({ "amr": amr }),
             ),
         )
         .await?;
-    if let Some(old) = &attempt.replaces {
+    if let Some(old) = &started.replaces {
         let ended = event(
             "session.replaced",
             &user.name,
@@ -246,6 +305,85 @@ pub async fn sign_in(
         store.delete_session(&SecretHash::of(old), &ended).await?;
     }
     Ok(SignIn::SignedIn { session_id, user })
+}
+
+/// The second step of a sign-in: a code from the authenticator app (the first one confirms an
+/// app being set up) or a recovery code.
+#[derive(Debug, Clone)]
+pub struct FactorStep {
+    pub pending_id: String,
+    pub code: String,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub replaces: Option<String>,
+}
+
+/// The user a pending sign-in is for, while it lasts and the user is enabled.
+pub async fn pending_user(store: &dyn Store, pending_id: &str) -> Result<Option<User>> {
+    let Some(user_id) = store
+        .mfa_pending(&SecretHash::of(pending_id), now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(store.user_by_id(&user_id).await?.filter(|u| !u.disabled))
+}
+
+/// Completes a sign-in with its second factor. A wrong code counts against the account and
+/// the address like a wrong password, and locks them the same way.
+pub async fn complete_sign_in(
+    store: &dyn Store,
+    policy: &LoginPolicy,
+    kek: Option<&KeyEncryptionKey>,
+    step: FactorStep,
+) -> Result<SignIn> {
+    let now = now();
+    let addr = step.client_addr.as_deref();
+    let Some(user) = pending_user(store, &step.pending_id).await? else {
+        return Ok(SignIn::PendingExpired);
+    };
+    let keys = throttle_keys(&user.name, addr);
+    let guess = match Guess::count(store, policy, now, &keys).await? {
+        Ok(guess) => guess,
+        Err(retry_after) => return Ok(SignIn::Throttled { retry_after }),
+    };
+    let checked = match mfa::check_code(store, kek, &user, &step.code, addr).await {
+        Ok(checked) => checked,
+        Err(e) => {
+            guess.give_back(store, 0).await?;
+            return Err(e);
+        }
+    };
+    if checked == CodeCheck::Wrong {
+        let locked = guess.failed(store, policy, now).await?;
+        let detail = if locked.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "locked_seconds": locked })
+        };
+        audit(
+            store,
+            "login.second_factor_failed",
+            &user.name,
+            Some(&user.name),
+            addr,
+            detail,
+        )
+        .await?;
+        return Ok(SignIn::Refused {
+            locked: !locked.is_empty(),
+        });
+    }
+    guess.succeeded(store).await?;
+    store
+        .delete_mfa_pending(&SecretHash::of(&step.pending_id))
+        .await?;
+    let started = Started {
+        client_addr: step.client_addr,
+        user_agent: step.user_agent,
+        replaces: step.replaces,
+    };
+    start_session(store, policy, user, started, "pwd otp mfa").await
 }
 
 /// The live session a browser's session id names, if any; keeps it alive while in use.

@@ -8,6 +8,7 @@
 //! every rule testable with fixed inputs.
 
 pub mod client;
+pub mod mfa;
 pub mod names;
 pub mod oidc;
 pub mod password_rules;

@@ -105,6 +105,16 @@ impl HttpConfig {
             "heliogate_login"
         }
     }
+
+    /// The cookie of a sign-in waiting for its second factor (half signed in); host-bound
+    /// like the session's.
+    pub fn mfa_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-heliogate_mfa"
+        } else {
+            "heliogate_mfa"
+        }
+    }
 }
 
 /// The whole HTTP application.

@@ -33,7 +33,7 @@ pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
     Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
     Redemption, RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, TokenHolder,
-    TokenKind, TokenRecord, User,
+    TokenKind, TokenRecord, TotpFactor, User,
 };
 
 pub use error::{Result, StoreError};
@@ -344,6 +344,59 @@ pub trait KeyStore {
     ) -> Result<()>;
 }
 
+/// Second factors: an authenticator app, recovery codes, the half-signed-in state between the
+/// password and the second factor, and the roles that require one.
+#[async_trait]
+pub trait FactorStore {
+    /// A user's authenticator app, confirmed or not.
+    async fn totp_factor(&self, user_id: &str) -> Result<Option<TotpFactor>>;
+    /// Starts enrolling an authenticator app: keeps `secret`, unconfirmed, in place of an
+    /// unconfirmed one. `Conflict` when the user has a confirmed one.
+    async fn begin_totp(&self, user_id: &str, secret: &[u8], now: UnixTime) -> Result<()>;
+    /// Confirms the unconfirmed authenticator with the step of its first code; whether it did.
+    async fn confirm_totp(&self, user_id: &str, step: i64, event: &AuditEvent) -> Result<bool>;
+    /// Uses a confirmed authenticator's `step` if it is later than the last one used: whether
+    /// it was. Of two nodes given one code at once, one succeeds.
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool>;
+    /// Replaces a user's recovery codes with these (the old ones stop working).
+    async fn set_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[SecretHash],
+        event: &AuditEvent,
+    ) -> Result<()>;
+    /// Uses a recovery code: whether it was the user's and unused (and it is used now). The
+    /// event is recorded only then.
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        hash: &SecretHash,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool>;
+    /// How many unused recovery codes a user has.
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<u32>;
+    /// Removes a user's authenticator and recovery codes; whether there was anything.
+    async fn reset_factors(&self, user_id: &str, event: &AuditEvent) -> Result<bool>;
+    /// Whether any role of the user requires a second factor.
+    async fn mfa_required(&self, user_id: &str) -> Result<bool>;
+    /// The roles that require a second factor, by name.
+    async fn roles_requiring_mfa(&self) -> Result<Vec<String>>;
+    async fn set_role_mfa(&self, role: &RoleName, required: bool, event: &AuditEvent)
+        -> Result<()>;
+    /// Records a sign-in whose password was right and whose second factor is pending.
+    async fn create_mfa_pending(
+        &self,
+        id_hash: &SecretHash,
+        user_id: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    /// The user a pending sign-in is for, while it lasts.
+    async fn mfa_pending(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<String>>;
+    async fn delete_mfa_pending(&self, id_hash: &SecretHash) -> Result<()>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -356,6 +409,7 @@ pub trait Store:
     + LoginThrottleStore
     + AuditStore
     + KeyStore
+    + FactorStore
     + Send
     + Sync
 {

@@ -237,6 +237,8 @@ pub struct NewSession {
     pub expires_at: UnixTime,
     pub client_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// How the user signed in, as OpenID Connect `amr` values separated by spaces.
+    pub amr: String,
 }
 
 /// A live session of an enabled user.
@@ -247,6 +249,8 @@ pub struct Session {
     pub created_at: UnixTime,
     pub last_seen_at: UnixTime,
     pub expires_at: UnixTime,
+    /// How the user signed in (`NewSession::amr`).
+    pub amr: String,
 }
 
 /// An authorization code to store (RFC 6749 §4.1.2): only its hash is kept.
@@ -425,5 +429,26 @@ impl std::fmt::Debug for SigningKey {
             .field("signs_from", &self.signs_from)
             .field("retired_at", &self.retired_at)
             .finish()
+    }
+}
+
+/// A user's authenticator app.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    /// As stored: sealed under the key-encryption key when one is set.
+    pub secret: Vec<u8>,
+    /// A first code was given: the factor is in use.
+    pub confirmed: bool,
+    /// The last step whose code was accepted; none before it is accepted again.
+    pub last_step: i64,
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for TotpFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpFactor")
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
     }
 }

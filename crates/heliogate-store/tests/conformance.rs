@@ -149,6 +149,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
     only_the_owning_client_revokes_a_token,
     a_holder_s_live_tokens_are_listed_by_key_and_revoked_one_by_one,
+    second_factors_are_enrolled_used_once_and_reset,
     consents_are_kept_listed_and_withdrawn,
     disabling_a_user_revokes_their_tokens,
     a_value_the_database_refuses_is_invalid_not_an_outage,
@@ -919,6 +920,7 @@ fn session(id: &str, user_id: &str, expires_at: i64) -> NewSession {
         expires_at,
         client_addr: Some("192.0.2.1".into()),
         user_agent: Some("test".into()),
+        amr: "pwd".into(),
     }
 }
 
@@ -1790,4 +1792,112 @@ async fn an_instance_value_is_recorded_once_by_the_first_node(store: &dyn Store)
         store.instance_value("server_key").await.unwrap().as_deref(),
         Some("first")
     );
+}
+
+async fn second_factors_are_enrolled_used_once_and_reset(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "ada", &["reader"]), &ev())
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("u-2", "bob", &["administrator"]), &ev())
+        .await
+        .unwrap();
+    // An authenticator app: begun, begun again (the unconfirmed secret replaced), confirmed once.
+    assert!(store.totp_factor("u-1").await.unwrap().is_none());
+    store.begin_totp("u-1", &[1; 20], NOW).await.unwrap();
+    store.begin_totp("u-1", &[2; 20], NOW).await.unwrap();
+    let factor = store.totp_factor("u-1").await.unwrap().unwrap();
+    assert_eq!((factor.secret, factor.confirmed), (vec![2; 20], false));
+    assert!(
+        !store.use_totp_step("u-1", 10).await.unwrap(),
+        "unconfirmed"
+    );
+    assert!(store.confirm_totp("u-1", 10, &ev()).await.unwrap());
+    assert!(!store.confirm_totp("u-1", 11, &ev()).await.unwrap());
+    assert!(matches!(
+        store.begin_totp("u-1", &[3; 20], NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Each step once, and none before the last.
+    assert!(!store.use_totp_step("u-1", 10).await.unwrap());
+    assert!(store.use_totp_step("u-1", 11).await.unwrap());
+    assert!(!store.use_totp_step("u-1", 11).await.unwrap());
+    assert!(!store.use_totp_step("u-1", 9).await.unwrap());
+    assert!(!store.use_totp_step("u-2", 12).await.unwrap());
+
+    // Recovery codes: each once; a new set replaces the old.
+    let (a, b) = (SecretHash::of("a"), SecretHash::of("b"));
+    store
+        .set_recovery_codes("u-1", &[a, b], &ev())
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left("u-1").await.unwrap(), 2);
+    assert!(store
+        .use_recovery_code("u-1", &a, NOW, &ev())
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code("u-1", &a, NOW, &ev())
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code("u-2", &b, NOW, &ev())
+        .await
+        .unwrap());
+    assert_eq!(store.recovery_codes_left("u-1").await.unwrap(), 1);
+    store
+        .set_recovery_codes("u-1", &[SecretHash::of("c")], &ev())
+        .await
+        .unwrap();
+    assert!(!store
+        .use_recovery_code("u-1", &b, NOW, &ev())
+        .await
+        .unwrap());
+
+    // A reset removes both; a second one finds nothing.
+    assert!(store.reset_factors("u-1", &ev()).await.unwrap());
+    assert!(store.totp_factor("u-1").await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_left("u-1").await.unwrap(), 0);
+    assert!(!store.reset_factors("u-1", &ev()).await.unwrap());
+
+    // Roles that require a second factor.
+    assert!(!store.mfa_required("u-2").await.unwrap());
+    store
+        .set_role_mfa(&role("administrator"), true, &ev())
+        .await
+        .unwrap();
+    assert!(store.mfa_required("u-2").await.unwrap());
+    assert!(!store.mfa_required("u-1").await.unwrap());
+    assert_eq!(
+        store.roles_requiring_mfa().await.unwrap(),
+        ["administrator"]
+    );
+    assert!(matches!(
+        store.set_role_mfa(&role("nope"), true, &ev()).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A pending sign-in lasts until it expires or is ended, and is purged after.
+    let pending = SecretHash::of("pending");
+    store
+        .create_mfa_pending(&pending, "u-1", NOW, NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mfa_pending(&pending, NOW + 299)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u-1")
+    );
+    assert_eq!(store.mfa_pending(&pending, NOW + 300).await.unwrap(), None);
+    assert!(store.purge_expired(NOW + 300).await.unwrap() >= 1);
+    store
+        .create_mfa_pending(&pending, "u-1", NOW, NOW + 300)
+        .await
+        .unwrap();
+    store.delete_mfa_pending(&pending).await.unwrap();
+    assert_eq!(store.mfa_pending(&pending, NOW).await.unwrap(), None);
 }

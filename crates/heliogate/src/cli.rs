@@ -196,6 +196,22 @@ pub enum UserCommand {
     Enable { name: String },
     /// Delete a user with their tokens, consents and sessions
     Delete { name: String },
+    /// A user's second factors
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Remove a user's authenticator app and recovery codes, after they lost them
+    Reset { name: String },
+}
+
+/// Whether a role's users must sign in with a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MfaRequirement {
+    Required,
+    Optional,
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +233,12 @@ pub enum RoleCommand {
     },
     /// Delete a role no user holds
     Delete { name: String },
+    /// Require a second factor of a role's users (they set one up at their next sign-in), or not
+    SetMfa {
+        name: String,
+        #[arg(value_enum)]
+        requirement: MfaRequirement,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,13 +8,14 @@ use heliogate_app::admin::{
     self, AddClient, AddUser, AuditEntry, AuditQuery, ClientView, RoleView, UserView,
 };
 use heliogate_app::oidc::keys;
-use heliogate_app::{Actor, AppError};
+use heliogate_app::{mfa, Actor, AppError};
 use heliogate_store::Store;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{
-    AuditCommand, ClientCommand, KeyCommand, PasswordInput, RoleCommand, TokenCommand, UserCommand,
+    AuditCommand, ClientCommand, KeyCommand, MfaCommand, MfaRequirement, PasswordInput,
+    RoleCommand, TokenCommand, UserCommand,
 };
 use crate::settings::Settings;
 
@@ -139,7 +140,26 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
         }
         UserCommand::Show { name } => {
             let user = admin::show_user(store, &name).await?;
-            print(json, &user, || user_text(&user))
+            let factors = mfa::status(store, &user.id).await?;
+            let mut shown = serde_json::to_value(&user)?;
+            shown["mfa"] = json!(factors);
+            print(json, &shown, || {
+                let totp = if factors.totp {
+                    "authenticator app"
+                } else {
+                    "none"
+                };
+                let required = if factors.required {
+                    " (required by a role)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{}\nsecond factor: {totp}, {} recovery codes left{required}",
+                    user_text(&user),
+                    factors.recovery_codes_left
+                )
+            })
         }
         UserCommand::SetRoles { name, roles } => {
             let user = admin::set_user_roles(store, &actor, &name, &roles).await?;
@@ -166,6 +186,13 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
             admin::delete_user(store, &actor, &name).await?;
             done(json, format!("user {name} deleted"))
         }
+        UserCommand::Mfa(MfaCommand::Reset { name }) => {
+            if mfa::reset(store, &actor, &name).await? {
+                done(json, format!("second factors of {name} removed"))
+            } else {
+                done(json, format!("{name} had no second factor"))
+            }
+        }
     }
 }
 
@@ -189,6 +216,15 @@ pub async fn role(store: &dyn Store, json: bool, command: RoleCommand) -> anyhow
         RoleCommand::Delete { name } => {
             admin::delete_role(store, &actor, &name).await?;
             done(json, format!("role {name} deleted"))
+        }
+        RoleCommand::SetMfa { name, requirement } => {
+            let required = requirement == MfaRequirement::Required;
+            mfa::set_role_mfa(store, &actor, &name, required).await?;
+            let how = if required { "must" } else { "may" };
+            done(
+                json,
+                format!("users of role {name} {how} sign in with a second factor"),
+            )
         }
     }
 }

@@ -4,9 +4,9 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use heliogate_app::admin;
 use heliogate_app::login::{self, PasswordChange};
 use heliogate_app::AppError;
+use heliogate_app::{admin, mfa};
 use serde::Deserialize;
 
 use super::{app_error_page, page, PageForm};
@@ -19,6 +19,8 @@ enum Notice {
     None,
     PasswordChanged,
     ApplicationRevoked,
+    FactorsRemoved,
+    WrongCode,
 }
 
 #[derive(Template)]
@@ -36,6 +38,9 @@ struct AccountPage<'a> {
     must_change: bool,
     apps: Vec<heliogate_store::Consent>,
     error: Option<String>,
+    mfa: mfa::FactorStatus,
+    /// What the second-factor section confirms or refuses after a change.
+    mfa_notice: Option<&'static str>,
 }
 
 async fn render(
@@ -54,6 +59,15 @@ async fn render(
         Ok(apps) => apps,
         Err(e) => return app_error_page(state, AppError::from(e)),
     };
+    let mfa = match mfa::status(&*state.store, &user.id).await {
+        Ok(status) => status,
+        Err(e) => return app_error_page(state, e),
+    };
+    let mfa_notice = match notice {
+        Notice::FactorsRemoved => Some("Your authenticator app and recovery codes were removed."),
+        Notice::WrongCode => Some("That code is wrong: nothing was removed."),
+        _ => None,
+    };
     let html = AccountPage {
         instance: &state.config.instance_name,
         csrf_token: &signed_in.session.csrf_token,
@@ -66,6 +80,8 @@ async fn render(
         must_change: user.must_change_password,
         apps,
         error,
+        mfa,
+        mfa_notice,
     }
     .render();
     page(status, html)
@@ -79,6 +95,8 @@ pub(super) async fn show(
     let notice = match query.as_deref() {
         Some("password=changed") => Notice::PasswordChanged,
         Some("application=revoked") => Notice::ApplicationRevoked,
+        Some("mfa=removed") => Notice::FactorsRemoved,
+        Some("mfa=wrong-code") => Notice::WrongCode,
         _ => Notice::None,
     };
     render(&state, &signed_in, StatusCode::OK, notice, None).await

@@ -9,7 +9,7 @@ use heliogate_app::new_secret;
 use heliogate_core::safe_next;
 use serde::Deserialize;
 
-use super::{app_error_page, page, PageForm};
+use super::{app_error_page, next_in, page, PageForm};
 use crate::metrics::SignInResult;
 use crate::session::{cookie, csrf_refusal, set_cookie, ClientAddr, SignedIn};
 use crate::AppState;
@@ -76,12 +76,7 @@ pub(super) async fn form(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let next_param = query.as_deref().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "next")
-            .map(|(_, v)| v.into_owned())
-    });
-    let next = safe_next(next_param.as_deref());
+    let next = next_in(query.as_deref());
     // `again`: an application asked for a fresh sign-in; the form is shown to a signed-in
     // user too, and signing in replaces the session.
     let again = query.as_deref().is_some_and(|q| {
@@ -143,35 +138,23 @@ pub(super) async fn submit(
     };
     let pre_login = pre_login(&state, &headers);
     let signed = login::sign_in(&*state.store, &state.config.login, attempt).await;
-    match &signed {
-        Ok(SignIn::SignedIn { .. }) => state.metrics.sign_in(SignInResult::succeeded, false),
-        Ok(SignIn::Refused { locked }) => state.metrics.sign_in(SignInResult::refused, *locked),
-        Ok(SignIn::Throttled { .. }) => state.metrics.sign_in(SignInResult::throttled, false),
-        Err(_) => {}
-    }
+    count_sign_in(&state, &signed);
     match signed {
-        Ok(SignIn::SignedIn { session_id, user }) => {
-            // A printed password is replaced first: the account page, whatever was asked.
-            let next = if user.must_change_password {
-                "/"
-            } else {
-                &next
-            };
-            let mut response = Redirect::to(next).into_response();
-            let headers = response.headers_mut();
-            headers.append(
+        Ok(SignIn::SecondFactor { pending_id, .. }) => {
+            let target = format!(
+                "/login/second-factor?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            );
+            let mut response = Redirect::to(&target).into_response();
+            response.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(
                     &state,
-                    state.config.session_cookie(),
-                    &session_id,
+                    state.config.mfa_cookie(),
+                    &pending_id,
                     "/",
-                    None,
+                    Some(login::MFA_PENDING_SECONDS),
                 ),
-            );
-            headers.append(
-                header::SET_COOKIE,
-                set_cookie(&state, state.config.pre_login_cookie(), "", "/", Some(0)),
             );
             response
         }
@@ -187,28 +170,85 @@ pub(super) async fn submit(
             )
         }
         Ok(SignIn::Throttled { retry_after }) => {
-            let error = format!("Too many failed attempts. Try again in {retry_after} seconds.");
-            let mut response = render(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &pre_login,
-                &next,
-                &form.username,
-                Some(error),
+            let error = throttled_message(retry_after);
+            retry_after_header(
+                render(
+                    &state,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &pre_login,
+                    &next,
+                    &form.username,
+                    Some(error),
+                ),
+                retry_after,
+            )
+        }
+        other => finish_sign_in(&state, other, &next),
+    }
+}
+
+/// Counts a sign-in's outcome in the metrics.
+pub(super) fn count_sign_in(state: &AppState, signed: &Result<SignIn, heliogate_app::AppError>) {
+    match signed {
+        Ok(SignIn::SignedIn { .. }) => state.metrics.sign_in(SignInResult::succeeded, false),
+        Ok(SignIn::Refused { locked }) => state.metrics.sign_in(SignInResult::refused, *locked),
+        Ok(SignIn::Throttled { .. }) => state.metrics.sign_in(SignInResult::throttled, false),
+        _ => {}
+    }
+}
+
+pub(super) fn throttled_message(retry_after: i64) -> String {
+    format!("Too many failed attempts. Try again in {retry_after} seconds.")
+}
+
+pub(super) fn retry_after_header(mut response: Response, retry_after: i64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The answer to a sign-in that ended: a session's cookie and the way on, or back to the
+/// start when the pending sign-in is gone. Every sign-in cookie before it is cleared.
+pub(super) fn finish_sign_in(
+    state: &AppState,
+    signed: Result<SignIn, heliogate_app::AppError>,
+    next: &str,
+) -> Response {
+    match signed {
+        Ok(SignIn::SignedIn { session_id, user }) => {
+            // A printed password is replaced first: the account page, whatever was asked.
+            let next = if user.must_change_password { "/" } else { next };
+            let mut response = Redirect::to(next).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(state, state.config.session_cookie(), &session_id, "/", None),
             );
-            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
+            for ended in [state.config.pre_login_cookie(), state.config.mfa_cookie()] {
+                headers.append(
+                    header::SET_COOKIE,
+                    set_cookie(state, ended, "", "/", Some(0)),
+                );
             }
             response
         }
-        Err(e) => app_error_page(&state, e),
+        Ok(_) => {
+            let mut response = Redirect::to("/login").into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(state, state.config.mfa_cookie(), "", "/", Some(0)),
+            );
+            response
+        }
+        Err(e) => app_error_page(state, e),
     }
 }
 
 #[derive(Deserialize)]
 pub(super) struct CsrfOnly {
     #[serde(default)]
-    csrf_token: String,
+    pub(super) csrf_token: String,
 }
 
 pub(super) async fn logout(

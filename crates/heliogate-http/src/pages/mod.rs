@@ -3,6 +3,8 @@
 
 mod account;
 mod login;
+mod mfa;
+mod second_factor;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -25,8 +27,42 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/", get(account::show))
         .route("/account/password", post(account::change_password))
         .route("/login", get(login::form).post(login::submit))
+        .route(
+            "/login/second-factor",
+            get(second_factor::form).post(second_factor::submit),
+        )
+        .route("/account/totp", get(mfa::setup).post(mfa::confirm))
+        .route("/account/recovery-codes", post(mfa::recovery_codes))
+        .route("/account/mfa/remove", post(mfa::remove))
         .route("/logout", post(login::logout))
         .route("/static/heliogate.css", get(stylesheet))
+}
+
+/// Where to go after signing in: the query's `next`, if it is a path of ours.
+pub(crate) fn next_in(query: Option<&str>) -> String {
+    let next = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned())
+    });
+    heliogate_core::safe_next(next.as_deref())
+}
+
+/// A QR code of `text` as an inline SVG element (no script, no image request: the strict CSP
+/// holds).
+pub(crate) fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build();
+            // The XML declaration has no place inside HTML.
+            svg.find("<svg")
+                .map_or(svg.clone(), |at| svg[at..].to_owned())
+        }
+        Err(_) => String::new(),
+    }
 }
 
 /// A rendered page with the headers every page carries: pages show or take secrets (session

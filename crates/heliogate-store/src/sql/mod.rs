@@ -10,6 +10,7 @@
 
 mod audit;
 mod clients;
+mod factors;
 mod grants;
 mod instance;
 mod keys;

@@ -14,7 +14,7 @@ impl SessionStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, \
-             client_addr, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+             client_addr, user_agent, amr) VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
         )
         .bind(session.id_hash.as_bytes().to_vec())
         .bind(&session.user_id)
@@ -23,6 +23,7 @@ impl SessionStore for SqlStore {
         .bind(session.expires_at)
         .bind(&session.client_addr)
         .bind(&session.user_agent)
+        .bind(&session.amr)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -30,8 +31,8 @@ impl SessionStore for SqlStore {
     }
 
     async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<Session>> {
-        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at FROM sessions s \
+        let row: Option<(String, String, i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.amr FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE",
         )
         .bind(id_hash.as_bytes().to_vec())
@@ -39,7 +40,7 @@ impl SessionStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        let Some((user_id, csrf_token, created_at, last_seen_at, expires_at)) = row else {
+        let Some((user_id, csrf_token, created_at, last_seen_at, expires_at, amr)) = row else {
             return Ok(None);
         };
         let Some(user) = self.user_where("id", &user_id).await? else {
@@ -51,6 +52,7 @@ impl SessionStore for SqlStore {
             created_at,
             last_seen_at,
             expires_at,
+            amr,
         }))
     }
 

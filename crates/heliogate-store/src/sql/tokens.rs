@@ -97,6 +97,7 @@ impl TokenStore for SqlStore {
             ("refresh_tokens", "token_hash"),
             ("authorization_codes", "code_hash"),
             ("sessions", "id_hash"),
+            ("mfa_pending", "id_hash"),
         ];
         for (table, key) in tables {
             // A cursor over an ordered column: each chunk goes on where the last one stopped,

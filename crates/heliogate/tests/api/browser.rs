@@ -60,3 +60,63 @@ async fn a_person_signs_in_changes_the_password_and_signs_out() {
     chrome.wait_for_url(&server.url("/")).await;
     chrome.wait_for_text(">alice</h1>").await;
 }
+
+/// The same person turns on an authenticator app (the test computes its codes), keeps the
+/// recovery codes, and is asked for a code at the next sign-in; a replayed code is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
+    use heliogate_core::mfa::TotpSecret;
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    app.add_user("alice", &["reader"]);
+    let server = Server::start(app.command(), app.dir.path()).await;
+    let chrome = Chrome::start(driver).await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let sign_in = async |password: &str| {
+        chrome.open(&server.url("/login")).await;
+        chrome.fill("#username", "alice").await;
+        chrome.fill("#password", password).await;
+        chrome.click("button[type=submit]").await;
+    };
+
+    sign_in(PASSWORD).await;
+    chrome.wait_for_url(&server.url("/")).await;
+    chrome.click("a[href='/account/totp']").await;
+    chrome.wait_for_url(&server.url("/account/totp")).await;
+    let page = chrome.source().await;
+    assert!(page.contains("<svg"), "the QR code is shown: {page}");
+    let start = page.find("<code id=\"totp-secret\">").unwrap() + 23;
+    let end = start + page[start..].find("</code>").unwrap();
+    let secret = TotpSecret::from_text(&page[start..end]).unwrap();
+    let first = secret.code_at(now());
+    chrome.fill("#code", &first).await;
+    chrome.click("form[action='/account/totp'] button").await;
+    chrome.wait_for_text("Your recovery codes").await;
+    assert_eq!(
+        chrome.source().await.matches("<li><code>").count(),
+        10,
+        "ten recovery codes"
+    );
+
+    chrome.open(&server.url("/")).await;
+    chrome.click("form[action='/logout'] button").await;
+    chrome.wait_for_url(&server.url("/login")).await;
+    sign_in(PASSWORD).await;
+    chrome
+        .wait_for_url(&server.url("/login/second-factor?next=%2F"))
+        .await;
+    assert!(chrome.has_focus("#code").await, "the code field has the focus");
+    // The code that turned the app on is spent.
+    chrome.fill("#code", &first).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_text("That code is wrong, or was used already.").await;
+    chrome.fill("#code", &secret.code_at(now() + 30)).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_url(&server.url("/")).await;
+    chrome.wait_for_text("Signing in asks for a code").await;
+}

@@ -18,6 +18,7 @@ mod durability;
 mod flood;
 mod login;
 mod metrics;
+mod mfa;
 mod oauth_authorize;
 mod oauth_checks;
 mod oauth_helpers;

@@ -1,0 +1,280 @@
+//! Second factors: an authenticator app set up on the account page and asked for after the
+//! password, recovery codes, a role that requires a second factor, the lock on wrong codes.
+
+use heliogate_core::mfa::TotpSecret;
+
+use crate::helpers::{location, Browser, TestApp};
+use crate::oauth_helpers::{signed_in, PASSWORD};
+
+heliogate_store::for_each_backend!(crate::helpers::on;
+    an_authenticator_app_is_set_up_and_asked_for_after_the_password,
+    a_recovery_code_signs_in_once,
+    a_role_that_requires_a_second_factor_leads_through_setting_one_up,
+    wrong_codes_lock_like_wrong_passwords,
+);
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The key a setup page shows, as the person types it into their app.
+fn shown_secret(page: &str) -> TotpSecret {
+    let start = page.find("<code id=\"totp-secret\">").expect(page) + 23;
+    let end = start + page[start..].find("</code>").unwrap();
+    TotpSecret::from_text(&page[start..end]).unwrap()
+}
+
+fn recovery_codes(page: &str) -> Vec<String> {
+    page.split("<li><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find("</code>").unwrap()].to_owned())
+        .collect()
+}
+
+/// Sets up an authenticator app for a signed-in browser: its secret and recovery codes.
+async fn set_up(browser: &Browser) -> (TotpSecret, Vec<String>) {
+    let page = browser.get("/account/totp").await.text().await.unwrap();
+    assert!(page.contains("<svg"), "a QR code: {page}");
+    let secret = shown_secret(&page);
+    let csrf = browser.csrf("/").await;
+    let wrong = browser
+        .post(
+            "/account/totp",
+            &[("code", "000000"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(wrong.status(), 400);
+    // The page shown again shows the same key.
+    assert_eq!(shown_secret(&wrong.text().await.unwrap()), secret);
+    let confirmed = browser
+        .post(
+            "/account/totp",
+            &[("code", &secret.code_at(now())), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(confirmed.headers()["cache-control"], "no-store");
+    let codes = recovery_codes(&confirmed.text().await.unwrap());
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+/// Signs in with the password and answers the second step with `code`.
+async fn sign_in_with(server: &crate::helpers::Server, code: &str) -> (Browser, reqwest::Response) {
+    let browser = Browser::new(server);
+    let first = browser.sign_in_to("alice", PASSWORD, "/account/x").await;
+    assert_eq!(first.status(), 303);
+    assert_eq!(location(&first), "/login/second-factor?next=%2Faccount%2Fx");
+    assert!(
+        browser.session_cookie().is_none(),
+        "half signed in is not signed in"
+    );
+    // Half signed in, nothing else opens.
+    assert_eq!(location(&browser.get("/").await), "/login?next=%2F");
+    let csrf = browser.csrf("/login/second-factor").await;
+    let answered = browser
+        .post(
+            "/login/second-factor",
+            &[
+                ("code", code),
+                ("csrf_token", &csrf),
+                ("next", "/account/x"),
+            ],
+        )
+        .await;
+    (browser, answered)
+}
+
+async fn an_authenticator_app_is_set_up_and_asked_for_after_the_password(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = app.serve(&[]).await;
+    let browser = signed_in(&server, "alice").await;
+    let (secret, codes) = set_up(&browser).await;
+    let account = browser.get("/").await.text().await.unwrap();
+    assert!(
+        account.contains("Recovery codes left:\n     10"),
+        "{account}"
+    );
+
+    // The code used to set it up is not taken again; the next step's is.
+    let (_, replayed) = sign_in_with(&server, &secret.code_at(now())).await;
+    assert_eq!(replayed.status(), 401);
+    let next = secret.code_at(now() + 30);
+    let (browser, signed) = sign_in_with(&server, &next).await;
+    assert_eq!(signed.status(), 303);
+    assert_eq!(location(&signed), "/account/x");
+    assert!(browser.session_cookie().is_some());
+    assert_eq!(browser.get("/").await.status(), 200);
+    let (_, again) = sign_in_with(&server, &next).await;
+    assert_eq!(again.status(), 401, "each code once");
+
+    // Without the pending sign-in's cookie, or with another's token, nothing happens.
+    let stranger = Browser::new(&server);
+    let form = stranger.get("/login/second-factor").await;
+    assert_eq!(location(&form), "/login");
+
+    // Removing needs a current code (a recovery code here: the app's next code is 30 s away).
+    let csrf = browser.csrf("/").await;
+    let refused = browser
+        .post(
+            "/account/mfa/remove",
+            &[("code", "123456"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(location(&refused), "/?mfa=wrong-code");
+    let removed = browser
+        .post(
+            "/account/mfa/remove",
+            &[("code", &codes[0]), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(location(&removed), "/?mfa=removed");
+    assert_eq!(
+        Browser::new(&server)
+            .sign_in("alice", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let plain = Browser::new(&server);
+    assert_eq!(location(&plain.sign_in("alice", PASSWORD).await), "/");
+    let audit = app
+        .run(&["audit", "list", "--user", "alice", "--json"])
+        .json();
+    let events: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "mfa.totp_enrolled",
+        "login.second_factor_failed",
+        "mfa.reset",
+    ] {
+        assert!(events.contains(&expected), "{expected}: {events:?}");
+    }
+}
+
+async fn a_recovery_code_signs_in_once(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = app.serve(&[]).await;
+    let browser = signed_in(&server, "alice").await;
+    let (_, codes) = set_up(&browser).await;
+    let typed = codes[3].to_lowercase().replace('-', " ");
+    let (_, signed) = sign_in_with(&server, &typed).await;
+    assert_eq!(signed.status(), 303);
+    assert_eq!(location(&signed), "/account/x");
+    let (_, again) = sign_in_with(&server, &codes[3]).await;
+    assert_eq!(again.status(), 401);
+    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    assert_eq!(shown["mfa"]["totp"], true);
+    assert_eq!(shown["mfa"]["recovery_codes_left"], 9);
+    // New codes replace the old ones.
+    let csrf = browser.csrf("/").await;
+    let made = browser
+        .post("/account/recovery-codes", &[("csrf_token", &csrf)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let fresh = recovery_codes(&made);
+    assert_eq!(fresh.len(), 10);
+    let (_, old) = sign_in_with(&server, &codes[4]).await;
+    assert_eq!(old.status(), 401);
+    let (_, new) = sign_in_with(&server, &fresh[0]).await;
+    assert_eq!(new.status(), 303);
+    // An administrator resets a user who lost both.
+    app.run(&["user", "mfa", "reset", "alice"]);
+    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    assert_eq!(shown["mfa"]["totp"], false);
+    assert_eq!(
+        location(&Browser::new(&server).sign_in("alice", PASSWORD).await),
+        "/"
+    );
+}
+
+async fn a_role_that_requires_a_second_factor_leads_through_setting_one_up(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    app.run(&["role", "set-mfa", "reader", "required"]);
+    let server = app.serve(&[]).await;
+    let browser = Browser::new(&server);
+    let first = browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(location(&first), "/login/second-factor?next=%2F");
+    let page = browser
+        .get("/login/second-factor")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Set up an authenticator app"), "{page}");
+    let secret = shown_secret(&page);
+    let csrf = browser.csrf("/login/second-factor").await;
+    let wrong = browser
+        .post(
+            "/login/second-factor",
+            &[("code", "000000"), ("csrf_token", &csrf), ("next", "/")],
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(shown_secret(&wrong.text().await.unwrap()), secret);
+    let done = browser
+        .post(
+            "/login/second-factor",
+            &[
+                ("code", &secret.code_at(now())),
+                ("csrf_token", &csrf),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&done), "/");
+    let account = browser.get("/").await.text().await.unwrap();
+    assert!(account.contains("Signing in asks for a code"), "{account}");
+    // From now on it is asked for like any other.
+    let (_, next) = sign_in_with(&server, &secret.code_at(now() + 30)).await;
+    assert_eq!(next.status(), 303);
+}
+
+async fn wrong_codes_lock_like_wrong_passwords(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let server = app
+        .serve(&[
+            ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
+            ("HELIOGATE_LOGIN_LOCKOUT", "60"),
+        ])
+        .await;
+    let browser = signed_in(&server, "alice").await;
+    let (secret, _) = set_up(&browser).await;
+    let pending = Browser::new(&server);
+    assert_eq!(pending.sign_in("alice", PASSWORD).await.status(), 303);
+    let csrf = pending.csrf("/login/second-factor").await;
+    let answer = |code: String| {
+        let (pending, csrf) = (&pending, &csrf);
+        async move {
+            pending
+                .post(
+                    "/login/second-factor",
+                    &[("code", &code), ("csrf_token", csrf), ("next", "/")],
+                )
+                .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(answer("999999".into()).await.status(), 401);
+    }
+    // Locked: the right code is refused now, and so is the right password.
+    let locked = answer(secret.code_at(now() + 30)).await;
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_eq!(
+        Browser::new(&server)
+            .sign_in("alice", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+}
