@@ -36,6 +36,9 @@ pub struct LoginAttempt {
     /// The session the browser held before, ended at a successful sign-in: the new session's
     /// id is never one the browser knew.
     pub replaces: Option<String>,
+    /// A second factor is asked for (or set up) whatever the user's roles require: an
+    /// application asked for it (`acr_values=mfa`).
+    pub require_mfa: bool,
 }
 
 #[derive(Debug)]
@@ -228,7 +231,7 @@ pub async fn sign_in(
         .totp_factor(&user.id)
         .await?
         .is_some_and(|f| f.confirmed);
-    if has_factor || store.mfa_required(&user.id).await? {
+    if has_factor || attempt.require_mfa || store.mfa_required(&user.id).await? {
         // Not a failure, but no success yet: the account's failures stand until the second
         // factor is given, so that a known password does not reset the count of wrong codes.
         guess.give_back(store, 0).await?;

@@ -62,6 +62,21 @@ impl UserClaims {
     }
 }
 
+/// The authentication class of a sign-in with a password alone.
+pub const ACR_PASSWORD: &str = "pwd";
+/// The authentication class of a sign-in with a second factor; a client asks for it with
+/// `acr_values=mfa`.
+pub const ACR_MFA: &str = "mfa";
+
+/// The authentication class that an `amr` list (RFC 8176) amounts to.
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "mfa") {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
+
 /// The claims every ID token has (Core §2, §3.1.3.6), then the user's.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdTokenClaims {
@@ -75,8 +90,10 @@ pub struct IdTokenClaims {
     pub auth_time: Option<UnixTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    /// How the user authenticated (RFC 8176): a password.
-    pub amr: Vec<&'static str>,
+    /// How the user authenticated (RFC 8176): `pwd`; `pwd otp mfa` with a second factor.
+    pub amr: Vec<String>,
+    /// The class of the authentication (`ACR_PASSWORD` or `ACR_MFA`).
+    pub acr: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -269,6 +269,8 @@ pub struct NewCode {
     pub sid: Option<String>,
     /// The resources its authorization request named (RFC 8707), separated by spaces.
     pub resources: Option<String>,
+    /// How the user signed in (`Session::amr`).
+    pub amr: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -286,6 +288,7 @@ pub struct Code {
     pub auth_time: UnixTime,
     pub sid: Option<String>,
     pub resources: Option<String>,
+    pub amr: Option<String>,
     pub expires_at: UnixTime,
 }
 
@@ -315,6 +318,7 @@ pub struct NewRefreshToken {
     /// token repeats.
     pub auth_time: Option<UnixTime>,
     pub sid: Option<String>,
+    pub amr: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -327,6 +331,7 @@ pub struct RefreshToken {
     pub scope: String,
     pub auth_time: Option<UnixTime>,
     pub sid: Option<String>,
+    pub amr: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     /// Set once it was exchanged for its successor: a second use is a replay.

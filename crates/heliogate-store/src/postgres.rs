@@ -88,9 +88,9 @@ const INSERT_ROWS: &str = "\
     ), refresh AS (\
         INSERT INTO refresh_tokens \
             (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, \
-             created_at, expires_at) \
+             created_at, expires_at, amr) \
         SELECT * FROM UNNEST($9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
-            $14::bytea[], $15::int8[], $16::text[], $17::int8[], $18::int8[])\
+            $14::bytea[], $15::int8[], $16::text[], $17::int8[], $18::int8[], $26::text[])\
     ) \
     INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) \
     SELECT * FROM UNNEST($19::int8[], $20::text[], $21::text[], $22::text[], $23::text[], \
@@ -131,6 +131,7 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
         .bind(column(events, |e| e.client_addr.as_deref()))
         .bind(column(events, |e| e.detail.to_string()))
         .bind(column(access, |t| t.audience.as_deref()))
+        .bind(column(refresh, |t| t.amr.as_deref()))
         .execute(conn)
         .await?;
     Ok(())

@@ -107,7 +107,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
     }
     if !rows.refresh.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, created_at, expires_at) ",
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, amr, created_at, expires_at) ",
         );
         query.push_values(&rows.refresh, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -118,6 +118,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
                 .push_bind(t.auth_time)
                 .push_bind(t.sid.as_deref())
+                .push_bind(t.amr.as_deref())
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at);
         });

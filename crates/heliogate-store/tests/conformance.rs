@@ -1135,6 +1135,7 @@ fn refresh(secret: &str, family: &str) -> NewRefreshToken {
         code_hash: None,
         auth_time: Some(NOW - 5),
         sid: Some("sid-1".into()),
+        amr: Some("pwd".into()),
         created_at: NOW,
         expires_at: NOW + 600,
     }
@@ -1162,6 +1163,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         auth_time: NOW - 30,
         sid: Some("sid-1".into()),
         resources: Some("https://api.example/ urn:x".into()),
+        amr: Some("pwd otp mfa".into()),
         created_at: NOW,
         expires_at: NOW + 60,
     };
@@ -1187,6 +1189,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         ),
         (Some("n-0S6_WzA2Mj"), NOW - 30, Some("sid-1"))
     );
+    assert_eq!(spent.amr.as_deref(), Some("pwd otp mfa"));
     // So do the resources its authorization request named (RFC 8707).
     assert_eq!(
         spent.resources.as_deref(),
@@ -1632,6 +1635,7 @@ async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn S
             auth_time: NOW,
             sid: None,
             resources: None,
+            amr: None,
             created_at: NOW,
             expires_at: NOW + 60,
         })

@@ -26,6 +26,8 @@ pub struct SignedInUser<'a> {
     pub auth_time: UnixTime,
     /// The session's public id (see `crate::login::session_sid`).
     pub sid: &'a str,
+    /// How the session was signed in (`amr` values separated by spaces).
+    pub amr: &'a str,
 }
 
 /// What the web layer should do with an authorization request.
@@ -38,8 +40,9 @@ pub enum AuthorizeOutcome {
     /// Nobody is signed in: sign in first, then come back.
     LoginRequired,
     /// Someone is signed in, but the request wants a fresh sign-in (`prompt=login` or
-    /// `select_account`, `max_age`): sign in again, then come back without asking that again.
-    SignInAgain,
+    /// `select_account`, `max_age`, `acr_values=mfa`): sign in again (with a second factor
+    /// when `mfa`), then come back without asking that again.
+    SignInAgain { mfa: bool },
     /// Ask the user: `client_name` wants `scopes`.
     ConsentRequired {
         request: Box<AuthorizeRequest>,
@@ -168,6 +171,7 @@ async fn issue_code(
             nonce: request.nonce.clone(),
             auth_time: signed_in.auth_time,
             sid: Some(signed_in.sid.to_owned()),
+            amr: Some(signed_in.amr.to_owned()),
             resources: (!request.resources.is_empty()).then(|| resource::join(&request.resources)),
             created_at: now,
             expires_at: now + CODE_TTL,
@@ -207,14 +211,17 @@ pub async fn authorize(
         }
         return Ok(AuthorizeOutcome::LoginRequired);
     };
-    if needs_fresh_sign_in(&request, signed_in.auth_time, now()) {
+    let with_mfa = signed_in.amr.split(' ').any(|m| m == "mfa");
+    if needs_fresh_sign_in(&request, signed_in.auth_time, with_mfa, now()) {
         if request.prompt.none {
             return refuse(
                 OAuthErrorCode::LoginRequired,
                 "the sign-in is older than max_age",
             );
         }
-        return Ok(AuthorizeOutcome::SignInAgain);
+        return Ok(AuthorizeOutcome::SignInAgain {
+            mfa: request.mfa_requested,
+        });
     }
     let user = signed_in.user;
     let scopes = match grantable(store, config, &request, &client, user).await? {

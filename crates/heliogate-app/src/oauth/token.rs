@@ -297,6 +297,7 @@ async fn authorization_code(
             code_hash: Some(code_hash),
             auth_time: Some(code.auth_time),
             sid: code.sid.clone(),
+            amr: code.amr.clone(),
             created_at: now,
             expires_at: now + config.refresh_token_ttl,
         };
@@ -327,6 +328,7 @@ async fn authorization_code(
         auth_time: Some(code.auth_time),
         nonce: code.nonce,
         sid: code.sid,
+        amr: code.amr,
     };
     let issued = Issued {
         client: &auth.client,
@@ -432,6 +434,7 @@ async fn refresh(
         code_hash: None,
         auth_time: old.auth_time,
         sid: old.sid.clone(),
+        amr: old.amr.clone(),
         created_at: now,
         expires_at: now + config.refresh_token_ttl,
     };
@@ -455,6 +458,7 @@ async fn refresh(
         auth_time: old.auth_time,
         nonce: None,
         sid: old.sid,
+        amr: old.amr,
     };
     let issued = Issued {
         client: &auth.client,

@@ -1,7 +1,7 @@
 //! ID tokens (OpenID Connect Core §2, §3.1.3.3, §12.2): issued with the tokens of a grant whose
 //! scope has `openid`, at the code exchange and again at each refresh.
 
-use heliogate_core::oidc::{at_hash, IdTokenClaims, UserClaims, UserFacts};
+use heliogate_core::oidc::{acr_of, at_hash, IdTokenClaims, UserClaims, UserFacts};
 use heliogate_core::{ScopeSet, UnixTime};
 use heliogate_store::{Client, Store, User};
 
@@ -16,6 +16,9 @@ pub struct Authentication {
     /// Echoed from the authorization request; never on a refreshed token.
     pub nonce: Option<String>,
     pub sid: Option<String>,
+    /// How the user signed in (`amr` values separated by spaces); a password when unknown
+    /// (grants from before it was recorded).
+    pub amr: Option<String>,
 }
 
 /// The user's claims as the scope releases them.
@@ -60,6 +63,13 @@ pub async fn id_token(
     if !scope.contains("openid") {
         return Ok(None);
     }
+    let amr: Vec<String> = authentication
+        .amr
+        .as_deref()
+        .unwrap_or("pwd")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     let claims = IdTokenClaims {
         iss: config.issuer.clone(),
         aud: client_id.to_owned(),
@@ -68,7 +78,8 @@ pub async fn id_token(
         iat: now,
         auth_time: authentication.auth_time,
         nonce: authentication.nonce,
-        amr: vec!["pwd"],
+        acr: acr_of(&amr),
+        amr,
         at_hash: Some(at_hash(access_token)),
         sid: authentication.sid,
         user: user_claims(user, scope),

@@ -46,6 +46,9 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     /// The resource servers named (RFC 8707 §2.1), each registered for the client.
     pub resources: Vec<Resource>,
+    /// `acr_values` names `mfa`: the sign-in must have had a second factor. (Other values are
+    /// voluntary, Core §3.1.2.1, and heliogate has no other class to offer.)
+    pub mfa_requested: bool,
 }
 
 /// OpenID Connect Core §3.1.2.1: what `prompt` asks of the sign-in and the consent.
@@ -85,11 +88,18 @@ impl Prompt {
 }
 
 /// Whether an authorization request needs the user to sign in again although a session
-/// exists: `prompt=login` or `select_account`, or a sign-in older than `max_age`.
-pub fn needs_fresh_sign_in(request: &AuthorizeRequest, auth_time: UnixTime, now: UnixTime) -> bool {
+/// exists: `prompt=login` or `select_account`, a sign-in older than `max_age`, or one without
+/// the second factor that `acr_values=mfa` asks for (`with_mfa`: the session's had one).
+pub fn needs_fresh_sign_in(
+    request: &AuthorizeRequest,
+    auth_time: UnixTime,
+    with_mfa: bool,
+    now: UnixTime,
+) -> bool {
     request.prompt.login
         || request.prompt.select_account
         || request.max_age.is_some_and(|max| now - auth_time > max)
+        || (request.mfa_requested && !with_mfa)
 }
 
 /// The parameters that ask for a fresh sign-in, which the request that comes back after it
@@ -273,6 +283,8 @@ pub fn validate_authorize(
         ),
         None => None,
     };
+    let mfa_requested = get("acr_values")?
+        .is_some_and(|values| values.split(' ').any(|v| v == crate::oidc::ACR_MFA));
     Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -284,6 +296,7 @@ pub fn validate_authorize(
         prompt,
         max_age,
         resources,
+        mfa_requested,
     })
 }
 
@@ -410,7 +423,7 @@ mod tests {
             with("&prompt=login%20consent&max_age=60").unwrap_or_else(|e| unreachable!("{e:?}"));
         assert!(request.prompt.login && request.prompt.consent && !request.prompt.none);
         assert_eq!(request.max_age, Some(60));
-        assert!(needs_fresh_sign_in(&request, 1_000, 1_000));
+        assert!(needs_fresh_sign_in(&request, 1_000, false, 1_000));
         for bad in [
             "&prompt=none%20login",
             "&prompt=sometimes",
@@ -430,10 +443,18 @@ mod tests {
             assert_eq!(redirected_code(with(param)), Some(code), "{param}");
         }
         let aged = with("&max_age=60").unwrap_or_else(|e| unreachable!("{e:?}"));
-        assert!(!needs_fresh_sign_in(&aged, 1_000, 1_060));
-        assert!(needs_fresh_sign_in(&aged, 1_000, 1_061));
+        assert!(!needs_fresh_sign_in(&aged, 1_000, false, 1_060));
+        assert!(needs_fresh_sign_in(&aged, 1_000, false, 1_061));
         let plain = with("").unwrap_or_else(|e| unreachable!("{e:?}"));
-        assert!(!needs_fresh_sign_in(&plain, 0, 1_000_000));
+        assert!(!needs_fresh_sign_in(&plain, 0, false, 1_000_000));
+        // acr_values=mfa: a sign-in without a second factor is not enough; unknown values are
+        // voluntary and ask nothing.
+        let mfa = with("&acr_values=urn%3Aother%20mfa").unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(mfa.mfa_requested);
+        assert!(needs_fresh_sign_in(&mfa, 1_000, false, 1_000));
+        assert!(!needs_fresh_sign_in(&mfa, 1_000, true, 1_000));
+        let other = with("&acr_values=urn%3Aother").unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(!other.mfa_requested);
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn outcome_response(
             error_page(state, StatusCode::BAD_REQUEST, "Cannot continue", &message)
         }
         Ok(AuthorizeOutcome::LoginRequired) => Redirect::to(&login_location(here)).into_response(),
-        Ok(AuthorizeOutcome::SignInAgain) => {
+        Ok(AuthorizeOutcome::SignInAgain { mfa }) => {
             // Back here afterwards without what asked for the fresh sign-in.
             let kept: String = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(
@@ -108,7 +108,8 @@ fn outcome_response(
                 )
                 .finish();
             let next = format!("/oauth/authorize?{kept}");
-            Redirect::to(&format!("{}&again=1", login_location(&next))).into_response()
+            let mfa = if mfa { "&mfa=1" } else { "" };
+            Redirect::to(&format!("{}&again=1{mfa}", login_location(&next))).into_response()
         }
         Ok(AuthorizeOutcome::ConsentRequired {
             request,
@@ -171,6 +172,7 @@ pub(super) async fn start(
             user: &s.session.user,
             auth_time: s.session.created_at,
             sid,
+            amr: &s.session.amr,
         });
     let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
     outcome_response(&state, outcome, signed_in.as_ref(), &params, &here)
@@ -215,6 +217,7 @@ pub(super) async fn decide(
         user: &signed_in.session.user,
         auth_time: signed_in.session.created_at,
         sid: &sid,
+        amr: &signed_in.session.amr,
     };
     let outcome = authorize::decide(
         &*state.store,

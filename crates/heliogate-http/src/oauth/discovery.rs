@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::scopes::known_scopes;
 use heliogate_core::oauth::authorize::Prompt;
+use heliogate_core::oidc::{ACR_MFA, ACR_PASSWORD};
 use heliogate_core::SigningAlg;
 use serde_json::json;
 
@@ -14,7 +15,7 @@ use crate::AppState;
 use crate::HttpError;
 
 /// The claims heliogate can release (`heliogate_core::oidc`).
-const CLAIMS: [&str; 17] = [
+const CLAIMS: [&str; 18] = [
     "iss",
     "sub",
     "aud",
@@ -24,6 +25,7 @@ const CLAIMS: [&str; 17] = [
     "auth_time",
     "nonce",
     "amr",
+    "acr",
     "at_hash",
     "sid",
     "name",
@@ -58,6 +60,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "claims_supported": CLAIMS,
         "claims_parameter_supported": false,
         "prompt_values_supported": Prompt::VALUES,
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -28,22 +28,32 @@ struct LoginPage<'a> {
     next: &'a str,
     username: &'a str,
     error: Option<String>,
+    /// An application asked for a second factor (`acr_values=mfa`): it is asked for after
+    /// the password, or set up, whatever the user's roles say.
+    mfa: bool,
+}
+
+/// What the sign-in form shows and carries.
+struct Shown<'a> {
+    next: &'a str,
+    username: &'a str,
+    mfa: bool,
 }
 
 fn render(
     state: &AppState,
     status: StatusCode,
     pre_login: &str,
-    next: &str,
-    username: &str,
+    shown: Shown<'_>,
     error: Option<String>,
 ) -> Response {
     let html = LoginPage {
         instance: &state.config.instance_name,
         csrf_token: &state.config.server_key.tag(LOGIN_FORM, pre_login),
-        next,
-        username,
+        next: shown.next,
+        username: shown.username,
         error,
+        mfa: shown.mfa,
     }
     .render();
     let mut response = page(status, html);
@@ -79,20 +89,27 @@ pub(super) async fn form(
     let next = next_in(query.as_deref());
     // `again`: an application asked for a fresh sign-in; the form is shown to a signed-in
     // user too, and signing in replaces the session.
-    let again = query.as_deref().is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "again" && v == "1")
-    });
+    let flag = |name: &str| {
+        query.as_deref().is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name && v == "1")
+        })
+    };
+    let (again, mfa) = (flag("again"), flag("mfa"));
     if let Some(id) = cookie(&headers, state.config.session_cookie()).filter(|_| !again) {
         if let Ok(Some(_)) = login::current_session(&*state.store, &state.config.login, id).await {
             return Redirect::to(&next).into_response();
         }
     }
+    let shown = Shown {
+        next: &next,
+        username: "",
+        mfa,
+    };
     render(
         &state,
         StatusCode::OK,
         &pre_login(&state, &headers),
-        &next,
-        "",
+        shown,
         None,
     )
 }
@@ -107,6 +124,8 @@ pub(super) struct LoginForm {
     csrf_token: String,
     #[serde(default)]
     next: String,
+    #[serde(default)]
+    mfa: String,
 }
 
 pub(super) async fn submit(
@@ -135,8 +154,14 @@ pub(super) async fn submit(
         client_addr: addr,
         user_agent,
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
+        require_mfa: form.mfa == "1",
     };
     let pre_login = pre_login(&state, &headers);
+    let shown = Shown {
+        next: &next,
+        username: &form.username,
+        mfa: form.mfa == "1",
+    };
     let signed = login::sign_in(&*state.store, &state.config.login, attempt).await;
     count_sign_in(&state, &signed);
     match signed {
@@ -164,8 +189,7 @@ pub(super) async fn submit(
                 &state,
                 StatusCode::UNAUTHORIZED,
                 &pre_login,
-                &next,
-                &form.username,
+                shown,
                 Some(error),
             )
         }
@@ -176,8 +200,7 @@ pub(super) async fn submit(
                     &state,
                     StatusCode::TOO_MANY_REQUESTS,
                     &pre_login,
-                    &next,
-                    &form.username,
+                    shown,
                     Some(error),
                 ),
                 retry_after,

@@ -18,8 +18,8 @@ impl GrantStore for SqlStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_given, scope, \
-             code_challenge, nonce, auth_time, created_at, expires_at, sid, resources) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             code_challenge, nonce, auth_time, created_at, expires_at, sid, resources, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(code.hash.as_bytes().to_vec())
         .bind(&code.client_id)
@@ -34,6 +34,7 @@ impl GrantStore for SqlStore {
         .bind(code.expires_at)
         .bind(&code.sid)
         .bind(&code.resources)
+        .bind(&code.amr)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -50,7 +51,7 @@ impl GrantStore for SqlStore {
         let spent: Option<Code> = sqlx::query_as(
             "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
              RETURNING client_id, user_id, redirect_uri, redirect_uri_given, scope, code_challenge, nonce, \
-             auth_time, sid, resources, expires_at",
+             auth_time, sid, resources, amr, expires_at",
         )
         .bind(hash.as_bytes().to_vec())
         .bind(now)
@@ -128,7 +129,7 @@ impl GrantStore for SqlStore {
 
     async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>> {
         sqlx::query_as(
-            "SELECT family_id, client_id, user_id, scope, auth_time, sid, created_at, expires_at, rotated_at, revoked_at \
+            "SELECT family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, rotated_at, revoked_at \
              FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(key.as_bytes().to_vec())

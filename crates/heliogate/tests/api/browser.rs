@@ -110,11 +110,16 @@ async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
     chrome
         .wait_for_url(&server.url("/login/second-factor?next=%2F"))
         .await;
-    assert!(chrome.has_focus("#code").await, "the code field has the focus");
+    assert!(
+        chrome.has_focus("#code").await,
+        "the code field has the focus"
+    );
     // The code that turned the app on is spent.
     chrome.fill("#code", &first).await;
     chrome.click("button[type=submit]").await;
-    chrome.wait_for_text("That code is wrong, or was used already.").await;
+    chrome
+        .wait_for_text("That code is wrong, or was used already.")
+        .await;
     chrome.fill("#code", &secret.code_at(now() + 30)).await;
     chrome.click("button[type=submit]").await;
     chrome.wait_for_url(&server.url("/")).await;

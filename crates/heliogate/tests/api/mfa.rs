@@ -3,14 +3,20 @@
 
 use heliogate_core::mfa::TotpSecret;
 
-use crate::helpers::{location, Browser, TestApp};
-use crate::oauth_helpers::{signed_in, PASSWORD};
+use serde_json::Value;
+
+use crate::helpers::{hidden_fields, location, Browser, TestApp};
+use crate::oauth_helpers::{
+    code_tokens, local, post_form, query_param, register, signed_in, unescape, CALLBACK, PASSWORD,
+    VERIFIER,
+};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     an_authenticator_app_is_set_up_and_asked_for_after_the_password,
     a_recovery_code_signs_in_once,
     a_role_that_requires_a_second_factor_leads_through_setting_one_up,
     wrong_codes_lock_like_wrong_passwords,
+    an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_given,
 );
 
 fn now() -> i64 {
@@ -276,5 +282,153 @@ async fn wrong_codes_lock_like_wrong_passwords(app: TestApp) {
             .await
             .status(),
         429
+    );
+}
+
+/// Form fields as a browser sends them: the HTML's character references read.
+fn as_a_browser_sends(fields: &[(String, String)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.clone(), unescape(v)))
+        .collect()
+}
+
+fn jwt_payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_given(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    let (id, secret) = register(
+        &app,
+        &[
+            "--redirect-uri",
+            CALLBACK,
+            "--scope",
+            "openid",
+            "--scope",
+            "read",
+        ],
+    );
+    let client = (id.as_str(), secret.as_deref().unwrap());
+    let server = app.serve(&[]).await;
+    let browser = signed_in(&server, "alice").await;
+    let tokens: Value = code_tokens(&server, &browser, client, "scope=openid%20read", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = jwt_payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        (&claims["amr"], &claims["acr"]),
+        (&serde_json::json!(["pwd"]), &Value::from("pwd"))
+    );
+
+    // acr_values=mfa: the password-only session is not enough; the user signs in again and,
+    // having no second factor, sets one up on the way.
+    let url = format!(
+        "{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback\
+         &scope=openid%20read&acr_values=mfa&state=s2&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        server.base
+    );
+    let again = browser.get(&local(&server, &url)).await;
+    let to_login = location(&again).to_owned();
+    assert!(
+        to_login.starts_with("/login?next=") && to_login.ends_with("&again=1&mfa=1"),
+        "{to_login}"
+    );
+    let form = browser.get(&to_login).await.text().await.unwrap();
+    let mut fields = as_a_browser_sends(&hidden_fields(&form));
+    assert!(fields.contains(&("mfa".into(), "1".into())), "{form}");
+    fields.push(("username".into(), "alice".into()));
+    fields.push(("password".into(), PASSWORD.into()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let step = browser.post("/login", &fields).await;
+    assert!(
+        location(&step).starts_with("/login/second-factor?next="),
+        "{}",
+        location(&step)
+    );
+    let page = browser.get(location(&step)).await.text().await.unwrap();
+    let secret_text = {
+        let start = page.find("<code id=\"totp-secret\">").expect(&page) + 23;
+        page[start..start + page[start..].find("</code>").unwrap()].to_owned()
+    };
+    let totp = TotpSecret::from_text(&secret_text).unwrap();
+    let mut fields = as_a_browser_sends(&hidden_fields(&page));
+    let code = totp.code_at(now());
+    fields.push(("code".into(), code));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let back = browser.post("/login/second-factor", &fields).await;
+    assert!(
+        location(&back).starts_with("/oauth/authorize?"),
+        "{}",
+        location(&back)
+    );
+    let callback = browser.get(location(&back)).await;
+    let status = callback.status();
+    let to = location(&callback).to_owned();
+    let body = callback.text().await.unwrap();
+    let code = query_param(&to, "code").unwrap_or_else(|| panic!("{status} {to} {body}"));
+    let exchanged: Value = post_form(
+        &server,
+        "/oauth/token",
+        Some(client),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let claims = jwt_payload(exchanged["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "mfa");
+    // A refreshed ID token says the same of the same sign-in.
+    let refreshed: Value = post_form(
+        &server,
+        "/oauth/token",
+        Some(client),
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                exchanged["refresh_token"].as_str().unwrap(),
+            ),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let claims = jwt_payload(refreshed["id_token"].as_str().unwrap());
+    assert_eq!(
+        (&claims["acr"], &claims["amr"][2]),
+        (&Value::from("mfa"), &Value::from("mfa"))
+    );
+    let metadata: Value = browser
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["acr_values_supported"],
+        serde_json::json!(["pwd", "mfa"])
     );
 }

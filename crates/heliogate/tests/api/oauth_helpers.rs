@@ -115,7 +115,7 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 /// The path and query of an absolute URL on the server.
-fn local(server: &Server, url: &str) -> String {
+pub fn local(server: &Server, url: &str) -> String {
     url.strip_prefix(&server.base).unwrap_or(url).to_owned()
 }
 
