@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::helpers::{hidden_fields, location, Browser, TestApp};
 use crate::oauth_helpers::{
-    code_tokens, local, post_form, query_param, register, signed_in, unescape, CALLBACK, PASSWORD,
-    VERIFIER,
+    code_tokens, jwt_payload, local, post_form, query_param, register, signed_in, unescape,
+    CALLBACK, PASSWORD, VERIFIER,
 };
 
 heliogate_store::for_each_backend!(crate::helpers::on;
@@ -291,15 +291,6 @@ fn as_a_browser_sends(fields: &[(String, String)]) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (k.clone(), unescape(v)))
         .collect()
-}
-
-fn jwt_payload(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 async fn an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_given(app: TestApp) {

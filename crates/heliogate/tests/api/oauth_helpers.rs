@@ -296,3 +296,13 @@ pub async fn client_token(server: &Server, client: (&str, &str)) -> String {
         .unwrap();
     issued["access_token"].as_str().unwrap().to_owned()
 }
+
+/// The claims of a JWT, unverified: for what a test looks at beyond a library.
+pub fn jwt_payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

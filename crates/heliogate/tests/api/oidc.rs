@@ -185,16 +185,6 @@ async fn oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes(app
     assert_eq!(jwt_payload(&again.to_string())["sid"], payload["sid"]);
 }
 
-/// The claims of a JWT, unverified: for what a test looks at beyond the library.
-fn jwt_payload(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 async fn oidc_core_5_3_userinfo_answers_by_the_token_and_its_scope(app: TestApp) {
     app.add_user("alice", &["reader"]);
     let (id, secret) = register_web(&app);
