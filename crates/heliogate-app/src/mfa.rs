@@ -3,10 +3,11 @@
 //! `login`.
 
 use heliogate_core::mfa::{RecoveryCode, TotpSecret, RECOVERY_CODES};
-use heliogate_core::{RoleName, UserName};
+use heliogate_core::RoleName;
 use heliogate_store::{Store, User};
 use rand::RngCore;
 
+use crate::admin::find_user;
 use crate::oidc::sealing::{self, KeyEncryptionKey};
 use crate::{event, invalid, now, Actor, AppError, Result};
 
@@ -191,11 +192,7 @@ pub async fn remove_own(store: &dyn Store, user: &User, addr: Option<&str>) -> R
 
 /// An administrator removes a user's second factors after they lost them.
 pub async fn reset(store: &dyn Store, actor: &Actor, name: &str) -> Result<bool> {
-    let name = UserName::parse(name).map_err(invalid)?;
-    let user = store
-        .user_by_name(&name)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no user named {:?}", name.as_str())))?;
+    let user = find_user(store, name).await?;
     let removed = actor.event("mfa.reset", &user.name, serde_json::json!({}));
     Ok(store.reset_factors(&user.id, &removed).await?)
 }

@@ -380,8 +380,6 @@ pub trait FactorStore {
     async fn reset_factors(&self, user_id: &str, event: &AuditEvent) -> Result<bool>;
     /// Whether any role of the user requires a second factor.
     async fn mfa_required(&self, user_id: &str) -> Result<bool>;
-    /// The roles that require a second factor, by name.
-    async fn roles_requiring_mfa(&self) -> Result<Vec<String>>;
     async fn set_role_mfa(&self, role: &RoleName, required: bool, event: &AuditEvent)
         -> Result<()>;
     /// Records a sign-in whose password was right and whose second factor is pending.

@@ -56,6 +56,8 @@ impl std::fmt::Debug for Credentials {
 pub struct Role {
     pub name: RoleName,
     pub scopes: ScopeSet,
+    /// Its users must sign in with a second factor.
+    pub mfa_required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

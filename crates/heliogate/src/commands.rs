@@ -73,7 +73,12 @@ fn client_text(c: &ClientView) -> String {
 }
 
 fn role_line(r: &RoleView) -> String {
-    format!("{:<20} {}", r.name, r.scopes.join(" "))
+    let mfa = if r.mfa_required {
+        " (second factor required)"
+    } else {
+        ""
+    };
+    format!("{:<20} {}{mfa}", r.name, r.scopes.join(" "))
 }
 
 /// Reads a new password: one line of standard input with `--password-stdin`, otherwise a

@@ -9,6 +9,8 @@ mod roles;
 mod tokens;
 mod users;
 
+pub(crate) use users::find_user;
+
 use heliogate_core::{Scope, UserName};
 
 use crate::{invalid, Result};

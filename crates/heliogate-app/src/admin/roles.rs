@@ -13,6 +13,8 @@ use crate::{invalid, now, Actor, AppError, Result};
 pub struct RoleView {
     pub name: String,
     pub scopes: Vec<String>,
+    /// Its users must sign in with a second factor.
+    pub mfa_required: bool,
 }
 
 impl From<Role> for RoleView {
@@ -20,6 +22,7 @@ impl From<Role> for RoleView {
         Self {
             name: r.name.as_str().to_owned(),
             scopes: r.scopes.to_vec(),
+            mfa_required: r.mfa_required,
         }
     }
 }

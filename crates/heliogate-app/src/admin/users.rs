@@ -74,7 +74,7 @@ fn view_with(roles: &[Role], user: User) -> UserView {
 }
 
 /// The user with this name; a name that cannot be valid is no user's.
-pub(super) async fn find_user(store: &dyn Store, name: &str) -> Result<User> {
+pub(crate) async fn find_user(store: &dyn Store, name: &str) -> Result<User> {
     let not_found = || AppError::NotFound(format!("no user named {name:?}"));
     let name = UserName::parse(name).map_err(|_| not_found())?;
     store.user_by_name(&name).await?.ok_or_else(not_found)

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(users::get).patch(users::change).delete(users::delete),
         )
         .route("/api/v1/users/{name}/password", put(users::password))
+        .route("/api/v1/users/{name}/mfa", delete(users::reset_mfa))
         .route(
             "/api/v1/users/{name}/tokens",
             get(tokens::list_for_user).delete(tokens::revoke_user_tokens),
@@ -95,6 +96,7 @@ pub(crate) fn routes() -> Router<AppState> {
         users::get,
         users::change,
         users::password,
+        users::reset_mfa,
         users::delete,
         users::consents,
         users::revoke_consent,

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use heliogate_app::admin::{self, RoleView};
+use heliogate_app::mfa;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -29,8 +30,11 @@ pub(crate) struct NewRole {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleChange {
+    /// Replaces the role's scopes.
     #[schema(min_items = 1)]
-    scopes: Vec<String>,
+    scopes: Option<Vec<String>>,
+    /// Its users must sign in with a second factor (they set one up at their next sign-in).
+    mfa_required: Option<bool>,
 }
 
 /// Every role, by name.
@@ -76,7 +80,8 @@ pub(crate) async fn get(
     ))
 }
 
-/// Replaces a role's scopes; needs `If-Match` with the role's `ETag`.
+/// Changes a role's scopes or whether it requires a second factor; needs `If-Match` with the
+/// role's `ETag`.
 #[utoipa::path(patch, path = "/api/v1/roles/{name}", tag = "roles", operation_id = "change_role",
     params(("name" = String, Path), ("If-Match" = String, Header, description = "The ETag of the role as read")),
     request_body = RoleChange,
@@ -94,10 +99,19 @@ pub(crate) async fn change(
     headers: HeaderMap,
     Body(change): Body<RoleChange>,
 ) -> Answer {
-    let current = admin::show_role(&*state.store, &name).await?;
+    let store = &*state.store;
+    let current = admin::show_role(store, &name).await?;
     check_if_match(&headers, &current)?;
-    let role = admin::set_role_scopes(&*state.store, &actor, &name, &change.scopes).await?;
-    Ok(represented(&role, StatusCode::OK))
+    if let Some(scopes) = &change.scopes {
+        admin::set_role_scopes(store, &actor, &name, scopes).await?;
+    }
+    if let Some(required) = change.mfa_required {
+        mfa::set_role_mfa(store, &actor, &name, required).await?;
+    }
+    Ok(represented(
+        &admin::show_role(store, &name).await?,
+        StatusCode::OK,
+    ))
 }
 
 /// Deletes a role no user holds.

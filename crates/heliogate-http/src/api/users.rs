@@ -215,3 +215,19 @@ pub(crate) async fn revoke_consent(
     state.config.oauth.tokens.forget_all();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// Removes a user's second factors (authenticator app, recovery codes) after they lost them.
+#[utoipa::path(delete, path = "/api/v1/users/{name}/mfa", tag = "users", operation_id = "reset_user_mfa",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Removed, or there was none"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        super::Refusals))]
+pub(crate) async fn reset_mfa(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Answer {
+    heliogate_app::mfa::reset(&*state.store, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

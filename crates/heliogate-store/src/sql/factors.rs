@@ -170,13 +170,6 @@ impl FactorStore for SqlStore {
         Ok(required.is_some())
     }
 
-    async fn roles_requiring_mfa(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM roles WHERE mfa_required = TRUE ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)
-    }
-
     async fn set_role_mfa(
         &self,
         role: &RoleName,

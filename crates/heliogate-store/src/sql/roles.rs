@@ -18,9 +18,16 @@ impl SqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
+        let mfa_required: bool =
+            sqlx::query_scalar("SELECT mfa_required FROM roles WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(Role {
             name: stored_role(name)?,
             scopes: stored_scopes(scopes.into_iter().map(|(s,)| s))?,
+            mfa_required,
         })
     }
 }
@@ -28,10 +35,11 @@ impl SqlStore {
 #[async_trait]
 impl RoleStore for SqlStore {
     async fn list_roles(&self) -> Result<Vec<Role>> {
-        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM roles ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let names: Vec<(String, bool)> =
+            sqlx::query_as("SELECT name, mfa_required FROM roles ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         let links: Vec<(String, String)> =
             sqlx::query_as("SELECT role, scope FROM role_scopes ORDER BY role, scope")
                 .fetch_all(&self.pool)
@@ -39,7 +47,7 @@ impl RoleStore for SqlStore {
                 .map_err(db_err)?;
         names
             .into_iter()
-            .map(|(name,)| {
+            .map(|(name, mfa_required)| {
                 let scopes = links
                     .iter()
                     .filter(|(r, _)| *r == name)
@@ -47,6 +55,7 @@ impl RoleStore for SqlStore {
                 Ok(Role {
                     name: stored_role(&name)?,
                     scopes: stored_scopes(scopes)?,
+                    mfa_required,
                 })
             })
             .collect()

@@ -244,7 +244,7 @@ async fn roles_are_created_read_changed_only_as_read_and_deleted(app: TestApp) {
     let body: Value = created.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"name": "forecaster", "scopes": ["predict", "read"]})
+        json!({"name": "forecaster", "scopes": ["predict", "read"], "mfa_required": false})
     );
     let again = send(
         &server,
@@ -322,6 +322,59 @@ async fn roles_are_created_read_changed_only_as_read_and_deleted(app: TestApp) {
     assert_eq!(log["events"][0]["event"], "role.scopes_changed");
     assert_eq!(log["events"][0]["subject"], "forecaster");
     assert_ne!(log["events"][0]["actor"], "cli");
+
+    // A second factor required of the role's users, then a user's factors reset.
+    let required = send(
+        &server,
+        Method::PATCH,
+        path,
+        &token,
+        Some(&new_tag),
+        Some(json!({"mfa_required": true})),
+    )
+    .await;
+    assert_eq!(required.status(), 200);
+    let required: Value = required.json().await.unwrap();
+    assert_eq!(
+        (&required["mfa_required"], &required["scopes"]),
+        (&json!(true), &json!(["read"]))
+    );
+    app.add_user("ada", &["forecaster"]);
+    let shown = app.run(&["user", "show", "ada", "--json"]).json();
+    assert_eq!(shown["mfa"]["required"], true);
+    let reset = send(
+        &server,
+        Method::DELETE,
+        "/api/v1/users/ada/mfa",
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(reset.status(), 204);
+    let gone = send(
+        &server,
+        Method::DELETE,
+        "/api/v1/users/ada",
+        &token,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(gone.status(), 204);
+    problem(
+        send(
+            &server,
+            Method::DELETE,
+            "/api/v1/users/nobody/mfa",
+            &token,
+            None,
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
 
     // Bodies: unknown fields, wrong types and no JSON at all are refused, naming the field.
     for (body, field) in [

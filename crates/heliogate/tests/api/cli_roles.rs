@@ -13,10 +13,10 @@ async fn the_original_roles_are_there_from_the_start(app: TestApp) {
     assert_eq!(
         roles,
         serde_json::json!([
-            { "name": "administrator", "scopes": ["admin", "execute", "read", "write"] },
-            { "name": "moderator", "scopes": ["read", "write"] },
-            { "name": "reader", "scopes": ["read"] },
-            { "name": "writer", "scopes": ["write"] },
+            { "name": "administrator", "scopes": ["admin", "execute", "read", "write"], "mfa_required": false },
+            { "name": "moderator", "scopes": ["read", "write"], "mfa_required": false },
+            { "name": "reader", "scopes": ["read"], "mfa_required": false },
+            { "name": "writer", "scopes": ["write"], "mfa_required": false },
         ])
     );
     assert!(app
@@ -41,8 +41,18 @@ async fn a_role_is_added_changed_and_deleted(app: TestApp) {
         .json();
     assert_eq!(
         role,
-        serde_json::json!({ "name": "forecaster", "scopes": ["predict", "read"] })
+        serde_json::json!({ "name": "forecaster", "scopes": ["predict", "read"], "mfa_required": false })
     );
+    // A second factor required of its users, and no longer.
+    app.run(&["role", "set-mfa", "forecaster", "required"]).ok();
+    assert!(app
+        .run(&["role", "list"])
+        .ok()
+        .stdout
+        .contains("forecaster           predict read (second factor required)"));
+    app.run(&["role", "set-mfa", "forecaster", "optional"]).ok();
+    app.run(&["role", "set-mfa", "nobody", "required"])
+        .refused("no role named");
     app.add_user("gina", &["forecaster"]);
     assert_eq!(
         app.run(&["user", "show", "gina", "--json"]).json()["scopes"],
