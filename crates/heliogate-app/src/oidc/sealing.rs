@@ -1,5 +1,6 @@
-//! Private keys at rest: sealed with AES-256-GCM under `HELIOGATE_KEY_ENCRYPTION_KEY` when it is
-//! set, each bound to its key id, so that a database (or a backup) alone signs nothing.
+//! Secrets at rest — private signing keys, authenticator secrets: sealed with AES-256-GCM under
+//! `HELIOGATE_KEY_ENCRYPTION_KEY` when it is set, each bound to what it belongs to (a key id, a
+//! user), so that a database (or a backup) alone signs nothing and passes no second factor.
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -54,7 +55,7 @@ pub fn seal(kek: Option<&KeyEncryptionKey>, kid: &str, der: Vec<u8>) -> Result<V
                 aad: kid.as_bytes(),
             },
         )
-        .map_err(|_| refused("a signing key could not be sealed"))?;
+        .map_err(|_| refused("a secret could not be sealed"))?;
     Ok([SEALED, &nonce, &sealed].concat())
 }
 
@@ -64,10 +65,10 @@ pub fn open(kek: Option<&KeyEncryptionKey>, kid: &str, stored: &[u8]) -> Result<
         return Ok(stored.to_vec());
     };
     let kek = kek.ok_or_else(|| {
-        refused("the signing keys are encrypted: set HELIOGATE_KEY_ENCRYPTION_KEY")
+        refused("secrets in the database are sealed: set HELIOGATE_KEY_ENCRYPTION_KEY")
     })?;
     if rest.len() < NONCE_LEN {
-        return Err(refused("a stored signing key is damaged"));
+        return Err(refused("a sealed secret in the database is damaged"));
     }
     let (nonce, sealed) = rest.split_at(NONCE_LEN);
     kek.0
@@ -79,7 +80,7 @@ pub fn open(kek: Option<&KeyEncryptionKey>, kid: &str, stored: &[u8]) -> Result<
             },
         )
         .map_err(|_| {
-            refused("a signing key does not open with HELIOGATE_KEY_ENCRYPTION_KEY: is it the one it was sealed with?")
+            refused("a secret in the database does not open with HELIOGATE_KEY_ENCRYPTION_KEY: is it the one it was sealed with?")
         })
 }
 

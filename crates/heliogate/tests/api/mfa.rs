@@ -17,6 +17,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     a_role_that_requires_a_second_factor_leads_through_setting_one_up,
     wrong_codes_lock_like_wrong_passwords,
     an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_given,
+    authenticator_secrets_are_sealed_under_the_key_encryption_key,
 );
 
 fn now() -> i64 {
@@ -422,4 +423,26 @@ async fn an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_gi
         metadata["acr_values_supported"],
         serde_json::json!(["pwd", "mfa"])
     );
+}
+
+async fn authenticator_secrets_are_sealed_under_the_key_encryption_key(app: TestApp) {
+    use base64::Engine;
+    let kek = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
+    app.add_user("alice", &["reader"]);
+    let server = app
+        .serve(&[("HELIOGATE_KEY_ENCRYPTION_KEY", kek.as_str())])
+        .await;
+    let browser = signed_in(&server, "alice").await;
+    let (secret, _) = set_up(&browser).await;
+    let store = app.store().await;
+    let user = store
+        .user_by_name(&crate::helpers::user_name("alice"))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = store.totp_factor(&user.id).await.unwrap().unwrap();
+    assert!(stored.secret.starts_with(b"HGK1"), "sealed");
+    assert!(!stored.secret.windows(20).any(|w| w == secret.as_bytes()));
+    let (_, signed) = sign_in_with(&server, &secret.code_at(now() + 30)).await;
+    assert_eq!(signed.status(), 303);
 }
