@@ -292,10 +292,36 @@ pub enum ClientCommand {
     Delete { id: String },
     /// Give a confidential client a new secret; the old one stops working
     RotateSecret { id: String },
+    /// Change a client: each list given replaces the one it had, under the rules of `add`
+    Set {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// A redirect URI, matched exactly (repeat for several)
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token or client_credentials (repeat for several)
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// A scope the client may ask for (repeat for several)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
+    /// List the live tokens of a user or of a client (never their values), a page at a time
+    List {
+        #[command(flatten)]
+        target: RevokeTarget,
+        /// How many, 1 to 1000
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Where the previous page ended (its next_cursor)
+        #[arg(long)]
+        cursor: Option<String>,
+    },
     /// Revoke every live token of a user or of a client
     Revoke(RevokeTarget),
     /// Delete expired tokens, codes and sessions

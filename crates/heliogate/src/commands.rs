@@ -72,6 +72,32 @@ fn client_text(c: &ClientView) -> String {
     )
 }
 
+/// A page of tokens, one per line, and where the next page starts.
+fn token_lines(page: &admin::TokenPage) -> String {
+    let mut lines: Vec<String> = page
+        .tokens
+        .iter()
+        .map(|t| {
+            format!(
+                "{}  {:<13}  {}  {}  {}  expires {}",
+                t.token_id,
+                t.kind,
+                t.client_id,
+                t.user.as_deref().unwrap_or("-"),
+                t.scopes.join(" "),
+                time(t.expires_at)
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push("no live tokens".into());
+    }
+    if let Some(cursor) = &page.next_cursor {
+        lines.push(format!("(more: --cursor {cursor})"));
+    }
+    lines.join("\n")
+}
+
 fn role_line(r: &RoleView) -> String {
     let mfa = if r.mfa_required {
         " (second factor required)"
@@ -301,6 +327,32 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             let client = admin::rotate_client_secret(store, &actor, &id).await?;
             print(json, &client, || issued(&client))
         }
+        ClientCommand::Set {
+            id,
+            name,
+            redirect_uris,
+            grant_types,
+            scopes,
+        } => {
+            let given = |list: Vec<String>| (!list.is_empty()).then_some(list);
+            let change = admin::ClientChange {
+                name,
+                redirect_uris: given(redirect_uris),
+                grant_types: given(grant_types),
+                scopes: given(scopes),
+                ..Default::default()
+            };
+            let read = admin::show_client(store, &id).await?;
+            match admin::change_client(store, &actor, &read, change).await? {
+                admin::ClientChanged::Changed(client) => {
+                    print(json, &*client, || client_text(&client))
+                }
+                admin::ClientChanged::Stale => Err(AppError::Conflict(format!(
+                    "client {id} was changed meanwhile: try again"
+                ))
+                .into()),
+            }
+        }
     }
 }
 
@@ -312,6 +364,24 @@ pub async fn token(
 ) -> anyhow::Result<()> {
     let actor = Actor::cli();
     let (count, what) = match command {
+        TokenCommand::List {
+            target,
+            limit,
+            cursor,
+        } => {
+            let query = admin::TokenQuery {
+                cursor,
+                limit: Some(limit),
+            };
+            let page = match (target.user, target.client) {
+                (Some(user), _) => admin::list_user_tokens(store, &user, query).await?,
+                (None, Some(client)) => admin::list_client_tokens(store, &client, query).await?,
+                (None, None) => {
+                    return Err(AppError::Invalid("name --user or --client".into()).into())
+                }
+            };
+            return print(json, &page, || token_lines(&page));
+        }
         TokenCommand::Revoke(target) => match (target.user, target.client) {
             (Some(user), _) => (
                 admin::revoke_user_tokens(store, &actor, &user).await?,

@@ -10,6 +10,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     rotating_a_secret_replaces_it,
     refused_client_registrations_change_nothing,
     a_deleted_client_is_gone_with_its_tokens,
+    a_client_is_changed_under_the_rules_of_registration,
 );
 
 async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
@@ -233,4 +234,64 @@ async fn a_deleted_client_is_gone_with_its_tokens(app: TestApp) {
         store.recent_events(1).await.unwrap()[0].event,
         "client.deleted"
     );
+}
+
+async fn a_client_is_changed_under_the_rules_of_registration(app: TestApp) {
+    let id = app
+        .run(&[
+            "client",
+            "add",
+            "Web",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+        ])
+        .json()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = app
+        .run(&[
+            "client",
+            "set",
+            &id,
+            "--name",
+            "Web app",
+            "--redirect-uri",
+            "https://app.example/new",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--scope",
+            "read",
+            "--json",
+        ])
+        .json();
+    assert_eq!(changed["name"], "Web app");
+    assert_eq!(
+        changed["redirect_uris"],
+        serde_json::json!(["https://app.example/new", "http://127.0.0.1/cb"])
+    );
+    assert_eq!(changed["scopes"], serde_json::json!(["read"]));
+    assert_eq!(
+        changed["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    // What registration refuses, a change refuses, and nothing changes.
+    app.run(&[
+        "client",
+        "set",
+        &id,
+        "--redirect-uri",
+        "http://evil.example/cb",
+    ])
+    .refused("https");
+    app.run(&["client", "set", &id, "--scope", "nope"])
+        .refused("unknown scope");
+    app.run(&["client", "set", &id, "--grant-type", "client_credentials"])
+        .refused("redirect");
+    app.run(&["client", "set", "nope", "--name", "x"])
+        .refused("no client");
+    let shown = app.run(&["client", "show", &id, "--json"]).json();
+    assert_eq!(shown["redirect_uris"], changed["redirect_uris"]);
+    assert_eq!(shown["name"], "Web app");
 }

@@ -54,7 +54,8 @@ async fn insert_token_expiring(
 heliogate_store::for_each_backend!(crate::helpers::on;
     tokens_are_revoked_by_user_or_client,
     expired_tokens_are_purged,
-    revoke_needs_exactly_one_target
+    revoke_needs_exactly_one_target,
+    live_tokens_are_listed_without_their_values
 );
 
 async fn tokens_are_revoked_by_user_and_client_setup(app: &TestApp) -> (String, String, String) {
@@ -127,4 +128,37 @@ async fn revoke_needs_exactly_one_target(app: TestApp) {
             .code,
         2
     );
+}
+
+async fn live_tokens_are_listed_without_their_values(app: TestApp) {
+    let (user, one, two) = tokens_are_revoked_by_user_and_client_setup(&app).await;
+    let store = app.store().await;
+    insert_token(&*store, &one, Some(&user), "secret-a").await;
+    insert_token(&*store, &two, Some(&user), "secret-b").await;
+    insert_token(&*store, &two, None, "secret-c").await;
+    let page = app
+        .run(&["token", "list", "--user", "hana", "--limit", "1", "--json"])
+        .json();
+    assert_eq!(page["tokens"].as_array().unwrap().len(), 1);
+    assert_eq!(page["tokens"][0]["user"], "hana");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = app
+        .run(&[
+            "token", "list", "--user", "hana", "--cursor", cursor, "--json",
+        ])
+        .json();
+    assert_eq!(rest["tokens"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+    let text = app
+        .run(&["token", "list", "--client", &two])
+        .ok()
+        .stdout
+        .clone();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(!text.contains("secret-"), "{text}");
+    assert!(
+        text.contains("access_token") && text.contains("read"),
+        "{text}"
+    );
+    assert_eq!(app.run(&["token", "list"]).code, 2);
 }
