@@ -12,6 +12,7 @@ pub mod login;
 pub mod mfa;
 pub mod oauth;
 pub mod oidc;
+pub mod passkeys;
 pub mod password_hashing;
 mod random;
 pub mod scopes;

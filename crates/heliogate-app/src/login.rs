@@ -12,7 +12,9 @@ use heliogate_store::{NewSession, Session, Store, User};
 
 use crate::mfa::{self, CodeCheck};
 use crate::oidc::sealing::KeyEncryptionKey;
+use crate::passkeys::{self, Passkeys};
 use crate::{audit, event, invalid, new_secret, now, password_hashing, AppError, Result};
+use webauthn_rs::prelude::PublicKeyCredential;
 
 /// The rules of signing in, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -227,10 +229,7 @@ pub async fn sign_in(
         None => None,
     }
     .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
-    let has_factor = store
-        .totp_factor(&user.id)
-        .await?
-        .is_some_and(|f| f.confirmed);
+    let has_factor = mfa::status(store, &user.id).await?.any();
     if has_factor || attempt.require_mfa || store.mfa_required(&user.id).await? {
         // Not a failure, but no success yet: the account's failures stand until the second
         // factor is given, so that a known password does not reset the count of wrong codes.
@@ -310,12 +309,24 @@ async fn start_session(
     Ok(SignIn::SignedIn { session_id, user })
 }
 
-/// The second step of a sign-in: a code from the authenticator app (the first one confirms an
-/// app being set up) or a recovery code.
+/// What the second step of a sign-in gives.
+#[derive(Debug, Clone)]
+pub enum Proof {
+    /// A code from the authenticator app (the first one confirms an app being set up) or a
+    /// recovery code.
+    Code(String),
+    /// A passkey's answer to the ceremony `ceremony`.
+    Passkey {
+        ceremony: String,
+        credential: Box<PublicKeyCredential>,
+    },
+}
+
+/// The second step of a sign-in.
 #[derive(Debug, Clone)]
 pub struct FactorStep {
     pub pending_id: String,
-    pub code: String,
+    pub proof: Proof,
     pub client_addr: Option<String>,
     pub user_agent: Option<String>,
     pub replaces: Option<String>,
@@ -338,6 +349,7 @@ pub async fn complete_sign_in(
     store: &dyn Store,
     policy: &LoginPolicy,
     kek: Option<&KeyEncryptionKey>,
+    rp: Option<&Passkeys>,
     step: FactorStep,
 ) -> Result<SignIn> {
     let now = now();
@@ -350,7 +362,25 @@ pub async fn complete_sign_in(
         Ok(guess) => guess,
         Err(retry_after) => return Ok(SignIn::Throttled { retry_after }),
     };
-    let checked = match mfa::check_code(store, kek, &user, &step.code, addr).await {
+    let checked = match &step.proof {
+        Proof::Code(code) => mfa::check_code(store, kek, &user, code, addr).await,
+        Proof::Passkey {
+            ceremony,
+            credential,
+        } => match rp {
+            Some(rp) => passkeys::finish_authentication(store, rp, &user, ceremony, credential)
+                .await
+                .map(|ok| {
+                    if ok {
+                        CodeCheck::Passkey
+                    } else {
+                        CodeCheck::Wrong
+                    }
+                }),
+            None => Ok(CodeCheck::Wrong),
+        },
+    };
+    let checked = match checked {
         Ok(checked) => checked,
         Err(e) => {
             guess.give_back(store, 0).await?;
@@ -386,7 +416,51 @@ pub async fn complete_sign_in(
         user_agent: step.user_agent,
         replaces: step.replaces,
     };
-    start_session(store, policy, user, started, "pwd otp mfa").await
+    let amr = if checked == CodeCheck::Passkey {
+        "pwd hwk mfa"
+    } else {
+        "pwd otp mfa"
+    };
+    start_session(store, policy, user, started, amr).await
+}
+
+/// A sign-in with a discoverable passkey alone: with user verification it is two factors.
+#[derive(Debug, Clone)]
+pub struct PasskeySignIn {
+    pub ceremony: String,
+    pub credential: Box<PublicKeyCredential>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub replaces: Option<String>,
+}
+
+pub async fn sign_in_with_passkey(
+    store: &dyn Store,
+    policy: &LoginPolicy,
+    rp: &Passkeys,
+    attempt: PasskeySignIn,
+) -> Result<SignIn> {
+    let addr = attempt.client_addr.as_deref();
+    let Some(user) =
+        passkeys::finish_sign_in(store, rp, &attempt.ceremony, &attempt.credential).await?
+    else {
+        audit(
+            store,
+            "login.passkey_failed",
+            "passkey",
+            None,
+            addr,
+            serde_json::json!({}),
+        )
+        .await?;
+        return Ok(SignIn::Refused { locked: false });
+    };
+    let started = Started {
+        client_addr: attempt.client_addr,
+        user_agent: attempt.user_agent,
+        replaces: attempt.replaces,
+    };
+    start_session(store, policy, user, started, "hwk mfa").await
 }
 
 /// The live session a browser's session id names, if any; keeps it alive while in use.

@@ -16,9 +16,18 @@ use crate::{event, invalid, now, Actor, AppError, Result};
 pub struct FactorStatus {
     /// An authenticator app is set up and confirmed.
     pub totp: bool,
+    /// How many passkeys or security keys are registered.
+    pub passkeys: u32,
     pub recovery_codes_left: u32,
     /// A role of theirs requires a second factor.
     pub required: bool,
+}
+
+impl FactorStatus {
+    /// The user has a second factor to give.
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
 }
 
 pub async fn status(store: &dyn Store, user_id: &str) -> Result<FactorStatus> {
@@ -26,8 +35,10 @@ pub async fn status(store: &dyn Store, user_id: &str) -> Result<FactorStatus> {
         .totp_factor(user_id)
         .await?
         .is_some_and(|f| f.confirmed);
+    let passkeys = u32::try_from(store.passkeys(user_id).await?.len()).unwrap_or(u32::MAX);
     Ok(FactorStatus {
         totp,
+        passkeys,
         recovery_codes_left: store.recovery_codes_left(user_id).await?,
         required: store.mfa_required(user_id).await?,
     })
@@ -105,6 +116,8 @@ pub enum CodeCheck {
     Enrolled,
     /// One of the user's unused recovery codes, used up now.
     Recovery,
+    /// One of the user's passkeys answered.
+    Passkey,
     Wrong,
 }
 

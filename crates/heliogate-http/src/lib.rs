@@ -75,6 +75,8 @@ pub struct HttpConfig {
     pub metrics_from: Networks,
     /// The installation's key, which binds the sign-in form's token to its pre-login session.
     pub server_key: ServerKey,
+    /// The WebAuthn relying party; none when the issuer's host is not a domain name.
+    pub passkeys: Option<std::sync::Arc<heliogate_app::passkeys::Passkeys>>,
 }
 
 impl HttpConfig {

@@ -38,6 +38,8 @@ fn config(issuer: &str) -> HttpConfig {
         trusted_proxies: Default::default(),
         metrics_from: "127.0.0.1".parse().unwrap(),
         server_key: heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap(),
+        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(issuer, "heliogate")
+            .map(std::sync::Arc::new),
     }
 }
 

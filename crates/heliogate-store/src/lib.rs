@@ -32,8 +32,8 @@ pub mod testing;
 pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
     Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
-    Redemption, RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, TokenHolder,
-    TokenKind, TokenRecord, TotpFactor, User,
+    Redemption, RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, StoredPasskey,
+    TokenHolder, TokenKind, TokenRecord, TotpFactor, User,
 };
 
 pub use error::{Result, StoreError};
@@ -382,6 +382,35 @@ pub trait FactorStore {
     async fn mfa_required(&self, user_id: &str) -> Result<bool>;
     async fn set_role_mfa(&self, role: &RoleName, required: bool, event: &AuditEvent)
         -> Result<()>;
+    /// A user's passkeys, oldest first.
+    async fn passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>>;
+    /// The passkey with this credential id, whoever's it is.
+    async fn passkey(&self, credential_id: &str) -> Result<Option<StoredPasskey>>;
+    /// Adds a passkey; `Conflict` when its credential is registered already.
+    async fn add_passkey(&self, passkey: &StoredPasskey, event: &AuditEvent) -> Result<()>;
+    /// Records a use: the credential as updated (its sign counter), and when.
+    async fn passkey_used(&self, credential_id: &str, passkey: &str, now: UnixTime) -> Result<()>;
+    /// Removes one of a user's passkeys; whether it was theirs.
+    async fn delete_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        event: &AuditEvent,
+    ) -> Result<bool>;
+    /// Keeps a WebAuthn ceremony's state until `expires_at`.
+    async fn put_challenge(
+        &self,
+        id_hash: &SecretHash,
+        user_id: Option<&str>,
+        state: &str,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    /// Takes a ceremony's state, once: its user and state, while it lasts.
+    async fn take_challenge(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<(Option<String>, String)>>;
     /// Records a sign-in whose password was right and whose second factor is pending.
     async fn create_mfa_pending(
         &self,

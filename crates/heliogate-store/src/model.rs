@@ -459,3 +459,17 @@ impl std::fmt::Debug for TotpFactor {
             .finish_non_exhaustive()
     }
 }
+
+/// A user's passkey or security key (WebAuthn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// The credential id, base64url.
+    pub credential_id: String,
+    pub user_id: String,
+    /// What the user called it.
+    pub name: String,
+    /// The credential (public key, sign counter) as the WebAuthn library keeps it.
+    pub passkey: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}

@@ -9,8 +9,8 @@ use heliogate_core::{
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
     AuditEvent, AuditFilter, AuditRecord, ClientSettings, NewAccessToken, NewClient, NewCode,
-    NewRefreshToken, NewSession, NewUser, Redemption, Revocation, Store, StoreError, TokenHolder,
-    User,
+    NewRefreshToken, NewSession, NewUser, Redemption, Revocation, Store, StoreError, StoredPasskey,
+    TokenHolder, User,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -150,6 +150,7 @@ heliogate_store::for_each_backend!(crate::on;
     only_the_owning_client_revokes_a_token,
     a_holder_s_live_tokens_are_listed_by_key_and_revoked_one_by_one,
     second_factors_are_enrolled_used_once_and_reset,
+    passkeys_and_their_ceremonies_are_kept,
     consents_are_kept_listed_and_withdrawn,
     disabling_a_user_revokes_their_tokens,
     a_value_the_database_refuses_is_invalid_not_an_outage,
@@ -1907,4 +1908,64 @@ async fn second_factors_are_enrolled_used_once_and_reset(store: &dyn Store) {
         .unwrap();
     store.delete_mfa_pending(&pending).await.unwrap();
     assert_eq!(store.mfa_pending(&pending, NOW).await.unwrap(), None);
+}
+
+async fn passkeys_and_their_ceremonies_are_kept(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "ada", &["reader"]), &ev())
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("u-2", "bob", &["reader"]), &ev())
+        .await
+        .unwrap();
+    let key = |id: &str, user: &str| StoredPasskey {
+        credential_id: id.into(),
+        user_id: user.into(),
+        name: format!("key {id}"),
+        passkey: "{}".into(),
+        created_at: NOW,
+        last_used_at: None,
+    };
+    store.add_passkey(&key("c1", "u-1"), &ev()).await.unwrap();
+    store.add_passkey(&key("c2", "u-1"), &ev()).await.unwrap();
+    assert!(matches!(
+        store.add_passkey(&key("c1", "u-2"), &ev()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = store.passkeys("u-1").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    store
+        .passkey_used("c1", "{\"counter\":2}", NOW + 5)
+        .await
+        .unwrap();
+    let used = store.passkey("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (used.passkey.as_str(), used.last_used_at),
+        ("{\"counter\":2}", Some(NOW + 5))
+    );
+    // Only its owner removes it.
+    assert!(!store.delete_passkey("u-2", "c1", &ev()).await.unwrap());
+    assert!(store.delete_passkey("u-1", "c1", &ev()).await.unwrap());
+    assert!(store.passkey("c1").await.unwrap().is_none());
+    // A reset takes the rest.
+    assert!(store.reset_factors("u-1", &ev()).await.unwrap());
+    assert!(store.passkeys("u-1").await.unwrap().is_empty());
+
+    // A ceremony's state is taken once, while it lasts.
+    let id = SecretHash::of("ceremony");
+    store
+        .put_challenge(&id, Some("u-1"), "state", NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_challenge(&id, NOW).await.unwrap(),
+        Some((Some("u-1".to_owned()), "state".to_owned()))
+    );
+    assert_eq!(store.take_challenge(&id, NOW).await.unwrap(), None);
+    store
+        .put_challenge(&id, None, "old", NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(store.take_challenge(&id, NOW + 300).await.unwrap(), None);
 }

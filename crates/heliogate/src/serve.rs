@@ -75,6 +75,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         server_key: admin::server_key(&*store)
             .await
             .context("while reading the installation's key")?,
+        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(&issuer, &settings.instance_name)
+            .map(std::sync::Arc::new),
     };
     let state = AppState::new(store.clone(), config);
     let purging = tokio::spawn(purge_hourly(

@@ -21,6 +21,8 @@ enum Notice {
     ApplicationRevoked,
     FactorsRemoved,
     WrongCode,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 #[derive(Template)]
@@ -39,6 +41,8 @@ struct AccountPage<'a> {
     apps: Vec<heliogate_store::Consent>,
     error: Option<String>,
     mfa: mfa::FactorStatus,
+    /// The user's passkeys; `None` when passkeys cannot be used here (no domain name).
+    passkeys: Option<Vec<heliogate_store::StoredPasskey>>,
     /// What the second-factor section confirms or refuses after a change.
     mfa_notice: Option<&'static str>,
 }
@@ -66,7 +70,16 @@ async fn render(
     let mfa_notice = match notice {
         Notice::FactorsRemoved => Some("Your authenticator app and recovery codes were removed."),
         Notice::WrongCode => Some("That code is wrong: nothing was removed."),
+        Notice::PasskeyAdded => Some("Your passkey was added."),
+        Notice::PasskeyRemoved => Some("The passkey was removed."),
         _ => None,
+    };
+    let passkeys = match &state.config.passkeys {
+        Some(_) => match state.store.passkeys(&user.id).await {
+            Ok(keys) => Some(keys),
+            Err(e) => return app_error_page(state, AppError::from(e)),
+        },
+        None => None,
     };
     let html = AccountPage {
         instance: &state.config.instance_name,
@@ -82,6 +95,7 @@ async fn render(
         error,
         mfa,
         mfa_notice,
+        passkeys,
     }
     .render();
     page(status, html)
@@ -97,6 +111,8 @@ pub(super) async fn show(
         Some("application=revoked") => Notice::ApplicationRevoked,
         Some("mfa=removed") => Notice::FactorsRemoved,
         Some("mfa=wrong-code") => Notice::WrongCode,
+        Some("passkey=added") => Notice::PasskeyAdded,
+        Some("passkey=removed") => Notice::PasskeyRemoved,
         _ => Notice::None,
     };
     render(&state, &signed_in, StatusCode::OK, notice, None).await

@@ -18,7 +18,7 @@ use crate::AppState;
 /// session: a random id in a cookie of its own, and in the form that id's tag under the
 /// installation's key. A foreign site cannot sign a browser in to an account of its choosing:
 /// it can neither read the browser's id nor make a tag for an id it planted.
-const LOGIN_FORM: &str = "login-form";
+pub(super) const LOGIN_FORM: &str = "login-form";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -31,6 +31,8 @@ struct LoginPage<'a> {
     /// An application asked for a second factor (`acr_values=mfa`): it is asked for after
     /// the password, or set up, whatever the user's roles say.
     mfa: bool,
+    /// Passkeys can sign in here.
+    passkeys: bool,
 }
 
 /// What the sign-in form shows and carries.
@@ -54,6 +56,7 @@ fn render(
         username: shown.username,
         error,
         mfa: shown.mfa,
+        passkeys: state.config.passkeys.is_some(),
     }
     .render();
     let mut response = page(status, html);

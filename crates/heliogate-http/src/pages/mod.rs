@@ -1,9 +1,10 @@
 //! Server-rendered pages: sign-in, the account page, errors. Templates sit beside the code
-//! that renders them; one stylesheet; no script.
+//! that renders them; one stylesheet; one script, for passkeys (the pages work without it).
 
 mod account;
 mod login;
 mod mfa;
+mod passkeys;
 mod second_factor;
 
 use askama::Template;
@@ -18,9 +19,10 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 
-/// Pages load nothing but our stylesheet, post only to us, and are never framed.
+/// Pages load nothing but our stylesheet and script, talk and post only to us, and are never
+/// framed.
 const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -35,7 +37,24 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/recovery-codes", post(mfa::recovery_codes))
         .route("/account/mfa/remove", post(mfa::remove))
         .route("/logout", post(login::logout))
+        .route(
+            "/account/passkeys/options",
+            post(passkeys::registration_options),
+        )
+        .route("/account/passkeys", post(passkeys::register))
+        .route("/account/passkeys/remove", post(passkeys::remove))
+        .route(
+            "/login/second-factor/passkey/options",
+            post(passkeys::second_factor_options),
+        )
+        .route(
+            "/login/second-factor/passkey",
+            post(passkeys::second_factor),
+        )
+        .route("/login/passkey/options", post(passkeys::sign_in_options))
+        .route("/login/passkey", post(passkeys::sign_in))
         .route("/static/heliogate.css", get(stylesheet))
+        .route("/static/passkeys.js", get(script))
 }
 
 /// Where to go after signing in: the query's `next`, if it is a path of ours.
@@ -194,6 +213,16 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PageForm<T> {
             }
         }
     }
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("passkeys.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use heliogate_app::login::{self, FactorStep, SignIn};
+use heliogate_app::login::{self, FactorStep, Proof, SignIn};
 use heliogate_app::mfa;
 use heliogate_core::safe_next;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use super::{app_error_page, next_in, page, qr_svg, PageForm};
 use crate::session::{cookie, csrf_refusal, ClientAddr};
 use crate::AppState;
 
-const FACTOR_FORM: &str = "second-factor-form";
+pub(super) const FACTOR_FORM: &str = "second-factor-form";
 
 #[derive(Template)]
 #[template(path = "second_factor.html")]
@@ -27,6 +27,8 @@ struct SecondFactorPage<'a> {
     next: &'a str,
     /// Set when the user sets up an authenticator app here: its QR code and secret.
     enrolment: Option<(String, String)>,
+    /// The user has a passkey to give instead of a code.
+    passkey: bool,
     error: Option<String>,
 }
 
@@ -44,22 +46,25 @@ async fn render(
         Ok(None) => return finish_sign_in(state, Ok(SignIn::PendingExpired), next),
         Err(e) => return app_error_page(state, e),
     };
-    let enrolment = match mfa::status(store, &user.id).await {
-        Ok(status) if status.totp => None,
-        Ok(_) => {
-            let kek = state.config.oauth.key_encryption.as_ref();
-            match mfa::begin_totp(store, kek, &state.config.instance_name, &user).await {
-                Ok(enrolment) => Some((qr_svg(&enrolment.uri), enrolment.text)),
-                Err(e) => return app_error_page(state, e),
-            }
-        }
+    let factors = match mfa::status(store, &user.id).await {
+        Ok(factors) => factors,
         Err(e) => return app_error_page(state, e),
+    };
+    let enrolment = if factors.any() {
+        None
+    } else {
+        let kek = state.config.oauth.key_encryption.as_ref();
+        match mfa::begin_totp(store, kek, &state.config.instance_name, &user).await {
+            Ok(enrolment) => Some((qr_svg(&enrolment.uri), enrolment.text)),
+            Err(e) => return app_error_page(state, e),
+        }
     };
     let html = SecondFactorPage {
         instance: &state.config.instance_name,
         csrf_token: &state.config.server_key.tag(FACTOR_FORM, pending_id),
         next,
         enrolment,
+        passkey: factors.passkeys > 0 && state.config.passkeys.is_some(),
         error,
     }
     .render();
@@ -107,7 +112,7 @@ pub(super) async fn submit(
     let next = safe_next(Some(&form.next));
     let step = FactorStep {
         pending_id: pending_id.to_owned(),
-        code: form.code.chars().take(64).collect(),
+        proof: Proof::Code(form.code.chars().take(64).collect()),
         client_addr: addr,
         user_agent: headers
             .get(header::USER_AGENT)
@@ -116,7 +121,8 @@ pub(super) async fn submit(
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };
     let kek = state.config.oauth.key_encryption.as_ref();
-    let signed = login::complete_sign_in(&*state.store, &state.config.login, kek, step).await;
+    let rp = state.config.passkeys.as_deref();
+    let signed = login::complete_sign_in(&*state.store, &state.config.login, kek, rp, step).await;
     count_sign_in(&state, &signed);
     match signed {
         Ok(SignIn::Refused { .. }) => {

@@ -6,7 +6,8 @@ use heliogate_core::{RoleName, SecretHash, UnixTime};
 use super::audit::commit_with;
 use super::{Engine, SqlStore};
 use crate::error::db_err;
-use crate::{AuditEvent, FactorStore, Result, StoreError, TotpFactor};
+use crate::error::unique;
+use crate::{AuditEvent, FactorStore, Result, StoreError, StoredPasskey, TotpFactor};
 
 #[async_trait]
 impl FactorStore for SqlStore {
@@ -143,7 +144,7 @@ impl FactorStore for SqlStore {
     async fn reset_factors(&self, user_id: &str, event: &AuditEvent) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let mut removed = 0;
-        for table in ["totp_factors", "recovery_codes"] {
+        for table in ["totp_factors", "recovery_codes", "passkeys"] {
             removed += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -228,5 +229,137 @@ impl FactorStore for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>> {
+        let rows: Vec<PasskeyRow> = sqlx::query_as(&format!(
+            "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, credential_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(StoredPasskey::from).collect())
+    }
+
+    async fn passkey(&self, credential_id: &str) -> Result<Option<StoredPasskey>> {
+        let row: Option<PasskeyRow> = sqlx::query_as(&format!(
+            "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = $1"
+        ))
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(StoredPasskey::from))
+    }
+
+    async fn add_passkey(&self, passkey: &StoredPasskey, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO passkeys (credential_id, user_id, name, passkey, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&passkey.credential_id)
+        .bind(&passkey.user_id)
+        .bind(&passkey.name)
+        .bind(&passkey.passkey)
+        .bind(passkey.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique("that passkey is registered already".into()))?;
+        commit_with(tx, event).await
+    }
+
+    async fn passkey_used(&self, credential_id: &str, passkey: &str, now: UnixTime) -> Result<()> {
+        sqlx::query("UPDATE passkeys SET passkey = $2, last_used_at = $3 WHERE credential_id = $1")
+            .bind(credential_id)
+            .bind(passkey)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2")
+            .bind(user_id)
+            .bind(credential_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        commit_with(tx, event).await?;
+        Ok(true)
+    }
+
+    async fn put_challenge(
+        &self,
+        id_hash: &SecretHash,
+        user_id: Option<&str>,
+        state: &str,
+        expires_at: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webauthn_challenges (id_hash, user_id, state, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id_hash.as_bytes().to_vec())
+        .bind(user_id)
+        .bind(state)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn take_challenge(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<(Option<String>, String)>> {
+        let taken: Option<(Option<String>, String, i64)> = sqlx::query_as(
+            "DELETE FROM webauthn_challenges WHERE id_hash = $1 RETURNING user_id, state, expires_at",
+        )
+        .bind(id_hash.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(taken
+            .filter(|(_, _, expires_at)| *expires_at > now)
+            .map(|(user_id, state, _)| (user_id, state)))
+    }
+}
+
+const PASSKEY_COLUMNS: &str = "credential_id, user_id, name, passkey, created_at, last_used_at";
+
+#[derive(sqlx::FromRow)]
+struct PasskeyRow {
+    credential_id: String,
+    user_id: String,
+    name: String,
+    passkey: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<PasskeyRow> for StoredPasskey {
+    fn from(row: PasskeyRow) -> Self {
+        Self {
+            credential_id: row.credential_id,
+            user_id: row.user_id,
+            name: row.name,
+            passkey: row.passkey,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
     }
 }

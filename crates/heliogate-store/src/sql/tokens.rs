@@ -98,6 +98,7 @@ impl TokenStore for SqlStore {
             ("authorization_codes", "code_hash"),
             ("sessions", "id_hash"),
             ("mfa_pending", "id_hash"),
+            ("webauthn_challenges", "id_hash"),
         ];
         for (table, key) in tables {
             // A cursor over an ordered column: each chunk goes on where the last one stopped,

@@ -125,3 +125,63 @@ async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
     chrome.wait_for_url(&server.url("/")).await;
     chrome.wait_for_text("Signing in asks for a code").await;
 }
+
+/// A person adds a passkey on the account page (Chromium's virtual authenticator), then signs
+/// in with it alone, and with it as the second factor after the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_adds_a_passkey_and_signs_in_with_it() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    app.add_user("alice", &["reader"]);
+    // WebAuthn needs a domain name: the issuer is localhost, on a port chosen here.
+    let port = crate::helpers::free_port();
+    let base = format!("http://localhost:{port}");
+    let mut command = app.command();
+    command.args(["--listen", &format!("127.0.0.1:{port}"), "--issuer", &base]);
+    let _server = Server::start(command, app.dir.path()).await;
+    let chrome = Chrome::start(driver).await;
+    chrome.add_virtual_authenticator().await;
+    let url = |path: &str| format!("{base}{path}");
+
+    chrome.open(&url("/login")).await;
+    chrome.fill("#username", "alice").await;
+    chrome.fill("#password", PASSWORD).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_url(&url("/")).await;
+    chrome.wait_for_text("You have no passkey.").await;
+    chrome.fill("#passkey-name", " on this laptop").await;
+    chrome.click("#add-passkey").await;
+    chrome.wait_for_url(&url("/?passkey=added")).await;
+    chrome.wait_for_text("My passkey on this laptop").await;
+
+    // Alone: no user name, no password.
+    chrome.click("form[action='/logout'] button").await;
+    chrome.wait_for_url(&url("/login")).await;
+    chrome.click("#passkey-sign-in").await;
+    chrome.wait_for_url(&url("/")).await;
+    chrome.wait_for_text(">alice</h1>").await;
+
+    // After the password, as the second factor.
+    chrome.click("form[action='/logout'] button").await;
+    chrome.wait_for_url(&url("/login")).await;
+    chrome.fill("#username", "alice").await;
+    chrome.fill("#password", PASSWORD).await;
+    chrome.click("button[type=submit]").await;
+    chrome
+        .wait_for_url(&url("/login/second-factor?next=%2F"))
+        .await;
+    chrome.click("#use-passkey").await;
+    chrome.wait_for_url(&url("/")).await;
+    chrome.wait_for_text(">alice</h1>").await;
+    let audit = app
+        .run(&["audit", "list", "--user", "alice", "--json"])
+        .json();
+    let amrs: Vec<String> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "login.succeeded")
+        .map(|e| e["detail"]["amr"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(amrs[..2], ["pwd hwk mfa", "hwk mfa"], "{amrs:?}");
+}

@@ -43,7 +43,7 @@ async fn a_user_is_added_shown_and_listed(app: TestApp) {
     // What `show` adds: the user's second factors, never a secret.
     assert_eq!(
         shown["mfa"],
-        serde_json::json!({"totp": false, "recovery_codes_left": 0, "required": false})
+        serde_json::json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0, "required": false})
     );
     shown.as_object_mut().unwrap().remove("mfa");
     assert_eq!(shown, added);

@@ -658,8 +658,9 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
             csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
             "{csp}"
         );
+        // One script, heliogate's own file (passkeys): nothing inline, nothing evaluated.
         assert!(
-            !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+            !csp.contains("unsafe-") && csp.contains("script-src 'self';"),
             "{csp}"
         );
         assert_eq!(h["x-content-type-options"], "nosniff");
@@ -683,7 +684,18 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
     );
     let account = browser.get("/").await;
     assert_eq!(account.headers()["cache-control"], "no-store");
-    assert!(!account.text().await.unwrap().contains("<script"));
+    // The only script is heliogate's own file; no page has inline script.
+    let html = account.text().await.unwrap();
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(
+        html.contains("<script src=\"/static/passkeys.js\" defer></script>"),
+        "{html}"
+    );
+    let script = browser.get("/static/passkeys.js").await;
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     let css = browser.get("/static/heliogate.css").await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 

@@ -18,6 +18,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     wrong_codes_lock_like_wrong_passwords,
     an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_given,
     authenticator_secrets_are_sealed_under_the_key_encryption_key,
+    passkey_ceremonies_refuse_what_a_page_did_not_send,
 );
 
 fn now() -> i64 {
@@ -101,6 +102,8 @@ async fn an_authenticator_app_is_set_up_and_asked_for_after_the_password(app: Te
     let browser = signed_in(&server, "alice").await;
     let (secret, codes) = set_up(&browser).await;
     let account = browser.get("/").await.text().await.unwrap();
+    // Reached by an IP address, heliogate offers no passkeys (WebAuthn needs a domain name).
+    assert!(!account.contains("Passkeys"), "{account}");
     assert!(
         account.contains("Recovery codes left:\n     10"),
         "{account}"
@@ -445,4 +448,76 @@ async fn authenticator_secrets_are_sealed_under_the_key_encryption_key(app: Test
     assert!(!stored.secret.windows(20).any(|w| w == secret.as_bytes()));
     let (_, signed) = sign_in_with(&server, &secret.code_at(now() + 30)).await;
     assert_eq!(signed.status(), 303);
+}
+
+async fn passkey_ceremonies_refuse_what_a_page_did_not_send(app: TestApp) {
+    app.add_user("alice", &["reader"]);
+    // WebAuthn needs a domain name: the issuer is localhost.
+    let port = crate::helpers::free_port();
+    let mut command = app.command();
+    command.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--issuer",
+        &format!("http://localhost:{port}"),
+    ]);
+    let server = crate::helpers::Server::start(command, app.dir.path()).await;
+    let browser = signed_in(&server, "alice").await;
+    let json_post = |path: &'static str, token: Option<String>, body: Value| {
+        let browser = &browser;
+        async move {
+            let mut request = browser
+                .client
+                .post(format!("{}{path}", browser.base))
+                .json(&body);
+            if let Some(token) = token {
+                request = request.header("x-csrf-token", token);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    // Without the page's token: refused, nothing started.
+    for path in [
+        "/account/passkeys/options",
+        "/login/passkey/options",
+        "/login/second-factor/passkey/options",
+    ] {
+        let refused = json_post(path, None, serde_json::json!({})).await;
+        assert_eq!(refused.status(), 403, "{path}");
+        let body: Value = refused.json().await.unwrap();
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    // With it: the options for the browser, and an answer that is not a credential's is
+    // refused as bad input, not a failure of the server.
+    let csrf = browser.csrf("/").await;
+    let started: Value = json_post(
+        "/account/passkeys/options",
+        Some(csrf.clone()),
+        serde_json::json!({}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(started["options"]["publicKey"]["rp"]["id"], "localhost");
+    assert_eq!(
+        started["options"]["publicKey"]["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
+    let forged = serde_json::json!({
+        "ceremony": started["ceremony"],
+        "name": "forged",
+        "credential": {
+            "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+            "response": { "attestationObject": "AAAA", "clientDataJSON": "AAAA" },
+            "extensions": {}
+        }
+    });
+    let refused = json_post("/account/passkeys", Some(csrf.clone()), forged.clone()).await;
+    assert_eq!(refused.status(), 400);
+    // The ceremony was used up by that answer.
+    let again = json_post("/account/passkeys", Some(csrf), forged).await;
+    assert_eq!(again.status(), 400);
+    let account = browser.get("/").await.text().await.unwrap();
+    assert!(account.contains("You have no passkey."), "{account}");
 }

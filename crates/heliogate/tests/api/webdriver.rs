@@ -191,6 +191,24 @@ impl Chrome {
         }
     }
 
+    /// Gives the browser a virtual platform authenticator (the WebDriver WebAuthn extension):
+    /// it keeps discoverable credentials, verifies its user, and answers without a touch.
+    pub async fn add_virtual_authenticator(&self) {
+        self.call(
+            reqwest::Method::POST,
+            "/webauthn/authenticator",
+            Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            })),
+        )
+        .await;
+    }
+
     /// Whether the element `css` selects has the focus.
     pub async fn has_focus(&self, css: &str) -> bool {
         let active = self
