@@ -185,3 +185,80 @@ async fn a_person_adds_a_passkey_and_signs_in_with_it() {
         .collect();
     assert_eq!(amrs[..2], ["pwd hwk mfa", "hwk mfa"], "{amrs:?}");
 }
+
+/// A role requires a second factor: the person sets up an authenticator app right after the
+/// password, makes recovery codes, signs in with one of them, and is locked out by wrong
+/// codes like by wrong passwords.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_requires_a_second_factor_and_wrong_codes_lock() {
+    use heliogate_core::mfa::TotpSecret;
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    app.add_user("alice", &["reader"]);
+    app.run(&["role", "set-mfa", "reader", "required"]).ok();
+    let mut command = app.command();
+    command.env("HELIOGATE_LOGIN_MAX_FAILURES", "3");
+    let server = Server::start(command, app.dir.path()).await;
+    let chrome = Chrome::start(driver).await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let sign_in = async || {
+        chrome.open(&server.url("/login")).await;
+        chrome.fill("#username", "alice").await;
+        chrome.fill("#password", PASSWORD).await;
+        chrome.click("button[type=submit]").await;
+        chrome
+            .wait_for_url(&server.url("/login/second-factor?next=%2F"))
+            .await;
+    };
+    let sign_out = async || {
+        chrome.click("form[action='/logout'] button").await;
+        chrome.wait_for_url(&server.url("/login")).await;
+    };
+
+    // Led through setting up an app before anything else.
+    sign_in().await;
+    chrome.wait_for_text("Set up an authenticator app").await;
+    let page = chrome.source().await;
+    let start = page.find("<code id=\"totp-secret\">").unwrap() + 23;
+    let end = start + page[start..].find("</code>").unwrap();
+    let secret = TotpSecret::from_text(&page[start..end]).unwrap();
+    chrome.fill("#code", &secret.code_at(now())).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_url(&server.url("/")).await;
+    chrome.wait_for_text("Signing in asks for a code").await;
+
+    // Recovery codes, made on the account page, each signs in once.
+    chrome
+        .click("form[action='/account/recovery-codes'] button")
+        .await;
+    chrome.wait_for_text("Your recovery codes").await;
+    let page = chrome.source().await;
+    let start = page.find("<li><code>").unwrap() + 10;
+    let code = page[start..start + 19].to_owned();
+    chrome.open(&server.url("/")).await;
+    sign_out().await;
+    sign_in().await;
+    chrome.fill("#code", &code).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_url(&server.url("/")).await;
+    chrome.wait_for_text("Recovery codes left:\n     9").await;
+    sign_out().await;
+
+    // Wrong codes lock the account: the right one is refused after the third.
+    sign_in().await;
+    for _ in 0..3 {
+        chrome.fill("#code", "000000").await;
+        chrome.click("button[type=submit]").await;
+        chrome
+            .wait_for_text("That code is wrong, or was used already.")
+            .await;
+    }
+    chrome.fill("#code", &secret.code_at(now() + 30)).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_for_text("Too many failed attempts.").await;
+}
