@@ -33,7 +33,7 @@ pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
     Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
     Redemption, RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, StoredPasskey,
-    TokenHolder, TokenKind, TokenRecord, TotpFactor, User,
+    TokenHolder, TokenKind, TokenRecord, TotpFactor, User, UserChangeSet,
 };
 
 pub use error::{Result, StoreError};
@@ -92,6 +92,17 @@ pub trait UserStore {
     ) -> Result<()>;
     /// Deletes a user with their tokens, codes, consents and sessions; deleting the last
     /// administrator is a `Conflict`.
+    /// Changes a user's email, roles and status together, if the user is unchanged since it
+    /// was read at `read_at` (its `updated_at` then): `false`, and nothing written, when
+    /// another change came between. Every change moves `updated_at` on, by a second at least.
+    async fn change_user(
+        &self,
+        name: &UserName,
+        change: &UserChangeSet,
+        read_at: UnixTime,
+        now: UnixTime,
+        events: &[AuditEvent],
+    ) -> Result<bool>;
     async fn delete_user(&self, name: &UserName, event: &AuditEvent) -> Result<()>;
 }
 

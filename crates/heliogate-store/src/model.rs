@@ -473,3 +473,12 @@ pub struct StoredPasskey {
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
 }
+
+/// A change to a user, made at once (`UserStore::change_user`): each field given is replaced.
+#[derive(Debug, Clone, Default)]
+pub struct UserChangeSet {
+    /// `Some(None)` clears the address.
+    pub email: Option<Option<Email>>,
+    pub roles: Option<Vec<RoleName>>,
+    pub disabled: Option<bool>,
+}

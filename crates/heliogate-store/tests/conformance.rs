@@ -10,7 +10,7 @@ use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
     AuditEvent, AuditFilter, AuditRecord, ClientSettings, NewAccessToken, NewClient, NewCode,
     NewRefreshToken, NewSession, NewUser, Redemption, Revocation, Store, StoreError, StoredPasskey,
-    TokenHolder, User,
+    TokenHolder, User, UserChangeSet,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -123,6 +123,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_duplicate_user_name_is_a_conflict,
     an_unknown_role_creates_no_user,
     the_last_administrator_cannot_be_removed,
+    a_user_is_changed_at_once_only_as_read,
     a_held_role_cannot_be_deleted,
     hostile_text_is_stored_verbatim,
     clients_round_trip_and_rotate_secrets,
@@ -1968,4 +1969,68 @@ async fn passkeys_and_their_ceremonies_are_kept(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.take_challenge(&id, NOW + 300).await.unwrap(), None);
+}
+
+async fn a_user_is_changed_at_once_only_as_read(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "ada", &["administrator"]), &ev())
+        .await
+        .unwrap();
+    store
+        .create_user(&new_user("u-2", "bob", &["reader"]), &ev())
+        .await
+        .unwrap();
+    let read = store.user_by_name(&name("bob")).await.unwrap().unwrap();
+    let change = UserChangeSet {
+        email: Some(Some(
+            heliogate_core::Email::parse("bob@example.org").unwrap(),
+        )),
+        roles: Some(vec![role("writer")]),
+        disabled: Some(true),
+    };
+    // In the second it was read, twice from the same read: the second is refused.
+    let now = read.updated_at;
+    assert!(store
+        .change_user(&name("bob"), &change, read.updated_at, now, &[ev(), ev()])
+        .await
+        .unwrap());
+    let changed = store.user_by_name(&name("bob")).await.unwrap().unwrap();
+    assert_eq!(changed.email.as_deref(), Some("bob@example.org"));
+    assert_eq!(changed.roles, ["writer"]);
+    assert!(changed.disabled);
+    assert_eq!(changed.updated_at, read.updated_at + 1);
+    let again = UserChangeSet {
+        disabled: Some(false),
+        ..Default::default()
+    };
+    assert!(!store
+        .change_user(&name("bob"), &again, read.updated_at, now, &[ev()])
+        .await
+        .unwrap());
+    assert!(
+        store
+            .user_by_name(&name("bob"))
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    // The last administrator stays, and a refused change writes nothing.
+    let ada = store.user_by_name(&name("ada")).await.unwrap().unwrap();
+    let demote = UserChangeSet {
+        email: Some(None),
+        roles: Some(vec![role("reader")]),
+        disabled: None,
+    };
+    assert!(matches!(
+        store
+            .change_user(&name("ada"), &demote, ada.updated_at, NOW + 10, &[ev()])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let kept = store.user_by_name(&name("ada")).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.roles.clone(), kept.updated_at),
+        (ada.roles, ada.updated_at)
+    );
 }

@@ -28,8 +28,9 @@ pub use tokens::{
     revoke_user_token, revoke_user_tokens, Purged, TokenPage, TokenQuery, TokenView,
 };
 pub use users::{
-    add_user, delete_user, list_users, page_users, set_disabled, set_email, set_password,
-    set_user_roles, show_user, AddUser, UserPage, UserQuery, UserView,
+    add_user, change_user, delete_user, list_users, page_users, set_disabled, set_email,
+    set_password, set_user_roles, show_user, AddUser, UserChanged, UserEdit, UserPage, UserQuery,
+    UserView,
 };
 
 fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>> {

@@ -1,7 +1,7 @@
 //! Users: create, show, change roles and passwords, disable, delete.
 
 use heliogate_core::{check_new_password, Email, RoleName, UserName};
-use heliogate_store::{NewUser, Role, Store, User};
+use heliogate_store::{AuditEvent, NewUser, Role, Store, User, UserChangeSet};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -183,12 +183,7 @@ pub async fn set_user_roles(
 ) -> Result<UserView> {
     let name = user_name(name)?;
     let roles = parse_roles(roles)?;
-    let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
-    let changed = actor.event(
-        "user.roles_changed",
-        name.as_str(),
-        serde_json::json!({ "roles": names }),
-    );
+    let changed = roles_event(actor, &name, &roles);
     store.set_user_roles(&name, &roles, now(), &changed).await?;
     show_user(store, name.as_str()).await
 }
@@ -220,12 +215,7 @@ pub async fn set_disabled(
     disabled: bool,
 ) -> Result<()> {
     let name = user_name(name)?;
-    let event = if disabled {
-        "user.disabled"
-    } else {
-        "user.enabled"
-    };
-    let changed = actor.event(event, name.as_str(), serde_json::json!({}));
+    let changed = disabled_event(actor, &name, disabled);
     Ok(store.set_disabled(&name, disabled, now(), &changed).await?)
 }
 
@@ -238,14 +228,92 @@ pub async fn set_email(
 ) -> Result<()> {
     let name = user_name(name)?;
     let email = email.map(Email::parse).transpose().map_err(invalid)?;
-    let changed = actor.event(
-        "user.email_changed",
-        name.as_str(),
-        serde_json::json!({ "email": email.as_ref().map(Email::as_str) }),
-    );
+    let changed = email_event(actor, &name, email.as_ref());
     Ok(store
         .set_email(&name, email.as_ref(), now(), &changed)
         .await?)
+}
+
+fn roles_event(actor: &Actor, name: &UserName, roles: &[RoleName]) -> AuditEvent {
+    let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+    actor.event(
+        "user.roles_changed",
+        name.as_str(),
+        serde_json::json!({ "roles": names }),
+    )
+}
+
+fn disabled_event(actor: &Actor, name: &UserName, disabled: bool) -> AuditEvent {
+    let event = if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    };
+    actor.event(event, name.as_str(), serde_json::json!({}))
+}
+
+fn email_event(actor: &Actor, name: &UserName, email: Option<&Email>) -> AuditEvent {
+    actor.event(
+        "user.email_changed",
+        name.as_str(),
+        serde_json::json!({ "email": email.map(Email::as_str) }),
+    )
+}
+
+/// A change to a user, as typed: each field given is replaced (`email: Some(None)` clears it).
+#[derive(Debug, Clone, Default)]
+pub struct UserEdit {
+    pub email: Option<Option<String>>,
+    pub roles: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// What a change to a user came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChanged {
+    Changed(Box<UserView>),
+    /// Someone changed the user after it was read: nothing was written.
+    Stale,
+}
+
+/// Changes a user's email, roles and status at once, if the user is still as `read` shows:
+/// one transaction, one check of the last administrator, each change audited as alone.
+pub async fn change_user(
+    store: &dyn Store,
+    actor: &Actor,
+    read: &UserView,
+    edit: UserEdit,
+) -> Result<UserChanged> {
+    let name = user_name(&read.name)?;
+    let email = edit
+        .email
+        .map(|e| e.as_deref().map(Email::parse).transpose().map_err(invalid))
+        .transpose()?;
+    let roles = edit.roles.as_deref().map(parse_roles).transpose()?;
+    let mut events = Vec::new();
+    if let Some(email) = &email {
+        events.push(email_event(actor, &name, email.as_ref()));
+    }
+    if let Some(roles) = &roles {
+        events.push(roles_event(actor, &name, roles));
+    }
+    if let Some(disabled) = edit.disabled {
+        events.push(disabled_event(actor, &name, disabled));
+    }
+    let change = UserChangeSet {
+        email,
+        roles,
+        disabled: edit.disabled,
+    };
+    if !store
+        .change_user(&name, &change, read.updated_at, now(), &events)
+        .await?
+    {
+        return Ok(UserChanged::Stale);
+    }
+    Ok(UserChanged::Changed(Box::new(
+        show_user(store, name.as_str()).await?,
+    )))
 }
 
 pub async fn delete_user(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {

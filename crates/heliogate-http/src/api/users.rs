@@ -5,12 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use heliogate_app::admin::{self, AddUser, ConsentView, UserPage, UserQuery, UserView};
+use heliogate_app::admin::{
+    self, AddUser, ConsentView, UserChanged, UserEdit, UserPage, UserQuery, UserView,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::body::{check_if_match, created, represented, Body};
+use super::body::{changed_meanwhile, check_if_match, created, represented, Body};
 use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
@@ -131,21 +133,17 @@ pub(crate) async fn change(
     Body(change): Body<UserChange>,
 ) -> Answer {
     let store = &*state.store;
-    let current = admin::show_user(store, &name).await?;
-    check_if_match(&headers, &current)?;
-    if let Some(email) = &change.email {
-        admin::set_email(store, &actor, &name, email.as_deref()).await?;
+    let read = admin::show_user(store, &name).await?;
+    check_if_match(&headers, &read)?;
+    let edit = UserEdit {
+        email: change.email,
+        roles: change.roles,
+        disabled: change.disabled,
+    };
+    match admin::change_user(store, &actor, &read, edit).await? {
+        UserChanged::Changed(user) => Ok(represented(&*user, StatusCode::OK)),
+        UserChanged::Stale => Err(changed_meanwhile()),
     }
-    if let Some(roles) = &change.roles {
-        admin::set_user_roles(store, &actor, &name, roles).await?;
-    }
-    if let Some(disabled) = change.disabled {
-        admin::set_disabled(store, &actor, &name, disabled).await?;
-    }
-    Ok(represented(
-        &admin::show_user(store, &name).await?,
-        StatusCode::OK,
-    ))
 }
 
 /// Sets a user's password; their sessions end. Nothing secret comes back.

@@ -4,11 +4,13 @@ use async_trait::async_trait;
 use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
-use super::audit::commit_with;
+use super::audit::{commit_with, insert_event};
 use super::{admin_count, keeping_an_admin, revoke_tokens_where, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
-use crate::{email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserStore};
+use crate::{
+    email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
+};
 
 impl SqlStore {
     async fn roles_of(&self, user_ids: Option<&str>) -> Result<Vec<(String, String)>> {
@@ -184,39 +186,8 @@ impl UserStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
-        let held_before = held_scopes(&mut tx, &id).await?;
-        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        insert_user_roles(&mut tx, &id, roles).await?;
-        let held_after = held_scopes(&mut tx, &id).await?;
-        let lost: Vec<&String> = held_before.difference(&held_after).collect();
-        if !lost.is_empty() {
-            // What the roles no longer give: the refresh tokens go, and every access token
-            // that carries a scope the user lost.
-            revoke_refresh_tokens(&mut tx, &id, now).await?;
-            for scope in lost {
-                let pattern = format!("% {} %", like_escaped(scope));
-                sqlx::query(
-                    "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL \
-                     AND (' ' || scope || ' ') LIKE $2 ESCAPE '\\'",
-                )
-                .bind(&id)
-                .bind(pattern)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            }
-        }
-        sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        apply_roles(&mut tx, &id, roles, now).await?;
+        touch(&mut tx, &id, now).await?;
         keeping_an_admin(tx, before, event).await
     }
 
@@ -261,21 +232,8 @@ impl UserStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
-        sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
-            .bind(&id)
-            .bind(disabled)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            revoke_tokens_where(&mut tx, "user_id = $1", &id, now).await?;
-        }
+        apply_disabled(&mut tx, &id, disabled, now).await?;
+        touch(&mut tx, &id, now).await?;
         keeping_an_admin(tx, before, event).await
     }
 
@@ -288,14 +246,51 @@ impl UserStore for SqlStore {
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
-        sqlx::query("UPDATE users SET email = $2, updated_at = $3 WHERE id = $1")
+        apply_email(&mut tx, &id, email).await?;
+        touch(&mut tx, &id, now).await?;
+        commit_with(tx, event).await
+    }
+
+    async fn change_user(
+        &self,
+        name: &UserName,
+        change: &UserChangeSet,
+        read_at: UnixTime,
+        now: UnixTime,
+        events: &[AuditEvent],
+    ) -> Result<bool> {
+        // Under the admin lock, so that no other change comes between the check and the write.
+        let mut tx = self.begin_admin().await?;
+        let id = user_id(&mut tx, name.as_str()).await?;
+        let current: i64 = sqlx::query_scalar("SELECT updated_at FROM users WHERE id = $1")
             .bind(&id)
-            .bind(email.map(Email::as_str))
-            .bind(now)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        commit_with(tx, event).await
+        if current != read_at {
+            return Ok(false);
+        }
+        let before = admin_count(&mut tx).await?;
+        if let Some(email) = &change.email {
+            apply_email(&mut tx, &id, email.as_ref()).await?;
+        }
+        if let Some(roles) = &change.roles {
+            apply_roles(&mut tx, &id, roles, now).await?;
+        }
+        if let Some(disabled) = change.disabled {
+            apply_disabled(&mut tx, &id, disabled, now).await?;
+        }
+        touch(&mut tx, &id, now).await?;
+        if before > 0 && admin_count(&mut tx).await? == 0 {
+            return Err(StoreError::Conflict(
+                "that would leave no enabled administrator".into(),
+            ));
+        }
+        for event in events {
+            insert_event(&mut *tx, event).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn delete_user(&self, name: &UserName, event: &AuditEvent) -> Result<()> {
@@ -309,6 +304,93 @@ impl UserStore for SqlStore {
             .map_err(db_err)?;
         keeping_an_admin(tx, before, event).await
     }
+}
+
+/// Moves a user's `updated_at` on to `now`, or by a second when a change came within it, so
+/// that whoever read the user before any change sees it changed: once per change, after the
+/// `apply_…` that make it.
+async fn touch(tx: &mut Transaction<'_, Db>, id: &str, now: UnixTime) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET updated_at = CASE WHEN $2 > updated_at THEN $2 ELSE updated_at + 1 END \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn apply_email(tx: &mut Transaction<'_, Db>, id: &str, email: Option<&Email>) -> Result<()> {
+    sqlx::query("UPDATE users SET email = $2 WHERE id = $1")
+        .bind(id)
+        .bind(email.map(Email::as_str))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Disables a user (ending their sessions and tokens) or enables them.
+async fn apply_disabled(
+    tx: &mut Transaction<'_, Db>,
+    id: &str,
+    disabled: bool,
+    now: UnixTime,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
+        .bind(id)
+        .bind(disabled)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if disabled {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        revoke_tokens_where(tx, "user_id = $1", id, now).await?;
+    }
+    Ok(())
+}
+
+/// Replaces a user's roles; what they no longer give is taken from their tokens.
+async fn apply_roles(
+    tx: &mut Transaction<'_, Db>,
+    id: &str,
+    roles: &[RoleName],
+    now: UnixTime,
+) -> Result<()> {
+    let held_before = held_scopes(tx, id).await?;
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    insert_user_roles(tx, id, roles).await?;
+    let held_after = held_scopes(tx, id).await?;
+    let lost: Vec<&String> = held_before.difference(&held_after).collect();
+    if !lost.is_empty() {
+        // What the roles no longer give: the refresh tokens go, and every access token
+        // that carries a scope the user lost.
+        revoke_refresh_tokens(tx, id, now).await?;
+        for scope in lost {
+            let pattern = format!("% {} %", like_escaped(scope));
+            sqlx::query(
+                "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND (' ' || scope || ' ') LIKE $2 ESCAPE '\\'",
+            )
+            .bind(id)
+            .bind(pattern)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    Ok(())
 }
 
 /// The scopes a user's roles give now.

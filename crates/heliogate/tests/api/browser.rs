@@ -251,13 +251,17 @@ async fn a_role_requires_a_second_factor_and_wrong_codes_lock() {
 
     // Wrong codes lock the account: the right one is refused after the third.
     sign_in().await;
+    let form = server.url("/login/second-factor?next=%2F");
     for _ in 0..3 {
+        // A fresh form each time, so that the answer awaited is this one's.
+        chrome.open(&form).await;
         chrome.fill("#code", "000000").await;
         chrome.click("button[type=submit]").await;
         chrome
             .wait_for_text("That code is wrong, or was used already.")
             .await;
     }
+    chrome.open(&form).await;
     chrome.fill("#code", &secret.code_at(now() + 30)).await;
     chrome.click("button[type=submit]").await;
     chrome.wait_for_text("Too many failed attempts.").await;
