@@ -125,6 +125,17 @@ pub trait RoleStore {
         event: &AuditEvent,
     ) -> Result<Role>;
     /// Deletes a role; `Conflict` while any user holds it.
+    /// Changes a role's scopes and whether it requires a second factor together, if the role
+    /// is still as `read` shows it: `false`, and nothing written, when another change came
+    /// between. `Conflict` when it would leave no administrator.
+    async fn change_role(
+        &self,
+        name: &RoleName,
+        read: &Role,
+        scopes: Option<&[Scope]>,
+        mfa_required: Option<bool>,
+        events: &[AuditEvent],
+    ) -> Result<bool>;
     async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<()>;
     /// Every scope some role holds: with the OpenID Connect scopes, the scopes the server knows.
     async fn role_scopes(&self) -> Result<ScopeSet>;

@@ -124,6 +124,7 @@ heliogate_store::for_each_backend!(crate::on;
     an_unknown_role_creates_no_user,
     the_last_administrator_cannot_be_removed,
     a_user_is_changed_at_once_only_as_read,
+    a_role_is_changed_at_once_only_as_read,
     a_held_role_cannot_be_deleted,
     hostile_text_is_stored_verbatim,
     clients_round_trip_and_rotate_secrets,
@@ -2033,4 +2034,56 @@ async fn a_user_is_changed_at_once_only_as_read(store: &dyn Store) {
         (kept.roles.clone(), kept.updated_at),
         (ada.roles, ada.updated_at)
     );
+}
+
+async fn a_role_is_changed_at_once_only_as_read(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "ada", &["administrator"]), &ev())
+        .await
+        .unwrap();
+    let read = async |name: &str| {
+        store
+            .list_roles()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.name.as_str() == name)
+            .unwrap()
+    };
+    let writer = read("writer").await;
+    let scopes = scopes(&["write", "publish"]);
+    assert!(store
+        .change_role(
+            &role("writer"),
+            &writer,
+            Some(&scopes),
+            Some(true),
+            &[ev(), ev()]
+        )
+        .await
+        .unwrap());
+    let changed = read("writer").await;
+    assert_eq!(changed.scopes.to_vec(), ["publish", "write"]);
+    assert!(changed.mfa_required);
+    // A second change made from the same read is refused, and writes nothing.
+    assert!(!store
+        .change_role(&role("writer"), &writer, None, Some(false), &[ev()])
+        .await
+        .unwrap());
+    assert!(read("writer").await.mfa_required);
+    // The last administrator stays.
+    let admin = read("administrator").await;
+    assert!(matches!(
+        store
+            .change_role(&role("administrator"), &admin, Some(&scopes), None, &[ev()])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(read("administrator").await, admin);
+    assert!(matches!(
+        store
+            .change_role(&role("nobody"), &admin, None, Some(true), &[ev()])
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -22,7 +22,10 @@ pub use clients::{
 };
 pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
-pub use roles::{add_role, delete_role, list_roles, set_role_scopes, show_role, RoleView};
+pub use roles::{
+    add_role, change_role, delete_role, list_roles, set_role_scopes, show_role, RoleChanged,
+    RoleView,
+};
 pub use tokens::{
     list_client_tokens, list_user_tokens, purge_expired, revoke_client_token, revoke_client_tokens,
     revoke_user_token, revoke_user_tokens, Purged, TokenPage, TokenQuery, TokenView,

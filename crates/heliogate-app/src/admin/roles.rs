@@ -88,6 +88,50 @@ pub async fn set_role_scopes(
     Ok(role.into())
 }
 
+/// What a change to a role came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChanged {
+    Changed(RoleView),
+    /// Someone changed the role after it was read: nothing was written.
+    Stale,
+}
+
+/// Changes a role's scopes and whether it requires a second factor together, if it is still
+/// as `read` shows it.
+pub async fn change_role(
+    store: &dyn Store,
+    actor: &Actor,
+    read: &RoleView,
+    scopes: Option<&[String]>,
+    mfa_required: Option<bool>,
+) -> Result<RoleChanged> {
+    let name = RoleName::parse(&read.name).map_err(invalid)?;
+    let scopes = scopes.map(role_scopes_input).transpose()?;
+    let as_read = Role {
+        name: name.clone(),
+        scopes: parse_scopes(&read.scopes)?.into_iter().collect(),
+        mfa_required: read.mfa_required,
+    };
+    let mut events = Vec::new();
+    if let Some(scopes) = &scopes {
+        events.push(actor.event("role.scopes_changed", name.as_str(), scopes_detail(scopes)));
+    }
+    if let Some(required) = mfa_required {
+        events.push(actor.event(
+            "role.mfa_changed",
+            name.as_str(),
+            serde_json::json!({ "required": required }),
+        ));
+    }
+    if !store
+        .change_role(&name, &as_read, scopes.as_deref(), mfa_required, &events)
+        .await?
+    {
+        return Ok(RoleChanged::Stale);
+    }
+    Ok(RoleChanged::Changed(show_role(store, name.as_str()).await?))
+}
+
 pub async fn delete_role(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {
     let name = RoleName::parse(name).map_err(invalid)?;
     let deleted = actor.event("role.deleted", name.as_str(), serde_json::json!({}));

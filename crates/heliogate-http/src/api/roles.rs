@@ -4,13 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use heliogate_app::admin::{self, RoleView};
-use heliogate_app::mfa;
+use heliogate_app::admin::{self, RoleChanged, RoleView};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::body::{check_if_match, created, represented, Body};
+use super::body::{changed_meanwhile, check_if_match, created, represented, Body};
 use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
@@ -100,18 +99,13 @@ pub(crate) async fn change(
     Body(change): Body<RoleChange>,
 ) -> Answer {
     let store = &*state.store;
-    let current = admin::show_role(store, &name).await?;
-    check_if_match(&headers, &current)?;
-    if let Some(scopes) = &change.scopes {
-        admin::set_role_scopes(store, &actor, &name, scopes).await?;
+    let read = admin::show_role(store, &name).await?;
+    check_if_match(&headers, &read)?;
+    let scopes = change.scopes.as_deref();
+    match admin::change_role(store, &actor, &read, scopes, change.mfa_required).await? {
+        RoleChanged::Changed(role) => Ok(represented(&role, StatusCode::OK)),
+        RoleChanged::Stale => Err(changed_meanwhile()),
     }
-    if let Some(required) = change.mfa_required {
-        mfa::set_role_mfa(store, &actor, &name, required).await?;
-    }
-    Ok(represented(
-        &admin::show_role(store, &name).await?,
-        StatusCode::OK,
-    ))
 }
 
 /// Deletes a role no user holds.

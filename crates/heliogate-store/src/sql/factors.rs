@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use heliogate_core::{RoleName, SecretHash, UnixTime};
 
 use super::audit::commit_with;
+use super::roles::apply_role_mfa;
 use super::{Engine, SqlStore};
 use crate::error::db_err;
 use crate::error::unique;
@@ -178,18 +179,7 @@ impl FactorStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        let done = sqlx::query("UPDATE roles SET mfa_required = $2 WHERE name = $1")
-            .bind(role.as_str())
-            .bind(required)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "no role named {:?}",
-                role.as_str()
-            )));
-        }
+        apply_role_mfa(&mut tx, role, required).await?;
         commit_with(tx, event).await
     }
 

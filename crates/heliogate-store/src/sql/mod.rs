@@ -113,16 +113,28 @@ pub(super) async fn admin_count(tx: &mut Transaction<'_, Db>) -> Result<i64> {
 /// Commits a change that must leave at least one administrator, if there was one before,
 /// with its audit record.
 pub(super) async fn keeping_an_admin(
-    mut tx: Transaction<'_, Db>,
+    tx: Transaction<'_, Db>,
     before: i64,
     event: &AuditEvent,
+) -> Result<()> {
+    keeping_an_admin_with(tx, before, std::slice::from_ref(event)).await
+}
+
+/// Commits a change with its events, unless it left no administrator where there was one.
+pub(super) async fn keeping_an_admin_with(
+    mut tx: Transaction<'_, Db>,
+    before: i64,
+    events: &[AuditEvent],
 ) -> Result<()> {
     if before > 0 && admin_count(&mut tx).await? == 0 {
         return Err(StoreError::Conflict(
             "that would leave no enabled administrator".into(),
         ));
     }
-    audit::commit_with(tx, event).await
+    for event in events {
+        audit::insert_event(&mut *tx, event).await?;
+    }
+    tx.commit().await.map_err(db_err)
 }
 
 pub(super) async fn user_id(tx: &mut Transaction<'_, Db>, name: &str) -> Result<String> {

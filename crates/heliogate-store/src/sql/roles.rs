@@ -5,7 +5,7 @@ use heliogate_core::{RoleName, Scope, ScopeSet, UnixTime};
 use sqlx::Transaction;
 
 use super::audit::commit_with;
-use super::{admin_count, keeping_an_admin, Db, Engine, SqlStore};
+use super::{admin_count, keeping_an_admin, keeping_an_admin_with, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{stored_role, stored_scopes};
 use crate::{AuditEvent, Result, Role, RoleStore, StoreError};
@@ -102,6 +102,48 @@ impl RoleStore for SqlStore {
         self.role(name.as_str()).await
     }
 
+    async fn change_role(
+        &self,
+        name: &RoleName,
+        read: &Role,
+        scopes: Option<&[Scope]>,
+        mfa_required: Option<bool>,
+        events: &[AuditEvent],
+    ) -> Result<bool> {
+        // Under the admin lock: what is there is compared with what was read, then changed,
+        // with nothing between.
+        let mut tx = self.begin_admin().await?;
+        role_exists(&mut tx, name).await?;
+        let held: Vec<String> =
+            sqlx::query_scalar("SELECT scope FROM role_scopes WHERE role = $1 ORDER BY scope")
+                .bind(name.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let required: bool = sqlx::query_scalar("SELECT mfa_required FROM roles WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if stored_scopes(held)? != read.scopes || required != read.mfa_required {
+            return Ok(false);
+        }
+        let before = admin_count(&mut tx).await?;
+        if let Some(scopes) = scopes {
+            sqlx::query("DELETE FROM role_scopes WHERE role = $1")
+                .bind(name.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            insert_role_scopes(&mut tx, name, scopes).await?;
+        }
+        if let Some(required) = mfa_required {
+            apply_role_mfa(&mut tx, name, required).await?;
+        }
+        keeping_an_admin_with(tx, before, events).await?;
+        Ok(true)
+    }
+
     async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_admin().await?;
         role_exists(&mut tx, name).await?;
@@ -142,6 +184,27 @@ async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()
     found
         .map(|_| ())
         .ok_or_else(|| StoreError::NotFound(format!("no role named {:?}", name.as_str())))
+}
+
+/// Requires a second factor of a role's users, or not; `NotFound` when there is no such role.
+pub(super) async fn apply_role_mfa(
+    tx: &mut Transaction<'_, Db>,
+    name: &RoleName,
+    required: bool,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE roles SET mfa_required = $2 WHERE name = $1")
+        .bind(name.as_str())
+        .bind(required)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no role named {:?}",
+            name.as_str()
+        )));
+    }
+    Ok(())
 }
 
 async fn insert_role_scopes(

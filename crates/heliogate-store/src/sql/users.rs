@@ -4,8 +4,11 @@ use async_trait::async_trait;
 use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
-use super::audit::{commit_with, insert_event};
-use super::{admin_count, keeping_an_admin, revoke_tokens_where, user_id, Db, Engine, SqlStore};
+use super::audit::commit_with;
+use super::{
+    admin_count, keeping_an_admin, keeping_an_admin_with, revoke_tokens_where, user_id, Db, Engine,
+    SqlStore,
+};
 use crate::error::{db_err, unique};
 use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
 use crate::{
@@ -281,15 +284,7 @@ impl UserStore for SqlStore {
             apply_disabled(&mut tx, &id, disabled, now).await?;
         }
         touch(&mut tx, &id, now).await?;
-        if before > 0 && admin_count(&mut tx).await? == 0 {
-            return Err(StoreError::Conflict(
-                "that would leave no enabled administrator".into(),
-            ));
-        }
-        for event in events {
-            insert_event(&mut *tx, event).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
+        keeping_an_admin_with(tx, before, events).await?;
         Ok(true)
     }
 
