@@ -229,8 +229,9 @@ pub async fn sign_in(
         None => None,
     }
     .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
-    let has_factor = mfa::status(store, &user.id).await?.any();
-    if has_factor || attempt.require_mfa || store.mfa_required(&user.id).await? {
+    let factors = mfa::status(store, &user.id).await?;
+    let has_factor = factors.any();
+    if has_factor || attempt.require_mfa || factors.required {
         // Not a failure, but no success yet: the account's failures stand until the second
         // factor is given, so that a known password does not reset the count of wrong codes.
         guess.give_back(store, 0).await?;

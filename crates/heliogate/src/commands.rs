@@ -344,10 +344,8 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             };
             let read = admin::show_client(store, &id).await?;
             match admin::change_client(store, &actor, &read, change).await? {
-                admin::ClientChanged::Changed(client) => {
-                    print(json, &*client, || client_text(&client))
-                }
-                admin::ClientChanged::Stale => Err(AppError::Conflict(format!(
+                admin::Changed::Done(client) => print(json, &*client, || client_text(&client)),
+                admin::Changed::Stale => Err(AppError::Conflict(format!(
                     "client {id} was changed meanwhile: try again"
                 ))
                 .into()),

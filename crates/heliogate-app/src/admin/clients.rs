@@ -6,7 +6,7 @@ use heliogate_store::{Client, ClientSettings, NewClient, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse_scopes, user_name};
+use super::{parse_scopes, user_name, Changed};
 use crate::scopes::known_scopes;
 use crate::{invalid, new_client_id, new_secret, now, Actor, AppError, Result};
 
@@ -347,21 +347,13 @@ fn summary(spec: &ClientSpec) -> serde_json::Value {
     serde_json::json!({ "name": spec.name, "grant_types": grant_types, "scopes": scopes })
 }
 
-/// What a change to a client came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientChanged {
-    Changed(Box<ClientView>),
-    /// Someone changed the client after it was read: nothing was written.
-    Stale,
-}
-
 /// Changes a client's settings, if it is still as `read` shows it.
 pub async fn change_client(
     store: &dyn Store,
     actor: &Actor,
     read: &ClientView,
     change: ClientChange,
-) -> Result<ClientChanged> {
+) -> Result<Changed<ClientView>> {
     let client = find_client(store, &read.client_id).await?;
     let settings = checked_settings(store, &change.applied_to(read)).await?;
     let changed = actor.event(
@@ -379,9 +371,9 @@ pub async fn change_client(
         )
         .await?
     {
-        return Ok(ClientChanged::Stale);
+        return Ok(Changed::Stale);
     }
-    Ok(ClientChanged::Changed(Box::new(
+    Ok(Changed::Done(Box::new(
         find_client(store, &read.client_id).await?.into(),
     )))
 }

@@ -18,13 +18,12 @@ use crate::{invalid, Result};
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
 pub use clients::{
     add_client, change_client, delete_client, list_clients, rotate_client_secret, show_client,
-    AddClient, ClientChange, ClientChanged, ClientView, IssuedClient,
+    AddClient, ClientChange, ClientView, IssuedClient,
 };
 pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
 pub use roles::{
-    add_role, change_role, delete_role, list_roles, set_role_scopes, show_role, RoleChanged,
-    RoleView,
+    add_role, change_role, delete_role, list_roles, set_role_scopes, show_role, RoleView,
 };
 pub use tokens::{
     list_client_tokens, list_user_tokens, purge_expired, revoke_client_token, revoke_client_tokens,
@@ -32,9 +31,17 @@ pub use tokens::{
 };
 pub use users::{
     add_user, change_user, delete_user, list_users, page_users, set_disabled, set_email,
-    set_password, set_user_roles, show_user, AddUser, UserChanged, UserEdit, UserPage, UserQuery,
-    UserView,
+    set_password, set_user_roles, show_user, AddUser, UserChange, UserPage, UserQuery, UserView,
 };
+
+/// What a change made on a version read came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed<T> {
+    /// Made: the thing as it is now.
+    Done(Box<T>),
+    /// Someone changed it after it was read: nothing was written.
+    Stale,
+}
 
 fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>> {
     scopes

@@ -5,7 +5,7 @@ use heliogate_store::{Role, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::parse_scopes;
+use super::{parse_scopes, Changed};
 use crate::{invalid, now, Actor, AppError, Result};
 
 /// A role: a named set of scopes.
@@ -88,14 +88,6 @@ pub async fn set_role_scopes(
     Ok(role.into())
 }
 
-/// What a change to a role came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoleChanged {
-    Changed(RoleView),
-    /// Someone changed the role after it was read: nothing was written.
-    Stale,
-}
-
 /// Changes a role's scopes and whether it requires a second factor together, if it is still
 /// as `read` shows it.
 pub async fn change_role(
@@ -104,7 +96,7 @@ pub async fn change_role(
     read: &RoleView,
     scopes: Option<&[String]>,
     mfa_required: Option<bool>,
-) -> Result<RoleChanged> {
+) -> Result<Changed<RoleView>> {
     let name = RoleName::parse(&read.name).map_err(invalid)?;
     let scopes = scopes.map(role_scopes_input).transpose()?;
     let as_read = Role {
@@ -127,9 +119,11 @@ pub async fn change_role(
         .change_role(&name, &as_read, scopes.as_deref(), mfa_required, &events)
         .await?
     {
-        return Ok(RoleChanged::Stale);
+        return Ok(Changed::Stale);
     }
-    Ok(RoleChanged::Changed(show_role(store, name.as_str()).await?))
+    Ok(Changed::Done(Box::new(
+        show_role(store, name.as_str()).await?,
+    )))
 }
 
 pub async fn delete_role(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {

@@ -5,7 +5,7 @@ use heliogate_store::{AuditEvent, NewUser, Role, Store, User, UserChangeSet};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::user_name;
+use super::{user_name, Changed};
 use crate::scopes::held_scopes;
 use crate::{invalid, new_user_id, now, password_hashing, Actor, AppError, Result};
 
@@ -260,20 +260,26 @@ fn email_event(actor: &Actor, name: &UserName, email: Option<&Email>) -> AuditEv
     )
 }
 
-/// A change to a user, as typed: each field given is replaced (`email: Some(None)` clears it).
-#[derive(Debug, Clone, Default)]
-pub struct UserEdit {
+/// A change to a user (also the API's request body): each field given is replaced
+/// (`email: null` clears the address).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     pub roles: Option<Vec<String>>,
+    /// A disabled user cannot sign in; their sessions and tokens end.
     pub disabled: Option<bool>,
 }
 
-/// What a change to a user came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserChanged {
-    Changed(Box<UserView>),
-    /// Someone changed the user after it was read: nothing was written.
-    Stale,
+/// A field that is present, as `Some` of its value (`null` included), apart from an absent one.
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Changes a user's email, roles and status at once, if the user is still as `read` shows:
@@ -282,14 +288,14 @@ pub async fn change_user(
     store: &dyn Store,
     actor: &Actor,
     read: &UserView,
-    edit: UserEdit,
-) -> Result<UserChanged> {
+    change: UserChange,
+) -> Result<Changed<UserView>> {
     let name = user_name(&read.name)?;
-    let email = edit
+    let email = change
         .email
         .map(|e| e.as_deref().map(Email::parse).transpose().map_err(invalid))
         .transpose()?;
-    let roles = edit.roles.as_deref().map(parse_roles).transpose()?;
+    let roles = change.roles.as_deref().map(parse_roles).transpose()?;
     let mut events = Vec::new();
     if let Some(email) = &email {
         events.push(email_event(actor, &name, email.as_ref()));
@@ -297,21 +303,21 @@ pub async fn change_user(
     if let Some(roles) = &roles {
         events.push(roles_event(actor, &name, roles));
     }
-    if let Some(disabled) = edit.disabled {
+    if let Some(disabled) = change.disabled {
         events.push(disabled_event(actor, &name, disabled));
     }
-    let change = UserChangeSet {
+    let set = UserChangeSet {
         email,
         roles,
-        disabled: edit.disabled,
+        disabled: change.disabled,
     };
     if !store
-        .change_user(&name, &change, read.updated_at, now(), &events)
+        .change_user(&name, &set, read.updated_at, now(), &events)
         .await?
     {
-        return Ok(UserChanged::Stale);
+        return Ok(Changed::Stale);
     }
-    Ok(UserChanged::Changed(Box::new(
+    Ok(Changed::Done(Box::new(
         show_user(store, name.as_str()).await?,
     )))
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use heliogate_app::admin::Changed;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -83,8 +84,18 @@ pub(crate) fn check_if_match<T: Serialize>(
     }
 }
 
+/// The answer to a change made on what was read: the thing as changed, with its `ETag`, or
+/// 412 when someone changed it in between.
+#[allow(clippy::result_large_err)] // answered at once, never carried far
+pub(crate) fn answer_change<T: Serialize>(changed: Changed<T>) -> super::Answer {
+    match changed {
+        Changed::Done(now) => Ok(represented(&*now, StatusCode::OK)),
+        Changed::Stale => Err(changed_meanwhile()),
+    }
+}
+
 /// 412: what the change was made on is no longer what is there.
-pub(crate) fn changed_meanwhile() -> Problem {
+fn changed_meanwhile() -> Problem {
     Problem::new(
         StatusCode::PRECONDITION_FAILED,
         "precondition_failed",

@@ -4,14 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use heliogate_app::admin::{
-    self, AddClient, ClientChange, ClientChanged, ClientView, IssuedClient,
-};
+use heliogate_app::admin::{self, AddClient, ClientChange, ClientView, IssuedClient};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::body::{changed_meanwhile, check_if_match, created, represented, Body};
+use super::body::{answer_change, check_if_match, created, represented, Body};
 use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
@@ -101,13 +99,11 @@ pub(crate) async fn change(
 ) -> Answer {
     let read = admin::show_client(&*state.store, &id).await?;
     check_if_match(&headers, &read)?;
-    match admin::change_client(&*state.store, &actor, &read, change).await? {
-        ClientChanged::Changed(client) => {
-            state.config.oauth.clients.clear();
-            Ok(represented(&client, StatusCode::OK))
-        }
-        ClientChanged::Stale => Err(changed_meanwhile()),
+    let changed = admin::change_client(&*state.store, &actor, &read, change).await?;
+    if let admin::Changed::Done(_) = changed {
+        state.config.oauth.clients.clear();
     }
+    answer_change(changed)
 }
 
 /// Gives a confidential client a new secret, in this answer only; the old one stops working.

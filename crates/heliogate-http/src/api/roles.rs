@@ -4,12 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use heliogate_app::admin::{self, RoleChanged, RoleView};
+use heliogate_app::admin::{self, RoleView};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
-use super::body::{changed_meanwhile, check_if_match, created, represented, Body};
+use super::body::{answer_change, check_if_match, created, represented, Body};
 use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
@@ -102,10 +102,7 @@ pub(crate) async fn change(
     let read = admin::show_role(store, &name).await?;
     check_if_match(&headers, &read)?;
     let scopes = change.scopes.as_deref();
-    match admin::change_role(store, &actor, &read, scopes, change.mfa_required).await? {
-        RoleChanged::Changed(role) => Ok(represented(&role, StatusCode::OK)),
-        RoleChanged::Stale => Err(changed_meanwhile()),
-    }
+    answer_change(admin::change_role(store, &actor, &read, scopes, change.mfa_required).await?)
 }
 
 /// Deletes a role no user holds.

@@ -5,14 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use heliogate_app::admin::{
-    self, AddUser, ConsentView, UserChanged, UserEdit, UserPage, UserQuery, UserView,
-};
+use heliogate_app::admin::{self, AddUser, ConsentView, UserChange, UserPage, UserQuery, UserView};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::body::{changed_meanwhile, check_if_match, created, represented, Body};
+use super::body::{answer_change, check_if_match, created, represented, Body};
 use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
@@ -28,27 +26,6 @@ pub(crate) struct UserParams {
     cursor: Option<String>,
     /// How many users, 1 to 1000 (default 50).
     limit: Option<u32>,
-}
-
-/// A change to a user: each field given is replaced (`email: null` clears the address).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserChange {
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
-    email: Option<Option<String>>,
-    roles: Option<Vec<String>>,
-    /// A disabled user cannot sign in; their sessions and tokens end.
-    disabled: Option<bool>,
-}
-
-/// A field that is present, as `Some` of its value (`null` included), apart from an absent one.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 /// A new password, set by an administrator; the answer carries nothing secret.
@@ -135,15 +112,7 @@ pub(crate) async fn change(
     let store = &*state.store;
     let read = admin::show_user(store, &name).await?;
     check_if_match(&headers, &read)?;
-    let edit = UserEdit {
-        email: change.email,
-        roles: change.roles,
-        disabled: change.disabled,
-    };
-    match admin::change_user(store, &actor, &read, edit).await? {
-        UserChanged::Changed(user) => Ok(represented(&*user, StatusCode::OK)),
-        UserChanged::Stale => Err(changed_meanwhile()),
-    }
+    answer_change(admin::change_user(store, &actor, &read, change).await?)
 }
 
 /// Sets a user's password; their sessions end. Nothing secret comes back.
