@@ -32,8 +32,8 @@ pub mod testing;
 pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
     Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
-    Redemption, RefreshToken, Revocation, Role, Session, SigningKey, StoreStats, StoredPasskey,
-    TokenHolder, TokenKind, TokenRecord, TotpFactor, User, UserChangeSet,
+    Redemption, RefreshToken, Revocation, RevokedToken, Role, Session, SigningKey, StoreStats,
+    StoredPasskey, TokenHolder, TokenKind, TokenRecord, TotpFactor, User, UserChangeSet,
 };
 
 pub use error::{Result, StoreError};
@@ -202,6 +202,17 @@ pub trait TokenStore {
         after: &[u8],
         limit: u32,
     ) -> Result<Vec<TokenRecord>>;
+    /// The revocation feed: access tokens ended before their expiry, whatever ended them
+    /// (revocation, a disabled or deleted user, a deleted client, a withdrawn consent), still
+    /// unexpired at `now`, numbered after `after` (0 for all), oldest first, at most `limit`.
+    /// Every entry numbered below the last one returned has committed: a reader that goes on
+    /// after it misses none.
+    async fn revoked_after(
+        &self,
+        after: i64,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<RevokedToken>>;
 }
 
 /// Authorization codes, refresh tokens, token issuance and revocation, and consents: what the

@@ -350,6 +350,17 @@ pub enum Revocation {
     Unknown,
 }
 
+/// An entry of the revocation feed: an access token ended before its expiry.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RevokedToken {
+    /// The entry's number: entries are numbered in the order their changes committed.
+    pub seq: i64,
+    /// SHA-256 of the token as its holder presents it.
+    pub token_sha256: Vec<u8>,
+    /// When the token would have expired: after that, nothing needs to remember it.
+    pub expires_at: UnixTime,
+}
+
 /// Whose tokens: those issued to a client, or those acting for a user (by the user's id).
 #[derive(Debug, Clone, Copy)]
 pub enum TokenHolder<'a> {

@@ -27,6 +27,10 @@ type Db = Postgres;
 /// The advisory lock key that serializes administrative changes across nodes.
 const ADMIN_LOCK: i64 = 0x6865_6c69_6f67;
 
+/// The advisory lock key that orders the revocation feed (migration 0018): its writers hold
+/// it shared until they commit, its reader takes it exclusively.
+const FEED_LOCK: i64 = 0x6865_6c69_6f68;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The store on a PostgreSQL database.
@@ -54,6 +58,16 @@ impl sql::Engine for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ADMIN_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Ok(tx)
+    }
+
+    async fn begin_feed_read(&self) -> Result<Transaction<'_, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FEED_LOCK)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;

@@ -68,6 +68,11 @@ impl sql::Engine for SqlStore {
         self.begin_write().await
     }
 
+    /// SQLite commits one writer at a time, in the order it numbers rows.
+    async fn begin_feed_read(&self) -> Result<Transaction<'_, Sqlite>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
     fn purge_cursor(_key: &'static str) -> (&'static str, i64) {
         ("rowid", i64::MIN)
     }

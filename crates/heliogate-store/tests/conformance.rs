@@ -155,6 +155,7 @@ heliogate_store::for_each_backend!(crate::on;
     passkeys_and_their_ceremonies_are_kept,
     consents_are_kept_listed_and_withdrawn,
     disabling_a_user_revokes_their_tokens,
+    the_revocation_feed_names_every_ended_token_in_commit_order,
     a_value_the_database_refuses_is_invalid_not_an_outage,
     a_row_that_refers_to_nothing_is_a_conflict,
     a_change_and_its_audit_record_commit_together,
@@ -2086,4 +2087,93 @@ async fn a_role_is_changed_at_once_only_as_read(store: &dyn Store) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// The SHA-256 of a token, as the revocation feed names it.
+fn sha256_of(token: &str) -> Vec<u8> {
+    let key = TokenKey::of(token);
+    key.as_bytes()[key.as_bytes().len() - 32..].to_vec()
+}
+
+async fn the_revocation_feed_names_every_ended_token_in_commit_order(store: &dyn Store) {
+    for (id, user) in [("u-1", "frank"), ("u-2", "grace")] {
+        store
+            .create_user(&new_user(id, user, &["reader"]), &ev())
+            .await
+            .unwrap();
+    }
+    for (id, label) in [("c-1", "one"), ("c-2", "two"), ("c-3", "three")] {
+        store
+            .create_client(&service_client(id, label), &ev())
+            .await
+            .unwrap();
+    }
+    let issued = [
+        ("a", "c-1", Some("u-1")),
+        ("b", "c-2", Some("u-1")),
+        ("c", "c-2", None),
+        ("d", "c-1", Some("u-2")),
+        ("e", "c-3", None),
+        ("kept", "c-1", None),
+    ];
+    for (secret, client, user) in issued {
+        store
+            .issue_tokens(token(secret, client, user, NOW + 60), None, None)
+            .await
+            .unwrap();
+    }
+    store
+        .issue_tokens(token("expired", "c-1", None, NOW - 1), None, None)
+        .await
+        .unwrap();
+    assert!(store.revoked_after(0, NOW, 100).await.unwrap().is_empty());
+
+    // Every way a token ends early: by user, one by one, with its user, with its client.
+    store.revoke_user_tokens("u-1", NOW, &ev()).await.unwrap();
+    store
+        .revoke_token(
+            &TokenKey::of("c"),
+            TokenHolder::Client(&cid("c-2")),
+            NOW,
+            &ev(),
+        )
+        .await
+        .unwrap();
+    store.delete_user(&name("grace"), &ev()).await.unwrap();
+    store.delete_client(&cid("c-3"), &ev()).await.unwrap();
+    // Nothing for a token already revoked, nor for one that had expired anyway.
+    store.revoke_user_tokens("u-1", NOW, &ev()).await.unwrap();
+    store
+        .revoke_token(
+            &TokenKey::of("expired"),
+            TokenHolder::Client(&cid("c-1")),
+            NOW,
+            &ev(),
+        )
+        .await
+        .unwrap();
+
+    let feed = store.revoked_after(0, NOW, 100).await.unwrap();
+    let named: Vec<Vec<u8>> = feed.iter().map(|e| e.token_sha256.clone()).collect();
+    let mut first_two = named[..2].to_vec();
+    first_two.sort();
+    let mut expected = vec![sha256_of("a"), sha256_of("b")];
+    expected.sort();
+    assert_eq!(first_two, expected);
+    assert_eq!(named[2..], [sha256_of("c"), sha256_of("d"), sha256_of("e")]);
+    assert!(feed.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(feed.iter().all(|e| e.expires_at == NOW + 60));
+    // A reader goes on after the last entry it saw, a page at a time.
+    let page = store.revoked_after(0, NOW, 2).await.unwrap();
+    assert_eq!(page, feed[..2]);
+    let rest = store.revoked_after(page[1].seq, NOW, 100).await.unwrap();
+    assert_eq!(rest, feed[2..]);
+    // Once the tokens would have expired the feed forgets them.
+    assert!(store
+        .revoked_after(0, NOW + 60, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    store.purge_expired(NOW + 61).await.unwrap();
+    assert!(store.revoked_after(0, NOW, 100).await.unwrap().is_empty());
 }

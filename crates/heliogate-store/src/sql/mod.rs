@@ -85,6 +85,10 @@ pub(super) trait Engine {
     /// remains") see every earlier change committed.
     async fn begin_admin(&self) -> Result<Transaction<'_, Db>>;
 
+    /// Starts a transaction that reads the revocation feed, once every change that has
+    /// numbered an entry has committed (see the feed's migration).
+    async fn begin_feed_read(&self) -> Result<Transaction<'_, Db>>;
+
     /// The column that a purge of a table keyed by `key` walks in order, and a value before
     /// its first row.
     fn purge_cursor(key: &'static str) -> (&'static str, Self::Cursor);

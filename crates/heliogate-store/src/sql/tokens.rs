@@ -6,7 +6,9 @@ use heliogate_core::{ClientId, TokenKey, UnixTime};
 use super::audit::commit_with;
 use super::{revoke_tokens_where, Engine, SqlStore, PURGE_CHUNK};
 use crate::error::db_err;
-use crate::{AccessToken, AuditEvent, Result, TokenHolder, TokenKind, TokenRecord, TokenStore};
+use crate::{
+    AccessToken, AuditEvent, Result, RevokedToken, TokenHolder, TokenKind, TokenRecord, TokenStore,
+};
 
 impl SqlStore {
     /// Revokes live tokens matching `column = value` in both token tables, and records it.
@@ -88,6 +90,27 @@ impl TokenStore for SqlStore {
         Ok(rows.into_iter().map(TokenRecord::from).collect())
     }
 
+    async fn revoked_after(
+        &self,
+        after: i64,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<RevokedToken>> {
+        let mut tx = self.begin_feed_read().await?;
+        let entries = sqlx::query_as(
+            "SELECT seq, token_sha256, expires_at FROM token_revocations \
+             WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(entries)
+    }
+
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
         // In chunks of short transactions, so that a purge of millions of rows never holds
         // the write lock long enough to stall issuance or sign-in.
@@ -131,7 +154,13 @@ impl TokenStore for SqlStore {
                 after = last;
             }
         }
-        Ok(count)
+        // The feed keeps only tokens that have not expired: a small table, one statement.
+        let done = sqlx::query("DELETE FROM token_revocations WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(count + done.rows_affected())
     }
 }
 
