@@ -22,6 +22,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use axum::Router;
 use heliogate_app::login::LoginPolicy;
+use heliogate_app::oauth::revocation_feed::RevocationFeed;
 use heliogate_app::oauth::OAuthState;
 use heliogate_core::ServerKey;
 use heliogate_store::Store;
@@ -45,12 +46,15 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
+    /// The revocation feed's poller and subscribers.
+    pub feed: Arc<RevocationFeed>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
         Self {
             metrics: Arc::new(Metrics::new(Arc::clone(&store))),
+            feed: RevocationFeed::new(Arc::clone(&store)),
             store,
             config: Arc::new(config),
         }
@@ -180,8 +184,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let feed = Arc::clone(&state.feed);
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // A feed's response never ends by itself: end them, or none would finish.
+            feed.close();
+        })
         .await
 }

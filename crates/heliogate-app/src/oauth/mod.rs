@@ -5,6 +5,7 @@ pub mod access_tokens;
 pub mod authorize;
 pub mod client_auth;
 pub mod introspect;
+pub mod revocation_feed;
 pub mod revoke;
 pub mod token;
 

@@ -51,6 +51,8 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "end_session_endpoint": format!("{issuer}/oauth/logout"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        // heliogate's own: the revocation feed for resource servers (`oauth::revocations`).
+        "revocation_feed_endpoint": format!("{issuer}/oauth/revocations"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

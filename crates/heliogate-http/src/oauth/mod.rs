@@ -4,6 +4,7 @@
 mod authorize;
 pub(crate) mod discovery;
 mod endpoints;
+mod revocations;
 pub(crate) mod tokeninfo;
 
 use axum::body::Bytes;
@@ -30,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/oauth/token", post(endpoints::token))
         .route("/oauth/revoke", post(endpoints::revoke))
         .route("/oauth/introspect", post(endpoints::introspect))
+        .route("/oauth/revocations", get(revocations::follow))
         .route(
             "/oauth/tokeninfo",
             get(tokeninfo::get).post(tokeninfo::post),

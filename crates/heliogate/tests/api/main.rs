@@ -16,6 +16,7 @@ mod cluster;
 mod connexion;
 mod durability;
 mod flood;
+mod guard;
 mod login;
 mod metrics;
 mod mfa;
