@@ -4,7 +4,7 @@
 #
 #   bench/run.sh
 #   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
-#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, signing
+#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, signing
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
 # expired ones), tokeninfo measured as the harness measures it (server on CPU 0, wrk on
@@ -26,7 +26,7 @@ cargo build --release --quiet
 BIN=$ROOT/target/release/heliogate
 OUT=$(mktemp -d)
 trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
-STEPS=${STEPS:-peers flat signing}
+STEPS=${STEPS:-peers flat guard signing}
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. Side by side with the peers, in one run.
@@ -94,6 +94,52 @@ echo
 echo "# flat with data ($(date -u +%FT%TZ)): heliogate on SQLite, server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
 cat "$OUT/flat.txt"
 echo "# purge-expired: $(cat "$OUT/purge.json" | tr -d ' \n') in $(cat "$OUT/purge.secs")s; server RSS after: $((RSS / 1024)) MB"
+fi
+
+# 3. heliogate-guard: a hello-world axum service on one thread, pinned to CPU 0, its open route
+# and the same route behind the guard (`require("read")`), with an opaque token (cached answers,
+# the default one-second TTL) and with an ES256 JWT access token verified in the service; wrk and
+# heliogate on CPU 1 (heliogate is asked once a second per token).
+if wants guard; then
+  [[ -z ${SERVER:-} ]] || stop
+  cargo build --release --quiet -p heliogate-guard --example hello
+  cp "$OUT/empty.db" "$OUT/guard.db"
+  export HELIOGATE_DATABASE_URL=sqlite://$OUT/guard.db
+  AUDIENCE=https://api.example.org/
+  RS=$("$BIN" client add guard-rs --grant-type client_credentials --scope read --introspect --json)
+  JC=$("$BIN" client add guard-jwt --grant-type client_credentials --scope read --access-token-format jwt \
+    --signing-alg ES256 --resource "$AUDIENCE" --json)
+  taskset -c 1 "$BIN" serve 2>> "$OUT/serve.log" &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+  OPAQUE=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" | field access_token)
+  JWT=$(curl -s -u "$(field client_id <<< "$JC"):$(field client_secret <<< "$JC")" -d grant_type=client_credentials \
+    --data-urlencode "resource=$AUDIENCE" "http://127.0.0.1:$PORT/oauth/token" | field access_token)
+  GPORT=$((PORT + 1))
+  HELIOGATE_ISSUER=http://127.0.0.1:$PORT GUARD_CLIENT_ID=$(field client_id <<< "$RS") \
+    GUARD_CLIENT_SECRET=$(field client_secret <<< "$RS") GUARD_AUDIENCE=$AUDIENCE GUARD_LISTEN=127.0.0.1:$GPORT \
+    taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
+  HELLO=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GPORT/open" > /dev/null && break; sleep 0.1; done
+  printf '%-34s %9s %8s %9s\n' scenario req/s p99_ms non-2xx > "$OUT/guard.txt"
+  for scenario in "open route|/open|" "guarded, opaque token|/guarded|$OPAQUE" "guarded, JWT verified here|/guarded|$JWT"; do
+    IFS='|' read -r name path token <<< "$scenario"
+    auth=(); [[ -n $token ]] && auth=(-H "Authorization: Bearer $token")
+    taskset -c 1 wrk -t1 -c32 -d2s "${auth[@]}" "http://127.0.0.1:$GPORT$path" > /dev/null
+    taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency "${auth[@]}" "http://127.0.0.1:$GPORT$path" > "$OUT/g.txt"
+    awk -v name="$name" '
+      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+      /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
+      END { printf "%-34s %9.0f %8.2f %9d\n", name, rps, p99, bad }' "$OUT/g.txt" >> "$OUT/guard.txt"
+  done
+  kill "$HELLO"; wait "$HELLO" 2> /dev/null || true
+  stop
+  echo
+  echo "# heliogate-guard ($(date -u +%FT%TZ)): hello-world axum service on one thread on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
+  cat "$OUT/guard.txt"
+  awk '/^open route/ { o = $(NF-2) } /^guarded, opaque/ { g = $(NF-2) } /^guarded, JWT/ { j = $(NF-2) }
+    END { if (o) printf "# guarded / open: opaque %.0f%%, JWT %.0f%%\n", 100 * g / o, 100 * j / o }' "$OUT/guard.txt"
 fi
 
 # 3. Signing. (a) Client-credentials issuance of opaque tokens and of JWT access tokens (RFC

@@ -210,52 +210,65 @@ impl Guard {
             return Verdict::Dead;
         }
         let feed_live = self.feed_live();
-        let mut verified_here = None;
-        if let Some(audience) = inner
-            .audience
-            .as_deref()
-            .filter(|_| crate::jwt::is_jwt(token))
-        {
-            match inner.keys.verify(token, &inner.issuer, audience).await {
-                JwtCheck::Valid(caller) => {
-                    Counters::add(&inner.stats.jwt_verified);
-                    let caller = Arc::new(caller);
-                    if inner.feed.is_none() || feed_live {
-                        return Verdict::Live(caller);
-                    }
-                    // The feed is down: heliogate is asked too, so that a revocation still
-                    // reaches this guard within the TTL. If it cannot be asked either, the
-                    // signature stands, as it would without a feed.
-                    verified_here = Some(caller);
-                }
-                JwtCheck::Invalid => return Verdict::Dead,
-                JwtCheck::KeysUnavailable => return Verdict::Unavailable,
-            }
-        }
         let ttl = if feed_live {
             inner.ttl.max(FEED_CACHE_TTL)
         } else {
             inner.ttl
         };
-        let audience = inner.audience.as_deref();
         let (answer, hit) = inner
             .cache
-            .get_or_check(key, ttl, now(), || {
-                Counters::add(&inner.stats.remote_checks);
-                inner.remote.ask(token, audience)
-            })
+            .get_or_check(key, ttl, now(), || self.answer(token, feed_live))
             .await;
         if hit {
             Counters::add(&inner.stats.cache_hits);
         }
         match answer {
-            None => verified_here.map_or(Verdict::Unavailable, Verdict::Live),
+            None => Verdict::Unavailable,
             Some(Checked { caller: None, .. }) => Verdict::Dead,
             Some(Checked {
                 caller: Some(caller),
                 ..
             }) => Verdict::Live(caller),
         }
+    }
+
+    /// What a token is worth, found out (the cache keeps it): a JWT for this service is
+    /// verified here; anything else is asked of heliogate. `None`: neither could be done.
+    async fn answer(&self, token: &str, feed_live: bool) -> Option<Checked> {
+        let inner = &self.inner;
+        let audience = inner.audience.as_deref();
+        let ask = || {
+            Counters::add(&inner.stats.remote_checks);
+            inner.remote.ask(token, audience)
+        };
+        let Some(audience) = audience.filter(|_| crate::jwt::is_jwt(token)) else {
+            return ask().await;
+        };
+        let verified = match inner.keys.verify(token, &inner.issuer, audience).await {
+            JwtCheck::Valid(caller) => {
+                Counters::add(&inner.stats.jwt_verified);
+                Checked {
+                    expires_at: caller.expires_at,
+                    caller: Some(Arc::new(caller)),
+                    at: Instant::now(),
+                }
+            }
+            JwtCheck::Invalid => {
+                return Some(Checked {
+                    caller: None,
+                    at: Instant::now(),
+                    expires_at: u64::MAX,
+                })
+            }
+            JwtCheck::KeysUnavailable => return None,
+        };
+        if inner.feed.is_none() || feed_live {
+            return Some(verified);
+        }
+        // The feed is down: heliogate is asked too, so that a revocation still reaches this
+        // guard within the TTL. If it cannot be asked either, the signature stands, as it
+        // would without a feed.
+        Some(ask().await.unwrap_or(verified))
     }
 }
 

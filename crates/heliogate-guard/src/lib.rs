@@ -42,6 +42,11 @@
 //! the feed is unreachable, the guard checks JWTs with heliogate too and keeps answers no
 //! longer than the TTL, so that a revocation still reaches it within the TTL.
 
+// The README's example is compiled with the crate's doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod answer;
 mod caller;
 mod check;
