@@ -97,7 +97,7 @@ echo "# purge-expired: $(cat "$OUT/purge.json" | tr -d ' \n') in $(cat "$OUT/pur
 fi
 
 # 3. heliogate-guard: a hello-world axum service on one thread, pinned to CPU 0, its open route
-# and the same route behind the guard (`require("read")`), with an opaque token (cached answers,
+# and the same route behind the guard, each sent the same requests, (`require("read")`), with an opaque token (cached answers,
 # the default one-second TTL) and with an ES256 JWT access token verified in the service; wrk and
 # heliogate on CPU 1 (heliogate is asked once a second per token).
 if wants guard; then
@@ -122,24 +122,51 @@ if wants guard; then
     taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
   HELLO=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GPORT/open" > /dev/null && break; sleep 0.1; done
-  printf '%-34s %9s %8s %9s\n' scenario req/s p99_ms non-2xx > "$OUT/guard.txt"
-  for scenario in "open route|/open|" "guarded, opaque token|/guarded|$OPAQUE" "guarded, JWT verified here|/guarded|$JWT"; do
+  # This machine's speed drifts between runs of seconds: the scenarios take turns, ROUNDS times,
+  # and the table gives each one's median.
+  # The open route gets the same requests (the token's header too): the difference is the guard's.
+  scenarios=("open route, opaque token's request|/open|$OPAQUE" "guarded, opaque token|/guarded|$OPAQUE"
+    "open route, JWT's request|/open|$JWT" "guarded, JWT verified here|/guarded|$JWT")
+  run_guard() { # NAME PATH TOKEN SECONDS OUTPUT
+    local auth=(); [[ -n $3 ]] && auth=(-H "Authorization: Bearer $3")
+    taskset -c 1 wrk -t1 -c32 -d"$4" --latency "${auth[@]}" "http://127.0.0.1:$GPORT$2" > "$5"
+  }
+  for scenario in "${scenarios[@]}"; do
     IFS='|' read -r name path token <<< "$scenario"
-    auth=(); [[ -n $token ]] && auth=(-H "Authorization: Bearer $token")
-    taskset -c 1 wrk -t1 -c32 -d2s "${auth[@]}" "http://127.0.0.1:$GPORT$path" > /dev/null
-    taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency "${auth[@]}" "http://127.0.0.1:$GPORT$path" > "$OUT/g.txt"
-    awk -v name="$name" '
-      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-      /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
-      END { printf "%-34s %9.0f %8.2f %9d\n", name, rps, p99, bad }' "$OUT/g.txt" >> "$OUT/guard.txt"
+    run_guard "$name" "$path" "$token" 2s /dev/null
   done
+  : > "$OUT/guard.runs"
+  for round in $(seq 1 "${ROUNDS:-3}"); do
+    for scenario in "${scenarios[@]}"; do
+      IFS='|' read -r name path token <<< "$scenario"
+      run_guard "$name" "$path" "$token" "$DURATION" "$OUT/g.txt"
+      awk -v name="$name" '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+        /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
+        END { printf "%s|%.0f|%.2f|%d\n", name, rps, p99, bad }' "$OUT/g.txt" >> "$OUT/guard.runs"
+    done
+  done
+  python3 - "$OUT/guard.runs" > "$OUT/guard.txt" << 'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, rps, p99, bad = line.strip().split('|')
+    runs.setdefault(name, []).append((float(rps), float(p99), int(bad)))
+print(f"{'scenario':34} {'req/s':>9} {'p99_ms':>8} {'non-2xx':>9}   each round's req/s")
+for name, r in runs.items():
+    rps = statistics.median(x[0] for x in r)
+    p99 = statistics.median(x[1] for x in r)
+    print(f"{name:34} {rps:9.0f} {p99:8.2f} {sum(x[2] for x in r):9d}   {' '.join(f'{x[0]:.0f}' for x in r)}")
+median = {name: statistics.median(x[0] for x in r) for name, r in runs.items()}
+opaque = median['guarded, opaque token'] / median["open route, opaque token's request"]
+jwt = median['guarded, JWT verified here'] / median["open route, JWT's request"]
+print(f"# guarded / open, same requests (medians): opaque {100 * opaque:.0f}%, JWT {100 * jwt:.0f}%")
+PY
   kill "$HELLO"; wait "$HELLO" 2> /dev/null || true
   stop
   echo
   echo "# heliogate-guard ($(date -u +%FT%TZ)): hello-world axum service on one thread on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
   cat "$OUT/guard.txt"
-  awk '/^open route/ { o = $(NF-2) } /^guarded, opaque/ { g = $(NF-2) } /^guarded, JWT/ { j = $(NF-2) }
-    END { if (o) printf "# guarded / open: opaque %.0f%%, JWT %.0f%%\n", 100 * g / o, 100 * j / o }' "$OUT/guard.txt"
 fi
 
 # 3. Signing. (a) Client-credentials issuance of opaque tokens and of JWT access tokens (RFC
