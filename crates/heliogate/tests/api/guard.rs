@@ -561,3 +561,47 @@ async fn the_revocation_feed_admits_only_resource_servers(app: TestApp) {
     assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
     drop((again, fresh));
 }
+
+/// Two nodes on one PostgreSQL: tokens revoked concurrently on one node reach a guard that
+/// follows the other's feed, every one of them (the feed's order holds under concurrent
+/// commits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_on_one_node_reach_a_guard_that_follows_another() {
+    let Some(app) = TestApp::new(crate::helpers::Backend::Postgres, module_path!()).await else {
+        return;
+    };
+    let ((rs, rs_secret), (caller, caller_secret)) =
+        clients(&app, &["--access-token-format", "jwt", "--resource", API]);
+    let port = free_port();
+    let a = heliogate(&app, port).await;
+    let mut command = app.command();
+    command.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--issuer",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    let b = Server::start(command, app.dir.path()).await;
+    let guard = guard_for(&a, (&rs, &rs_secret))
+        .await
+        .audience(API)
+        .cache(1000, Duration::from_secs(3600))
+        .follow_revocations();
+    assert!(guard.feed_ready(Duration::from_secs(10)).await);
+    let base = service(&guard).await;
+    let mut tokens = Vec::new();
+    for _ in 0..40 {
+        tokens.push(token_for(&a, (&caller, &caller_secret), &[("resource", API)]).await);
+    }
+    for token in &tokens {
+        assert_eq!(status(&base, "/read", token).await, 200);
+    }
+    let revocations = tokens
+        .iter()
+        .map(|token| revoke(&b, (&caller, &caller_secret), token));
+    futures_util::future::join_all(revocations).await;
+    for token in &tokens {
+        refused_within(&base, token, Duration::from_secs(5)).await;
+    }
+    assert_eq!(guard.stats().feed_revocations, 40);
+}
