@@ -14,6 +14,7 @@ use crate::mfa::{self, CodeCheck};
 use crate::oidc::sealing::KeyEncryptionKey;
 use crate::passkeys::{self, Passkeys};
 use crate::{audit, event, invalid, new_secret, now, password_hashing, AppError, Result};
+use heliogate_core::legacy;
 use webauthn_rs::prelude::PublicKeyCredential;
 
 /// The rules of signing in, from the settings.
@@ -211,7 +212,17 @@ pub async fn sign_in(
         Some(c) => (Some(c.password_hash), !c.disabled),
         None => (None, false),
     };
-    let verified = guess.check(store, hash, attempt.password).await?;
+    // A hash carried over from the original design (`heliogate import`) is checked here once;
+    // the Argon2 check runs all the same (on no hash), so that the time an answer takes does
+    // not tell such an account from any other.
+    let legacy = hash.clone().filter(|h| legacy::is_legacy_hash(h));
+    let verified = match (&legacy, &name) {
+        (Some(stored), Some(name)) => {
+            guess.check(store, None, attempt.password.clone()).await?;
+            legacy::legacy_md5_matches(stored, name.as_str(), &attempt.password)
+        }
+        _ => guess.check(store, hash, attempt.password.clone()).await?,
+    };
     if !(verified && enabled) {
         let locked = guess.failed(store, policy, now).await?;
         let detail = if locked.is_empty() {
@@ -229,6 +240,19 @@ pub async fn sign_in(
         None => None,
     }
     .ok_or_else(|| AppError::NotFound("the user vanished while signing in".into()))?;
+    if let Some(stored) = legacy {
+        let upgraded = password_hashing::hash_async(attempt.password).await?;
+        let event = event(
+            "user.password_upgraded",
+            user.name.as_str(),
+            Some(user.name.as_str()),
+            addr,
+            serde_json::json!({"from": "legacy-md5"}),
+        );
+        store
+            .upgrade_password_hash(&user.id, &stored, &upgraded, &event)
+            .await?;
+    }
     let factors = mfa::status(store, &user.id).await?;
     let has_factor = factors.any();
     if has_factor || attempt.require_mfa || factors.required {

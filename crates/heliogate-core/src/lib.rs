@@ -8,6 +8,7 @@
 //! every rule testable with fixed inputs.
 
 pub mod client;
+pub mod legacy;
 pub mod mfa;
 pub mod names;
 pub mod oidc;

@@ -74,6 +74,16 @@ pub trait UserStore {
         keep: Option<&SecretHash>,
         event: &AuditEvent,
     ) -> Result<()>;
+    /// Replaces a password hash carried over from another system by `hash` (the same
+    /// password), only if the user still has `legacy`; nothing else changes (sessions and
+    /// tokens stay). `false` when the hash was already replaced.
+    async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        legacy: &str,
+        hash: &str,
+        event: &AuditEvent,
+    ) -> Result<bool>;
     /// Disables or enables a user; disabling the last administrator is a `Conflict`.
     async fn set_disabled(
         &self,
@@ -168,6 +178,33 @@ pub trait ClientStore {
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<bool>;
+}
+
+/// Everything an import from another system brings, written at once.
+#[derive(Debug, Default)]
+pub struct ImportBatch {
+    pub users: Vec<NewUser>,
+    pub clients: Vec<NewClient>,
+    pub access_tokens: Vec<NewAccessToken>,
+    pub refresh_tokens: Vec<NewRefreshToken>,
+}
+
+/// How many of each an import wrote (the rest were there already).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub users: u64,
+    pub clients: u64,
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+}
+
+/// Imports from another system.
+#[async_trait]
+pub trait ImportStore {
+    /// Writes what is not there yet — users by name, clients by id, tokens by key — with the
+    /// event (and the counts in its detail), in one transaction, all or nothing; what exists
+    /// stays as it is.
+    async fn import(&self, batch: &ImportBatch, event: &AuditEvent) -> Result<ImportCounts>;
 }
 
 /// Issued tokens.
@@ -470,6 +507,7 @@ pub trait Store:
     + AuditStore
     + KeyStore
     + FactorStore
+    + ImportStore
     + Send
     + Sync
 {

@@ -172,8 +172,11 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
         UserCommand::Show { name } => {
             let user = admin::show_user(store, &name).await?;
             let factors = mfa::status(store, &user.id).await?;
+            let legacy = admin::has_legacy_password(store, &name).await?;
             let mut shown = serde_json::to_value(&user)?;
             shown["mfa"] = json!(factors);
+            // An imported password hash, replaced by Argon2id at the next sign-in.
+            shown["legacy_password"] = json!(legacy);
             print(json, &shown, || {
                 let totp = if factors.totp {
                     "authenticator app"
@@ -185,8 +188,13 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
                 } else {
                     ""
                 };
+                let password = if legacy {
+                    "\npassword: carried over (MD5), replaced by Argon2id at the next sign-in"
+                } else {
+                    ""
+                };
                 format!(
-                    "{}\nsecond factor: {totp}, {} recovery codes left{required}",
+                    "{}\nsecond factor: {totp}, {} recovery codes left{required}{password}",
                     user_text(&user),
                     factors.recovery_codes_left
                 )

@@ -30,8 +30,9 @@ pub use tokens::{
     revoke_user_token, revoke_user_tokens, Purged, TokenPage, TokenQuery, TokenView,
 };
 pub use users::{
-    add_user, change_user, delete_user, list_users, page_users, set_disabled, set_email,
-    set_password, set_user_roles, show_user, AddUser, UserChange, UserPage, UserQuery, UserView,
+    add_user, change_user, delete_user, has_legacy_password, list_users, page_users, set_disabled,
+    set_email, set_password, set_user_roles, show_user, AddUser, UserChange, UserPage, UserQuery,
+    UserView,
 };
 
 /// What a change made on a version read came to.

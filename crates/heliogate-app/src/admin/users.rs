@@ -175,6 +175,16 @@ pub async fn show_user(store: &dyn Store, name: &str) -> Result<UserView> {
     view_user(store, user).await
 }
 
+/// Whether a user still signs in with a password hash carried over from the original design
+/// (replaced by Argon2id at their next successful sign-in).
+pub async fn has_legacy_password(store: &dyn Store, name: &str) -> Result<bool> {
+    let name = user_name(name)?;
+    Ok(store
+        .credentials(&name)
+        .await?
+        .is_some_and(|c| heliogate_core::legacy::is_legacy_hash(&c.password_hash)))
+}
+
 pub async fn set_user_roles(
     store: &dyn Store,
     actor: &Actor,

@@ -5,36 +5,44 @@ use heliogate_core::oauth::resource;
 use heliogate_core::{ClientId, SecretHash, UnixTime};
 
 use super::audit::commit_with;
+use sqlx::Transaction;
+
 use super::{user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{ClientRow, CLIENT_COLUMNS};
 use crate::{join, AuditEvent, Client, ClientSettings, ClientStore, NewClient, Result, StoreError};
 
+/// Inserts a client (its owner named by user name); a taken id is a `Conflict`.
+pub(super) async fn insert_client(tx: &mut Transaction<'_, Db>, client: &NewClient) -> Result<()> {
+    let owner_id = match &client.owner {
+        Some(name) => Some(user_id(tx, name.as_str()).await?),
+        None => None,
+    };
+    let sql = format!(
+        "INSERT INTO clients (client_id, secret_hash, owner_id, public, created_at, updated_at, \
+         {SETTINGS}) VALUES ($1, $2, $3, $4, $5, $5, {SETTINGS_VALUES})"
+    );
+    let query = sqlx::query(&sql)
+        .bind(client.client_id.as_str())
+        .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
+        .bind(owner_id)
+        .bind(client.settings.spec.kind == heliogate_core::ClientKind::Public)
+        .bind(client.now);
+    bind_settings(query, &client.settings)
+        .execute(&mut **tx)
+        .await
+        .map_err(unique(format!(
+            "a client with id {:?} already exists",
+            client.client_id.as_str()
+        )))?;
+    Ok(())
+}
+
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn create_client(&self, client: &NewClient, event: &AuditEvent) -> Result<Client> {
         let mut tx = self.begin_admin().await?;
-        let owner_id = match &client.owner {
-            Some(name) => Some(user_id(&mut tx, name.as_str()).await?),
-            None => None,
-        };
-        let sql = format!(
-            "INSERT INTO clients (client_id, secret_hash, owner_id, public, created_at, updated_at, \
-             {SETTINGS}) VALUES ($1, $2, $3, $4, $5, $5, {SETTINGS_VALUES})"
-        );
-        let query = sqlx::query(&sql)
-            .bind(client.client_id.as_str())
-            .bind(client.secret_hash.map(|h| h.as_bytes().to_vec()))
-            .bind(owner_id)
-            .bind(client.settings.spec.kind == heliogate_core::ClientKind::Public)
-            .bind(client.now);
-        bind_settings(query, &client.settings)
-            .execute(&mut *tx)
-            .await
-            .map_err(unique(format!(
-                "a client with id {:?} already exists",
-                client.client_id.as_str()
-            )))?;
+        insert_client(&mut tx, client).await?;
         commit_with(tx, event).await?;
         self.client(&client.client_id)
             .await?

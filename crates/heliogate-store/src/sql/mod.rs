@@ -12,6 +12,7 @@ mod audit;
 mod clients;
 mod factors;
 mod grants;
+mod import;
 mod instance;
 mod keys;
 mod roles;

@@ -225,6 +225,29 @@ impl UserStore for SqlStore {
         commit_with(tx, event).await
     }
 
+    async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        legacy: &str,
+        hash: &str,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+                .bind(user_id)
+                .bind(legacy)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        commit_with(tx, event).await?;
+        Ok(true)
+    }
+
     async fn set_disabled(
         &self,
         name: &UserName,

@@ -26,6 +26,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     malformed_requests_get_a_clear_error_and_change_nothing,
     sign_ins_and_outs_are_audited,
     wrong_current_passwords_count_against_the_lock,
+    a_carried_over_md5_hash_signs_in_once_and_becomes_argon2id,
 );
 
 async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
@@ -881,4 +882,66 @@ async fn wrong_current_passwords_count_against_the_lock(app: TestApp) {
             .status(),
         429
     );
+}
+
+/// The original design stored `md5(password + name)`; `heliogate import` keeps such a hash
+/// until the user's next sign-in, which checks it once and replaces it with Argon2id.
+async fn a_carried_over_md5_hash_signs_in_once_and_becomes_argon2id(app: TestApp) {
+    use md5::Digest;
+    app.add_user("alice", &["reader"]);
+    let old = "the password of 2016";
+    let digest = format!("{:x}", md5::Md5::digest(format!("{old}alice").as_bytes()));
+    let legacy = heliogate_core::legacy::legacy_md5_hash(&digest.to_uppercase()).unwrap();
+    let store = app.store().await;
+    let event = heliogate_store::AuditEvent {
+        at: 0,
+        event: "test.import".into(),
+        actor: None,
+        subject: None,
+        client_addr: None,
+        detail: serde_json::json!({}),
+    };
+    store
+        .set_password_hash(&user_name("alice"), &legacy, 0, None, &event)
+        .await
+        .unwrap();
+    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    assert_eq!(shown["legacy_password"], true);
+    let server = app.serve(&[]).await;
+    let browser = Browser::new(&server);
+
+    // Wrong passwords, the MD5 hash itself, the right password for another name: refused.
+    for (name, password) in [
+        ("alice", "wrong"),
+        ("alice", digest.as_str()),
+        ("alicE", old),
+    ] {
+        assert_eq!(browser.sign_in(name, password).await.status(), 401);
+    }
+    let hash = |store: std::sync::Arc<dyn heliogate_store::Store>| async move {
+        store
+            .credentials(&user_name("alice"))
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+    };
+    assert_eq!(hash(store.clone()).await, legacy);
+    // The old password signs in, once as MD5: the hash is Argon2id from then on.
+    assert_eq!(browser.sign_in("alice", old).await.status(), 303);
+    assert!(hash(store.clone()).await.starts_with("$argon2id$"));
+    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    assert_eq!(shown["legacy_password"], false);
+    let again = Browser::new(&server);
+    assert_eq!(again.sign_in("alice", old).await.status(), 303);
+    let audit = app
+        .run(&[
+            "audit",
+            "list",
+            "--event",
+            "user.password_upgraded",
+            "--json",
+        ])
+        .json();
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
 }

@@ -1,0 +1,86 @@
+//! An import from another system: what is new is written, what exists stays, all in one
+//! transaction.
+
+use async_trait::async_trait;
+
+use super::audit::commit_with;
+use super::clients::insert_client;
+use super::users::insert_user;
+use super::{Engine, SqlStore};
+use crate::error::db_err;
+use crate::{AuditEvent, ImportBatch, ImportCounts, ImportStore, Result};
+
+#[async_trait]
+impl ImportStore for SqlStore {
+    async fn import(&self, batch: &ImportBatch, event: &AuditEvent) -> Result<ImportCounts> {
+        let mut tx = self.begin_admin().await?;
+        let mut counts = ImportCounts::default();
+        for user in &batch.users {
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
+                .bind(user.name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if exists.is_none() {
+                insert_user(&mut tx, user).await?;
+                counts.users += 1;
+            }
+        }
+        for client in &batch.clients {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT client_id FROM clients WHERE client_id = $1")
+                    .bind(client.client_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if exists.is_none() {
+                insert_client(&mut tx, client).await?;
+                counts.clients += 1;
+            }
+        }
+        for t in &batch.refresh_tokens {
+            let done = sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )
+            .bind(t.key.as_bytes().to_vec())
+            .bind(&t.family_id)
+            .bind(&t.client_id)
+            .bind(&t.user_id)
+            .bind(&t.scope)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            counts.refresh_tokens += done.rows_affected();
+        }
+        for t in &batch.access_tokens {
+            let done = sqlx::query(
+                "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )
+            .bind(t.key.as_bytes().to_vec())
+            .bind(&t.client_id)
+            .bind(&t.user_id)
+            .bind(&t.scope)
+            .bind(&t.family_id)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            counts.access_tokens += done.rows_affected();
+        }
+        let event = event
+            .clone()
+            .with("users", counts.users)
+            .with("clients", counts.clients)
+            .with("access_tokens", counts.access_tokens)
+            .with("refresh_tokens", counts.refresh_tokens);
+        commit_with(tx, &event).await?;
+        Ok(counts)
+    }
+}
