@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod import;
 pub mod login;
 pub mod mfa;
 pub mod oauth;

@@ -19,6 +19,8 @@ use heliogate_core::{
 };
 
 mod error;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub mod flask_source;
 mod issue;
 mod model;
 #[cfg(feature = "postgres")]
@@ -184,6 +186,8 @@ pub trait ClientStore {
 #[derive(Debug, Default)]
 pub struct ImportBatch {
     pub users: Vec<NewUser>,
+    /// The names of users who come disabled.
+    pub disabled_users: Vec<String>,
     pub clients: Vec<NewClient>,
     pub access_tokens: Vec<NewAccessToken>,
     pub refresh_tokens: Vec<NewRefreshToken>,

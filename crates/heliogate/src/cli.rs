@@ -113,10 +113,38 @@ pub enum Command {
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Bring in users, clients and tokens from another installation
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print a completion script for a shell, e.g. `heliogate completions bash > /etc/bash_completion.d/heliogate`
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// From the database of a Flask-OAuthlib server (the original design): users keep their
+    /// passwords, clients their ids and secrets, live tokens keep working; all or nothing, and
+    /// a second run brings only what is new
+    FlaskOauthlib {
+        /// The source database: sqlite://PATH or postgres://…
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// Report what would be imported, and write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// The role of every imported user not named in --roles
+        #[arg(long = "default-role", value_name = "ROLE", default_value = "reader")]
+        default_roles: Vec<String>,
+        /// A CSV file of `name,role[,role…]` lines: roles by user
+        #[arg(long, value_name = "FILE")]
+        roles: Option<std::path::PathBuf>,
+        /// A TOML file naming renamed tables and columns ([tables] user = "accounts",
+        /// [columns.user] name = "login")
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<std::path::PathBuf>,
     },
 }
 

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod import;
 mod serve;
 mod settings;
 
@@ -147,6 +148,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Token(command) => commands::token(&*store, &settings, cli.json, command).await,
         Command::Key(command) => commands::key(&*store, &settings, cli.json, command).await,
         Command::Audit(command) => commands::audit(&*store, cli.json, command).await,
+        Command::Import(command) => import::run(&*store, &settings, cli.json, command).await,
     };
     store.close().await;
     result

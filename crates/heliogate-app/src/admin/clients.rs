@@ -195,7 +195,10 @@ fn redirect_uris(uris: &[String]) -> Result<Vec<RedirectUri>> {
 
 /// A client's settings as typed, checked against the rules of registration and the scopes
 /// that roles hold.
-async fn checked_settings(store: &dyn Store, input: &AddClient) -> Result<ClientSettings> {
+pub(crate) async fn checked_settings(
+    store: &dyn Store,
+    input: &AddClient,
+) -> Result<ClientSettings> {
     let grant_types = input
         .grant_types
         .iter()

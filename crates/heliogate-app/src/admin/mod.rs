@@ -16,6 +16,7 @@ use heliogate_core::{Scope, UserName};
 use crate::{invalid, Result};
 
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
+pub(crate) use clients::checked_settings;
 pub use clients::{
     add_client, change_client, delete_client, list_clients, rotate_client_secret, show_client,
     AddClient, ClientChange, ClientView, IssuedClient,

@@ -23,6 +23,13 @@ impl ImportStore for SqlStore {
                 .map_err(db_err)?;
             if exists.is_none() {
                 insert_user(&mut tx, user).await?;
+                if batch.disabled_users.iter().any(|n| n == user.name.as_str()) {
+                    sqlx::query("UPDATE users SET disabled = TRUE WHERE id = $1")
+                        .bind(&user.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
                 counts.users += 1;
             }
         }

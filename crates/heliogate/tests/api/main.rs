@@ -17,6 +17,7 @@ mod connexion;
 mod durability;
 mod flood;
 mod guard;
+mod import;
 mod login;
 mod metrics;
 mod mfa;

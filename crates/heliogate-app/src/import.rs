@@ -1,0 +1,394 @@
+//! `heliogate import flask-oauthlib`: an installation of the original design moves to
+//! heliogate without anyone noticing — same user names and passwords (the MD5 hash is kept
+//! until the next sign-in replaces it), same client ids and secrets, and the bearer tokens that
+//! have not expired keep working at tokeninfo and introspection.
+//!
+//! Everything is read first, checked under heliogate's rules, and written in one transaction:
+//! all or nothing. What is already there (users by name, clients by id, tokens by their hash)
+//! is left as it is, so a second run over the same source brings only what is new.
+
+use std::collections::{BTreeMap, HashMap};
+
+use heliogate_core::legacy::legacy_md5_hash;
+use heliogate_core::{
+    ClientId, RoleName, Scope, ScopeSet, SecretHash, TokenKey, UnixTime, UserName,
+};
+use heliogate_store::flask_source::{FlaskData, SourceClient, SourceToken};
+use heliogate_store::{ImportBatch, NewAccessToken, NewClient, NewRefreshToken, NewUser, Store};
+use serde::Serialize;
+
+use crate::admin::{checked_settings, AddClient};
+use crate::{invalid, new_user_id, now, Actor, AppError, Result};
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The roles of every imported user not named in `roles_by_user`.
+    pub default_roles: Vec<String>,
+    /// Roles by user name (from a `name,role[,role…]` file).
+    pub roles_by_user: HashMap<String, Vec<String>>,
+    /// Report only: nothing is written.
+    pub dry_run: bool,
+    /// How long an imported refresh token lives from now (the source kept no expiry for it).
+    pub refresh_token_ttl: i64,
+}
+
+/// What an import found, brought in, found already there, and left out (and why).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub users: Tally,
+    pub clients: Tally,
+    /// Access tokens (each with its refresh token, when it has one).
+    pub tokens: Tally,
+    /// Users imported without a password (the source had none usable): an administrator sets
+    /// one.
+    pub users_without_password: u64,
+    /// Users imported disabled (inactive in the source).
+    pub users_disabled: u64,
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Tally {
+    pub found: u64,
+    pub imported: u64,
+    pub already_there: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Skipped {
+    pub kind: &'static str,
+    /// The user's name, the client's id, or for a token the first characters of its hash.
+    pub id: String,
+    pub reason: String,
+}
+
+/// A stored password hash that nothing matches: the user signs in once an administrator has
+/// set a password.
+const NO_PASSWORD: &str = "!imported-without-password";
+
+fn skip(report: &mut ImportReport, kind: &'static str, id: &str, reason: impl Into<String>) {
+    match kind {
+        "user" => report.users.skipped += 1,
+        "client" => report.clients.skipped += 1,
+        _ => report.tokens.skipped += 1,
+    }
+    report.skipped.push(Skipped {
+        kind,
+        id: id.to_owned(),
+        reason: reason.into(),
+    });
+}
+
+fn role_names(roles: &[String]) -> Result<Vec<RoleName>> {
+    roles
+        .iter()
+        .map(|r| RoleName::parse(r).map_err(invalid))
+        .collect()
+}
+
+pub async fn import_flask(
+    store: &dyn Store,
+    actor: &Actor,
+    data: FlaskData,
+    options: &ImportOptions,
+) -> Result<ImportReport> {
+    let now = now();
+    let mut report = ImportReport {
+        dry_run: options.dry_run,
+        ..ImportReport::default()
+    };
+    let known_roles: Vec<String> = store
+        .list_roles()
+        .await?
+        .into_iter()
+        .map(|r| r.name.as_str().to_owned())
+        .collect();
+    let all_roles = options
+        .default_roles
+        .iter()
+        .chain(options.roles_by_user.values().flatten());
+    if let Some(unknown) = all_roles.clone().find(|r| !known_roles.contains(r)) {
+        return Err(AppError::Invalid(format!("no role named {unknown:?}")));
+    }
+    if options.default_roles.is_empty() {
+        return Err(AppError::Invalid(
+            "imported users need a role: name one with --default-role".into(),
+        ));
+    }
+    let mut batch = ImportBatch::default();
+
+    // Users: the source's id → heliogate's user id and name.
+    let mut users: HashMap<String, (String, UserName)> = HashMap::new();
+    for source in &data.users {
+        report.users.found += 1;
+        let name = match UserName::parse(&source.name) {
+            Ok(name) => name,
+            Err(e) => {
+                skip(
+                    &mut report,
+                    "user",
+                    &source.name,
+                    format!("name not allowed: {e}"),
+                );
+                continue;
+            }
+        };
+        if let Some(existing) = store.user_by_name(&name).await? {
+            report.users.already_there += 1;
+            users.insert(source.id.clone(), (existing.id, name));
+            continue;
+        }
+        let roles = match options.roles_by_user.get(name.as_str()) {
+            Some(roles) => role_names(roles)?,
+            None => role_names(&options.default_roles)?,
+        };
+        let password_hash = match source.password_hash.as_deref().and_then(legacy_md5_hash) {
+            Some(hash) => hash,
+            None => {
+                report.users_without_password += 1;
+                NO_PASSWORD.to_owned()
+            }
+        };
+        if !source.active {
+            report.users_disabled += 1;
+            batch.disabled_users.push(name.as_str().to_owned());
+        }
+        // The source's id stays the user's id: `uid` at tokeninfo is what the services knew.
+        let id = if source.id.is_empty() {
+            new_user_id()
+        } else {
+            source.id.clone()
+        };
+        users.insert(source.id.clone(), (id.clone(), name.clone()));
+        batch.users.push(NewUser {
+            id,
+            name,
+            email: None,
+            password_hash,
+            roles,
+            must_change_password: false,
+            now,
+        });
+        report.users.imported += 1;
+    }
+
+    // Clients, under the rules of registration.
+    let mut clients: HashMap<String, bool> = HashMap::new(); // id → may refresh
+    for source in &data.clients {
+        report.clients.found += 1;
+        let owner = source
+            .user_id
+            .as_ref()
+            .and_then(|id| users.get(id))
+            .map(|(_, name)| name.clone());
+        let client_id = match ClientId::parse(&source.client_id) {
+            Ok(id) => id,
+            Err(e) => {
+                skip(
+                    &mut report,
+                    "client",
+                    &source.client_id,
+                    format!("id not allowed: {e}"),
+                );
+                continue;
+            }
+        };
+        if let Some(existing) = store.client(&client_id).await? {
+            report.clients.already_there += 1;
+            let refresh = existing
+                .grant_types
+                .iter()
+                .any(|g| g.as_str() == "refresh_token");
+            clients.insert(source.client_id.clone(), refresh);
+            continue;
+        }
+        match client_of(store, source, client_id, owner, now).await {
+            Ok(client) => {
+                let refresh = client
+                    .settings
+                    .spec
+                    .grant_types
+                    .iter()
+                    .any(|g| g.as_str() == "refresh_token");
+                clients.insert(source.client_id.clone(), refresh);
+                batch.clients.push(client);
+                report.clients.imported += 1;
+            }
+            Err(reason) => skip(&mut report, "client", &source.client_id, reason),
+        }
+    }
+
+    // Bearer tokens that have not expired.
+    for source in &data.tokens {
+        report.tokens.found += 1;
+        match token_of(source, &users, &clients, options, now) {
+            Ok((access, refresh)) => {
+                if !options.dry_run || store.access_token(&access.key).await?.is_none() {
+                    batch.access_tokens.push(access);
+                    batch.refresh_tokens.extend(refresh);
+                } else {
+                    report.tokens.already_there += 1;
+                }
+            }
+            Err((id, reason)) => skip(&mut report, "token", &id, reason),
+        }
+    }
+
+    if options.dry_run {
+        report.tokens.imported = batch.access_tokens.len() as u64;
+        return Ok(report);
+    }
+    let event = actor.event(
+        "import.flask_oauthlib",
+        "flask-oauthlib",
+        serde_json::json!({"skipped": report.skipped.len()}),
+    );
+    let written = store.import(&batch, &event).await?;
+    // Users and clients were looked up above; tokens are counted as the store wrote them.
+    report.tokens.imported = written.access_tokens;
+    report.tokens.already_there = batch.access_tokens.len() as u64 - written.access_tokens;
+    report.users.imported = written.users;
+    report.clients.imported = written.clients;
+    Ok(report)
+}
+
+/// A source client as heliogate registers it, or why it cannot be.
+async fn client_of(
+    store: &dyn Store,
+    source: &SourceClient,
+    client_id: ClientId,
+    owner: Option<UserName>,
+    now: UnixTime,
+) -> std::result::Result<NewClient, String> {
+    let public = !source.confidential || source.client_secret.is_none();
+    let code = !source.redirect_uris.is_empty();
+    let grant_types = match &source.grant_types {
+        Some(types) => types.clone(),
+        None if code => vec!["authorization_code".into(), "refresh_token".into()],
+        None => vec!["client_credentials".into()],
+    };
+    let input = AddClient {
+        name: source.client_id.clone(),
+        redirect_uris: source.redirect_uris.clone(),
+        public,
+        grant_types,
+        scopes: source.default_scopes.clone(),
+        owner: None,
+        // Flask-OAuthlib never sent PKCE: its confidential clients may go on without it.
+        pkce_optional: !public && code,
+        ..AddClient::default()
+    };
+    let settings = checked_settings(store, &input)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(NewClient {
+        client_id,
+        secret_hash: (!public)
+            .then(|| source.client_secret.as_deref().map(SecretHash::of))
+            .flatten(),
+        settings,
+        owner,
+        now,
+    })
+}
+
+/// A live source token as heliogate stores it (hashed), or why it is left out.
+#[allow(clippy::result_large_err)] // answered at once, never carried far
+fn token_of(
+    source: &SourceToken,
+    users: &HashMap<String, (String, UserName)>,
+    clients: &HashMap<String, bool>,
+    options: &ImportOptions,
+    now: UnixTime,
+) -> std::result::Result<(NewAccessToken, Option<NewRefreshToken>), (String, String)> {
+    let Some(access) = source.access_token.as_deref() else {
+        return Err(("-".into(), "no access token".into()));
+    };
+    let key = TokenKey::of(access);
+    let shown: String = key
+        .as_bytes()
+        .iter()
+        .rev()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let refuse = |reason: &str| Err((shown.clone(), reason.to_owned()));
+    let Some(expires) = source.expires else {
+        return refuse("no expiry");
+    };
+    if expires <= now {
+        return refuse("expired");
+    }
+    let Some(&may_refresh) = clients.get(&source.client_id) else {
+        return refuse("its client was not imported");
+    };
+    let user = match &source.user_id {
+        Some(id) => match users.get(id) {
+            Some((user_id, _)) => Some(user_id.clone()),
+            None => return refuse("its user was not imported"),
+        },
+        None => None,
+    };
+    let scopes: std::result::Result<Vec<Scope>, _> =
+        source.scopes.iter().map(|s| Scope::parse(s)).collect();
+    let Ok(scope) = scopes.map(|s| ScopeSet::from_iter(s).to_string()) else {
+        return refuse("a malformed scope");
+    };
+    let refresh = match (&source.refresh_token, &user) {
+        (Some(token), Some(user_id)) if may_refresh => Some(NewRefreshToken {
+            key: TokenKey::of(token),
+            family_id: new_user_id(),
+            client_id: source.client_id.clone(),
+            user_id: user_id.clone(),
+            scope: scope.clone(),
+            code_hash: None,
+            auth_time: None,
+            sid: None,
+            amr: None,
+            created_at: now,
+            expires_at: now + options.refresh_token_ttl,
+        }),
+        _ => None,
+    };
+    let access = NewAccessToken {
+        key,
+        client_id: source.client_id.clone(),
+        user_id: user,
+        scope,
+        family_id: refresh.as_ref().map(|r| r.family_id.clone()),
+        code_hash: None,
+        audience: None,
+        created_at: now,
+        expires_at: expires,
+    };
+    Ok((access, refresh))
+}
+
+/// Reads a `name,role[,role…]` file: roles by user name. Blank lines and `#` comments are
+/// skipped.
+pub fn roles_file(text: &str) -> Result<HashMap<String, Vec<String>>> {
+    let mut roles = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split(',').map(str::trim);
+        let name = fields.next().unwrap_or_default().to_owned();
+        let list: Vec<String> = fields
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if name.is_empty() || list.is_empty() {
+            return Err(AppError::Invalid(format!(
+                "line {}: expected name,role[,role…]",
+                n + 1
+            )));
+        }
+        roles.insert(name, list);
+    }
+    Ok(roles.into_iter().collect())
+}

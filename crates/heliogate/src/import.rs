@@ -1,0 +1,106 @@
+//! `heliogate import flask-oauthlib`: reads the source, then hands it to the import use case.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use heliogate_app::import::{import_flask, roles_file, ImportOptions, ImportReport};
+use heliogate_app::Actor;
+use heliogate_store::flask_source::{read_flask_source, Mapping};
+use heliogate_store::Store;
+use serde::Deserialize;
+
+use crate::cli::ImportCommand;
+use crate::settings::Settings;
+
+/// The mapping file: renamed tables and columns, under their logical names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    #[serde(default)]
+    tables: HashMap<String, String>,
+    #[serde(default)]
+    columns: HashMap<String, HashMap<String, String>>,
+}
+
+pub async fn run(
+    store: &dyn Store,
+    settings: &Settings,
+    json: bool,
+    command: ImportCommand,
+) -> anyhow::Result<()> {
+    let ImportCommand::FlaskOauthlib {
+        from,
+        dry_run,
+        default_roles,
+        roles,
+        mapping,
+    } = command;
+    let mapping = match mapping {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let file: MappingFile = toml::from_str(&text)
+                .with_context(|| format!("{} is not a mapping file", path.display()))?;
+            Mapping {
+                tables: file.tables,
+                columns: file.columns,
+            }
+        }
+        None => Mapping::default(),
+    };
+    let roles_by_user = match roles {
+        Some(path) => roles_file(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => HashMap::new(),
+    };
+    let data = read_flask_source(&from, &mapping)
+        .await
+        .context("while reading the source")?;
+    let options = ImportOptions {
+        default_roles,
+        roles_by_user,
+        dry_run,
+        refresh_token_ttl: i64::try_from(settings.refresh_token_ttl).unwrap_or(i64::MAX),
+    };
+    let report = import_flask(store, &Actor::cli(), data, &options).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", text(&report));
+    }
+    Ok(())
+}
+
+fn text(report: &ImportReport) -> String {
+    let line = |what: &str, t: &heliogate_app::import::Tally| {
+        format!(
+            "{what:<8} found {:>7}, imported {:>7}, already there {:>7}, skipped {:>5}",
+            t.found, t.imported, t.already_there, t.skipped
+        )
+    };
+    let mut lines = vec![
+        if report.dry_run {
+            "dry run: nothing was written".to_owned()
+        } else {
+            "imported in one transaction".to_owned()
+        },
+        line("users", &report.users),
+        line("clients", &report.clients),
+        line("tokens", &report.tokens),
+    ];
+    if report.users_without_password > 0 {
+        lines.push(format!(
+            "{} users have no usable password: set one with `heliogate user set-password NAME`",
+            report.users_without_password
+        ));
+    }
+    if report.users_disabled > 0 {
+        lines.push(format!("{} users come disabled", report.users_disabled));
+    }
+    for s in &report.skipped {
+        lines.push(format!("skipped {} {}: {}", s.kind, s.id, s.reason));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,194 @@
+//! `heliogate import flask-oauthlib` from a database that the original stack made: Flask,
+//! Flask-SQLAlchemy and Flask-OAuthlib from PyPI (`.ci/run` installs them into a virtual
+//! environment and names its Python in `HELIOGATE_FLASK_PYTHON`), tokens issued by
+//! Flask-OAuthlib's own token endpoint.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use heliogate_store::testing::TestDatabase;
+
+use crate::helpers::{Backend, Browser, TestApp};
+use crate::oauth_helpers::*;
+
+heliogate_store::for_each_backend!(crate::helpers::on;
+    an_installation_of_the_original_design_moves_over_unnoticed,
+    a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing,
+);
+
+/// The Python with the original stack, or `None` with a printed notice.
+fn python() -> Option<String> {
+    match std::env::var("HELIOGATE_FLASK_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            if std::env::var("HELIOGATE_REQUIRE_FLASK").is_ok_and(|v| v == "1") {
+                panic!("HELIOGATE_REQUIRE_FLASK=1 but HELIOGATE_FLASK_PYTHON is not set");
+            }
+            eprintln!(
+                "skipped: Flask-OAuthlib import test (set HELIOGATE_FLASK_PYTHON to a Python with \
+                 crates/heliogate/tests/flask-oauthlib/requirements.txt)"
+            );
+            None
+        }
+    }
+}
+
+/// Builds a source database with the original stack; what it made.
+fn source(python: &str, url: &str, extra: &[&str]) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/flask-oauthlib/source.py"
+    );
+    let out = Command::new(python)
+        .arg(script)
+        .arg(url)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn import(app: &TestApp, url: &str, extra: &[&str]) -> crate::helpers::Run {
+    let mut args = vec!["import", "flask-oauthlib", "--from", url, "--json"];
+    args.extend_from_slice(extra);
+    app.run(&args)
+}
+
+fn tally(report: &Value, what: &str) -> [u64; 4] {
+    ["found", "imported", "already_there", "skipped"].map(|k| report[what][k].as_u64().unwrap())
+}
+
+async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestApp) {
+    let Some(python) = python() else { return };
+    // The source on the test's engine: a SQLite file, or a PostgreSQL database of its own.
+    let source_db = match app.backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => TestDatabase::postgres("import source").await,
+    };
+    let url = match &source_db {
+        Some(db) => db.url().to_owned(),
+        None => format!("sqlite:///{}", app.path("original.db").display()),
+    };
+    let made = source(&python, &url, &[]);
+
+    // A dry run reports and writes nothing.
+    let before = app.snapshot();
+    let dry = import(&app, &url, &["--dry-run"]).json();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(tally(&dry, "users"), [4, 3, 0, 1]);
+    assert_eq!(app.snapshot(), before);
+
+    let report = import(&app, &url, &[]).json();
+    assert_eq!(tally(&report, "users"), [4, 3, 0, 1], "{report}");
+    assert_eq!(tally(&report, "clients"), [3, 2, 0, 1], "{report}");
+    assert_eq!(tally(&report, "tokens"), [5, 4, 0, 1], "{report}");
+    assert_eq!(report["users_disabled"], 1);
+    let reasons: Vec<&str> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("http is allowed only for loopback")),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"expired"), "{reasons:?}");
+    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    assert_eq!(shown["legacy_password"], true);
+
+    let server = app.serve(&[]).await;
+    // Every user signs in with their old password, which is then Argon2id.
+    for name in ["alice", "bob"] {
+        let password = made["users"][name].as_str().unwrap();
+        let browser = Browser::new(&server);
+        assert_eq!(
+            browser.sign_in(name, password).await.status(),
+            303,
+            "{name}"
+        );
+        let shown = app.run(&["user", "show", name, "--json"]).json();
+        assert_eq!(shown["legacy_password"], false);
+    }
+    // An inactive user came disabled.
+    let carol = made["users"]["carol"].as_str().unwrap();
+    assert_eq!(
+        Browser::new(&server).sign_in("carol", carol).await.status(),
+        401
+    );
+
+    // Every imported client gets tokens with its old secret.
+    for id in ["predictions-nightly", "workflow-web"] {
+        let secret = made["clients"][id].as_str().unwrap();
+        let grant = if id == "workflow-web" {
+            "refresh_token"
+        } else {
+            "client_credentials"
+        };
+        let mut form = vec![("grant_type", grant)];
+        let refresh = made["refresh"][0].as_str().unwrap();
+        if grant == "refresh_token" {
+            form.push(("refresh_token", refresh));
+        }
+        let answer = post_form(&server, "/oauth/token", Some((id, secret)), &form).await;
+        assert_eq!(
+            answer.status(),
+            200,
+            "{id}: {}",
+            answer.text().await.unwrap()
+        );
+    }
+    // Every live token answers at tokeninfo as before (uid: the source's user id), with its
+    // old scopes; the expired one does not.
+    for token in made["live"].as_array().unwrap() {
+        let answer = tokeninfo(&server, token.as_str().unwrap()).await;
+        assert_eq!(answer.status(), 200);
+        let info: Value = answer.json().await.unwrap();
+        assert_eq!(info["uid"], "1", "{info}");
+        assert!(info["scope"].as_array().unwrap().contains(&"read".into()));
+    }
+    let expired = made["expired"][0].as_str().unwrap();
+    assert_eq!(tokeninfo_status(&server, expired).await, 401);
+
+    // A second run brings nothing new and changes nothing.
+    let before = app.snapshot();
+    let again = import(&app, &url, &[]).json();
+    assert_eq!(tally(&again, "users"), [4, 0, 3, 1], "{again}");
+    assert_eq!(tally(&again, "clients"), [3, 0, 2, 1], "{again}");
+    assert_eq!(tally(&again, "tokens"), [5, 0, 4, 1], "{again}");
+    assert_eq!(app.snapshot(), before);
+}
+
+async fn a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing(app: TestApp) {
+    let Some(python) = python() else { return };
+    let url = format!("sqlite:///{}", app.path("renamed.db").display());
+    source(&python, &url, &["--rename-username"]);
+    let before = app.snapshot();
+    import(&app, &url, &[]).refused("no column name or username");
+    let mapping = app.path("mapping.toml");
+    std::fs::write(&mapping, "[columns.user]\nname = \"login\"\n").unwrap();
+    let report = import(&app, &url, &["--mapping", mapping.to_str().unwrap()]).json();
+    assert_eq!(tally(&report, "users"), [4, 3, 0, 1], "{report}");
+
+    // A file that is no database, and one cut in half: refused, nothing written.
+    let after = app.snapshot();
+    assert_ne!(after, before);
+    let garbage = app.path("garbage.db");
+    std::fs::write(&garbage, b"this is not a database").unwrap();
+    let bytes = std::fs::read(app.path("renamed.db")).unwrap();
+    let half = app.path("half.db");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    for broken in [&garbage, &half] {
+        let run = import(&app, &format!("sqlite:///{}", broken.display()), &[]);
+        assert_ne!(run.code, 0, "{run:?}");
+        assert_eq!(app.snapshot(), after);
+    }
+}
