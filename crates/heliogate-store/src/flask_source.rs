@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use heliogate_core::UnixTime;
-use sqlx::{Row, SqlitePool};
+use sqlx::{ConnectOptions, Row, SqlitePool};
 
 use crate::error::db_err;
 use crate::{Result, StoreError};
@@ -136,10 +136,12 @@ fn quoted(identifier: &str) -> String {
 impl Source {
     async fn open(url: &str) -> Result<Self> {
         if url.starts_with("sqlite:") {
+            // Reading a whole table is slow by sqlx's measure: not worth a warning.
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
                 .map_err(db_err)?
                 .read_only(true)
-                .create_if_missing(false);
+                .create_if_missing(false)
+                .disable_statement_logging();
             let pool = sqlx::pool::PoolOptions::new()
                 .max_connections(1)
                 .connect_with(options)
@@ -147,9 +149,12 @@ impl Source {
                 .map_err(db_err)?;
             Ok(Source::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(db_err)?
+                .disable_statement_logging();
             let pool = sqlx::pool::PoolOptions::new()
                 .max_connections(1)
-                .connect(url)
+                .connect_with(options)
                 .await
                 .map_err(db_err)?;
             Ok(Source::Postgres(pool))

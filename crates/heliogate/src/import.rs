@@ -55,9 +55,19 @@ pub async fn run(
         )?,
         None => HashMap::new(),
     };
+    // Progress on standard error, a line per step: the output stays the report.
+    let started = std::time::Instant::now();
     let data = read_flask_source(&from, &mapping)
         .await
         .context("while reading the source")?;
+    eprintln!(
+        "read {} users, {} clients, {} tokens from {} in {:.1} s; checking and writing",
+        data.users.len(),
+        data.clients.len(),
+        data.tokens.len(),
+        redacted(&from),
+        started.elapsed().as_secs_f64()
+    );
     let options = ImportOptions {
         default_roles,
         roles_by_user,
@@ -65,6 +75,7 @@ pub async fn run(
         refresh_token_ttl: i64::try_from(settings.refresh_token_ttl).unwrap_or(i64::MAX),
     };
     let report = import_flask(store, &Actor::cli(), data, &options).await?;
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -96,6 +107,12 @@ fn text(report: &ImportReport) -> String {
             report.users_without_password
         ));
     }
+    if report.tokens_expired > 0 {
+        lines.push(format!(
+            "{} tokens had expired and stay behind",
+            report.tokens_expired
+        ));
+    }
     if report.users_disabled > 0 {
         lines.push(format!("{} users come disabled", report.users_disabled));
     }
@@ -103,4 +120,18 @@ fn text(report: &ImportReport) -> String {
         lines.push(format!("skipped {} {}: {}", s.kind, s.id, s.reason));
     }
     lines.join("\n")
+}
+
+/// A source URL without its password, for the progress lines.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -2,13 +2,17 @@
 //! transaction.
 
 use async_trait::async_trait;
+use sqlx::QueryBuilder;
 
 use super::audit::commit_with;
 use super::clients::insert_client;
 use super::users::insert_user;
-use super::{Engine, SqlStore};
+use super::{Db, Engine, SqlStore};
 use crate::error::db_err;
 use crate::{AuditEvent, ImportBatch, ImportCounts, ImportStore, Result};
+
+/// Rows per `INSERT` (seven values each: well under either engine's limit on parameters).
+const ROWS_PER_STATEMENT: usize = 500;
 
 #[async_trait]
 impl ImportStore for SqlStore {
@@ -45,40 +49,41 @@ impl ImportStore for SqlStore {
                 counts.clients += 1;
             }
         }
-        for t in &batch.refresh_tokens {
-            let done = sqlx::query(
+        // Tokens in statements of many rows: a million one at a time would take minutes.
+        for chunk in batch.refresh_tokens.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (token_hash) DO NOTHING",
-            )
-            .bind(t.key.as_bytes().to_vec())
-            .bind(&t.family_id)
-            .bind(&t.client_id)
-            .bind(&t.user_id)
-            .bind(&t.scope)
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+                 created_at, expires_at) ",
+            );
+            query.push_values(chunk, |mut row, t| {
+                row.push_bind(t.key.as_bytes().to_vec())
+                    .push_bind(&t.family_id)
+                    .push_bind(&t.client_id)
+                    .push_bind(&t.user_id)
+                    .push_bind(&t.scope)
+                    .push_bind(t.created_at)
+                    .push_bind(t.expires_at);
+            });
+            query.push(" ON CONFLICT (token_hash) DO NOTHING");
+            let done = query.build().execute(&mut *tx).await.map_err(db_err)?;
             counts.refresh_tokens += done.rows_affected();
         }
-        for t in &batch.access_tokens {
-            let done = sqlx::query(
+        for chunk in batch.access_tokens.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (token_hash) DO NOTHING",
-            )
-            .bind(t.key.as_bytes().to_vec())
-            .bind(&t.client_id)
-            .bind(&t.user_id)
-            .bind(&t.scope)
-            .bind(&t.family_id)
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+                 created_at, expires_at) ",
+            );
+            query.push_values(chunk, |mut row, t| {
+                row.push_bind(t.key.as_bytes().to_vec())
+                    .push_bind(&t.client_id)
+                    .push_bind(&t.user_id)
+                    .push_bind(&t.scope)
+                    .push_bind(&t.family_id)
+                    .push_bind(t.created_at)
+                    .push_bind(t.expires_at);
+            });
+            query.push(" ON CONFLICT (token_hash) DO NOTHING");
+            let done = query.build().execute(&mut *tx).await.map_err(db_err)?;
             counts.access_tokens += done.rows_affected();
         }
         let event = event
