@@ -46,6 +46,11 @@ async fn a_user_is_added_shown_and_listed(app: TestApp) {
         serde_json::json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0, "required": false})
     );
     shown.as_object_mut().unwrap().remove("mfa");
+    // And whether the password is one carried over by an import (see login.rs).
+    assert_eq!(
+        shown.as_object_mut().unwrap().remove("legacy_password"),
+        Some(false.into())
+    );
     assert_eq!(shown, added);
     let text = app.run(&["user", "show", "alice"]);
     assert!(
