@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use futures_util::TryStreamExt;
 use heliogate_core::UnixTime;
 use sqlx::{ConnectOptions, Row, SqlitePool};
 
@@ -119,13 +120,18 @@ enum Source {
 
 type TextRows = Vec<Vec<Option<String>>>;
 
+/// A query's rows as text, each turned into text as it arrives (a million tokens are not held
+/// twice).
 macro_rules! text_rows {
     ($pool:expr, $sql:expr, $($bind:expr),*) => {{
-        let rows = sqlx::query($sql)$(.bind($bind))*.fetch_all($pool).await.map_err(db_err)?;
-        rows.iter()
-            .map(|row| (0..row.len()).map(|i| row.try_get::<Option<String>, _>(i)).collect())
-            .collect::<std::result::Result<TextRows, _>>()
-            .map_err(db_err)?
+        let mut rows = sqlx::query($sql)$(.bind($bind))*.fetch($pool);
+        let mut texts: TextRows = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(db_err)? {
+            let text: std::result::Result<Vec<Option<String>>, _> =
+                (0..row.len()).map(|i| row.try_get::<Option<String>, _>(i)).collect();
+            texts.push(text.map_err(db_err)?);
+        }
+        texts
     }};
 }
 
