@@ -37,6 +37,19 @@ pub(super) async fn commit_with(mut tx: Transaction<'_, Db>, event: &AuditEvent)
     tx.commit().await.map_err(db_err)
 }
 
+/// Commits a change with its audit record if it changed anything (`changed`), else drops it;
+/// tells which.
+pub(super) async fn commit_if_changed(
+    tx: Transaction<'_, Db>,
+    changed: bool,
+    event: &AuditEvent,
+) -> Result<bool> {
+    if changed {
+        commit_with(tx, event).await?;
+    }
+    Ok(changed)
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn record(&self, event: &AuditEvent) -> Result<()> {

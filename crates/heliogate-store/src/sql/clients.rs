@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use heliogate_core::oauth::resource;
 use heliogate_core::{ClientId, SecretHash, UnixTime};
 
-use super::audit::commit_with;
+use super::audit::{commit_if_changed, commit_with};
 use sqlx::Transaction;
 
 use super::{user_id, Db, Engine, SqlStore};
@@ -138,11 +138,7 @@ impl ClientStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected() > 0, event).await
     }
 }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use heliogate_core::{RoleName, SecretHash, UnixTime};
 
-use super::audit::commit_with;
+use super::audit::{commit_if_changed, commit_with};
 use super::roles::apply_role_mfa;
 use super::{Engine, SqlStore};
 use crate::error::db_err;
@@ -63,11 +63,7 @@ impl FactorStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected() > 0, event).await
     }
 
     async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool> {
@@ -124,11 +120,7 @@ impl FactorStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected() > 0, event).await
     }
 
     async fn recovery_codes_left(&self, user_id: &str) -> Result<u32> {
@@ -284,11 +276,7 @@ impl FactorStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected() > 0, event).await
     }
 
     async fn put_challenge(

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
-use super::audit::commit_with;
+use super::audit::{commit_if_changed, commit_with};
 use super::{
     admin_count, keeping_an_admin, keeping_an_admin_with, revoke_tokens_where, user_id, Db, Engine,
     SqlStore,
@@ -241,11 +241,7 @@ impl UserStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected() > 0, event).await
     }
 
     async fn set_disabled(
