@@ -6,6 +6,7 @@
 //! This layer owns the clock and the random number generator, the two impure inputs the core
 //! rules take as arguments.
 
+pub mod account;
 pub mod admin;
 pub mod cache;
 pub mod import;

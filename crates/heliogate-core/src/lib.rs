@@ -36,6 +36,7 @@ pub const ADMIN_SCOPE: &str = "admin";
 /// The role given to the bootstrap user on a first start.
 pub const ADMIN_ROLE: &str = "administrator";
 pub use session::{
-    safe_next, Attempt, AttemptCounter, SessionPolicy, ThrottlePolicy, CHECK_HOLD, MAX_NEXT_LEN,
+    describe_user_agent, safe_next, Attempt, AttemptCounter, SessionPolicy, ThrottlePolicy,
+    CHECK_HOLD, MAX_NEXT_LEN,
 };
 pub mod oauth;

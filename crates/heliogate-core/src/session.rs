@@ -131,6 +131,45 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// A `User-Agent` header in words for a list of sessions ("Firefox on Linux"): the browser
+/// and system it names, or "Unknown device". Only a handful of well-known names are looked
+/// for; the header is the browser's say-so, never proof of anything.
+pub fn describe_user_agent(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+        return "Unknown device".into();
+    };
+    // Order matters: Edge and Chrome say "Safari" too, Chrome-based browsers say "Chrome".
+    const BROWSERS: [(&str, &str); 7] = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python-requests/", "Python requests"),
+        ("HeadlessChrome/", "Chrome"),
+    ];
+    const SYSTEMS: [(&str, &str); 6] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |names: &[(&str, &'static str)]| {
+        names
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, name)| *name)
+    };
+    match (find(&BROWSERS), find(&SYSTEMS)) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        (None, Some(system)) => format!("A browser on {system}"),
+        (None, None) => "Unknown device".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::panic)] // a test that meets another outcome stops there
@@ -264,5 +303,19 @@ mod tests {
         assert_eq!(safe_next(Some(&long)), long);
         let too_long = format!("/oauth/authorize?state={}", "s".repeat(MAX_NEXT_LEN));
         assert_eq!(safe_next(Some(&too_long)), "/");
+    }
+
+    #[test]
+    fn a_user_agent_reads_as_browser_and_system() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        assert_eq!(describe_user_agent(Some(chrome)), "Chrome on Linux");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0";
+        assert_eq!(describe_user_agent(Some(edge)), "Edge on Windows");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe_user_agent(Some(safari)), "Safari on iOS");
+        assert_eq!(describe_user_agent(Some("curl/8.5.0")), "curl");
+        assert_eq!(describe_user_agent(Some("")), "Unknown device");
+        assert_eq!(describe_user_agent(None), "Unknown device");
+        assert_eq!(describe_user_agent(Some("something")), "Unknown device");
     }
 }

@@ -6,6 +6,7 @@
 //! can serve it on a random port exactly as the binary does.
 
 mod api;
+mod console;
 mod error;
 mod health;
 mod metrics;
@@ -69,6 +70,9 @@ pub struct HttpConfig {
     /// The name pages show.
     pub instance_name: String,
     pub login: LoginPolicy,
+    /// Seconds after sign-in during which an administrator acts in the console without
+    /// signing in again (`HELIOGATE_ADMIN_REAUTH`).
+    pub admin_reauth: i64,
     /// Token lifetimes and the issuer of authorization responses.
     pub oauth: OAuthState,
     /// How long a readiness check waits for the database.
@@ -144,6 +148,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
         .merge(pages::routes())
+        .merge(console::routes())
         .merge(oauth::routes())
         .merge(oidc::routes())
         .merge(metrics::routes())

@@ -33,6 +33,7 @@ fn config(issuer: &str) -> HttpConfig {
                 window: 900,
             },
         },
+        admin_reauth: 900,
         oauth: OAuthState::new(issuer.into(), 3600, 2_592_000),
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: Default::default(),

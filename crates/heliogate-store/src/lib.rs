@@ -34,8 +34,9 @@ pub mod testing;
 pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
     Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
-    Redemption, RefreshToken, Revocation, RevokedToken, Role, Session, SigningKey, StoreStats,
-    StoredPasskey, TokenHolder, TokenKind, TokenRecord, TotpFactor, User, UserChangeSet,
+    Redemption, RefreshToken, Revocation, RevokedToken, Role, Session, SessionInfo, SigningKey,
+    StoreStats, StoredPasskey, TokenHolder, TokenKind, TokenRecord, TotpFactor, User,
+    UserChangeSet,
 };
 
 pub use error::{Result, StoreError};
@@ -159,6 +160,14 @@ pub trait ClientStore {
     async fn create_client(&self, client: &NewClient, event: &AuditEvent) -> Result<Client>;
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
+    /// Up to `limit` clients by name (then id), after the client `after`; only `owner`'s when
+    /// given.
+    async fn clients_page(
+        &self,
+        owner: Option<&UserName>,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<Client>>;
     /// Deletes a client with every code, token and consent it holds.
     async fn delete_client(&self, client_id: &ClientId, event: &AuditEvent) -> Result<()>;
     async fn set_client_secret(
@@ -353,6 +362,15 @@ pub trait SessionStore {
     async fn delete_session(&self, id_hash: &SecretHash, event: &AuditEvent) -> Result<()>;
     /// Ends every session of a user but `keep`; returns how many ended.
     async fn delete_other_sessions(&self, user_id: &str, keep: &SecretHash) -> Result<u64>;
+    /// A user's live sessions, the most recently used first.
+    async fn user_sessions(&self, user_id: &str, now: UnixTime) -> Result<Vec<SessionInfo>>;
+    /// Ends one of `user_id`'s sessions; `false` when they have no such session.
+    async fn end_session(
+        &self,
+        user_id: &str,
+        id_hash: &SecretHash,
+        event: &AuditEvent,
+    ) -> Result<bool>;
 }
 
 /// Sign-in attempt counters, per key (`user:NAME`, `addr:IP`), shared by every node. An

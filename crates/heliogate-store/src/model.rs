@@ -255,6 +255,17 @@ pub struct Session {
     pub amr: String,
 }
 
+/// A live session as its user (or an administrator) sees it in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id_hash: SecretHash,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// An authorization code to store (RFC 6749 §4.1.2): only its hash is kept.
 #[derive(Debug, Clone)]
 pub struct NewCode {

@@ -142,6 +142,8 @@ heliogate_store::for_each_backend!(crate::on;
     an_instance_value_is_recorded_once_by_the_first_node,
     a_session_lives_until_it_expires_or_its_user_is_disabled,
     other_sessions_end_and_the_kept_one_stays,
+    a_user_s_sessions_are_listed_and_ended_only_by_their_owner,
+    clients_are_paged_by_name_and_owner,
     login_failures_count_within_a_window_and_lock,
     parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
@@ -2176,4 +2178,115 @@ async fn the_revocation_feed_names_every_ended_token_in_commit_order(store: &dyn
         .is_empty());
     store.purge_expired(NOW + 61).await.unwrap();
     assert!(store.revoked_after(0, NOW, 100).await.unwrap().is_empty());
+}
+
+async fn a_user_s_sessions_are_listed_and_ended_only_by_their_owner(store: &dyn Store) {
+    for (id, user) in [("u-1", "jay"), ("u-2", "kim")] {
+        store
+            .create_user(&new_user(id, user, &["reader"]), &ev())
+            .await
+            .unwrap();
+    }
+    for (id, user, expires) in [
+        ("a", "u-1", NOW + 100),
+        ("b", "u-1", NOW + 200),
+        ("old", "u-1", NOW - 1),
+        ("d", "u-2", NOW + 100),
+    ] {
+        store
+            .create_session(&session(id, user, expires), &ev())
+            .await
+            .unwrap();
+    }
+    store
+        .touch_session(&SecretHash::of("b"), NOW + 5, NOW + 200)
+        .await
+        .unwrap();
+    let listed = store.user_sessions("u-1", NOW).await.unwrap();
+    let hashes: Vec<SecretHash> = listed.iter().map(|s| s.id_hash).collect();
+    // Live only, the most recently used first.
+    assert_eq!(hashes, [SecretHash::of("b"), SecretHash::of("a")]);
+    assert_eq!(listed[0].last_seen_at, NOW + 5);
+    assert_eq!(listed[1].client_addr.as_deref(), Some("192.0.2.1"));
+    assert_eq!(listed[1].user_agent.as_deref(), Some("test"));
+
+    // Another user's session is not theirs to end: nothing changes, nothing is recorded.
+    let before = store.recent_events(100).await.unwrap().len();
+    assert!(!store
+        .end_session("u-1", &SecretHash::of("d"), &ev())
+        .await
+        .unwrap());
+    assert_eq!(store.recent_events(100).await.unwrap().len(), before);
+    assert!(store
+        .session(&SecretHash::of("d"), NOW)
+        .await
+        .unwrap()
+        .is_some());
+
+    assert!(store
+        .end_session("u-1", &SecretHash::of("a"), &ev())
+        .await
+        .unwrap());
+    assert_eq!(store.recent_events(100).await.unwrap().len(), before + 1);
+    assert!(store
+        .session(&SecretHash::of("a"), NOW)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store
+        .end_session("u-1", &SecretHash::of("a"), &ev())
+        .await
+        .unwrap());
+    assert_eq!(store.user_sessions("u-1", NOW).await.unwrap().len(), 1);
+}
+
+async fn clients_are_paged_by_name_and_owner(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "jay", &["reader"]), &ev())
+        .await
+        .unwrap();
+    for (id, display, owner) in [
+        ("c-1", "beta", Some("jay")),
+        ("c-2", "alpha", None),
+        ("c-3", "beta", None),
+        ("c-4", "gamma", Some("jay")),
+    ] {
+        let mut client = service_client(id, display);
+        client.owner = owner.map(name);
+        store.create_client(&client, &ev()).await.unwrap();
+    }
+    let ids = |clients: Vec<heliogate_store::Client>| -> Vec<String> {
+        clients
+            .into_iter()
+            .map(|c| c.client_id.as_str().to_owned())
+            .collect()
+    };
+    // By name, then id; each page starts after the last client of the one before.
+    let first = store.clients_page(None, None, 2).await.unwrap();
+    assert_eq!(ids(first), ["c-2", "c-1"]);
+    let second = store
+        .clients_page(None, Some(&cid("c-1")), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(second), ["c-3", "c-4"]);
+    let last = store
+        .clients_page(None, Some(&cid("c-4")), 2)
+        .await
+        .unwrap();
+    assert!(last.is_empty());
+    let owned = store
+        .clients_page(Some(&name("jay")), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(owned), ["c-1", "c-4"]);
+    let owned = store
+        .clients_page(Some(&name("jay")), Some(&cid("c-1")), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(owned), ["c-4"]);
+    let nobody = store
+        .clients_page(Some(&name("kim")), None, 10)
+        .await
+        .unwrap();
+    assert!(nobody.is_empty());
 }

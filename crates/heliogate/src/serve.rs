@@ -68,6 +68,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             session: settings.session,
             throttle: settings.throttle,
         },
+        admin_reauth: settings.admin_reauth,
         oauth,
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: settings.trusted_proxies.clone(),

@@ -191,6 +191,15 @@ pub struct Config {
         default_value_t = 36_000
     )]
     pub session_max_ttl: u64,
+    /// Seconds after sign-in during which /admin/ needs no password again
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_ADMIN_REAUTH",
+        default_value_t = 900
+    )]
+    pub admin_reauth: u64,
     /// Failed sign-ins per account before it is locked
     #[arg(
         long,
@@ -320,6 +329,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub instance_name: String,
     pub session: SessionPolicy,
+    /// Seconds after sign-in during which the console's administrators act without signing
+    /// in again.
+    pub admin_reauth: i64,
     pub throttle: ThrottlePolicy,
     pub password_hash_concurrency: Option<usize>,
     pub audit_retention_days: i64,
@@ -389,6 +401,7 @@ impl Settings {
                 idle: check_range("session_idle_ttl", c.session_idle_ttl, 60, MAX_TTL)?,
                 max: check_range("session_max_ttl", c.session_max_ttl, 60, MAX_TTL)?,
             },
+            admin_reauth: check_range("admin_reauth", c.admin_reauth, 1, MAX_TTL)?,
             throttle: ThrottlePolicy {
                 account_threshold: check_range(
                     "login_max_failures",

@@ -308,6 +308,52 @@ pub async fn list_clients(store: &dyn Store) -> Result<Vec<ClientView>> {
         .collect())
 }
 
+/// Which clients to list: by name, after `cursor`, only `owner`'s when given.
+#[derive(Debug, Clone, Default)]
+pub struct ClientQuery {
+    pub owner: Option<String>,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
+    /// 1 to 1000 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// Clients by name, and the cursor of the next page while there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientPage {
+    pub clients: Vec<ClientView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of clients.
+pub async fn page_clients(store: &dyn Store, query: ClientQuery) -> Result<ClientPage> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::Invalid("the limit is 1 to 1000 clients".into()));
+    }
+    let owner = query.owner.as_deref().map(user_name).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            ClientId::parse(c)
+                .map_err(|_| AppError::Invalid("the cursor is not one a page gave".into()))
+        })
+        .transpose()?;
+    let mut clients = store
+        .clients_page(owner.as_ref(), after.as_ref(), limit + 1)
+        .await?;
+    let more = clients.len() > limit as usize;
+    clients.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| clients.last().map(|c| c.client_id.as_str().to_owned()))
+        .flatten();
+    Ok(ClientPage {
+        clients: clients.into_iter().map(ClientView::from).collect(),
+        next_cursor,
+    })
+}
+
 pub async fn show_client(store: &dyn Store, client_id: &str) -> Result<ClientView> {
     Ok(find_client(store, client_id).await?.into())
 }

@@ -18,8 +18,8 @@ use crate::{invalid, Result};
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
 pub(crate) use clients::checked_settings;
 pub use clients::{
-    add_client, change_client, delete_client, list_clients, rotate_client_secret, show_client,
-    AddClient, ClientChange, ClientView, IssuedClient,
+    add_client, change_client, delete_client, list_clients, page_clients, rotate_client_secret,
+    show_client, AddClient, ClientChange, ClientPage, ClientQuery, ClientView, IssuedClient,
 };
 pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
@@ -31,9 +31,9 @@ pub use tokens::{
     revoke_user_token, revoke_user_tokens, Purged, TokenPage, TokenQuery, TokenView,
 };
 pub use users::{
-    add_user, change_user, delete_user, has_legacy_password, list_users, page_users, set_disabled,
-    set_email, set_password, set_user_roles, show_user, AddUser, UserChange, UserPage, UserQuery,
-    UserView,
+    add_user, add_user_with_one_time_password, change_user, delete_user, has_legacy_password,
+    list_users, page_users, set_disabled, set_email, set_password, set_user_roles, show_user,
+    AddUser, UserChange, UserPage, UserQuery, UserView,
 };
 
 /// What a change made on a version read came to.
@@ -52,6 +52,6 @@ fn parse_scopes(scopes: &[String]) -> Result<Vec<Scope>> {
         .collect()
 }
 
-fn user_name(name: &str) -> Result<UserName> {
+pub(crate) fn user_name(name: &str) -> Result<UserName> {
     UserName::parse(name).map_err(invalid)
 }

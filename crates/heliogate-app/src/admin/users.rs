@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{user_name, Changed};
 use crate::scopes::held_scopes;
-use crate::{invalid, new_user_id, now, password_hashing, Actor, AppError, Result};
+use crate::{invalid, new_secret, new_user_id, now, password_hashing, Actor, AppError, Result};
 
 /// A user as shown to administrators.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
@@ -81,6 +81,34 @@ pub(crate) async fn find_user(store: &dyn Store, name: &str) -> Result<User> {
 }
 
 pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Result<UserView> {
+    create_user(store, actor, input, false).await
+}
+
+/// A new user whose password is made here and shown this once (given to them by whoever
+/// creates the account): their first sign-in asks them to choose their own.
+pub async fn add_user_with_one_time_password(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    email: Option<String>,
+    roles: Vec<String>,
+) -> Result<(UserView, String)> {
+    let password = new_secret();
+    let input = AddUser {
+        name: name.to_owned(),
+        roles,
+        email,
+        password: password.clone(),
+    };
+    Ok((create_user(store, actor, input, true).await?, password))
+}
+
+async fn create_user(
+    store: &dyn Store,
+    actor: &Actor,
+    input: AddUser,
+    one_time_password: bool,
+) -> Result<UserView> {
     let name = user_name(&input.name)?;
     let roles = parse_roles(&input.roles)?;
     let email = input
@@ -97,7 +125,7 @@ pub async fn add_user(store: &dyn Store, actor: &Actor, input: AddUser) -> Resul
         email,
         password_hash,
         roles,
-        must_change_password: false,
+        must_change_password: one_time_password,
         now: now(),
     };
     let roles: Vec<&str> = new.roles.iter().map(RoleName::as_str).collect();

@@ -34,6 +34,8 @@ struct AccountPage<'a> {
     email: Option<&'a str>,
     roles: &'a [String],
     scopes: &'a [String],
+    /// The administrators' console is theirs.
+    is_admin: bool,
     changed: bool,
     revoked: bool,
     /// The password was printed for this user: they choose their own before anything else.
@@ -88,6 +90,7 @@ async fn render(
         email: view.email.as_deref(),
         roles: &view.roles,
         scopes: &view.scopes,
+        is_admin: view.scopes.iter().any(|s| s == "admin"),
         changed: notice == Notice::PasswordChanged,
         revoked: notice == Notice::ApplicationRevoked,
         must_change: user.must_change_password,

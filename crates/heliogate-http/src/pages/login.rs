@@ -31,6 +31,8 @@ struct LoginPage<'a> {
     /// An application asked for a second factor (`acr_values=mfa`): it is asked for after
     /// the password, or set up, whatever the user's roles say.
     mfa: bool,
+    /// A signed-in user is asked to sign in again (a stale administrator, `prompt=login`).
+    again: bool,
     /// Passkeys can sign in here.
     passkeys: bool,
 }
@@ -40,6 +42,7 @@ struct Shown<'a> {
     next: &'a str,
     username: &'a str,
     mfa: bool,
+    again: bool,
 }
 
 fn render(
@@ -56,6 +59,7 @@ fn render(
         username: shown.username,
         error,
         mfa: shown.mfa,
+        again: shown.again,
         passkeys: state.config.passkeys.is_some(),
     }
     .render();
@@ -107,6 +111,7 @@ pub(super) async fn form(
         next: &next,
         username: "",
         mfa,
+        again,
     };
     render(
         &state,
@@ -164,6 +169,7 @@ pub(super) async fn submit(
         next: &next,
         username: &form.username,
         mfa: form.mfa == "1",
+        again: false,
     };
     let signed = login::sign_in(&*state.store, &state.config.login, attempt).await;
     count_sign_in(&state, &signed);

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use heliogate_core::oauth::resource;
-use heliogate_core::{ClientId, SecretHash, UnixTime};
+use heliogate_core::{ClientId, SecretHash, UnixTime, UserName};
 
 use super::audit::{commit_if_changed, commit_with};
-use sqlx::Transaction;
+use sqlx::{QueryBuilder, Transaction};
 
 use super::{user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
@@ -66,6 +66,34 @@ impl ClientStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn clients_page(
+        &self,
+        owner: Option<&UserName>,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<Client>> {
+        let mut query = QueryBuilder::<Db>::new(format!("SELECT {CLIENT_COLUMNS} WHERE 1 = 1"));
+        if let Some(owner) = owner {
+            query.push(" AND u.name = ").push_bind(owner.as_str());
+        }
+        if let Some(after) = after {
+            // A row-value comparison: by name, then id; a vanished cursor ends the listing.
+            query
+                .push(" AND (c.name, c.client_id) > (SELECT a.name, a.client_id FROM clients a WHERE a.client_id = ")
+                .push_bind(after.as_str())
+                .push(")");
+        }
+        query
+            .push(" ORDER BY c.name, c.client_id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows: Vec<ClientRow> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.into_iter().map(Client::try_from).collect()
     }
 

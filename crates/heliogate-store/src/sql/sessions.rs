@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use heliogate_core::{SecretHash, UnixTime};
 
-use super::audit::commit_with;
+use super::audit::{commit_if_changed, commit_with};
 use super::{Engine, SqlStore};
 use crate::error::db_err;
-use crate::{AuditEvent, NewSession, Result, Session, SessionStore};
+use crate::{AuditEvent, NewSession, Result, Session, SessionInfo, SessionStore};
 
 #[async_trait]
 impl SessionStore for SqlStore {
@@ -90,5 +90,52 @@ impl SessionStore for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn user_sessions(&self, user_id: &str, now: UnixTime) -> Result<Vec<SessionInfo>> {
+        type Row = (Vec<u8>, i64, i64, i64, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id_hash, created_at, last_seen_at, expires_at, client_addr, user_agent \
+             FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY last_seen_at DESC, created_at DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(
+                |(hash, created_at, last_seen_at, expires_at, addr, agent)| {
+                    Some(SessionInfo {
+                        id_hash: SecretHash::from_slice(&hash)?,
+                        created_at,
+                        last_seen_at,
+                        expires_at,
+                        client_addr: addr,
+                        user_agent: agent,
+                    })
+                },
+            )
+            .collect())
+    }
+
+    async fn end_session(
+        &self,
+        user_id: &str,
+        id_hash: &SecretHash,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash = $2")
+            .bind(user_id)
+            .bind(id_hash.as_bytes().to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let ended = done.rows_affected() > 0;
+        commit_if_changed(tx, ended, event).await?;
+        Ok(ended)
     }
 }

@@ -14,6 +14,8 @@ mod cli_tokens;
 mod cli_users;
 mod cluster;
 mod connexion;
+mod console;
+mod console_browser;
 mod durability;
 mod flood;
 mod guard;

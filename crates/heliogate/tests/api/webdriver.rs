@@ -209,6 +209,54 @@ impl Chrome {
         .await;
     }
 
+    /// Runs `script` in the page (WebDriver's execution is not subject to the page's CSP) and
+    /// returns what it returns.
+    pub async fn execute(&self, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
+    /// Runs `script`, which ends by calling its last argument with the answer.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.call(reqwest::Method::POST, "/execute/async", Some(body))
+            .await
+    }
+
+    /// Sizes the window, as a phone's or a desktop's.
+    pub async fn resize(&self, width: u32, height: u32) {
+        let body = json!({ "width": width, "height": height });
+        self.call(reqwest::Method::POST, "/window/rect", Some(body))
+            .await;
+    }
+
+    /// A PNG of what the window shows.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .expect("a base64 screenshot")
+    }
+
+    /// Waits until the browser's URL starts with `prefix`; the URL.
+    pub async fn wait_for_url_prefix(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.url().await;
+            if now.starts_with(prefix) {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the browser shows {now}, not {prefix}…: {}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Whether the element `css` selects has the focus.
     pub async fn has_focus(&self, css: &str) -> bool {
         let active = self

@@ -1,0 +1,114 @@
+//! Applications a user registers for themselves ("developer clients"): registered, listed,
+//! given a new secret and deleted by their owner, through the administrators' use cases, and
+//! never with a scope the owner does not hold nor with an administrator's powers (introspection,
+//! trust, skipping PKCE).
+
+use heliogate_core::scope::OIDC_SCOPES;
+use heliogate_core::{Scope, ScopeSet};
+use heliogate_store::{Store, User};
+
+use crate::admin::{self, AddClient, ClientPage, ClientQuery, IssuedClient};
+use crate::scopes::scopes_of;
+use crate::{Actor, AppError, Result};
+
+/// An application as its owner registers it.
+#[derive(Debug, Clone, Default)]
+pub struct OwnClient {
+    pub name: String,
+    /// A public client has no secret (a browser or native application).
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Registers an application owned by `user`; its secret, if confidential, is shown this once.
+pub async fn register_client(
+    store: &dyn Store,
+    actor: &Actor,
+    user: &User,
+    input: OwnClient,
+) -> Result<IssuedClient> {
+    if input.scopes.is_empty() {
+        return Err(AppError::Invalid(
+            "choose at least one scope the application may ask for".into(),
+        ));
+    }
+    let offered = offered_scopes(store, user).await?;
+    if let Some(beyond) = input.scopes.iter().find(|s| !offered.contains(s)) {
+        return Err(AppError::Invalid(format!(
+            "you do not hold the scope {beyond:?}: an application of yours can ask only for \
+             scopes you hold"
+        )));
+    }
+    let add = AddClient {
+        name: input.name,
+        redirect_uris: input.redirect_uris,
+        public: input.public,
+        grant_types: input.grant_types,
+        scopes: input.scopes,
+        owner: Some(user.name.clone()),
+        ..AddClient::default()
+    };
+    admin::add_client(store, actor, add).await
+}
+
+/// The scopes an application of `user`'s may ask for: those their roles give, and the OpenID
+/// Connect scopes (which name claims about whoever signs in, not powers).
+pub async fn offered_scopes(store: &dyn Store, user: &User) -> Result<ScopeSet> {
+    let oidc: ScopeSet = OIDC_SCOPES
+        .iter()
+        .filter_map(|s| Scope::parse(s).ok())
+        .collect();
+    Ok(scopes_of(store, user).await?.union(&oidc))
+}
+
+/// A page of `user`'s applications.
+pub async fn own_clients(
+    store: &dyn Store,
+    user: &User,
+    cursor: Option<String>,
+) -> Result<ClientPage> {
+    admin::page_clients(
+        store,
+        ClientQuery {
+            owner: Some(user.name.clone()),
+            cursor,
+            limit: Some(50),
+        },
+    )
+    .await
+}
+
+/// `user`'s application with this id; another's, or none, is `NotFound` alike.
+async fn own_client(store: &dyn Store, user: &User, client_id: &str) -> Result<()> {
+    match admin::show_client(store, client_id).await {
+        Ok(client) if client.owner.as_deref() == Some(user.name.as_str()) => Ok(()),
+        Ok(_) | Err(AppError::NotFound(_)) => Err(AppError::NotFound(format!(
+            "you have no application with id {client_id:?}"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// A new secret for `user`'s confidential application; the old one stops working at once.
+pub async fn rotate_own_secret(
+    store: &dyn Store,
+    actor: &Actor,
+    user: &User,
+    client_id: &str,
+) -> Result<IssuedClient> {
+    own_client(store, user, client_id).await?;
+    admin::rotate_client_secret(store, actor, client_id).await
+}
+
+/// Deletes `user`'s application, and with it every token it holds.
+pub async fn delete_own_client(
+    store: &dyn Store,
+    actor: &Actor,
+    user: &User,
+    client_id: &str,
+) -> Result<()> {
+    own_client(store, user, client_id).await?;
+    admin::delete_client(store, actor, client_id).await
+}
