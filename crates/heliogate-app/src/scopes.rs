@@ -28,3 +28,58 @@ pub fn held_scopes(roles: &[Role], user: &User) -> ScopeSet {
         .filter(|r| user.roles.iter().any(|held| held == r.name.as_str()))
         .fold(ScopeSet::default(), |held, role| held.union(&role.scopes))
 }
+
+/// What each of `scopes` allows, in words for the person asked: as administrators describe it,
+/// or by its name.
+pub async fn describe_scopes<'s>(
+    store: &dyn Store,
+    scopes: impl IntoIterator<Item = &'s str>,
+) -> Result<Vec<(String, String)>> {
+    let described: std::collections::HashMap<String, String> =
+        store.scope_descriptions().await?.into_iter().collect();
+    Ok(scopes
+        .into_iter()
+        .map(|scope| {
+            let words = described
+                .get(scope)
+                .cloned()
+                .unwrap_or_else(|| undescribed(scope));
+            (scope.to_owned(), words)
+        })
+        .collect())
+}
+
+/// The words for a scope nobody described.
+pub fn undescribed(scope: &str) -> String {
+    format!("use the \u{201c}{scope}\u{201d} permission of the services")
+}
+
+/// The client with this id as it may act now: an application a user registered never has a
+/// scope its owner does not hold today (OpenID Connect's, which name claims, stay), so that
+/// when its owner loses a role, or is disabled, it loses what that gave at once, without a
+/// write. A client an administrator registered without an owner keeps its scopes.
+pub async fn usable_client(
+    store: &dyn Store,
+    id: &heliogate_core::ClientId,
+) -> std::result::Result<Option<heliogate_store::Client>, heliogate_store::StoreError> {
+    let Some(mut client) = store.client(id).await? else {
+        return Ok(None);
+    };
+    if let Some(owner) = &client.owner {
+        let user = match heliogate_core::UserName::parse(owner) {
+            Ok(name) => store.user_by_name(&name).await?,
+            Err(_) => None,
+        };
+        let held = match user {
+            Some(user) if !user.disabled => held_scopes(&store.list_roles().await?, &user),
+            _ => ScopeSet::default(),
+        };
+        client.scopes = client
+            .scopes
+            .iter()
+            .filter(|s| s.is_oidc() || held.contains(s.as_str()))
+            .cloned()
+            .collect();
+    }
+    Ok(Some(client))
+}

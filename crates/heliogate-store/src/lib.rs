@@ -33,10 +33,10 @@ pub mod testing;
 
 pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
-    Credentials, NewAccessToken, NewClient, NewCode, NewRefreshToken, NewSession, NewUser,
-    Redemption, RefreshToken, Revocation, RevokedToken, Role, Session, SessionInfo, SigningKey,
-    StoreStats, StoredPasskey, TokenHolder, TokenKind, TokenRecord, TotpFactor, User,
-    UserChangeSet,
+    Credentials, NewAccessToken, NewClient, NewCode, NewPersonalToken, NewRefreshToken, NewSession,
+    NewUser, PersonalToken, Redemption, RefreshToken, Revocation, RevokedToken, Role, Session,
+    SessionInfo, SigningKey, StoreStats, StoredPasskey, TokenHolder, TokenKind, TokenRecord,
+    TotpFactor, User, UserChangeSet, PERSONAL_TOKENS_CLIENT,
 };
 
 pub use error::{Result, StoreError};
@@ -137,7 +137,6 @@ pub trait RoleStore {
         scopes: &[Scope],
         event: &AuditEvent,
     ) -> Result<Role>;
-    /// Deletes a role; `Conflict` while any user holds it.
     /// Changes a role's scopes and whether it requires a second factor together, if the role
     /// is still as `read` shows it: `false`, and nothing written, when another change came
     /// between. `Conflict` when it would leave no administrator.
@@ -149,9 +148,20 @@ pub trait RoleStore {
         mfa_required: Option<bool>,
         events: &[AuditEvent],
     ) -> Result<bool>;
+    /// Deletes a role; `Conflict` while any user holds it.
     async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<()>;
     /// Every scope some role holds: with the OpenID Connect scopes, the scopes the server knows.
     async fn role_scopes(&self) -> Result<ScopeSet>;
+    /// What each described scope allows, in words, by scope.
+    async fn scope_descriptions(&self) -> Result<Vec<(String, String)>>;
+    /// Sets what `scope` allows in words, or (`None`) forgets it.
+    async fn set_scope_description(
+        &self,
+        scope: &Scope,
+        description: Option<&str>,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()>;
 }
 
 /// OAuth 2 clients.
@@ -263,6 +273,16 @@ pub trait TokenStore {
         now: UnixTime,
         limit: u32,
     ) -> Result<Vec<RevokedToken>>;
+    /// Stores a personal access token of `token.user_id`, issued to `PERSONAL_TOKENS_CLIENT`.
+    async fn create_personal_token(
+        &self,
+        token: &NewPersonalToken,
+        event: &AuditEvent,
+    ) -> Result<()>;
+    /// A user's live personal access tokens, the newest first.
+    async fn personal_tokens(&self, user_id: &str, now: UnixTime) -> Result<Vec<PersonalToken>>;
+    /// Marks a personal access token used at `now`.
+    async fn personal_token_used(&self, key: &TokenKey, now: UnixTime) -> Result<()>;
 }
 
 /// Authorization codes, refresh tokens, token issuance and revocation, and consents: what the

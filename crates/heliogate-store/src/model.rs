@@ -219,6 +219,34 @@ pub struct AccessToken {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// When a personal access token was last used (to the minute); `None` for the others.
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// The client that personal access tokens are issued to: made by the migrations, found by no
+/// client lookup or listing, so no OAuth flow can use it.
+pub const PERSONAL_TOKENS_CLIENT: &str = "heliogate-personal-tokens";
+
+/// A personal access token to store: an access token a user made for their own use.
+#[derive(Debug, Clone)]
+pub struct NewPersonalToken {
+    pub key: TokenKey,
+    pub user_id: String,
+    pub name: String,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A live personal access token as its user sees it in a list (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalToken {
+    pub key: TokenKey,
+    pub name: String,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
 }
 
 impl AccessToken {

@@ -161,10 +161,13 @@ impl From<AuditRow> for crate::AuditRecord {
     }
 }
 
-/// The columns `ClientRow` reads, with the owner's name joined in.
+/// The columns `ClientRow` reads, with the owner's name joined in, of every client but the
+/// built-in one that personal access tokens are issued to (`PERSONAL_TOKENS_CLIENT`): no
+/// listing shows it and no lookup finds it. Queries add their conditions with `AND`.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
      c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.created_at, c.updated_at \
-     FROM clients c LEFT JOIN users u ON u.id = c.owner_id";
+     FROM clients c LEFT JOIN users u ON u.id = c.owner_id \
+     WHERE c.client_id <> 'heliogate-personal-tokens'";
 
 pub(crate) const USER_COLUMNS: &str =
     "id, name, email, disabled, must_change_password, created_at, updated_at FROM users";

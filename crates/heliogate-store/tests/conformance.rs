@@ -144,6 +144,8 @@ heliogate_store::for_each_backend!(crate::on;
     other_sessions_end_and_the_kept_one_stays,
     a_user_s_sessions_are_listed_and_ended_only_by_their_owner,
     clients_are_paged_by_name_and_owner,
+    personal_tokens_are_kept_listed_and_marked_used,
+    scope_descriptions_are_seeded_written_and_forgotten,
     login_failures_count_within_a_window_and_lock,
     parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
@@ -2289,4 +2291,129 @@ async fn clients_are_paged_by_name_and_owner(store: &dyn Store) {
         .await
         .unwrap();
     assert!(nobody.is_empty());
+}
+
+async fn personal_tokens_are_kept_listed_and_marked_used(store: &dyn Store) {
+    use heliogate_store::{NewPersonalToken, PERSONAL_TOKENS_CLIENT};
+    for (id, user) in [("u-1", "jay"), ("u-2", "kim")] {
+        store
+            .create_user(&new_user(id, user, &["reader"]), &ev())
+            .await
+            .unwrap();
+    }
+    // The built-in client they are issued to is no client anyone can find or list.
+    assert!(store
+        .client(&cid(PERSONAL_TOKENS_CLIENT))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.list_clients().await.unwrap().is_empty());
+    assert!(store.clients_page(None, None, 10).await.unwrap().is_empty());
+
+    let made = |secret: &str, user: &str, name: &str, expires_at: i64| NewPersonalToken {
+        key: TokenKey::of(secret),
+        user_id: user.into(),
+        name: name.into(),
+        scope: "read".into(),
+        created_at: NOW,
+        expires_at,
+    };
+    for token in [
+        made("pat-a", "u-1", "nightly report", NOW + 100),
+        made("pat-b", "u-1", "backup", NOW + 200),
+        made("pat-old", "u-1", "expired", NOW - 1),
+        made("pat-k", "u-2", "kim's", NOW + 100),
+    ] {
+        store.create_personal_token(&token, &ev()).await.unwrap();
+    }
+    // An ordinary token of the user is not one of their personal tokens.
+    store
+        .create_client(&service_client("svc", "Service"), &ev())
+        .await
+        .unwrap();
+    store
+        .issue_tokens(token("oauth", "svc", Some("u-1"), NOW + 100), None, None)
+        .await
+        .unwrap();
+
+    let listed = store.personal_tokens("u-1", NOW).await.unwrap();
+    let mut names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["backup", "nightly report"]);
+    assert!(listed
+        .iter()
+        .all(|t| t.last_used_at.is_none() && t.scope == "read"));
+
+    // Checked like any access token of the user, and marked when used.
+    let found = store
+        .access_token(&TokenKey::of("pat-a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.client_id, PERSONAL_TOKENS_CLIENT);
+    assert_eq!(found.username.as_deref(), Some("jay"));
+    assert_eq!(found.last_used_at, None);
+    store
+        .personal_token_used(&TokenKey::of("pat-a"), NOW + 5)
+        .await
+        .unwrap();
+    let found = store
+        .access_token(&TokenKey::of("pat-a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.last_used_at, Some(NOW + 5));
+    // Only personal tokens are marked.
+    store
+        .personal_token_used(&TokenKey::of("oauth"), NOW + 5)
+        .await
+        .unwrap();
+    let oauth = store
+        .access_token(&TokenKey::of("oauth"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(oauth.last_used_at, None);
+
+    // Revoked with the user's tokens, like every other.
+    store.revoke_user_tokens("u-1", NOW, &ev()).await.unwrap();
+    assert!(store.personal_tokens("u-1", NOW).await.unwrap().is_empty());
+    assert_eq!(store.personal_tokens("u-2", NOW).await.unwrap().len(), 1);
+}
+
+async fn scope_descriptions_are_seeded_written_and_forgotten(store: &dyn Store) {
+    let described = store.scope_descriptions().await.unwrap();
+    let words = |all: &[(String, String)], scope: &str| {
+        all.iter().find(|(s, _)| s == scope).map(|(_, w)| w.clone())
+    };
+    assert_eq!(
+        words(&described, "openid").as_deref(),
+        Some("confirm who you are")
+    );
+    assert!(words(&described, "read").is_some());
+    let write = Scope::parse("write").unwrap();
+    store
+        .set_scope_description(&write, Some("change your data"), NOW, &ev())
+        .await
+        .unwrap();
+    let launch = Scope::parse("launch").unwrap();
+    store
+        .set_scope_description(&launch, Some("launch 'rockets' \u{1f680}"), NOW, &ev())
+        .await
+        .unwrap();
+    let described = store.scope_descriptions().await.unwrap();
+    assert_eq!(
+        words(&described, "write").as_deref(),
+        Some("change your data")
+    );
+    assert_eq!(
+        words(&described, "launch").as_deref(),
+        Some("launch 'rockets' \u{1f680}")
+    );
+    store
+        .set_scope_description(&write, None, NOW, &ev())
+        .await
+        .unwrap();
+    let described = store.scope_descriptions().await.unwrap();
+    assert_eq!(words(&described, "write"), None);
 }

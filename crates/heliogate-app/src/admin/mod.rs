@@ -6,6 +6,7 @@ mod clients;
 mod consents;
 mod instance;
 mod roles;
+mod scopes;
 mod tokens;
 mod users;
 
@@ -26,6 +27,7 @@ pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
 pub use roles::{
     add_role, change_role, delete_role, list_roles, set_role_scopes, show_role, RoleView,
 };
+pub use scopes::{describe_scope, scope_descriptions, ScopeDescription};
 pub use tokens::{
     list_client_tokens, list_user_tokens, purge_expired, revoke_client_token, revoke_client_tokens,
     revoke_user_token, revoke_user_tokens, Purged, TokenPage, TokenQuery, TokenView,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use heliogate_core::oauth::resource::{self, Resource};
 use heliogate_core::{SecretHash, SigningAlg, TokenKey, UnixTime};
-use heliogate_store::{NewAccessToken, Store, StoreError};
+use heliogate_store::{NewAccessToken, Store, StoreError, PERSONAL_TOKENS_CLIENT};
 use serde::Serialize;
 
 use crate::cache::TtlCache;
@@ -91,6 +91,9 @@ pub struct ActiveToken {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
 }
+
+/// How precisely the last use of a personal access token is kept, in seconds.
+const LAST_USE_PRECISION: i64 = 60;
 
 /// How long a token read from the database is trusted without reading it again.
 const CHECK_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -175,8 +178,20 @@ impl AccessTokens {
         // Taken before the read: a revocation on this node clears the cache after its
         // commit, and a row read before that commit must not be cached after the clear.
         let generation = self.checked.generation();
-        let found = store.access_token(&key).await?;
-        let active = found.filter(|t| t.is_live(now)).map(|t| {
+        let found = store.access_token(&key).await?.filter(|t| t.is_live(now));
+        // A personal access token's list shows when it was last used, to the minute: at most
+        // one write a minute for a token in use, and none for any other token.
+        if let Some(t) = &found {
+            let stale = t
+                .last_used_at
+                .is_none_or(|at| now - at >= LAST_USE_PRECISION);
+            if stale && t.client_id == PERSONAL_TOKENS_CLIENT {
+                if let Err(e) = store.personal_token_used(&key, now).await {
+                    tracing::warn!(error = %e, "the last use of a personal token was not recorded");
+                }
+            }
+        }
+        let active = found.map(|t| {
             Arc::new(ActiveToken {
                 client_id: t.client_id,
                 user_id: t.user_id,

@@ -15,6 +15,7 @@ use heliogate_store::{Client, NewCode, Store, User};
 use super::token::known_scopes;
 use super::{audit, event, OAuthFailure, OAuthResult, OAuthState, CODE_TTL};
 use crate::scopes::scopes_of;
+use crate::scopes::usable_client;
 use crate::{new_secret, now};
 
 /// The signed-in user of an authorization request, with the sign-in it rests on: what an ID
@@ -99,7 +100,7 @@ async fn validate(
 ) -> OAuthResult<Result<(AuthorizeRequest, Client), AuthorizeOutcome>> {
     let client_id = params.get("client_id").ok().flatten();
     let client = match client_id.map(ClientId::parse) {
-        Some(Ok(id)) => store.client(&id).await?,
+        Some(Ok(id)) => usable_client(store, &id).await?,
         _ => None,
     };
     let checked = validate_authorize(params, client.as_ref().map(registered).as_ref());

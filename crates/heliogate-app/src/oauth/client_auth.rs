@@ -3,6 +3,7 @@
 //! public ones, and exactly one method per request.
 
 use crate::oauth::OAuthState;
+use crate::scopes::usable_client;
 use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
 use heliogate_core::ClientId;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ pub async fn authenticate(
             // An id that cannot be any client's is refused like an unknown one.
             Err(_) => None,
             Ok(id) => {
-                let client = store.client(&id).await?.map(Arc::new);
+                let client = usable_client(store, &id).await?.map(Arc::new);
                 if let Some(client) = &client {
                     config
                         .clients

@@ -5,8 +5,10 @@
 
 mod admin_clients;
 mod audit;
+mod client_form;
 mod own_clients;
 mod own_sessions;
+mod own_tokens;
 mod roles;
 mod users;
 
@@ -35,6 +37,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/clients/new", get(own_clients::form))
         .route("/account/clients/secret", post(own_clients::rotate))
         .route("/account/clients/delete", post(own_clients::delete))
+        .route(
+            "/account/tokens",
+            get(own_tokens::list).post(own_tokens::create),
+        )
+        .route("/account/tokens/revoke", post(own_tokens::revoke))
         .route("/account/sessions", get(own_sessions::list))
         .route("/account/sessions/end", post(own_sessions::end))
         .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
@@ -53,7 +60,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/roles", get(roles::list).post(roles::create))
         .route("/admin/roles/{name}", post(roles::change))
         .route("/admin/roles/{name}/delete", post(roles::delete))
-        .route("/admin/clients", get(admin_clients::list))
+        .route("/admin/scopes", post(roles::describe))
+        .route(
+            "/admin/clients",
+            get(admin_clients::list).post(admin_clients::create),
+        )
+        .route("/admin/clients/new", get(admin_clients::new_form))
+        .route(
+            "/admin/clients/edit",
+            get(admin_clients::edit_form).post(admin_clients::change),
+        )
         .route("/admin/clients/secret", post(admin_clients::rotate))
         .route("/admin/clients/delete", post(admin_clients::delete))
         .route("/admin/audit", get(audit::list))
@@ -155,6 +171,13 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
         }
         Ok(ConsoleAdmin(member))
     }
+}
+
+/// After a change made here: this node forgets the clients and token checks it keeps for a
+/// second, so that the change holds here at once (and on other nodes within that second).
+pub(crate) fn forget(state: &AppState) {
+    state.config.oauth.clients.clear();
+    state.config.oauth.tokens.forget_all();
 }
 
 /// The page for a use case that failed on a console form: a refusal of the input goes back to

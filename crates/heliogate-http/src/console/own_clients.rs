@@ -6,10 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::account::clients::{self, OwnClient};
 use heliogate_app::admin::{ClientView, IssuedClient};
+use heliogate_app::scopes::describe_scopes;
 use heliogate_app::AppError;
 use serde::Deserialize;
 
-use super::{failed, field_of, lines, next_link, query_value, Chrome, Fields, Member};
+use super::client_form::ClientForm;
+use super::{failed, forget, lines, next_link, query_value, Chrome, Fields, Member};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -53,66 +55,23 @@ pub(super) async fn list(
     }
 }
 
-/// The registration form, as first shown or as sent back with what was wrong.
-#[derive(Template)]
-#[template(path = "own_client_form.html")]
-struct ClientForm {
-    instance: String,
-    chrome: Chrome,
-    /// The scopes an application of the user's may have: theirs, and OpenID Connect's.
-    held: Vec<String>,
-    name: String,
-    public: bool,
-    redirect_uris: String,
-    grant_types: Vec<String>,
-    scopes: Vec<String>,
-    error: Option<String>,
-    /// The field `error` is about: `name`, `redirect_uris`, `grant_types` or `scopes`.
-    error_field: Option<&'static str>,
-}
-
-impl ClientForm {
-    fn has_grant(&self, grant: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant)
-    }
-
-    fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
-
-    fn error_on(&self, field: &str) -> bool {
-        self.error.is_some() && self.error_field == Some(field)
-    }
-}
-
-async fn held_scopes(state: &AppState, member: &Member) -> Result<Vec<String>, Response> {
-    clients::offered_scopes(&*state.store, &member.signed_in.session.user)
-        .await
-        .map(|s| s.to_vec())
-        .map_err(|e| failed(state, e))
+async fn held_scopes(state: &AppState, member: &Member) -> Result<Vec<(String, String)>, Response> {
+    let read = async {
+        let offered =
+            clients::offered_scopes(&*state.store, &member.signed_in.session.user).await?;
+        describe_scopes(&*state.store, offered.iter().map(|s| s.as_str())).await
+    };
+    read.await.map_err(|e| failed(state, e))
 }
 
 pub(super) async fn form(State(state): State<AppState>, member: Member) -> Response {
-    let held = match held_scopes(&state, &member).await {
-        Ok(held) => held,
-        Err(refusal) => return refusal,
-    };
-    page(
-        StatusCode::OK,
-        ClientForm {
-            instance: member.chrome.instance.clone(),
-            chrome: member.chrome,
-            held,
-            name: String::new(),
-            public: false,
-            redirect_uris: String::new(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scopes: Vec::new(),
-            error: None,
-            error_field: None,
-        }
-        .render(),
-    )
+    match held_scopes(&state, &member).await {
+        Ok(offered) => page(
+            StatusCode::OK,
+            ClientForm::of(member.chrome, offered, None, "/account/clients", false).render(),
+        ),
+        Err(refusal) => refusal,
+    }
 }
 
 /// The page that shows a new secret, once.
@@ -169,38 +128,15 @@ pub(super) async fn register(
         scopes: fields.all("scope"),
     };
     let user = &member.signed_in.session.user;
-    match clients::register_client(&*state.store, &member.actor, user, input.clone()).await {
-        Err(AppError::Invalid(message)) => {
-            let held = match held_scopes(&state, &member).await {
-                Ok(held) => held,
-                Err(refusal) => return refusal,
-            };
-            let error_field = field_of(
-                &message,
-                &[
-                    ("redirect_uris", "redirect"),
-                    ("grant_types", "grant"),
-                    ("scopes", "scope"),
-                    ("name", "name"),
-                ],
-            );
-            page(
-                StatusCode::BAD_REQUEST,
-                ClientForm {
-                    instance: member.chrome.instance.clone(),
-                    chrome: member.chrome,
-                    held,
-                    name: input.name,
-                    public: input.public,
-                    redirect_uris: input.redirect_uris.join("\n"),
-                    grant_types: input.grant_types,
-                    scopes: input.scopes,
-                    error: Some(message),
-                    error_field,
-                }
-                .render(),
-            )
-        }
+    match clients::register_client(&*state.store, &member.actor, user, input).await {
+        Err(AppError::Invalid(message)) => match held_scopes(&state, &member).await {
+            Ok(offered) => {
+                let form = ClientForm::of(member.chrome, offered, None, "/account/clients", false)
+                    .refused(&fields, message);
+                page(StatusCode::BAD_REQUEST, form.render())
+            }
+            Err(refusal) => refusal,
+        },
         issued => secret_shown(&state, member.chrome, issued, "/account/clients", true),
     }
 }
@@ -225,6 +161,7 @@ pub(super) async fn rotate(
     let user = &member.signed_in.session.user;
     let issued =
         clients::rotate_own_secret(&*state.store, &member.actor, user, &form.client_id).await;
+    forget(&state);
     secret_shown(&state, member.chrome, issued, "/account/clients", false)
 }
 
@@ -238,7 +175,10 @@ pub(super) async fn delete(
     }
     let user = &member.signed_in.session.user;
     match clients::delete_own_client(&*state.store, &member.actor, user, &form.client_id).await {
-        Ok(()) => Redirect::to("/account/clients?deleted=1").into_response(),
+        Ok(()) => {
+            forget(&state);
+            Redirect::to("/account/clients?deleted=1").into_response()
+        }
         Err(e) => failed(&state, e),
     }
 }

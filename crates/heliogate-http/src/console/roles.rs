@@ -4,10 +4,10 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use heliogate_app::admin::{self, Changed, RoleView};
+use heliogate_app::admin::{self, Changed, RoleView, ScopeDescription};
 use heliogate_app::AppError;
 
-use super::{failed, query_value, words, Chrome, ConsoleAdmin, Fields};
+use super::{failed, forget, query_value, words, Chrome, ConsoleAdmin, Fields};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -17,6 +17,8 @@ struct RolesPage {
     instance: String,
     chrome: Chrome,
     roles: Vec<RoleView>,
+    /// Every known scope with what it allows, in words.
+    scopes: Vec<ScopeDescription>,
     notice: Option<&'static str>,
     /// What was refused, and the role whose form it is about (`""`: the new role's form).
     error: Option<(String, String)>,
@@ -43,13 +45,19 @@ async fn render(
     new_role: (String, String),
 ) -> Response {
     let ConsoleAdmin(admin) = admin;
-    match admin::list_roles(&*state.store).await {
-        Ok(roles) => page(
+    let read = async {
+        let roles = admin::list_roles(&*state.store).await?;
+        let scopes = admin::scope_descriptions(&*state.store).await?;
+        Ok::<_, AppError>((roles, scopes))
+    };
+    match read.await {
+        Ok((roles, scopes)) => page(
             status,
             RolesPage {
                 instance: admin.chrome.instance.clone(),
                 chrome: admin.chrome,
                 roles,
+                scopes,
                 notice,
                 error,
                 new_name: new_role.0,
@@ -70,6 +78,7 @@ pub(super) async fn list(
         Some("created") => Some("The role was created."),
         Some("changed") => Some("The role was changed."),
         Some("deleted") => Some("The role was deleted."),
+        Some("described") => Some("The scope's description was saved."),
         _ => None,
     };
     render(
@@ -147,7 +156,10 @@ pub(super) async fn change(
     )
     .await;
     match changed {
-        Ok(Changed::Done(_)) => Redirect::to("/admin/roles?done=changed").into_response(),
+        Ok(Changed::Done(_)) => {
+            forget(&state);
+            Redirect::to("/admin/roles?done=changed").into_response()
+        }
         Ok(Changed::Stale) => {
             let stale = AppError::Conflict(
                 "someone changed this role since the page was shown: here it is as it is now"
@@ -169,7 +181,30 @@ pub(super) async fn delete(
         return refusal;
     }
     match admin::delete_role(&*state.store, &admin.0.actor, &name).await {
-        Ok(()) => Redirect::to("/admin/roles?done=deleted").into_response(),
+        Ok(()) => {
+            forget(&state);
+            Redirect::to("/admin/roles?done=deleted").into_response()
+        }
         Err(e) => refused(&state, admin, &name, e, Default::default()).await,
+    }
+}
+
+pub(super) async fn describe(
+    State(state): State<AppState>,
+    admin: ConsoleAdmin,
+    PageForm(fields): PageForm<Fields>,
+) -> Response {
+    if let Err(refusal) = admin.0.check_csrf(&state, fields.get("csrf_token")) {
+        return refusal;
+    }
+    // A scope may hold characters a path cannot: it comes in the form.
+    let scope = fields.get("scope").to_owned();
+    let words = fields.get("description");
+    match admin::describe_scope(&*state.store, &admin.0.actor, &scope, words).await {
+        Ok(()) => Redirect::to("/admin/roles?done=described").into_response(),
+        Err(e) => {
+            let about = format!("scope:{scope}");
+            refused(&state, admin, &about, e, Default::default()).await
+        }
     }
 }

@@ -12,7 +12,7 @@ use heliogate_app::admin::{
 use heliogate_app::AppError;
 
 use super::own_sessions::{rows, SessionRow};
-use super::{failed, field_of, next_link, query_value, when, Chrome, ConsoleAdmin, Fields};
+use super::{failed, field_of, forget, next_link, query_value, when, Chrome, ConsoleAdmin, Fields};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -304,7 +304,10 @@ pub(super) async fn change(
     };
     let refused = |message: String| ("change", message);
     match admin::change_user(store, &admin.actor, &read, change).await {
-        Ok(Changed::Done(_)) => Redirect::to(&user_path(&name, "changed")).into_response(),
+        Ok(Changed::Done(_)) => {
+            forget(&state);
+            Redirect::to(&user_path(&name, "changed")).into_response()
+        }
         Ok(Changed::Stale) => {
             let message =
                 "someone changed this user since the page was shown: here they are as they are now";
@@ -330,7 +333,10 @@ pub(super) async fn password(
     }
     let password = fields.get("password").to_owned();
     match admin::set_password(&*state.store, &admin.actor, &name, password).await {
-        Ok(()) => Redirect::to(&user_path(&name, "password")).into_response(),
+        Ok(()) => {
+            forget(&state);
+            Redirect::to(&user_path(&name, "password")).into_response()
+        }
         Err(AppError::Invalid(message)) => {
             let error = Some(("password", message));
             render_user(&state, admin, &name, StatusCode::BAD_REQUEST, None, error).await
@@ -349,7 +355,10 @@ pub(super) async fn delete(
         return refusal;
     }
     match admin::delete_user(&*state.store, &admin.actor, &name).await {
-        Ok(()) => Redirect::to("/admin/users?deleted=1").into_response(),
+        Ok(()) => {
+            forget(&state);
+            Redirect::to("/admin/users?deleted=1").into_response()
+        }
         Err(AppError::Conflict(message)) => {
             let error = Some(("delete", message));
             render_user(&state, admin, &name, StatusCode::CONFLICT, None, error).await
@@ -369,7 +378,10 @@ pub(super) async fn end_session(
     }
     let handle = fields.get("session");
     match sessions::end_session_of(&*state.store, &admin.actor, &name, handle).await {
-        Ok(()) => Redirect::to(&user_path(&name, "session")).into_response(),
+        Ok(()) => {
+            forget(&state);
+            Redirect::to(&user_path(&name, "session")).into_response()
+        }
         Err(e) => failed(&state, e),
     }
 }
@@ -384,7 +396,10 @@ pub(super) async fn revoke_tokens(
         return refusal;
     }
     match admin::revoke_user_tokens(&*state.store, &admin.actor, &name).await {
-        Ok(_) => Redirect::to(&user_path(&name, "tokens")).into_response(),
+        Ok(_) => {
+            forget(&state);
+            Redirect::to(&user_path(&name, "tokens")).into_response()
+        }
         Err(e) => failed(&state, e),
     }
 }

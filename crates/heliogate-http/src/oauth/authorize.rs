@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::session_sid;
 use heliogate_app::oauth::authorize::{self, AuthorizeOutcome, SignedInUser};
 use heliogate_app::oauth::OAuthFailure;
+use heliogate_app::scopes::describe_scopes;
 use heliogate_core::oauth::authorize::FRESH_SIGN_IN_PARAMETERS;
 use heliogate_core::oauth::Params;
 use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
@@ -30,21 +31,6 @@ const CARRIED: [&str; 9] = [
     "resource",
 ];
 
-/// What each scope lets an application do, in words for the person deciding.
-fn describe(scope: &str) -> String {
-    match scope {
-        "read" => "read your data in the services (predictions, configurations, results)".into(),
-        "write" => "add and change data in the services on your behalf".into(),
-        "execute" => "run and stop workflows and containers on your behalf".into(),
-        "admin" => "administer this server: users, roles and applications".into(),
-        "openid" => "confirm who you are".into(),
-        "profile" => "see your user name".into(),
-        "email" => "see your e-mail address".into(),
-        "offline_access" => "keep access while you are not signed in".into(),
-        other => format!("use the \u{201c}{other}\u{201d} permission of the services"),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
@@ -56,7 +42,7 @@ struct ConsentPage<'a> {
     fields: Vec<(String, String)>,
 }
 
-fn consent_page(
+async fn consent_page(
     state: &AppState,
     signed_in: &SignedIn,
     params: &Params,
@@ -69,22 +55,24 @@ fn consent_page(
         .iter()
         .flat_map(|name| params.all(name).map(|v| ((*name).to_owned(), v.to_owned())))
         .collect();
+    let described = describe_scopes(&*state.store, scopes.iter().map(|s| s.as_str())).await;
+    let scopes = match described {
+        Ok(scopes) => scopes,
+        Err(e) => return app_error_page(state, e),
+    };
     let html = ConsentPage {
         instance: &state.config.instance_name,
         csrf_token: &signed_in.session.csrf_token,
         user: &signed_in.session.user.name,
         client_name,
-        scopes: scopes
-            .iter()
-            .map(|s| (s.as_str().to_owned(), describe(s.as_str())))
-            .collect(),
+        scopes,
         fields,
     }
     .render();
     form_redirecting_to(page(StatusCode::OK, html), Some(redirect_uri))
 }
 
-fn outcome_response(
+async fn outcome_response(
     state: &AppState,
     outcome: Result<AuthorizeOutcome, OAuthFailure>,
     signed_in: Option<&SignedIn>,
@@ -116,14 +104,17 @@ fn outcome_response(
             client_name,
             scopes,
         }) => match signed_in {
-            Some(signed_in) => consent_page(
-                state,
-                signed_in,
-                params,
-                &client_name,
-                &scopes,
-                &request.redirect_uri,
-            ),
+            Some(signed_in) => {
+                consent_page(
+                    state,
+                    signed_in,
+                    params,
+                    &client_name,
+                    &scopes,
+                    &request.redirect_uri,
+                )
+                .await
+            }
             None => Redirect::to(&login_location(here)).into_response(),
         },
         Err(OAuthFailure::App(e)) => app_error_page(state, e),
@@ -175,7 +166,7 @@ pub(super) async fn start(
             amr: &s.session.amr,
         });
     let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
-    outcome_response(&state, outcome, signed_in.as_ref(), &params, &here)
+    outcome_response(&state, outcome, signed_in.as_ref(), &params, &here).await
 }
 
 pub(super) async fn decide(
@@ -228,7 +219,7 @@ pub(super) async fn decide(
         addr.as_deref(),
     )
     .await;
-    outcome_response(&state, outcome, Some(&signed_in), &params, "/")
+    outcome_response(&state, outcome, Some(&signed_in), &params, "/").await
 }
 
 #[derive(Deserialize)]

@@ -51,7 +51,7 @@ impl ClientStore for SqlStore {
 
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>> {
         let row: Option<ClientRow> =
-            sqlx::query_as(&format!("SELECT {CLIENT_COLUMNS} WHERE c.client_id = $1"))
+            sqlx::query_as(&format!("SELECT {CLIENT_COLUMNS} AND c.client_id = $1"))
                 .bind(client_id.as_str())
                 .fetch_optional(&self.pool)
                 .await
@@ -75,7 +75,7 @@ impl ClientStore for SqlStore {
         after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<Client>> {
-        let mut query = QueryBuilder::<Db>::new(format!("SELECT {CLIENT_COLUMNS} WHERE 1 = 1"));
+        let mut query = QueryBuilder::<Db>::new(format!("SELECT {CLIENT_COLUMNS}"));
         if let Some(owner) = owner {
             query.push(" AND u.name = ").push_bind(owner.as_str());
         }

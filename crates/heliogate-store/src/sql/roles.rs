@@ -173,6 +173,40 @@ impl RoleStore for SqlStore {
             .map_err(db_err)?;
         stored_scopes(scopes)
     }
+
+    async fn scope_descriptions(&self) -> Result<Vec<(String, String)>> {
+        sqlx::query_as("SELECT scope, description FROM scope_descriptions ORDER BY scope")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_scope_description(
+        &self,
+        scope: &Scope,
+        description: Option<&str>,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_admin().await?;
+        match description {
+            Some(text) => sqlx::query(
+                "INSERT INTO scope_descriptions (scope, description, updated_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (scope) DO UPDATE \
+                 SET description = excluded.description, updated_at = excluded.updated_at",
+            )
+            .bind(scope.as_str())
+            .bind(text)
+            .bind(now),
+            None => {
+                sqlx::query("DELETE FROM scope_descriptions WHERE scope = $1").bind(scope.as_str())
+            }
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        commit_with(tx, event).await
+    }
 }
 
 async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()> {

@@ -7,7 +7,8 @@ use super::audit::commit_with;
 use super::{revoke_tokens_where, Engine, SqlStore, PURGE_CHUNK};
 use crate::error::db_err;
 use crate::{
-    AccessToken, AuditEvent, Result, RevokedToken, TokenHolder, TokenKind, TokenRecord, TokenStore,
+    AccessToken, AuditEvent, NewPersonalToken, PersonalToken, Result, RevokedToken, TokenHolder,
+    TokenKind, TokenRecord, TokenStore, PERSONAL_TOKENS_CLIENT,
 };
 
 impl SqlStore {
@@ -32,7 +33,8 @@ impl TokenStore for SqlStore {
     async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>> {
         sqlx::query_as(
             "SELECT a.client_id, a.user_id, u.name AS username, a.scope, a.audience, a.created_at, \
-             a.expires_at, a.revoked_at FROM access_tokens a LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
+             a.expires_at, a.revoked_at, a.last_used_at FROM access_tokens a \
+             LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
         )
         .bind(key.as_bytes().to_vec())
         .fetch_optional(&self.pool)
@@ -162,6 +164,70 @@ impl TokenStore for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(count)
+    }
+
+    async fn create_personal_token(
+        &self,
+        token: &NewPersonalToken,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, created_at, \
+             expires_at, name) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.key.as_bytes().to_vec())
+        .bind(PERSONAL_TOKENS_CLIENT)
+        .bind(&token.user_id)
+        .bind(&token.scope)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(&token.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        commit_with(tx, event).await
+    }
+
+    async fn personal_tokens(&self, user_id: &str, now: UnixTime) -> Result<Vec<PersonalToken>> {
+        type Row = (Vec<u8>, String, String, i64, i64, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT token_hash, name, scope, created_at, expires_at, last_used_at \
+             FROM access_tokens WHERE user_id = $1 AND client_id = $2 AND name IS NOT NULL \
+             AND revoked_at IS NULL AND expires_at > $3 ORDER BY token_hash DESC",
+        )
+        .bind(user_id)
+        .bind(PERSONAL_TOKENS_CLIENT)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, name, scope, created_at, expires_at, last_used_at)| {
+                Some(PersonalToken {
+                    key: TokenKey::from_stored(&key)?,
+                    name,
+                    scope,
+                    created_at,
+                    expires_at,
+                    last_used_at,
+                })
+            })
+            .collect())
+    }
+
+    async fn personal_token_used(&self, key: &TokenKey, now: UnixTime) -> Result<()> {
+        sqlx::query(
+            "UPDATE access_tokens SET last_used_at = $2 WHERE token_hash = $1 AND client_id = $3",
+        )
+        .bind(key.as_bytes().to_vec())
+        .bind(now)
+        .bind(PERSONAL_TOKENS_CLIENT)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 }
 

@@ -14,6 +14,8 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     a_user_registers_an_application_within_their_scopes_and_deletes_it,
     a_user_ends_another_of_their_sessions,
     administrators_manage_users_roles_clients_and_read_the_audit_log,
+    a_user_makes_a_personal_token_uses_it_and_revokes_it,
+    an_application_has_no_more_than_its_owner_holds,
 );
 
 /// The text of `<p … id="ID">TEXT</p>` (or `<code id=…>`) in a page.
@@ -389,6 +391,78 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     let (status, to, _) = submit(&root, "/admin/clients/delete", &form).await;
     assert_eq!((status, to.as_str()), (303, "/admin/clients?deleted=1"));
 
+    // An administrator registers a resource server for alice, then changes it.
+    let register = [
+        ("csrf_token", csrf.as_str()),
+        ("name", "Predictions API"),
+        ("client_type", "confidential"),
+        ("owner", "alice"),
+        ("grant_type", "client_credentials"),
+        ("scope", "read"),
+        ("introspect", "1"),
+    ];
+    let (status, _, html) = submit(&root, "/admin/clients", &register).await;
+    assert_eq!(status, 200);
+    let api = text_of(&html, "client-id");
+    let shown = app.run(&["client", "show", &api, "--json"]).json();
+    assert_eq!(shown["owner"], "alice");
+    assert_eq!(shown["introspect"], true);
+    let (status, edit) = page(&root, &format!("/admin/clients/edit?id={api}")).await;
+    assert_eq!(status, 200);
+    let read = form_value(&edit, "read_updated_at").unwrap();
+    let change = [
+        ("csrf_token", csrf.as_str()),
+        ("client_id", api.as_str()),
+        ("read_updated_at", read.as_str()),
+        ("name", "Predictions API v2"),
+        ("grant_type", "client_credentials"),
+        ("scope", "read"),
+        ("scope", "write"),
+    ];
+    let (status, to, _) = submit(&root, "/admin/clients/edit", &change).await;
+    assert_eq!((status, to.as_str()), (303, "/admin/clients?changed=1"));
+    let shown = app.run(&["client", "show", &api, "--json"]).json();
+    assert_eq!(shown["name"], "Predictions API v2");
+    assert_eq!(shown["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(shown["introspect"], false);
+    // The same form again is stale; an unknown scope is refused beside its field.
+    let (status, _, html) = submit(&root, "/admin/clients/edit", &change).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("someone changed this client"), "{html}");
+    let mut unknown = register.to_vec();
+    unknown.push(("scope", "launch"));
+    let (status, _, html) = submit(&root, "/admin/clients", &unknown).await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("<fieldset aria-describedby=\"form-error\">"),
+        "{html}"
+    );
+
+    // Scopes are described in words that the consent page shows.
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("scope", "write"),
+        ("description", "change your predictions"),
+    ];
+    let (status, to, _) = submit(&root, "/admin/scopes", &form).await;
+    assert_eq!((status, to.as_str()), (303, "/admin/roles?done=described"));
+    let (_, roles) = page(&root, "/admin/roles").await;
+    assert!(
+        roles.contains("value=\"change your predictions\""),
+        "{roles}"
+    );
+    let (_, form_page) = page(&alice, "/account/clients/new").await;
+    assert!(
+        form_page.contains("read your data in the services"),
+        "{form_page}"
+    );
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("scope", "nonexistent"),
+        ("description", "anything"),
+    ];
+    assert_eq!(submit(&root, "/admin/scopes", &form).await.0, 400);
+
     // The audit log, filtered.
     let (status, audit) = page(&root, "/admin/audit?user=bob&event=user.*").await;
     assert_eq!(status, 200);
@@ -483,4 +557,148 @@ async fn the_console_needs_admin_and_a_fresh_sign_in() {
     let again = root.post("/login", &form).await;
     assert_eq!(location(&again), "/admin/users");
     assert_eq!(root.get("/admin/users").await.status(), 200);
+}
+
+async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
+    app.add_user("alice", &["moderator"]);
+    app.add_user("bob", &["reader"]);
+    let server = app.serve(&[]).await;
+    let alice = signed_in(&server, "alice").await;
+    let csrf = alice.csrf("/account/tokens").await;
+    let make = async |name: &str, scopes: &[&str], days: &str| {
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("name", name),
+            ("days", days),
+        ];
+        form.extend(scopes.iter().map(|s| ("scope", *s)));
+        alice.post("/account/tokens", &form).await
+    };
+
+    // Refused: a scope she does not hold, no scope, a lifetime out of bounds, no form token.
+    let before = app.run(&["audit", "list", "--json"]).json();
+    for (scopes, days, says) in [
+        (
+            &["read", "admin"][..],
+            "30",
+            "you do not hold the scope &#34;admin&#34;",
+        ),
+        (&[][..], "30", "choose at least one scope"),
+        (&["read"][..], "0", "a token lives 1 to 365 days"),
+        (&["read"][..], "a year", "a token lives 1 to 365 days"),
+    ] {
+        let response = make("script", scopes, days).await;
+        assert_eq!(response.status(), 400);
+        let html = response.text().await.unwrap();
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    let form = [("name", "script"), ("scope", "read"), ("days", "30")];
+    assert_eq!(alice.post("/account/tokens", &form).await.status(), 403);
+    assert_eq!(app.run(&["audit", "list", "--json"]).json(), before);
+
+    // Made: shown once, never cached, checked like any access token of hers.
+    let response = make("nightly report", &["read"], "30").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let token = text_of(&html, "token-value");
+    let info: Value = crate::oauth_helpers::tokeninfo(&server, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["scope"], serde_json::json!(["read"]));
+    let alice_id = app.run(&["user", "show", "alice", "--json"]).json()["id"].clone();
+    assert_eq!(info["sub"], alice_id);
+    assert_eq!(info["client_id"], heliogate_store::PERSONAL_TOKENS_CLIENT);
+    let (_, listed) = page(&alice, "/account/tokens").await;
+    assert!(listed.contains("nightly report"), "{listed}");
+    assert!(!listed.contains(&token), "the value is shown once only");
+    assert!(!listed.contains(">never<"), "its use is shown: {listed}");
+
+    // The client it is issued to cannot be used for anything else.
+    let probe = [
+        ("grant_type", "client_credentials"),
+        ("client_id", heliogate_store::PERSONAL_TOKENS_CLIENT),
+    ];
+    let refused = post_form(&server, "/oauth/token", None, &probe).await;
+    assert_eq!(json_error(refused).await, (401, "invalid_client".into()));
+
+    // Bob cannot revoke it; alice can.
+    let token_id = form_value(&listed, "token_id").unwrap();
+    let bob = signed_in(&server, "bob").await;
+    let bob_csrf = bob.csrf("/account/tokens").await;
+    let form = [
+        ("csrf_token", bob_csrf.as_str()),
+        ("token_id", token_id.as_str()),
+    ];
+    assert_eq!(submit(&bob, "/account/tokens/revoke", &form).await.0, 404);
+    assert_eq!(tokeninfo_status(&server, &token).await, 200);
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("token_id", token_id.as_str()),
+    ];
+    let (status, to, _) = submit(&alice, "/account/tokens/revoke", &form).await;
+    assert_eq!((status, to.as_str()), (303, "/account/tokens?revoked=1"));
+    assert_eq!(tokeninfo_status(&server, &token).await, 401);
+
+    // A token for `write` ends when her roles stop giving it.
+    let html = make("deploy", &["write"], "7").await.text().await.unwrap();
+    let write = text_of(&html, "token-value");
+    assert_eq!(tokeninfo_status(&server, &write).await, 200);
+    app.run(&["user", "set-roles", "alice", "reader"]).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(tokeninfo_status(&server, &write).await, 401);
+    let (_, listed) = page(&alice, "/account/tokens").await;
+    assert!(
+        listed.contains("You have no personal access token."),
+        "{listed}"
+    );
+}
+
+async fn an_application_has_no_more_than_its_owner_holds(app: TestApp) {
+    app.add_user("alice", &["moderator"]);
+    let server = app.serve(&[]).await;
+    let alice = signed_in(&server, "alice").await;
+    let csrf = alice.csrf("/account/clients/new").await;
+    let register = [
+        ("csrf_token", csrf.as_str()),
+        ("name", "Alice's job"),
+        ("client_type", "confidential"),
+        ("grant_type", "client_credentials"),
+        ("scope", "read"),
+        ("scope", "write"),
+    ];
+    let html = alice
+        .post("/account/clients", &register)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (id, secret) = (text_of(&html, "client-id"), text_of(&html, "client-secret"));
+    let scope_of = async || {
+        let form = [("grant_type", "client_credentials")];
+        let issued: Value = post_form(&server, "/oauth/token", Some((&id, &secret)), &form)
+            .await
+            .json()
+            .await
+            .unwrap();
+        issued["scope"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(scope_of().await, "read write");
+
+    // Alice loses `write`: her application asks for it in vain from then on.
+    app.run(&["user", "set-roles", "alice", "reader"]).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(scope_of().await, "read");
+    let form = [("grant_type", "client_credentials"), ("scope", "write")];
+    let refused = post_form(&server, "/oauth/token", Some((&id, &secret)), &form).await;
+    assert_eq!(json_error(refused).await, (400, "invalid_scope".into()));
+
+    // Disabled, she holds nothing: neither does it.
+    app.run(&["user", "disable", "alice"]).ok();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let form = [("grant_type", "client_credentials")];
+    let refused = post_form(&server, "/oauth/token", Some((&id, &secret)), &form).await;
+    assert_eq!(refused.status(), 400);
 }

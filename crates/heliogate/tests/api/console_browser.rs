@@ -1,5 +1,6 @@
 //! The web console in a real browser (headless Debian Chromium): a user registers an
-//! application, signs in to it and deletes it; an administrator adds a user who then signs
+//! application, signs in to it and deletes it; a user makes a personal access token, uses it
+//! and revokes it; an administrator adds a user who then signs
 //! in; a stale administrator is asked to sign in again; a user without `admin` is refused; and
 //! axe-core (npm) checks every console page for accessibility. With
 //! `HELIOGATE_SCREENSHOTS=1`, the accessibility test also writes the README's screenshots.
@@ -106,6 +107,50 @@ async fn a_user_registers_an_application_signs_in_to_it_and_deletes_it() {
         .wait_for_text("You have registered no application.")
         .await;
     assert_eq!(tokeninfo_status(&server, token).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_makes_a_personal_token_uses_it_and_revokes_it() {
+    let Some(driver) = chromedriver() else { return };
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    app.add_user("alice", &["moderator"]);
+    let server = Server::start(app.command(), app.dir.path()).await;
+    let chrome = Chrome::start(driver).await;
+    sign_in(&chrome, &server, "alice", PASSWORD).await;
+
+    chrome.click("a[href='/account/tokens']").await;
+    chrome.wait_for_url(&server.url("/account/tokens")).await;
+    chrome.fill("#token-name", "nightly report").await;
+    chrome.click("input[name=scope][value=read]").await;
+    chrome.click("form[action='/account/tokens'] button").await;
+    chrome.wait_for_text("shown this once").await;
+    let token = text_of(&chrome.source().await, "token-value");
+
+    // A script uses it.
+    let info: Value = crate::oauth_helpers::tokeninfo(&server, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["scope"], serde_json::json!(["read"]));
+    let alice_id = app.run(&["user", "show", "alice", "--json"]).json()["id"].clone();
+    assert_eq!(info["sub"], alice_id);
+    assert_eq!(info["client_id"], heliogate_store::PERSONAL_TOKENS_CLIENT);
+
+    // The list shows its use; revoked there, it stops working.
+    chrome.open(&server.url("/account/tokens")).await;
+    chrome.wait_for_text("nightly report").await;
+    assert!(!chrome.source().await.contains(">never<"));
+    chrome
+        .click("form[action='/account/tokens/revoke'] button")
+        .await;
+    chrome
+        .wait_for_url(&server.url("/account/tokens?revoked=1"))
+        .await;
+    chrome
+        .wait_for_text("You have no personal access token.")
+        .await;
+    assert_eq!(tokeninfo_status(&server, &token).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,7 +320,16 @@ async fn every_console_page_passes_the_accessibility_check() {
     chrome.wait_for_text("form-error").await;
     check(&chrome, "the registration form with an error", None).await;
 
+    // A new personal token, shown once.
+    chrome.open(&server.url("/account/tokens")).await;
+    chrome.fill("#token-name", "nightly report").await;
+    chrome.click("input[name=scope][value=read]").await;
+    chrome.click("form[action='/account/tokens'] button").await;
+    chrome.wait_for_text("shown this once").await;
+    check(&chrome, "the new token", Some("tokens.png")).await;
+
     let pages = [
+        ("/account/tokens", None),
         ("/account/clients", Some("applications.png")),
         ("/account/clients/new", Some("register-application.png")),
         ("/account/sessions", Some("sessions.png")),
@@ -285,6 +339,7 @@ async fn every_console_page_passes_the_accessibility_check() {
         ("/admin/users/alice", Some("admin-user.png")),
         ("/admin/roles", Some("admin-roles.png")),
         ("/admin/clients", None),
+        ("/admin/clients/new", None),
         ("/admin/audit", Some("admin-audit.png")),
         ("/admin/audit?event=bad%20event", None),
     ];
