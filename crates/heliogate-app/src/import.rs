@@ -11,13 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use heliogate_core::legacy::legacy_md5_hash;
 use heliogate_core::{
-    ClientId, RoleName, Scope, ScopeSet, SecretHash, TokenKey, UnixTime, UserName,
+    ClientId, RedirectUri, RoleName, Scope, ScopeSet, SecretHash, TokenKey, UnixTime, UserName,
 };
 use heliogate_store::flask_source::{FlaskData, SourceClient, SourceToken};
 use heliogate_store::{ImportBatch, NewAccessToken, NewClient, NewRefreshToken, NewUser, Store};
 use serde::Serialize;
 
 use crate::admin::{checked_settings, AddClient};
+use crate::scopes::known_scopes;
 use crate::{invalid, new_user_id, now, Actor, AppError, Result};
 
 /// How to import.
@@ -49,6 +50,9 @@ pub struct ImportReport {
     /// Tokens left behind because they had expired (among `tokens.skipped`, not listed).
     pub tokens_expired: u64,
     pub skipped: Vec<Skipped>,
+    /// Clients imported disabled (among `clients.imported`), with what was left out and why:
+    /// an administrator corrects them (`client set`) and enables them (`client enable`).
+    pub disabled: Vec<Skipped>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -94,11 +98,14 @@ fn role_names(roles: &[String]) -> Result<Vec<RoleName>> {
         .collect()
 }
 
+/// Imports `data`; `progress` is told, while the transaction writes, how many rows of how
+/// many have been written.
 pub async fn import_flask(
     store: &dyn Store,
     actor: &Actor,
     data: FlaskData,
     options: &ImportOptions,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<ImportReport> {
     let now = now();
     let mut report = ImportReport {
@@ -224,7 +231,15 @@ pub async fn import_flask(
             continue;
         }
         match client_of(store, source, client_id, owner, now).await {
-            Ok(client) => {
+            Ok((client, left_out)) => {
+                if let Some(reason) = left_out {
+                    batch.disabled_clients.push(source.client_id.clone());
+                    report.disabled.push(Skipped {
+                        kind: "client",
+                        id: source.client_id.clone(),
+                        reason,
+                    });
+                }
                 let refresh = client
                     .settings
                     .spec
@@ -269,7 +284,13 @@ pub async fn import_flask(
         "flask-oauthlib",
         serde_json::json!({"skipped": report.skipped.len()}),
     );
-    let written = store.import(&batch, &event).await?;
+    let total = (batch.users.len()
+        + batch.clients.len()
+        + batch.refresh_tokens.len()
+        + batch.access_tokens.len()) as u64;
+    let written = store
+        .import(&batch, &event, &|done| progress(done, total))
+        .await?;
     // Users and clients were looked up above; tokens are counted as the store wrote them.
     report.tokens.imported = written.access_tokens;
     report.tokens.already_there = batch.access_tokens.len() as u64 - written.access_tokens;
@@ -279,13 +300,15 @@ pub async fn import_flask(
 }
 
 /// A source client as heliogate registers it, or why it cannot be.
+/// A source client as heliogate stores it, and when it comes disabled, what was left out;
+/// or why it cannot come at all.
 async fn client_of(
     store: &dyn Store,
     source: &SourceClient,
     client_id: ClientId,
     owner: Option<UserName>,
     now: UnixTime,
-) -> std::result::Result<NewClient, String> {
+) -> std::result::Result<(NewClient, Option<String>), String> {
     let public = !source.confidential || source.client_secret.is_none();
     let code = !source.redirect_uris.is_empty();
     let grant_types = match &source.grant_types {
@@ -304,18 +327,70 @@ async fn client_of(
         pkce_optional: !public && code,
         ..AddClient::default()
     };
-    let settings = checked_settings(store, &input)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(NewClient {
-        client_id,
-        secret_hash: (!public)
-            .then(|| source.client_secret.as_deref().map(SecretHash::of))
-            .flatten(),
-        settings,
-        owner,
-        now,
-    })
+    let (settings, left_out) = match checked_settings(store, &input).await {
+        Ok(settings) => (settings, None),
+        Err(refusal) => {
+            let (reduced, left_out) = without_what_breaks_the_rules(store, &input).await?;
+            if left_out.is_empty() {
+                return Err(refusal.to_string());
+            }
+            let settings = checked_settings(store, &reduced)
+                .await
+                .map_err(|e| format!("{refusal}; and without what breaks the rules: {e}"))?;
+            let reason = format!(
+                "imported disabled, without {}: {refusal}; correct it with client set, then \
+                 client enable",
+                left_out.join(", ")
+            );
+            (settings, Some(reason))
+        }
+    };
+    Ok((
+        NewClient {
+            client_id,
+            secret_hash: (!public)
+                .then(|| source.client_secret.as_deref().map(SecretHash::of))
+                .flatten(),
+            settings,
+            owner,
+            now,
+        },
+        left_out,
+    ))
+}
+
+/// A client's settings without the redirect URIs and scopes that break heliogate's rules, and
+/// what was left out, in words. Without a redirect URI left, the code flow's grants go too: a
+/// confidential client then has client credentials alone until it is corrected.
+async fn without_what_breaks_the_rules(
+    store: &dyn Store,
+    input: &AddClient,
+) -> std::result::Result<(AddClient, Vec<String>), String> {
+    let known = known_scopes(store).await.map_err(|e| e.to_string())?;
+    let mut reduced = input.clone();
+    let mut left_out = Vec::new();
+    reduced.redirect_uris.retain(|uri| {
+        let fits = RedirectUri::parse(uri).is_ok();
+        if !fits {
+            left_out.push(format!("the redirect URI {uri:?}"));
+        }
+        fits
+    });
+    reduced.scopes.retain(|scope| {
+        let fits = known.contains(scope);
+        if !fits {
+            left_out.push(format!("the scope {scope:?}"));
+        }
+        fits
+    });
+    if reduced.redirect_uris.is_empty() && !input.redirect_uris.is_empty() {
+        reduced
+            .grant_types
+            .retain(|g| g != "authorization_code" && g != "refresh_token");
+        reduced.pkce_optional = false;
+        left_out.push("the authorization code grant (no redirect URI is left)".into());
+    }
+    Ok((reduced, left_out))
 }
 
 /// A live source token as heliogate stores it (hashed), or why it is left out.

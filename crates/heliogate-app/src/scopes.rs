@@ -54,15 +54,17 @@ pub fn undescribed(scope: &str) -> String {
     format!("use the \u{201c}{scope}\u{201d} permission of the services")
 }
 
-/// The client with this id as it may act now: an application a user registered never has a
-/// scope its owner does not hold today (OpenID Connect's, which name claims, stay), so that
-/// when its owner loses a role, or is disabled, it loses what that gave at once, without a
-/// write. A client an administrator registered without an owner keeps its scopes.
+/// The client with this id as it may act now, if it may act at all (a disabled client may
+/// not). An application a user registered never has a scope its owner does not hold today
+/// (OpenID Connect's, which name claims, stay), so that when its owner loses a role, or is
+/// disabled, it loses what that gave at once, without a write. A client an administrator
+/// registered without an owner keeps its scopes.
 pub async fn usable_client(
     store: &dyn Store,
     id: &heliogate_core::ClientId,
 ) -> std::result::Result<Option<heliogate_store::Client>, heliogate_store::StoreError> {
-    let Some(mut client) = store.client(id).await? else {
+    // A disabled client (imported with what broke the rules left out) is unknown to the flows.
+    let Some(mut client) = store.client(id).await?.filter(|c| !c.disabled) else {
         return Ok(None);
     };
     if let Some(owner) = &client.owner {

@@ -180,6 +180,14 @@ pub trait ClientStore {
     ) -> Result<Vec<Client>>;
     /// Deletes a client with every code, token and consent it holds.
     async fn delete_client(&self, client_id: &ClientId, event: &AuditEvent) -> Result<()>;
+    /// Lets a disabled client be used again; `false` (and nothing recorded) when it was not
+    /// disabled, `NotFound` when there is no such client.
+    async fn enable_client(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool>;
     async fn set_client_secret(
         &self,
         client_id: &ClientId,
@@ -208,6 +216,8 @@ pub struct ImportBatch {
     /// The names of users who come disabled.
     pub disabled_users: Vec<String>,
     pub clients: Vec<NewClient>,
+    /// The ids of clients that come disabled.
+    pub disabled_clients: Vec<String>,
     pub access_tokens: Vec<NewAccessToken>,
     pub refresh_tokens: Vec<NewRefreshToken>,
 }
@@ -226,8 +236,14 @@ pub struct ImportCounts {
 pub trait ImportStore {
     /// Writes what is not there yet — users by name, clients by id, tokens by key — with the
     /// event (and the counts in its detail), in one transaction, all or nothing; what exists
-    /// stays as it is.
-    async fn import(&self, batch: &ImportBatch, event: &AuditEvent) -> Result<ImportCounts>;
+    /// stays as it is. `progress` is told how many of the batch's rows (users, clients, refresh
+    /// and access tokens, in that order) have been written, as the transaction goes on.
+    async fn import(
+        &self,
+        batch: &ImportBatch,
+        event: &AuditEvent,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<ImportCounts>;
 }
 
 /// Issued tokens.

@@ -85,6 +85,9 @@ pub struct Client {
     pub access_token_format: AccessTokenFormat,
     /// The resource servers it may ask tokens for (RFC 8707).
     pub resources: Vec<Resource>,
+    /// Imported with what broke the rules left out: no OAuth flow may use it until an
+    /// administrator enables it.
+    pub disabled: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

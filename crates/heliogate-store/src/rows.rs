@@ -66,6 +66,7 @@ pub(crate) struct ClientRow {
     pub signing_alg: String,
     pub access_token_format: String,
     pub resources: String,
+    pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -128,6 +129,7 @@ impl TryFrom<ClientRow> for Client {
                 .parse()
                 .map_err(|_| damaged("access token format"))?,
             resources,
+            disabled: row.disabled,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -165,7 +167,7 @@ impl From<AuditRow> for crate::AuditRecord {
 /// built-in one that personal access tokens are issued to (`PERSONAL_TOKENS_CLIENT`): no
 /// listing shows it and no lookup finds it. Queries add their conditions with `AND`.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.disabled, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id \
      WHERE c.client_id <> 'heliogate-personal-tokens'";
 

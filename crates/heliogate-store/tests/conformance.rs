@@ -146,6 +146,7 @@ heliogate_store::for_each_backend!(crate::on;
     clients_are_paged_by_name_and_owner,
     personal_tokens_are_kept_listed_and_marked_used,
     scope_descriptions_are_seeded_written_and_forgotten,
+    an_imported_disabled_client_is_enabled_once,
     login_failures_count_within_a_window_and_lock,
     parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
@@ -2416,4 +2417,44 @@ async fn scope_descriptions_are_seeded_written_and_forgotten(store: &dyn Store) 
         .unwrap();
     let described = store.scope_descriptions().await.unwrap();
     assert_eq!(words(&described, "write"), None);
+}
+
+async fn an_imported_disabled_client_is_enabled_once(store: &dyn Store) {
+    let batch = heliogate_store::ImportBatch {
+        clients: vec![
+            service_client("legacy", "Legacy"),
+            service_client("fine", "Fine"),
+        ],
+        disabled_clients: vec!["legacy".into()],
+        ..Default::default()
+    };
+    let counts = store.import(&batch, &ev(), &|_| {}).await.unwrap();
+    assert_eq!(counts.clients, 2);
+    let legacy = store.client(&cid("legacy")).await.unwrap().unwrap();
+    assert!(legacy.disabled);
+    assert!(!store.client(&cid("fine")).await.unwrap().unwrap().disabled);
+
+    let before = store.recent_events(100).await.unwrap().len();
+    assert!(store
+        .enable_client(&cid("legacy"), NOW, &ev())
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .client(&cid("legacy"))
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    // Enabling again changes and records nothing.
+    assert!(!store
+        .enable_client(&cid("legacy"), NOW, &ev())
+        .await
+        .unwrap());
+    assert_eq!(store.recent_events(100).await.unwrap().len(), before + 1);
+    assert!(matches!(
+        store.enable_client(&cid("nothing"), NOW, &ev()).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -320,6 +320,8 @@ pub enum ClientCommand {
     Delete { id: String },
     /// Give a confidential client a new secret; the old one stops working
     RotateSecret { id: String },
+    /// Let a client that was imported disabled be used, once `client set` has corrected it
+    Enable { id: String },
     /// Change a client: each list given replaces the one it had, under the rules of `add`
     Set {
         id: String,

@@ -331,6 +331,17 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             admin::delete_client(store, &actor, &id).await?;
             done(json, format!("client {id} deleted"))
         }
+        ClientCommand::Enable { id } => {
+            let enabled = admin::enable_client(store, &actor, &id).await?;
+            done(
+                json,
+                if enabled {
+                    format!("client {id} enabled")
+                } else {
+                    format!("client {id} was not disabled")
+                },
+            )
+        }
         ClientCommand::RotateSecret { id } => {
             let client = admin::rotate_client_secret(store, &actor, &id).await?;
             print(json, &client, || issued(&client))

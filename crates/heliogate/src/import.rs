@@ -74,7 +74,12 @@ pub async fn run(
         dry_run,
         refresh_token_ttl: i64::try_from(settings.refresh_token_ttl).unwrap_or(i64::MAX),
     };
-    let report = import_flask(store, &Actor::cli(), data, &options).await?;
+    let progress = Progress::new(!dry_run);
+    let report = import_flask(store, &Actor::cli(), data, &options, &|done, total| {
+        progress.show(done, total)
+    })
+    .await?;
+    progress.finish();
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -119,6 +124,9 @@ fn text(report: &ImportReport) -> String {
     for s in &report.skipped {
         lines.push(format!("skipped {} {}: {}", s.kind, s.id, s.reason));
     }
+    for d in &report.disabled {
+        lines.push(format!("{} {} {}", d.kind, d.id, d.reason));
+    }
     lines.join("\n")
 }
 
@@ -133,5 +141,66 @@ fn redacted(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// The progress of the writing transaction on standard error: a bar redrawn in place on a
+/// terminal, a plain line at every tenth otherwise (a log, a CI job).
+struct Progress {
+    terminal: bool,
+    /// What was last shown: the tenth on a line, the time of the bar's last drawing.
+    state: std::sync::Mutex<(u64, Option<std::time::Instant>)>,
+    shown: std::sync::atomic::AtomicBool,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            state: std::sync::Mutex::new((0, None)),
+            shown: std::sync::atomic::AtomicBool::new(false),
+            enabled,
+        }
+    }
+
+    fn show(&self, done: u64, total: u64) {
+        if !self.enabled || total == 0 {
+            return;
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let percent = done.min(total) * 100 / total;
+        if self.terminal {
+            // Redrawn at most ten times a second, and at the end.
+            let due = state
+                .1
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_millis(100));
+            if due || done >= total {
+                let filled = (percent / 4) as usize;
+                eprint!(
+                    "\rwriting [{}{}] {percent:>3} % {done}/{total} rows",
+                    "#".repeat(filled),
+                    "-".repeat(25 - filled)
+                );
+                state.1 = Some(std::time::Instant::now());
+                self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        } else {
+            let tenth = percent / 10;
+            if tenth > state.0 || (done >= total && state.0 < 10) {
+                state.0 = tenth.max(1);
+                eprintln!("written {done} of {total} rows ({percent} %)");
+            }
+        }
+    }
+
+    /// Ends the bar's line.
+    fn finish(&self) {
+        if self.shown.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!();
+        }
     }
 }

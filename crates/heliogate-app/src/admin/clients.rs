@@ -32,6 +32,8 @@ pub struct ClientView {
     pub access_token_format: &'static str,
     /// The resource servers it may ask tokens for (RFC 8707).
     pub resources: Vec<String>,
+    /// Imported with what broke the rules left out: unusable until enabled.
+    pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -66,6 +68,7 @@ impl From<Client> for ClientView {
             signing_alg: c.signing_alg.as_str(),
             access_token_format: c.access_token_format.as_str(),
             resources: c.resources.iter().map(|r| r.as_str().to_owned()).collect(),
+            disabled: c.disabled,
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,
@@ -362,6 +365,16 @@ pub async fn delete_client(store: &dyn Store, actor: &Actor, client_id: &str) ->
     let client = find_client(store, client_id).await?;
     let deleted = actor.event("client.deleted", client_id, serde_json::json!({}));
     Ok(store.delete_client(&client.client_id, &deleted).await?)
+}
+
+/// Lets a client imported disabled be used again, once an administrator has corrected it;
+/// `false` when it was not disabled.
+pub async fn enable_client(store: &dyn Store, actor: &Actor, client_id: &str) -> Result<bool> {
+    let client = find_client(store, client_id).await?;
+    let enabled = actor.event("client.enabled", client_id, serde_json::json!({}));
+    Ok(store
+        .enable_client(&client.client_id, now(), &enabled)
+        .await?)
 }
 
 /// Gives a confidential client a new secret; the old one stops working at once.

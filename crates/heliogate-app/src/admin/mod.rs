@@ -19,8 +19,9 @@ use crate::{invalid, Result};
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
 pub(crate) use clients::checked_settings;
 pub use clients::{
-    add_client, change_client, delete_client, list_clients, page_clients, rotate_client_secret,
-    show_client, AddClient, ClientChange, ClientPage, ClientQuery, ClientView, IssuedClient,
+    add_client, change_client, delete_client, enable_client, list_clients, page_clients,
+    rotate_client_secret, show_client, AddClient, ClientChange, ClientPage, ClientQuery,
+    ClientView, IssuedClient,
 };
 pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};

@@ -71,6 +71,7 @@ impl ClientForm {
             signing_alg: "RS256",
             access_token_format: "opaque",
             resources: Vec::new(),
+            disabled: false,
             created_at: 0,
             updated_at: 0,
         });

@@ -57,6 +57,14 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/users/{name}/tokens/revoke",
             post(users::revoke_tokens),
         )
+        .route(
+            "/admin/users/{name}/tokens/revoke-one",
+            post(users::revoke_token),
+        )
+        .route(
+            "/admin/users/{name}/consents/revoke",
+            post(users::revoke_consent),
+        )
         .route("/admin/roles", get(roles::list).post(roles::create))
         .route("/admin/roles/{name}", post(roles::change))
         .route("/admin/roles/{name}/delete", post(roles::delete))

@@ -270,6 +270,8 @@ pub(super) async fn show(
         Some("password") => Some("The password was set; the user's sessions were ended."),
         Some("session") => Some("The session was ended."),
         Some("tokens") => Some("The user's tokens were revoked."),
+        Some("token") => Some("The token was revoked."),
+        Some("consent") => Some("The application's access was withdrawn, with its tokens."),
         _ => None,
     };
     render_user(&state, admin, &name, StatusCode::OK, notice, None).await
@@ -399,6 +401,44 @@ pub(super) async fn revoke_tokens(
         Ok(_) => {
             forget(&state);
             Redirect::to(&user_path(&name, "tokens")).into_response()
+        }
+        Err(e) => failed(&state, e),
+    }
+}
+
+pub(super) async fn revoke_consent(
+    State(state): State<AppState>,
+    ConsoleAdmin(admin): ConsoleAdmin,
+    Path(name): Path<String>,
+    PageForm(fields): PageForm<Fields>,
+) -> Response {
+    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
+        return refusal;
+    }
+    let client_id = fields.get("client_id");
+    match admin::revoke_consent(&*state.store, &admin.actor, &name, client_id).await {
+        Ok(()) => {
+            forget(&state);
+            Redirect::to(&user_path(&name, "consent")).into_response()
+        }
+        Err(e) => failed(&state, e),
+    }
+}
+
+pub(super) async fn revoke_token(
+    State(state): State<AppState>,
+    ConsoleAdmin(admin): ConsoleAdmin,
+    Path(name): Path<String>,
+    PageForm(fields): PageForm<Fields>,
+) -> Response {
+    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
+        return refusal;
+    }
+    let token_id = fields.get("token_id");
+    match admin::revoke_user_token(&*state.store, &admin.actor, &name, token_id).await {
+        Ok(()) => {
+            forget(&state);
+            Redirect::to(&user_path(&name, "token")).into_response()
         }
         Err(e) => failed(&state, e),
     }

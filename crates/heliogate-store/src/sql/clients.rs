@@ -10,7 +10,10 @@ use sqlx::{QueryBuilder, Transaction};
 use super::{user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{ClientRow, CLIENT_COLUMNS};
-use crate::{join, AuditEvent, Client, ClientSettings, ClientStore, NewClient, Result, StoreError};
+use crate::{
+    join, AuditEvent, Client, ClientSettings, ClientStore, NewClient, Result, StoreError,
+    PERSONAL_TOKENS_CLIENT,
+};
 
 /// Inserts a client (its owner named by user name); a taken id is a `Conflict`.
 pub(super) async fn insert_client(tx: &mut Transaction<'_, Db>, client: &NewClient) -> Result<()> {
@@ -111,6 +114,41 @@ impl ClientStore for SqlStore {
             )));
         }
         commit_with(tx, event).await
+    }
+
+    async fn enable_client(
+        &self,
+        client_id: &ClientId,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_admin().await?;
+        let found: Option<bool> = sqlx::query_scalar(&format!(
+            "SELECT c.disabled FROM clients c WHERE c.client_id = $1 \
+             AND c.client_id <> '{PERSONAL_TOKENS_CLIENT}'"
+        ))
+        .bind(client_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(disabled) = found else {
+            return Err(StoreError::NotFound(format!(
+                "no client with id {:?}",
+                client_id.as_str()
+            )));
+        };
+        if disabled {
+            sqlx::query(
+                "UPDATE clients SET disabled = FALSE, updated_at = $2 WHERE client_id = $1",
+            )
+            .bind(client_id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        commit_if_changed(tx, disabled, event).await?;
+        Ok(disabled)
     }
 
     async fn set_client_secret(

@@ -16,9 +16,23 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 #[async_trait]
 impl ImportStore for SqlStore {
-    async fn import(&self, batch: &ImportBatch, event: &AuditEvent) -> Result<ImportCounts> {
+    async fn import(
+        &self,
+        batch: &ImportBatch,
+        event: &AuditEvent,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<ImportCounts> {
         let mut tx = self.begin_admin().await?;
         let mut counts = ImportCounts::default();
+        // Rows gone through so far, told every `ROWS_PER_STATEMENT`.
+        let mut done: u64 = 0;
+        let mut step = |rows: usize| {
+            let before = done / ROWS_PER_STATEMENT as u64;
+            done += rows as u64;
+            if done / ROWS_PER_STATEMENT as u64 != before {
+                progress(done);
+            }
+        };
         for user in &batch.users {
             let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
                 .bind(user.name.as_str())
@@ -36,6 +50,7 @@ impl ImportStore for SqlStore {
                 }
                 counts.users += 1;
             }
+            step(1);
         }
         for client in &batch.clients {
             let exists: Option<String> =
@@ -46,8 +61,20 @@ impl ImportStore for SqlStore {
                     .map_err(db_err)?;
             if exists.is_none() {
                 insert_client(&mut tx, client).await?;
+                if batch
+                    .disabled_clients
+                    .iter()
+                    .any(|id| id == client.client_id.as_str())
+                {
+                    sqlx::query("UPDATE clients SET disabled = TRUE WHERE client_id = $1")
+                        .bind(client.client_id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
                 counts.clients += 1;
             }
+            step(1);
         }
         // Tokens in statements of many rows: a million one at a time would take minutes.
         for chunk in batch.refresh_tokens.chunks(ROWS_PER_STATEMENT) {
@@ -67,6 +94,7 @@ impl ImportStore for SqlStore {
             query.push(" ON CONFLICT (token_hash) DO NOTHING");
             let done = query.build().execute(&mut *tx).await.map_err(db_err)?;
             counts.refresh_tokens += done.rows_affected();
+            step(chunk.len());
         }
         for chunk in batch.access_tokens.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Db>::new(
@@ -85,6 +113,7 @@ impl ImportStore for SqlStore {
             query.push(" ON CONFLICT (token_hash) DO NOTHING");
             let done = query.build().execute(&mut *tx).await.map_err(db_err)?;
             counts.access_tokens += done.rows_affected();
+            step(chunk.len());
         }
         let event = event
             .clone()
@@ -92,6 +121,7 @@ impl ImportStore for SqlStore {
             .with("clients", counts.clients)
             .with("access_tokens", counts.access_tokens)
             .with("refresh_tokens", counts.refresh_tokens);
+        progress(done);
         commit_with(tx, &event).await?;
         Ok(counts)
     }

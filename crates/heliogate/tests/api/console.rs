@@ -391,6 +391,38 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     let (status, to, _) = submit(&root, "/admin/clients/delete", &form).await;
     assert_eq!((status, to.as_str()), (303, "/admin/clients?deleted=1"));
 
+    // Alice's personal token, seen and revoked by an administrator; a consent she never gave
+    // cannot be withdrawn.
+    let alice_csrf = alice.csrf("/account/tokens").await;
+    let form = [
+        ("csrf_token", alice_csrf.as_str()),
+        ("name", "laptop script"),
+        ("scope", "read"),
+        ("days", "7"),
+    ];
+    let html = alice
+        .post("/account/tokens", &form)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let pat = text_of(&html, "token-value");
+    let (_, alice_page) = page(&root, "/admin/users/alice").await;
+    let token_id = form_value(&alice_page, "token_id").unwrap();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("token_id", token_id.as_str()),
+    ];
+    let (status, to, _) = submit(&root, "/admin/users/alice/tokens/revoke-one", &form).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/admin/users/alice?done=token")
+    );
+    assert_eq!(tokeninfo_status(&server, &pat).await, 401);
+    let form = [("csrf_token", csrf.as_str()), ("client_id", id.as_str())];
+    let (status, _, _) = submit(&root, "/admin/users/alice/consents/revoke", &form).await;
+    assert_eq!(status, 404);
+
     // An administrator registers a resource server for alice, then changes it.
     let register = [
         ("csrf_token", csrf.as_str()),

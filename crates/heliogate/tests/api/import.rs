@@ -84,23 +84,26 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
     assert_eq!(tally(&dry, "users"), [4, 3, 0, 1]);
     assert_eq!(app.snapshot(), before);
 
-    let report = import(&app, &url, &[]).json();
+    let run = import(&app, &url, &[]);
+    let report = run.json();
+    // Not on a terminal: plain progress lines, the report alone on standard output.
+    assert!(run.stderr.contains(" rows (100 %)\n"), "{}", run.stderr);
     assert_eq!(tally(&report, "users"), [4, 3, 0, 1], "{report}");
-    assert_eq!(tally(&report, "clients"), [3, 2, 0, 1], "{report}");
+    assert_eq!(tally(&report, "clients"), [3, 3, 0, 0], "{report}");
     assert_eq!(tally(&report, "tokens"), [5, 4, 0, 1], "{report}");
     assert_eq!(report["users_disabled"], 1);
-    let reasons: Vec<&str> = report["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["reason"].as_str().unwrap())
-        .collect();
+    // The client whose redirect URI breaks the rules comes disabled, without it, and says so.
+    let disabled = &report["disabled"][0];
+    assert_eq!(disabled["id"], "legacy-http", "{report}");
+    let reason = disabled["reason"].as_str().unwrap();
     assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("http is allowed only for loopback")),
-        "{reasons:?}"
+        reason.contains("\"http://legacy.example.org/cb\"")
+            && reason.contains("http is allowed only for loopback"),
+        "{reason}"
     );
+    let legacy = app.run(&["client", "show", "legacy-http", "--json"]).json();
+    assert_eq!(legacy["disabled"], true);
+    assert_eq!(legacy["redirect_uris"], serde_json::json!([]));
     assert_eq!(report["tokens_expired"], 1);
     let shown = app.run(&["user", "show", "alice", "--json"]).json();
     assert_eq!(shown["legacy_password"], true);
@@ -146,6 +149,44 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
             answer.text().await.unwrap()
         );
     }
+    // The disabled client is unknown to the flows until it is corrected and enabled.
+    let legacy_secret = made["clients"]["legacy-http"].as_str().unwrap();
+    let probe = [("grant_type", "authorization_code"), ("code", "nothing")];
+    let refused = post_form(
+        &server,
+        "/oauth/token",
+        Some(("legacy-http", legacy_secret)),
+        &probe,
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+    app.run(&[
+        "client",
+        "set",
+        "legacy-http",
+        "--redirect-uri",
+        "https://legacy.example.org/cb",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+    ])
+    .ok();
+    let enabled = app.run(&["client", "enable", "legacy-http"]);
+    assert_eq!(enabled.ok().stdout.trim(), "client legacy-http enabled");
+    let answer = post_form(
+        &server,
+        "/oauth/token",
+        Some(("legacy-http", legacy_secret)),
+        &probe,
+    )
+    .await;
+    assert_eq!(
+        answer.status(),
+        400,
+        "authenticated now: only the code is wrong"
+    );
+
     // Every live token answers at tokeninfo as before (uid: the source's user id), with its
     // old scopes; the expired one does not.
     for token in made["live"].as_array().unwrap() {
@@ -162,7 +203,7 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
     let before = app.snapshot();
     let again = import(&app, &url, &[]).json();
     assert_eq!(tally(&again, "users"), [4, 0, 3, 1], "{again}");
-    assert_eq!(tally(&again, "clients"), [3, 0, 2, 1], "{again}");
+    assert_eq!(tally(&again, "clients"), [3, 0, 3, 0], "{again}");
     assert_eq!(tally(&again, "tokens"), [5, 0, 4, 1], "{again}");
     assert_eq!(app.snapshot(), before);
 }
