@@ -277,6 +277,18 @@ pub(super) async fn show(
     render_user(&state, admin, &name, StatusCode::OK, notice, None).await
 }
 
+/// The answer to an administrator's form on a user: after a change, this node forgets what it
+/// cached and the user's page says what was `done`; else the error page.
+fn finished(state: &AppState, name: &str, done: &str, result: Result<(), AppError>) -> Response {
+    match result {
+        Ok(()) => {
+            forget(state);
+            Redirect::to(&user_path(name, done)).into_response()
+        }
+        Err(e) => failed(state, e),
+    }
+}
+
 fn user_path(name: &str, done: &str) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
     format!("/admin/users/{encoded}?done={done}")
@@ -379,13 +391,8 @@ pub(super) async fn end_session(
         return refusal;
     }
     let handle = fields.get("session");
-    match sessions::end_session_of(&*state.store, &admin.actor, &name, handle).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to(&user_path(&name, "session")).into_response()
-        }
-        Err(e) => failed(&state, e),
-    }
+    let result = sessions::end_session_of(&*state.store, &admin.actor, &name, handle).await;
+    finished(&state, &name, "session", result)
 }
 
 pub(super) async fn revoke_tokens(
@@ -397,13 +404,10 @@ pub(super) async fn revoke_tokens(
     if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
         return refusal;
     }
-    match admin::revoke_user_tokens(&*state.store, &admin.actor, &name).await {
-        Ok(_) => {
-            forget(&state);
-            Redirect::to(&user_path(&name, "tokens")).into_response()
-        }
-        Err(e) => failed(&state, e),
-    }
+    let result = admin::revoke_user_tokens(&*state.store, &admin.actor, &name)
+        .await
+        .map(|_| ());
+    finished(&state, &name, "tokens", result)
 }
 
 pub(super) async fn revoke_consent(
@@ -416,13 +420,8 @@ pub(super) async fn revoke_consent(
         return refusal;
     }
     let client_id = fields.get("client_id");
-    match admin::revoke_consent(&*state.store, &admin.actor, &name, client_id).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to(&user_path(&name, "consent")).into_response()
-        }
-        Err(e) => failed(&state, e),
-    }
+    let result = admin::revoke_consent(&*state.store, &admin.actor, &name, client_id).await;
+    finished(&state, &name, "consent", result)
 }
 
 pub(super) async fn revoke_token(
@@ -435,11 +434,6 @@ pub(super) async fn revoke_token(
         return refusal;
     }
     let token_id = fields.get("token_id");
-    match admin::revoke_user_token(&*state.store, &admin.actor, &name, token_id).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to(&user_path(&name, "token")).into_response()
-        }
-        Err(e) => failed(&state, e),
-    }
+    let result = admin::revoke_user_token(&*state.store, &admin.actor, &name, token_id).await;
+    finished(&state, &name, "token", result)
 }
