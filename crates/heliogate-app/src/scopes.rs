@@ -7,13 +7,18 @@ use heliogate_store::{Role, Store, User};
 
 use crate::Result;
 
-/// The scopes the server knows: those some role holds, and the OpenID Connect scopes.
-pub async fn known_scopes(store: &dyn Store) -> Result<ScopeSet> {
-    let oidc: ScopeSet = OIDC_SCOPES
+/// The OpenID Connect scopes: they name claims about whoever signs in, not powers, so every
+/// client may be given them.
+pub fn oidc_scopes() -> ScopeSet {
+    OIDC_SCOPES
         .iter()
         .filter_map(|s| Scope::parse(s).ok())
-        .collect();
-    Ok(store.role_scopes().await?.union(&oidc))
+        .collect()
+}
+
+/// The scopes the server knows: those some role holds, and the OpenID Connect scopes.
+pub async fn known_scopes(store: &dyn Store) -> Result<ScopeSet> {
+    Ok(store.role_scopes().await?.union(&oidc_scopes()))
 }
 
 /// The scopes a user's roles hold now.
@@ -35,8 +40,7 @@ pub async fn describe_scopes<'s>(
     store: &dyn Store,
     scopes: impl IntoIterator<Item = &'s str>,
 ) -> Result<Vec<(String, String)>> {
-    let described: std::collections::HashMap<String, String> =
-        store.scope_descriptions().await?.into_iter().collect();
+    let described = described_scopes(store).await?;
     Ok(scopes
         .into_iter()
         .map(|scope| {
@@ -47,6 +51,13 @@ pub async fn describe_scopes<'s>(
             (scope.to_owned(), words)
         })
         .collect())
+}
+
+/// The words administrators gave, by scope.
+pub(crate) async fn described_scopes(
+    store: &dyn Store,
+) -> Result<std::collections::HashMap<String, String>> {
+    Ok(store.scope_descriptions().await?.into_iter().collect())
 }
 
 /// The words for a scope nobody described.

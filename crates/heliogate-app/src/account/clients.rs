@@ -3,12 +3,11 @@
 //! never with a scope the owner does not hold nor with an administrator's powers (introspection,
 //! trust, skipping PKCE).
 
-use heliogate_core::scope::OIDC_SCOPES;
-use heliogate_core::{Scope, ScopeSet};
+use heliogate_core::ScopeSet;
 use heliogate_store::{Store, User};
 
 use crate::admin::{self, AddClient, ClientPage, ClientQuery, IssuedClient};
-use crate::scopes::scopes_of;
+use crate::scopes::{oidc_scopes, scopes_of};
 use crate::{Actor, AppError, Result};
 
 /// An application as its owner registers it.
@@ -56,11 +55,7 @@ pub async fn register_client(
 /// The scopes an application of `user`'s may ask for: those their roles give, and the OpenID
 /// Connect scopes (which name claims about whoever signs in, not powers).
 pub async fn offered_scopes(store: &dyn Store, user: &User) -> Result<ScopeSet> {
-    let oidc: ScopeSet = OIDC_SCOPES
-        .iter()
-        .filter_map(|s| Scope::parse(s).ok())
-        .collect();
-    Ok(scopes_of(store, user).await?.union(&oidc))
+    Ok(scopes_of(store, user).await?.union(&oidc_scopes()))
 }
 
 /// A page of `user`'s applications.

@@ -1,14 +1,16 @@
 //! A user's sign-in sessions: listed with where and what they were used from, and ended one by
 //! one — by the user, or by an administrator.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use heliogate_core::{describe_user_agent, SecretHash};
 use heliogate_store::{Store, User};
 
 use crate::admin::find_user;
 use crate::{now, Actor, AppError, Result};
 
-/// A live session as a list shows it. `handle` names it in a form: the hex of the stored hash
-/// of its id, which cannot be turned back into the cookie.
+/// A live session as a list shows it. `handle` names it in a form: the stored hash of its id
+/// (`handle_of`), which cannot be turned back into the cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
     pub handle: String,
@@ -22,18 +24,14 @@ pub struct SessionView {
     pub expires_at: i64,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The handle of a session: its stored hash, base64url (as a token's `token_id`).
+fn handle_of(id_hash: &SecretHash) -> String {
+    URL_SAFE_NO_PAD.encode(id_hash.as_bytes())
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+/// The stored hash a handle names, if it can name one.
+fn hash_of(handle: &str) -> Option<SecretHash> {
+    SecretHash::from_slice(&URL_SAFE_NO_PAD.decode(handle).ok()?)
 }
 
 /// `user`'s live sessions, most recently used first; `current` is the raw id of the session
@@ -49,7 +47,7 @@ pub async fn list_sessions(
         .await?
         .into_iter()
         .map(|s| SessionView {
-            handle: hex(s.id_hash.as_bytes()),
+            handle: handle_of(&s.id_hash),
             current: current.as_ref() == Some(&s.id_hash),
             device: describe_user_agent(s.user_agent.as_deref()),
             client_addr: s.client_addr,
@@ -68,9 +66,7 @@ pub async fn end_session(
     handle: &str,
 ) -> Result<()> {
     let not_found = || AppError::NotFound("no such session: it may have ended already".into());
-    let id_hash = unhex(handle)
-        .and_then(|bytes| SecretHash::from_slice(&bytes))
-        .ok_or_else(not_found)?;
+    let id_hash = hash_of(handle).ok_or_else(not_found)?;
     let ended = actor.event("session.ended", &user.name, serde_json::json!({}));
     if store.end_session(&user.id, &id_hash, &ended).await? {
         Ok(())
@@ -104,10 +100,10 @@ mod tests {
     #[test]
     fn a_handle_reads_back_as_the_hash_it_shows() {
         let hash = SecretHash::of("a session id");
-        let handle = hex(hash.as_bytes());
-        assert_eq!(SecretHash::from_slice(&unhex(&handle).unwrap()), Some(hash));
-        assert_eq!(unhex("abc"), None);
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex("é1"), None);
+        let handle = handle_of(&hash);
+        assert_eq!(hash_of(&handle), Some(hash));
+        assert_eq!(hash_of("abc"), None);
+        assert_eq!(hash_of("zz"), None);
+        assert_eq!(hash_of("é1"), None);
     }
 }

@@ -4,7 +4,7 @@
 use heliogate_core::Scope;
 use heliogate_store::Store;
 
-use crate::scopes::known_scopes;
+use crate::scopes::{described_scopes, known_scopes};
 use crate::{invalid, now, Actor, AppError, Result};
 
 /// The longest description.
@@ -19,8 +19,7 @@ pub struct ScopeDescription {
 
 /// Every scope the server knows (those roles give, and OpenID Connect's), with its words.
 pub async fn scope_descriptions(store: &dyn Store) -> Result<Vec<ScopeDescription>> {
-    let described: std::collections::HashMap<String, String> =
-        store.scope_descriptions().await?.into_iter().collect();
+    let described = described_scopes(store).await?;
     Ok(known_scopes(store)
         .await?
         .iter()
