@@ -18,7 +18,7 @@ use heliogate_store::{ImportBatch, NewAccessToken, NewClient, NewRefreshToken, N
 use serde::Serialize;
 
 use crate::admin::{checked_settings, AddClient};
-use crate::scopes::known_scopes;
+use crate::scopes::{held_scopes, known_scopes, oidc_scopes};
 use crate::{invalid, new_user_id, now, Actor, AppError, Result};
 
 /// How to import.
@@ -53,6 +53,9 @@ pub struct ImportReport {
     /// Clients imported disabled (among `clients.imported`), with what was left out and why:
     /// an administrator corrects them (`client set`) and enables them (`client enable`).
     pub disabled: Vec<Skipped>,
+    /// Tokens imported without some of the scopes their source row named (among
+    /// `tokens.imported`): those their user's roles, or their client, do not hold here.
+    pub narrowed: Vec<Skipped>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -112,12 +115,18 @@ pub async fn import_flask(
         dry_run: options.dry_run,
         ..ImportReport::default()
     };
-    let known_roles: Vec<String> = store
-        .list_roles()
-        .await?
-        .into_iter()
+    let roles_now = store.list_roles().await?;
+    let known_roles: Vec<String> = roles_now
+        .iter()
         .map(|r| r.name.as_str().to_owned())
         .collect();
+    // What a set of role names gives, for imported users' tokens.
+    let roles_give = |names: &[RoleName]| {
+        roles_now
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .fold(ScopeSet::default(), |held, r| held.union(&r.scopes))
+    };
     let all_roles = options
         .default_roles
         .iter()
@@ -133,24 +142,27 @@ pub async fn import_flask(
     let mut batch = ImportBatch::default();
 
     // Who is there already, read once (not a query per imported row).
-    let existing_users: HashMap<String, String> = store
+    let existing_users: HashMap<String, (String, ScopeSet)> = store
         .list_users()
         .await?
         .into_iter()
-        .map(|u| (u.name.as_str().to_owned(), u.id))
+        .map(|u| {
+            let held = held_scopes(&roles_now, &u);
+            (u.name.as_str().to_owned(), (u.id, held))
+        })
         .collect();
-    let existing_clients: HashMap<String, bool> = store
+    let existing_clients: HashMap<String, Holder> = store
         .list_clients()
         .await?
         .into_iter()
         .map(|c| {
             let refresh = c.grant_types.iter().any(|g| g.as_str() == "refresh_token");
-            (c.client_id.as_str().to_owned(), refresh)
+            (c.client_id.as_str().to_owned(), (refresh, c.scopes))
         })
         .collect();
 
-    // Users: the source's id → heliogate's user id and name.
-    let mut users: HashMap<String, (String, UserName)> = HashMap::new();
+    // Users: the source's id → heliogate's user id, name, and the scopes their roles give.
+    let mut users: HashMap<String, (String, UserName, ScopeSet)> = HashMap::new();
     for source in &data.users {
         report.users.found += 1;
         let name = match UserName::parse(&source.name) {
@@ -165,9 +177,9 @@ pub async fn import_flask(
                 continue;
             }
         };
-        if let Some(id) = existing_users.get(name.as_str()) {
+        if let Some((id, held)) = existing_users.get(name.as_str()) {
             report.users.already_there += 1;
-            users.insert(source.id.clone(), (id.clone(), name));
+            users.insert(source.id.clone(), (id.clone(), name, held.clone()));
             continue;
         }
         let roles = match options.roles_by_user.get(name.as_str()) {
@@ -191,7 +203,10 @@ pub async fn import_flask(
         } else {
             source.id.clone()
         };
-        users.insert(source.id.clone(), (id.clone(), name.clone()));
+        users.insert(
+            source.id.clone(),
+            (id.clone(), name.clone(), roles_give(&roles)),
+        );
         batch.users.push(NewUser {
             id,
             name,
@@ -205,14 +220,14 @@ pub async fn import_flask(
     }
 
     // Clients, under the rules of registration.
-    let mut clients: HashMap<String, bool> = HashMap::new(); // id → may refresh
+    let mut clients: HashMap<String, Holder> = HashMap::new();
     for source in &data.clients {
         report.clients.found += 1;
         let owner = source
             .user_id
             .as_ref()
             .and_then(|id| users.get(id))
-            .map(|(_, name)| name.clone());
+            .map(|(_, name, _)| name.clone());
         let client_id = match ClientId::parse(&source.client_id) {
             Ok(id) => id,
             Err(e) => {
@@ -225,9 +240,9 @@ pub async fn import_flask(
                 continue;
             }
         };
-        if let Some(&refresh) = existing_clients.get(client_id.as_str()) {
+        if let Some(holder) = existing_clients.get(client_id.as_str()) {
             report.clients.already_there += 1;
-            clients.insert(source.client_id.clone(), refresh);
+            clients.insert(source.client_id.clone(), holder.clone());
             continue;
         }
         match client_of(store, source, client_id, owner, now).await {
@@ -246,7 +261,8 @@ pub async fn import_flask(
                     .grant_types
                     .iter()
                     .any(|g| g.as_str() == "refresh_token");
-                clients.insert(source.client_id.clone(), refresh);
+                let scopes = client.settings.spec.scopes.iter().cloned().collect();
+                clients.insert(source.client_id.clone(), (refresh, scopes));
                 batch.clients.push(client);
                 report.clients.imported += 1;
             }
@@ -258,7 +274,22 @@ pub async fn import_flask(
     for source in &data.tokens {
         report.tokens.found += 1;
         match token_of(source, &users, &clients, options, now) {
-            Ok((access, refresh)) => {
+            Ok((access, refresh, dropped)) => {
+                if !dropped.is_empty() {
+                    report.narrowed.push(Skipped {
+                        kind: "token",
+                        id: shown(&access.key),
+                        reason: format!(
+                            "imported without {}: not held in heliogate by its {}",
+                            dropped.join(", "),
+                            if access.user_id.is_some() {
+                                "user's roles"
+                            } else {
+                                "client"
+                            }
+                        ),
+                    });
+                }
                 if !options.dry_run || store.access_token(&access.key).await?.is_none() {
                     batch.access_tokens.push(access);
                     batch.refresh_tokens.extend(refresh);
@@ -397,22 +428,16 @@ async fn without_what_breaks_the_rules(
 #[allow(clippy::result_large_err)] // answered at once, never carried far
 fn token_of(
     source: &SourceToken,
-    users: &HashMap<String, (String, UserName)>,
-    clients: &HashMap<String, bool>,
+    users: &HashMap<String, (String, UserName, ScopeSet)>,
+    clients: &HashMap<String, Holder>,
     options: &ImportOptions,
     now: UnixTime,
-) -> std::result::Result<(NewAccessToken, Option<NewRefreshToken>), (String, String)> {
+) -> std::result::Result<Imported, (String, String)> {
     let Some(access) = source.access_token.as_deref() else {
         return Err(("-".into(), "no access token".into()));
     };
     let key = TokenKey::of(access);
-    let shown: String = key
-        .as_bytes()
-        .iter()
-        .rev()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let shown = shown(&key);
     let refuse = |reason: &str| Err((shown.clone(), reason.to_owned()));
     let Some(expires) = source.expires else {
         return refuse("no expiry");
@@ -420,21 +445,34 @@ fn token_of(
     if expires <= now {
         return refuse(EXPIRED);
     }
-    let Some(&may_refresh) = clients.get(&source.client_id) else {
+    let Some((may_refresh, client_scopes)) = clients.get(&source.client_id) else {
         return refuse("its client was not imported");
     };
-    let user = match &source.user_id {
+    let may_refresh = *may_refresh;
+    // The source's scope strings are not trusted: a token keeps only what its user's roles
+    // (or, for a client's own token, the client) hold in heliogate now.
+    let (user, allowed) = match &source.user_id {
         Some(id) => match users.get(id) {
-            Some((user_id, _)) => Some(user_id.clone()),
+            Some((user_id, _, held)) => (Some(user_id.clone()), held.union(&oidc_scopes())),
             None => return refuse("its user was not imported"),
         },
-        None => None,
+        None => (None, client_scopes.clone()),
     };
     let scopes: std::result::Result<Vec<Scope>, _> =
         source.scopes.iter().map(|s| Scope::parse(s)).collect();
-    let Ok(scope) = scopes.map(|s| ScopeSet::from_iter(s).to_string()) else {
+    let Ok(asked) = scopes.map(ScopeSet::from_iter) else {
         return refuse("a malformed scope");
     };
+    let kept = asked.intersection(&allowed);
+    if kept.is_empty() {
+        return refuse("none of its scopes is held in heliogate by its user's roles or its client");
+    }
+    let dropped: Vec<String> = asked
+        .iter()
+        .filter(|s| !kept.contains(s.as_str()))
+        .map(|s| format!("{:?}", s.as_str()))
+        .collect();
+    let scope = kept.to_string();
     let refresh = match (&source.refresh_token, &user) {
         (Some(token), Some(user_id)) if may_refresh => Some(NewRefreshToken {
             key: TokenKey::of(token),
@@ -462,8 +500,25 @@ fn token_of(
         created_at: now,
         expires_at: expires,
     };
-    Ok((access, refresh))
+    Ok((access, refresh, dropped))
 }
+
+/// A token as the report names it: the last bytes of its hash.
+fn shown(key: &TokenKey) -> String {
+    key.as_bytes()
+        .iter()
+        .rev()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A token as stored, its refresh token, and the scopes (quoted) dropped from what the source
+/// named.
+type Imported = (NewAccessToken, Option<NewRefreshToken>, Vec<String>);
+
+/// Whether a client may refresh, and the scopes it holds.
+type Holder = (bool, ScopeSet);
 
 /// Reads a `name,role[,role…]` file: roles by user name. Blank lines and `#` comments are
 /// skipped.

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod admin;
+mod app;
 pub mod cache;
 pub mod import;
 pub mod login;
@@ -19,6 +20,7 @@ pub mod password_hashing;
 mod random;
 pub mod scopes;
 
+pub use app::{App, Clock, DEFAULT_ADMIN_REAUTH};
 pub use random::{new_client_id, new_secret, new_token, new_token_id, new_user_id, now};
 
 use heliogate_store::{AuditEvent, StoreError};
@@ -42,6 +44,10 @@ pub enum AppError {
     /// The server is at its bound for costly work (password hashing): worth retrying soon.
     #[error("{0}")]
     Busy(String),
+    /// The sign-in is too old for what was asked (a credential that reaches `admin`): sign
+    /// in again.
+    #[error("{0}")]
+    Reauthenticate(String),
     /// A bug: logged in full, answered without details.
     #[error("heliogate failed unexpectedly")]
     Internal(#[source] StoreError),
@@ -56,6 +62,22 @@ impl From<StoreError> for AppError {
             e @ StoreError::Unavailable(_) => AppError::Unavailable(e),
             e @ StoreError::Internal(_) => AppError::Internal(e),
         }
+    }
+}
+
+/// Refuses to make a credential holding `scopes` on a sign-in made at `signed_in_at` that is
+/// too old for it (`authority::fresh_enough`).
+pub(crate) fn require_fresh<'s>(
+    app: &App,
+    scopes: impl Iterator<Item = &'s str>,
+    signed_in_at: heliogate_core::UnixTime,
+) -> Result<()> {
+    if heliogate_core::authority::fresh_enough(scopes, signed_in_at, app.now(), app.admin_reauth) {
+        Ok(())
+    } else {
+        Err(AppError::Reauthenticate(
+            "confirm it is you: sign in again to give the admin scope".into(),
+        ))
     }
 }
 

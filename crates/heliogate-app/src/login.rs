@@ -5,6 +5,7 @@
 //! counted in the store per account name and per client address, so that a lock holds on
 //! every node. A locked address refuses only accounts that have failures themselves.
 
+use crate::App;
 use heliogate_core::{
     check_new_password, Attempt, SecretHash, SessionPolicy, ThrottlePolicy, UnixTime, UserName,
 };
@@ -531,16 +532,18 @@ pub struct PasswordChange {
 /// A signed-in user changes their own password: the current one is required, and every other
 /// session of theirs ends.
 pub async fn change_own_password(
-    store: &dyn Store,
+    app: &App,
     policy: &LoginPolicy,
     session_id: &str,
     user: &User,
     change: PasswordChange,
     addr: Option<&str>,
 ) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = UserName::parse(&user.name).map_err(invalid)?;
     // The current password is a guess like any sign-in's: counted against the account first.
-    let now = now();
+    let now = app.now();
     let keys = throttle_keys(&user.name, None);
     let guess = match Guess::count(store, policy, now, &keys).await? {
         Ok(guess) => guess,

@@ -2,6 +2,7 @@
 //! an authenticator app (TOTP) and single-use recovery codes. Signing in with them is in
 //! `login`.
 
+use crate::App;
 use heliogate_core::mfa::{RecoveryCode, TotpSecret, RECOVERY_CODES};
 use heliogate_core::RoleName;
 use heliogate_store::{Store, User};
@@ -211,12 +212,9 @@ pub async fn reset(store: &dyn Store, actor: &Actor, name: &str) -> Result<bool>
 }
 
 /// Requires a second factor of a role's users, or stops requiring it.
-pub async fn set_role_mfa(
-    store: &dyn Store,
-    actor: &Actor,
-    role: &str,
-    required: bool,
-) -> Result<()> {
+pub async fn set_role_mfa(app: &App, actor: &Actor, role: &str, required: bool) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let role = RoleName::parse(role).map_err(invalid)?;
     let changed = actor.event(
         "role.mfa_changed",

@@ -78,11 +78,8 @@ pub async fn usable_client(
     let Some(mut client) = store.client(id).await?.filter(|c| !c.disabled) else {
         return Ok(None);
     };
-    if let Some(owner) = &client.owner {
-        let user = match heliogate_core::UserName::parse(owner) {
-            Ok(name) => store.user_by_name(&name).await?,
-            Err(_) => None,
-        };
+    if let Some(owner) = &client.owner_id {
+        let user = store.user_by_id(owner).await?;
         let held = match user {
             Some(user) if !user.disabled => held_scopes(&store.list_roles().await?, &user),
             _ => ScopeSet::default(),

@@ -7,6 +7,7 @@
 //! reads the clock or a random number generator: callers pass time and randomness in, which keeps
 //! every rule testable with fixed inputs.
 
+pub mod authority;
 pub mod client;
 pub mod legacy;
 pub mod mfa;

@@ -40,6 +40,12 @@ impl Answer {
                 "Too many failed attempts",
                 e.to_string(),
             ),
+            AppError::Reauthenticate(m) => (
+                StatusCode::FORBIDDEN,
+                "reauthentication_required",
+                "Sign in again",
+                m.clone(),
+            ),
             AppError::Busy(m) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",

@@ -45,6 +45,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The use cases' shared state: they clear the caches after their changes.
+    pub app: heliogate_app::App,
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
     /// The revocation feed's poller and subscribers.
@@ -56,6 +58,7 @@ impl AppState {
         Self {
             metrics: Arc::new(Metrics::new(Arc::clone(&store))),
             feed: RevocationFeed::new(Arc::clone(&store)),
+            app: heliogate_app::App::new(Arc::clone(&store), &config.oauth, config.admin_reauth),
             store,
             config: Arc::new(config),
         }

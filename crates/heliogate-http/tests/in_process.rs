@@ -2,47 +2,16 @@
 //! answer whatever the database would make of the input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use heliogate_app::login::LoginPolicy;
-use heliogate_app::oauth::OAuthState;
-use heliogate_core::{SessionPolicy, ThrottlePolicy};
-use heliogate_http::{router, AppState, HttpConfig};
+use heliogate_http::{router, AppState};
 use heliogate_store::testing::{Backend, TestDatabase};
 use tower::ServiceExt;
 
-const ISSUER: &str = "http://heliogate.test";
+mod support;
 
-fn config(issuer: &str) -> HttpConfig {
-    HttpConfig {
-        issuer: issuer.into(),
-        instance_name: "heliogate".into(),
-        login: LoginPolicy {
-            session: SessionPolicy {
-                idle: 1800,
-                max: 36_000,
-            },
-            throttle: ThrottlePolicy {
-                account_threshold: 5,
-                address_threshold: 20,
-                base_delay: 2,
-                max_delay: 900,
-                window: 900,
-            },
-        },
-        admin_reauth: 900,
-        oauth: OAuthState::new(issuer.into(), 3600, 2_592_000),
-        ready_timeout: Duration::from_secs(2),
-        trusted_proxies: Default::default(),
-        metrics_from: "127.0.0.1".parse().unwrap(),
-        server_key: heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap(),
-        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(issuer, "heliogate")
-            .map(std::sync::Arc::new),
-    }
-}
+use support::{config, ISSUER};
 
 async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
     let Some(db) = TestDatabase::new(backend, name).await else {

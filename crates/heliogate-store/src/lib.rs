@@ -316,13 +316,15 @@ pub trait GrantStore {
     ) -> Result<Redemption>;
     /// Called once the tokens issued from a redeemed code are durable: `false` when the code
     /// was replayed in the meantime, and then the tokens of `family_id` are revoked here (the
-    /// replay could not see them). Serialized with `redeem_code` on the code's row, so that
-    /// either the replay finds the tokens or this finds the replay.
+    /// replay could not see them), recorded as `replayed` with the count as `revoked`.
+    /// Serialized with `redeem_code` on the code's row, so that either the replay finds the
+    /// tokens or this finds the replay.
     async fn confirm_code_issuance(
         &self,
         hash: &SecretHash,
         family_id: &str,
         now: UnixTime,
+        replayed: &AuditEvent,
     ) -> Result<bool>;
     /// Stores an access token and, with it, a refresh token and the audit record of the
     /// issuance, in one transaction. Returns once the write is durable.
@@ -334,7 +336,8 @@ pub trait GrantStore {
     ) -> Result<()>;
     async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>>;
     /// Exchanges a refresh token for its successor and a new access token, once: `false`
-    /// (and the whole family revoked) when it was already exchanged or revoked.
+    /// (and the whole family revoked, recorded as `replayed` with the count as `revoked`) when
+    /// it was already exchanged or revoked: the loser of two concurrent uses is a replay.
     async fn rotate_refresh(
         &self,
         old: &TokenKey,
@@ -342,6 +345,7 @@ pub trait GrantStore {
         refresh: &NewRefreshToken,
         now: UnixTime,
         event: Option<&AuditEvent>,
+        replayed: &AuditEvent,
     ) -> Result<bool>;
     /// Revokes every refresh and access token of a family; returns how many (also recorded as
     /// `revoked` in the event's detail).

@@ -66,8 +66,11 @@ pub struct Client {
     /// `None` for a public client.
     pub secret_hash: Option<SecretHash>,
     pub name: String,
-    /// The owning user's name, while that user exists.
+    /// The owning user's name.
     pub owner: Option<String>,
+    /// The owning user: an application a user registered is theirs by id, never by name, and
+    /// goes when they go.
+    pub owner_id: Option<String>,
     pub kind: ClientKind,
     pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,

@@ -55,6 +55,7 @@ pub(crate) struct ClientRow {
     pub secret_hash: Option<Vec<u8>>,
     pub name: String,
     pub owner: Option<String>,
+    pub owner_id: Option<String>,
     pub public: bool,
     pub redirect_uris: String,
     pub grant_types: String,
@@ -108,6 +109,7 @@ impl TryFrom<ClientRow> for Client {
             secret_hash,
             name: row.name,
             owner: row.owner,
+            owner_id: row.owner_id,
             kind: if row.public {
                 ClientKind::Public
             } else {
@@ -166,7 +168,7 @@ impl From<AuditRow> for crate::AuditRecord {
 /// The columns `ClientRow` reads, with the owner's name joined in, of every client but the
 /// built-in one that personal access tokens are issued to (`PERSONAL_TOKENS_CLIENT`): no
 /// listing shows it and no lookup finds it. Queries add their conditions with `AND`.
-pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, \
+pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, c.owner_id, \
      c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.disabled, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id \
      WHERE c.client_id <> 'heliogate-personal-tokens'";

@@ -47,6 +47,13 @@ fn ev() -> AuditEvent {
     }
 }
 
+fn named(event: &str) -> AuditEvent {
+    AuditEvent {
+        event: event.into(),
+        ..ev()
+    }
+}
+
 fn cid(s: &str) -> ClientId {
     ClientId::parse(s).unwrap()
 }
@@ -434,7 +441,7 @@ async fn a_held_role_cannot_be_deleted(store: &dyn Store) {
 async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
     let hostile = "bob\"e\"i'o;aü); DROP TABLE users; --";
     let mut user = new_user("u-1", "mallory", &["reader"]);
-    user.email = Some(Email::parse("o'brien\";--@example.org").unwrap());
+    user.email = Some(Email::parse("o'brien'--@example.org").unwrap());
     store.create_user(&user, &ev()).await.unwrap();
     store
         .create_client(&service_client("c-1", hostile), &ev())
@@ -452,7 +459,7 @@ async fn hostile_text_is_stored_verbatim(store: &dyn Store) {
             .unwrap()
             .email
             .as_deref(),
-        Some("o'brien\";--@example.org")
+        Some("o'brien'--@example.org")
     );
     assert!(store.client(&cid("'OR'1'='1")).await.unwrap().is_none());
     assert_eq!(store.list_users().await.unwrap().len(), 1);
@@ -576,12 +583,9 @@ async fn clients_round_trip_and_rotate_secrets(store: &dyn Store) {
         .update_client(&cid("c-none"), &renamed, now, now, &ev())
         .await
         .unwrap());
-    // A deleted owner leaves the client without one.
+    // An owner's applications go with them.
     store.delete_user(&name("owner"), &ev()).await.unwrap();
-    assert_eq!(
-        store.client(&cid("c-pub")).await.unwrap().unwrap().owner,
-        None
-    );
+    assert_eq!(store.client(&cid("c-pub")).await.unwrap(), None);
 }
 
 async fn deleting_a_client_deletes_its_tokens(store: &dyn Store) {
@@ -1251,6 +1255,7 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
             &refresh("r2", "fam"),
             NOW,
             None,
+            &ev(),
         )
         .await
         .unwrap());
@@ -1273,10 +1278,15 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
             &refresh("r3", "fam"),
             NOW,
             None,
+            &named("refresh.replayed"),
         )
         .await
         .unwrap());
     assert!(!is_live(store, "a1").await && !is_live(store, "a2").await);
+    // The losing use is recorded with what it revoked, in its own transaction.
+    let recorded = store.recent_events(1).await.unwrap();
+    assert_eq!(recorded[0].event, "refresh.replayed");
+    assert_eq!(recorded[0].detail["revoked"], 4);
     assert!(store
         .access_token(&TokenKey::of("a3"))
         .await
@@ -1669,14 +1679,17 @@ async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn S
         .unwrap();
     // The redemption finds the replay once its tokens are durable, and they die.
     assert!(!store
-        .confirm_code_issuance(&code, "fam", NOW + 2)
+        .confirm_code_issuance(&code, "fam", NOW + 2, &named("code.replayed"))
         .await
         .unwrap());
     assert!(!is_live(store, "acc").await);
+    let recorded = store.recent_events(1).await.unwrap();
+    assert_eq!(recorded[0].event, "code.replayed");
+    assert_eq!(recorded[0].detail["revoked"], 2);
     // Without a replay, the issuance stands.
     let other = SecretHash::of("another code");
     assert!(store
-        .confirm_code_issuance(&other, "fam2", NOW + 2)
+        .confirm_code_issuance(&other, "fam2", NOW + 2, &ev())
         .await
         .unwrap());
 }
@@ -1760,15 +1773,38 @@ async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store)
             .unwrap()
             .is_some_and(|r| r.revoked_at.is_none())
     };
-    // Losing `writer` takes the tokens that carry `write`, and the refresh tokens.
+    store
+        .issue_tokens(
+            NewAccessToken {
+                scope: "read write".into(),
+                ..family_token("t-fam-w", "fam-w", None)
+            },
+            Some(NewRefreshToken {
+                scope: "read write".into(),
+                ..refresh("ref-w", "fam-w")
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    // Losing `writer` takes the tokens that carry `write`, refresh tokens too; those that do
+    // not carry it stay.
     store
         .set_user_roles(&name("lee"), &[role("reader")], NOW + 1, &ev())
         .await
         .unwrap();
     assert!(is_live(store, "t-read").await && is_live(store, "t-fam").await);
     assert!(!is_live(store, "t-write").await && !is_live(store, "t-both").await);
-    assert!(!refresh_live("ref").await);
-    // A new password takes the refresh tokens; the access tokens keep their short lives.
+    assert!(refresh_live("ref").await && !refresh_live("ref-w").await);
+    let events = store.recent_events(2).await.unwrap();
+    let ended = events
+        .iter()
+        .find(|e| e.event == "credentials.ended")
+        .unwrap();
+    assert_eq!(ended.subject.as_deref(), Some("lee"));
+    assert_eq!(ended.detail["access_tokens"], 3);
+    assert_eq!(ended.detail["refresh_tokens"], 1);
+    // A new password takes every token of the user.
     store
         .issue_tokens(
             family_token("t-fam2", "fam2", None),
@@ -1781,8 +1817,8 @@ async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store)
         .set_password_hash(&name("lee"), "$argon2id$new", NOW + 2, None, &ev())
         .await
         .unwrap();
-    assert!(!refresh_live("ref2").await);
-    assert!(is_live(store, "t-fam2").await);
+    assert!(!refresh_live("ref2").await && !refresh_live("ref").await);
+    assert!(!is_live(store, "t-fam2").await && !is_live(store, "t-read").await);
 }
 
 async fn an_instance_value_is_recorded_once_by_the_first_node(store: &dyn Store) {

@@ -8,6 +8,7 @@ use heliogate_app::admin::{
     self, AddClient, AddUser, AuditEntry, AuditQuery, ClientView, RoleView, UserView,
 };
 use heliogate_app::oidc::keys;
+use heliogate_app::App;
 use heliogate_app::{mfa, Actor, AppError};
 use heliogate_store::Store;
 use serde::Serialize;
@@ -131,7 +132,8 @@ fn read_password(input: &PasswordInput) -> anyhow::Result<String> {
     Ok(first)
 }
 
-pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow::Result<()> {
+pub async fn user(app: &App, json: bool, command: UserCommand) -> anyhow::Result<()> {
+    let store = app.store();
     let actor = Actor::cli();
     match command {
         UserCommand::Add {
@@ -201,7 +203,7 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
             })
         }
         UserCommand::SetRoles { name, roles } => {
-            let user = admin::set_user_roles(store, &actor, &name, &roles).await?;
+            let user = admin::set_user_roles(app, &actor, &name, &roles).await?;
             print(json, &user, || {
                 format!("user {} now has roles: {}", user.name, user.roles.join(" "))
             })
@@ -210,19 +212,19 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
             // Fail on an unknown user before asking for a password.
             admin::show_user(store, &name).await?;
             let password = read_password(&password)?;
-            admin::set_password(store, &actor, &name, password).await?;
+            admin::set_password(app, &actor, &name, password).await?;
             done(json, format!("password of {name} changed"))
         }
         UserCommand::Disable { name } => {
-            admin::set_disabled(store, &actor, &name, true).await?;
+            admin::set_disabled(app, &actor, &name, true).await?;
             done(json, format!("user {name} disabled"))
         }
         UserCommand::Enable { name } => {
-            admin::set_disabled(store, &actor, &name, false).await?;
+            admin::set_disabled(app, &actor, &name, false).await?;
             done(json, format!("user {name} enabled"))
         }
         UserCommand::Delete { name } => {
-            admin::delete_user(store, &actor, &name).await?;
+            admin::delete_user(app, &actor, &name).await?;
             done(json, format!("user {name} deleted"))
         }
         UserCommand::Mfa(MfaCommand::Reset { name }) => {
@@ -235,7 +237,8 @@ pub async fn user(store: &dyn Store, json: bool, command: UserCommand) -> anyhow
     }
 }
 
-pub async fn role(store: &dyn Store, json: bool, command: RoleCommand) -> anyhow::Result<()> {
+pub async fn role(app: &App, json: bool, command: RoleCommand) -> anyhow::Result<()> {
+    let store = app.store();
     let actor = Actor::cli();
     match command {
         RoleCommand::List => {
@@ -249,7 +252,7 @@ pub async fn role(store: &dyn Store, json: bool, command: RoleCommand) -> anyhow
             print(json, &role, || format!("created role {}", role_line(&role)))
         }
         RoleCommand::SetScopes { name, scopes } => {
-            let role = admin::set_role_scopes(store, &actor, &name, &scopes).await?;
+            let role = admin::set_role_scopes(app, &actor, &name, &scopes).await?;
             print(json, &role, || format!("role {}", role_line(&role)))
         }
         RoleCommand::Delete { name } => {
@@ -258,7 +261,7 @@ pub async fn role(store: &dyn Store, json: bool, command: RoleCommand) -> anyhow
         }
         RoleCommand::SetMfa { name, requirement } => {
             let required = requirement == MfaRequirement::Required;
-            mfa::set_role_mfa(store, &actor, &name, required).await?;
+            mfa::set_role_mfa(app, &actor, &name, required).await?;
             let how = if required { "must" } else { "may" };
             done(
                 json,
@@ -268,7 +271,8 @@ pub async fn role(store: &dyn Store, json: bool, command: RoleCommand) -> anyhow
     }
 }
 
-pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> anyhow::Result<()> {
+pub async fn client(app: &App, json: bool, command: ClientCommand) -> anyhow::Result<()> {
+    let store = app.store();
     let actor = Actor::cli();
     let issued = |issued: &admin::IssuedClient| {
         let mut text = format!("client_id:     {}", issued.client_id);
@@ -328,11 +332,11 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             print(json, &client, || client_text(&client))
         }
         ClientCommand::Delete { id } => {
-            admin::delete_client(store, &actor, &id).await?;
+            admin::delete_client(app, &actor, &id).await?;
             done(json, format!("client {id} deleted"))
         }
         ClientCommand::Enable { id } => {
-            let enabled = admin::enable_client(store, &actor, &id).await?;
+            let enabled = admin::enable_client(app, &actor, &id).await?;
             done(
                 json,
                 if enabled {
@@ -343,7 +347,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
             )
         }
         ClientCommand::RotateSecret { id } => {
-            let client = admin::rotate_client_secret(store, &actor, &id).await?;
+            let client = admin::rotate_client_secret(app, &actor, &id).await?;
             print(json, &client, || issued(&client))
         }
         ClientCommand::Set {
@@ -362,7 +366,7 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
                 ..Default::default()
             };
             let read = admin::show_client(store, &id).await?;
-            match admin::change_client(store, &actor, &read, change).await? {
+            match admin::change_client(app, &actor, &read, change).await? {
                 admin::Changed::Done(client) => print(json, &*client, || client_text(&client)),
                 admin::Changed::Stale => Err(AppError::Conflict(format!(
                     "client {id} was changed meanwhile: try again"
@@ -374,11 +378,12 @@ pub async fn client(store: &dyn Store, json: bool, command: ClientCommand) -> an
 }
 
 pub async fn token(
-    store: &dyn Store,
+    app: &App,
     settings: &Settings,
     json: bool,
     command: TokenCommand,
 ) -> anyhow::Result<()> {
+    let store = app.store();
     let actor = Actor::cli();
     let (count, what) = match command {
         TokenCommand::List {
@@ -401,11 +406,11 @@ pub async fn token(
         }
         TokenCommand::Revoke(target) => match (target.user, target.client) {
             (Some(user), _) => (
-                admin::revoke_user_tokens(store, &actor, &user).await?,
+                admin::revoke_user_tokens(app, &actor, &user).await?,
                 "revoked",
             ),
             (None, Some(client)) => (
-                admin::revoke_client_tokens(store, &actor, &client).await?,
+                admin::revoke_client_tokens(app, &actor, &client).await?,
                 "revoked",
             ),
             (None, None) => return Err(AppError::Invalid("name --user or --client".into()).into()),

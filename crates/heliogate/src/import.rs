@@ -127,6 +127,9 @@ fn text(report: &ImportReport) -> String {
     for d in &report.disabled {
         lines.push(format!("{} {} {}", d.kind, d.id, d.reason));
     }
+    for n in &report.narrowed {
+        lines.push(format!("{} {} {}", n.kind, n.id, n.reason));
+    }
     lines.join("\n")
 }
 

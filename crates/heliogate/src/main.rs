@@ -129,6 +129,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         return serve::run(settings).await;
     }
     let store = open_store(&settings).await?;
+    let app = heliogate_app::App::of_command(std::sync::Arc::clone(&store));
     let result = match cli.command {
         Command::Serve | Command::Completions { .. } => Ok(()),
         Command::Migrate => {
@@ -142,10 +143,10 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::User(command) => commands::user(&*store, cli.json, command).await,
-        Command::Role(command) => commands::role(&*store, cli.json, command).await,
-        Command::Client(command) => commands::client(&*store, cli.json, command).await,
-        Command::Token(command) => commands::token(&*store, &settings, cli.json, command).await,
+        Command::User(command) => commands::user(&app, cli.json, command).await,
+        Command::Role(command) => commands::role(&app, cli.json, command).await,
+        Command::Client(command) => commands::client(&app, cli.json, command).await,
+        Command::Token(command) => commands::token(&app, &settings, cli.json, command).await,
         Command::Key(command) => commands::key(&*store, &settings, cli.json, command).await,
         Command::Audit(command) => commands::audit(&*store, cli.json, command).await,
         Command::Import(command) => import::run(&*store, &settings, cli.json, command).await,

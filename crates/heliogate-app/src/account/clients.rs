@@ -3,6 +3,7 @@
 //! never with a scope the owner does not hold nor with an administrator's powers (introspection,
 //! trust, skipping PKCE).
 
+use crate::App;
 use heliogate_core::ScopeSet;
 use heliogate_store::{Store, User};
 
@@ -23,11 +24,14 @@ pub struct OwnClient {
 
 /// Registers an application owned by `user`; its secret, if confidential, is shown this once.
 pub async fn register_client(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     user: &User,
+    signed_in_at: heliogate_core::UnixTime,
     input: OwnClient,
 ) -> Result<IssuedClient> {
+    let store = app.store();
+    let _changed = app.on_change();
     if input.scopes.is_empty() {
         return Err(AppError::Invalid(
             "choose at least one scope the application may ask for".into(),
@@ -40,6 +44,7 @@ pub async fn register_client(
              scopes you hold"
         )));
     }
+    crate::require_fresh(app, input.scopes.iter().map(String::as_str), signed_in_at)?;
     let add = AddClient {
         name: input.name,
         redirect_uris: input.redirect_uris,
@@ -75,35 +80,43 @@ pub async fn own_clients(
     .await
 }
 
-/// `user`'s application with this id; another's, or none, is `NotFound` alike.
+/// `user`'s application with this id (theirs by id, not by name); another's, or none, is
+/// `NotFound` alike.
 async fn own_client(store: &dyn Store, user: &User, client_id: &str) -> Result<()> {
-    match admin::show_client(store, client_id).await {
-        Ok(client) if client.owner.as_deref() == Some(user.name.as_str()) => Ok(()),
-        Ok(_) | Err(AppError::NotFound(_)) => Err(AppError::NotFound(format!(
+    let found = match heliogate_core::ClientId::parse(client_id) {
+        Ok(id) => store.client(&id).await?,
+        Err(_) => None,
+    };
+    match found {
+        Some(client) if client.owner_id.as_deref() == Some(user.id.as_str()) => Ok(()),
+        _ => Err(AppError::NotFound(format!(
             "you have no application with id {client_id:?}"
         ))),
-        Err(e) => Err(e),
     }
 }
 
 /// A new secret for `user`'s confidential application; the old one stops working at once.
 pub async fn rotate_own_secret(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     user: &User,
     client_id: &str,
 ) -> Result<IssuedClient> {
+    let store = app.store();
+    let _changed = app.on_change();
     own_client(store, user, client_id).await?;
-    admin::rotate_client_secret(store, actor, client_id).await
+    admin::rotate_client_secret(app, actor, client_id).await
 }
 
 /// Deletes `user`'s application, and with it every token it holds.
 pub async fn delete_own_client(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     user: &User,
     client_id: &str,
 ) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     own_client(store, user, client_id).await?;
-    admin::delete_client(store, actor, client_id).await
+    admin::delete_client(app, actor, client_id).await
 }

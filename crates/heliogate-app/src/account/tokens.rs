@@ -5,6 +5,7 @@
 //! client), so everything that ends a user's tokens ends these too: disabling or deleting the
 //! user, a role that no longer gives a scope, a new password.
 
+use crate::App;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use heliogate_core::TokenKey;
@@ -55,11 +56,14 @@ pub struct NewToken {
 /// Makes a personal access token for `user`; its value is returned this once and stored only
 /// as its hash.
 pub async fn create_personal_token(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     user: &User,
+    signed_in_at: heliogate_core::UnixTime,
     input: NewToken,
 ) -> Result<(PersonalTokenView, String)> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(AppError::Invalid(format!(
@@ -85,11 +89,12 @@ pub async fn create_personal_token(
             "you do not hold the scope {beyond:?}: a token of yours can have only scopes you hold"
         )));
     }
+    crate::require_fresh(app, input.scopes.iter().map(String::as_str), signed_in_at)?;
     let mut scopes = input.scopes;
     scopes.sort();
     scopes.dedup();
     let token = new_token();
-    let created_at = now();
+    let created_at = app.now();
     let new = NewPersonalToken {
         key: TokenKey::of(&token),
         user_id: user.id.clone(),
@@ -129,10 +134,11 @@ pub async fn personal_tokens(store: &dyn Store, user: &User) -> Result<Vec<Perso
 
 /// Revokes one of `user`'s tokens; one that is not theirs is `NotFound`.
 pub async fn revoke_personal_token(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     user: &User,
     token_id: &str,
 ) -> Result<()> {
-    admin::revoke_user_token(store, actor, &user.name, token_id).await
+    let _changed = app.on_change();
+    admin::revoke_user_token(app, actor, &user.name, token_id).await
 }

@@ -1,5 +1,6 @@
 //! OAuth 2 clients: register, show, rotate the secret, delete.
 
+use crate::App;
 use heliogate_core::oauth::Resource;
 use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, SecretHash};
 use heliogate_store::{Client, ClientSettings, NewClient, Store};
@@ -361,7 +362,9 @@ pub async fn show_client(store: &dyn Store, client_id: &str) -> Result<ClientVie
     Ok(find_client(store, client_id).await?.into())
 }
 
-pub async fn delete_client(store: &dyn Store, actor: &Actor, client_id: &str) -> Result<()> {
+pub async fn delete_client(app: &App, actor: &Actor, client_id: &str) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let client = find_client(store, client_id).await?;
     let deleted = actor.event("client.deleted", client_id, serde_json::json!({}));
     Ok(store.delete_client(&client.client_id, &deleted).await?)
@@ -369,20 +372,24 @@ pub async fn delete_client(store: &dyn Store, actor: &Actor, client_id: &str) ->
 
 /// Lets a client imported disabled be used again, once an administrator has corrected it;
 /// `false` when it was not disabled.
-pub async fn enable_client(store: &dyn Store, actor: &Actor, client_id: &str) -> Result<bool> {
+pub async fn enable_client(app: &App, actor: &Actor, client_id: &str) -> Result<bool> {
+    let store = app.store();
+    let _changed = app.on_change();
     let client = find_client(store, client_id).await?;
     let enabled = actor.event("client.enabled", client_id, serde_json::json!({}));
     Ok(store
-        .enable_client(&client.client_id, now(), &enabled)
+        .enable_client(&client.client_id, app.now(), &enabled)
         .await?)
 }
 
 /// Gives a confidential client a new secret; the old one stops working at once.
 pub async fn rotate_client_secret(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     client_id: &str,
 ) -> Result<IssuedClient> {
+    let store = app.store();
+    let _changed = app.on_change();
     let client = find_client(store, client_id).await?;
     if client.is_public() {
         return Err(AppError::Invalid(format!(
@@ -392,7 +399,12 @@ pub async fn rotate_client_secret(
     let secret = new_secret();
     let rotated = actor.event("client.secret_rotated", client_id, serde_json::json!({}));
     store
-        .set_client_secret(&client.client_id, &SecretHash::of(&secret), now(), &rotated)
+        .set_client_secret(
+            &client.client_id,
+            &SecretHash::of(&secret),
+            app.now(),
+            &rotated,
+        )
         .await?;
     let client = ClientView::from(client);
     Ok(IssuedClient {
@@ -411,11 +423,13 @@ fn summary(spec: &ClientSpec) -> serde_json::Value {
 
 /// Changes a client's settings, if it is still as `read` shows it.
 pub async fn change_client(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     read: &ClientView,
     change: ClientChange,
 ) -> Result<Changed<ClientView>> {
+    let store = app.store();
+    let _changed = app.on_change();
     let client = find_client(store, &read.client_id).await?;
     let settings = checked_settings(store, &change.applied_to(read)).await?;
     let changed = actor.event(
@@ -428,7 +442,7 @@ pub async fn change_client(
             &client.client_id,
             &settings,
             read.updated_at,
-            now(),
+            app.now(),
             &changed,
         )
         .await?

@@ -1,5 +1,6 @@
 //! Roles: named sets of scopes.
 
+use crate::App;
 use heliogate_core::{RoleName, Scope, ScopeSet};
 use heliogate_store::{Role, Store};
 use serde::Serialize;
@@ -76,11 +77,13 @@ pub async fn add_role(
 }
 
 pub async fn set_role_scopes(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     name: &str,
     scopes: &[String],
 ) -> Result<RoleView> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = RoleName::parse(name).map_err(invalid)?;
     let scopes = role_scopes_input(scopes)?;
     let changed = actor.event("role.scopes_changed", name.as_str(), scopes_detail(&scopes));
@@ -91,12 +94,14 @@ pub async fn set_role_scopes(
 /// Changes a role's scopes and whether it requires a second factor together, if it is still
 /// as `read` shows it.
 pub async fn change_role(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     read: &RoleView,
     scopes: Option<&[String]>,
     mfa_required: Option<bool>,
 ) -> Result<Changed<RoleView>> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = RoleName::parse(&read.name).map_err(invalid)?;
     let scopes = scopes.map(role_scopes_input).transpose()?;
     let as_read = Role {

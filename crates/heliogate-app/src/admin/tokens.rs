@@ -1,6 +1,7 @@
 //! A user's or a client's tokens: listed (never their values), revoked one by one or all at
 //! once; and the purge of expired ones.
 
+use crate::App;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use heliogate_core::oauth::resource;
@@ -142,12 +143,9 @@ async fn revoke_one(
 }
 
 /// Revokes one token acting for a user.
-pub async fn revoke_user_token(
-    store: &dyn Store,
-    actor: &Actor,
-    name: &str,
-    token_id: &str,
-) -> Result<()> {
+pub async fn revoke_user_token(app: &App, actor: &Actor, name: &str, token_id: &str) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let user = find_user(store, name).await?;
     revoke_one(
         store,
@@ -161,11 +159,13 @@ pub async fn revoke_user_token(
 
 /// Revokes one token issued to a client.
 pub async fn revoke_client_token(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     client_id: &str,
     token_id: &str,
 ) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let id: ClientId = existing_client(store, client_id).await?;
     revoke_one(
         store,
@@ -178,29 +178,31 @@ pub async fn revoke_client_token(
 }
 
 /// Revokes every live token acting for a user; returns how many.
-pub async fn revoke_user_tokens(store: &dyn Store, actor: &Actor, name: &str) -> Result<u64> {
+pub async fn revoke_user_tokens(app: &App, actor: &Actor, name: &str) -> Result<u64> {
+    let store = app.store();
+    let _changed = app.on_change();
     let user = find_user(store, name).await?;
     let revoked = actor.event(
         "token.revoked",
         &user.name,
         serde_json::json!({ "user": user.name }),
     );
-    Ok(store.revoke_user_tokens(&user.id, now(), &revoked).await?)
+    Ok(store
+        .revoke_user_tokens(&user.id, app.now(), &revoked)
+        .await?)
 }
 
 /// Revokes every live token issued to a client; returns how many.
-pub async fn revoke_client_tokens(
-    store: &dyn Store,
-    actor: &Actor,
-    client_id: &str,
-) -> Result<u64> {
+pub async fn revoke_client_tokens(app: &App, actor: &Actor, client_id: &str) -> Result<u64> {
+    let store = app.store();
+    let _changed = app.on_change();
     let id = existing_client(store, client_id).await?;
     let revoked = actor.event(
         "token.revoked",
         client_id,
         serde_json::json!({ "client_id": client_id }),
     );
-    Ok(store.revoke_client_tokens(&id, now(), &revoked).await?)
+    Ok(store.revoke_client_tokens(&id, app.now(), &revoked).await?)
 }
 
 /// What a purge deleted.

@@ -1,5 +1,6 @@
 //! Users: create, show, change roles and passwords, disable, delete.
 
+use crate::App;
 use heliogate_core::{check_new_password, Email, RoleName, UserName};
 use heliogate_store::{AuditEvent, NewUser, Role, Store, User, UserChangeSet};
 use serde::{Deserialize, Serialize};
@@ -214,24 +215,25 @@ pub async fn has_legacy_password(store: &dyn Store, name: &str) -> Result<bool> 
 }
 
 pub async fn set_user_roles(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     name: &str,
     roles: &[String],
 ) -> Result<UserView> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = user_name(name)?;
     let roles = parse_roles(roles)?;
     let changed = roles_event(actor, &name, &roles);
-    store.set_user_roles(&name, &roles, now(), &changed).await?;
+    store
+        .set_user_roles(&name, &roles, app.now(), &changed)
+        .await?;
     show_user(store, name.as_str()).await
 }
 
-pub async fn set_password(
-    store: &dyn Store,
-    actor: &Actor,
-    name: &str,
-    password: String,
-) -> Result<()> {
+pub async fn set_password(app: &App, actor: &Actor, name: &str, password: String) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = user_name(name)?;
     check_new_password(&password).map_err(invalid)?;
     find_user(store, name.as_str()).await?;
@@ -242,19 +244,18 @@ pub async fn set_password(
         serde_json::json!({}),
     );
     Ok(store
-        .set_password_hash(&name, &hash, now(), None, &changed)
+        .set_password_hash(&name, &hash, app.now(), None, &changed)
         .await?)
 }
 
-pub async fn set_disabled(
-    store: &dyn Store,
-    actor: &Actor,
-    name: &str,
-    disabled: bool,
-) -> Result<()> {
+pub async fn set_disabled(app: &App, actor: &Actor, name: &str, disabled: bool) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = user_name(name)?;
     let changed = disabled_event(actor, &name, disabled);
-    Ok(store.set_disabled(&name, disabled, now(), &changed).await?)
+    Ok(store
+        .set_disabled(&name, disabled, app.now(), &changed)
+        .await?)
 }
 
 /// Sets or clears (`None`) a user's email address.
@@ -323,11 +324,13 @@ where
 /// Changes a user's email, roles and status at once, if the user is still as `read` shows:
 /// one transaction, one check of the last administrator, each change audited as alone.
 pub async fn change_user(
-    store: &dyn Store,
+    app: &App,
     actor: &Actor,
     read: &UserView,
     change: UserChange,
 ) -> Result<Changed<UserView>> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = user_name(&read.name)?;
     let email = change
         .email
@@ -350,7 +353,7 @@ pub async fn change_user(
         disabled: change.disabled,
     };
     if !store
-        .change_user(&name, &set, read.updated_at, now(), &events)
+        .change_user(&name, &set, read.updated_at, app.now(), &events)
         .await?
     {
         return Ok(Changed::Stale);
@@ -360,7 +363,9 @@ pub async fn change_user(
     )))
 }
 
-pub async fn delete_user(store: &dyn Store, actor: &Actor, name: &str) -> Result<()> {
+pub async fn delete_user(app: &App, actor: &Actor, name: &str) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let name = user_name(name)?;
     let deleted = actor.event("user.deleted", name.as_str(), serde_json::json!({}));
     Ok(store.delete_user(&name, &deleted).await?)

@@ -317,7 +317,7 @@ async fn authorization_code(
     // RFC 6749 §4.1.2: a code used twice revokes every token issued from it, also the ones
     // a replay that came in before they were written could not find.
     if !store
-        .confirm_code_issuance(&code_hash, &family_id, now)
+        .confirm_code_issuance(&code_hash, &family_id, now, &replayed)
         .await?
     {
         tokens.forget_all();
@@ -446,8 +446,15 @@ async fn refresh(
         true,
         addr,
     );
+    let replayed = crate::event(
+        "refresh.replayed",
+        auth.client.client_id.as_str(),
+        None,
+        addr,
+        serde_json::json!({}),
+    );
     if !store
-        .rotate_refresh(&key, &record, &next, now, Some(&event))
+        .rotate_refresh(&key, &record, &next, now, Some(&event), &replayed)
         .await?
     {
         tokens.forget_all();

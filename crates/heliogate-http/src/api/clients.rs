@@ -99,10 +99,8 @@ pub(crate) async fn change(
 ) -> Answer {
     let read = admin::show_client(&*state.store, &id).await?;
     check_if_match(&headers, &read)?;
-    let changed = admin::change_client(&*state.store, &actor, &read, change).await?;
-    if let admin::Changed::Done(_) = changed {
-        state.config.oauth.clients.clear();
-    }
+    let changed = admin::change_client(&state.app, &actor, &read, change).await?;
+    if let admin::Changed::Done(_) = changed {}
     answer_change(changed)
 }
 
@@ -118,9 +116,8 @@ pub(crate) async fn rotate_secret(
     Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> Answer {
-    let issued = admin::rotate_client_secret(&*state.store, &actor, &id).await?;
+    let issued = admin::rotate_client_secret(&state.app, &actor, &id).await?;
     // This node stops taking the old secret now; every other within its cache's second.
-    state.config.oauth.clients.clear();
     Ok(no_store(Json(with_secret(issued)).into_response()))
 }
 
@@ -136,8 +133,6 @@ pub(crate) async fn delete(
     Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> Answer {
-    admin::delete_client(&*state.store, &actor, &id).await?;
-    state.config.oauth.clients.clear();
-    state.config.oauth.tokens.forget_all();
+    admin::delete_client(&state.app, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -102,7 +102,7 @@ pub(crate) async fn change(
     let read = admin::show_role(store, &name).await?;
     check_if_match(&headers, &read)?;
     let scopes = change.scopes.as_deref();
-    answer_change(admin::change_role(store, &actor, &read, scopes, change.mfa_required).await?)
+    answer_change(admin::change_role(&state.app, &actor, &read, scopes, change.mfa_required).await?)
 }
 
 /// Deletes a role no user holds.

@@ -81,8 +81,7 @@ pub(crate) async fn revoke_user_token(
     Admin(actor): Admin,
     Path((name, token_id)): Path<(String, String)>,
 ) -> Answer {
-    admin::revoke_user_token(&*state.store, &actor, &name, &token_id).await?;
-    state.config.oauth.tokens.forget_all();
+    admin::revoke_user_token(&state.app, &actor, &name, &token_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -98,8 +97,7 @@ pub(crate) async fn revoke_client_token(
     Admin(actor): Admin,
     Path((id, token_id)): Path<(String, String)>,
 ) -> Answer {
-    admin::revoke_client_token(&*state.store, &actor, &id, &token_id).await?;
-    state.config.oauth.tokens.forget_all();
+    admin::revoke_client_token(&state.app, &actor, &id, &token_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -115,8 +113,7 @@ pub(crate) async fn revoke_user_tokens(
     Admin(actor): Admin,
     Path(name): Path<String>,
 ) -> Answer {
-    let revoked = admin::revoke_user_tokens(&*state.store, &actor, &name).await?;
-    state.config.oauth.tokens.forget_all();
+    let revoked = admin::revoke_user_tokens(&state.app, &actor, &name).await?;
     Ok(Json(Revoked { revoked }).into_response())
 }
 
@@ -132,7 +129,6 @@ pub(crate) async fn revoke_client_tokens(
     Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> Answer {
-    let revoked = admin::revoke_client_tokens(&*state.store, &actor, &id).await?;
-    state.config.oauth.tokens.forget_all();
+    let revoked = admin::revoke_client_tokens(&state.app, &actor, &id).await?;
     Ok(Json(Revoked { revoked }).into_response())
 }

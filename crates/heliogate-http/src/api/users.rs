@@ -112,7 +112,7 @@ pub(crate) async fn change(
     let store = &*state.store;
     let read = admin::show_user(store, &name).await?;
     check_if_match(&headers, &read)?;
-    answer_change(admin::change_user(store, &actor, &read, change).await?)
+    answer_change(admin::change_user(&state.app, &actor, &read, change).await?)
 }
 
 /// Sets a user's password; their sessions end. Nothing secret comes back.
@@ -130,7 +130,7 @@ pub(crate) async fn password(
     Path(name): Path<String>,
     Body(new): Body<NewPassword>,
 ) -> Answer {
-    admin::set_password(&*state.store, &actor, &name, new.password).await?;
+    admin::set_password(&state.app, &actor, &name, new.password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -147,7 +147,7 @@ pub(crate) async fn delete(
     Admin(actor): Admin,
     Path(name): Path<String>,
 ) -> Answer {
-    admin::delete_user(&*state.store, &actor, &name).await?;
+    admin::delete_user(&state.app, &actor, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -178,8 +178,7 @@ pub(crate) async fn revoke_consent(
     Admin(actor): Admin,
     Path((name, client_id)): Path<(String, String)>,
 ) -> Answer {
-    admin::revoke_consent(&*state.store, &actor, &name, &client_id).await?;
-    state.config.oauth.tokens.forget_all();
+    admin::revoke_consent(&state.app, &actor, &name, &client_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

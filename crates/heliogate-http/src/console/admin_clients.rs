@@ -11,7 +11,7 @@ use heliogate_app::AppError;
 
 use super::client_form::ClientForm;
 use super::own_clients::{secret_shown, ClientAction};
-use super::{failed, forget, lines, next_link, query_value, Chrome, ConsoleAdmin, Fields};
+use super::{failed, lines, next_link, query_value, Chrome, ConsoleAdmin, Fields};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -74,8 +74,7 @@ pub(super) async fn rotate(
     if let Err(refusal) = admin.check_csrf(&state, &form.csrf_token) {
         return refusal;
     }
-    let issued = admin::rotate_client_secret(&*state.store, &admin.actor, &form.client_id).await;
-    forget(&state);
+    let issued = admin::rotate_client_secret(&state.app, &admin.actor, &form.client_id).await;
     secret_shown(&state, admin.chrome, issued, "/admin/clients", false)
 }
 
@@ -87,11 +86,8 @@ pub(super) async fn delete(
     if let Err(refusal) = admin.check_csrf(&state, &form.csrf_token) {
         return refusal;
     }
-    match admin::delete_client(&*state.store, &admin.actor, &form.client_id).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to("/admin/clients?deleted=1").into_response()
-        }
+    match admin::delete_client(&state.app, &admin.actor, &form.client_id).await {
+        Ok(()) => Redirect::to("/admin/clients?deleted=1").into_response(),
         Err(e) => failed(&state, e),
     }
 }
@@ -204,9 +200,8 @@ pub(super) async fn change(
         pkce_optional: Some(flag(&fields, "pkce_optional")),
         ..ClientChange::default()
     };
-    let message = match admin::change_client(&*state.store, &admin.actor, &read, change).await {
+    let message = match admin::change_client(&state.app, &admin.actor, &read, change).await {
         Ok(Changed::Done(_)) => {
-            forget(&state);
             return Redirect::to("/admin/clients?changed=1").into_response();
         }
         Ok(Changed::Stale) => {

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use heliogate_app::scopes::scopes_of;
-use heliogate_app::{now, Actor, AppError};
+use heliogate_app::{Actor, AppError};
 
 use crate::pages::{app_error_page, error_page};
 use crate::session::{login_location, ClientAddr, SignedIn};
@@ -166,7 +166,7 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
                 "These pages are for administrators: your roles do not give you the admin scope.",
             ));
         }
-        let age = now() - member.signed_in.session.created_at;
+        let age = state.app.now() - member.signed_in.session.created_at;
         if age > state.config.admin_reauth {
             // A form is not replayed after the sign-in: its page is shown again instead.
             let next = if parts.method == Method::GET {
@@ -174,18 +174,16 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
             } else {
                 "/admin/"
             };
-            let location = login_location(next).replacen("/login?", "/login?again=1&", 1);
-            return Err(Redirect::to(&location).into_response());
+            return Err(sign_in_again(next));
         }
         Ok(ConsoleAdmin(member))
     }
 }
 
-/// After a change made here: this node forgets the clients and token checks it keeps for a
-/// second, so that the change holds here at once (and on other nodes within that second).
-pub(crate) fn forget(state: &AppState) {
-    state.config.oauth.clients.clear();
-    state.config.oauth.tokens.forget_all();
+/// The sign-in page for a sign-in too old for what was asked, coming back to `next`.
+pub(crate) fn sign_in_again(next: &str) -> Response {
+    let location = login_location(next).replacen("/login?", "/login?again=1&", 1);
+    Redirect::to(&location).into_response()
 }
 
 /// The page for a use case that failed on a console form: a refusal of the input goes back to

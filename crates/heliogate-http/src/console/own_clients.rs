@@ -11,7 +11,7 @@ use heliogate_app::AppError;
 use serde::Deserialize;
 
 use super::client_form::ClientForm;
-use super::{failed, forget, lines, next_link, query_value, Chrome, Fields, Member};
+use super::{failed, lines, next_link, query_value, sign_in_again, Chrome, Fields, Member};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -128,7 +128,9 @@ pub(super) async fn register(
         scopes: fields.all("scope"),
     };
     let user = &member.signed_in.session.user;
-    match clients::register_client(&*state.store, &member.actor, user, input).await {
+    let signed_in_at = member.signed_in.session.created_at;
+    match clients::register_client(&state.app, &member.actor, user, signed_in_at, input).await {
+        Err(AppError::Reauthenticate(_)) => sign_in_again("/account/clients/new"),
         Err(AppError::Invalid(message)) => match held_scopes(&state, &member).await {
             Ok(offered) => {
                 let form = ClientForm::of(member.chrome, offered, None, "/account/clients", false)
@@ -159,9 +161,7 @@ pub(super) async fn rotate(
         return refusal;
     }
     let user = &member.signed_in.session.user;
-    let issued =
-        clients::rotate_own_secret(&*state.store, &member.actor, user, &form.client_id).await;
-    forget(&state);
+    let issued = clients::rotate_own_secret(&state.app, &member.actor, user, &form.client_id).await;
     secret_shown(&state, member.chrome, issued, "/account/clients", false)
 }
 
@@ -174,11 +174,8 @@ pub(super) async fn delete(
         return refusal;
     }
     let user = &member.signed_in.session.user;
-    match clients::delete_own_client(&*state.store, &member.actor, user, &form.client_id).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to("/account/clients?deleted=1").into_response()
-        }
+    match clients::delete_own_client(&state.app, &member.actor, user, &form.client_id).await {
+        Ok(()) => Redirect::to("/account/clients?deleted=1").into_response(),
         Err(e) => failed(&state, e),
     }
 }

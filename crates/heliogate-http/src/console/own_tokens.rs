@@ -8,7 +8,7 @@ use heliogate_app::account::tokens::{self, NewToken, PersonalTokenView};
 use heliogate_app::scopes::{describe_scopes, scopes_of};
 use heliogate_app::AppError;
 
-use super::{failed, field_of, forget, query_value, when, Chrome, Fields, Member};
+use super::{failed, field_of, query_value, sign_in_again, when, Chrome, Fields, Member};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -134,8 +134,10 @@ pub(super) async fn create(
         days: fields.get("days").trim().parse().unwrap_or(0),
     };
     let user = &member.signed_in.session.user;
+    let signed_in_at = member.signed_in.session.created_at;
     let made =
-        tokens::create_personal_token(&*state.store, &member.actor, user, input.clone()).await;
+        tokens::create_personal_token(&state.app, &member.actor, user, signed_in_at, input.clone())
+            .await;
     match made {
         Ok(created) => {
             let shown = Shown {
@@ -152,6 +154,7 @@ pub(super) async fn create(
             };
             render(&state, member, StatusCode::BAD_REQUEST, shown).await
         }
+        Err(AppError::Reauthenticate(_)) => sign_in_again("/account/tokens"),
         Err(e) => failed(&state, e),
     }
 }
@@ -166,11 +169,8 @@ pub(super) async fn revoke(
     }
     let user = &member.signed_in.session.user;
     let token_id = fields.get("token_id");
-    match tokens::revoke_personal_token(&*state.store, &member.actor, user, token_id).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to("/account/tokens?revoked=1").into_response()
-        }
+    match tokens::revoke_personal_token(&state.app, &member.actor, user, token_id).await {
+        Ok(()) => Redirect::to("/account/tokens?revoked=1").into_response(),
         Err(e) => failed(&state, e),
     }
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::admin::{self, Changed, RoleView, ScopeDescription};
 use heliogate_app::AppError;
 
-use super::{failed, forget, query_value, words, Chrome, ConsoleAdmin, Fields};
+use super::{failed, query_value, words, Chrome, ConsoleAdmin, Fields};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -147,19 +147,10 @@ pub(super) async fn change(
     };
     let scopes = words(fields.get("scopes"));
     let mfa = fields.get("mfa_required") == "1";
-    let changed = admin::change_role(
-        &*state.store,
-        &admin.0.actor,
-        &read,
-        Some(&scopes),
-        Some(mfa),
-    )
-    .await;
+    let changed =
+        admin::change_role(&state.app, &admin.0.actor, &read, Some(&scopes), Some(mfa)).await;
     match changed {
-        Ok(Changed::Done(_)) => {
-            forget(&state);
-            Redirect::to("/admin/roles?done=changed").into_response()
-        }
+        Ok(Changed::Done(_)) => Redirect::to("/admin/roles?done=changed").into_response(),
         Ok(Changed::Stale) => {
             let stale = AppError::Conflict(
                 "someone changed this role since the page was shown: here it is as it is now"
@@ -181,10 +172,7 @@ pub(super) async fn delete(
         return refusal;
     }
     match admin::delete_role(&*state.store, &admin.0.actor, &name).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to("/admin/roles?done=deleted").into_response()
-        }
+        Ok(()) => Redirect::to("/admin/roles?done=deleted").into_response(),
         Err(e) => refused(&state, admin, &name, e, Default::default()).await,
     }
 }

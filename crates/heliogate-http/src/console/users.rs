@@ -12,7 +12,7 @@ use heliogate_app::admin::{
 use heliogate_app::AppError;
 
 use super::own_sessions::{rows, SessionRow};
-use super::{failed, field_of, forget, next_link, query_value, when, Chrome, ConsoleAdmin, Fields};
+use super::{failed, field_of, next_link, query_value, when, Chrome, ConsoleAdmin, Fields};
 use crate::pages::{page, PageForm};
 use crate::AppState;
 
@@ -277,14 +277,11 @@ pub(super) async fn show(
     render_user(&state, admin, &name, StatusCode::OK, notice, None).await
 }
 
-/// The answer to an administrator's form on a user: after a change, this node forgets what it
-/// cached and the user's page says what was `done`; else the error page.
+/// The answer to an administrator's form on a user: the user's page says what was `done`; else
+/// the error page.
 fn finished(state: &AppState, name: &str, done: &str, result: Result<(), AppError>) -> Response {
     match result {
-        Ok(()) => {
-            forget(state);
-            Redirect::to(&user_path(name, done)).into_response()
-        }
+        Ok(()) => Redirect::to(&user_path(name, done)).into_response(),
         Err(e) => failed(state, e),
     }
 }
@@ -317,11 +314,8 @@ pub(super) async fn change(
         disabled: Some(fields.get("disabled") == "1"),
     };
     let refused = |message: String| ("change", message);
-    match admin::change_user(store, &admin.actor, &read, change).await {
-        Ok(Changed::Done(_)) => {
-            forget(&state);
-            Redirect::to(&user_path(&name, "changed")).into_response()
-        }
+    match admin::change_user(&state.app, &admin.actor, &read, change).await {
+        Ok(Changed::Done(_)) => Redirect::to(&user_path(&name, "changed")).into_response(),
         Ok(Changed::Stale) => {
             let message =
                 "someone changed this user since the page was shown: here they are as they are now";
@@ -346,11 +340,8 @@ pub(super) async fn password(
         return refusal;
     }
     let password = fields.get("password").to_owned();
-    match admin::set_password(&*state.store, &admin.actor, &name, password).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to(&user_path(&name, "password")).into_response()
-        }
+    match admin::set_password(&state.app, &admin.actor, &name, password).await {
+        Ok(()) => Redirect::to(&user_path(&name, "password")).into_response(),
         Err(AppError::Invalid(message)) => {
             let error = Some(("password", message));
             render_user(&state, admin, &name, StatusCode::BAD_REQUEST, None, error).await
@@ -368,11 +359,8 @@ pub(super) async fn delete(
     if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
         return refusal;
     }
-    match admin::delete_user(&*state.store, &admin.actor, &name).await {
-        Ok(()) => {
-            forget(&state);
-            Redirect::to("/admin/users?deleted=1").into_response()
-        }
+    match admin::delete_user(&state.app, &admin.actor, &name).await {
+        Ok(()) => Redirect::to("/admin/users?deleted=1").into_response(),
         Err(AppError::Conflict(message)) => {
             let error = Some(("delete", message));
             render_user(&state, admin, &name, StatusCode::CONFLICT, None, error).await
@@ -404,7 +392,7 @@ pub(super) async fn revoke_tokens(
     if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
         return refusal;
     }
-    let result = admin::revoke_user_tokens(&*state.store, &admin.actor, &name)
+    let result = admin::revoke_user_tokens(&state.app, &admin.actor, &name)
         .await
         .map(|_| ());
     finished(&state, &name, "tokens", result)
@@ -420,7 +408,7 @@ pub(super) async fn revoke_consent(
         return refusal;
     }
     let client_id = fields.get("client_id");
-    let result = admin::revoke_consent(&*state.store, &admin.actor, &name, client_id).await;
+    let result = admin::revoke_consent(&state.app, &admin.actor, &name, client_id).await;
     finished(&state, &name, "consent", result)
 }
 
@@ -434,6 +422,6 @@ pub(super) async fn revoke_token(
         return refusal;
     }
     let token_id = fields.get("token_id");
-    let result = admin::revoke_user_token(&*state.store, &admin.actor, &name, token_id).await;
+    let result = admin::revoke_user_token(&state.app, &admin.actor, &name, token_id).await;
     finished(&state, &name, "token", result)
 }

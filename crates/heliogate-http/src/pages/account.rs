@@ -149,7 +149,7 @@ pub(super) async fn change_password(
     };
     let user = &signed_in.session.user;
     match login::change_own_password(
-        &*state.store,
+        &state.app,
         &state.config.login,
         &signed_in.session_id,
         user,

@@ -7,13 +7,15 @@ use heliogate_core::{ClientId, SecretHash, UnixTime, UserName};
 use super::audit::{commit_if_changed, commit_with};
 use sqlx::{QueryBuilder, Transaction};
 
+use super::authority::{end_credentials, Holder};
 use super::{user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
-use crate::rows::{ClientRow, CLIENT_COLUMNS};
+use crate::rows::{stored_scopes, ClientRow, CLIENT_COLUMNS};
 use crate::{
     join, AuditEvent, Client, ClientSettings, ClientStore, NewClient, Result, StoreError,
     PERSONAL_TOKENS_CLIENT,
 };
+use heliogate_core::authority::Change;
 
 /// Inserts a client (its owner named by user name); a taken id is a `Conflict`.
 pub(super) async fn insert_client(tx: &mut Transaction<'_, Db>, client: &NewClient) -> Result<()> {
@@ -186,6 +188,17 @@ impl ClientStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.begin_admin().await?;
+        let before: Option<String> = sqlx::query_scalar(
+            "SELECT scopes FROM clients WHERE client_id = $1 AND updated_at = $2",
+        )
+        .bind(client_id.as_str())
+        .bind(read_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(before) = before else {
+            return Ok(false);
+        };
         let assignments = SETTINGS
             .split(", ")
             .enumerate()
@@ -204,6 +217,15 @@ impl ClientStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // A narrowed client's tokens that carry what it lost end with the change.
+        let change = Change::Scopes {
+            before: stored_scopes([before])?,
+            after: settings.spec.scopes.iter().cloned().collect(),
+        };
+        let holder = Holder::Client {
+            id: client_id.as_str(),
+        };
+        end_credentials(&mut tx, holder, &change, event).await?;
         commit_if_changed(tx, done.rows_affected() > 0, event).await
     }
 }

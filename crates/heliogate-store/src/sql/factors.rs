@@ -171,7 +171,7 @@ impl FactorStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        apply_role_mfa(&mut tx, role, required).await?;
+        apply_role_mfa(&mut tx, role, required, event).await?;
         commit_with(tx, event).await
     }
 

@@ -100,6 +100,7 @@ impl GrantStore for SqlStore {
         hash: &SecretHash,
         family_id: &str,
         now: UnixTime,
+        replayed_event: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let replayed: Option<Option<i64>> = sqlx::query_scalar(&format!(
@@ -112,9 +113,11 @@ impl GrantStore for SqlStore {
         .map_err(db_err)?;
         let replayed = replayed.flatten().is_some();
         if replayed {
-            revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
+            let count = revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
+            commit_with(tx, &replayed_event.clone().with("revoked", count)).await?;
+        } else {
+            tx.commit().await.map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)?;
         Ok(!replayed)
     }
 
@@ -145,6 +148,7 @@ impl GrantStore for SqlStore {
         refresh: &NewRefreshToken,
         now: UnixTime,
         event: Option<&AuditEvent>,
+        replayed: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -158,8 +162,9 @@ impl GrantStore for SqlStore {
         .map_err(db_err)?;
         if done.rows_affected() == 0 {
             // Lost a race with another use of the same token: that is a replay too.
-            revoke_tokens_where(&mut tx, "family_id = $1", &refresh.family_id, now).await?;
-            tx.commit().await.map_err(db_err)?;
+            let count =
+                revoke_tokens_where(&mut tx, "family_id = $1", &refresh.family_id, now).await?;
+            commit_with(tx, &replayed.clone().with("revoked", count)).await?;
             return Ok(false);
         }
         let rows = Rows {

@@ -9,6 +9,7 @@
 //! bounds such as `for<'q> &'q str: Encode<'q, DB>`.)
 
 mod audit;
+mod authority;
 mod clients;
 mod factors;
 mod grants;

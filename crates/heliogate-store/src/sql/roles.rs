@@ -5,10 +5,12 @@ use heliogate_core::{RoleName, Scope, ScopeSet, UnixTime};
 use sqlx::Transaction;
 
 use super::audit::commit_with;
+use super::authority::{end_credentials, held_scopes, holders_of, Holder};
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{stored_role, stored_scopes};
 use crate::{AuditEvent, Result, Role, RoleStore, StoreError};
+use heliogate_core::authority::Change;
 
 impl SqlStore {
     async fn role(&self, name: &str) -> Result<Role> {
@@ -92,12 +94,7 @@ impl RoleStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         role_exists(&mut tx, name).await?;
         let before = admin_count(&mut tx).await?;
-        sqlx::query("DELETE FROM role_scopes WHERE role = $1")
-            .bind(name.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        insert_role_scopes(&mut tx, name, scopes).await?;
+        replace_role_scopes(&mut tx, name, scopes, event).await?;
         keeping_an_admin(tx, before, event).await?;
         self.role(name.as_str()).await
     }
@@ -129,16 +126,14 @@ impl RoleStore for SqlStore {
             return Ok(false);
         }
         let before = admin_count(&mut tx).await?;
+        let Some(cause) = events.first() else {
+            return Err(StoreError::internal("a role change without its record"));
+        };
         if let Some(scopes) = scopes {
-            sqlx::query("DELETE FROM role_scopes WHERE role = $1")
-                .bind(name.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            insert_role_scopes(&mut tx, name, scopes).await?;
+            replace_role_scopes(&mut tx, name, scopes, cause).await?;
         }
         if let Some(required) = mfa_required {
-            apply_role_mfa(&mut tx, name, required).await?;
+            apply_role_mfa(&mut tx, name, required, cause).await?;
         }
         keeping_an_admin_with(tx, before, events).await?;
         Ok(true)
@@ -220,12 +215,59 @@ async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()
         .ok_or_else(|| StoreError::NotFound(format!("no role named {:?}", name.as_str())))
 }
 
+/// Replaces a role's scopes; what its holders no longer hold through any role ends.
+async fn replace_role_scopes(
+    tx: &mut Transaction<'_, Db>,
+    name: &RoleName,
+    scopes: &[Scope],
+    cause: &AuditEvent,
+) -> Result<()> {
+    let holders = holders_of(tx, name.as_str()).await?;
+    let mut before = Vec::with_capacity(holders.len());
+    for (id, _) in &holders {
+        before.push(held_scopes(tx, id).await?);
+    }
+    sqlx::query("DELETE FROM role_scopes WHERE role = $1")
+        .bind(name.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    insert_role_scopes(tx, name, scopes).await?;
+    for ((id, holder_name), before) in holders.iter().zip(before) {
+        let after = held_scopes(tx, id).await?;
+        let holder = Holder::User {
+            id,
+            name: holder_name,
+            keep: None,
+        };
+        end_credentials(tx, holder, &Change::Scopes { before, after }, cause).await?;
+    }
+    Ok(())
+}
+
 /// Requires a second factor of a role's users, or not; `NotFound` when there is no such role.
+/// When it starts to, what its holders opened with a password alone ends.
 pub(super) async fn apply_role_mfa(
     tx: &mut Transaction<'_, Db>,
     name: &RoleName,
     required: bool,
+    cause: &AuditEvent,
 ) -> Result<()> {
+    let was: Option<bool> = sqlx::query_scalar("SELECT mfa_required FROM roles WHERE name = $1")
+        .bind(name.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if required && was == Some(false) {
+        for (id, holder_name) in holders_of(tx, name.as_str()).await? {
+            let holder = Holder::User {
+                id: &id,
+                name: &holder_name,
+                keep: None,
+            };
+            end_credentials(tx, holder, &Change::SecondFactorRequired, cause).await?;
+        }
+    }
     let done = sqlx::query("UPDATE roles SET mfa_required = $2 WHERE name = $1")
         .bind(name.as_str())
         .bind(required)

@@ -5,15 +5,14 @@ use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
 use super::audit::{commit_if_changed, commit_with};
-use super::{
-    admin_count, keeping_an_admin, keeping_an_admin_with, revoke_tokens_where, user_id, Db, Engine,
-    SqlStore,
-};
+use super::authority::{end_credentials, held_scopes, second_factor_required, Holder};
+use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
 use crate::{
     email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
 };
+use heliogate_core::authority::Change;
 
 impl SqlStore {
     async fn roles_of(&self, user_ids: Option<&str>) -> Result<Vec<(String, String)>> {
@@ -189,7 +188,7 @@ impl UserStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
-        apply_roles(&mut tx, &id, roles, now).await?;
+        apply_roles(&mut tx, (&id, name), roles, event).await?;
         touch(&mut tx, &id, now).await?;
         keeping_an_admin(tx, before, event).await
     }
@@ -214,14 +213,12 @@ impl UserStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-            .bind(&id)
-            .bind(keep.map(|k| k.as_bytes().to_vec()).unwrap_or_default())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        // A new password ends the long-lived grants made under the old one.
-        revoke_refresh_tokens(&mut tx, &id, now).await?;
+        let holder = Holder::User {
+            id: &id,
+            name: name.as_str(),
+            keep,
+        };
+        end_credentials(&mut tx, holder, &Change::NewPassword, event).await?;
         commit_with(tx, event).await
     }
 
@@ -254,7 +251,7 @@ impl UserStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
-        apply_disabled(&mut tx, &id, disabled, now).await?;
+        apply_disabled(&mut tx, (&id, name), disabled, event).await?;
         touch(&mut tx, &id, now).await?;
         keeping_an_admin(tx, before, event).await
     }
@@ -293,14 +290,22 @@ impl UserStore for SqlStore {
             return Ok(false);
         }
         let before = admin_count(&mut tx).await?;
+        let cause = events.first().cloned().unwrap_or_else(|| AuditEvent {
+            at: now,
+            event: "user.changed".into(),
+            actor: None,
+            subject: Some(name.as_str().to_owned()),
+            client_addr: None,
+            detail: serde_json::Value::Null,
+        });
         if let Some(email) = &change.email {
             apply_email(&mut tx, &id, email.as_ref()).await?;
         }
         if let Some(roles) = &change.roles {
-            apply_roles(&mut tx, &id, roles, now).await?;
+            apply_roles(&mut tx, (&id, name), roles, &cause).await?;
         }
         if let Some(disabled) = change.disabled {
-            apply_disabled(&mut tx, &id, disabled, now).await?;
+            apply_disabled(&mut tx, (&id, name), disabled, &cause).await?;
         }
         touch(&mut tx, &id, now).await?;
         keeping_an_admin_with(tx, before, events).await?;
@@ -311,6 +316,13 @@ impl UserStore for SqlStore {
         let mut tx = self.begin_admin().await?;
         let id = user_id(&mut tx, name.as_str()).await?;
         let before = admin_count(&mut tx).await?;
+        let holder = Holder::User {
+            id: &id,
+            name: name.as_str(),
+            keep: None,
+        };
+        // Their applications go with them; their tokens and sessions go with the row.
+        end_credentials(&mut tx, holder, &Change::Deleted, event).await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(&id)
             .execute(&mut *tx)
@@ -346,12 +358,13 @@ async fn apply_email(tx: &mut Transaction<'_, Db>, id: &str, email: Option<&Emai
     Ok(())
 }
 
-/// Disables a user (ending their sessions and tokens) or enables them.
+/// Disables a user (ending their sessions and tokens, and what their applications hold) or
+/// enables them.
 async fn apply_disabled(
     tx: &mut Transaction<'_, Db>,
-    id: &str,
+    (id, name): (&str, &UserName),
     disabled: bool,
-    now: UnixTime,
+    cause: &AuditEvent,
 ) -> Result<()> {
     sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
         .bind(id)
@@ -360,88 +373,41 @@ async fn apply_disabled(
         .await
         .map_err(db_err)?;
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        revoke_tokens_where(tx, "user_id = $1", id, now).await?;
+        let holder = Holder::User {
+            id,
+            name: name.as_str(),
+            keep: None,
+        };
+        end_credentials(tx, holder, &Change::Disabled, cause).await?;
     }
     Ok(())
 }
 
-/// Replaces a user's roles; what they no longer give is taken from their tokens.
+/// Replaces a user's roles; what they no longer give ends (`authority`).
 async fn apply_roles(
     tx: &mut Transaction<'_, Db>,
-    id: &str,
+    (id, name): (&str, &UserName),
     roles: &[RoleName],
-    now: UnixTime,
+    cause: &AuditEvent,
 ) -> Result<()> {
-    let held_before = held_scopes(tx, id).await?;
+    let before = held_scopes(tx, id).await?;
+    let required_before = second_factor_required(tx, id).await?;
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
     insert_user_roles(tx, id, roles).await?;
-    let held_after = held_scopes(tx, id).await?;
-    let lost: Vec<&String> = held_before.difference(&held_after).collect();
-    if !lost.is_empty() {
-        // What the roles no longer give: the refresh tokens go, and every access token
-        // that carries a scope the user lost.
-        revoke_refresh_tokens(tx, id, now).await?;
-        for scope in lost {
-            let pattern = format!("% {} %", like_escaped(scope));
-            sqlx::query(
-                "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL \
-                 AND (' ' || scope || ' ') LIKE $2 ESCAPE '\\'",
-            )
-            .bind(id)
-            .bind(pattern)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        }
+    let after = held_scopes(tx, id).await?;
+    let holder = Holder::User {
+        id,
+        name: name.as_str(),
+        keep: None,
+    };
+    end_credentials(tx, holder, &Change::Scopes { before, after }, cause).await?;
+    // A role that requires a second factor, newly held: what a password alone opened ends.
+    if !required_before && second_factor_required(tx, id).await? {
+        end_credentials(tx, holder, &Change::SecondFactorRequired, cause).await?;
     }
     Ok(())
-}
-
-/// The scopes a user's roles give now.
-async fn held_scopes(
-    tx: &mut Transaction<'_, Db>,
-    user_id: &str,
-) -> Result<std::collections::BTreeSet<String>> {
-    let scopes: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT rs.scope FROM user_roles ur JOIN role_scopes rs ON rs.role = ur.role \
-         WHERE ur.user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(scopes.into_iter().collect())
-}
-
-async fn revoke_refresh_tokens(
-    tx: &mut Transaction<'_, Db>,
-    user_id: &str,
-    now: UnixTime,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(user_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-/// `s` for a `LIKE … ESCAPE '\'` pattern: its wildcards matched literally.
-fn like_escaped(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
