@@ -48,15 +48,19 @@ pub struct UserClaims {
 impl UserClaims {
     pub fn released(user: UserFacts<'_>, scope: &ScopeSet) -> Self {
         let profile = scope.contains("profile");
-        let email = scope.contains("email");
+        // An address stored before addresses were checked as they are now is released only if
+        // it passes today's rule.
+        let released = user
+            .email
+            .filter(|e| scope.contains("email") && crate::Email::parse(e).is_ok());
         Self {
             sub: user.id.to_owned(),
             // heliogate keeps one name per user: it is both.
             name: profile.then(|| user.name.to_owned()),
             preferred_username: profile.then(|| user.name.to_owned()),
             updated_at: profile.then_some(user.updated_at),
-            email: user.email.filter(|_| email).map(str::to_owned),
-            email_verified: (email && user.email.is_some()).then_some(false),
+            email: released.map(str::to_owned),
+            email_verified: released.map(|_| false),
             roles: scope.contains("roles").then(|| user.roles.to_vec()),
         }
     }
