@@ -50,12 +50,19 @@ impl Collector for StoreCollector {
             let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             ConstGauge::new(value).encode(metric)?;
         }
+        // The store counts cumulatively; the encoder adds the buckets up itself, so it is
+        // given each bucket's own count.
+        let mut below = 0;
         let mut buckets: Vec<(f64, u64)> = stats
             .batch_buckets
             .iter()
-            .map(|(bound, count)| (*bound as f64, *count))
+            .map(|(bound, cumulative)| {
+                let own = cumulative.saturating_sub(below);
+                below = *cumulative;
+                (*bound as f64, own)
+            })
             .collect();
-        buckets.push((f64::INFINITY, stats.batches));
+        buckets.push((f64::INFINITY, stats.batches.saturating_sub(below)));
         let mut metric = encoder.encode_descriptor(
             "token_writer_batch_size",
             "Issuances per commit of the token writer",

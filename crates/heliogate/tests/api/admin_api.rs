@@ -444,7 +444,7 @@ async fn roles_are_created_read_changed_only_as_read_and_deleted(app: TestApp) {
 
 /// The Python that has openapi-spec-validator and Schemathesis, or `None` with a printed
 /// notice.
-fn validator_python() -> Option<String> {
+pub(crate) fn validator_python() -> Option<String> {
     match std::env::var("HELIOGATE_API_TOOLS_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {

@@ -11,6 +11,12 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn scrape(server: &crate::helpers::Server) -> Scrape {
+    let text = scrape_text(server).await;
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The exposition as served, checked as OpenMetrics wants it.
+async fn scrape_text(server: &crate::helpers::Server) -> String {
     let response = http().get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"]
@@ -23,7 +29,90 @@ async fn scrape(server: &crate::helpers::Server) -> Scrape {
     );
     let text = response.text().await.unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+    every_histogram_adds_up(&text);
+    text
+}
+
+/// OpenMetrics §histogram: buckets are cumulative, never fall, and the `+Inf` bucket is the
+/// `_count`. (A strict parser refuses the whole scrape otherwise.)
+fn every_histogram_adds_up(text: &str) {
+    let histograms: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" histogram"))
+        .collect();
+    assert!(!histograms.is_empty(), "{text}");
+    for name in histograms {
+        // Series by their labels other than `le`: (last bucket seen, +Inf bucket, count).
+        let mut series: std::collections::HashMap<String, (f64, Option<f64>, Option<f64>)> =
+            Default::default();
+        for line in text.lines().filter(|l| l.starts_with(name)) {
+            let (metric, value) = line.rsplit_once(' ').unwrap();
+            let value: f64 = value.parse().unwrap();
+            let (base, labels) = metric.split_once('{').unwrap_or((metric, "}"));
+            let labels = labels.trim_end_matches('}');
+            let mut le = None;
+            let rest: Vec<&str> = labels
+                .split(',')
+                .filter(|l| match l.strip_prefix("le=") {
+                    Some(bound) => {
+                        le = Some(bound.trim_matches('"').to_owned());
+                        false
+                    }
+                    None => !l.is_empty(),
+                })
+                .collect();
+            let entry = series.entry(rest.join(",")).or_insert((0.0, None, None));
+            if base == format!("{name}_bucket") {
+                assert!(value >= entry.0, "{name} {labels}: buckets fall at {value}");
+                entry.0 = value;
+                if le.as_deref() == Some("+Inf") {
+                    entry.1 = Some(value);
+                }
+            } else if base == format!("{name}_count") {
+                entry.2 = Some(value);
+            }
+        }
+        for (labels, (_, inf, count)) in series {
+            assert_eq!(
+                inf, count,
+                "{name}{{{labels}}}: the +Inf bucket is not the count"
+            );
+        }
+    }
+}
+
+/// Runs Python's strict OpenMetrics parser (prometheus_client, PyPI) over `text`, where CI
+/// installed it.
+fn strict_parser_accepts(text: &str) {
+    let Some(python) = crate::admin_api::validator_python() else {
+        return;
+    };
+    let check = "import sys\n\
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
+families = list(parse(sys.stdin.read()))\n\
+assert families, 'no metric family'\n";
+    let mut child = std::process::Command::new(python)
+        .args(["-c", check])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        text
+    );
 }
 
 /// The value of the sample `name` whose labels include `labels`; 0 when there is none.
@@ -152,6 +241,7 @@ async fn metrics_count_requests_tokens_checks_and_sign_ins(app: TestApp) {
     );
     // The token writer's commits carried the three issuances.
     assert_eq!(moved("heliogate_token_writer_batch_size_sum", &[]), 3.0);
+    strict_parser_accepts(&scrape_text(&server).await);
     assert!(value(&after, "heliogate_token_writer_queue_depth", &[]) >= 0.0);
 }
 
