@@ -7,6 +7,7 @@
 
 mod api;
 mod console;
+mod edge;
 mod error;
 mod health;
 mod metrics;
@@ -33,6 +34,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+pub use edge::{EdgeLimits, MAX_HEADERS_BYTES, MAX_HEADER_BYTES};
 pub use error::HttpError;
 pub use metrics::Metrics;
 pub use networks::Networks;
@@ -57,7 +59,11 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
         Self {
             metrics: Arc::new(Metrics::new(Arc::clone(&store))),
-            feed: RevocationFeed::new(Arc::clone(&store)),
+            feed: RevocationFeed::new(
+                Arc::clone(&store),
+                config.edge.feed_streams,
+                config.edge.feed_streams_per_client,
+            ),
             app: heliogate_app::App::new(Arc::clone(&store), &config.oauth, config.admin_reauth),
             store,
             config: Arc::new(config),
@@ -88,6 +94,8 @@ pub struct HttpConfig {
     pub server_key: ServerKey,
     /// The WebAuthn relying party; none when the issuer's host is not a domain name.
     pub passkeys: Option<std::sync::Arc<heliogate_app::passkeys::Passkeys>>,
+    /// How connections, headers and feed streams are bounded.
+    pub edge: EdgeLimits,
 }
 
 impl HttpConfig {
@@ -140,6 +148,14 @@ pub fn router(state: AppState) -> Router {
     // sees the matched route's template.
     let layers = tower::ServiceBuilder::new()
         .layer(state.metrics.track())
+        .layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                match edge::limit_headers(request.headers()) {
+                    Ok(()) => next.run(request).await,
+                    Err(refusal) => refusal,
+                }
+            },
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
@@ -186,19 +202,18 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
-/// Serves the app on `listener` until `shutdown` resolves, then lets requests in flight finish.
+/// Serves the app on `listener` until `shutdown` resolves, then lets requests in flight finish,
+/// under the connection bounds of `state.config.edge` (see `edge`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let feed = Arc::clone(&state.feed);
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // A feed's response never ends by itself: end them, or none would finish.
-            feed.close();
-        })
-        .await
+    let limits = state.config.edge;
+    // A feed's response never ends by itself: end them, or none would finish.
+    edge::serve_connections(listener, router(state), limits, shutdown, move || {
+        feed.close()
+    })
+    .await
 }

@@ -27,6 +27,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_nul_byte_in_a_client_id_is_refused_not_an_outage,
     control_characters_are_refused_at_the_edge,
     the_health_endpoints_answer,
+    oversized_headers_get_431,
 );
 
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, String) {
@@ -118,4 +119,29 @@ async fn control_characters_are_refused_at_the_edge(app: Router) {
         body.contains("invalid_request") && body.contains("control"),
         "{body}"
     );
+}
+
+/// RFC 6585 §5: one header over 16 KiB, or headers over 64 KiB in all, get 431 and nothing
+/// else happens.
+async fn oversized_headers_get_431(app: Router) {
+    let big = "x".repeat(20 * 1024);
+    let request = Request::get("/healthz")
+        .header("x-big", big.as_str())
+        .body(Body::empty())
+        .unwrap();
+    let (status, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let mut many = Request::get("/healthz");
+    let part = "y".repeat(8 * 1024);
+    for i in 0..10 {
+        many = many.header(format!("x-part-{i}"), part.as_str());
+    }
+    let (status, _) = send(&app, many.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let request = Request::get("/healthz")
+        .header("x-fine", part.as_str())
+        .body(Body::empty())
+        .unwrap();
+    let (status, _) = send(&app, request).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -78,6 +78,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .context("while reading the installation's key")?,
         passkeys: heliogate_app::passkeys::Passkeys::for_issuer(&issuer, &settings.instance_name)
             .map(std::sync::Arc::new),
+        edge: within_descriptors(settings.edge),
     };
     let state = AppState::new(store.clone(), config);
     let purging = tokio::spawn(purge_hourly(
@@ -92,6 +93,34 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("heliogate stopped");
     Ok(())
+}
+
+/// Descriptors kept for what is not a client's connection: the database pool, the token
+/// writer, the log, files.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// `limits` with at most as many connections as the descriptor limit leaves, so that the
+/// server never runs out of descriptors to accept with (and so to answer `/healthz`).
+fn within_descriptors(mut limits: heliogate_http::EdgeLimits) -> heliogate_http::EdgeLimits {
+    if let Some(open_files) = open_files_limit() {
+        let budget = open_files.saturating_sub(RESERVED_DESCRIPTORS).max(16);
+        if budget < limits.max_connections {
+            tracing::info!(
+                max_connections = budget,
+                open_files,
+                "fewer connections than max_connections: the descriptor limit leaves no more"
+            );
+            limits.max_connections = budget;
+        }
+    }
+    limits
+}
+
+/// The soft limit of open files (`ulimit -n`), where the system says (Linux).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// What expires leaves the database: a minute after start, then every hour. Every node does

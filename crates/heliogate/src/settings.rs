@@ -271,6 +271,42 @@ pub struct Config {
         default_value = METRICS_FROM
     )]
     pub metrics_from: Networks,
+    /// Seconds a request's headers may take to arrive; an idle keep-alive connection closes after as long
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "HELIOGATE_HEADER_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub header_timeout: u64,
+    /// Connections open at once (fewer when the descriptor limit leaves fewer); past it the idlest gives way
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "HELIOGATE_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: u64,
+    /// Revocation-feed streams a node serves at once
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "HELIOGATE_FEED_STREAMS",
+        default_value_t = 256
+    )]
+    pub feed_streams: u64,
+    /// Revocation-feed streams one client may follow at once
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "HELIOGATE_FEED_STREAMS_PER_CLIENT",
+        default_value_t = 4
+    )]
+    pub feed_streams_per_client: u64,
 }
 
 /// Loopback and the private networks (RFC 1918, RFC 4193): a scraper on the same machine or
@@ -337,6 +373,8 @@ pub struct Settings {
     pub audit_retention_days: i64,
     pub trusted_proxies: TrustedProxies,
     pub metrics_from: Networks,
+    /// The bounds of the front door (connections, headers, feed streams).
+    pub edge: heliogate_http::EdgeLimits,
 }
 
 /// Failed sign-ins further apart than this start the count again.
@@ -432,6 +470,23 @@ impl Settings {
                 .map(|n| n as usize),
             trusted_proxies: c.trusted_proxies,
             metrics_from: c.metrics_from,
+            edge: heliogate_http::EdgeLimits {
+                header_timeout: std::time::Duration::from_secs(check_range(
+                    "header_timeout",
+                    c.header_timeout,
+                    1,
+                    3600,
+                )? as u64),
+                max_connections: check_range("max_connections", c.max_connections, 16, 1_000_000)?
+                    as usize,
+                feed_streams: check_range("feed_streams", c.feed_streams, 1, 100_000)? as usize,
+                feed_streams_per_client: check_range(
+                    "feed_streams_per_client",
+                    c.feed_streams_per_client,
+                    1,
+                    10_000,
+                )? as usize,
+            },
         };
         let scheme = settings
             .database_url

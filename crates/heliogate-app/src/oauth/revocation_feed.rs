@@ -8,6 +8,7 @@
 //! the entry it saw last), then follows the poller. Entries name a token by its SHA-256, which
 //! the resource server computes from the token it holds and which rebuilds no token.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,6 +50,50 @@ pub struct RevocationFeed {
     polled: AtomicI64,
     /// Set when the server stops: every subscription ends, so that no request stays open.
     closed: watch::Sender<bool>,
+    /// Streams open, by client: each costs a connection and a task, so they are bounded.
+    streams: Mutex<HashMap<String, usize>>,
+    max_streams: usize,
+    max_streams_per_client: usize,
+}
+
+/// Why a subscription was refused: this client, or the node, follows as many streams as it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedFull {
+    Client(usize),
+    Node(usize),
+}
+
+/// One subscriber's stream: items until the store fails or the server stops; dropping it ends
+/// the subscription and gives its place back.
+#[derive(Debug)]
+pub struct Subscription {
+    items: mpsc::Receiver<FeedItem>,
+    _place: StreamPlace,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Option<FeedItem> {
+        self.items.recv().await
+    }
+}
+
+#[derive(Debug)]
+struct StreamPlace {
+    feed: Arc<RevocationFeed>,
+    client_id: String,
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        if let Ok(mut streams) = self.feed.streams.lock() {
+            if let Some(open) = streams.get_mut(&self.client_id) {
+                *open = open.saturating_sub(1);
+                if *open == 0 {
+                    streams.remove(&self.client_id);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for RevocationFeed {
@@ -82,7 +127,13 @@ pub async fn authorize_subscriber(
 }
 
 impl RevocationFeed {
-    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+    /// A node's feed, following at most `max_streams` streams, `max_streams_per_client` of
+    /// them for one client.
+    pub fn new(
+        store: Arc<dyn Store>,
+        max_streams: usize,
+        max_streams_per_client: usize,
+    ) -> Arc<Self> {
         let (batches, _) = broadcast::channel(BACKLOG);
         Arc::new(Self {
             store,
@@ -90,6 +141,30 @@ impl RevocationFeed {
             polling: Mutex::new(false),
             polled: AtomicI64::new(0),
             closed: watch::Sender::new(false),
+            streams: Mutex::new(HashMap::new()),
+            max_streams,
+            max_streams_per_client,
+        })
+    }
+
+    /// Takes a stream's place for `client_id`, if the bounds leave one.
+    fn place(self: &Arc<Self>, client_id: &str) -> Result<StreamPlace, FeedFull> {
+        let mut streams = self
+            .streams
+            .lock()
+            .map_err(|_| FeedFull::Node(self.max_streams))?;
+        let open: usize = streams.values().sum();
+        if open >= self.max_streams {
+            return Err(FeedFull::Node(self.max_streams));
+        }
+        let mine = streams.entry(client_id.to_owned()).or_insert(0);
+        if *mine >= self.max_streams_per_client {
+            return Err(FeedFull::Client(self.max_streams_per_client));
+        }
+        *mine += 1;
+        Ok(StreamPlace {
+            feed: Arc::clone(self),
+            client_id: client_id.to_owned(),
         })
     }
 
@@ -98,9 +173,14 @@ impl RevocationFeed {
         self.closed.send_replace(true);
     }
 
-    /// Follows the feed after entry `after` (0: every token ended and not yet expired). The
-    /// receiver ends when the store fails; dropping it ends the subscription.
-    pub fn subscribe(self: &Arc<Self>, after: i64) -> mpsc::Receiver<FeedItem> {
+    /// `client_id` follows the feed after entry `after` (0: every token ended and not yet
+    /// expired), unless it or this node already follows as many streams as they may.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        client_id: &str,
+        after: i64,
+    ) -> Result<Subscription, FeedFull> {
+        let place = self.place(client_id)?;
         // Listening before catching up: what commits meanwhile comes by one way or the other,
         // and the subscriber drops what it has seen.
         let live = self.batches.subscribe();
@@ -108,7 +188,10 @@ impl RevocationFeed {
         let (sender, receiver) = mpsc::channel(4);
         let feed = Arc::clone(self);
         tokio::spawn(async move { feed.serve(after, live, sender).await });
-        receiver
+        Ok(Subscription {
+            items: receiver,
+            _place: place,
+        })
     }
 
     async fn serve(

@@ -18,17 +18,18 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use heliogate_app::oauth::revocation_feed::{authorize_subscriber, FeedItem};
+use heliogate_app::oauth::revocation_feed::{authorize_subscriber, FeedFull, FeedItem};
 use heliogate_app::oauth::ClientCredentials;
 use heliogate_core::oauth::OAuthError;
 use serde_json::json;
 
 use super::{basic_credentials, no_store, OAuthErrorResponse};
+use crate::error::error_json;
 use crate::session::ClientAddr;
 use crate::AppState;
 
@@ -48,7 +49,7 @@ pub(super) async fn follow(
         basic,
         ..ClientCredentials::default()
     };
-    if let Err(e) = authorize_subscriber(
+    let subscriber = match authorize_subscriber(
         &*state.store,
         &state.config.oauth,
         &credentials,
@@ -56,8 +57,9 @@ pub(super) async fn follow(
     )
     .await
     {
-        return OAuthErrorResponse(e).into_response();
-    }
+        Ok(subscriber) => subscriber,
+        Err(e) => return OAuthErrorResponse(e).into_response(),
+    };
     let after = match headers.get("last-event-id") {
         None => 0,
         Some(value) => match value.to_str().ok().and_then(|v| v.parse::<i64>().ok()) {
@@ -70,16 +72,42 @@ pub(super) async fn follow(
             }
         },
     };
-    let receiver = state.feed.subscribe(after);
-    let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let item = receiver.recv().await?;
-        Some((Ok::<_, Infallible>(event(&item)), receiver))
+    let subscription = match state
+        .feed
+        .subscribe(subscriber.client.client_id.as_str(), after)
+    {
+        Ok(subscription) => subscription,
+        Err(full) => return refused(full),
+    };
+    let events = futures_util::stream::unfold(subscription, |mut subscription| async move {
+        let item = subscription.recv().await?;
+        Some((Ok::<_, Infallible>(event(&item)), subscription))
     });
     no_store(
         Sse::new(events)
             .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
             .into_response(),
     )
+}
+
+/// Past the bounds: 429 for a client that follows as many streams as it may (it has one open
+/// already), 503 when the node does; both with `Retry-After`.
+fn refused(full: FeedFull) -> Response {
+    let (status, description) = match full {
+        FeedFull::Client(max) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this client follows {max} streams already; close one first"),
+        ),
+        FeedFull::Node(max) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this node follows {max} streams, its most; try again shortly or another node"),
+        ),
+    };
+    let mut response = error_json(status, "temporarily_unavailable", &description);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    no_store(response)
 }
 
 fn event(item: &FeedItem) -> Event {

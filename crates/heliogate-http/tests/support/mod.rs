@@ -41,5 +41,6 @@ pub fn config(issuer: &str) -> HttpConfig {
         server_key: heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap(),
         passkeys: heliogate_app::passkeys::Passkeys::for_issuer(issuer, "heliogate")
             .map(std::sync::Arc::new),
+        edge: heliogate_http::EdgeLimits::default(),
     }
 }

@@ -141,3 +141,79 @@ async fn a_huge_user_name_writes_a_bounded_record() {
         recorded.len()
     );
 }
+
+/// The descriptors a process holds open.
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Slow-loris: 300 connections that send half a request line, against a server allowed 256
+/// descriptors. `/healthz` still answers while they are held (a newcomer takes the place of
+/// the connection that has waited longest with no request in progress), and the server closes
+/// each of them once its headers are overdue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_cannot_starve_the_health_check_and_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(crate::helpers::binary())
+        .current_dir(app.dir.path());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HELIOGATE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("HELIOGATE_DATABASE_URL", app.db.url())
+        .env("HELIOGATE_HEADER_TIMEOUT", "3");
+    let server = Server::start(command, app.dir.path()).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let pid = server.child.id();
+
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(b"GET /healthz HT").await.unwrap();
+        slow.push(stream);
+    }
+    for _ in 0..5 {
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            reqwest::get(server.url("/healthz")),
+        )
+        .await
+        .expect("/healthz answers while slow clients wait")
+        .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    assert!(open_descriptors(pid) <= 256);
+
+    // Every slow connection is closed by the server: end of stream (or a reset), never a
+    // connection left hanging.
+    let mut closed = 0;
+    for mut stream in slow {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    // A refusal or a timeout's answer may come before the end.
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        if read.is_ok() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 300);
+    let answer = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+}
