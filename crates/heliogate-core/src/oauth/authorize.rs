@@ -46,8 +46,9 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     /// The resource servers named (RFC 8707 §2.1), each registered for the client.
     pub resources: Vec<Resource>,
-    /// `acr_values` names `mfa`: the sign-in must have had a second factor. (Other values are
-    /// voluntary, Core §3.1.2.1, and heliogate has no other class to offer.)
+    /// `acr_values` leaves `mfa` as the only class heliogate offers among its values: the
+    /// sign-in must have had a second factor. (`pwd mfa` is satisfied by a password; values
+    /// heliogate does not offer are voluntary, Core §3.1.2.1.)
     pub mfa_requested: bool,
 }
 
@@ -283,8 +284,15 @@ pub fn validate_authorize(
         ),
         None => None,
     };
-    let mfa_requested = get("acr_values")?
-        .is_some_and(|values| values.split(' ').any(|v| v == crate::oidc::ACR_MFA));
+    // A preference list (Core §3.1.2.1, §5.5.1.1): any class heliogate offers among the
+    // values satisfies it, so a second factor is demanded only when it is the one offered.
+    let mfa_requested = get("acr_values")?.is_some_and(|values| {
+        let mut offered = values
+            .split(' ')
+            .filter(|v| [crate::oidc::ACR_PASSWORD, crate::oidc::ACR_MFA].contains(v))
+            .peekable();
+        offered.peek().is_some() && offered.all(|v| v == crate::oidc::ACR_MFA)
+    });
     Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -455,6 +463,12 @@ mod tests {
         assert!(!needs_fresh_sign_in(&mfa, 1_000, true, 1_000));
         let other = with("&acr_values=urn%3Aother").unwrap_or_else(|e| unreachable!("{e:?}"));
         assert!(!other.mfa_requested);
+        // A preference list: a password satisfies "pwd mfa" in either order.
+        for either in ["&acr_values=pwd%20mfa", "&acr_values=mfa%20pwd"] {
+            let either = with(either).unwrap_or_else(|e| unreachable!("{e:?}"));
+            assert!(!either.mfa_requested);
+            assert!(!needs_fresh_sign_in(&either, 1_000, false, 1_000));
+        }
     }
 
     #[test]
