@@ -1,4 +1,5 @@
-//! The front door in-process, on both engines: what a stranger or a greedy client can hold.
+//! The front door in-process, on both engines: what a stranger or a greedy client can hold, and
+//! the protocol points a conformance run found open.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -30,7 +31,128 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, &dyn St
 
 heliogate_store::for_each_backend!(crate::on;
     revocation_feed_streams_are_bounded_per_client_and_per_node,
+    the_authorization_endpoint_accepts_post,
 );
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, String, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// OpenID Connect Core §3.1.2.1: the authorization endpoint MUST accept POST, with the same
+/// checks as GET; the consent form, posted to the same place, still works.
+async fn the_authorization_endpoint_accepts_post(app: Router, store: &dyn Store) {
+    let actor = Actor::cli();
+    let client = admin::add_client(
+        store,
+        &actor,
+        AddClient {
+            name: "web".into(),
+            redirect_uris: vec!["https://web.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            scopes: vec!["openid".into(), "read".into()],
+            ..AddClient::default()
+        },
+    )
+    .await
+    .unwrap();
+    let request = format!(
+        "response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fweb.example%2Fcb\
+         &scope=openid%20read&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256",
+        client.client_id
+    );
+    let post = |cookie: Option<&str>, body: String| {
+        let mut request = Request::post("/oauth/authorize")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        request.body(Body::from(body)).unwrap()
+    };
+    // Signed out: to the sign-in page, which comes back to the same request.
+    let (status, location, _) = send(&app, post(None, request.clone())).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with("/login?next=%2Foauth%2Fauthorize%3F"),
+        "{location}"
+    );
+    assert!(location.contains(client.client_id.as_str()), "{location}");
+
+    // Signed in: the consent page, as by GET.
+    admin::add_user(
+        store,
+        &actor,
+        admin::AddUser {
+            name: "ann".into(),
+            roles: vec!["reader".into()],
+            email: None,
+            password: "correct horse battery".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let attempt = heliogate_app::login::LoginAttempt {
+        name: "ann".into(),
+        password: "correct horse battery".into(),
+        client_addr: None,
+        user_agent: None,
+        replaces: None,
+        require_mfa: false,
+    };
+    let heliogate_app::login::SignIn::SignedIn { session_id, .. } =
+        heliogate_app::login::sign_in(store, &support::policy(), attempt)
+            .await
+            .unwrap()
+    else {
+        panic!("ann signs in");
+    };
+    let cookie = format!("heliogate_session={session_id}");
+    let (status, _, page) = send(&app, post(Some(&cookie), request.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("name=\"decision\""), "{page}");
+    // The same checks as GET: a wrong redirect URI is a page, never a redirect.
+    let wrong = request.replace("web.example%2Fcb", "evil.example%2Fcb");
+    let (status, location, _) = send(&app, post(Some(&cookie), wrong)).await;
+    assert_eq!((status, location.as_str()), (StatusCode::BAD_REQUEST, ""));
+
+    // The consent form it showed, sent back, gives the code.
+    let session = store
+        .session(
+            &heliogate_core::SecretHash::of(&session_id),
+            heliogate_app::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let consent = format!(
+        "{request}&csrf_token={}&decision=approve",
+        session.csrf_token
+    );
+    let (status, location, _) = send(&app, post(Some(&cookie), consent)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with("https://web.example/cb?code="),
+        "{location}"
+    );
+    // Without its token the form is refused, and nothing is granted.
+    let forged = format!("{request}&csrf_token=forged&decision=approve");
+    let (status, _, _) = send(&app, post(Some(&cookie), forged)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
 
 /// A resource server's Basic credentials.
 async fn resource_server(store: &dyn Store, name: &str) -> String {

@@ -127,25 +127,54 @@ async fn outcome_response(
     }
 }
 
+/// An authorization request by GET: its parameters in the query.
 pub(super) async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query = query.unwrap_or_default();
+    authorization_request(&state, &headers, query.unwrap_or_default()).await
+}
+
+/// `POST /oauth/authorize`: an authorization request by POST (OpenID Connect Core §3.1.2.1:
+/// the endpoint MUST accept it; form parameters, the same checks as by GET), or the consent
+/// page's answer, which carries the session's CSRF token and a decision.
+pub(super) async fn post(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    PageForm(form): PageForm<Vec<(String, String)>>,
+) -> Response {
+    let consent = form
+        .iter()
+        .any(|(k, _)| k == "decision" || k == "csrf_token");
+    if consent {
+        return match optional_session(&headers, &state).await {
+            Ok(Some(signed_in)) => decide(&state, addr, signed_in, form).await,
+            Ok(None) => Redirect::to(&login_location("/")).into_response(),
+            Err(response) => response,
+        };
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter())
+        .finish();
+    authorization_request(&state, &headers, query).await
+}
+
+async fn authorization_request(state: &AppState, headers: &HeaderMap, query: String) -> Response {
     let here = format!("/oauth/authorize?{query}");
     // Longer than a sign-in can carry back: refused, so that every request accepted here
     // survives a sign-in in the middle.
     if here.len() > MAX_NEXT_LEN {
         return error_page(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "Cannot continue",
             "The authorization request is too long.",
         );
     }
     let params = Params::parse(&query);
-    let signed_in = match optional_session(&headers, &state).await {
+    let signed_in = match optional_session(headers, state).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -166,14 +195,15 @@ pub(super) async fn start(
             amr: &s.session.amr,
         });
     let outcome = authorize::authorize(&*state.store, &state.config.oauth, &params, user).await;
-    outcome_response(&state, outcome, signed_in.as_ref(), &params, &here).await
+    outcome_response(state, outcome, signed_in.as_ref(), &params, &here).await
 }
 
-pub(super) async fn decide(
-    State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+/// The consent page's answer.
+async fn decide(
+    state: &AppState,
+    addr: Option<String>,
     signed_in: SignedIn,
-    PageForm(form): PageForm<Vec<(String, String)>>,
+    form: Vec<(String, String)>,
 ) -> Response {
     let value = |name: &str| {
         form.iter()
@@ -181,7 +211,7 @@ pub(super) async fn decide(
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    if let Err(refusal) = signed_in.check_csrf(&state, value("csrf_token")) {
+    if let Err(refusal) = signed_in.check_csrf(state, value("csrf_token")) {
         return refusal;
     }
     let approved = match value("decision") {
@@ -189,7 +219,7 @@ pub(super) async fn decide(
         "deny" => false,
         _ => {
             return error_page(
-                &state,
+                state,
                 StatusCode::BAD_REQUEST,
                 "Not accepted",
                 "Choose Allow or Deny.",
@@ -219,7 +249,7 @@ pub(super) async fn decide(
         addr.as_deref(),
     )
     .await;
-    outcome_response(&state, outcome, Some(&signed_in), &params, "/").await
+    outcome_response(state, outcome, Some(&signed_in), &params, "/").await
 }
 
 #[derive(Deserialize)]

@@ -26,7 +26,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/oauth/authorize",
-            get(authorize::start).post(authorize::decide),
+            get(authorize::start).post(authorize::post),
         )
         .route("/oauth/token", post(endpoints::token))
         .route("/oauth/revoke", post(endpoints::revoke))
