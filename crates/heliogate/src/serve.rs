@@ -35,11 +35,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("while creating the first administrator")?
     {
-        // Shown once, on standard error only: never through the logger.
-        eprintln!(
-            "heliogate: created the user 'admin' (role administrator) with the password\n\n    {password}\n\n\
-             It is shown only now. Sign in and change it, or set one with `heliogate user set-password admin`."
-        );
+        hand_over_bootstrap_password(&password);
     }
     tracing::info!(
         listen = %listening,
@@ -93,6 +89,50 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("heliogate stopped");
     Ok(())
+}
+
+/// Where the first administrator's password is written when no terminal shows it.
+const BOOTSTRAP_PASSWORD_FILE: &str = "heliogate-admin-password";
+
+/// The first administrator's password, shown once: on a terminal, printed there (never through
+/// the logger); otherwise — a service manager, a container, logs collected as JSON lines — it
+/// goes to a file in the working directory that only this user may read, and the log says
+/// where, never what.
+fn hand_over_bootstrap_password(password: &str) {
+    use std::io::{IsTerminal, Write};
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "heliogate: created the user 'admin' (role administrator) with the password\n\n    {password}\n\n\
+             It is shown only now. Sign in and change it, or set one with `heliogate user set-password admin`."
+        );
+        return;
+    }
+    let written = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(BOOTSTRAP_PASSWORD_FILE)
+            .and_then(|mut file| writeln!(file, "{password}"))
+    };
+    let path = std::env::current_dir()
+        .map(|dir| dir.join(BOOTSTRAP_PASSWORD_FILE))
+        .unwrap_or_else(|_| BOOTSTRAP_PASSWORD_FILE.into());
+    match written {
+        Ok(()) => tracing::warn!(
+            file = %path.display(),
+            "created the user 'admin' (role administrator); its password is in this file, \
+             readable by this user only: sign in, choose your own, and delete the file"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            file = %path.display(),
+            "created the user 'admin' (role administrator), but its password could not be \
+             written down: set one with `heliogate user set-password admin`"
+        ),
+    }
 }
 
 /// Descriptors kept for what is not a client's connection: the database pool, the token

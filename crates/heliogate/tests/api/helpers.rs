@@ -178,6 +178,10 @@ pub fn free_port() -> u16 {
 /// The address in the server's "heliogate is serving" log line.
 fn listening_address(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("heliogate is serving"))?;
+    // A text line (`listen=ADDR`) or a JSON one (`"listen":"ADDR"`).
+    if let Some((_, rest)) = line.split_once("\"listen\":\"") {
+        return Some(rest.split('"').next()?.to_owned());
+    }
     let rest = line.split_once("listen=")?.1;
     Some(rest.split_whitespace().next()?.to_owned())
 }
