@@ -9,6 +9,7 @@
 pub mod account;
 pub mod admin;
 mod app;
+mod audit_budget;
 pub mod cache;
 pub mod import;
 pub mod login;
@@ -108,7 +109,9 @@ pub(crate) fn event(
     }
 }
 
-/// Records an event that changes nothing else: a refused sign-in, a failed authentication.
+/// Records an event that changes nothing else: a refused sign-in, a failed authentication —
+/// within the budget of its kind and address (`audit_budget`), so that a stranger's flood
+/// writes a bounded number of records.
 pub(crate) async fn audit(
     store: &dyn heliogate_store::Store,
     name: &str,
@@ -117,9 +120,25 @@ pub(crate) async fn audit(
     addr: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
-    store
-        .record(&event(name, actor, subject, addr, detail))
-        .await
+    use audit_budget::{Verdict, BUDGET, PER_WINDOW};
+    match BUDGET.admit(name, addr, std::time::Instant::now()) {
+        Verdict::Skip => Ok(()),
+        Verdict::Write { suppressed } => {
+            if suppressed > 0 {
+                let summary = serde_json::json!({
+                    "event": name,
+                    "suppressed": suppressed,
+                    "written_per_minute": PER_WINDOW,
+                });
+                store
+                    .record(&event("audit.suppressed", actor, None, addr, summary))
+                    .await?;
+            }
+            store
+                .record(&event(name, actor, subject, addr, detail))
+                .await
+        }
+    }
 }
 
 /// Who is acting, for the audit log.
