@@ -1,7 +1,10 @@
 //! Passkeys and security keys (WebAuthn Level 2, through webauthn-rs): registered on the
 //! account page, used as the second factor after a password, or alone — a discoverable passkey
-//! with user verification signs in without a password and counts as two factors. Every
-//! ceremony's state is kept server-side, under a random id, for five minutes, and used once.
+//! with user verification signs in without a password and counts as two factors. A signed-in
+//! user's ceremony state is kept server-side, under a random id, for five minutes, and used
+//! once. A sign-in with a passkey alone is started by strangers, so its state writes nothing:
+//! the browser carries it, signed with the installation's key, for five minutes; only a
+//! sign-in that succeeded records its ceremony as spent, so that it is used once.
 
 use heliogate_store::{Store, StoredPasskey, User};
 use webauthn_rs::prelude::{
@@ -12,23 +15,33 @@ use webauthn_rs::prelude::{
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use heliogate_core::SecretHash;
+use heliogate_core::{SecretHash, ServerKey};
 
 use crate::{event, new_secret, now, AppError, Result};
 
 /// How long a ceremony waits for the browser.
 const CEREMONY_SECONDS: i64 = 300;
 
+/// What the signature of a passkey sign-in's state is for.
+const SIGN_IN_PURPOSE: &str = "passkey-sign-in";
+
 /// The relying party: heliogate, as its issuer names it.
-#[derive(Debug)]
 pub struct Passkeys {
     webauthn: Webauthn,
+    /// Signs the state of sign-ins that strangers start.
+    key: ServerKey,
+}
+
+impl std::fmt::Debug for Passkeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passkeys").finish_non_exhaustive()
+    }
 }
 
 impl Passkeys {
     /// The relying party for `issuer`: its host is the RP id, its origin the only one taken.
     /// `None` when the host cannot be an RP id (an IP address): passkeys need a domain name.
-    pub fn for_issuer(issuer: &str, name: &str) -> Option<Self> {
+    pub fn for_issuer(issuer: &str, name: &str, key: ServerKey) -> Option<Self> {
         let origin = Url::parse(issuer).ok()?;
         let rp_id = origin.domain()?.to_owned();
         let webauthn = WebauthnBuilder::new(&rp_id, &origin)
@@ -36,7 +49,37 @@ impl Passkeys {
             .rp_name(name)
             .build()
             .ok()?;
-        Some(Self { webauthn })
+        Some(Self { webauthn, key })
+    }
+
+    /// A sign-in's state as the browser carries it: `payload.tag`, the payload its expiry, a
+    /// random id and the state.
+    fn seal_sign_in(&self, state: &DiscoverableAuthentication) -> Result<String> {
+        let payload = serde_json::json!({
+            "exp": now() + CEREMONY_SECONDS,
+            "id": new_secret(),
+            "state": state,
+        });
+        let text = URL_SAFE_NO_PAD.encode(payload.to_string());
+        let tag = self.key.tag(SIGN_IN_PURPOSE, &text);
+        Ok(format!("{text}.{tag}"))
+    }
+
+    /// The id and state of a sign-in the browser carried back, if this installation signed it
+    /// and it has not expired.
+    fn open_sign_in(&self, ceremony: &str) -> Option<(String, DiscoverableAuthentication)> {
+        let (text, tag) = ceremony.rsplit_once('.')?;
+        if !self.key.verify(SIGN_IN_PURPOSE, text, tag) {
+            return None;
+        }
+        let payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        if payload["exp"].as_i64()? <= now() {
+            return None;
+        }
+        let id = payload["id"].as_str()?.to_owned();
+        let state = serde_json::from_value(payload["state"].clone()).ok()?;
+        Some((id, state))
     }
 }
 
@@ -221,18 +264,14 @@ pub async fn finish_authentication(
 
 /// Starts a sign-in with a discoverable passkey alone: the options for
 /// `navigator.credentials.get`, for any account.
-pub async fn begin_sign_in(
-    store: &dyn Store,
-    rp: &Passkeys,
-) -> Result<(String, RequestChallengeResponse)> {
+pub fn begin_sign_in(rp: &Passkeys) -> Result<(String, RequestChallengeResponse)> {
     let (mut options, state) = rp
         .webauthn
         .start_discoverable_authentication()
         .map_err(|_| refused("passkeys cannot be checked now"))?;
     // A button asks for the passkey: a modal request, not the autofill of conditional UI.
     options.mediation = None;
-    let id = keep::<DiscoverableAuthentication>(store, None, &state).await?;
-    Ok((id, options))
+    Ok((rp.seal_sign_in(&state)?, options))
 }
 
 /// The user whose discoverable passkey answered the ceremony, if one did and they may sign in.
@@ -242,7 +281,7 @@ pub async fn finish_sign_in(
     ceremony: &str,
     credential: &PublicKeyCredential,
 ) -> Result<Option<User>> {
-    let Some(state) = take::<DiscoverableAuthentication>(store, ceremony, None).await? else {
+    let Some((id, state)) = rp.open_sign_in(ceremony) else {
         return Ok(None);
     };
     let Ok((handle, _)) = rp.webauthn.identify_discoverable_authentication(credential) else {
@@ -261,6 +300,20 @@ pub async fn finish_sign_in(
     else {
         return Ok(None);
     };
+    // Used once: the first sign-in to record it as spent wins; a replay finds it recorded.
+    let spent = store
+        .put_challenge(
+            &SecretHash::of(&id),
+            None,
+            "spent",
+            now() + CEREMONY_SECONDS,
+        )
+        .await;
+    match spent {
+        Ok(()) => {}
+        Err(heliogate_store::StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     used(store, &stored, &result).await?;
     Ok(store
         .user_by_id(&stored.user_id)

@@ -16,7 +16,15 @@ use heliogate_store::Store;
 use support::{config, ISSUER};
 use tower::ServiceExt;
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, &dyn Store)) {
+/// The router, its store, the database under it (to count rows), and the installation's key.
+struct Door<'a> {
+    app: Router,
+    store: &'a dyn Store,
+    db: &'a TestDatabase,
+    key: heliogate_core::ServerKey,
+}
+
+async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Door<'_>)) {
     let Some(db) = TestDatabase::new(backend, name).await else {
         return;
     };
@@ -24,14 +32,23 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, &dyn St
     let mut config = config(ISSUER);
     config.edge.feed_streams = 6;
     config.edge.feed_streams_per_client = 4;
+    let key = config.server_key.clone();
     let app = router(AppState::new(store.clone(), config));
-    test(app, &*store).await;
+    let door = Door {
+        app,
+        store: &*store,
+        db: &db,
+        key,
+    };
+    test(door).await;
     store.close().await;
 }
 
 heliogate_store::for_each_backend!(crate::on;
     revocation_feed_streams_are_bounded_per_client_and_per_node,
     the_authorization_endpoint_accepts_post,
+    a_flood_of_failed_client_authentications_writes_a_bounded_log,
+    strangers_starting_passkey_sign_ins_write_nothing,
 );
 
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, String, String) {
@@ -54,7 +71,8 @@ async fn send(app: &Router, request: Request<Body>) -> (StatusCode, String, Stri
 
 /// OpenID Connect Core §3.1.2.1: the authorization endpoint MUST accept POST, with the same
 /// checks as GET; the consent form, posted to the same place, still works.
-async fn the_authorization_endpoint_accepts_post(app: Router, store: &dyn Store) {
+async fn the_authorization_endpoint_accepts_post(door: Door<'_>) {
+    let (app, store) = (door.app.clone(), door.store);
     let actor = Actor::cli();
     let client = admin::add_client(
         store,
@@ -185,10 +203,8 @@ async fn follow(app: &Router, basic: &str) -> Response<Body> {
     app.clone().oneshot(request).await.unwrap()
 }
 
-async fn revocation_feed_streams_are_bounded_per_client_and_per_node(
-    app: Router,
-    store: &dyn Store,
-) {
+async fn revocation_feed_streams_are_bounded_per_client_and_per_node(door: Door<'_>) {
+    let (app, store) = (door.app.clone(), door.store);
     let first = resource_server(store, "api-one").await;
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -216,4 +232,56 @@ async fn revocation_feed_streams_are_bounded_per_client_and_per_node(
     let full = follow(&app, &second).await;
     assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(full.headers().contains_key(header::RETRY_AFTER));
+}
+
+/// 1,000 token requests with a wrong secret: each is refused alike, and the audit log gains
+/// the first few records and nothing more (the count of the rest follows with the next one a
+/// minute later).
+async fn a_flood_of_failed_client_authentications_writes_a_bounded_log(door: Door<'_>) {
+    let (app, store) = (door.app.clone(), door.store);
+    let recorded = || async {
+        let filter = heliogate_store::AuditFilter {
+            limit: 10_000,
+            ..heliogate_store::AuditFilter::default()
+        };
+        store.audit_records(&filter).await.unwrap().len()
+    };
+    let before = recorded().await;
+    for _ in 0..1000 {
+        let request = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(
+                "grant_type=client_credentials&client_id=nobody&client_secret=guess",
+            ))
+            .unwrap();
+        let (status, _, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    let written = recorded().await - before;
+    assert!(written <= 10, "{written} records for 1,000 failures");
+    assert!(written >= 1);
+}
+
+/// 1,000 passkey sign-ins started by a stranger: each gets its options, and the database gets
+/// nothing (the ceremony's state travels signed with the browser).
+async fn strangers_starting_passkey_sign_ins_write_nothing(door: Door<'_>) {
+    let pre_login = "a-pre-login-session";
+    let csrf = door.key.tag("login-form", pre_login);
+    let before = door.db.rows("webauthn_challenges").await;
+    let audit_before = door.db.rows("audit_log").await;
+    let mut ceremonies = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let request = Request::post("/login/passkey/options")
+            .header(header::COOKIE, format!("heliogate_login={pre_login}"))
+            .header("x-csrf-token", csrf.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = send(&door.app, request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        ceremonies.insert(body["ceremony"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ceremonies.len(), 1000);
+    assert_eq!(door.db.rows("webauthn_challenges").await, before);
+    assert_eq!(door.db.rows("audit_log").await, audit_before);
 }

@@ -133,6 +133,27 @@ impl TestDatabase {
         &self.url
     }
 
+    /// How many rows `table` holds now, read directly (what no store method counts: a test's
+    /// check that a request wrote nothing).
+    pub async fn rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        if self.postgres.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            let count = sqlx::query_scalar(&sql).fetch_one(&mut conn).await;
+            let _ = conn.close().await;
+            count.expect("count the rows")
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("open the test database");
+            let count = sqlx::query_scalar(&sql).fetch_one(&mut conn).await;
+            let _ = conn.close().await;
+            count.expect("count the rows")
+        }
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Arc<dyn Store> {
         let store = crate::connect(&self.url, &ConnectOptions::default())

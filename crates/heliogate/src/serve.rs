@@ -57,6 +57,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     heliogate_app::oidc::key_ring(&*store, &oauth)
         .await
         .context("while reading the signing keys")?;
+    let server_key = admin::server_key(&*store)
+        .await
+        .context("while reading the installation's key")?;
     let config = HttpConfig {
         issuer: issuer.clone(),
         instance_name: settings.instance_name.clone(),
@@ -69,11 +72,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: settings.trusted_proxies.clone(),
         metrics_from: settings.metrics_from.clone(),
-        server_key: admin::server_key(&*store)
-            .await
-            .context("while reading the installation's key")?,
-        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(&issuer, &settings.instance_name)
-            .map(std::sync::Arc::new),
+        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(
+            &issuer,
+            &settings.instance_name,
+            server_key.clone(),
+        )
+        .map(std::sync::Arc::new),
+        server_key,
         edge: within_descriptors(settings.edge),
     };
     let state = AppState::new(store.clone(), config);

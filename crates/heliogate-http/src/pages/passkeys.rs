@@ -273,7 +273,7 @@ pub(super) async fn sign_in_options(State(state): State<AppState>, headers: Head
     let Some(rp) = state.config.passkeys.as_deref() else {
         return no_passkeys();
     };
-    match passkeys::begin_sign_in(&*state.store, rp).await {
+    match passkeys::begin_sign_in(rp) {
         Ok((ceremony, options)) => {
             Json(json!({ "ceremony": ceremony, "options": options })).into_response()
         }

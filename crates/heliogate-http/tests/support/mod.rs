@@ -29,6 +29,7 @@ pub fn policy() -> LoginPolicy {
 
 /// The defaults of `heliogate serve` for `issuer`, with a fresh server key.
 pub fn config(issuer: &str) -> HttpConfig {
+    let server_key = heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap();
     HttpConfig {
         issuer: issuer.into(),
         instance_name: "heliogate".into(),
@@ -38,9 +39,13 @@ pub fn config(issuer: &str) -> HttpConfig {
         ready_timeout: Duration::from_secs(2),
         trusted_proxies: Default::default(),
         metrics_from: "127.0.0.1".parse().unwrap(),
-        server_key: heliogate_core::ServerKey::decode(&heliogate_app::new_secret()).unwrap(),
-        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(issuer, "heliogate")
-            .map(std::sync::Arc::new),
+        passkeys: heliogate_app::passkeys::Passkeys::for_issuer(
+            issuer,
+            "heliogate",
+            server_key.clone(),
+        )
+        .map(std::sync::Arc::new),
+        server_key,
         edge: heliogate_http::EdgeLimits::default(),
     }
 }
