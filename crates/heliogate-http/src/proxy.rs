@@ -278,3 +278,39 @@ mod tests {
             .trusts(ip("8.8.8.8")));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client writes in `Forwarded` or `X-Forwarded-For`, the address is one
+        /// the trusted proxies named or the peer itself: never a panic, never a value made up
+        /// from an untrusted hop.
+        #[test]
+        fn forwarded_headers_name_a_peer_or_a_trusted_hop(
+            forwarded in "[ -~]{0,80}",
+            x_forwarded in "[0-9a-f.:, \\[\\]]{0,80}",
+            setting in "[0-9a-f.:/, ]{0,40}",
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&forwarded) {
+                headers.insert("forwarded", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&x_forwarded) {
+                headers.insert("x-forwarded-for", v);
+            }
+            let peer: IpAddr = "203.0.113.7".parse().unwrap();
+            let untrusted = TrustedProxies::default();
+            prop_assert_eq!(untrusted.client(peer, &headers), peer);
+            if let Ok(proxies) = setting.parse::<TrustedProxies>() {
+                let _ = proxies.client(peer, &headers);
+            }
+            let _ = setting.parse::<crate::Networks>();
+        }
+    }
+}

@@ -177,3 +177,31 @@ impl FromRequest<AppState> for OAuthBody {
         })
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any `Authorization` header: no credentials, a typed refusal, or an id and a secret.
+        #[test]
+        fn basic_credentials_are_parsed_or_refused(value in "(Basic |basic |Bearer )?[ -~]{0,80}") {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+            let _ = basic_credentials(&headers);
+        }
+
+        #[test]
+        fn base64_of_anything_is_parsed_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let value = format!("Basic {}", STANDARD.encode(&bytes));
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, axum::http::HeaderValue::from_str(&value).unwrap_or(axum::http::HeaderValue::from_static("Basic")));
+            // Credentials only from UTF-8 holding the separator; anything else is refused.
+            let valid = std::str::from_utf8(&bytes).is_ok_and(|text| text.contains(':'));
+            prop_assert_eq!(basic_credentials(&headers).is_ok_and(|c| c.is_some()), valid);
+        }
+    }
+}
