@@ -9,7 +9,7 @@ use axum::Router;
 use heliogate_app::account::clients::{register_client, OwnClient};
 use heliogate_app::account::tokens::{create_personal_token, NewToken};
 use heliogate_app::admin::{self, AddUser};
-use heliogate_app::login::{self, LoginAttempt, SignIn};
+use heliogate_app::login;
 use heliogate_app::{Actor, App, Clock};
 use heliogate_core::{TokenKey, UserName};
 use heliogate_http::{router, AppState};
@@ -417,21 +417,7 @@ async fn a_new_password_ends_every_token(world: World) {
 
 /// Signs `name` in: the session id the browser would hold.
 async fn session(world: &World, name: &str, password: &str) -> String {
-    let attempt = LoginAttempt {
-        name: name.into(),
-        password: password.into(),
-        client_addr: None,
-        user_agent: None,
-        replaces: None,
-        require_mfa: false,
-    };
-    match login::sign_in(world.app.store(), &policy(), attempt)
-        .await
-        .unwrap()
-    {
-        SignIn::SignedIn { session_id, .. } => session_id,
-        other => panic!("{other:?}"),
-    }
+    support::sign_in(world.app.store(), name, password).await.0
 }
 
 /// Whether the session's cookie still opens the account pages.

@@ -123,21 +123,7 @@ async fn the_authorization_endpoint_accepts_post(door: Door<'_>) {
     )
     .await
     .unwrap();
-    let attempt = heliogate_app::login::LoginAttempt {
-        name: "ann".into(),
-        password: "correct horse battery".into(),
-        client_addr: None,
-        user_agent: None,
-        replaces: None,
-        require_mfa: false,
-    };
-    let heliogate_app::login::SignIn::SignedIn { session_id, .. } =
-        heliogate_app::login::sign_in(store, &support::policy(), attempt)
-            .await
-            .unwrap()
-    else {
-        panic!("ann signs in");
-    };
+    let (session_id, csrf) = support::sign_in(store, "ann", "correct horse battery").await;
     let cookie = format!("heliogate_session={session_id}");
     let (status, _, page) = send(&app, post(Some(&cookie), request.clone())).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -148,18 +134,7 @@ async fn the_authorization_endpoint_accepts_post(door: Door<'_>) {
     assert_eq!((status, location.as_str()), (StatusCode::BAD_REQUEST, ""));
 
     // The consent form it showed, sent back, gives the code.
-    let session = store
-        .session(
-            &heliogate_core::SecretHash::of(&session_id),
-            heliogate_app::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let consent = format!(
-        "{request}&csrf_token={}&decision=approve",
-        session.csrf_token
-    );
+    let consent = format!("{request}&csrf_token={csrf}&decision=approve");
     let (status, location, _) = send(&app, post(Some(&cookie), consent)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(

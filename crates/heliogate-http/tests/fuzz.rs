@@ -12,14 +12,13 @@ use axum::http::{header, Method, Request};
 use axum::Router;
 use heliogate_app::account::tokens::{create_personal_token, NewToken};
 use heliogate_app::admin::{self, AddClient, AddUser};
-use heliogate_app::login::{self, LoginAttempt, SignIn};
 use heliogate_app::Actor;
 use heliogate_http::{router, AppState};
 use heliogate_store::testing::{Backend, TestDatabase};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use support::{config, policy, ISSUER};
+use support::{config, ISSUER};
 use tower::ServiceExt;
 
 async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, Credentials)) {
@@ -36,7 +35,7 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, Credent
         email: None,
         password: "correct horse battery".into(),
     };
-    let root = admin::add_user(&*store, &actor, root).await.unwrap();
+    admin::add_user(&*store, &actor, root).await.unwrap();
     let client = AddClient {
         name: "web".into(),
         redirect_uris: vec!["https://web.example/cb".into()],
@@ -50,24 +49,9 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, Credent
         ..AddClient::default()
     };
     let client = admin::add_client(&*store, &actor, client).await.unwrap();
-    let attempt = LoginAttempt {
-        name: "root".into(),
-        password: "correct horse battery".into(),
-        client_addr: None,
-        user_agent: None,
-        replaces: None,
-        require_mfa: false,
-    };
-    let SignIn::SignedIn { session_id, user } =
-        login::sign_in(&*store, &policy(), attempt).await.unwrap()
-    else {
-        panic!("root signs in");
-    };
-    let session = store
-        .session(
-            &heliogate_core::SecretHash::of(&session_id),
-            heliogate_app::now(),
-        )
+    let (session_id, csrf) = support::sign_in(&*store, "root", "correct horse battery").await;
+    let user = store
+        .user_by_name(&heliogate_core::UserName::parse("root").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -81,12 +65,11 @@ async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, Credent
         .unwrap();
     let credentials = Credentials {
         session: session_id,
-        csrf: session.csrf_token,
+        csrf,
         bearer,
         client_id: client.client_id,
         client_secret: client.client_secret.unwrap(),
     };
-    let _ = root;
     test(router(state), credentials).await;
     store.close().await;
 }

@@ -49,3 +49,35 @@ pub fn config(issuer: &str) -> HttpConfig {
         edge: heliogate_http::EdgeLimits::default(),
     }
 }
+
+/// Signs `name` in as the sign-in page does: the session id the browser would hold, and the
+/// CSRF token of its forms.
+pub async fn sign_in(
+    store: &dyn heliogate_store::Store,
+    name: &str,
+    password: &str,
+) -> (String, String) {
+    use heliogate_app::login::{self, LoginAttempt, SignIn};
+    let attempt = LoginAttempt {
+        name: name.into(),
+        password: password.into(),
+        client_addr: None,
+        user_agent: None,
+        replaces: None,
+        require_mfa: false,
+    };
+    let SignIn::SignedIn { session_id, .. } =
+        login::sign_in(store, &policy(), attempt).await.unwrap()
+    else {
+        panic!("{name} could not sign in");
+    };
+    let session = store
+        .session(
+            &heliogate_core::SecretHash::of(&session_id),
+            heliogate_app::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    (session_id, session.csrf_token)
+}
