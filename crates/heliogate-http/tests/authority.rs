@@ -267,6 +267,12 @@ async fn editing_a_role_ends_what_it_no_longer_gives(world: World) {
     );
     assert!(active(&world, &access).await && active(&world, &read_token).await);
 
+    // A change that changes nothing ends nothing (and is no error).
+    assert_eq!(
+        as_root(&world, "PATCH", "/api/v1/roles/ops", Some(json!({}))).await,
+        StatusCode::OK
+    );
+    assert!(active(&world, &access).await);
     let edit = json!({ "scopes": ["read"] });
     assert_eq!(
         as_root(&world, "PATCH", "/api/v1/roles/ops", Some(edit)).await,

@@ -126,14 +126,17 @@ impl RoleStore for SqlStore {
             return Ok(false);
         }
         let before = admin_count(&mut tx).await?;
-        let Some(cause) = events.first() else {
-            return Err(StoreError::internal("a role change without its record"));
+        // What a change ends is recorded as caused by the change's first record.
+        let cause = || {
+            events
+                .first()
+                .ok_or_else(|| StoreError::internal("a role change without its record"))
         };
         if let Some(scopes) = scopes {
-            replace_role_scopes(&mut tx, name, scopes, cause).await?;
+            replace_role_scopes(&mut tx, name, scopes, cause()?).await?;
         }
         if let Some(required) = mfa_required {
-            apply_role_mfa(&mut tx, name, required, cause).await?;
+            apply_role_mfa(&mut tx, name, required, cause()?).await?;
         }
         keeping_an_admin_with(tx, before, events).await?;
         Ok(true)
