@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -15,30 +16,34 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) struct Connections {
     max: usize,
-    open: Mutex<Open>,
+    /// When the registry began: times are kept as milliseconds since.
+    epoch: Instant,
+    open: Mutex<HashMap<u64, Arc<Entry>>>,
+    next: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct Open {
-    next: u64,
-    by_id: HashMap<u64, Entry>,
-}
-
+/// One connection's state, changed without the registry's lock (twice a request).
 #[derive(Debug)]
 struct Entry {
     /// Requests in progress (a response body still being sent counts).
-    busy: usize,
-    /// Since when nothing is in progress.
-    waiting_since: Instant,
-    evict: Arc<Notify>,
+    busy: AtomicUsize,
+    /// Since when nothing is in progress, in milliseconds since the epoch.
+    waiting_since: AtomicU64,
+    evict: Notify,
 }
 
 impl Connections {
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             max: max.max(1),
-            open: Mutex::new(Open::default()),
+            epoch: Instant::now(),
+            open: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
         })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// A place for a new connection: a free one, or the place of the connection that has
@@ -46,46 +51,33 @@ impl Connections {
     /// is serving a request.
     pub fn admit(self: &Arc<Self>) -> Option<Arc<Slot>> {
         let mut open = self.open.lock().ok()?;
-        if open.by_id.len() >= self.max {
+        if open.len() >= self.max {
             let idlest = open
-                .by_id
                 .iter()
-                .filter(|(_, e)| e.busy == 0)
-                .min_by_key(|(_, e)| e.waiting_since)
+                .filter(|(_, e)| e.busy.load(Ordering::Acquire) == 0)
+                .min_by_key(|(_, e)| e.waiting_since.load(Ordering::Acquire))
                 .map(|(id, _)| *id)?;
-            if let Some(entry) = open.by_id.remove(&idlest) {
+            if let Some(entry) = open.remove(&idlest) {
                 entry.evict.notify_one();
             }
         }
-        let id = open.next;
-        open.next += 1;
-        let evict = Arc::new(Notify::new());
-        open.by_id.insert(
-            id,
-            Entry {
-                busy: 0,
-                waiting_since: Instant::now(),
-                evict: Arc::clone(&evict),
-            },
-        );
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(Entry {
+            busy: AtomicUsize::new(0),
+            waiting_since: AtomicU64::new(self.now()),
+            evict: Notify::new(),
+        });
+        open.insert(id, Arc::clone(&entry));
         Some(Arc::new(Slot {
             id,
             connections: Arc::clone(self),
-            evict,
+            entry,
         }))
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.open.lock().map_or(0, |o| o.by_id.len())
-    }
-
-    fn update(&self, id: u64, change: impl FnOnce(&mut Entry)) {
-        if let Ok(mut open) = self.open.lock() {
-            if let Some(entry) = open.by_id.get_mut(&id) {
-                change(entry);
-            }
-        }
+        self.open.lock().map_or(0, |o| o.len())
     }
 }
 
@@ -94,18 +86,18 @@ impl Connections {
 pub(crate) struct Slot {
     id: u64,
     connections: Arc<Connections>,
-    evict: Arc<Notify>,
+    entry: Arc<Entry>,
 }
 
 impl Slot {
     /// Resolves when a newcomer took this connection's place: it is to close now.
     pub async fn evicted(&self) {
-        self.evict.notified().await;
+        self.entry.evict.notified().await;
     }
 
     /// Marks a request in progress until the guard goes.
     pub fn busy(self: &Arc<Self>) -> BusyGuard {
-        self.connections.update(self.id, |e| e.busy += 1);
+        self.entry.busy.fetch_add(1, Ordering::AcqRel);
         BusyGuard(Arc::clone(self))
     }
 }
@@ -113,7 +105,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut open) = self.connections.open.lock() {
-            open.by_id.remove(&self.id);
+            open.remove(&self.id);
         }
     }
 }
@@ -124,10 +116,11 @@ pub(crate) struct BusyGuard(Arc<Slot>);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.0.connections.update(self.0.id, |e| {
-            e.busy = e.busy.saturating_sub(1);
-            e.waiting_since = Instant::now();
-        });
+        let slot = &self.0;
+        slot.entry
+            .waiting_since
+            .store(slot.connections.now(), Ordering::Release);
+        slot.entry.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
