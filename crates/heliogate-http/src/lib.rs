@@ -148,14 +148,7 @@ pub fn router(state: AppState) -> Router {
     // sees the matched route's template.
     let layers = tower::ServiceBuilder::new()
         .layer(state.metrics.track())
-        .layer(axum::middleware::from_fn(
-            |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                match edge::limit_headers(request.headers()) {
-                    Ok(()) => next.run(request).await,
-                    Err(refusal) => refusal,
-                }
-            },
-        ))
+        .layer(edge::HeaderLimitLayer)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))

@@ -58,6 +58,46 @@ impl Default for EdgeLimits {
     }
 }
 
+/// The layer that answers 431 (`limit_headers`) before routing: a plain service wrapper, since
+/// it runs on every request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderLimitLayer;
+
+impl<S> tower::Layer<S> for HeaderLimitLayer {
+    type Service = HeaderLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HeaderLimit(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderLimit<S>(S);
+
+impl<S, B> tower::Service<axum::http::Request<B>> for HeaderLimit<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        futures_util::future::Either<std::future::Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        match limit_headers(request.headers()) {
+            Ok(()) => futures_util::future::Either::Right(self.0.call(request)),
+            Err(refusal) => futures_util::future::Either::Left(std::future::ready(Ok(refusal))),
+        }
+    }
+}
+
 /// 431 for a request with a header larger than `MAX_HEADER_BYTES`, or headers larger than
 /// `MAX_HEADERS_BYTES` in all (RFC 6585 §5).
 #[allow(clippy::result_large_err)] // answered at once
@@ -154,6 +194,15 @@ fn per_connection(
         let app = app.clone();
         async move {
             let response = app.oneshot(request.map(axum::body::Body::new)).await?;
+            // A body of known length is written at once: the request is done with the answer.
+            // A stream (the revocation feed) keeps it in progress while it lasts.
+            if http_body::Body::size_hint(response.body())
+                .exact()
+                .is_some()
+            {
+                drop(busy);
+                return Ok(response);
+            }
             Ok(response.map(|body| axum::body::Body::new(connections::Busy::new(body, busy))))
         }
     });
