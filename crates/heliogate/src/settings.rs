@@ -545,6 +545,32 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
+    /// The README's settings table names every setting's variable and flag: a setting added
+    /// without its row fails here.
+    #[test]
+    fn the_readme_lists_every_setting() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("## Settings")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap();
+        let command = <Config as clap::Args>::augment_args(clap::Command::new("heliogate"));
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_string_lossy();
+            let flag = format!("`--{}", arg.get_long().unwrap());
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{env}`")))
+                .unwrap_or_else(|| panic!("the README's settings table has no row for {env}"));
+            assert!(
+                row.contains(&flag),
+                "the README's row for {env} does not name {flag}"
+            );
+        }
+    }
+
     /// Settings from these flags and this file, with the process's variables ignored (the
     /// integration tests run the binary with variables of their own).
     fn load(flags: &[&str], file: Option<&Path>) -> anyhow::Result<Settings> {
