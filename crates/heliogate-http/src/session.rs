@@ -129,10 +129,16 @@ impl FromRequestParts<AppState> for SignedIn {
             return Err(Redirect::to(&to_login(parts)).into_response());
         };
         match login::current_session(&*state.store, &state.config.login, &session_id).await {
-            Ok(Some(session)) => Ok(SignedIn {
-                session,
-                session_id,
-            }),
+            Ok(Some(session)) => {
+                // For the form that may follow (`CsrfForm`).
+                parts
+                    .extensions
+                    .insert(crate::pages::SessionCsrf(session.csrf_token.clone()));
+                Ok(SignedIn {
+                    session,
+                    session_id,
+                })
+            }
             Ok(None) => {
                 let mut response = Redirect::to(&to_login(parts)).into_response();
                 response.headers_mut().append(

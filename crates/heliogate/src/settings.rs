@@ -537,7 +537,7 @@ fn check_ttl(key: &str, seconds: u64) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use clap::{CommandFactory, FromArgMatches};
 
     use std::path::PathBuf;

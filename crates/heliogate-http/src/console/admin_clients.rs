@@ -12,7 +12,7 @@ use heliogate_app::AppError;
 use super::client_form::ClientForm;
 use super::own_clients::{secret_shown, ClientAction};
 use super::{failed, lines, next_link, query_value, Chrome, ConsoleAdmin, Fields};
-use crate::pages::{page, PageForm};
+use crate::pages::{page, CsrfForm};
 use crate::AppState;
 
 #[derive(Template)]
@@ -69,11 +69,8 @@ pub(super) async fn list(
 pub(super) async fn rotate(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
-    PageForm(form): PageForm<ClientAction>,
+    CsrfForm(form): CsrfForm<ClientAction>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let issued = admin::rotate_client_secret(&state.app, &admin.actor, &form.client_id).await;
     secret_shown(&state, admin.chrome, issued, "/admin/clients", false)
 }
@@ -81,11 +78,8 @@ pub(super) async fn rotate(
 pub(super) async fn delete(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
-    PageForm(form): PageForm<ClientAction>,
+    CsrfForm(form): CsrfForm<ClientAction>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     match admin::delete_client(&state.app, &admin.actor, &form.client_id).await {
         Ok(()) => Redirect::to("/admin/clients?deleted=1").into_response(),
         Err(e) => failed(&state, e),
@@ -144,11 +138,8 @@ fn flag(fields: &Fields, name: &str) -> bool {
 pub(super) async fn create(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let input = AddClient {
         name: fields.get("name").trim().to_owned(),
         redirect_uris: lines(fields.get("redirect_uris")),
@@ -178,11 +169,8 @@ pub(super) async fn create(
 pub(super) async fn change(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let mut read = match admin::show_client(&*state.store, fields.get("client_id")).await {
         Ok(read) => read,
         Err(e) => return failed(&state, e),

@@ -140,14 +140,6 @@ impl FromRequestParts<AppState> for Member {
     }
 }
 
-impl Member {
-    /// Refuses a form whose CSRF token is not this session's.
-    #[allow(clippy::result_large_err)] // a rejection is a full response by design
-    pub fn check_csrf(&self, state: &AppState, presented: &str) -> Result<(), Response> {
-        self.signed_in.check_csrf(state, presented)
-    }
-}
-
 /// An administrator in the console: a member whose roles hold `admin` (403 otherwise) and who
 /// signed in less than `HELIOGATE_ADMIN_REAUTH` seconds ago (asked to sign in again
 /// otherwise, and nothing is done).

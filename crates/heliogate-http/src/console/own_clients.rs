@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::client_form::ClientForm;
 use super::{failed, lines, next_link, query_value, sign_in_again, Chrome, Fields, Member};
-use crate::pages::{page, PageForm};
+use crate::pages::{page, CsrfForm};
 use crate::AppState;
 
 #[derive(Template)]
@@ -115,11 +115,8 @@ pub(super) fn secret_shown(
 pub(super) async fn register(
     State(state): State<AppState>,
     member: Member,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = member.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let input = OwnClient {
         name: fields.get("name").trim().to_owned(),
         public: fields.get("client_type") == "public",
@@ -147,19 +144,14 @@ pub(super) async fn register(
 #[derive(Deserialize)]
 pub(super) struct ClientAction {
     #[serde(default)]
-    pub csrf_token: String,
-    #[serde(default)]
     pub client_id: String,
 }
 
 pub(super) async fn rotate(
     State(state): State<AppState>,
     member: Member,
-    PageForm(form): PageForm<ClientAction>,
+    CsrfForm(form): CsrfForm<ClientAction>,
 ) -> Response {
-    if let Err(refusal) = member.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let user = &member.signed_in.session.user;
     let issued = clients::rotate_own_secret(&state.app, &member.actor, user, &form.client_id).await;
     secret_shown(&state, member.chrome, issued, "/account/clients", false)
@@ -168,11 +160,8 @@ pub(super) async fn rotate(
 pub(super) async fn delete(
     State(state): State<AppState>,
     member: Member,
-    PageForm(form): PageForm<ClientAction>,
+    CsrfForm(form): CsrfForm<ClientAction>,
 ) -> Response {
-    if let Err(refusal) = member.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let user = &member.signed_in.session.user;
     match clients::delete_own_client(&state.app, &member.actor, user, &form.client_id).await {
         Ok(()) => Redirect::to("/account/clients?deleted=1").into_response(),

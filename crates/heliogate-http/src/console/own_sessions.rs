@@ -8,7 +8,7 @@ use heliogate_app::account::sessions::{self, SessionView};
 use serde::Deserialize;
 
 use super::{failed, query_value, when, Chrome, Member};
-use crate::pages::{page, PageForm};
+use crate::pages::{page, CsrfForm};
 use crate::AppState;
 
 #[derive(Template)]
@@ -63,19 +63,14 @@ pub(super) async fn list(
 #[derive(Deserialize)]
 pub(super) struct EndForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     session: String,
 }
 
 pub(super) async fn end(
     State(state): State<AppState>,
     member: Member,
-    PageForm(form): PageForm<EndForm>,
+    CsrfForm(form): CsrfForm<EndForm>,
 ) -> Response {
-    if let Err(refusal) = member.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let user = &member.signed_in.session.user;
     match sessions::end_session(&*state.store, &member.actor, user, &form.session).await {
         Ok(()) => Redirect::to("/account/sessions?ended=1").into_response(),

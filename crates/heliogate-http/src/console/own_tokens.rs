@@ -9,7 +9,7 @@ use heliogate_app::scopes::{describe_scopes, scopes_of};
 use heliogate_app::AppError;
 
 use super::{failed, field_of, query_value, sign_in_again, when, Chrome, Fields, Member};
-use crate::pages::{page, PageForm};
+use crate::pages::{page, CsrfForm};
 use crate::AppState;
 
 /// A token with its times as the page shows them.
@@ -123,11 +123,8 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(state): State<AppState>,
     member: Member,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = member.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let input = NewToken {
         name: fields.get("name").to_owned(),
         scopes: fields.all("scope"),
@@ -162,11 +159,8 @@ pub(super) async fn create(
 pub(super) async fn revoke(
     State(state): State<AppState>,
     member: Member,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = member.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let user = &member.signed_in.session.user;
     let token_id = fields.get("token_id");
     match tokens::revoke_personal_token(&state.app, &member.actor, user, token_id).await {

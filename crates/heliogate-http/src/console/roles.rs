@@ -8,7 +8,7 @@ use heliogate_app::admin::{self, Changed, RoleView, ScopeDescription};
 use heliogate_app::AppError;
 
 use super::{failed, query_value, words, Chrome, ConsoleAdmin, Fields};
-use crate::pages::{page, PageForm};
+use crate::pages::{page, CsrfForm};
 use crate::AppState;
 
 #[derive(Template)]
@@ -113,11 +113,8 @@ async fn refused(
 pub(super) async fn create(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.0.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let name = fields.get("name").trim().to_owned();
     let scopes = words(fields.get("scopes"));
     match admin::add_role(&*state.store, &admin.0.actor, &name, &scopes).await {
@@ -133,11 +130,8 @@ pub(super) async fn change(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.0.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     // The role as the page showed it: a change made meanwhile by someone else is not
     // overwritten.
     let read = RoleView {
@@ -166,11 +160,8 @@ pub(super) async fn delete(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(_): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.0.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     match admin::delete_role(&*state.store, &admin.0.actor, &name).await {
         Ok(()) => Redirect::to("/admin/roles?done=deleted").into_response(),
         Err(e) => refused(&state, admin, &name, e, Default::default()).await,
@@ -180,11 +171,8 @@ pub(super) async fn delete(
 pub(super) async fn describe(
     State(state): State<AppState>,
     admin: ConsoleAdmin,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.0.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     // A scope may hold characters a path cannot: it comes in the form.
     let scope = fields.get("scope").to_owned();
     let words = fields.get("description");

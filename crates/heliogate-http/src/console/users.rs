@@ -13,7 +13,7 @@ use heliogate_app::AppError;
 
 use super::own_sessions::{rows, SessionRow};
 use super::{failed, field_of, next_link, query_value, when, Chrome, ConsoleAdmin, Fields};
-use crate::pages::{page, PageForm};
+use crate::pages::{page, CsrfForm};
 use crate::AppState;
 
 #[derive(Template)]
@@ -121,11 +121,8 @@ struct UserCreated {
 pub(super) async fn create(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let name = fields.get("name").trim().to_owned();
     let email = Some(fields.get("email").trim().to_owned()).filter(|e| !e.is_empty());
     let chosen = fields.all("role");
@@ -295,11 +292,8 @@ pub(super) async fn change(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let store = &*state.store;
     let mut read = match admin::show_user(store, &name).await {
         Ok(read) => read,
@@ -334,11 +328,8 @@ pub(super) async fn password(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let password = fields.get("password").to_owned();
     match admin::set_password(&state.app, &admin.actor, &name, password).await {
         Ok(()) => Redirect::to(&user_path(&name, "password")).into_response(),
@@ -354,11 +345,8 @@ pub(super) async fn delete(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(_): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     match admin::delete_user(&state.app, &admin.actor, &name).await {
         Ok(()) => Redirect::to("/admin/users?deleted=1").into_response(),
         Err(AppError::Conflict(message)) => {
@@ -373,11 +361,8 @@ pub(super) async fn end_session(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let handle = fields.get("session");
     let result = sessions::end_session_of(&*state.store, &admin.actor, &name, handle).await;
     finished(&state, &name, "session", result)
@@ -387,11 +372,8 @@ pub(super) async fn revoke_tokens(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(_): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let result = admin::revoke_user_tokens(&state.app, &admin.actor, &name)
         .await
         .map(|_| ());
@@ -402,11 +384,8 @@ pub(super) async fn revoke_consent(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let client_id = fields.get("client_id");
     let result = admin::revoke_consent(&state.app, &admin.actor, &name, client_id).await;
     finished(&state, &name, "consent", result)
@@ -416,11 +395,8 @@ pub(super) async fn revoke_token(
     State(state): State<AppState>,
     ConsoleAdmin(admin): ConsoleAdmin,
     Path(name): Path<String>,
-    PageForm(fields): PageForm<Fields>,
+    CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
-    if let Err(refusal) = admin.check_csrf(&state, fields.get("csrf_token")) {
-        return refusal;
-    }
     let token_id = fields.get("token_id");
     let result = admin::revoke_user_token(&state.app, &admin.actor, &name, token_id).await;
     finished(&state, &name, "token", result)

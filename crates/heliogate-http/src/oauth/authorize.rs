@@ -14,7 +14,7 @@ use heliogate_core::oauth::Params;
 use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
 use serde::Deserialize;
 
-use crate::pages::{app_error_page, error_page, form_redirecting_to, page, PageForm};
+use crate::pages::{app_error_page, error_page, form_redirecting_to, page, CsrfForm, PageForm};
 use crate::session::{login_location, optional_session, ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -255,8 +255,6 @@ async fn decide(
 #[derive(Deserialize)]
 pub(super) struct WithdrawForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     client_id: String,
 }
 
@@ -266,11 +264,8 @@ pub(super) async fn withdraw(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<WithdrawForm>,
+    CsrfForm(form): CsrfForm<WithdrawForm>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     match authorize::withdraw_consent(
         &*state.store,
         &state.config.oauth,

@@ -9,7 +9,7 @@ use heliogate_app::AppError;
 use heliogate_app::{admin, mfa};
 use serde::Deserialize;
 
-use super::{app_error_page, page, PageForm};
+use super::{app_error_page, page, CsrfForm};
 use crate::session::{ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -124,8 +124,6 @@ pub(super) async fn show(
 #[derive(Deserialize)]
 pub(super) struct PasswordForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     current: String,
     #[serde(default)]
     new: String,
@@ -137,11 +135,8 @@ pub(super) async fn change_password(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<PasswordForm>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let change = PasswordChange {
         current: form.current,
         new: form.new,

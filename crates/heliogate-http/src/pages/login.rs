@@ -9,7 +9,7 @@ use heliogate_app::new_secret;
 use heliogate_core::safe_next;
 use serde::Deserialize;
 
-use super::{app_error_page, next_in, page, PageForm};
+use super::{app_error_page, next_in, page, CsrfForm, PageForm};
 use crate::metrics::SignInResult;
 use crate::session::{cookie, csrf_refusal, set_cookie, ClientAddr, SignedIn};
 use crate::AppState;
@@ -277,21 +277,16 @@ pub(super) fn finish_sign_in(
     }
 }
 
+/// A form with nothing but its token (which `CsrfForm` checks).
 #[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    #[serde(default)]
-    pub(super) csrf_token: String,
-}
+pub(super) struct CsrfOnly {}
 
 pub(super) async fn logout(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<CsrfOnly>,
+    CsrfForm(CsrfOnly {}): CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let user = &signed_in.session.user.name;
     if let Err(e) =
         login::sign_out(&*state.store, &signed_in.session_id, user, addr.as_deref()).await

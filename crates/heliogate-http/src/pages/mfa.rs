@@ -11,7 +11,7 @@ use heliogate_core::mfa::RecoveryCode;
 use serde::Deserialize;
 
 use super::login::CsrfOnly;
-use super::{app_error_page, page, qr_svg, PageForm};
+use super::{app_error_page, page, qr_svg, CsrfForm};
 use crate::session::{ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -57,8 +57,6 @@ pub(super) async fn setup(State(state): State<AppState>, signed_in: SignedIn) ->
 #[derive(Deserialize)]
 pub(super) struct CodeForm {
     #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
     code: String,
 }
 
@@ -85,11 +83,8 @@ pub(super) async fn confirm(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<CodeForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let store = &*state.store;
     let user = &signed_in.session.user;
     let kek = state.config.oauth.key_encryption.as_ref();
@@ -114,11 +109,8 @@ pub(super) async fn recovery_codes(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<CsrfOnly>,
+    CsrfForm(CsrfOnly {}): CsrfForm<CsrfOnly>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let user = &signed_in.session.user;
     match mfa::new_recovery_codes(&*state.store, user, addr.as_deref()).await {
         Ok(codes) => show_codes(&state, codes, false),
@@ -132,11 +124,8 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<CodeForm>,
+    CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf_token) {
-        return refusal;
-    }
     let store = &*state.store;
     let user = &signed_in.session.user;
     let kek = state.config.oauth.key_encryption.as_ref();

@@ -17,6 +17,7 @@ use axum::{Form, Router};
 use heliogate_app::AppError;
 use serde::de::DeserializeOwned;
 
+use crate::session::{csrf_refusal, tokens_match};
 use crate::AppState;
 
 /// Pages load nothing but our stylesheet and script, talk and post only to us, and are never
@@ -171,48 +172,88 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PageForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let refused = |status| {
-            error_page(
-                state,
-                status,
-                "Not accepted",
-                "The form could not be read. Go back and try again.",
-            )
-        };
-        // No field of any form may hold a control character (a NUL byte, a line break): refused
-        // here, before any of it reaches a rule, the store or the log.
-        let (parts, body) = req.into_parts();
-        let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), state).await
-        {
-            Ok(bytes) => bytes,
-            Err(rejection) => return Err(refused(rejection.status())),
-        };
-        let clean = url::form_urlencoded::parse(&bytes)
-            .all(|(k, v)| !k.chars().chain(v.chars()).any(char::is_control));
-        if !clean {
-            tracing::info!("form refused: control characters");
-            return Err(refused(StatusCode::BAD_REQUEST));
+        let (parts, bytes) = form_bytes(req, state).await?;
+        Ok(PageForm(decode_form(state, parts, bytes).await?))
+    }
+}
+
+/// The session's CSRF token, left in the request by the extractor that found the session.
+#[derive(Clone)]
+pub(crate) struct SessionCsrf(pub String);
+
+/// The form of a signed-in page that changes something: its `csrf_token` must be the session's
+/// (`SessionCsrf`, left by `SignedIn`, `Member` or `ConsoleAdmin`, which come before it), or
+/// the form is refused with 403 and nothing is done. The one way a page checks its token.
+pub(crate) struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let expected = req.extensions().get::<SessionCsrf>().cloned();
+        let (parts, bytes) = form_bytes(req, state).await?;
+        let presented = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf_token")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        match expected {
+            Some(SessionCsrf(expected)) if tokens_match(&expected, &presented) => {}
+            _ => return Err(csrf_refusal(state)),
         }
-        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-        match Form::<T>::from_request(req, state).await {
-            Ok(Form(value)) => Ok(PageForm(value)),
-            Err(rejection) => {
-                let status = rejection.status();
-                tracing::info!(%status, reason = %rejection.body_text(), "form refused");
-                let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    status
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                Err(error_page(
-                    state,
-                    status,
-                    "Not accepted",
-                    "The form could not be read. Go back and try again.",
-                ))
-            }
+        Ok(CsrfForm(decode_form(state, parts, bytes).await?))
+    }
+}
+
+/// A form's bytes, once: refused (a 400 page) when unreadable, too large, or holding a control
+/// character in any field (a NUL byte, a line break) — before any of it reaches a rule, the
+/// store or the log.
+async fn form_bytes(
+    req: Request,
+    state: &AppState,
+) -> Result<(axum::http::request::Parts, Bytes), Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = match Bytes::from_request(Request::from_parts(parts.clone(), body), state).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => return Err(unreadable_form(state, rejection.status())),
+    };
+    let clean = url::form_urlencoded::parse(&bytes)
+        .all(|(k, v)| !k.chars().chain(v.chars()).any(char::is_control));
+    if !clean {
+        tracing::info!("form refused: control characters");
+        return Err(unreadable_form(state, StatusCode::BAD_REQUEST));
+    }
+    Ok((parts, bytes))
+}
+
+/// A form's fields as `T`.
+async fn decode_form<T: DeserializeOwned + Send>(
+    state: &AppState,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+) -> Result<T, Response> {
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    match Form::<T>::from_request(req, state).await {
+        Ok(Form(value)) => Ok(value),
+        Err(rejection) => {
+            let status = rejection.status();
+            tracing::info!(%status, reason = %rejection.body_text(), "form refused");
+            let status = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                status
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Err(unreadable_form(state, status))
         }
     }
+}
+
+fn unreadable_form(state: &AppState, status: StatusCode) -> Response {
+    error_page(
+        state,
+        status,
+        "Not accepted",
+        "The form could not be read. Go back and try again.",
+    )
 }
 
 async fn script() -> impl IntoResponse {

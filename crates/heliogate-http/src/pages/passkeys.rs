@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::login::{count_sign_in, finish_sign_in, CsrfOnly, LOGIN_FORM};
+use super::login::{count_sign_in, finish_sign_in, LOGIN_FORM};
 use super::second_factor::FACTOR_FORM;
-use super::{app_error_page, PageForm};
+use super::{app_error_page, CsrfForm};
 use crate::session::{cookie, csrf_refusal, tokens_match, ClientAddr, SignedIn};
 use crate::AppState;
 
@@ -160,8 +160,6 @@ pub(super) async fn register(
 
 #[derive(Deserialize)]
 pub(super) struct RemoveForm {
-    #[serde(flatten)]
-    csrf: CsrfOnly,
     #[serde(default)]
     credential_id: String,
 }
@@ -170,11 +168,8 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     signed_in: SignedIn,
-    PageForm(form): PageForm<RemoveForm>,
+    CsrfForm(form): CsrfForm<RemoveForm>,
 ) -> Response {
-    if let Err(refusal) = signed_in.check_csrf(&state, &form.csrf.csrf_token) {
-        return refusal;
-    }
     let user = &signed_in.session.user;
     match passkeys::remove(&*state.store, user, &form.credential_id, addr.as_deref()).await {
         Ok(_) => Redirect::to("/?passkey=removed").into_response(),
