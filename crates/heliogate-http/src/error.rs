@@ -2,12 +2,16 @@
 //! JSON (`HttpError`), the RFC 6749 §5.2 body of the OAuth endpoints (`oauth::OAuthErrorResponse`)
 //! and the HTML page (`pages::app_error_page`).
 
+use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::AppError;
 use heliogate_core::oauth::error::description_chars;
 use serde_json::json;
+
+use crate::html::page;
+use crate::AppState;
 
 /// What the client is told about a failure. Outages and bugs are logged where the answer is
 /// made, with their source chain; their details never leave.
@@ -148,4 +152,41 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         Answer::of(&self.0).json()
     }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    instance: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A page for a refusal the caller words itself.
+pub(crate) fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Response {
+    page(
+        status,
+        ErrorPage {
+            instance: &state.config.instance_name,
+            title,
+            message,
+        }
+        .render(),
+    )
+}
+
+/// The page for a use case that failed; internal details go to the log only.
+pub(crate) fn app_error_page(state: &AppState, e: AppError) -> Response {
+    let answer = Answer::of(&e);
+    answer.finish(error_page(
+        state,
+        answer.status,
+        answer.title,
+        &answer.message,
+    ))
 }

@@ -10,6 +10,7 @@ mod console;
 mod edge;
 mod error;
 mod health;
+mod html;
 mod metrics;
 mod networks;
 mod oauth;
@@ -29,7 +30,8 @@ use heliogate_app::oauth::OAuthState;
 use heliogate_core::ServerKey;
 use heliogate_store::Store;
 
-pub use session::{ClientAddr, SignedIn};
+pub use proxy::ClientAddr;
+pub use session::SignedIn;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;

@@ -7,13 +7,16 @@
 //! anything there, so they are never read.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::networks::{canonical, Networks};
+use crate::AppState;
 
 /// The peers whose forwarding headers are believed; empty (the default) believes none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +175,29 @@ impl FromStr for TrustedProxies {
 impl fmt::Display for TrustedProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// The address the request came from, for throttling and the audit log: the peer, or the
+/// client a trusted proxy names (`proxy`).
+pub struct ClientAddr(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+                state
+                    .config
+                    .trusted_proxies
+                    .client(c.0.ip(), &parts.headers)
+                    .to_string()
+            }),
+        ))
     }
 }
 

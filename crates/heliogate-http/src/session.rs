@@ -6,9 +6,7 @@
 //! `SignedIn::check_csrf` with the token its form carried: the synchronizer token stored with
 //! the session.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +14,7 @@ use heliogate_app::login;
 use heliogate_store::Session;
 use subtle::ConstantTimeEq;
 
-use crate::pages::{app_error_page, error_page};
+use crate::error::{app_error_page, error_page};
 use crate::AppState;
 
 /// The value of cookie `name` in the request, if any.
@@ -133,7 +131,7 @@ impl FromRequestParts<AppState> for SignedIn {
                 // For the form that may follow (`CsrfForm`).
                 parts
                     .extensions
-                    .insert(crate::pages::SessionCsrf(session.csrf_token.clone()));
+                    .insert(SessionCsrf(session.csrf_token.clone()));
                 Ok(SignedIn {
                     session,
                     session_id,
@@ -152,25 +150,6 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// The address the request came from, for throttling and the audit log: the peer, or the
-/// client a trusted proxy names (`proxy`).
-pub struct ClientAddr(pub Option<String>);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
-                state
-                    .config
-                    .trusted_proxies
-                    .client(c.0.ip(), &parts.headers)
-                    .to_string()
-            }),
-        ))
-    }
-}
+/// The session's CSRF token, left in the request by the extractor that found the session.
+#[derive(Clone)]
+pub(crate) struct SessionCsrf(pub String);

@@ -7,7 +7,7 @@ use heliogate_app::{now, Actor};
 
 use super::problem::Problem;
 use crate::oauth::tokeninfo::bearer;
-use crate::session::ClientAddr;
+use crate::proxy::ClientAddr;
 use crate::AppState;
 
 /// The scope the API needs.

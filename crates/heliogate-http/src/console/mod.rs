@@ -21,8 +21,9 @@ use axum::Router;
 use heliogate_app::scopes::scopes_of;
 use heliogate_app::{Actor, AppError};
 
-use crate::pages::{app_error_page, error_page};
-use crate::session::{login_location, ClientAddr, SignedIn};
+use crate::error::{app_error_page, error_page};
+use crate::proxy::ClientAddr;
+use crate::session::{login_location, SignedIn};
 use crate::AppState;
 
 /// The scope that opens `/admin/`.

@@ -14,8 +14,10 @@ use heliogate_core::oauth::Params;
 use heliogate_core::{ScopeSet, MAX_NEXT_LEN};
 use serde::Deserialize;
 
-use crate::pages::{app_error_page, error_page, form_redirecting_to, page, CsrfForm, PageForm};
-use crate::session::{login_location, optional_session, ClientAddr, SignedIn};
+use crate::error::{app_error_page, error_page};
+use crate::pages::{form_redirecting_to, page, CsrfForm, PageForm};
+use crate::proxy::ClientAddr;
+use crate::session::{login_location, optional_session, SignedIn};
 use crate::AppState;
 
 /// The parameters of an authorization request that the consent form carries back.

@@ -11,7 +11,7 @@ use heliogate_core::GrantType;
 
 use super::{no_store, OAuthBody, OAuthErrorResponse};
 use crate::metrics::CheckEndpoint;
-use crate::session::ClientAddr;
+use crate::proxy::ClientAddr;
 use crate::AppState;
 
 pub(super) async fn token(

@@ -30,7 +30,7 @@ use serde_json::json;
 
 use super::{basic_credentials, no_store, OAuthErrorResponse};
 use crate::error::error_json;
-use crate::session::ClientAddr;
+use crate::proxy::ClientAddr;
 use crate::AppState;
 
 /// How often an idle feed sends a comment.

@@ -9,8 +9,10 @@ use heliogate_app::login;
 use heliogate_app::oidc::logout::{decide_logout, Logout};
 use heliogate_core::oauth::Params;
 
-use crate::pages::{app_error_page, error_page, form_redirecting_to, page};
-use crate::session::{optional_session, set_cookie, ClientAddr, SignedIn};
+use crate::error::{app_error_page, error_page};
+use crate::pages::{form_redirecting_to, page};
+use crate::proxy::ClientAddr;
+use crate::session::{optional_session, set_cookie, SignedIn};
 use crate::AppState;
 
 /// What the confirmation form carries back.

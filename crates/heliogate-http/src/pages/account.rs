@@ -9,8 +9,10 @@ use heliogate_app::AppError;
 use heliogate_app::{admin, mfa};
 use serde::Deserialize;
 
-use super::{app_error_page, page, CsrfForm};
-use crate::session::{ClientAddr, SignedIn};
+use super::{page, CsrfForm};
+use crate::error::app_error_page;
+use crate::proxy::ClientAddr;
+use crate::session::SignedIn;
 use crate::AppState;
 
 /// What the page confirms after a change.

@@ -2,16 +2,18 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::{self, LoginAttempt, SignIn};
 use heliogate_app::new_secret;
 use heliogate_core::safe_next;
 use serde::Deserialize;
 
-use super::{app_error_page, next_in, page, CsrfForm, PageForm};
-use crate::metrics::SignInResult;
-use crate::session::{cookie, csrf_refusal, set_cookie, ClientAddr, SignedIn};
+use super::ending::{count_sign_in, finish_sign_in, retry_after_header, throttled_message};
+use super::{next_in, page, CsrfForm, CsrfOnly, PageForm};
+use crate::error::app_error_page;
+use crate::proxy::ClientAddr;
+use crate::session::{cookie, csrf_refusal, set_cookie, SignedIn};
 use crate::AppState;
 
 /// The sign-in form has no session to bind a CSRF token to yet, so it gets a pre-login
@@ -218,68 +220,6 @@ pub(super) async fn submit(
         other => finish_sign_in(&state, other, &next),
     }
 }
-
-/// Counts a sign-in's outcome in the metrics.
-pub(super) fn count_sign_in(state: &AppState, signed: &Result<SignIn, heliogate_app::AppError>) {
-    match signed {
-        Ok(SignIn::SignedIn { .. }) => state.metrics.sign_in(SignInResult::succeeded, false),
-        Ok(SignIn::Refused { locked }) => state.metrics.sign_in(SignInResult::refused, *locked),
-        Ok(SignIn::Throttled { .. }) => state.metrics.sign_in(SignInResult::throttled, false),
-        _ => {}
-    }
-}
-
-pub(super) fn throttled_message(retry_after: i64) -> String {
-    format!("Too many failed attempts. Try again in {retry_after} seconds.")
-}
-
-pub(super) fn retry_after_header(mut response: Response, retry_after: i64) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
-}
-
-/// The answer to a sign-in that ended: a session's cookie and the way on, or back to the
-/// start when the pending sign-in is gone. Every sign-in cookie before it is cleared.
-pub(super) fn finish_sign_in(
-    state: &AppState,
-    signed: Result<SignIn, heliogate_app::AppError>,
-    next: &str,
-) -> Response {
-    match signed {
-        Ok(SignIn::SignedIn { session_id, user }) => {
-            // A printed password is replaced first: the account page, whatever was asked.
-            let next = if user.must_change_password { "/" } else { next };
-            let mut response = Redirect::to(next).into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                set_cookie(state, state.config.session_cookie(), &session_id, "/", None),
-            );
-            for ended in [state.config.pre_login_cookie(), state.config.mfa_cookie()] {
-                headers.append(
-                    header::SET_COOKIE,
-                    set_cookie(state, ended, "", "/", Some(0)),
-                );
-            }
-            response
-        }
-        Ok(_) => {
-            let mut response = Redirect::to("/login").into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(state, state.config.mfa_cookie(), "", "/", Some(0)),
-            );
-            response
-        }
-        Err(e) => app_error_page(state, e),
-    }
-}
-
-/// A form with nothing but its token (which `CsrfForm` checks).
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {}
 
 pub(super) async fn logout(
     State(state): State<AppState>,

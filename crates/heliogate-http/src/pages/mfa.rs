@@ -10,9 +10,10 @@ use heliogate_app::mfa::{self, CodeCheck};
 use heliogate_core::mfa::RecoveryCode;
 use serde::Deserialize;
 
-use super::login::CsrfOnly;
-use super::{app_error_page, page, qr_svg, CsrfForm};
-use crate::session::{ClientAddr, SignedIn};
+use super::{page, qr_svg, CsrfForm, CsrfOnly};
+use crate::error::app_error_page;
+use crate::proxy::ClientAddr;
+use crate::session::SignedIn;
 use crate::AppState;
 
 #[derive(Template)]

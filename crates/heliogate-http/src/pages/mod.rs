@@ -2,28 +2,24 @@
 //! that renders them; one stylesheet; one script, for passkeys (the pages work without it).
 
 mod account;
+mod ending;
 mod login;
 mod mfa;
 mod passkeys;
 mod second_factor;
 
-use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use heliogate_app::AppError;
 use serde::de::DeserializeOwned;
 
-use crate::session::{csrf_refusal, tokens_match};
+use crate::error::error_page;
+pub(crate) use crate::html::{form_redirecting_to, page};
+use crate::session::{csrf_refusal, tokens_match, SessionCsrf};
 use crate::AppState;
-
-/// Pages load nothing but our stylesheet and script, talk and post only to us, and are never
-/// framed.
-const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -85,85 +81,6 @@ pub(crate) fn qr_svg(text: &str) -> String {
     }
 }
 
-/// A rendered page with the headers every page carries: pages show or take secrets (session
-/// CSRF tokens, passwords), so none is ever stored by a cache.
-pub(crate) fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
-    match html {
-        Ok(html) => {
-            let mut response = (status, axum::response::Html(html)).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_CSP),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "a template failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    instance: &'a str,
-    title: &'a str,
-    message: &'a str,
-}
-
-/// A page whose form's answer redirects to `redirect_uri` (an application's): pages let forms
-/// post to heliogate only, and browsers apply that to the redirect after the post too, so
-/// that URI's origin is allowed as well.
-pub(crate) fn form_redirecting_to(mut response: Response, redirect_uri: Option<&str>) -> Response {
-    let origin = redirect_uri
-        .and_then(|uri| url::Url::parse(uri).ok())
-        .map(|url| match url.scheme() {
-            "http" | "https" => url.origin().ascii_serialization(),
-            scheme => format!("{scheme}:"),
-        })
-        .unwrap_or_default();
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
-}
-
-pub(crate) fn error_page(
-    state: &AppState,
-    status: StatusCode,
-    title: &str,
-    message: &str,
-) -> Response {
-    page(
-        status,
-        ErrorPage {
-            instance: &state.config.instance_name,
-            title,
-            message,
-        }
-        .render(),
-    )
-}
-
-/// The page for a use case that failed; internal details go to the log only.
-pub(crate) fn app_error_page(state: &AppState, e: AppError) -> Response {
-    let answer = crate::error::Answer::of(&e);
-    answer.finish(error_page(
-        state,
-        answer.status,
-        answer.title,
-        &answer.message,
-    ))
-}
-
 /// A form body for a page: a malformed body, a wrong content type or an oversized request is
 /// answered with a 400 page instead of a bare text error.
 pub(crate) struct PageForm<T>(pub T);
@@ -176,10 +93,6 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for PageForm<T> {
         Ok(PageForm(decode_form(state, parts, bytes).await?))
     }
 }
-
-/// The session's CSRF token, left in the request by the extractor that found the session.
-#[derive(Clone)]
-pub(crate) struct SessionCsrf(pub String);
 
 /// The form of a signed-in page that changes something: its `csrf_token` must be the session's
 /// (`SessionCsrf`, left by `SignedIn`, `Member` or `ConsoleAdmin`, which come before it), or
@@ -203,6 +116,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
         Ok(CsrfForm(decode_form(state, parts, bytes).await?))
     }
 }
+
+/// A form with nothing but its token (which `CsrfForm` checks).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfOnly {}
 
 /// A form's bytes, once: refused (a 400 page) when unreadable, too large, or holding a control
 /// character in any field (a NUL byte, a line break) — before any of it reaches a rule, the

@@ -15,10 +15,13 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::login::{count_sign_in, finish_sign_in, LOGIN_FORM};
+use super::ending::{count_sign_in, finish_sign_in};
+use super::login::LOGIN_FORM;
 use super::second_factor::FACTOR_FORM;
-use super::{app_error_page, CsrfForm};
-use crate::session::{cookie, csrf_refusal, tokens_match, ClientAddr, SignedIn};
+use super::CsrfForm;
+use crate::error::app_error_page;
+use crate::proxy::ClientAddr;
+use crate::session::{cookie, csrf_refusal, tokens_match, SignedIn};
 use crate::AppState;
 
 /// A JSON answer the script shows: `{"error": …}` with a status.
@@ -26,21 +29,11 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// A failed use case as the one table answers it (`error::Answer`), in the shape the script
+/// reads.
 fn answer_error(e: AppError) -> Response {
-    match e {
-        AppError::Invalid(message) | AppError::Conflict(message) => {
-            refusal(StatusCode::BAD_REQUEST, &message)
-        }
-        AppError::NotFound(message) => refusal(StatusCode::NOT_FOUND, &message),
-        AppError::TooManyAttempts(seconds) => refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Too many failed attempts. Try again in {seconds} seconds."),
-        ),
-        e => {
-            tracing::error!(error = %e, "a passkey ceremony failed");
-            refusal(StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.")
-        }
-    }
+    let answer = crate::error::Answer::of(&e);
+    answer.finish(refusal(answer.status, &answer.message))
 }
 
 /// What every passkey request answers when passkeys cannot be used here.

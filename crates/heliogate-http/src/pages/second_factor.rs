@@ -12,9 +12,11 @@ use heliogate_app::mfa;
 use heliogate_core::safe_next;
 use serde::Deserialize;
 
-use super::login::{count_sign_in, finish_sign_in, retry_after_header, throttled_message};
-use super::{app_error_page, next_in, page, qr_svg, PageForm};
-use crate::session::{cookie, csrf_refusal, ClientAddr};
+use super::ending::{count_sign_in, finish_sign_in, retry_after_header, throttled_message};
+use super::{next_in, page, qr_svg, PageForm};
+use crate::error::app_error_page;
+use crate::proxy::ClientAddr;
+use crate::session::{cookie, csrf_refusal};
 use crate::AppState;
 
 pub(super) const FACTOR_FORM: &str = "second-factor-form";
