@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use heliogate_core::oauth::token_request::{self, Grant as NamedGrant, TokenRequest};
 use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
     check_code_exchange, check_refresh, grant_scopes, narrow, refresh_scope, requested_resources,
@@ -21,6 +22,9 @@ use crate::{new_secret, new_token, now, scopes};
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
+    /// The grant that issued it (for the metrics; not sent).
+    #[serde(skip)]
+    pub grant_type: GrantType,
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
@@ -30,26 +34,6 @@ pub struct TokenResponse {
     /// OpenID Connect: for a grant whose scope has `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-}
-
-fn param<'a>(params: &'a Params, name: &str) -> OAuthResult<Option<&'a str>> {
-    params
-        .get(name)
-        .map_err(|r| OAuthError::invalid_request(format!("parameter {} is repeated", r.0)).into())
-}
-
-fn required<'a>(params: &'a Params, name: &str) -> OAuthResult<&'a str> {
-    param(params, name)?
-        .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")).into())
-}
-
-fn scope_param(params: &Params) -> OAuthResult<Option<ScopeSet>> {
-    match param(params, "scope")? {
-        Some(s) => Ok(Some(
-            ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?,
-        )),
-        None => Ok(None),
-    }
 }
 
 /// The scopes the server knows: every role's, and the OpenID Connect ones.
@@ -116,14 +100,14 @@ pub async fn token_request(
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
     params.check_text()?;
-    let grant_type = required(params, "grant_type")?;
+    let named = token_request::grant(params)?;
     let auth = authenticate(store, config, credentials, addr).await?;
-    let grant = match grant_type.parse::<GrantType>() {
-        Ok(grant) => grant,
-        Err(_) => {
+    let grant = match named {
+        NamedGrant::Known(grant) => grant,
+        NamedGrant::Unknown(name) => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                format!("grant type {grant_type:?} is not supported"),
+                format!("grant type {name:?} is not supported"),
             )
             .into());
         }
@@ -136,16 +120,46 @@ pub async fn token_request(
         .into());
     }
     let tokens = &*config.tokens;
-    let response = match grant {
-        GrantType::ClientCredentials => {
-            client_credentials(store, config, params, &auth, addr).await?
+    let response = match TokenRequest::parse(params, grant)? {
+        TokenRequest::ClientCredentials { scope } => {
+            client_credentials(store, config, params, scope, &auth, addr).await?
         }
-        GrantType::AuthorizationCode => {
-            authorization_code(store, config, tokens, params, &auth, addr).await?
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            let presented = PresentedCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            };
+            authorization_code(store, config, tokens, params, presented, &auth, addr).await?
         }
-        GrantType::RefreshToken => refresh(store, config, tokens, params, &auth, addr).await?,
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            refresh(
+                store,
+                config,
+                tokens,
+                params,
+                (refresh_token, scope),
+                &auth,
+                addr,
+            )
+            .await?
+        }
     };
     Ok(response)
+}
+
+/// What a client presents with a code.
+struct PresentedCode<'a> {
+    code: &'a str,
+    redirect_uri: Option<&'a str>,
+    code_verifier: Option<&'a str>,
 }
 
 /// RFC 6749 §4.4: a confidential client's own token; never a refresh token (§4.4.3).
@@ -153,6 +167,7 @@ async fn client_credentials(
     store: &dyn Store,
     config: &OAuthState,
     params: &Params,
+    requested: Option<ScopeSet>,
     auth: &AuthenticatedClient,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
@@ -164,7 +179,6 @@ async fn client_credentials(
         )
         .into());
     }
-    let requested = scope_param(params)?;
     let audience = requested_resources(params, &auth.client.resources)?;
     let known = known_scopes(store, config).await?;
     let scope = grant_scopes(requested.as_ref(), &auth.client.scopes, None, &known)?.to_string();
@@ -194,6 +208,7 @@ async fn client_credentials(
     );
     store.issue_tokens(record, None, Some(event)).await?;
     Ok(TokenResponse {
+        grant_type: GrantType::ClientCredentials,
         access_token,
         token_type: "Bearer",
         expires_in: tokens.ttl,
@@ -216,12 +231,15 @@ async fn authorization_code(
     config: &OAuthState,
     tokens: &AccessTokens,
     params: &Params,
+    presented: PresentedCode<'_>,
     auth: &AuthenticatedClient,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
-    let code = required(params, "code")?;
-    let redirect_uri = param(params, "redirect_uri")?;
-    let verifier = param(params, "code_verifier")?;
+    let PresentedCode {
+        code,
+        redirect_uri,
+        code_verifier: verifier,
+    } = presented;
     // Checked before the code is spent: a malformed or unregistered resource changes nothing.
     let requested = requested_resources(params, &auth.client.resources)?;
     let now = now();
@@ -339,6 +357,7 @@ async fn authorization_code(
     };
     let id_token = id_token(store, config, issued, authentication).await?;
     Ok(TokenResponse {
+        grant_type: GrantType::AuthorizationCode,
         access_token,
         token_type: "Bearer",
         expires_in: tokens.ttl,
@@ -356,11 +375,10 @@ async fn refresh(
     config: &OAuthState,
     tokens: &AccessTokens,
     params: &Params,
+    (presented, requested): (&str, Option<ScopeSet>),
     auth: &AuthenticatedClient,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
-    let presented = required(params, "refresh_token")?;
-    let requested = scope_param(params)?;
     let audience = requested_resources(params, &auth.client.resources)?;
     let now = now();
     let key = TokenKey::of(presented);
@@ -476,6 +494,7 @@ async fn refresh(
     };
     let id_token = id_token(store, config, issued, authentication).await?;
     Ok(TokenResponse {
+        grant_type: GrantType::RefreshToken,
         access_token,
         token_type: "Bearer",
         expires_in: tokens.ttl,

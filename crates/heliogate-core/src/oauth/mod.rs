@@ -10,6 +10,7 @@ pub mod pkce;
 pub mod refresh;
 pub mod resource;
 pub mod scopes;
+pub mod token_request;
 
 pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest};
 pub use code::{check_code_exchange, CodeExchange, IssuedCode};
@@ -19,3 +20,4 @@ pub use params::Params;
 pub use refresh::{check_refresh, refresh_scope, RefreshUse, StoredRefresh};
 pub use resource::{narrow, requested_resources, Resource};
 pub use scopes::grant_scopes;
+pub use token_request::{Grant, TokenRequest};

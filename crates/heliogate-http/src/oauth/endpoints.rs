@@ -7,8 +7,6 @@ use axum::Json;
 use heliogate_app::oauth::token::token_request;
 use heliogate_app::oauth::{introspect, revoke};
 
-use heliogate_core::GrantType;
-
 use super::{no_store, OAuthBody, OAuthErrorResponse};
 use crate::metrics::CheckEndpoint;
 use crate::proxy::ClientAddr;
@@ -30,12 +28,7 @@ pub(super) async fn token(
     .await
     {
         Ok(answer) => {
-            // The grant type was read and found valid before any token was issued.
-            if let Some(grant) = body.params.get("grant_type").ok().flatten() {
-                if let Ok(grant) = grant.parse::<GrantType>() {
-                    state.metrics.token_issued(grant.as_str());
-                }
-            }
+            state.metrics.token_issued(answer.grant_type.as_str());
             no_store(Json(answer).into_response())
         }
         Err(e) => OAuthErrorResponse(e).into_response(),
