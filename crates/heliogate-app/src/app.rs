@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use heliogate_core::authority;
 use heliogate_core::{ScopeSet, UnixTime};
 use heliogate_store::{Client, Store};
 
@@ -31,13 +32,6 @@ impl Clock {
         match &self.0 {
             Some(at) => at.load(Ordering::SeqCst),
             None => crate::now(),
-        }
-    }
-
-    /// Moves a fixed clock on by `seconds`; the system's clock moves by itself.
-    pub fn advance(&self, seconds: i64) {
-        if let Some(at) = &self.0 {
-            at.fetch_add(seconds, Ordering::SeqCst);
         }
     }
 }
@@ -97,6 +91,28 @@ impl App {
 
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Whether a sign-in made at `signed_in_at` is recent enough for the administrators'
+    /// console (`HELIOGATE_ADMIN_REAUTH`).
+    pub fn signed_in_recently(&self, signed_in_at: UnixTime) -> bool {
+        authority::fresh(signed_in_at, self.now(), self.admin_reauth)
+    }
+
+    /// Refuses to make a credential holding `scopes` on a sign-in made at `signed_in_at` that
+    /// is too old for it (`authority::fresh_enough`).
+    pub(crate) fn require_fresh<'s>(
+        &self,
+        scopes: impl Iterator<Item = &'s str>,
+        signed_in_at: UnixTime,
+    ) -> crate::Result<()> {
+        if authority::fresh_enough(scopes, signed_in_at, self.now(), self.admin_reauth) {
+            Ok(())
+        } else {
+            Err(crate::AppError::Reauthenticate(
+                "confirm it is you: sign in again to give the admin scope".into(),
+            ))
+        }
     }
 
     /// After a change of authority has committed: this node forgets the clients, scopes and

@@ -18,7 +18,7 @@ use heliogate_store::{ImportBatch, NewAccessToken, NewClient, NewRefreshToken, N
 use serde::Serialize;
 
 use crate::admin::{checked_settings, AddClient};
-use crate::scopes::{held_scopes, known_scopes, oidc_scopes};
+use crate::scopes::{held_scopes, known_scopes, oidc_scopes, scopes_given};
 use crate::{invalid, new_user_id, now, Actor, AppError, Result};
 
 /// How to import.
@@ -120,13 +120,6 @@ pub async fn import_flask(
         .iter()
         .map(|r| r.name.as_str().to_owned())
         .collect();
-    // What a set of role names gives, for imported users' tokens.
-    let roles_give = |names: &[RoleName]| {
-        roles_now
-            .iter()
-            .filter(|r| names.contains(&r.name))
-            .fold(ScopeSet::default(), |held, r| held.union(&r.scopes))
-    };
     let all_roles = options
         .default_roles
         .iter()
@@ -205,7 +198,11 @@ pub async fn import_flask(
         };
         users.insert(
             source.id.clone(),
-            (id.clone(), name.clone(), roles_give(&roles)),
+            (
+                id.clone(),
+                name.clone(),
+                scopes_given(&roles_now, |role| roles.iter().any(|r| r.as_str() == role)),
+            ),
         );
         batch.users.push(NewUser {
             id,

@@ -66,22 +66,6 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// Refuses to make a credential holding `scopes` on a sign-in made at `signed_in_at` that is
-/// too old for it (`authority::fresh_enough`).
-pub(crate) fn require_fresh<'s>(
-    app: &App,
-    scopes: impl Iterator<Item = &'s str>,
-    signed_in_at: heliogate_core::UnixTime,
-) -> Result<()> {
-    if heliogate_core::authority::fresh_enough(scopes, signed_in_at, app.now(), app.admin_reauth) {
-        Ok(())
-    } else {
-        Err(AppError::Reauthenticate(
-            "confirm it is you: sign in again to give the admin scope".into(),
-        ))
-    }
-}
-
 /// Turns any core parse error into `Invalid`.
 pub(crate) fn invalid(e: impl std::fmt::Display) -> AppError {
     AppError::Invalid(e.to_string())

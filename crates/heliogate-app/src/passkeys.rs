@@ -54,7 +54,7 @@ impl Passkeys {
 
     /// A sign-in's state as the browser carries it: `payload.tag`, the payload its expiry, a
     /// random id and the state.
-    fn seal_sign_in(&self, state: &DiscoverableAuthentication) -> Result<String> {
+    fn seal_sign_in(&self, state: &DiscoverableAuthentication) -> String {
         let payload = serde_json::json!({
             "exp": now() + CEREMONY_SECONDS,
             "id": new_secret(),
@@ -62,7 +62,7 @@ impl Passkeys {
         });
         let text = URL_SAFE_NO_PAD.encode(payload.to_string());
         let tag = self.key.tag(SIGN_IN_PURPOSE, &text);
-        Ok(format!("{text}.{tag}"))
+        format!("{text}.{tag}")
     }
 
     /// The id and state of a sign-in the browser carried back, if this installation signed it
@@ -271,7 +271,7 @@ pub fn begin_sign_in(rp: &Passkeys) -> Result<(String, RequestChallengeResponse)
         .map_err(|_| refused("passkeys cannot be checked now"))?;
     // A button asks for the passkey: a modal request, not the autofill of conditional UI.
     options.mediation = None;
-    Ok((rp.seal_sign_in(&state)?, options))
+    Ok((rp.seal_sign_in(&state), options))
 }
 
 /// The user whose discoverable passkey answered the ceremony, if one did and they may sign in.

@@ -28,9 +28,14 @@ pub async fn scopes_of(store: &dyn Store, user: &User) -> Result<ScopeSet> {
 
 /// The scopes `user` holds through `roles` (every role, as listed once for many users).
 pub fn held_scopes(roles: &[Role], user: &User) -> ScopeSet {
+    scopes_given(roles, |role| user.roles.iter().any(|held| held == role))
+}
+
+/// The scopes that the roles `holds` names among `roles` give together.
+pub fn scopes_given(roles: &[Role], holds: impl Fn(&str) -> bool) -> ScopeSet {
     roles
         .iter()
-        .filter(|r| user.roles.iter().any(|held| held == r.name.as_str()))
+        .filter(|r| holds(r.name.as_str()))
         .fold(ScopeSet::default(), |held, role| held.union(&role.scopes))
 }
 

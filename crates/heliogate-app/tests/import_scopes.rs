@@ -8,19 +8,9 @@ use heliogate_app::import::{import_flask, ImportOptions};
 use heliogate_app::{now, Actor};
 use heliogate_core::TokenKey;
 use heliogate_store::flask_source::{FlaskData, SourceClient, SourceToken, SourceUser};
-use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::Store;
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Arc<dyn Store>)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
-    let store = db.store().await;
-    test(Arc::clone(&store)).await;
-    store.close().await;
-}
-
-heliogate_store::for_each_backend!(crate::on;
+heliogate_store::for_each_backend!(heliogate_store::testing::with_store;
     imported_tokens_carry_only_what_heliogate_grants,
 );
 

@@ -11,19 +11,9 @@ use heliogate_app::oauth::token::token_request;
 use heliogate_app::oauth::{ClientCredentials, OAuthState};
 use heliogate_app::{now, Actor};
 use heliogate_core::oauth::Params;
-use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::Store;
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Arc<dyn Store>)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
-    let store = db.store().await;
-    test(Arc::clone(&store)).await;
-    store.close().await;
-}
-
-heliogate_store::for_each_backend!(crate::on;
+heliogate_store::for_each_backend!(heliogate_store::testing::with_store;
     a_revoked_token_is_refused_at_once_while_checks_race_the_revocation,
 );
 

@@ -13,9 +13,9 @@ use crate::ScopeSet;
 /// A change of the authority behind credentials, as it reaches one holder: a user, or a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// The user's roles give `after` where they gave `before`: a role's scopes were edited,
-    /// or the user's roles changed. For a client, its registered scopes were narrowed.
-    Scopes { before: ScopeSet, after: ScopeSet },
+    /// The holder no longer holds these scopes: a role's scopes were edited, or the user's
+    /// roles changed (`Change::scopes`). For a client, its registered scopes were narrowed.
+    ScopesLost(ScopeSet),
     /// The user was disabled.
     Disabled,
     /// The user (or the client) was deleted.
@@ -28,27 +28,28 @@ pub enum Change {
 }
 
 impl Change {
-    /// What the change takes away from the holder, for a scope-bound credential.
-    pub fn lost(&self) -> ScopeSet {
+    /// The holder held `before` and holds `after`: what that takes away.
+    pub fn scopes(before: &ScopeSet, after: &ScopeSet) -> Self {
+        Change::ScopesLost(before.difference(after))
+    }
+
+    /// The scopes the change takes away, for a scope-bound credential.
+    pub fn lost(&self) -> Option<&ScopeSet> {
         match self {
-            Change::Scopes { before, after } => before
-                .iter()
-                .filter(|s| !after.contains(s.as_str()))
-                .cloned()
-                .collect(),
-            _ => ScopeSet::default(),
+            Change::ScopesLost(lost) => Some(lost),
+            _ => None,
         }
     }
 
     /// Whether the change touches nothing at all, so that nothing need be read.
     pub fn is_empty(&self) -> bool {
-        matches!(self, Change::Scopes { .. }) && self.lost().is_empty()
+        self.lost().is_some_and(ScopeSet::is_empty)
     }
 
     /// A short name of the change for the audit log.
     pub fn label(&self) -> &'static str {
         match self {
-            Change::Scopes { .. } => "scopes lost",
+            Change::ScopesLost(_) => "scopes lost",
             Change::Disabled => "disabled",
             Change::Deleted => "deleted",
             Change::NewPassword => "new password",
@@ -91,21 +92,20 @@ pub enum Fate {
 /// What `change` does to `credential`.
 pub fn fate(change: &Change, credential: Credential<'_>) -> Fate {
     use Credential as C;
-    let carries_lost = |scope: &ScopeSet| change.lost().iter().any(|s| scope.contains(s.as_str()));
     let ends = |yes: bool| if yes { Fate::Ends } else { Fate::Keeps };
     match (change, credential) {
         // A session holds no scope: each request reads the user's roles as they are now.
-        (Change::Scopes { .. }, C::Session { .. }) => Fate::Keeps,
+        (Change::ScopesLost(_), C::Session { .. }) => Fate::Keeps,
         // An application keeps its registration: it is narrowed to its owner's scopes at
         // every lookup, so it can no longer be given what its owner lost.
-        (Change::Scopes { .. }, C::Application) => Fate::Keeps,
+        (Change::ScopesLost(_), C::Application) => Fate::Keeps,
         (
-            Change::Scopes { .. },
+            Change::ScopesLost(lost),
             C::AccessToken { scope }
             | C::RefreshToken { scope, .. }
             | C::PersonalToken { scope }
             | C::ApplicationToken { scope },
-        ) => ends(carries_lost(scope)),
+        ) => ends(!scope.intersection(lost).is_empty()),
 
         // A disabled user's application stays registered (it acts again when they are
         // enabled) but is unusable meanwhile, and what it holds ends.
@@ -131,21 +131,21 @@ pub fn fate(change: &Change, credential: Credential<'_>) -> Fate {
     }
 }
 
-/// Whether a sign-in made at `signed_in_at` may, at `now`, make a credential that holds
-/// `scopes`: one that reaches `admin` needs a sign-in less than `max_age` seconds old, as the
-/// administrators' console does.
+/// Whether a sign-in made at `signed_in_at` is, at `now`, at most `max_age` seconds old: what
+/// the administrators' console needs.
+pub fn fresh(signed_in_at: crate::UnixTime, now: crate::UnixTime, max_age: i64) -> bool {
+    now - signed_in_at <= max_age
+}
+
+/// Whether such a sign-in may make a credential that holds `scopes`: one that reaches `admin`
+/// needs it `fresh`, as the administrators' console does.
 pub fn fresh_enough<'s>(
     mut scopes: impl Iterator<Item = &'s str>,
     signed_in_at: crate::UnixTime,
     now: crate::UnixTime,
     max_age: i64,
 ) -> bool {
-    !scopes.any(|s| s == crate::ADMIN_SCOPE) || now - signed_in_at <= max_age
-}
-
-/// Whether an `amr` list (space-separated, RFC 8176) includes a second factor.
-pub fn has_second_factor(amr: &str) -> bool {
-    amr.split(' ').any(|m| m == crate::oidc::ACR_MFA)
+    !scopes.any(|s| s == crate::ADMIN_SCOPE) || fresh(signed_in_at, now, max_age)
 }
 
 #[cfg(test)]
@@ -161,10 +161,7 @@ mod tests {
     fn what_each_change_ends() {
         let admin = set("admin read");
         let read = set("read");
-        let lost_admin = Change::Scopes {
-            before: set("admin read"),
-            after: set("read"),
-        };
+        let lost_admin = Change::scopes(&set("admin read"), &set("read"));
         let sessions = [
             Credential::Session {
                 second_factor: false,
@@ -238,20 +235,14 @@ mod tests {
     #[test]
     fn a_scope_held_through_another_role_is_not_lost() {
         // The role lost `admin`, but another role of the user still gives it.
-        let change = Change::Scopes {
-            before: set("admin read"),
-            after: set("admin read"),
-        };
+        let change = Change::scopes(&set("admin read"), &set("admin read"));
         assert!(change.is_empty());
         let scope = set("admin");
         assert_eq!(
             fate(&change, Credential::PersonalToken { scope: &scope }),
             Fate::Keeps
         );
-        let gained = Change::Scopes {
-            before: set("read"),
-            after: set("admin read"),
-        };
+        let gained = Change::scopes(&set("read"), &set("admin read"));
         assert!(gained.is_empty());
         assert!(!Change::Disabled.is_empty());
     }
@@ -264,13 +255,5 @@ mod tests {
         assert!(fresh(&["admin", "read"], 900));
         assert!(!fresh(&["read", "admin"], 901));
         assert!(fresh(&[], 10_000));
-    }
-
-    #[test]
-    fn a_second_factor_is_read_from_amr() {
-        assert!(has_second_factor("pwd otp mfa"));
-        assert!(!has_second_factor("pwd"));
-        assert!(!has_second_factor(""));
-        assert!(!has_second_factor("mfax"));
     }
 }

@@ -72,6 +72,11 @@ pub const ACR_PASSWORD: &str = "pwd";
 /// `acr_values=mfa`.
 pub const ACR_MFA: &str = "mfa";
 
+/// Whether an `amr` list (space-separated, RFC 8176) includes a second factor.
+pub fn has_second_factor(amr: &str) -> bool {
+    amr.split(' ').any(|m| m == ACR_MFA)
+}
+
 /// The authentication class that an `amr` list (RFC 8176) amounts to.
 pub fn acr_of(amr: &[String]) -> &'static str {
     if amr.iter().any(|m| m == "mfa") {
@@ -145,5 +150,13 @@ mod tests {
         };
         let claims = UserClaims::released(no_email, &scope("openid email"));
         assert!(claims.email.is_none() && claims.email_verified.is_none());
+    }
+
+    #[test]
+    fn a_second_factor_is_read_from_amr() {
+        assert!(has_second_factor("pwd otp mfa"));
+        assert!(!has_second_factor("pwd"));
+        assert!(!has_second_factor(""));
+        assert!(!has_second_factor("mfax"));
     }
 }

@@ -95,6 +95,11 @@ impl ScopeSet {
         Self(self.0.intersection(&other.0).cloned().collect())
     }
 
+    /// The scopes in this set and not in `other`.
+    pub fn difference(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.difference(&other.0).cloned().collect())
+    }
+
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
         self.0.is_subset(&other.0)
     }

@@ -90,6 +90,17 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &base[..host_end])
 }
 
+/// Hands `test` a migrated store on a fresh database of `backend` and closes it after: the
+/// `run` of `for_each_backend!` for tests that need nothing but a store.
+pub async fn with_store(backend: Backend, name: &str, test: impl AsyncFnOnce(Arc<dyn Store>)) {
+    let Some(db) = TestDatabase::new(backend, name).await else {
+        return;
+    };
+    let store = db.store().await;
+    test(Arc::clone(&store)).await;
+    store.close().await;
+}
+
 impl TestDatabase {
     /// A fresh database on `backend` for the test named `test`, or `None` when PostgreSQL
     /// tests are skipped.

@@ -31,7 +31,6 @@ pub async fn register_client(
     input: OwnClient,
 ) -> Result<IssuedClient> {
     let store = app.store();
-    let _changed = app.on_change();
     if input.scopes.is_empty() {
         return Err(AppError::Invalid(
             "choose at least one scope the application may ask for".into(),
@@ -44,7 +43,7 @@ pub async fn register_client(
              scopes you hold"
         )));
     }
-    crate::require_fresh(app, input.scopes.iter().map(String::as_str), signed_in_at)?;
+    app.require_fresh(input.scopes.iter().map(String::as_str), signed_in_at)?;
     let add = AddClient {
         name: input.name,
         redirect_uris: input.redirect_uris,
@@ -103,7 +102,6 @@ pub async fn rotate_own_secret(
     client_id: &str,
 ) -> Result<IssuedClient> {
     let store = app.store();
-    let _changed = app.on_change();
     own_client(store, user, client_id).await?;
     admin::rotate_client_secret(app, actor, client_id).await
 }
@@ -116,7 +114,6 @@ pub async fn delete_own_client(
     client_id: &str,
 ) -> Result<()> {
     let store = app.store();
-    let _changed = app.on_change();
     own_client(store, user, client_id).await?;
     admin::delete_client(app, actor, client_id).await
 }

@@ -63,7 +63,6 @@ pub async fn create_personal_token(
     input: NewToken,
 ) -> Result<(PersonalTokenView, String)> {
     let store = app.store();
-    let _changed = app.on_change();
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(AppError::Invalid(format!(
@@ -89,7 +88,7 @@ pub async fn create_personal_token(
             "you do not hold the scope {beyond:?}: a token of yours can have only scopes you hold"
         )));
     }
-    crate::require_fresh(app, input.scopes.iter().map(String::as_str), signed_in_at)?;
+    app.require_fresh(input.scopes.iter().map(String::as_str), signed_in_at)?;
     let mut scopes = input.scopes;
     scopes.sort();
     scopes.dedup();
@@ -139,6 +138,5 @@ pub async fn revoke_personal_token(
     user: &User,
     token_id: &str,
 ) -> Result<()> {
-    let _changed = app.on_change();
     admin::revoke_user_token(app, actor, &user.name, token_id).await
 }

@@ -212,7 +212,7 @@ pub async fn authorize(
         }
         return Ok(AuthorizeOutcome::LoginRequired);
     };
-    let with_mfa = signed_in.amr.split(' ').any(|m| m == "mfa");
+    let with_mfa = heliogate_core::oidc::has_second_factor(signed_in.amr);
     if needs_fresh_sign_in(&request, signed_in.auth_time, with_mfa, now()) {
         if request.prompt.none {
             return refuse(

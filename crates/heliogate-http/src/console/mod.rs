@@ -159,8 +159,10 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
                 "These pages are for administrators: your roles do not give you the admin scope.",
             ));
         }
-        let age = state.app.now() - member.signed_in.session.created_at;
-        if age > state.config.admin_reauth {
+        if !state
+            .app
+            .signed_in_recently(member.signed_in.session.created_at)
+        {
             // A form is not replayed after the sign-in: its page is shown again instead.
             let next = if parts.method == Method::GET {
                 parts.uri.path_and_query().map_or("/admin/", |p| p.as_str())

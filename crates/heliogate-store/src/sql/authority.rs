@@ -3,7 +3,8 @@
 //! access token reaches the revocation feed through its trigger), and records one audit entry
 //! per holder that lost anything. Every change of authority in the store comes through here.
 
-use heliogate_core::authority::{fate, has_second_factor, Change, Credential, Fate};
+use heliogate_core::authority::{fate, Change, Credential, Fate};
+use heliogate_core::oidc::has_second_factor;
 use heliogate_core::{ScopeSet, SecretHash};
 use serde_json::json;
 use sqlx::{QueryBuilder, Transaction};
@@ -37,7 +38,25 @@ struct Ended {
     applications: Vec<String>,
 }
 
+/// What kind of token a live one is, for the rule and the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Access,
+    Personal,
+    Refresh,
+    Application,
+}
+
 impl Ended {
+    fn count(&mut self, kind: Kind) {
+        match kind {
+            Kind::Access => self.access_tokens += 1,
+            Kind::Personal => self.personal_tokens += 1,
+            Kind::Refresh => self.refresh_tokens += 1,
+            Kind::Application => self.application_tokens += 1,
+        }
+    }
+
     fn any(&self) -> bool {
         self.sessions
             + self.access_tokens
@@ -49,10 +68,93 @@ impl Ended {
     }
 }
 
-/// A stored token's scope: each was checked when it was written, so one that does not parse
-/// is a damaged row.
-fn scope_of(stored: String) -> Result<ScopeSet> {
-    crate::rows::stored_scopes([stored])
+/// A live token of a holder, as the rule needs it.
+struct LiveToken {
+    key: Vec<u8>,
+    client_id: String,
+    scope: ScopeSet,
+    /// Whether its grant was signed in with a second factor (refresh tokens keep `amr`).
+    second_factor: bool,
+}
+
+impl LiveToken {
+    fn credential(&self, kind: Kind) -> Credential<'_> {
+        let scope = &self.scope;
+        match kind {
+            Kind::Access => Credential::AccessToken { scope },
+            Kind::Personal => Credential::PersonalToken { scope },
+            Kind::Refresh => Credential::RefreshToken {
+                scope,
+                second_factor: self.second_factor,
+            },
+            Kind::Application => Credential::ApplicationToken { scope },
+        }
+    }
+}
+
+/// Tokens of `table` still usable at `now` where `condition` holds (`$1` bound to `value`).
+async fn live_tokens(
+    tx: &mut Transaction<'_, Db>,
+    table: &str,
+    condition: &str,
+    value: &str,
+    now: i64,
+) -> Result<Vec<LiveToken>> {
+    // Only refresh tokens keep how their grant was signed in, and are spent by rotation.
+    let (amr, unspent) = if table == "refresh_tokens" {
+        ("t.amr", " AND t.rotated_at IS NULL")
+    } else {
+        ("CAST(NULL AS TEXT)", "")
+    };
+    let rows: Vec<(Vec<u8>, String, String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT t.token_hash, t.client_id, t.scope, {amr} FROM {table} t WHERE {condition} \
+         AND t.revoked_at IS NULL AND t.expires_at > $2{unspent}"
+    ))
+    .bind(value)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    rows.into_iter()
+        .map(|(key, client_id, scope, amr)| {
+            Ok(LiveToken {
+                key,
+                client_id,
+                // Each was checked when it was written: one that does not parse is damaged.
+                scope: crate::rows::stored_scopes([scope])?,
+                second_factor: amr.as_deref().is_some_and(has_second_factor),
+            })
+        })
+        .collect()
+}
+
+/// Ends the live tokens of `table` where `condition` holds that `change` ends, each ruled on
+/// as the kind `kind_of` says, and counts them.
+async fn end_tokens(
+    tx: &mut Transaction<'_, Db>,
+    table: &str,
+    (condition, value): (&str, &str),
+    change: &Change,
+    now: i64,
+    kind_of: impl Fn(&LiveToken) -> Kind,
+    ended: &mut Ended,
+) -> Result<()> {
+    let mut revoke = Vec::new();
+    for token in live_tokens(tx, table, condition, value, now).await? {
+        let kind = kind_of(&token);
+        if fate(change, token.credential(kind)) == Fate::Ends {
+            ended.count(kind);
+            revoke.push(token.key);
+        }
+    }
+    revoke_keys(tx, table, &revoke, now).await
+}
+
+/// The first record of a change, which its endings name as their cause.
+pub(super) fn cause_of(events: &[AuditEvent]) -> Result<&AuditEvent> {
+    events
+        .first()
+        .ok_or_else(|| crate::StoreError::internal("a change without its record"))
 }
 
 /// Ends what `change` ends of `holder`'s credentials, at the time of `cause` (the record of the
@@ -68,65 +170,37 @@ pub(super) async fn end_credentials(
     }
     let now = cause.at;
     let mut ended = Ended::default();
-    let ends = |credential: Credential<'_>| fate(change, credential) == Fate::Ends;
-    let (subject, column, value) = match holder {
-        Holder::User { id, name, .. } => (name, "user_id", id),
-        Holder::Client { id } => (id, "client_id", id),
+    let (subject, whose) = match holder {
+        Holder::User { id, name, .. } => (name, ("t.user_id = $1", id)),
+        Holder::Client { id } => (id, ("t.client_id = $1", id)),
     };
-
-    // Access tokens: a user's (personal ones apart), or a client's.
-    let rows: Vec<(Vec<u8>, String, String)> = sqlx::query_as(&format!(
-        "SELECT token_hash, client_id, scope FROM access_tokens WHERE {column} = $1 \
-         AND revoked_at IS NULL AND expires_at > $2"
-    ))
-    .bind(value)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    let mut revoke = Vec::new();
-    for (key, client_id, stored) in rows {
-        let scope = scope_of(stored)?;
-        let personal = client_id == PERSONAL_TOKENS_CLIENT;
-        let credential = if personal {
-            Credential::PersonalToken { scope: &scope }
+    let personal_or_not = |t: &LiveToken| {
+        if t.client_id == PERSONAL_TOKENS_CLIENT {
+            Kind::Personal
         } else {
-            Credential::AccessToken { scope: &scope }
-        };
-        if ends(credential) {
-            if personal {
-                ended.personal_tokens += 1;
-            } else {
-                ended.access_tokens += 1;
-            }
-            revoke.push(key);
+            Kind::Access
         }
-    }
-    revoke_keys(tx, "access_tokens", &revoke, now).await?;
-
-    // Refresh tokens still usable.
-    let rows: Vec<(Vec<u8>, String, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT token_hash, scope, amr FROM refresh_tokens WHERE {column} = $1 \
-         AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > $2"
-    ))
-    .bind(value)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    let mut revoke = Vec::new();
-    for (key, stored, amr) in rows {
-        let scope = scope_of(stored)?;
-        let credential = Credential::RefreshToken {
-            scope: &scope,
-            second_factor: amr.as_deref().is_some_and(has_second_factor),
-        };
-        if ends(credential) {
-            ended.refresh_tokens += 1;
-            revoke.push(key);
-        }
-    }
-    revoke_keys(tx, "refresh_tokens", &revoke, now).await?;
+    };
+    end_tokens(
+        tx,
+        "access_tokens",
+        whose,
+        change,
+        now,
+        personal_or_not,
+        &mut ended,
+    )
+    .await?;
+    end_tokens(
+        tx,
+        "refresh_tokens",
+        whose,
+        change,
+        now,
+        |_| Kind::Refresh,
+        &mut ended,
+    )
+    .await?;
 
     if let Holder::User { id, keep, .. } = holder {
         end_sessions(tx, id, keep, change, &mut ended).await?;
@@ -143,7 +217,7 @@ pub(super) async fn end_credentials(
             detail: json!({
                 "because": change.label(),
                 "change": cause.event,
-                "lost_scopes": change.lost().to_vec(),
+                "lost_scopes": change.lost().map(ScopeSet::to_vec).unwrap_or_default(),
                 "sessions": ended.sessions,
                 "access_tokens": ended.access_tokens,
                 "refresh_tokens": ended.refresh_tokens,
@@ -217,32 +291,14 @@ async fn end_applications(
         ended.applications = owned;
         return Ok(());
     }
+    // The owner's own tokens through their application were ruled on as theirs.
+    let theirs = (
+        "t.client_id IN (SELECT client_id FROM clients WHERE owner_id = $1) \
+         AND (t.user_id IS NULL OR t.user_id <> $1)",
+        owner_id,
+    );
     for table in ["access_tokens", "refresh_tokens"] {
-        let extra = if table == "refresh_tokens" {
-            " AND t.rotated_at IS NULL"
-        } else {
-            ""
-        };
-        // The owner's own tokens through their application were ruled on as theirs.
-        let rows: Vec<(Vec<u8>, String)> = sqlx::query_as(&format!(
-            "SELECT t.token_hash, t.scope FROM {table} t JOIN clients c ON c.client_id = t.client_id \
-             WHERE c.owner_id = $1 AND (t.user_id IS NULL OR t.user_id <> $1) \
-             AND t.revoked_at IS NULL AND t.expires_at > $2{extra}"
-        ))
-        .bind(owner_id)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        let mut revoke = Vec::new();
-        for (key, stored) in rows {
-            let scope = scope_of(stored)?;
-            if fate(change, Credential::ApplicationToken { scope: &scope }) == Fate::Ends {
-                revoke.push(key);
-            }
-        }
-        ended.application_tokens += revoke.len() as u64;
-        revoke_keys(tx, table, &revoke, now).await?;
+        end_tokens(tx, table, theirs, change, now, |_| Kind::Application, ended).await?;
     }
     Ok(())
 }

@@ -218,10 +218,8 @@ impl ClientStore for SqlStore {
             .await
             .map_err(db_err)?;
         // A narrowed client's tokens that carry what it lost end with the change.
-        let change = Change::Scopes {
-            before: stored_scopes([before])?,
-            after: settings.spec.scopes.iter().cloned().collect(),
-        };
+        let after = settings.spec.scopes.iter().cloned().collect();
+        let change = Change::scopes(&stored_scopes([before])?, &after);
         let holder = Holder::Client {
             id: client_id.as_str(),
         };

@@ -5,7 +5,7 @@ use heliogate_core::{RoleName, Scope, ScopeSet, UnixTime};
 use sqlx::Transaction;
 
 use super::audit::commit_with;
-use super::authority::{end_credentials, held_scopes, holders_of, Holder};
+use super::authority::{cause_of, end_credentials, held_scopes, holders_of, Holder};
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{stored_role, stored_scopes};
@@ -126,17 +126,11 @@ impl RoleStore for SqlStore {
             return Ok(false);
         }
         let before = admin_count(&mut tx).await?;
-        // What a change ends is recorded as caused by the change's first record.
-        let cause = || {
-            events
-                .first()
-                .ok_or_else(|| StoreError::internal("a role change without its record"))
-        };
         if let Some(scopes) = scopes {
-            replace_role_scopes(&mut tx, name, scopes, cause()?).await?;
+            replace_role_scopes(&mut tx, name, scopes, cause_of(events)?).await?;
         }
         if let Some(required) = mfa_required {
-            apply_role_mfa(&mut tx, name, required, cause()?).await?;
+            apply_role_mfa(&mut tx, name, required, cause_of(events)?).await?;
         }
         keeping_an_admin_with(tx, before, events).await?;
         Ok(true)
@@ -243,7 +237,7 @@ async fn replace_role_scopes(
             name: holder_name,
             keep: None,
         };
-        end_credentials(tx, holder, &Change::Scopes { before, after }, cause).await?;
+        end_credentials(tx, holder, &Change::scopes(&before, &after), cause).await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
 use super::audit::{commit_if_changed, commit_with};
-use super::authority::{end_credentials, held_scopes, second_factor_required, Holder};
+use super::authority::{cause_of, end_credentials, held_scopes, second_factor_required, Holder};
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
@@ -290,22 +290,14 @@ impl UserStore for SqlStore {
             return Ok(false);
         }
         let before = admin_count(&mut tx).await?;
-        let cause = events.first().cloned().unwrap_or_else(|| AuditEvent {
-            at: now,
-            event: "user.changed".into(),
-            actor: None,
-            subject: Some(name.as_str().to_owned()),
-            client_addr: None,
-            detail: serde_json::Value::Null,
-        });
         if let Some(email) = &change.email {
             apply_email(&mut tx, &id, email.as_ref()).await?;
         }
         if let Some(roles) = &change.roles {
-            apply_roles(&mut tx, (&id, name), roles, &cause).await?;
+            apply_roles(&mut tx, (&id, name), roles, cause_of(events)?).await?;
         }
         if let Some(disabled) = change.disabled {
-            apply_disabled(&mut tx, (&id, name), disabled, &cause).await?;
+            apply_disabled(&mut tx, (&id, name), disabled, cause_of(events)?).await?;
         }
         touch(&mut tx, &id, now).await?;
         keeping_an_admin_with(tx, before, events).await?;
@@ -404,7 +396,7 @@ async fn apply_roles(
         name: name.as_str(),
         keep: None,
     };
-    end_credentials(tx, holder, &Change::Scopes { before, after }, cause).await?;
+    end_credentials(tx, holder, &Change::scopes(&before, &after), cause).await?;
     // A role that requires a second factor, newly held: what a password alone opened ends.
     if !required_before && second_factor_required(tx, id).await? {
         end_credentials(tx, holder, &Change::SecondFactorRequired, cause).await?;
