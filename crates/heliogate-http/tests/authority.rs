@@ -36,10 +36,8 @@ struct World {
     webapp: String,
 }
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(World)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
+async fn on(backend: Backend, test: impl AsyncFnOnce(World)) {
+    let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     let state = AppState::new(store.clone(), config(support::ISSUER));
     let app = state.app.clone();

@@ -24,10 +24,8 @@ struct Door<'a> {
     key: heliogate_core::ServerKey,
 }
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Door<'_>)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
+async fn on(backend: Backend, test: impl AsyncFnOnce(Door<'_>)) {
+    let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     let mut config = config(ISSUER);
     config.edge.feed_streams = 6;

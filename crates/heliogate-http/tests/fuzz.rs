@@ -21,10 +21,8 @@ use proptest::test_runner::TestRunner;
 use support::{config, ISSUER};
 use tower::ServiceExt;
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router, Credentials)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
+async fn on(backend: Backend, test: impl AsyncFnOnce(Router, Credentials)) {
+    let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     let state = AppState::new(store.clone(), config(ISSUER));
     let app = state.app.clone();

@@ -13,10 +13,8 @@ mod support;
 
 use support::{config, ISSUER};
 
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(Router)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
+async fn on(backend: Backend, test: impl AsyncFnOnce(Router)) {
+    let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     let app = router(AppState::new(store.clone(), config(ISSUER)));
     test(app).await;

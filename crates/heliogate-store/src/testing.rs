@@ -2,15 +2,14 @@
 //! server that `HELIOGATE_TEST_POSTGRES_URL` names and dropped afterwards. Each test gets its
 //! own, so tests run in parallel and never see each other's data.
 //!
-//! Without `HELIOGATE_TEST_POSTGRES_URL`, PostgreSQL tests print a notice naming the test and
-//! pass as skipped; with `HELIOGATE_REQUIRE_POSTGRES=1` (as CI sets it) a missing URL fails
-//! them instead. `for_each_backend!` makes the variants of a test, in this crate's
+//! A test that needs more than Rust — PostgreSQL, a browser, a Python or npm tool — is marked
+//! `#[ignore = "needs …"]`: `cargo nextest run` lists it as skipped, never as passed, and
+//! `--run-ignored all` runs it, where a missing server or tool fails it with a message naming
+//! what to set or install. `for_each_backend!` makes the variants of a test, in this crate's
 //! conformance suite and in the binary's integration tests alike.
 #![allow(clippy::expect_used, clippy::panic)] // test support: a broken fixture must stop the test
 
 use std::sync::Arc;
-
-use std::io::Write;
 
 use rand::Rng;
 use sqlx::Connection;
@@ -35,45 +34,59 @@ pub struct TestDatabase {
 /// Runs each named `async fn` once per backend, as `sqlite::NAME` and `postgres::NAME`:
 /// `for_each_backend!(run; a, b)` calls `run(Backend::Sqlite, "…::sqlite::a", super::a)`, where
 /// `run` makes what the tests take (a store, a running binary) and hands it to the test.
+///
+/// The PostgreSQL variants are ignored (see the module's notes); a test preceded by
+/// `#[ignore = "needs …"]` in the list is ignored on both engines.
 #[macro_export]
 macro_rules! for_each_backend {
-    ($run:path; $($test:ident),* $(,)?) => {
+    ($run:path; $($(#[$meta:meta])* $test:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$meta])*
                 async fn $test() {
-                    let name = concat!(module_path!(), "::", stringify!($test));
-                    $run($crate::testing::Backend::Sqlite, name, super::$test).await;
+                    $run($crate::testing::Backend::Sqlite, super::$test).await;
                 }
             )*
         }
         mod postgres {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let name = concat!(module_path!(), "::", stringify!($test));
-                    $run($crate::testing::Backend::Postgres, name, super::$test).await;
-                }
+                $crate::for_each_backend!(@postgres $run; [$(#[$meta])*] $test);
             )*
+        }
+    };
+    (@postgres $run:path; [] $test:ident) => {
+        $crate::for_each_backend!(
+            @postgres $run; [#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]] $test
+        );
+    };
+    (@postgres $run:path; [$(#[$meta:meta])+] $test:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$meta])+
+        async fn $test() {
+            $run($crate::testing::Backend::Postgres, super::$test).await;
         }
     };
 }
 
-/// The PostgreSQL server for tests, or `None` (with a notice naming `test`) when there is none.
-pub fn postgres_server(test: &str) -> Option<String> {
+/// The PostgreSQL server for tests, from `HELIOGATE_TEST_POSTGRES_URL`; a PostgreSQL test run
+/// without it fails here.
+pub fn postgres_server() -> String {
     match std::env::var("HELIOGATE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("HELIOGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("HELIOGATE_REQUIRE_POSTGRES=1 but HELIOGATE_TEST_POSTGRES_URL is not set");
-            }
-            // Straight to the process's standard error, past the test harness's capture.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: {test} (set HELIOGATE_TEST_POSTGRES_URL to run it)"
-            );
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "this test needs PostgreSQL: set HELIOGATE_TEST_POSTGRES_URL, for example \
+             postgres://postgres@127.0.0.1:5432/test"
+        ),
+    }
+}
+
+/// The value of the variable `name`, which names a tool a test needs; a test run without it
+/// fails here, saying how to get the tool.
+pub fn required_tool(name: &str, how: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!("this test needs {name}: {how}"),
     }
 }
 
@@ -92,22 +105,19 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 /// Hands `test` a migrated store on a fresh database of `backend` and closes it after: the
 /// `run` of `for_each_backend!` for tests that need nothing but a store.
-pub async fn with_store(backend: Backend, name: &str, test: impl AsyncFnOnce(Arc<dyn Store>)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
+pub async fn with_store(backend: Backend, test: impl AsyncFnOnce(Arc<dyn Store>)) {
+    let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     test(Arc::clone(&store)).await;
     store.close().await;
 }
 
 impl TestDatabase {
-    /// A fresh database on `backend` for the test named `test`, or `None` when PostgreSQL
-    /// tests are skipped.
-    pub async fn new(backend: Backend, test: &str) -> Option<Self> {
+    /// A fresh database on `backend`.
+    pub async fn new(backend: Backend) -> Self {
         match backend {
-            Backend::Sqlite => Some(Self::sqlite()),
-            Backend::Postgres => Self::postgres(test).await,
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
         }
     }
 
@@ -121,8 +131,8 @@ impl TestDatabase {
         }
     }
 
-    pub async fn postgres(test: &str) -> Option<Self> {
-        let server = postgres_server(test)?;
+    pub async fn postgres() -> Self {
+        let server = postgres_server();
         let name = format!("heliogate_test_{:016x}", rand::thread_rng().r#gen::<u64>());
         let mut conn = sqlx::PgConnection::connect(&server)
             .await
@@ -132,11 +142,11 @@ impl TestDatabase {
             .await
             .expect("create a test database");
         let _ = conn.close().await;
-        Some(Self {
+        Self {
             url: with_database(&server, &name),
             postgres: Some((server, name)),
             _dir: None,
-        })
+        }
     }
 
     /// The URL heliogate is given for this database.

@@ -114,10 +114,8 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
 }
 
 /// Hands `test` a migrated store on a fresh database of `backend`, and closes it after.
-async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(&dyn Store)) {
-    let Some(db) = TestDatabase::new(backend, name).await else {
-        return;
-    };
+async fn on(backend: Backend, test: impl AsyncFnOnce(&dyn Store)) {
+    let db = TestDatabase::new(backend).await;
     let store = db.store().await;
     test(&*store).await;
     store.close().await;

@@ -1,7 +1,7 @@
 //! The administration commands: each calls one use case of `heliogate-app` and prints its
 //! result, as text for people or as JSON with `--json`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context};
 use heliogate_app::admin::{
@@ -20,23 +20,63 @@ use crate::cli::{
 };
 use crate::settings::Settings;
 
-/// Prints `value` as JSON, or `text` for people.
-fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        let text = text();
-        if !text.is_empty() {
-            println!("{text}");
-        }
-    }
-    Ok(())
+/// Where a command reads a password and writes its answer: the process's standard streams
+/// (see `main`), or a caller's buffers.
+pub struct Io<'a> {
+    /// Answers as JSON (`--json`) rather than text for people.
+    pub json: bool,
+    pub input: &'a mut dyn BufRead,
+    pub output: &'a mut dyn Write,
+    /// Whether `input` is a person at a terminal, who can be asked for a password.
+    pub terminal: bool,
 }
 
-fn done(json: bool, message: String) -> anyhow::Result<()> {
-    print(json, &json!({ "ok": true, "message": message }), || {
-        message.clone()
-    })
+impl Io<'_> {
+    /// Writes `value` as JSON, or `text` for people.
+    pub(crate) fn print<T: Serialize>(
+        &mut self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            writeln!(self.output, "{}", serde_json::to_string_pretty(value)?)?;
+        } else {
+            let text = text();
+            if !text.is_empty() {
+                writeln!(self.output, "{text}")?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn done(&mut self, message: String) -> anyhow::Result<()> {
+        self.print(&json!({ "ok": true, "message": message }), || {
+            message.clone()
+        })
+    }
+
+    /// Reads a new password: one line of the input with `--password-stdin`, otherwise a
+    /// prompt on the terminal, asked twice.
+    fn read_password(&mut self, input: &PasswordInput) -> anyhow::Result<String> {
+        if input.password_stdin {
+            let mut line = String::new();
+            self.input
+                .read_line(&mut line)
+                .context("while reading the password from standard input")?;
+            return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
+        }
+        if !self.terminal {
+            bail!(
+                "standard input is not a terminal: pass --password-stdin to read the password from it"
+            );
+        }
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Again: ")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        Ok(first)
+    }
 }
 
 fn time(t: i64) -> String {
@@ -108,31 +148,7 @@ fn role_line(r: &RoleView) -> String {
     format!("{:<20} {}{mfa}", r.name, r.scopes.join(" "))
 }
 
-/// Reads a new password: one line of standard input with `--password-stdin`, otherwise a
-/// prompt on the terminal, asked twice.
-fn read_password(input: &PasswordInput) -> anyhow::Result<String> {
-    if input.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("while reading the password from standard input")?;
-        return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "standard input is not a terminal: pass --password-stdin to read the password from it"
-        );
-    }
-    let first = rpassword::prompt_password("Password: ")?;
-    let second = rpassword::prompt_password("Again: ")?;
-    if first != second {
-        bail!("the passwords do not match");
-    }
-    Ok(first)
-}
-
-pub async fn user(app: &App, json: bool, command: UserCommand) -> anyhow::Result<()> {
+pub async fn user(app: &App, io: &mut Io<'_>, command: UserCommand) -> anyhow::Result<()> {
     let store = app.store();
     let actor = Actor::cli();
     match command {
@@ -142,7 +158,7 @@ pub async fn user(app: &App, json: bool, command: UserCommand) -> anyhow::Result
             email,
             password,
         } => {
-            let password = read_password(&password)?;
+            let password = io.read_password(&password)?;
             let user = admin::add_user(
                 store,
                 &actor,
@@ -154,13 +170,13 @@ pub async fn user(app: &App, json: bool, command: UserCommand) -> anyhow::Result
                 },
             )
             .await?;
-            print(json, &user, || {
+            io.print(&user, || {
                 format!("created user {} ({})", user.name, user.roles.join(" "))
             })
         }
         UserCommand::List => {
             let users = admin::list_users(store).await?;
-            print(json, &users, || {
+            io.print(&users, || {
                 users
                     .iter()
                     .map(|u| {
@@ -179,7 +195,7 @@ pub async fn user(app: &App, json: bool, command: UserCommand) -> anyhow::Result
             shown["mfa"] = json!(factors);
             // An imported password hash, replaced by Argon2id at the next sign-in.
             shown["legacy_password"] = json!(legacy);
-            print(json, &shown, || {
+            io.print(&shown, || {
                 let totp = if factors.totp {
                     "authenticator app"
                 } else {
@@ -204,74 +220,73 @@ pub async fn user(app: &App, json: bool, command: UserCommand) -> anyhow::Result
         }
         UserCommand::SetRoles { name, roles } => {
             let user = admin::set_user_roles(app, &actor, &name, &roles).await?;
-            print(json, &user, || {
+            io.print(&user, || {
                 format!("user {} now has roles: {}", user.name, user.roles.join(" "))
             })
         }
         UserCommand::SetPassword { name, password } => {
             // Fail on an unknown user before asking for a password.
             admin::show_user(store, &name).await?;
-            let password = read_password(&password)?;
+            let password = io.read_password(&password)?;
             admin::set_password(app, &actor, &name, password).await?;
-            done(json, format!("password of {name} changed"))
+            io.done(format!("password of {name} changed"))
         }
         UserCommand::Disable { name } => {
             admin::set_disabled(app, &actor, &name, true).await?;
-            done(json, format!("user {name} disabled"))
+            io.done(format!("user {name} disabled"))
         }
         UserCommand::Enable { name } => {
             admin::set_disabled(app, &actor, &name, false).await?;
-            done(json, format!("user {name} enabled"))
+            io.done(format!("user {name} enabled"))
         }
         UserCommand::Delete { name } => {
             admin::delete_user(app, &actor, &name).await?;
-            done(json, format!("user {name} deleted"))
+            io.done(format!("user {name} deleted"))
         }
         UserCommand::Mfa(MfaCommand::Reset { name }) => {
             if mfa::reset(store, &actor, &name).await? {
-                done(json, format!("second factors of {name} removed"))
+                io.done(format!("second factors of {name} removed"))
             } else {
-                done(json, format!("{name} had no second factor"))
+                io.done(format!("{name} had no second factor"))
             }
         }
     }
 }
 
-pub async fn role(app: &App, json: bool, command: RoleCommand) -> anyhow::Result<()> {
+pub async fn role(app: &App, io: &mut Io<'_>, command: RoleCommand) -> anyhow::Result<()> {
     let store = app.store();
     let actor = Actor::cli();
     match command {
         RoleCommand::List => {
             let roles = admin::list_roles(store).await?;
-            print(json, &roles, || {
+            io.print(&roles, || {
                 roles.iter().map(role_line).collect::<Vec<_>>().join("\n")
             })
         }
         RoleCommand::Add { name, scopes } => {
             let role = admin::add_role(store, &actor, &name, &scopes).await?;
-            print(json, &role, || format!("created role {}", role_line(&role)))
+            io.print(&role, || format!("created role {}", role_line(&role)))
         }
         RoleCommand::SetScopes { name, scopes } => {
             let role = admin::set_role_scopes(app, &actor, &name, &scopes).await?;
-            print(json, &role, || format!("role {}", role_line(&role)))
+            io.print(&role, || format!("role {}", role_line(&role)))
         }
         RoleCommand::Delete { name } => {
             admin::delete_role(store, &actor, &name).await?;
-            done(json, format!("role {name} deleted"))
+            io.done(format!("role {name} deleted"))
         }
         RoleCommand::SetMfa { name, requirement } => {
             let required = requirement == MfaRequirement::Required;
             mfa::set_role_mfa(app, &actor, &name, required).await?;
             let how = if required { "must" } else { "may" };
-            done(
-                json,
-                format!("users of role {name} {how} sign in with a second factor"),
-            )
+            io.done(format!(
+                "users of role {name} {how} sign in with a second factor"
+            ))
         }
     }
 }
 
-pub async fn client(app: &App, json: bool, command: ClientCommand) -> anyhow::Result<()> {
+pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyhow::Result<()> {
     let store = app.store();
     let actor = Actor::cli();
     let issued = |issued: &admin::IssuedClient| {
@@ -315,11 +330,11 @@ pub async fn client(app: &App, json: bool, command: ClientCommand) -> anyhow::Re
                 resources,
             };
             let client = admin::add_client(store, &actor, input).await?;
-            print(json, &client, || issued(&client))
+            io.print(&client, || issued(&client))
         }
         ClientCommand::List => {
             let clients = admin::list_clients(store).await?;
-            print(json, &clients, || {
+            io.print(&clients, || {
                 clients
                     .iter()
                     .map(|c| format!("{}  {:<13} {}", c.client_id, c.client_type, c.name))
@@ -329,26 +344,23 @@ pub async fn client(app: &App, json: bool, command: ClientCommand) -> anyhow::Re
         }
         ClientCommand::Show { id } => {
             let client = admin::show_client(store, &id).await?;
-            print(json, &client, || client_text(&client))
+            io.print(&client, || client_text(&client))
         }
         ClientCommand::Delete { id } => {
             admin::delete_client(app, &actor, &id).await?;
-            done(json, format!("client {id} deleted"))
+            io.done(format!("client {id} deleted"))
         }
         ClientCommand::Enable { id } => {
             let enabled = admin::enable_client(app, &actor, &id).await?;
-            done(
-                json,
-                if enabled {
-                    format!("client {id} enabled")
-                } else {
-                    format!("client {id} was not disabled")
-                },
-            )
+            io.done(if enabled {
+                format!("client {id} enabled")
+            } else {
+                format!("client {id} was not disabled")
+            })
         }
         ClientCommand::RotateSecret { id } => {
             let client = admin::rotate_client_secret(app, &actor, &id).await?;
-            print(json, &client, || issued(&client))
+            io.print(&client, || issued(&client))
         }
         ClientCommand::Set {
             id,
@@ -367,7 +379,7 @@ pub async fn client(app: &App, json: bool, command: ClientCommand) -> anyhow::Re
             };
             let read = admin::show_client(store, &id).await?;
             match admin::change_client(app, &actor, &read, change).await? {
-                admin::Changed::Done(client) => print(json, &*client, || client_text(&client)),
+                admin::Changed::Done(client) => io.print(&*client, || client_text(&client)),
                 admin::Changed::Stale => Err(AppError::Conflict(format!(
                     "client {id} was changed meanwhile: try again"
                 ))
@@ -380,7 +392,7 @@ pub async fn client(app: &App, json: bool, command: ClientCommand) -> anyhow::Re
 pub async fn token(
     app: &App,
     settings: &Settings,
-    json: bool,
+    io: &mut Io<'_>,
     command: TokenCommand,
 ) -> anyhow::Result<()> {
     let store = app.store();
@@ -402,7 +414,7 @@ pub async fn token(
                     return Err(AppError::Invalid("name --user or --client".into()).into())
                 }
             };
-            return print(json, &page, || token_lines(&page));
+            return io.print(&page, || token_lines(&page));
         }
         TokenCommand::Revoke(target) => match (target.user, target.client) {
             (Some(user), _) => (
@@ -422,7 +434,7 @@ pub async fn token(
                 settings.throttle.window,
             )
             .await?;
-            return print(json, &purged, || {
+            return io.print(&purged, || {
                 format!(
                     "{} token(s) purged, {} audit record(s) older than {} days, {} idle sign-in counter(s)",
                     purged.purged,
@@ -433,7 +445,7 @@ pub async fn token(
             });
         }
     };
-    print(json, &json!({ what: count }), || {
+    io.print(&json!({ what: count }), || {
         format!("{count} token(s) {what}")
     })
 }
@@ -441,7 +453,7 @@ pub async fn token(
 pub async fn key(
     store: &dyn Store,
     settings: &Settings,
-    json: bool,
+    io: &mut Io<'_>,
     command: KeyCommand,
 ) -> anyhow::Result<()> {
     let keys = match command {
@@ -458,7 +470,7 @@ pub async fn key(
             .await?
         }
     };
-    print(json, &keys, || {
+    io.print(&keys, || {
         keys.iter()
             .map(|k| {
                 let retired = k
@@ -513,7 +525,11 @@ fn audit_line(e: &AuditEntry) -> String {
     .to_owned()
 }
 
-pub async fn audit(store: &dyn Store, json: bool, command: AuditCommand) -> anyhow::Result<()> {
+pub async fn audit(
+    store: &dyn Store,
+    io: &mut Io<'_>,
+    command: AuditCommand,
+) -> anyhow::Result<()> {
     let AuditCommand::List {
         user,
         client,
@@ -531,7 +547,7 @@ pub async fn audit(store: &dyn Store, json: bool, command: AuditCommand) -> anyh
         limit: Some(limit),
     };
     let page = admin::list_audit(store, query).await?;
-    print(json, &page, || {
+    io.print(&page, || {
         let mut lines: Vec<String> = page.events.iter().map(audit_line).collect();
         if let Some(next) = &page.next_cursor {
             lines.push(format!("(more: --cursor {next})"));

@@ -25,7 +25,7 @@ struct MappingFile {
 pub async fn run(
     store: &dyn Store,
     settings: &Settings,
-    json: bool,
+    io: &mut crate::commands::Io<'_>,
     command: ImportCommand,
 ) -> anyhow::Result<()> {
     let ImportCommand::FlaskOauthlib {
@@ -81,12 +81,7 @@ pub async fn run(
     .await?;
     progress.finish();
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", text(&report));
-    }
-    Ok(())
+    io.print(&report, || text(&report))
 }
 
 fn text(report: &ImportReport) -> String {

@@ -3,21 +3,12 @@
 //! Library crates return typed errors; here they become `anyhow` chains with context, printed
 //! as one line on standard error with a non-zero exit.
 
-mod cli;
-mod commands;
-mod import;
-mod serve;
-mod settings;
-
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
-use heliogate_store::{ConnectOptions, Store};
-
-use crate::cli::{Cli, Command};
-use crate::settings::{LogFormat, Settings};
+use heliogate::cli::{self, Cli, Command};
+use heliogate::settings::{LogFormat, Settings};
+use heliogate::{error_line, run, Io};
 
 fn main() -> ExitCode {
     let matches = match cli::command().try_get_matches() {
@@ -51,7 +42,16 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&e.into()),
     };
-    match runtime.block_on(run(cli, settings)) {
+    let json = cli.json;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let mut io = Io {
+        json,
+        input: &mut input,
+        output: &mut output,
+        terminal,
+    };
+    match runtime.block_on(run(cli, settings, &mut io)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
@@ -89,8 +89,7 @@ fn refuse_arguments(e: clap::Error) -> ExitCode {
 
 /// Prints an error chain as one line and picks the exit code.
 fn fail(e: &anyhow::Error) -> ExitCode {
-    let line = format!("{e:#}").replace('\n', " ");
-    eprintln!("heliogate: error: {line}");
+    eprintln!("{}", error_line(e));
     ExitCode::FAILURE
 }
 
@@ -109,48 +108,4 @@ fn init_logging(settings: &Settings) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-/// Opens the configured store and brings its schema up to date.
-pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store =
-        heliogate_store::connect(settings.database_url.expose(), &ConnectOptions::default())
-            .await
-            .with_context(|| format!("while opening the database {}", settings.database_url))?;
-    store
-        .migrate()
-        .await
-        .context("while migrating the database")?;
-    Ok(store)
-}
-
-async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
-    if let Command::Serve = cli.command {
-        return serve::run(settings).await;
-    }
-    let store = open_store(&settings).await?;
-    let app = heliogate_app::App::of_command(std::sync::Arc::clone(&store));
-    let result = match cli.command {
-        Command::Serve | Command::Completions { .. } => Ok(()),
-        Command::Migrate => {
-            let issuer = settings.issuer(settings.listen);
-            heliogate_app::admin::record_issuer(&*store, &issuer).await?;
-            let message = "the database schema is up to date";
-            if cli.json {
-                println!("{}", serde_json::json!({ "ok": true, "message": message }));
-            } else {
-                println!("{message}");
-            }
-            Ok(())
-        }
-        Command::User(command) => commands::user(&app, cli.json, command).await,
-        Command::Role(command) => commands::role(&app, cli.json, command).await,
-        Command::Client(command) => commands::client(&app, cli.json, command).await,
-        Command::Token(command) => commands::token(&app, &settings, cli.json, command).await,
-        Command::Key(command) => commands::key(&*store, &settings, cli.json, command).await,
-        Command::Audit(command) => commands::audit(&*store, cli.json, command).await,
-        Command::Import(command) => import::run(&*store, &settings, cli.json, command).await,
-    };
-    store.close().await;
-    result
 }

@@ -1,6 +1,7 @@
 //! `heliogate serve`: open and migrate the store, create the bootstrap administrator on a
 //! first start, serve until SIGINT or SIGTERM, and let in-flight requests finish.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +15,35 @@ use heliogate_store::Store;
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    if let Some(limit) = settings.password_hash_concurrency {
-        heliogate_app::password_hashing::set_concurrency(limit);
-    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("while binding {}", settings.listen))?;
+    prepare(settings, listener, Path::new("."))
+        .await?
+        .serve(shutdown_signal())
+        .await
+}
+
+/// A server ready to answer on its listener: store opened and migrated, keys made, the first
+/// administrator created.
+pub struct Ready {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    store: Arc<dyn Store>,
+    audit_retention_days: i64,
+    throttle_window: i64,
+}
+
+/// Everything `serve` does before it answers, on `listener`; a first administrator's password
+/// is handed over in `dir` when no terminal shows it.
+pub async fn prepare(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    dir: &Path,
+) -> anyhow::Result<Ready> {
+    if let Some(limit) = settings.password_hash_concurrency {
+        heliogate_app::password_hashing::set_concurrency(limit);
+    }
     let listening = listener
         .local_addr()
         .with_context(|| format!("while binding {}", settings.listen))?;
@@ -35,7 +59,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("while creating the first administrator")?
     {
-        hand_over_bootstrap_password(&password);
+        hand_over_bootstrap_password(&password, dir);
     }
     tracing::info!(
         listen = %listening,
@@ -81,19 +105,39 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         server_key,
         edge: within_descriptors(settings.edge),
     };
-    let state = AppState::new(store.clone(), config);
-    let purging = tokio::spawn(purge_hourly(
-        store.clone(),
-        settings.audit_retention_days,
-        settings.throttle.window,
-    ));
-    heliogate_http::serve(listener, state, shutdown_signal())
-        .await
-        .context("while serving")?;
-    purging.abort();
-    store.close().await;
-    tracing::info!("heliogate stopped");
-    Ok(())
+    Ok(Ready {
+        listener,
+        state: AppState::new(store.clone(), config),
+        store,
+        audit_retention_days: settings.audit_retention_days,
+        throttle_window: settings.throttle.window,
+    })
+}
+
+impl Ready {
+    /// The address the server answers on.
+    pub fn address(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Answers until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let purging = tokio::spawn(purge_hourly(
+            self.store.clone(),
+            self.audit_retention_days,
+            self.throttle_window,
+        ));
+        heliogate_http::serve(self.listener, self.state, shutdown)
+            .await
+            .context("while serving")?;
+        purging.abort();
+        self.store.close().await;
+        tracing::info!("heliogate stopped");
+        Ok(())
+    }
 }
 
 /// Where the first administrator's password is written when no terminal shows it.
@@ -101,9 +145,9 @@ const BOOTSTRAP_PASSWORD_FILE: &str = "heliogate-admin-password";
 
 /// The first administrator's password, shown once: on a terminal, printed there (never through
 /// the logger); otherwise — a service manager, a container, logs collected as JSON lines — it
-/// goes to a file in the working directory that only this user may read, and the log says
+/// goes to a file in `dir` (the working directory) that only this user may read, and the log says
 /// where, never what.
-fn hand_over_bootstrap_password(password: &str) {
+fn hand_over_bootstrap_password(password: &str, dir: &Path) {
     use std::io::{IsTerminal, Write};
     if std::io::stderr().is_terminal() {
         eprintln!(
@@ -119,12 +163,11 @@ fn hand_over_bootstrap_password(password: &str) {
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(BOOTSTRAP_PASSWORD_FILE)
+            .open(dir.join(BOOTSTRAP_PASSWORD_FILE))
             .and_then(|mut file| writeln!(file, "{password}"))
     };
-    let path = std::env::current_dir()
-        .map(|dir| dir.join(BOOTSTRAP_PASSWORD_FILE))
-        .unwrap_or_else(|_| BOOTSTRAP_PASSWORD_FILE.into());
+    let path = std::path::absolute(dir.join(BOOTSTRAP_PASSWORD_FILE))
+        .unwrap_or_else(|_| dir.join(BOOTSTRAP_PASSWORD_FILE));
     match written {
         Ok(()) => tracing::warn!(
             file = %path.display(),

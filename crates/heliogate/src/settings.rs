@@ -412,6 +412,27 @@ impl Settings {
         Self::check(config)
     }
 
+    /// The settings of `serve` given as `(HELIOGATE_NAME, value)` pairs rather than read from
+    /// the environment (a server started inside another program): each pair is passed as the
+    /// setting's flag, so it is parsed and checked exactly as on a command line.
+    pub fn for_serve(variables: &[(&str, &str)]) -> anyhow::Result<Self> {
+        use clap::FromArgMatches;
+        let command = crate::cli::command();
+        let mut args = vec!["heliogate".to_owned()];
+        for (name, value) in variables {
+            let flag = command
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|env| env == *name))
+                .and_then(|a| a.get_long())
+                .ok_or_else(|| anyhow::anyhow!("{name}: not a setting"))?;
+            args.push(format!("--{flag}={value}"));
+        }
+        args.push("serve".to_owned());
+        let matches = command.try_get_matches_from(args)?;
+        let cli = crate::cli::Cli::from_arg_matches(&matches)?;
+        Self::load(cli.settings, &matches, cli.config.as_deref())
+    }
+
     fn check(c: Config) -> anyhow::Result<Self> {
         let settings = Settings {
             database_url: c.database_url,

@@ -6,10 +6,11 @@ use crate::helpers::{Backend, Server, TestApp};
 use crate::webdriver::{chromedriver, Chrome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_person_signs_in_changes_the_password_and_signs_out() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["moderator"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["moderator"]).await;
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
 
@@ -64,11 +65,12 @@ async fn a_person_signs_in_changes_the_password_and_signs_out() {
 /// The same person turns on an authenticator app (the test computes its codes), keeps the
 /// recovery codes, and is asked for a code at the next sign-in; a replayed code is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
     use heliogate_core::mfa::TotpSecret;
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["reader"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["reader"]).await;
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
     let now = || {
@@ -129,10 +131,11 @@ async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
 /// A person adds a passkey on the account page (Chromium's virtual authenticator), then signs
 /// in with it alone, and with it as the second factor after the password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_person_adds_a_passkey_and_signs_in_with_it() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["reader"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["reader"]).await;
     // WebAuthn needs a domain name: the issuer is localhost, on a port chosen here.
     let port = crate::helpers::free_port();
     let base = format!("http://localhost:{port}");
@@ -175,6 +178,7 @@ async fn a_person_adds_a_passkey_and_signs_in_with_it() {
     chrome.wait_for_text(">alice</h1>").await;
     let audit = app
         .run(&["audit", "list", "--user", "alice", "--json"])
+        .await
         .json();
     let amrs: Vec<String> = audit["events"]
         .as_array()
@@ -190,12 +194,15 @@ async fn a_person_adds_a_passkey_and_signs_in_with_it() {
 /// password, makes recovery codes, signs in with one of them, and is locked out by wrong
 /// codes like by wrong passwords.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_role_requires_a_second_factor_and_wrong_codes_lock() {
     use heliogate_core::mfa::TotpSecret;
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["reader"]);
-    app.run(&["role", "set-mfa", "reader", "required"]).ok();
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["reader"]).await;
+    app.run(&["role", "set-mfa", "reader", "required"])
+        .await
+        .ok();
     let mut command = app.command();
     command.env("HELIOGATE_LOGIN_MAX_FAILURES", "3");
     let server = Server::start(command, app.dir.path()).await;

@@ -25,15 +25,16 @@ fn events(page: &Value) -> Vec<(String, String, String)> {
 fn list(app: &TestApp, filters: &[&str]) -> Value {
     let mut args = vec!["audit", "list", "--json"];
     args.extend_from_slice(filters);
-    app.run(&args).json()
+    app.run_process(&args).json()
 }
 
 async fn audit_list_filters_by_user_client_event_and_time(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let (svc, secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let server = app.serve(&[]).await;
     let issued = post_form(
         &server,
@@ -78,7 +79,7 @@ async fn audit_list_filters_by_user_client_event_and_time(app: TestApp) {
     assert!(events(&list(&app, &["--since", "2999-01-01T00:00:00Z"])).is_empty());
     // The text form: one line per record.
     let text = app
-        .run(&["audit", "list", "--client", &svc])
+        .run_process(&["audit", "list", "--client", &svc])
         .ok()
         .stdout
         .clone();
@@ -91,7 +92,7 @@ async fn audit_list_filters_by_user_client_event_and_time(app: TestApp) {
 
 async fn audit_list_pages_with_a_cursor_and_refuses_bad_filters(app: TestApp) {
     for name in ["ann", "ben", "cid"] {
-        app.add_user(name, &["reader"]);
+        app.add_user(name, &["reader"]).await;
     }
     let first = list(&app, &["--event", "user.created", "--limit", "2"]);
     assert_eq!(
@@ -122,7 +123,7 @@ async fn audit_list_pages_with_a_cursor_and_refuses_bad_filters(app: TestApp) {
     );
     assert!(second["next_cursor"].is_null());
     assert!(app
-        .run(&["audit", "list", "--limit", "2", "--event", "user.created"])
+        .run_process(&["audit", "list", "--limit", "2", "--event", "user.created"])
         .ok()
         .stdout
         .contains(&format!("--cursor {cursor}")));
@@ -137,6 +138,6 @@ async fn audit_list_pages_with_a_cursor_and_refuses_bad_filters(app: TestApp) {
     ] {
         let mut all = vec!["audit", "list"];
         all.extend_from_slice(args);
-        app.run(&all).refused(needle);
+        app.run_process(&all).refused(needle);
     }
 }

@@ -14,9 +14,9 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
-    app.add_user("owner", &["reader"]);
+    app.add_user("owner", &["reader"]).await;
     let issued = app
-        .run(&[
+        .run_process(&[
             "client",
             "add",
             "Notebook runner",
@@ -42,7 +42,7 @@ async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
     assert_eq!(stored.secret_hash, Some(SecretHash::of(secret)));
     assert_eq!(stored.owner.as_deref(), Some("owner"));
 
-    let shown = app.run(&["client", "show", id, "--json"]).json();
+    let shown = app.run_process(&["client", "show", id, "--json"]).json();
     assert_eq!(shown["name"], "Notebook runner");
     assert_eq!(shown["client_type"], "confidential");
     assert_eq!(
@@ -51,10 +51,10 @@ async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
     );
     assert_eq!(shown["scopes"], serde_json::json!(["read", "write"]));
     for out in [
-        app.run(&["client", "show", id]),
-        app.run(&["client", "show", id, "--json"]),
-        app.run(&["client", "list"]),
-        app.run(&["client", "list", "--json"]),
+        app.run_process(&["client", "show", id]),
+        app.run_process(&["client", "show", id, "--json"]),
+        app.run_process(&["client", "list"]),
+        app.run_process(&["client", "list", "--json"]),
     ] {
         assert!(out.ok().stdout.contains(id));
         assert!(
@@ -64,7 +64,7 @@ async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
         );
         assert!(!out.stdout.contains("secret_hash"));
     }
-    let text = app.run(&["client", "add", "plain", "--scope", "read"]);
+    let text = app.run_process(&["client", "add", "plain", "--scope", "read"]);
     assert!(
         text.ok().stdout.contains("client_secret: "),
         "{}",
@@ -74,7 +74,7 @@ async fn a_confidential_client_gets_a_secret_shown_once(app: TestApp) {
 
 async fn a_public_client_has_no_secret(app: TestApp) {
     let issued = app
-        .run(&[
+        .run_process(&[
             "client",
             "add",
             "Browser app",
@@ -92,7 +92,7 @@ async fn a_public_client_has_no_secret(app: TestApp) {
         .json();
     assert_eq!(issued["client_secret"], serde_json::Value::Null);
     let id = issued["client_id"].as_str().unwrap();
-    let shown = app.run(&["client", "show", id, "--json"]).json();
+    let shown = app.run_process(&["client", "show", id, "--json"]).json();
     assert_eq!(shown["client_type"], "public");
     assert_eq!(
         shown["grant_types"],
@@ -111,16 +111,19 @@ async fn a_public_client_has_no_secret(app: TestApp) {
         .unwrap()
         .secret_hash
         .is_none());
-    app.run(&["client", "rotate-secret", id]).refused("public");
+    app.run_process(&["client", "rotate-secret", id])
+        .refused("public");
 }
 
 async fn rotating_a_secret_replaces_it(app: TestApp) {
     let issued = app
-        .run(&["client", "add", "svc", "--scope", "read", "--json"])
+        .run_process(&["client", "add", "svc", "--scope", "read", "--json"])
         .json();
     let id = issued["client_id"].as_str().unwrap();
     let old = issued["client_secret"].as_str().unwrap();
-    let rotated = app.run(&["client", "rotate-secret", id, "--json"]).json();
+    let rotated = app
+        .run_process(&["client", "rotate-secret", id, "--json"])
+        .json();
     let new = rotated["client_secret"].as_str().unwrap();
     assert_eq!(rotated["client_id"], id);
     assert_ne!(old, new);
@@ -134,12 +137,12 @@ async fn rotating_a_secret_replaces_it(app: TestApp) {
         .secret_hash
         .unwrap();
     assert!(hash.matches(new) && !hash.matches(old));
-    app.run(&["client", "rotate-secret", "0000"])
+    app.run_process(&["client", "rotate-secret", "0000"])
         .refused("no client with id \"0000\"");
 }
 
 async fn refused_client_registrations_change_nothing(app: TestApp) {
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     let cases: &[(&[&str], &str)] = &[
         (
             &["client", "add", "web", "--redirect-uri", "not a uri"],
@@ -215,19 +218,19 @@ async fn refused_client_registrations_change_nothing(app: TestApp) {
         (&["client", "delete", "0000"], "no client with id \"0000\""),
     ];
     for (args, needle) in cases {
-        app.run(args).refused(needle);
+        app.run_process(args).refused(needle);
     }
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
 }
 
 async fn a_deleted_client_is_gone_with_its_tokens(app: TestApp) {
     let issued = app
-        .run(&["client", "add", "svc", "--scope", "read", "--json"])
+        .run_process(&["client", "add", "svc", "--scope", "read", "--json"])
         .json();
     let id = issued["client_id"].as_str().unwrap();
     let store = app.store().await;
     let token = crate::cli_tokens::insert_token(&*store, id, None, "t-svc").await;
-    app.run(&["client", "delete", id]).ok();
+    app.run_process(&["client", "delete", id]).ok();
     assert!(store.client(&client_id(id)).await.unwrap().is_none());
     assert!(store.access_token(&token).await.unwrap().is_none());
     assert_eq!(
@@ -238,7 +241,7 @@ async fn a_deleted_client_is_gone_with_its_tokens(app: TestApp) {
 
 async fn a_client_is_changed_under_the_rules_of_registration(app: TestApp) {
     let id = app
-        .run(&[
+        .run_process(&[
             "client",
             "add",
             "Web",
@@ -251,7 +254,7 @@ async fn a_client_is_changed_under_the_rules_of_registration(app: TestApp) {
         .unwrap()
         .to_owned();
     let changed = app
-        .run(&[
+        .run_process(&[
             "client",
             "set",
             &id,
@@ -277,7 +280,7 @@ async fn a_client_is_changed_under_the_rules_of_registration(app: TestApp) {
         serde_json::json!(["authorization_code", "refresh_token"])
     );
     // What registration refuses, a change refuses, and nothing changes.
-    app.run(&[
+    app.run_process(&[
         "client",
         "set",
         &id,
@@ -285,13 +288,13 @@ async fn a_client_is_changed_under_the_rules_of_registration(app: TestApp) {
         "http://evil.example/cb",
     ])
     .refused("https");
-    app.run(&["client", "set", &id, "--scope", "nope"])
+    app.run_process(&["client", "set", &id, "--scope", "nope"])
         .refused("unknown scope");
-    app.run(&["client", "set", &id, "--grant-type", "client_credentials"])
+    app.run_process(&["client", "set", &id, "--grant-type", "client_credentials"])
         .refused("redirect");
-    app.run(&["client", "set", "nope", "--name", "x"])
+    app.run_process(&["client", "set", "nope", "--name", "x"])
         .refused("no client");
-    let shown = app.run(&["client", "show", &id, "--json"]).json();
+    let shown = app.run_process(&["client", "show", &id, "--json"]).json();
     assert_eq!(shown["redirect_uris"], changed["redirect_uris"]);
     assert_eq!(shown["name"], "Web app");
 }

@@ -9,7 +9,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn the_original_roles_are_there_from_the_start(app: TestApp) {
-    let roles = app.run(&["role", "list", "--json"]).json();
+    let roles = app.run_process(&["role", "list", "--json"]).json();
     assert_eq!(
         roles,
         serde_json::json!([
@@ -20,7 +20,7 @@ async fn the_original_roles_are_there_from_the_start(app: TestApp) {
         ])
     );
     assert!(app
-        .run(&["role", "list"])
+        .run_process(&["role", "list"])
         .ok()
         .stdout
         .contains("moderator            read write"));
@@ -28,7 +28,7 @@ async fn the_original_roles_are_there_from_the_start(app: TestApp) {
 
 async fn a_role_is_added_changed_and_deleted(app: TestApp) {
     let role = app
-        .run(&[
+        .run_process(&[
             "role",
             "add",
             "forecaster",
@@ -44,34 +44,37 @@ async fn a_role_is_added_changed_and_deleted(app: TestApp) {
         serde_json::json!({ "name": "forecaster", "scopes": ["predict", "read"], "mfa_required": false })
     );
     // A second factor required of its users, and no longer.
-    app.run(&["role", "set-mfa", "forecaster", "required"]).ok();
+    app.run_process(&["role", "set-mfa", "forecaster", "required"])
+        .ok();
     assert!(app
-        .run(&["role", "list"])
+        .run_process(&["role", "list"])
         .ok()
         .stdout
         .contains("forecaster           predict read (second factor required)"));
-    app.run(&["role", "set-mfa", "forecaster", "optional"]).ok();
-    app.run(&["role", "set-mfa", "nobody", "required"])
+    app.run_process(&["role", "set-mfa", "forecaster", "optional"])
+        .ok();
+    app.run_process(&["role", "set-mfa", "nobody", "required"])
         .refused("no role named");
-    app.add_user("gina", &["forecaster"]);
+    app.add_user("gina", &["forecaster"]).await;
     assert_eq!(
-        app.run(&["user", "show", "gina", "--json"]).json()["scopes"],
+        app.run_process(&["user", "show", "gina", "--json"]).json()["scopes"],
         serde_json::json!(["predict", "read"])
     );
     // A scope some role holds becomes one a client may ask for.
-    app.run(&["client", "add", "predictor", "--scope", "predict"])
+    app.run_process(&["client", "add", "predictor", "--scope", "predict"])
         .ok();
 
     let role = app
-        .run(&["role", "set-scopes", "forecaster", "predict", "--json"])
+        .run_process(&["role", "set-scopes", "forecaster", "predict", "--json"])
         .json();
     assert_eq!(role["scopes"], serde_json::json!(["predict"]));
-    app.run(&["role", "delete", "forecaster"])
+    app.run_process(&["role", "delete", "forecaster"])
         .refused("held by 1 user");
-    app.run(&["user", "set-roles", "gina", "reader"]).ok();
-    app.run(&["role", "delete", "forecaster"]).ok();
+    app.run_process(&["user", "set-roles", "gina", "reader"])
+        .ok();
+    app.run_process(&["role", "delete", "forecaster"]).ok();
     let names: Vec<String> = app
-        .run(&["role", "list", "--json"])
+        .run_process(&["role", "list", "--json"])
         .json()
         .as_array()
         .unwrap()
@@ -87,19 +90,19 @@ async fn a_role_is_added_changed_and_deleted(app: TestApp) {
 }
 
 async fn refused_role_changes_change_nothing(app: TestApp) {
-    let before = app.snapshot();
-    app.run(&["role", "add", "reader", "--scope", "read"])
+    let before = app.snapshot().await;
+    app.run_process(&["role", "add", "reader", "--scope", "read"])
         .refused("already exists");
-    app.run(&["role", "add", "bad role", "--scope", "read"])
+    app.run_process(&["role", "add", "bad role", "--scope", "read"])
         .refused("role name");
-    app.run(&["role", "add", "quoted", "--scope", "a\"b"])
+    app.run_process(&["role", "add", "quoted", "--scope", "a\"b"])
         .refused("RFC 6749");
-    app.run(&["role", "add", "spaced", "--scope", "a b"])
+    app.run_process(&["role", "add", "spaced", "--scope", "a b"])
         .refused("RFC 6749");
-    app.run(&["role", "set-scopes", "ghost", "read"])
+    app.run_process(&["role", "set-scopes", "ghost", "read"])
         .refused("no role named \"ghost\"");
-    app.run(&["role", "delete", "ghost"])
+    app.run_process(&["role", "delete", "ghost"])
         .refused("no role named \"ghost\"");
-    assert_eq!(app.run(&["role", "add", "empty"]).code, 2);
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.run_process(&["role", "add", "empty"]).code, 2);
+    assert_eq!(app.snapshot().await, before);
 }

@@ -59,12 +59,12 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn tokens_are_revoked_by_user_and_client_setup(app: &TestApp) -> (String, String, String) {
-    let user = app.add_user("hana", &["reader"]);
+    let user = app.add_user("hana", &["reader"]).await;
     let one = app
-        .run(&["client", "add", "one", "--scope", "read", "--json"])
+        .run_process(&["client", "add", "one", "--scope", "read", "--json"])
         .json();
     let two = app
-        .run(&["client", "add", "two", "--scope", "read", "--json"])
+        .run_process(&["client", "add", "two", "--scope", "read", "--json"])
         .json();
     (
         user["id"].as_str().unwrap().to_owned(),
@@ -83,7 +83,7 @@ async fn tokens_are_revoked_by_user_or_client(app: TestApp) {
     let live = |t: Option<heliogate_store::AccessToken>| t.unwrap().is_live(now);
 
     assert_eq!(
-        app.run(&["token", "revoke", "--user", "hana", "--json"])
+        app.run_process(&["token", "revoke", "--user", "hana", "--json"])
             .json(),
         serde_json::json!({ "revoked": 2 })
     );
@@ -91,12 +91,12 @@ async fn tokens_are_revoked_by_user_or_client(app: TestApp) {
     assert!(!live(store.access_token(&b).await.unwrap()));
     assert!(live(store.access_token(&c).await.unwrap()));
     assert!(app
-        .run(&["token", "revoke", "--client", &two])
+        .run_process(&["token", "revoke", "--client", &two])
         .ok()
         .stdout
         .contains("1 token(s) revoked"));
     assert!(!live(store.access_token(&c).await.unwrap()));
-    app.run(&["token", "revoke", "--client", "0000"])
+    app.run_process(&["token", "revoke", "--client", "0000"])
         .refused("no client with id");
     let event = &store.recent_events(1).await.unwrap()[0];
     assert_eq!(
@@ -114,7 +114,8 @@ async fn expired_tokens_are_purged(app: TestApp) {
     ancient.at -= 400 * 86_400;
     store.record(&ancient).await.unwrap();
     assert_eq!(
-        app.run(&["token", "purge-expired", "--json"]).json(),
+        app.run_process(&["token", "purge-expired", "--json"])
+            .json(),
         serde_json::json!({ "purged": 1, "audit_records": 1, "login_counters": 0 })
     );
     assert!(store.access_token(&old).await.unwrap().is_none());
@@ -122,9 +123,9 @@ async fn expired_tokens_are_purged(app: TestApp) {
 }
 
 async fn revoke_needs_exactly_one_target(app: TestApp) {
-    assert_eq!(app.run(&["token", "revoke"]).code, 2);
+    assert_eq!(app.run_process(&["token", "revoke"]).code, 2);
     assert_eq!(
-        app.run(&["token", "revoke", "--user", "a", "--client", "b"])
+        app.run_process(&["token", "revoke", "--user", "a", "--client", "b"])
             .code,
         2
     );
@@ -137,20 +138,20 @@ async fn live_tokens_are_listed_without_their_values(app: TestApp) {
     insert_token(&*store, &two, Some(&user), "secret-b").await;
     insert_token(&*store, &two, None, "secret-c").await;
     let page = app
-        .run(&["token", "list", "--user", "hana", "--limit", "1", "--json"])
+        .run_process(&["token", "list", "--user", "hana", "--limit", "1", "--json"])
         .json();
     assert_eq!(page["tokens"].as_array().unwrap().len(), 1);
     assert_eq!(page["tokens"][0]["user"], "hana");
     let cursor = page["next_cursor"].as_str().unwrap();
     let rest = app
-        .run(&[
+        .run_process(&[
             "token", "list", "--user", "hana", "--cursor", cursor, "--json",
         ])
         .json();
     assert_eq!(rest["tokens"].as_array().unwrap().len(), 1);
     assert!(rest["next_cursor"].is_null());
     let text = app
-        .run(&["token", "list", "--client", &two])
+        .run_process(&["token", "list", "--client", &two])
         .ok()
         .stdout
         .clone();
@@ -160,5 +161,5 @@ async fn live_tokens_are_listed_without_their_values(app: TestApp) {
         text.contains("access_token") && text.contains("read"),
         "{text}"
     );
-    assert_eq!(app.run(&["token", "list"]).code, 2);
+    assert_eq!(app.run_process(&["token", "list"]).code, 2);
 }

@@ -15,7 +15,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn a_user_is_added_shown_and_listed(app: TestApp) {
-    let out = app.run_with_input(
+    let out = app.run_process_with_input(
         &[
             "user",
             "add",
@@ -39,7 +39,7 @@ async fn a_user_is_added_shown_and_listed(app: TestApp) {
     assert_eq!(added["disabled"], false);
     assert_eq!(added["id"].as_str().unwrap().len(), 36);
 
-    let mut shown = app.run(&["user", "show", "alice", "--json"]).json();
+    let mut shown = app.run_process(&["user", "show", "alice", "--json"]).json();
     // What `show` adds: the user's second factors, never a secret.
     assert_eq!(
         shown["mfa"],
@@ -52,15 +52,19 @@ async fn a_user_is_added_shown_and_listed(app: TestApp) {
         Some(false.into())
     );
     assert_eq!(shown, added);
-    let text = app.run(&["user", "show", "alice"]);
+    let text = app.run_process(&["user", "show", "alice"]);
     assert!(
         text.ok().stdout.contains("roles:    reader writer"),
         "{}",
         text.stdout
     );
-    let list = app.run(&["user", "list", "--json"]).json();
+    let list = app.run_process(&["user", "list", "--json"]).json();
     assert_eq!(list.as_array().unwrap().len(), 1);
-    assert!(app.run(&["user", "list"]).ok().stdout.contains("alice"));
+    assert!(app
+        .run_process(&["user", "list"])
+        .ok()
+        .stdout
+        .contains("alice"));
 
     let store = app.store().await;
     let user = store
@@ -76,7 +80,7 @@ async fn a_user_is_added_shown_and_listed(app: TestApp) {
 }
 
 async fn the_password_is_stored_as_argon2id_only(app: TestApp) {
-    app.run_with_input(
+    app.run_process_with_input(
         &["user", "add", "bob", "--role", "reader", "--password-stdin"],
         "p4ssw0rd-of-bob\r\n",
     )
@@ -103,10 +107,10 @@ async fn the_password_is_stored_as_argon2id_only(app: TestApp) {
 }
 
 async fn refused_user_additions_change_nothing(app: TestApp) {
-    app.add_user("carol", &["reader"]);
-    let before = app.snapshot();
+    app.add_user("carol", &["reader"]).await;
+    let before = app.snapshot().await;
     let pw = "a good long password\n";
-    app.run_with_input(
+    app.run_process_with_input(
         &[
             "user",
             "add",
@@ -118,12 +122,12 @@ async fn refused_user_additions_change_nothing(app: TestApp) {
         pw,
     )
     .refused("already exists");
-    app.run_with_input(
+    app.run_process_with_input(
         &["user", "add", "dave", "--role", "ghost", "--password-stdin"],
         pw,
     )
     .refused("no role named \"ghost\"");
-    app.run_with_input(
+    app.run_process_with_input(
         &[
             "user",
             "add",
@@ -135,7 +139,7 @@ async fn refused_user_additions_change_nothing(app: TestApp) {
         "\n",
     )
     .refused("must not be empty");
-    app.run_with_input(
+    app.run_process_with_input(
         &[
             "user",
             "add",
@@ -147,7 +151,7 @@ async fn refused_user_additions_change_nothing(app: TestApp) {
         "",
     )
     .refused("must not be empty");
-    app.run_with_input(
+    app.run_process_with_input(
         &[
             "user",
             "add",
@@ -159,7 +163,7 @@ async fn refused_user_additions_change_nothing(app: TestApp) {
         "short\n",
     )
     .refused("at least 10");
-    app.run_with_input(
+    app.run_process_with_input(
         &[
             "user",
             "add",
@@ -171,7 +175,7 @@ async fn refused_user_additions_change_nothing(app: TestApp) {
         pw,
     )
     .refused("user name");
-    app.run_with_input(
+    app.run_process_with_input(
         &[
             "user",
             "add",
@@ -186,23 +190,23 @@ async fn refused_user_additions_change_nothing(app: TestApp) {
     )
     .refused("e-mail");
     // No role at all is a usage error from the argument parser.
-    let usage = app.run_with_input(&["user", "add", "dave", "--password-stdin"], pw);
+    let usage = app.run_process_with_input(&["user", "add", "dave", "--password-stdin"], pw);
     assert_eq!(usage.code, 2, "{usage:?}");
     // Without a terminal and without --password-stdin there is nobody to ask.
-    app.run(&["user", "add", "dave", "--role", "reader"])
+    app.run_process(&["user", "add", "dave", "--role", "reader"])
         .refused("--password-stdin");
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
 }
 
 async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
-    app.add_user("erin", &["reader"]);
+    app.add_user("erin", &["reader"]).await;
     let user = app
-        .run(&["user", "set-roles", "erin", "moderator", "writer", "--json"])
+        .run_process(&["user", "set-roles", "erin", "moderator", "writer", "--json"])
         .json();
     assert_eq!(user["roles"], serde_json::json!(["moderator", "writer"]));
     assert_eq!(user["scopes"], serde_json::json!(["read", "write"]));
 
-    app.run_with_input(
+    app.run_process_with_input(
         &["user", "set-password", "erin", "--password-stdin"],
         "a brand new secret\n",
     )
@@ -215,7 +219,7 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
         .unwrap()
         .password_hash;
     assert!(password_hashing::verify(&hash, "a brand new secret"));
-    app.run_with_input(
+    app.run_process_with_input(
         &["user", "set-password", "erin", "--password-stdin"],
         "tiny\n",
     )
@@ -230,7 +234,7 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
         hash
     );
 
-    app.run(&["user", "disable", "erin"]).ok();
+    app.run_process(&["user", "disable", "erin"]).ok();
     assert!(
         store
             .user_by_name(&user_name("erin"))
@@ -240,10 +244,10 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
             .disabled
     );
     assert_eq!(
-        app.run(&["user", "show", "erin", "--json"]).json()["disabled"],
+        app.run_process(&["user", "show", "erin", "--json"]).json()["disabled"],
         true
     );
-    app.run(&["user", "enable", "erin"]).ok();
+    app.run_process(&["user", "enable", "erin"]).ok();
     assert!(
         !store
             .user_by_name(&user_name("erin"))
@@ -253,10 +257,10 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
             .disabled
     );
 
-    let before = app.snapshot();
-    app.run(&["user", "set-roles", "erin", "reader", "ghost"])
+    let before = app.snapshot().await;
+    app.run_process(&["user", "set-roles", "erin", "reader", "ghost"])
         .refused("no role named \"ghost\"");
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
     let events: Vec<String> = store
         .recent_events(10)
         .await
@@ -277,7 +281,7 @@ async fn roles_passwords_and_status_can_be_changed(app: TestApp) {
 }
 
 async fn commands_on_an_unknown_user_fail_cleanly(app: TestApp) {
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     for args in [
         &["user", "show", "nobody"][..],
         &["user", "set-roles", "nobody", "reader"],
@@ -286,38 +290,38 @@ async fn commands_on_an_unknown_user_fail_cleanly(app: TestApp) {
         &["user", "delete", "nobody"],
         &["token", "revoke", "--user", "nobody"],
     ] {
-        app.run(args).refused("no user named \"nobody\"");
+        app.run_process(args).refused("no user named \"nobody\"");
     }
-    app.run_with_input(
+    app.run_process_with_input(
         &["user", "set-password", "nobody", "--password-stdin"],
         "a good long password\n",
     )
     .refused("no user named");
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
 }
 
 async fn the_last_administrator_cannot_be_removed(app: TestApp) {
-    app.add_user("root", &["administrator"]);
-    let before = app.snapshot();
-    app.run(&["user", "delete", "root"])
+    app.add_user("root", &["administrator"]).await;
+    let before = app.snapshot().await;
+    app.run_process(&["user", "delete", "root"])
         .refused("no enabled administrator");
-    app.run(&["user", "disable", "root"])
+    app.run_process(&["user", "disable", "root"])
         .refused("no enabled administrator");
-    app.run(&["user", "set-roles", "root", "reader"])
+    app.run_process(&["user", "set-roles", "root", "reader"])
         .refused("no enabled administrator");
-    app.run(&["role", "set-scopes", "administrator", "read", "write"])
+    app.run_process(&["role", "set-scopes", "administrator", "read", "write"])
         .refused("no enabled administrator");
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
     // With a second administrator, the first may go.
-    app.add_user("ops", &["administrator"]);
-    app.run(&["user", "delete", "root"]).ok();
-    assert!(app.run(&["user", "show", "root"]).code != 0);
+    app.add_user("ops", &["administrator"]).await;
+    app.run_process(&["user", "delete", "root"]).ok();
+    assert!(app.run_process(&["user", "show", "root"]).code != 0);
 }
 
 async fn a_deleted_user_is_gone_with_their_tokens(app: TestApp) {
-    let user = app.add_user("frank", &["reader"]);
+    let user = app.add_user("frank", &["reader"]).await;
     let client = app
-        .run(&[
+        .run_process(&[
             "client",
             "add",
             "svc",
@@ -336,7 +340,7 @@ async fn a_deleted_user_is_gone_with_their_tokens(app: TestApp) {
         "t-frank",
     )
     .await;
-    app.run(&["user", "delete", "frank"]).ok();
+    app.run_process(&["user", "delete", "frank"]).ok();
     assert!(store
         .user_by_name(&user_name("frank"))
         .await

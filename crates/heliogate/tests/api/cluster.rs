@@ -12,15 +12,15 @@ async fn node(app: &TestApp, issuer: &str) -> Server {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn nodes_on_one_postgres_share_tokens_revocations_and_sessions() {
-    let Some(app) = TestApp::new(Backend::Postgres, module_path!()).await else {
-        return;
-    };
-    app.add_user("alice", &["reader"]);
+    let app = TestApp::new(Backend::Postgres).await;
+    app.add_user("alice", &["reader"]).await;
     let (id, secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let issuer = "https://login.cluster.example";
     let a = node(&app, issuer).await;

@@ -9,18 +9,12 @@ use std::time::{Duration, Instant};
 use crate::helpers::{free_port, Backend, TestApp};
 use crate::oauth_helpers::*;
 
-/// The Python that has Connexion 3, or `None` with a printed notice.
-fn python() -> Option<String> {
-    match std::env::var("HELIOGATE_CONNEXION_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            if std::env::var("HELIOGATE_REQUIRE_CONNEXION").is_ok_and(|v| v == "1") {
-                panic!("HELIOGATE_REQUIRE_CONNEXION=1 but HELIOGATE_CONNEXION_PYTHON is not set");
-            }
-            eprintln!("skipped: Connexion test (set HELIOGATE_CONNEXION_PYTHON to a Python with connexion 3)");
-            None
-        }
-    }
+/// The Python that has Connexion 3.
+fn python() -> String {
+    heliogate_store::testing::required_tool(
+        "HELIOGATE_CONNEXION_PYTHON",
+        "a Python with crates/heliogate/tests/connexion/requirements.txt",
+    )
 }
 
 struct Killed(Child);
@@ -33,11 +27,12 @@ impl Drop for Killed {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Connexion: HELIOGATE_CONNEXION_PYTHON"]
 async fn a_connexion_service_enforces_scopes_through_tokeninfo() {
-    let Some(python) = python() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("rita", &["reader"]);
-    let (id, secret) = register_web(&app);
+    let python = python();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("rita", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
 
     let port = free_port();

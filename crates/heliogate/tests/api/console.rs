@@ -41,8 +41,8 @@ async fn submit(browser: &Browser, path: &str, form: &[(&str, &str)]) -> (u16, S
 }
 
 async fn a_user_registers_an_application_within_their_scopes_and_deletes_it(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    app.add_user("bob", &["moderator"]);
+    app.add_user("alice", &["reader"]).await;
+    app.add_user("bob", &["moderator"]).await;
     let server = app.serve(&[]).await;
     let alice = signed_in(&server, "alice").await;
 
@@ -57,7 +57,7 @@ async fn a_user_registers_an_application_within_their_scopes_and_deletes_it(app:
 
     // Asking for a scope she does not hold, or posting without the form's token, registers
     // nothing.
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     let beyond = [
         ("csrf_token", csrf.as_str()),
         ("name", "Notebook"),
@@ -80,7 +80,7 @@ async fn a_user_registers_an_application_within_their_scopes_and_deletes_it(app:
     );
     let (status, _, _) = submit(&alice, "/account/clients", &beyond[1..]).await;
     assert_eq!(status, 403);
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
 
     let good = [
         ("csrf_token", csrf.as_str()),
@@ -96,7 +96,7 @@ async fn a_user_registers_an_application_within_their_scopes_and_deletes_it(app:
     let html = response.text().await.unwrap();
     let id = text_of(&html, "client-id");
     let secret = text_of(&html, "client-secret");
-    let shown: Value = app.run(&["client", "show", &id, "--json"]).json();
+    let shown: Value = app.run(&["client", "show", &id, "--json"]).await.json();
     assert_eq!(shown["owner"], "alice");
     assert_eq!(shown["scopes"], serde_json::json!(["read"]));
     assert_eq!(shown["introspect"], false);
@@ -145,9 +145,10 @@ async fn a_user_registers_an_application_within_their_scopes_and_deletes_it(app:
     let (status, to, _) = submit(&alice, "/account/clients/delete", &form).await;
     assert_eq!((status, to.as_str()), (303, "/account/clients?deleted=1"));
     assert_eq!(tokeninfo_status(&server, &token).await, 401);
-    app.run(&["client", "show", &id]).refused("no client");
+    app.run(&["client", "show", &id]).await.refused("no client");
     let audit = app
         .run(&["audit", "list", "--user", "alice", "--json"])
+        .await
         .json();
     let events: Vec<&str> = audit["events"]
         .as_array()
@@ -168,8 +169,8 @@ async fn a_user_registers_an_application_within_their_scopes_and_deletes_it(app:
 }
 
 async fn a_user_ends_another_of_their_sessions(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    app.add_user("bob", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
+    app.add_user("bob", &["reader"]).await;
     let server = app.serve(&[]).await;
     let laptop = signed_in(&server, "alice").await;
     let phone = signed_in(&server, "alice").await;
@@ -244,8 +245,8 @@ async fn many_users(app: &TestApp, count: usize) {
 }
 
 async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: TestApp) {
-    app.add_user("root", &["administrator"]);
-    app.add_user("alice", &["reader"]);
+    app.add_user("root", &["administrator"]).await;
+    app.add_user("alice", &["reader"]).await;
     many_users(&app, 55).await;
     let server = app.serve(&[]).await;
     let root = signed_in(&server, "root").await;
@@ -308,7 +309,7 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
         (status, to.as_str()),
         (303, "/admin/users/bob?done=changed")
     );
-    let shown = app.run(&["user", "show", "bob", "--json"]).json();
+    let shown = app.run(&["user", "show", "bob", "--json"]).await.json();
     assert_eq!(shown["roles"], serde_json::json!(["moderator"]));
     assert_eq!(shown["email"], "robert@example.org");
     assert_eq!(shown["disabled"], true);
@@ -339,8 +340,8 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     let (status, _, html) = submit(&root, "/admin/roles/reader/delete", &form).await;
     assert_eq!(status, 400);
     assert!(html.contains("role=\"alert\""), "{html}");
-    let role = |name: &str| {
-        let roles = app.run(&["role", "list", "--json"]).json();
+    let role = async |name: &str| {
+        let roles = app.run(&["role", "list", "--json"]).await.json();
         roles
             .as_array()
             .unwrap()
@@ -348,7 +349,7 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
             .find(|r| r["name"] == name)
             .cloned()
     };
-    assert!(role("reader").is_some());
+    assert!(role("reader").await.is_some());
     let change = [
         ("csrf_token", csrf.as_str()),
         ("read_scopes", "audit read"),
@@ -358,12 +359,12 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     let (status, _, _) = submit(&root, "/admin/roles/auditor", &change).await;
     assert_eq!(status, 303);
     assert_eq!(
-        role("auditor").unwrap()["scopes"],
+        role("auditor").await.unwrap()["scopes"],
         serde_json::json!(["audit"])
     );
     let (status, _, _) = submit(&root, "/admin/roles/auditor/delete", &form).await;
     assert_eq!(status, 303);
-    assert!(role("auditor").is_none());
+    assert!(role("auditor").await.is_none());
 
     // Clients: every one, with its owner.
     let alice = signed_in(&server, "alice").await;
@@ -436,7 +437,7 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     let (status, _, html) = submit(&root, "/admin/clients", &register).await;
     assert_eq!(status, 200);
     let api = text_of(&html, "client-id");
-    let shown = app.run(&["client", "show", &api, "--json"]).json();
+    let shown = app.run(&["client", "show", &api, "--json"]).await.json();
     assert_eq!(shown["owner"], "alice");
     assert_eq!(shown["introspect"], true);
     let (status, edit) = page(&root, &format!("/admin/clients/edit?id={api}")).await;
@@ -453,7 +454,7 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     ];
     let (status, to, _) = submit(&root, "/admin/clients/edit", &change).await;
     assert_eq!((status, to.as_str()), (303, "/admin/clients?changed=1"));
-    let shown = app.run(&["client", "show", &api, "--json"]).json();
+    let shown = app.run(&["client", "show", &api, "--json"]).await.json();
     assert_eq!(shown["name"], "Predictions API v2");
     assert_eq!(shown["scopes"], serde_json::json!(["read", "write"]));
     assert_eq!(shown["introspect"], false);
@@ -513,16 +514,14 @@ async fn administrators_manage_users_roles_clients_and_read_the_audit_log(app: T
     let form = [("csrf_token", csrf.as_str())];
     let (status, to, _) = submit(&root, "/admin/users/bob/delete", &form).await;
     assert_eq!((status, to.as_str()), (303, "/admin/users?deleted=1"));
-    app.run(&["user", "show", "bob"]).refused("no user");
+    app.run(&["user", "show", "bob"]).await.refused("no user");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_needs_admin_and_a_fresh_sign_in() {
-    let app = TestApp::new(crate::helpers::Backend::Sqlite, module_path!())
-        .await
-        .unwrap();
-    app.add_user("root", &["administrator"]);
-    app.add_user("alice", &["moderator"]);
+    let app = TestApp::new(crate::helpers::Backend::Sqlite).await;
+    app.add_user("root", &["administrator"]).await;
+    app.add_user("alice", &["moderator"]).await;
     let server: Server = app.serve(&[("HELIOGATE_ADMIN_REAUTH", "3")]).await;
 
     // Without `admin`: 403 on every page and form, and nothing changes.
@@ -539,14 +538,14 @@ async fn the_console_needs_admin_and_a_fresh_sign_in() {
         assert_eq!(status, 403, "{path}");
         assert!(html.contains("Not allowed"), "{html}");
     }
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     let form = [
         ("csrf_token", csrf.as_str()),
         ("name", "eve"),
         ("role", "administrator"),
     ];
     assert_eq!(submit(&alice, "/admin/users", &form).await.0, 403);
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
     // Strangers are sent to sign in.
     let stranger = Browser::new(&server);
     assert_eq!(
@@ -572,7 +571,7 @@ async fn the_console_needs_admin_and_a_fresh_sign_in() {
         (status, to.as_str()),
         (303, "/login?again=1&next=%2Fadmin%2F")
     );
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
     // Their own pages still open.
     assert_eq!(root.get("/account/sessions").await.status(), 200);
     let (status, login) = page(&root, "/login?again=1&next=%2Fadmin%2Fusers").await;
@@ -592,8 +591,8 @@ async fn the_console_needs_admin_and_a_fresh_sign_in() {
 }
 
 async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
-    app.add_user("alice", &["moderator"]);
-    app.add_user("bob", &["reader"]);
+    app.add_user("alice", &["moderator"]).await;
+    app.add_user("bob", &["reader"]).await;
     let server = app.serve(&[]).await;
     let alice = signed_in(&server, "alice").await;
     let csrf = alice.csrf("/account/tokens").await;
@@ -608,7 +607,7 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
     };
 
     // Refused: a scope she does not hold, no scope, a lifetime out of bounds, no form token.
-    let before = app.run(&["audit", "list", "--json"]).json();
+    let before = app.run(&["audit", "list", "--json"]).await.json();
     for (scopes, days, says) in [
         (
             &["read", "admin"][..],
@@ -626,7 +625,7 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
     }
     let form = [("name", "script"), ("scope", "read"), ("days", "30")];
     assert_eq!(alice.post("/account/tokens", &form).await.status(), 403);
-    assert_eq!(app.run(&["audit", "list", "--json"]).json(), before);
+    assert_eq!(app.run(&["audit", "list", "--json"]).await.json(), before);
 
     // Made: shown once, never cached, checked like any access token of hers.
     let response = make("nightly report", &["read"], "30").await;
@@ -640,7 +639,7 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(info["scope"], serde_json::json!(["read"]));
-    let alice_id = app.run(&["user", "show", "alice", "--json"]).json()["id"].clone();
+    let alice_id = app.run(&["user", "show", "alice", "--json"]).await.json()["id"].clone();
     assert_eq!(info["sub"], alice_id);
     assert_eq!(info["client_id"], heliogate_store::PERSONAL_TOKENS_CLIENT);
     let (_, listed) = page(&alice, "/account/tokens").await;
@@ -678,7 +677,9 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
     let html = make("deploy", &["write"], "7").await.text().await.unwrap();
     let write = text_of(&html, "token-value");
     assert_eq!(tokeninfo_status(&server, &write).await, 200);
-    app.run(&["user", "set-roles", "alice", "reader"]).ok();
+    app.run(&["user", "set-roles", "alice", "reader"])
+        .await
+        .ok();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(tokeninfo_status(&server, &write).await, 401);
     let (_, listed) = page(&alice, "/account/tokens").await;
@@ -689,7 +690,7 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it(app: TestApp) {
 }
 
 async fn an_application_has_no_more_than_its_owner_holds(app: TestApp) {
-    app.add_user("alice", &["moderator"]);
+    app.add_user("alice", &["moderator"]).await;
     let server = app.serve(&[]).await;
     let alice = signed_in(&server, "alice").await;
     let csrf = alice.csrf("/account/clients/new").await;
@@ -720,7 +721,9 @@ async fn an_application_has_no_more_than_its_owner_holds(app: TestApp) {
     assert_eq!(scope_of().await, "read write");
 
     // Alice loses `write`: her application asks for it in vain from then on.
-    app.run(&["user", "set-roles", "alice", "reader"]).ok();
+    app.run(&["user", "set-roles", "alice", "reader"])
+        .await
+        .ok();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(scope_of().await, "read");
     let form = [("grant_type", "client_credentials"), ("scope", "write")];
@@ -728,7 +731,7 @@ async fn an_application_has_no_more_than_its_owner_holds(app: TestApp) {
     assert_eq!(json_error(refused).await, (400, "invalid_scope".into()));
 
     // Disabled, she holds nothing: neither does it.
-    app.run(&["user", "disable", "alice"]).ok();
+    app.run(&["user", "disable", "alice"]).await.ok();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let form = [("grant_type", "client_credentials")];
     let refused = post_form(&server, "/oauth/token", Some((&id, &secret)), &form).await;

@@ -59,10 +59,11 @@ async fn register(chrome: &Chrome, server: &Server, name: &str) -> (String, Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_user_registers_an_application_signs_in_to_it_and_deletes_it() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["reader"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["reader"]).await;
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
     sign_in(&chrome, &server, "alice", PASSWORD).await;
@@ -110,10 +111,11 @@ async fn a_user_registers_an_application_signs_in_to_it_and_deletes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_user_makes_a_personal_token_uses_it_and_revokes_it() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["moderator"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["moderator"]).await;
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
     sign_in(&chrome, &server, "alice", PASSWORD).await;
@@ -133,7 +135,7 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it() {
         .await
         .unwrap();
     assert_eq!(info["scope"], serde_json::json!(["read"]));
-    let alice_id = app.run(&["user", "show", "alice", "--json"]).json()["id"].clone();
+    let alice_id = app.run(&["user", "show", "alice", "--json"]).await.json()["id"].clone();
     assert_eq!(info["sub"], alice_id);
     assert_eq!(info["client_id"], heliogate_store::PERSONAL_TOKENS_CLIENT);
 
@@ -154,10 +156,11 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn an_administrator_adds_a_user_who_then_signs_in() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("root", &["administrator"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("root", &["administrator"]).await;
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
     sign_in(&chrome, &server, "root", PASSWORD).await;
@@ -186,16 +189,17 @@ async fn an_administrator_adds_a_user_who_then_signs_in() {
         .click("form[action='/account/password'] button")
         .await;
     chrome.wait_for_url(&server.url("/?password=changed")).await;
-    let shown = app.run(&["user", "show", "bob", "--json"]).json();
+    let shown = app.run(&["user", "show", "bob", "--json"]).await.json();
     assert_eq!(shown["roles"], serde_json::json!(["reader"]));
     assert_eq!(shown["email"], "bob@example.org");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_stale_administrator_is_asked_to_sign_in_again() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("root", &["administrator"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("root", &["administrator"]).await;
     let mut command = app.command();
     command.env("HELIOGATE_ADMIN_REAUTH", "2");
     let server = Server::start(command, app.dir.path()).await;
@@ -218,10 +222,11 @@ async fn a_stale_administrator_is_asked_to_sign_in_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_user_without_admin_is_refused_the_administration() {
-    let Some(driver) = chromedriver() else { return };
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["moderator"]);
+    let driver = chromedriver();
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["moderator"]).await;
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
     sign_in(&chrome, &server, "alice", PASSWORD).await;
@@ -236,23 +241,14 @@ async fn a_user_without_admin_is_refused_the_administration() {
         .await;
 }
 
-/// axe-core's script, installed by `npm ci` in `tests/axe`; `None` with a printed notice (a
-/// failure when CI requires it).
-fn axe_script() -> Option<String> {
+/// axe-core's script, installed by `npm ci` in `tests/axe`.
+fn axe_script() -> String {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/axe/node_modules/axe-core/axe.min.js"
     ));
-    match std::fs::read_to_string(&path) {
-        Ok(script) => Some(script),
-        Err(_) if std::env::var("HELIOGATE_REQUIRE_AXE").is_ok_and(|v| v == "1") => {
-            panic!("HELIOGATE_REQUIRE_AXE=1 but {path:?} is missing: npm ci in tests/axe")
-        }
-        Err(_) => {
-            eprintln!("skipped: accessibility check (run `npm ci` in crates/heliogate/tests/axe)");
-            None
-        }
-    }
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("this test needs axe-core: run `npm ci` in tests/axe"))
 }
 
 /// The serious and critical violations axe finds on the page the browser shows.
@@ -278,18 +274,19 @@ async fn violations(chrome: &Chrome, axe: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a browser and axe-core: chromium, chromium-driver, npm ci in tests/axe"]
 async fn every_console_page_passes_the_accessibility_check() {
-    let Some(driver) = chromedriver() else { return };
-    let Some(axe) = axe_script() else { return };
+    let driver = chromedriver();
+    let axe = axe_script();
     let screenshots = std::env::var("HELIOGATE_SCREENSHOTS").is_ok_and(|v| v == "1");
     let shots = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../docs/screenshots"
     ));
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("root", &["administrator"]);
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("root", &["administrator"]).await;
     for name in ["alice", "bob", "carol"] {
-        app.add_user(name, &["reader"]);
+        app.add_user(name, &["reader"]).await;
     }
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;

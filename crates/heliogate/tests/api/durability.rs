@@ -16,7 +16,8 @@ async fn a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
     let (id, secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let mut server = Server::start(app.command(), app.dir.path()).await;
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -58,10 +58,10 @@ async fn sign_in_at_once(
 /// (with Retry-After) for one that found no free turn — never a dropped connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_parallel_sign_ins_keep_memory_bounded_and_all_get_an_answer() {
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
-    app.add_user("alice", &["reader"]);
-    let server = app
-        .serve(&[
+    let app = TestApp::new(Backend::Sqlite).await;
+    app.add_user("alice", &["reader"]).await;
+    let mut server = app
+        .serve_process(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "1000"),
             ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "100000"),
         ])
@@ -72,7 +72,7 @@ async fn a_thousand_parallel_sign_ins_keep_memory_bounded_and_all_get_an_answer(
         answers.keys().all(|s| matches!(s, 401 | 429 | 503)),
         "{answers:?}"
     );
-    let peak = peak_rss_mib(server.child.id());
+    let peak = peak_rss_mib(server.pid());
     eprintln!("peak RSS {peak} MiB; answers {answers:?}");
     assert!(peak < 150, "peak RSS {peak} MiB; answers {answers:?}");
     // The server is still there for the right password.
@@ -92,7 +92,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 /// The attempt is counted before the password is checked, atomically with the lock check: of
 /// 200 guesses at one account sent at once, at most `login_max_failures` are checked.
 async fn parallel_guesses_check_no_more_passwords_than_the_lock_allows(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "5"),
@@ -127,7 +127,7 @@ async fn parallel_guesses_check_no_more_passwords_than_the_lock_allows(app: Test
 /// A name can be as long as the body allows; what a refused attempt writes cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_user_name_writes_a_bounded_record() {
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite).await;
     let server = app.serve(&[]).await;
     let huge = "x".repeat(30_000);
     let answers = sign_in_at_once(&server, std::iter::once((huge, "a password".to_owned()))).await;
@@ -157,7 +157,7 @@ fn open_descriptors(pid: u32) -> usize {
 async fn slow_clients_cannot_starve_the_health_check_and_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite).await;
     let mut command = std::process::Command::new("sh");
     command
         .arg("-c")
@@ -172,9 +172,9 @@ async fn slow_clients_cannot_starve_the_health_check_and_are_closed() {
     command
         .env("HELIOGATE_DATABASE_URL", app.db.url())
         .env("HELIOGATE_HEADER_TIMEOUT", "3");
-    let server = Server::start(command, app.dir.path()).await;
+    let mut server = Server::start(command, app.dir.path()).await;
     let address = server.base.trim_start_matches("http://").to_owned();
-    let pid = server.child.id();
+    let pid = server.pid();
 
     let mut slow = Vec::new();
     for _ in 0..300 {

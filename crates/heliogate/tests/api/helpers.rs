@@ -1,5 +1,6 @@
-//! What every test needs: a fresh database, the binary run as a command or as a server, and a
-//! snapshot of the database to prove that a refused command changed nothing.
+//! What every test needs: a fresh database, the commands and the server run in the test's
+//! process or as the binary, and a snapshot of the database to prove that a refused command
+//! changed nothing.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -16,13 +17,11 @@ use serde_json::Value;
 use crate::constants::PASSWORD;
 
 /// Hands `test` a fresh app on `backend`: the runner of `for_each_backend!` here.
-pub async fn on(backend: Backend, name: &str, test: impl AsyncFnOnce(TestApp)) {
-    if let Some(app) = TestApp::new(backend, name).await {
-        test(app).await;
-    }
+pub async fn on(backend: Backend, test: impl AsyncFnOnce(TestApp)) {
+    test(TestApp::new(backend).await).await;
 }
 
-/// A fresh database, a working directory, and the binary pointed at both.
+/// A fresh database, a working directory, and the commands and server pointed at both.
 pub struct TestApp {
     pub backend: Backend,
     pub db: TestDatabase,
@@ -87,14 +86,13 @@ pub fn binary() -> &'static str {
 }
 
 impl TestApp {
-    /// A fresh app for the test named `test`; `None` when its backend is skipped.
-    pub async fn new(backend: Backend, test: &str) -> Option<Self> {
-        let db = TestDatabase::new(backend, test).await?;
-        Some(Self {
+    /// A fresh app on `backend`.
+    pub async fn new(backend: Backend) -> Self {
+        Self {
             backend,
-            db,
+            db: TestDatabase::new(backend).await,
             dir: tempfile::tempdir().unwrap(),
-        })
+        }
     }
 
     /// The binary as a command: in its own working directory, with only the settings given.
@@ -111,8 +109,58 @@ impl TestApp {
         cmd
     }
 
-    /// Runs `heliogate ARGS…` with `stdin` as standard input.
-    pub fn run_with_input(&self, args: &[&str], stdin: &str) -> Run {
+    /// Runs `heliogate ARGS…` with `stdin` as its input, inside the test's process: the
+    /// command line parsed, checked and carried out as the binary does, on this app's
+    /// database, with what it writes and its exit code.
+    pub async fn run_with_input(&self, args: &[&str], stdin: &str) -> Run {
+        let url = format!("--database-url={}", self.db.url());
+        let first = ["heliogate", url.as_str()];
+        let matches = match heliogate::cli::command().try_get_matches_from(first.iter().chain(args))
+        {
+            Ok(matches) => matches,
+            Err(e) => {
+                return Run {
+                    code: e.exit_code(),
+                    stdout: String::new(),
+                    stderr: e.render().to_string(),
+                }
+            }
+        };
+        let mut output = Vec::new();
+        let result = async {
+            let cli = <heliogate::cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
+            let settings = heliogate::settings::Settings::load(
+                cli.settings.clone(),
+                &matches,
+                cli.config.as_deref(),
+            )?;
+            let mut io = heliogate::Io {
+                json: cli.json,
+                input: &mut stdin.as_bytes(),
+                output: &mut output,
+                terminal: false,
+            };
+            heliogate::run(cli, settings, &mut io).await
+        }
+        .await;
+        let (code, stderr) = match result {
+            Ok(()) => (0, String::new()),
+            Err(e) => (1, heliogate::error_line(&e) + "\n"),
+        };
+        Run {
+            code,
+            stdout: String::from_utf8(output).unwrap(),
+            stderr,
+        }
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with_input(args, "").await
+    }
+
+    /// Runs the binary, `heliogate ARGS…`, with `stdin` as standard input: for what the
+    /// process itself does (exit codes, arguments from the environment, the terminal).
+    pub fn run_process_with_input(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self
             .command()
             .args(args)
@@ -126,17 +174,19 @@ impl TestApp {
         child.wait_with_output().unwrap().into()
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
-        self.run_with_input(args, "")
+    pub fn run_process(&self, args: &[&str]) -> Run {
+        self.run_process_with_input(args, "")
     }
 
     /// `user add NAME --role ROLE…` with a good password.
-    pub fn add_user(&self, name: &str, roles: &[&str]) -> Value {
+    pub async fn add_user(&self, name: &str, roles: &[&str]) -> Value {
         let mut args = vec!["user", "add", name, "--password-stdin", "--json"];
         for role in roles {
             args.extend(["--role", role]);
         }
-        self.run_with_input(&args, &format!("{PASSWORD}\n")).json()
+        self.run_with_input(&args, &format!("{PASSWORD}\n"))
+            .await
+            .json()
     }
 
     /// The store the binary writes to, opened beside it.
@@ -145,10 +195,10 @@ impl TestApp {
     }
 
     /// Everything an administrator can see, to compare before and after a refused command.
-    pub fn snapshot(&self) -> Value {
-        let users = self.run(&["user", "list", "--json"]).json();
-        let roles = self.run(&["role", "list", "--json"]).json();
-        let clients = self.run(&["client", "list", "--json"]).json();
+    pub async fn snapshot(&self) -> Value {
+        let users = self.run(&["user", "list", "--json"]).await.json();
+        let roles = self.run(&["role", "list", "--json"]).await.json();
+        let clients = self.run(&["client", "list", "--json"]).await.json();
         serde_json::json!({ "users": users, "roles": roles, "clients": clients })
     }
 
@@ -156,8 +206,23 @@ impl TestApp {
         self.dir.path().join(name)
     }
 
-    /// `heliogate serve` on this app's database, with extra settings.
+    /// The server of `heliogate serve` on this app's database, with extra settings, run
+    /// inside the test's process (on its own thread and runtime): what the binary serves,
+    /// without starting it.
     pub async fn serve(&self, env: &[(&str, &str)]) -> Server {
+        let mut variables = vec![
+            ("HELIOGATE_DATABASE_URL", self.db.url()),
+            ("HELIOGATE_LISTEN", "127.0.0.1:0"),
+        ];
+        variables.extend_from_slice(env);
+        let settings = heliogate::settings::Settings::for_serve(&variables)
+            .unwrap_or_else(|e| panic!("settings refused: {e:#}"));
+        Server::in_thread(settings, self.dir.path()).await
+    }
+
+    /// `heliogate serve` as a process on this app's database, with extra settings: for what
+    /// needs one (signals, memory, logs).
+    pub async fn serve_process(&self, env: &[(&str, &str)]) -> Server {
         let mut command = self.command();
         for (k, v) in env {
             command.env(k, v);
@@ -186,11 +251,21 @@ fn listening_address(log: &str) -> Option<String> {
     Some(rest.split_whitespace().next()?.to_owned())
 }
 
-/// A running `heliogate serve`, killed when dropped.
+/// A running server: a `heliogate serve` process, killed when dropped, or the same server on a
+/// thread of the test's process, stopped when dropped.
 pub struct Server {
-    pub child: Child,
     pub base: String,
-    pub stderr_path: PathBuf,
+    running: Running,
+}
+
+enum Running {
+    Process {
+        child: Child,
+        stderr_path: PathBuf,
+    },
+    Thread {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+    },
 }
 
 impl Server {
@@ -215,13 +290,12 @@ impl Server {
             .spawn()
             .unwrap();
         let mut server = Server {
-            child,
             base: String::new(),
-            stderr_path,
+            running: Running::Process { child, stderr_path },
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
+            if let Some(status) = server.child().try_wait().unwrap() {
                 panic!("serve exited with {status}: {}", server.stderr());
             }
             if server.base.is_empty() {
@@ -245,8 +319,66 @@ impl Server {
         }
     }
 
+    /// The server `serve` runs, prepared and served on a thread with its own runtime (the
+    /// test's own blocking calls, such as a CLI command, never stall it).
+    pub async fn in_thread(settings: heliogate::settings::Settings, dir: &Path) -> Server {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dir = dir.to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let ready = match heliogate::serve::prepare(settings, listener, &dir).await {
+                    Ok(ready) => ready,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{e:#}")));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(ready.address().unwrap()));
+                let _ = ready
+                    .serve(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+            runtime.shutdown_background();
+        });
+        let address = ready_rx
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("serve did not start: {e}"));
+        Server {
+            base: format!("http://{address}"),
+            running: Running::Thread { stop: Some(stop) },
+        }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        match &mut self.running {
+            Running::Process { child, .. } => child,
+            Running::Thread { .. } => panic!("a server in the test's process: use serve_process"),
+        }
+    }
+
+    /// The process id of a `serve` process.
+    pub fn pid(&mut self) -> u32 {
+        self.child().id()
+    }
+
+    /// What a `serve` process logged so far.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        match &self.running {
+            Running::Process { stderr_path, .. } => {
+                std::fs::read_to_string(stderr_path).unwrap_or_default()
+            }
+            Running::Thread { .. } => panic!("a server in the test's process: use serve_process"),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -254,10 +386,10 @@ impl Server {
     }
 
     /// Sends a signal by name (`TERM`, `INT`, `KILL`).
-    pub fn signal(&self, name: &str) {
+    pub fn signal(&mut self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
+            .arg(self.pid().to_string())
             .status()
             .unwrap();
         assert!(status.success());
@@ -267,7 +399,7 @@ impl Server {
     pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child().try_wait().unwrap() {
                 return status.code();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -281,8 +413,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.running {
+            Running::Process { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::Thread { stop } => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+            }
+        }
     }
 }
 

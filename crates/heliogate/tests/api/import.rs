@@ -13,25 +13,18 @@ use crate::helpers::{Backend, Browser, TestApp};
 use crate::oauth_helpers::*;
 
 heliogate_store::for_each_backend!(crate::helpers::on;
+    #[ignore = "needs the original stack: HELIOGATE_FLASK_PYTHON"]
     an_installation_of_the_original_design_moves_over_unnoticed,
+    #[ignore = "needs the original stack: HELIOGATE_FLASK_PYTHON"]
     a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing,
 );
 
-/// The Python with the original stack, or `None` with a printed notice.
-fn python() -> Option<String> {
-    match std::env::var("HELIOGATE_FLASK_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            if std::env::var("HELIOGATE_REQUIRE_FLASK").is_ok_and(|v| v == "1") {
-                panic!("HELIOGATE_REQUIRE_FLASK=1 but HELIOGATE_FLASK_PYTHON is not set");
-            }
-            eprintln!(
-                "skipped: Flask-OAuthlib import test (set HELIOGATE_FLASK_PYTHON to a Python with \
-                 crates/heliogate/tests/flask-oauthlib/requirements.txt)"
-            );
-            None
-        }
-    }
+/// The Python with the original stack.
+fn python() -> String {
+    heliogate_store::testing::required_tool(
+        "HELIOGATE_FLASK_PYTHON",
+        "a Python with crates/heliogate/tests/flask-oauthlib/requirements.txt",
+    )
 }
 
 /// Builds a source database with the original stack; what it made.
@@ -57,7 +50,7 @@ fn source(python: &str, url: &str, extra: &[&str]) -> Value {
 fn import(app: &TestApp, url: &str, extra: &[&str]) -> crate::helpers::Run {
     let mut args = vec!["import", "flask-oauthlib", "--from", url, "--json"];
     args.extend_from_slice(extra);
-    app.run(&args)
+    app.run_process(&args)
 }
 
 fn tally(report: &Value, what: &str) -> [u64; 4] {
@@ -65,11 +58,11 @@ fn tally(report: &Value, what: &str) -> [u64; 4] {
 }
 
 async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestApp) {
-    let Some(python) = python() else { return };
+    let python = python();
     // The source on the test's engine: a SQLite file, or a PostgreSQL database of its own.
     let source_db = match app.backend {
         Backend::Sqlite => None,
-        Backend::Postgres => TestDatabase::postgres("import source").await,
+        Backend::Postgres => Some(TestDatabase::postgres().await),
     };
     let url = match &source_db {
         Some(db) => db.url().to_owned(),
@@ -78,11 +71,11 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
     let made = source(&python, &url, &[]);
 
     // A dry run reports and writes nothing.
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     let dry = import(&app, &url, &["--dry-run"]).json();
     assert_eq!(dry["dry_run"], true);
     assert_eq!(tally(&dry, "users"), [4, 3, 0, 1]);
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
 
     let run = import(&app, &url, &[]);
     let report = run.json();
@@ -101,11 +94,13 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
             && reason.contains("http is allowed only for loopback"),
         "{reason}"
     );
-    let legacy = app.run(&["client", "show", "legacy-http", "--json"]).json();
+    let legacy = app
+        .run_process(&["client", "show", "legacy-http", "--json"])
+        .json();
     assert_eq!(legacy["disabled"], true);
     assert_eq!(legacy["redirect_uris"], serde_json::json!([]));
     assert_eq!(report["tokens_expired"], 1);
-    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    let shown = app.run_process(&["user", "show", "alice", "--json"]).json();
     assert_eq!(shown["legacy_password"], true);
 
     let server = app.serve(&[]).await;
@@ -118,7 +113,7 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
             303,
             "{name}"
         );
-        let shown = app.run(&["user", "show", name, "--json"]).json();
+        let shown = app.run_process(&["user", "show", name, "--json"]).json();
         assert_eq!(shown["legacy_password"], false);
     }
     // An inactive user came disabled.
@@ -160,7 +155,7 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
     )
     .await;
     assert_eq!(refused.status(), 401);
-    app.run(&[
+    app.run_process(&[
         "client",
         "set",
         "legacy-http",
@@ -172,7 +167,7 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
         "refresh_token",
     ])
     .ok();
-    let enabled = app.run(&["client", "enable", "legacy-http"]);
+    let enabled = app.run_process(&["client", "enable", "legacy-http"]);
     assert_eq!(enabled.ok().stdout.trim(), "client legacy-http enabled");
     let answer = post_form(
         &server,
@@ -200,19 +195,19 @@ async fn an_installation_of_the_original_design_moves_over_unnoticed(app: TestAp
     assert_eq!(tokeninfo_status(&server, expired).await, 401);
 
     // A second run brings nothing new and changes nothing.
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     let again = import(&app, &url, &[]).json();
     assert_eq!(tally(&again, "users"), [4, 0, 3, 1], "{again}");
     assert_eq!(tally(&again, "clients"), [3, 0, 3, 0], "{again}");
     assert_eq!(tally(&again, "tokens"), [5, 0, 4, 1], "{again}");
-    assert_eq!(app.snapshot(), before);
+    assert_eq!(app.snapshot().await, before);
 }
 
 async fn a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing(app: TestApp) {
-    let Some(python) = python() else { return };
+    let python = python();
     let url = format!("sqlite:///{}", app.path("renamed.db").display());
     source(&python, &url, &["--rename-username"]);
-    let before = app.snapshot();
+    let before = app.snapshot().await;
     import(&app, &url, &[]).refused("no column name or username");
     let mapping = app.path("mapping.toml");
     std::fs::write(&mapping, "[columns.user]\nname = \"login\"\n").unwrap();
@@ -220,7 +215,7 @@ async fn a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing(ap
     assert_eq!(tally(&report, "users"), [4, 3, 0, 1], "{report}");
 
     // A file that is no database, and one cut in half: refused, nothing written.
-    let after = app.snapshot();
+    let after = app.snapshot().await;
     assert_ne!(after, before);
     let garbage = app.path("garbage.db");
     std::fs::write(&garbage, b"this is not a database").unwrap();
@@ -230,6 +225,6 @@ async fn a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing(ap
     for broken in [&garbage, &half] {
         let run = import(&app, &format!("sqlite:///{}", broken.display()), &[]);
         assert_ne!(run.code, 0, "{run:?}");
-        assert_eq!(app.snapshot(), after);
+        assert_eq!(app.snapshot().await, after);
     }
 }

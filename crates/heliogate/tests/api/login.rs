@@ -30,7 +30,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
-    app.add_user("alice", &["reader", "writer"]);
+    app.add_user("alice", &["reader", "writer"]).await;
     let server = app
         .serve(&[("HELIOGATE_INSTANCE_NAME", "Flarecast login")])
         .await;
@@ -59,7 +59,7 @@ async fn a_stranger_signs_in_and_comes_back(app: TestApp) {
 }
 
 async fn the_session_id_is_new_at_every_sign_in(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     // An id planted by an attacker before sign-in is never adopted.
@@ -101,7 +101,7 @@ async fn the_session_id_is_new_at_every_sign_in(app: TestApp) {
 }
 
 async fn signing_out_ends_the_session_on_the_server(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", PASSWORD).await;
@@ -120,7 +120,7 @@ async fn signing_out_ends_the_session_on_the_server(app: TestApp) {
 }
 
 async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", PASSWORD).await;
@@ -217,7 +217,7 @@ async fn forms_without_a_valid_csrf_token_are_refused(app: TestApp) {
 }
 
 async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     for (next, expected) in [
         ("/account?tab=apps", "/account?tab=apps"),
@@ -262,7 +262,7 @@ async fn next_only_ever_leads_to_a_local_path(app: TestApp) {
 }
 
 async fn a_wrong_password_and_an_unknown_user_look_the_same(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "1000"),
@@ -320,7 +320,7 @@ async fn a_wrong_password_and_an_unknown_user_look_the_same(app: TestApp) {
 }
 
 async fn repeated_failures_are_throttled_per_account(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
@@ -389,8 +389,8 @@ async fn address_locked(app: &TestApp, addr: &str) -> bool {
 }
 
 async fn repeated_failures_are_throttled_per_address(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    app.add_user("bob", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
+    app.add_user("bob", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES_PER_ADDRESS", "4"),
@@ -433,7 +433,7 @@ async fn repeated_failures_are_throttled_per_address(app: TestApp) {
 }
 
 async fn a_trusted_proxy_names_the_client_that_the_address_lock_counts(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_TRUSTED_PROXIES", "127.0.0.0/8"),
@@ -473,7 +473,7 @@ async fn a_trusted_proxy_names_the_client_that_the_address_lock_counts(app: Test
 /// http is sent to the https issuer (pages) or refused (everything else).
 async fn plain_http_reported_by_a_trusted_proxy_goes_to_https(app: TestApp) {
     let issuer = "https://login.example.org";
-    app.run(&["--issuer", issuer, "migrate"]).ok();
+    app.run(&["--issuer", issuer, "migrate"]).await.ok();
     let proxied = app
         .serve(&[
             ("HELIOGATE_ISSUER", issuer),
@@ -517,14 +517,14 @@ async fn plain_http_reported_by_a_trusted_proxy_goes_to_https(app: TestApp) {
 }
 
 async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    app.add_user("bob", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
+    app.add_user("bob", &["reader"]).await;
     let server = app.serve(&[]).await;
     let alice = Browser::new(&server);
     let bob = Browser::new(&server);
     alice.sign_in("alice", PASSWORD).await;
     bob.sign_in("bob", PASSWORD).await;
-    app.run(&["user", "disable", "alice"]).ok();
+    app.run(&["user", "disable", "alice"]).await.ok();
     assert_eq!(location(&alice.get("/").await), "/login?next=%2F");
     let refused = alice.sign_in("alice", PASSWORD).await;
     assert_eq!(refused.status(), 401);
@@ -533,15 +533,15 @@ async fn a_disabled_or_deleted_user_is_signed_out(app: TestApp) {
         .await
         .unwrap()
         .contains("Wrong user name or password."));
-    app.run(&["user", "enable", "alice"]).ok();
+    app.run(&["user", "enable", "alice"]).await.ok();
     assert_eq!(alice.sign_in("alice", PASSWORD).await.status(), 303);
 
-    app.run(&["user", "delete", "bob"]).ok();
+    app.run(&["user", "delete", "bob"]).await.ok();
     assert_eq!(bob.get("/").await.status(), 303);
 }
 
 async fn a_password_change_ends_the_other_sessions(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let laptop = Browser::new(&server);
     let phone = Browser::new(&server);
@@ -624,7 +624,7 @@ async fn a_password_change_ends_the_other_sessions(app: TestApp) {
 }
 
 async fn an_idle_session_ends(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", PASSWORD).await;
@@ -648,7 +648,7 @@ async fn an_idle_session_ends(app: TestApp) {
 }
 
 async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     for path in ["/login", "/login?next=%2F"] {
@@ -703,6 +703,7 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
     // Behind https, the cookie is Secure and host-bound. Changing the issuer of an
     // installation is done on purpose, with migrate.
     app.run(&["--issuer", "https://login.example.org", "migrate"])
+        .await
         .ok();
     let https = app
         .serve(&[("HELIOGATE_ISSUER", "https://login.example.org")])
@@ -737,7 +738,7 @@ async fn cookies_and_headers_are_those_of_a_security_product(app: TestApp) {
 }
 
 async fn malformed_requests_get_a_clear_error_and_change_nothing(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     let csrf = browser.csrf("/login").await;
@@ -797,7 +798,7 @@ async fn malformed_requests_get_a_clear_error_and_change_nothing(app: TestApp) {
 }
 
 async fn sign_ins_and_outs_are_audited(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     browser.sign_in("alice", "wrong password!").await;
@@ -841,7 +842,7 @@ async fn sign_ins_and_outs_are_audited(app: TestApp) {
 /// The password form's current password is a guess like a sign-in: it counts against the
 /// account's lock, and past it the form is refused unchecked.
 async fn wrong_current_passwords_count_against_the_lock(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
@@ -888,7 +889,7 @@ async fn wrong_current_passwords_count_against_the_lock(app: TestApp) {
 /// until the user's next sign-in, which checks it once and replaces it with Argon2id.
 async fn a_carried_over_md5_hash_signs_in_once_and_becomes_argon2id(app: TestApp) {
     use md5::Digest;
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let old = "the password of 2016";
     let digest = format!("{:x}", md5::Md5::digest(format!("{old}alice").as_bytes()));
     let legacy = heliogate_core::legacy::legacy_md5_hash(&digest.to_uppercase()).unwrap();
@@ -905,7 +906,7 @@ async fn a_carried_over_md5_hash_signs_in_once_and_becomes_argon2id(app: TestApp
         .set_password_hash(&user_name("alice"), &legacy, 0, None, &event)
         .await
         .unwrap();
-    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    let shown = app.run(&["user", "show", "alice", "--json"]).await.json();
     assert_eq!(shown["legacy_password"], true);
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
@@ -930,7 +931,7 @@ async fn a_carried_over_md5_hash_signs_in_once_and_becomes_argon2id(app: TestApp
     // The old password signs in, once as MD5: the hash is Argon2id from then on.
     assert_eq!(browser.sign_in("alice", old).await.status(), 303);
     assert!(hash(store.clone()).await.starts_with("$argon2id$"));
-    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    let shown = app.run(&["user", "show", "alice", "--json"]).await.json();
     assert_eq!(shown["legacy_password"], false);
     let again = Browser::new(&server);
     assert_eq!(again.sign_in("alice", old).await.status(), 303);
@@ -942,6 +943,7 @@ async fn a_carried_over_md5_hash_signs_in_once_and_becomes_argon2id(app: TestApp
             "user.password_upgraded",
             "--json",
         ])
+        .await
         .json();
     assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
 }

@@ -1,5 +1,8 @@
-//! Integration tests: the real `heliogate` binary, driven as a user drives it, on SQLite and on
-//! PostgreSQL, each test on a fresh database.
+//! Integration tests: heliogate driven as a user drives it, on SQLite and on PostgreSQL, each test
+//! on a fresh database. The server and the commands run inside the test's process (the same
+//! code the binary runs: `TestApp::serve`, `TestApp::run`); the real binary is started where a
+//! process is what is tested — the command line itself, settings, signals, kill -9, memory,
+//! several nodes, browsers (`TestApp::serve_process`, `TestApp::run_process`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod constants;

@@ -6,6 +6,7 @@ use crate::helpers::{Browser, TestApp};
 use crate::oauth_helpers::{client_token, http, post_form, register, PASSWORD};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
+    #[ignore = "needs prometheus-client's strict parser: HELIOGATE_API_TOOLS_PYTHON"]
     metrics_count_requests_tokens_checks_and_sign_ins,
     metrics_are_only_for_the_allowed_networks,
 );
@@ -85,9 +86,7 @@ fn every_histogram_adds_up(text: &str) {
 /// Runs Python's strict OpenMetrics parser (prometheus_client, PyPI) over `text`, where CI
 /// installed it.
 fn strict_parser_accepts(text: &str) {
-    let Some(python) = crate::admin_api::validator_python() else {
-        return;
-    };
+    let python = crate::admin_api::validator_python();
     let check = "import sys\n\
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
 families = list(parse(sys.stdin.read()))\n\
@@ -132,7 +131,7 @@ fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn metrics_count_requests_tokens_checks_and_sign_ins(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let (id, secret) = register(
         &app,
         &[
@@ -142,7 +141,8 @@ async fn metrics_count_requests_tokens_checks_and_sign_ins(app: TestApp) {
             "read",
             "--introspect",
         ],
-    );
+    )
+    .await;
     let client = (id.as_str(), secret.as_deref().unwrap());
     let server = app.serve(&[("HELIOGATE_LOGIN_MAX_FAILURES", "2")]).await;
     let before = scrape(&server).await;

@@ -97,7 +97,7 @@ async fn sign_in_with(server: &crate::helpers::Server, code: &str) -> (Browser, 
 }
 
 async fn an_authenticator_app_is_set_up_and_asked_for_after_the_password(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let (secret, codes) = set_up(&browser).await;
@@ -153,6 +153,7 @@ async fn an_authenticator_app_is_set_up_and_asked_for_after_the_password(app: Te
     assert_eq!(location(&plain.sign_in("alice", PASSWORD).await), "/");
     let audit = app
         .run(&["audit", "list", "--user", "alice", "--json"])
+        .await
         .json();
     let events: Vec<&str> = audit["events"]
         .as_array()
@@ -170,7 +171,7 @@ async fn an_authenticator_app_is_set_up_and_asked_for_after_the_password(app: Te
 }
 
 async fn a_recovery_code_signs_in_once(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let (_, codes) = set_up(&browser).await;
@@ -180,7 +181,7 @@ async fn a_recovery_code_signs_in_once(app: TestApp) {
     assert_eq!(location(&signed), "/account/x");
     let (_, again) = sign_in_with(&server, &codes[3]).await;
     assert_eq!(again.status(), 401);
-    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    let shown = app.run(&["user", "show", "alice", "--json"]).await.json();
     assert_eq!(shown["mfa"]["totp"], true);
     assert_eq!(shown["mfa"]["recovery_codes_left"], 9);
     // New codes replace the old ones.
@@ -198,8 +199,8 @@ async fn a_recovery_code_signs_in_once(app: TestApp) {
     let (_, new) = sign_in_with(&server, &fresh[0]).await;
     assert_eq!(new.status(), 303);
     // An administrator resets a user who lost both.
-    app.run(&["user", "mfa", "reset", "alice"]);
-    let shown = app.run(&["user", "show", "alice", "--json"]).json();
+    app.run(&["user", "mfa", "reset", "alice"]).await;
+    let shown = app.run(&["user", "show", "alice", "--json"]).await.json();
     assert_eq!(shown["mfa"]["totp"], false);
     assert_eq!(
         location(&Browser::new(&server).sign_in("alice", PASSWORD).await),
@@ -208,8 +209,8 @@ async fn a_recovery_code_signs_in_once(app: TestApp) {
 }
 
 async fn a_role_that_requires_a_second_factor_leads_through_setting_one_up(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    app.run(&["role", "set-mfa", "reader", "required"]);
+    app.add_user("alice", &["reader"]).await;
+    app.run(&["role", "set-mfa", "reader", "required"]).await;
     let server = app.serve(&[]).await;
     let browser = Browser::new(&server);
     let first = browser.sign_in("alice", PASSWORD).await;
@@ -250,7 +251,7 @@ async fn a_role_that_requires_a_second_factor_leads_through_setting_one_up(app: 
 }
 
 async fn wrong_codes_lock_like_wrong_passwords(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[
             ("HELIOGATE_LOGIN_MAX_FAILURES", "3"),
@@ -298,7 +299,7 @@ fn as_a_browser_sends(fields: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 async fn an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_given(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let (id, secret) = register(
         &app,
         &[
@@ -309,7 +310,8 @@ async fn an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_gi
             "--scope",
             "read",
         ],
-    );
+    )
+    .await;
     let client = (id.as_str(), secret.as_deref().unwrap());
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
@@ -431,7 +433,7 @@ async fn an_application_asks_for_a_second_factor_and_the_id_token_says_it_was_gi
 async fn authenticator_secrets_are_sealed_under_the_key_encryption_key(app: TestApp) {
     use base64::Engine;
     let kek = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let server = app
         .serve(&[("HELIOGATE_KEY_ENCRYPTION_KEY", kek.as_str())])
         .await;
@@ -451,7 +453,7 @@ async fn authenticator_secrets_are_sealed_under_the_key_encryption_key(app: Test
 }
 
 async fn passkey_ceremonies_refuse_what_a_page_did_not_send(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     // WebAuthn needs a domain name: the issuer is localhost.
     let port = crate::helpers::free_port();
     let mut command = app.command();

@@ -22,8 +22,8 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn rfc_6749_4_1_authorization_code_with_pkce_through_sign_in_and_consent(app: TestApp) {
-    let user = app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    let user = app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let client = oauth_client(&server, &id, Some(&secret));
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -142,8 +142,8 @@ async fn rfc_6749_4_1_authorization_code_with_pkce_through_sign_in_and_consent(a
 }
 
 async fn rfc_6749_4_1_1_consent_is_remembered_and_a_larger_request_asks_again(app: TestApp) {
-    app.add_user("alice", &["moderator"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["moderator"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let client = oauth_client(&server, &id, Some(&secret));
     let browser = signed_in(&server, "alice").await;
@@ -174,8 +174,8 @@ async fn rfc_6749_4_1_1_consent_is_remembered_and_a_larger_request_asks_again(ap
 }
 
 async fn rfc_6749_4_1_2_1_a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, _) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, _) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let evil = "https%3A%2F%2Fevil.example%2Fcb";
@@ -206,12 +206,13 @@ async fn rfc_6749_4_1_2_1_a_bad_client_or_redirect_uri_gets_a_page_never_a_redir
 }
 
 async fn rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let (svc, _) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let cb = "http%3A%2F%2F127.0.0.1%2Fcallback";
@@ -275,12 +276,12 @@ async fn rfc_6749_4_1_2_1_later_errors_go_back_with_state_and_iss(app: TestApp) 
 }
 
 async fn rfc_9700_2_1_1_pkce_is_required_of_every_client_unless_relaxed_and_checked(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let public_args = ["--public", "--redirect-uri", CALLBACK, "--scope", "read"];
-    let (public, _) = register(&app, &public_args);
-    let (web, web_secret) = register_web(&app);
+    let (public, _) = register(&app, &public_args).await;
+    let (web, web_secret) = register_web(&app).await;
     let web_args = ["--redirect-uri", CALLBACK, "--scope", "read"];
-    let (id, secret) = register(&app, &[&web_args[..], &["--pkce-optional"]].concat());
+    let (id, secret) = register(&app, &[&web_args[..], &["--pkce-optional"]].concat()).await;
     let secret = secret.unwrap();
     // Only a confidential client may be let off.
     app.run(
@@ -291,6 +292,7 @@ async fn rfc_9700_2_1_1_pkce_is_required_of_every_client_unless_relaxed_and_chec
         ]
         .concat(),
     )
+    .await
     .refused("only a confidential client may omit it");
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
@@ -388,8 +390,8 @@ async fn rfc_9700_2_1_1_pkce_is_required_of_every_client_unless_relaxed_and_chec
 }
 
 async fn the_account_page_withdraws_an_applications_access(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let client = oauth_client(&server, &id, Some(&secret));
@@ -450,11 +452,11 @@ async fn the_account_page_withdraws_an_applications_access(app: TestApp) {
 /// redirect URI, so a remembered consent does not answer for a public client, unless an
 /// administrator marked it trusted; `prompt=consent` asks whoever the client is.
 async fn rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let public = ["--public", "--redirect-uri", CALLBACK, "--scope", "read"];
-    let (untrusted, _) = register(&app, &public);
-    let (trusted, _) = register(&app, &[&public[..], &["--trusted"]].concat());
-    let (web, _) = register_web(&app);
+    let (untrusted, _) = register(&app, &public).await;
+    let (trusted, _) = register(&app, &[&public[..], &["--trusted"]].concat()).await;
+    let (web, _) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let url = |id: &str, extra: &str| {
@@ -489,8 +491,8 @@ async fn rfc_8252_8_6_a_public_client_is_asked_again_unless_trusted(app: TestApp
 /// `state` may be 2,048 characters, and hold a backslash: the request comes back after the
 /// sign-in in the middle of it, exactly as sent.
 async fn a_long_or_unusual_authorization_request_survives_the_sign_in(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, _) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, _) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let state = format!("{}\\", "s".repeat(2047));
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();

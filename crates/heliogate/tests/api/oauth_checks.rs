@@ -16,12 +16,13 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn rfc_7009_revocation(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let (other, other_secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let other_secret = other_secret.unwrap();
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
@@ -75,8 +76,8 @@ async fn rfc_7009_revocation(app: TestApp) {
 }
 
 async fn rfc_7662_introspection(app: TestApp) {
-    let user = app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    let user = app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let (rs, rs_secret) = register(
         &app,
         &[
@@ -86,17 +87,20 @@ async fn rfc_7662_introspection(app: TestApp) {
             "read",
             "--introspect",
         ],
-    );
+    )
+    .await;
     let rs_secret = rs_secret.unwrap();
     let (other, other_secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let other_secret = other_secret.unwrap();
     let (public, _) = register(
         &app,
         &["--public", "--redirect-uri", CALLBACK, "--scope", "read"],
-    );
+    )
+    .await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let tokens = code_flow(
@@ -185,7 +189,7 @@ async fn rfc_7662_introspection(app: TestApp) {
     .await;
     assert_eq!(json_error(by_public).await, (401, "invalid_client".into()));
     // Revoked by another process (the CLI), as by another node: seen within one second.
-    app.run(&["token", "revoke", "--user", "alice"]).ok();
+    app.run(&["token", "revoke", "--user", "alice"]).await.ok();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let revoked = post_form(
         &server,
@@ -208,7 +212,8 @@ async fn tokeninfo_speaks_the_original_contract(app: TestApp) {
             "--scope",
             "write",
         ],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let server = app.serve(&[("HELIOGATE_ACCESS_TOKEN_TTL", "2")]).await;
     let issue = || async {
@@ -340,7 +345,8 @@ async fn oauth_events_are_audited(app: TestApp) {
     let (id, secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let server = app.serve(&[]).await;
     let token: Value = post_form(

@@ -16,10 +16,10 @@ pub type Client =
     oauth2::basic::BasicClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointSet>;
 
 /// Registers a client with the CLI; its id and, when confidential, its secret.
-pub fn register(app: &TestApp, extra: &[&str]) -> (String, Option<String>) {
+pub async fn register(app: &TestApp, extra: &[&str]) -> (String, Option<String>) {
     let mut args = vec!["client", "add", "Test app", "--json"];
     args.extend_from_slice(extra);
-    let out = app.run(&args).json();
+    let out = app.run(&args).await.json();
     (
         out["client_id"].as_str().unwrap().to_owned(),
         out["client_secret"].as_str().map(str::to_owned),
@@ -27,7 +27,7 @@ pub fn register(app: &TestApp, extra: &[&str]) -> (String, Option<String>) {
 }
 
 /// A web application: confidential, authorization code and refresh, read and write.
-pub fn register_web(app: &TestApp) -> (String, String) {
+pub async fn register_web(app: &TestApp) -> (String, String) {
     let (id, secret) = register(
         app,
         &[
@@ -46,7 +46,8 @@ pub fn register_web(app: &TestApp) -> (String, String) {
             "--scope",
             "offline_access",
         ],
-    );
+    )
+    .await;
     (id, secret.unwrap())
 }
 
@@ -238,7 +239,7 @@ pub async fn code_flow(
 }
 
 /// A user with an e-mail address, for the claims.
-pub fn add_carol(app: &TestApp) -> String {
+pub async fn add_carol(app: &TestApp) -> String {
     let out = app
         .run_with_input(
             &[
@@ -254,6 +255,7 @@ pub fn add_carol(app: &TestApp) -> String {
             ],
             &format!("{PASSWORD}\n"),
         )
+        .await
         .json();
     out["id"].as_str().unwrap().to_owned()
 }

@@ -20,8 +20,8 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn rfc_6749_4_1_2_a_code_works_once_and_a_replay_revokes_its_tokens(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let client = oauth_client(&server, &id, Some(&secret));
@@ -64,9 +64,9 @@ async fn rfc_6749_4_1_2_a_code_works_once_and_a_replay_revokes_its_tokens(app: T
 }
 
 async fn rfc_6749_4_1_3_a_code_is_bound_to_its_client_and_redirect_uri(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
-    let (other, other_secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
+    let (other, other_secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let client = oauth_client(&server, &id, Some(&secret));
@@ -130,12 +130,14 @@ async fn rfc_6749_2_3_client_authentication_takes_exactly_one_method(app: TestAp
     let (id, secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let (public, _) = register(
         &app,
         &["--public", "--redirect-uri", CALLBACK, "--scope", "read"],
-    );
+    )
+    .await;
     let server = app.serve(&[]).await;
     let cc = [("grant_type", "client_credentials")];
     // client_secret_basic and client_secret_post both work.
@@ -215,9 +217,10 @@ async fn rfc_6749_4_4_client_credentials(app: TestApp) {
             "--scope",
             "openid",
         ],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
-    let (web, web_secret) = register_web(&app);
+    let (web, web_secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let client = oauth_client(&server, &id, Some(&secret));
     let token = client
@@ -307,7 +310,8 @@ async fn rfc_6749_5_2_malformed_token_requests_are_invalid_request(app: TestApp)
     let (id, secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let server = app.serve(&[]).await;
     let token_url = server.url("/oauth/token");
@@ -409,8 +413,8 @@ async fn rfc_6749_5_2_malformed_token_requests_are_invalid_request(app: TestApp)
 }
 
 async fn rfc_6749_6_refresh_rotates_narrows_and_never_widens(app: TestApp) {
-    app.add_user("alice", &["moderator"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["moderator"]).await;
+    let (id, secret) = register_web(&app).await;
     let (no_refresh, no_refresh_secret) = register(
         &app,
         &[
@@ -421,7 +425,8 @@ async fn rfc_6749_6_refresh_rotates_narrows_and_never_widens(app: TestApp) {
             "--scope",
             "read",
         ],
-    );
+    )
+    .await;
     let no_refresh_secret = no_refresh_secret.unwrap();
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
@@ -465,7 +470,9 @@ async fn rfc_6749_6_refresh_rotates_narrows_and_never_widens(app: TestApp) {
     assert_eq!(json_error(wider).await, (400, "invalid_scope".into()));
     // A role taken away ends the refresh tokens, and the access tokens that carry a scope
     // it gave; the application asks the user again.
-    app.run(&["user", "set-roles", "alice", "reader"]).ok();
+    app.run(&["user", "set-roles", "alice", "reader"])
+        .await
+        .ok();
     let after = post_form(
         &server,
         "/oauth/token",
@@ -504,8 +511,8 @@ async fn rfc_6749_6_refresh_rotates_narrows_and_never_widens(app: TestApp) {
 }
 
 async fn rfc_9700_4_14_a_replayed_refresh_token_revokes_its_family(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;
     let client = oauth_client(&server, &id, Some(&secret));

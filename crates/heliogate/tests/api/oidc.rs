@@ -25,7 +25,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
 );
 
 async fn oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes(app: TestApp) {
-    let carol = add_carol(&app);
+    let carol = add_carol(&app).await;
     let (id, secret) = register(
         &app,
         &[
@@ -46,7 +46,8 @@ async fn oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes(app
             "--scope",
             "read",
         ],
-    );
+    )
+    .await;
     let server = app.serve(&[("HELIOGATE_ID_TOKEN_TTL", "300")]).await;
     let http = http();
     let issuer = IssuerUrl::new(server.base.clone()).unwrap();
@@ -186,8 +187,8 @@ async fn oidc_core_3_1_a_relying_party_library_signs_a_user_in_and_refreshes(app
 }
 
 async fn oidc_core_5_3_userinfo_answers_by_the_token_and_its_scope(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, secret) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, secret) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let client = oauth_client(&server, &id, Some(&secret));
     let browser = signed_in(&server, "alice").await;
@@ -309,8 +310,8 @@ async fn discovery_and_rfc_8414_are_one_document_and_the_keys_are_published(app:
 }
 
 async fn oidc_core_3_1_2_1_prompt_and_max_age_are_honoured(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (id, _) = register_web(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (id, _) = register_web(&app).await;
     let server = app.serve(&[]).await;
     let url = |extra: &str| {
         format!(
@@ -415,7 +416,7 @@ async fn openid_tokens(
 }
 
 async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(app: TestApp) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let back = "http://127.0.0.1/signed-out";
     let (id, secret) = register(
         &app,
@@ -429,7 +430,8 @@ async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(a
             "--scope",
             "read",
         ],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let server = app.serve(&[]).await;
     let discovery: Value = http()
@@ -559,7 +561,7 @@ async fn verify_for(
 async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_like_opaque_ones(
     app: TestApp,
 ) {
-    let alice = app.add_user("alice", &["reader"])["id"]
+    let alice = app.add_user("alice", &["reader"]).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -575,7 +577,8 @@ async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_l
             "--signing-alg",
             "ES256",
         ],
-    );
+    )
+    .await;
     let service_secret = service_secret.unwrap();
     let (web, web_secret) = register(
         &app,
@@ -589,9 +592,11 @@ async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_l
             "--access-token-format",
             "jwt",
         ],
-    );
+    )
+    .await;
     let web_secret = web_secret.unwrap();
     app.run(&["client", "add", "x", "--access-token-format", "paseto"])
+        .await
         .refused("unknown access token format");
     let server = app.serve(&[]).await;
 
@@ -662,8 +667,8 @@ async fn rfc_9068_jwt_access_tokens_verify_locally_and_are_checked_and_revoked_l
 }
 
 async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: TestApp) {
-    app.add_user("alice", &["reader"]);
-    let (web, web_secret) = register_openid(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (web, web_secret) = register_openid(&app).await;
     let issuer = "http://login.heliogate.test";
     let before = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
     let browser = signed_in(&before, "alice").await;
@@ -672,7 +677,7 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
     let (old_header, _) = verify_for(&before, issuer, &old_token).await;
 
     // With the default overlap, the new keys are published but do not sign yet.
-    let listed = app.run(&["key", "rotate", "--json"]).json();
+    let listed = app.run(&["key", "rotate", "--json"]).await.json();
     let states = |listed: &Value, state: &str| {
         listed
             .as_array()
@@ -689,13 +694,14 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
     // published until what it signed has expired.
     let listed = app
         .run(&["--key-rotation-overlap", "0", "key", "rotate", "--json"])
+        .await
         .json();
     assert_eq!(
         (states(&listed, "signing"), states(&listed, "published")),
         (2, 4),
         "{listed}"
     );
-    assert_eq!(app.run(&["key", "list", "--json"]).json(), listed);
+    assert_eq!(app.run(&["key", "list", "--json"]).await.json(), listed);
 
     // A node started now signs with the new key and still verifies the old token.
     let after = app.serve(&[("HELIOGATE_ISSUER", issuer)]).await;
@@ -711,8 +717,8 @@ async fn a_key_rotation_publishes_first_and_keeps_old_tokens_verifiable(app: Tes
 
 async fn signing_keys_are_sealed_under_the_key_encryption_key(app: TestApp) {
     use base64::Engine;
-    app.add_user("alice", &["reader"]);
-    let (web, web_secret) = register_openid(&app);
+    app.add_user("alice", &["reader"]).await;
+    let (web, web_secret) = register_openid(&app).await;
     let kek = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
     let issuer = "http://sealed.heliogate.test";
     let server = app
@@ -743,12 +749,14 @@ async fn signing_keys_are_sealed_under_the_key_encryption_key(app: TestApp) {
         assert!(stderr.contains("HELIOGATE_KEY_ENCRYPTION_KEY"), "{stderr}");
     }
     // A malformed key is refused by name.
-    let out = app.run(&["--key-encryption-key", "short", "key", "list"]);
+    let out = app
+        .run(&["--key-encryption-key", "short", "key", "list"])
+        .await;
     out.refused("key_encryption_key");
 }
 
 /// A confidential OpenID Connect client: its id and secret.
-fn register_openid(app: &TestApp) -> (String, String) {
+async fn register_openid(app: &TestApp) -> (String, String) {
     let (id, secret) = register(
         app,
         &[
@@ -759,6 +767,7 @@ fn register_openid(app: &TestApp) -> (String, String) {
             "--scope",
             "read",
         ],
-    );
+    )
+    .await;
     (id, secret.unwrap())
 }

@@ -55,7 +55,8 @@ async fn rfc_8707_section_2_resource_sets_the_audience_of_client_credentials_tok
             &resources,
         ]
         .concat(),
-    );
+    )
+    .await;
     let jwt_client = (jwt_id.as_str(), jwt_secret.as_deref().unwrap());
     let (opaque_id, opaque_secret) = register(
         &app,
@@ -64,7 +65,8 @@ async fn rfc_8707_section_2_resource_sets_the_audience_of_client_credentials_tok
             &resources,
         ]
         .concat(),
-    );
+    )
+    .await;
     let opaque_client = (opaque_id.as_str(), opaque_secret.as_deref().unwrap());
     app.run(&[
         "client",
@@ -73,8 +75,9 @@ async fn rfc_8707_section_2_resource_sets_the_audience_of_client_credentials_tok
         "--resource",
         "https://api.example.org/#part",
     ])
+    .await
     .refused("must not have a fragment");
-    let shown = app.run(&["client", "show", &jwt_id, "--json"]).json();
+    let shown = app.run(&["client", "show", &jwt_id, "--json"]).await.json();
     assert_eq!(shown["resources"], serde_json::json!([API, REPORTS]));
     let server = app.serve(&[]).await;
 
@@ -175,7 +178,7 @@ async fn rfc_8707_section_2_resource_sets_the_audience_of_client_credentials_tok
 async fn rfc_8707_section_2_1_a_code_keeps_its_resources_and_the_token_request_only_narrows_them(
     app: TestApp,
 ) {
-    app.add_user("alice", &["reader"]);
+    app.add_user("alice", &["reader"]).await;
     let (id, secret) = register(
         &app,
         &[
@@ -190,7 +193,8 @@ async fn rfc_8707_section_2_1_a_code_keeps_its_resources_and_the_token_request_o
             "--resource",
             REPORTS,
         ],
-    );
+    )
+    .await;
     let client = (id.as_str(), secret.as_deref().unwrap());
     let server = app.serve(&[]).await;
     let browser = signed_in(&server, "alice").await;

@@ -110,7 +110,7 @@ async fn health_answers_and_sigterm_stops_cleanly(app: TestApp) {
 }
 
 async fn a_schema_newer_than_the_binary_is_refused(app: TestApp) {
-    app.run(&["migrate"]).ok();
+    app.run_process(&["migrate"]).ok();
     let insert =
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                   VALUES (99999, 'from the future', TRUE, X'00', 0)";
@@ -129,11 +129,11 @@ async fn a_schema_newer_than_the_binary_is_refused(app: TestApp) {
                 .unwrap();
         }
     }
-    app.run(&["migrate"])
+    app.run_process(&["migrate"])
         .refused("newer than this heliogate knows");
-    app.run(&["user", "list"])
+    app.run_process(&["user", "list"])
         .refused("newer than this heliogate knows");
-    let serve = app.run(&["serve"]);
+    let serve = app.run_process(&["serve"]);
     assert_ne!(serve.code, 0);
     assert!(
         serve.stderr.contains("newer than this heliogate knows"),
@@ -220,10 +220,9 @@ async fn wait_for_status(server: &Server, path: &str, want: u16, within: Duratio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn readiness_follows_postgres_through_an_outage() {
-    let Some(app) = TestApp::new(Backend::Postgres, module_path!()).await else {
-        return;
-    };
+    let app = TestApp::new(Backend::Postgres).await;
     let url = url::Url::parse(app.db.url()).unwrap();
     let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let proxy = Proxy::start(upstream).await;
@@ -258,14 +257,14 @@ async fn readiness_follows_postgres_through_an_outage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn requests_fail_fast_while_postgres_is_away_and_recover() {
-    let Some(app) = TestApp::new(Backend::Postgres, module_path!()).await else {
-        return;
-    };
+    let app = TestApp::new(Backend::Postgres).await;
     let (id, secret) = crate::oauth_helpers::register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
-    );
+    )
+    .await;
     let secret = secret.unwrap();
     let url = url::Url::parse(app.db.url()).unwrap();
     let proxy = Proxy::start(format!(

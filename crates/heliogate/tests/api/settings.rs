@@ -19,7 +19,7 @@ fn names(app: &TestApp, cmd: &mut std::process::Command) -> Vec<String> {
 
 #[tokio::test]
 async fn flags_beat_the_environment_which_beats_the_file() {
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite).await;
     let url = |name: &str| format!("sqlite://{}", app.path(name).display());
     std::fs::write(
         app.path("heliogate.toml"),
@@ -96,20 +96,20 @@ async fn flags_beat_the_environment_which_beats_the_file() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_naming_the_key() {
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite).await;
     std::fs::write(
         app.path("heliogate.toml"),
         "listen = \"127.0.0.1:9999\"\nacess_token_ttl = 60\n",
     )
     .unwrap();
-    app.run(&["migrate"])
+    app.run_process(&["migrate"])
         .refused("unknown field `acess_token_ttl`");
     std::fs::write(
         app.path("heliogate.toml"),
         "access_token_ttl = \"an hour\"\n",
     )
     .unwrap();
-    app.run(&["migrate"]).refused("access_token_ttl");
+    app.run_process(&["migrate"]).refused("access_token_ttl");
     std::fs::remove_file(app.path("heliogate.toml")).unwrap();
 
     let mut cmd = app.command();
@@ -128,16 +128,16 @@ async fn bad_settings_are_refused_naming_the_key() {
         .unwrap()
         .into();
     out.refused("database_url");
-    app.run(&["--config", "/nonexistent/heliogate.toml", "migrate"])
+    app.run_process(&["--config", "/nonexistent/heliogate.toml", "migrate"])
         .refused("/nonexistent/heliogate.toml");
-    let flag = app.run(&["--listen", "nowhere", "migrate"]);
+    let flag = app.run_process(&["--listen", "nowhere", "migrate"]);
     assert_eq!(flag.code, 2, "{flag:?}");
     assert!(flag.stderr.contains("--listen"));
 }
 
 #[tokio::test]
 async fn completions_come_from_the_command_line_itself_and_need_no_database() {
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite).await;
     for (shell, marker) in [
         ("bash", "_heliogate()"),
         ("zsh", "#compdef heliogate"),
@@ -168,7 +168,7 @@ async fn completions_come_from_the_command_line_itself_and_need_no_database() {
 
 #[tokio::test]
 async fn each_command_s_help_shows_the_settings_it_uses() {
-    let app = TestApp::new(Backend::Sqlite, module_path!()).await.unwrap();
+    let app = TestApp::new(Backend::Sqlite).await;
     let help = |args: &[&str]| {
         let out: crate::helpers::Run = app
             .command()

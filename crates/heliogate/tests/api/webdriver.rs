@@ -18,17 +18,14 @@ pub struct Chrome {
     _profile: tempfile::TempDir,
 }
 
-/// Where chromedriver is, or `None` with a printed notice (a failure when CI requires it).
-pub fn chromedriver() -> Option<&'static str> {
+/// Where chromedriver is.
+pub fn chromedriver() -> &'static str {
     let path = "/usr/bin/chromedriver";
-    if std::path::Path::new(path).exists() {
-        return Some(path);
-    }
-    if std::env::var("HELIOGATE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("HELIOGATE_REQUIRE_BROWSER=1 but {path} is missing: apt-get install chromium chromium-driver");
-    }
-    eprintln!("skipped: browser test (apt-get install chromium chromium-driver to run it)");
-    None
+    assert!(
+        std::path::Path::new(path).exists(),
+        "this test needs a browser: apt-get install chromium chromium-driver"
+    );
+    path
 }
 
 impl Chrome {

@@ -1,0 +1,64 @@
+//! The heliogate server and command line as a library: the binary's `main` parses the
+//! arguments and calls [`run`]; tests start the same server in their own process
+//! ([`serve::Running`]).
+//!
+//! Library crates return typed errors; here they become `anyhow` chains with context.
+
+pub mod cli;
+mod commands;
+pub use commands::Io;
+mod import;
+pub mod serve;
+pub mod settings;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use heliogate_store::{ConnectOptions, Store};
+
+use crate::cli::{Cli, Command};
+use crate::settings::Settings;
+
+/// An error chain as the one line the binary prints on standard error.
+pub fn error_line(e: &anyhow::Error) -> String {
+    format!("heliogate: error: {}", format!("{e:#}").replace('\n', " "))
+}
+
+/// Opens the configured store and brings its schema up to date.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store =
+        heliogate_store::connect(settings.database_url.expose(), &ConnectOptions::default())
+            .await
+            .with_context(|| format!("while opening the database {}", settings.database_url))?;
+    store
+        .migrate()
+        .await
+        .context("while migrating the database")?;
+    Ok(store)
+}
+
+/// Carries out a parsed command line with its settings, reading and answering through `io`.
+pub async fn run(cli: Cli, settings: Settings, io: &mut Io<'_>) -> anyhow::Result<()> {
+    if let Command::Serve = cli.command {
+        return serve::run(settings).await;
+    }
+    let store = open_store(&settings).await?;
+    let app = heliogate_app::App::of_command(std::sync::Arc::clone(&store));
+    let result = match cli.command {
+        Command::Serve | Command::Completions { .. } => Ok(()),
+        Command::Migrate => {
+            let issuer = settings.issuer(settings.listen);
+            heliogate_app::admin::record_issuer(&*store, &issuer).await?;
+            io.done("the database schema is up to date".to_owned())
+        }
+        Command::User(command) => commands::user(&app, io, command).await,
+        Command::Role(command) => commands::role(&app, io, command).await,
+        Command::Client(command) => commands::client(&app, io, command).await,
+        Command::Token(command) => commands::token(&app, &settings, io, command).await,
+        Command::Key(command) => commands::key(&*store, &settings, io, command).await,
+        Command::Audit(command) => commands::audit(&*store, io, command).await,
+        Command::Import(command) => import::run(&*store, &settings, io, command).await,
+    };
+    store.close().await;
+    result
+}
