@@ -67,7 +67,7 @@ async fn imported_tokens_carry_only_what_heliogate_grants(store: Arc<dyn Store>)
                 .access_token(&TokenKey::of(secret))
                 .await
                 .unwrap()
-                .map(|t| t.scope)
+                .map(|t| t.scope.to_string())
         }
     };
     assert_eq!(scope("t-read-admin").await.as_deref(), Some("read"));

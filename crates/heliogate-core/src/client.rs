@@ -199,6 +199,15 @@ pub(crate) fn absolute_uri(s: &str) -> Result<url::Url, &'static str> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RedirectUri(String);
 
+/// A stored redirect URI, read back: checked again.
+impl TryFrom<String> for RedirectUri {
+    type Error = ClientSpecError;
+
+    fn try_from(s: String) -> Result<Self, ClientSpecError> {
+        Self::parse(&s)
+    }
+}
+
 impl RedirectUri {
     /// Accepts an absolute URI without fragment or user info (RFC 6749 §3.1.2) that is either
     /// `https`, `http` on a loopback host (RFC 8252 §7.3), or a private-use scheme with a

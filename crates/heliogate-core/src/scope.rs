@@ -105,6 +105,15 @@ impl ScopeSet {
     }
 }
 
+/// A stored set, read back: parsed as on the wire.
+impl TryFrom<String> for ScopeSet {
+    type Error = ScopeError;
+
+    fn try_from(s: String) -> Result<Self, ScopeError> {
+        Self::parse(&s)
+    }
+}
+
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
         Self(iter.into_iter().collect())

@@ -1,5 +1,6 @@
 //! The records the store takes and returns.
 
+use heliogate_core::oauth::resource::StoredResources;
 use heliogate_core::oauth::Resource;
 use heliogate_core::{
     AccessTokenFormat, ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName,
@@ -220,8 +221,11 @@ pub struct AccessToken {
     pub user_id: Option<String>,
     /// The user's name, while the user exists.
     pub username: Option<String>,
-    pub scope: String,
-    pub audience: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub scope: ScopeSet,
+    /// The resource servers it is for (RFC 8707); none: none named.
+    #[sqlx(try_from = "Option<String>")]
+    pub audience: StoredResources,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
@@ -249,7 +253,7 @@ pub struct NewPersonalToken {
 pub struct PersonalToken {
     pub key: TokenKey,
     pub name: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
@@ -327,14 +331,17 @@ pub struct NewCode {
 pub struct Code {
     pub client_id: String,
     pub user_id: String,
-    pub redirect_uri: String,
+    #[sqlx(try_from = "String")]
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_given: bool,
-    pub scope: String,
+    #[sqlx(try_from = "String")]
+    pub scope: ScopeSet,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
     pub sid: Option<String>,
-    pub resources: Option<String>,
+    #[sqlx(try_from = "Option<String>")]
+    pub resources: StoredResources,
     pub amr: Option<String>,
     pub expires_at: UnixTime,
 }
@@ -375,7 +382,8 @@ pub struct RefreshToken {
     pub family_id: String,
     pub client_id: String,
     pub user_id: String,
-    pub scope: String,
+    #[sqlx(try_from = "String")]
+    pub scope: ScopeSet,
     pub auth_time: Option<UnixTime>,
     pub sid: Option<String>,
     pub amr: Option<String>,
@@ -449,9 +457,9 @@ pub struct TokenRecord {
     pub client_id: String,
     /// The user it acts for, while the user exists; none for a client's own token.
     pub username: Option<String>,
-    pub scope: String,
-    /// An access token's audience (RFC 8707), as stored.
-    pub audience: Option<String>,
+    pub scope: ScopeSet,
+    /// An access token's audience (RFC 8707).
+    pub audience: StoredResources,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }

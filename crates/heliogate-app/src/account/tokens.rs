@@ -37,7 +37,7 @@ impl From<PersonalToken> for PersonalTokenView {
         Self {
             token_id: URL_SAFE_NO_PAD.encode(t.key.as_bytes()),
             name: t.name,
-            scopes: t.scope.split(' ').map(str::to_owned).collect(),
+            scopes: t.scope.to_vec(),
             created_at: t.created_at,
             expires_at: t.expires_at,
             last_used_at: t.last_used_at,

@@ -4,7 +4,6 @@
 use crate::App;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use heliogate_core::oauth::resource;
 use heliogate_core::{ClientId, TokenKey};
 use heliogate_store::{Revocation, Store, TokenHolder, TokenRecord};
 use serde::Serialize;
@@ -38,15 +37,8 @@ impl From<TokenRecord> for TokenView {
             kind: t.kind.as_str(),
             client_id: t.client_id,
             user: t.username,
-            scopes: t.scope.split_whitespace().map(str::to_owned).collect(),
-            audience: t
-                .audience
-                .as_deref()
-                .and_then(resource::split)
-                .unwrap_or_default()
-                .iter()
-                .map(|r| r.as_str().to_owned())
-                .collect(),
+            scopes: t.scope.to_vec(),
+            audience: t.audience.0.iter().map(|r| r.as_str().to_owned()).collect(),
             issued_at: t.created_at,
             expires_at: t.expires_at,
         }

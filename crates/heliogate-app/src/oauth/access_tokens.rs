@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use heliogate_core::oauth::resource::{self, Resource};
-use heliogate_core::{SecretHash, SigningAlg, TokenKey, UnixTime};
+use heliogate_core::{ScopeSet, SecretHash, SigningAlg, TokenKey, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError, PERSONAL_TOKENS_CLIENT};
 use serde::Serialize;
 
@@ -84,10 +84,9 @@ pub struct ActiveToken {
     pub client_id: String,
     pub user_id: Option<String>,
     pub username: Option<String>,
-    /// Space-delimited.
-    pub scope: String,
-    /// The resource servers it is for (RFC 8707), separated by spaces.
-    pub audience: Option<String>,
+    pub scope: ScopeSet,
+    /// The resource servers it is for (RFC 8707).
+    pub audience: Vec<Resource>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -197,7 +196,7 @@ impl AccessTokens {
                 user_id: t.user_id,
                 username: t.username,
                 scope: t.scope,
-                audience: t.audience,
+                audience: t.audience.0,
                 issued_at: t.created_at,
                 expires_at: t.expires_at,
             })

@@ -75,17 +75,14 @@ pub async fn introspect(
         return Ok(Introspection {
             active: true,
             details: Some(IntrospectionDetails {
-                scope: active.scope.clone(),
+                scope: active.scope.to_string(),
                 client_id: active.client_id.clone(),
                 username: active.username.clone(),
                 token_type: "Bearer",
                 exp: active.expires_at,
                 iat: active.issued_at,
                 sub: active.user_id.clone(),
-                aud: active
-                    .audience
-                    .as_deref()
-                    .and_then(|a| Audience::of(a.split(' ').map(str::to_owned))),
+                aud: Audience::of(active.audience.iter().map(|r| r.as_str().to_owned())),
                 iss: config.issuer.clone(),
             }),
         });
@@ -98,7 +95,7 @@ pub async fn introspect(
         return Ok(Introspection {
             active: true,
             details: Some(IntrospectionDetails {
-                scope: r.scope,
+                scope: r.scope.to_string(),
                 client_id: r.client_id,
                 username,
                 token_type: "refresh_token",

@@ -6,7 +6,7 @@ use heliogate_core::oauth::token_request::{self, Grant as NamedGrant, TokenReque
 use heliogate_core::oauth::Params;
 use heliogate_core::oauth::{
     check_code_exchange, check_refresh, grant_scopes, narrow, refresh_scope, requested_resources,
-    resource, CodeExchange, IssuedCode, OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
+    CodeExchange, IssuedCode, OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
 };
 use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKey, UnixTime};
 use heliogate_store::{AuditEvent, Client, NewAccessToken, NewRefreshToken, Redemption, Store};
@@ -266,7 +266,7 @@ async fn authorization_code(
     check_code_exchange(
         &IssuedCode {
             client_id: &code.client_id,
-            redirect_uri: &code.redirect_uri,
+            redirect_uri: code.redirect_uri.as_str(),
             redirect_uri_given: code.redirect_uri_given,
             code_challenge: code.code_challenge.as_deref(),
             expires_at: code.expires_at,
@@ -285,9 +285,8 @@ async fn authorization_code(
     let Some(user) = user else {
         return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
     };
-    let granted = resource::split(code.resources.as_deref().unwrap_or_default())
-        .ok_or_else(|| OAuthError::invalid_grant("the authorization code is not valid"))?;
-    let audience = narrow(requested, &granted)?;
+    let audience = narrow(requested, &code.resources.0)?;
+    let scope = code.scope.to_string();
     let family_id = new_secret();
     let (access_token, record) = mint(
         store,
@@ -296,7 +295,7 @@ async fn authorization_code(
         &Grant {
             client_id: auth.client.client_id.as_str(),
             user_id: Some(&user.id),
-            scope: &code.scope,
+            scope: &scope,
             family_id: Some(&family_id),
             code_hash: Some(code_hash),
             audience: &audience,
@@ -311,7 +310,7 @@ async fn authorization_code(
             family_id: family_id.clone(),
             client_id: auth.client.client_id.to_string(),
             user_id: user.id.clone(),
-            scope: code.scope.clone(),
+            scope: scope.clone(),
             code_hash: Some(code_hash),
             auth_time: Some(code.auth_time),
             sid: code.sid.clone(),
@@ -327,7 +326,7 @@ async fn authorization_code(
         auth.client.client_id.as_str(),
         GrantType::AuthorizationCode,
         Some(&user.name),
-        &code.scope,
+        &scope,
         refresh.is_some(),
         addr,
     );
@@ -341,7 +340,6 @@ async fn authorization_code(
         tokens.forget_all();
         return Err(OAuthError::invalid_grant("the authorization code was already used").into());
     }
-    let granted = ScopeSet::parse(&code.scope).unwrap_or_default();
     let authentication = Authentication {
         auth_time: Some(code.auth_time),
         nonce: code.nonce,
@@ -351,7 +349,7 @@ async fn authorization_code(
     let issued = Issued {
         client: &auth.client,
         user: &user,
-        scope: &granted,
+        scope: &code.scope,
         access_token: &access_token,
         now,
     };
@@ -361,7 +359,7 @@ async fn authorization_code(
         access_token,
         token_type: "Bearer",
         expires_in: tokens.ttl,
-        scope: code.scope,
+        scope,
         refresh_token,
         id_token,
     })
@@ -415,12 +413,11 @@ async fn refresh(
     let Some(user) = user else {
         return Err(invalid().into());
     };
-    let original = ScopeSet::parse(&old.scope).unwrap_or_default();
     let known = known_scopes(store, config).await?;
     let holds = scopes::scopes_of(store, &user).await?;
     let granted = refresh_scope(
         requested.as_ref(),
-        &original,
+        &old.scope,
         &auth.client.scopes,
         &holds,
         &known,
@@ -448,7 +445,7 @@ async fn refresh(
         family_id: old.family_id.clone(),
         client_id: old.client_id.clone(),
         user_id: old.user_id.clone(),
-        scope: old.scope.clone(),
+        scope: old.scope.to_string(),
         code_hash: None,
         auth_time: old.auth_time,
         sid: old.sid.clone(),

@@ -2,7 +2,6 @@
 //! releases about its user.
 
 use heliogate_core::oidc::UserClaims;
-use heliogate_core::ScopeSet;
 use heliogate_store::Store;
 
 use super::id_token::user_claims;
@@ -26,12 +25,12 @@ pub async fn userinfo(store: &dyn Store, config: &OAuthState, token: &str) -> Re
     let Some(user_id) = active.user_id.as_deref() else {
         return Ok(UserInfo::InvalidToken);
     };
-    let scope = ScopeSet::parse(&active.scope).unwrap_or_default();
+    let scope = &active.scope;
     if !scope.contains("openid") {
         return Ok(UserInfo::InsufficientScope);
     }
     match store.user_by_id(user_id).await? {
-        Some(user) if !user.disabled => Ok(UserInfo::Claims(user_claims(&user, &scope))),
+        Some(user) if !user.disabled => Ok(UserInfo::Claims(user_claims(&user, scope))),
         _ => Ok(UserInfo::InvalidToken),
     }
 }

@@ -41,6 +41,24 @@ pub fn split(column: &str) -> Option<Vec<Resource>> {
         .collect()
 }
 
+/// The resources of a stored column (`None`: no column, as none were named), read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredResources(pub Vec<Resource>);
+
+impl TryFrom<Option<String>> for StoredResources {
+    type Error = ClientSpecError;
+
+    fn try_from(column: Option<String>) -> Result<Self, ClientSpecError> {
+        column
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(Resource::parse)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
 fn invalid_target(description: String) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidTarget, description)
 }

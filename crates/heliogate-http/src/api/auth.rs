@@ -45,7 +45,7 @@ impl FromRequestParts<AppState> for Admin {
             )
             .challenge(format!("{realm}, error=\"invalid_token\"")));
         };
-        if !active.scope.split(' ').any(|s| s == ADMIN) {
+        if !active.scope.contains(ADMIN) {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",

@@ -93,7 +93,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
     }
     match inspected {
         Ok(Some(active)) => {
-            let scope = active.scope.split(' ').filter(|s| !s.is_empty()).collect();
+            let scope = active.scope.iter().map(|s| s.as_str()).collect();
             let info = TokenInfo {
                 uid: active.user_id.as_deref(),
                 sub: active.user_id.as_deref(),

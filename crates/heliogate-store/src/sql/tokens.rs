@@ -1,11 +1,13 @@
 //! Issued access tokens: lookup, revocation by user or client, and the purge.
 
 use async_trait::async_trait;
-use heliogate_core::{ClientId, TokenKey, UnixTime};
+use heliogate_core::oauth::resource::StoredResources;
+use heliogate_core::{ClientId, ScopeSet, TokenKey, UnixTime};
 
 use super::audit::commit_with;
 use super::{revoke_tokens_where, Engine, SqlStore, PURGE_CHUNK};
 use crate::error::db_err;
+use crate::StoreError;
 use crate::{
     AccessToken, AuditEvent, NewPersonalToken, PersonalToken, Result, RevokedToken, TokenHolder,
     TokenKind, TokenRecord, TokenStore, PERSONAL_TOKENS_CLIENT,
@@ -202,19 +204,20 @@ impl TokenStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(key, name, scope, created_at, expires_at, last_used_at)| {
-                Some(PersonalToken {
-                    key: TokenKey::from_stored(&key)?,
+        rows.into_iter()
+            .map(|(key, name, scope, created_at, expires_at, last_used_at)| {
+                let damaged =
+                    || StoreError::internal(format!("personal token {name:?} is damaged"));
+                Ok(PersonalToken {
+                    key: TokenKey::from_stored(&key).ok_or_else(damaged)?,
+                    scope: ScopeSet::parse(&scope).map_err(|_| damaged())?,
                     name,
-                    scope,
                     created_at,
                     expires_at,
                     last_used_at,
                 })
             })
-            .collect())
+            .collect()
     }
 
     async fn personal_token_used(&self, key: &TokenKey, now: UnixTime) -> Result<()> {
@@ -237,8 +240,10 @@ struct TokenRow {
     refresh: bool,
     client_id: String,
     username: Option<String>,
-    scope: String,
-    audience: Option<String>,
+    #[sqlx(try_from = "String")]
+    scope: ScopeSet,
+    #[sqlx(try_from = "Option<String>")]
+    audience: StoredResources,
     created_at: i64,
     expires_at: i64,
 }
