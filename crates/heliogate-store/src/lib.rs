@@ -57,7 +57,7 @@ pub trait UserStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<User>>;
-    /// What a sign-in needs: the id, the PHC hash and whether the account is disabled.
+    /// What a sign-in needs: the user (with their roles) and the PHC hash, read together.
     async fn credentials(&self, name: &UserName) -> Result<Option<Credentials>>;
     /// Replaces a user's roles; `Conflict` when that would leave no administrator.
     async fn set_user_roles(

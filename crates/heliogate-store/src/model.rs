@@ -36,19 +36,18 @@ pub struct NewUser {
     pub now: UnixTime,
 }
 
+/// A user with their password hash: what a sign-in reads, once.
 #[derive(Clone)]
 pub struct Credentials {
-    pub user_id: String,
+    pub user: User,
     pub password_hash: String,
-    pub disabled: bool,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
-            .field("user_id", &self.user_id)
+            .field("user", &self.user)
             .field("password_hash", &"[redacted]")
-            .field("disabled", &self.disabled)
             .finish()
     }
 }

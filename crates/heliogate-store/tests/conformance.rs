@@ -307,7 +307,7 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
     );
     let creds = store.credentials(&name("alice")).await.unwrap().unwrap();
     assert_eq!(
-        (creds.password_hash.as_str(), creds.disabled),
+        (creds.password_hash.as_str(), creds.user.disabled),
         ("$argon2id$new", true)
     );
 

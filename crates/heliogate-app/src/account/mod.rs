@@ -3,5 +3,8 @@
 //! are the administrators' (the same use cases underneath), bounded by what the user holds.
 
 pub mod clients;
+mod overview;
 pub mod sessions;
 pub mod tokens;
+
+pub use overview::{overview, Overview};

@@ -8,7 +8,7 @@ mod instance;
 mod roles;
 mod scopes;
 mod tokens;
-mod users;
+pub(crate) mod users;
 
 pub(crate) use users::find_user;
 

@@ -50,7 +50,7 @@ fn parse_roles(roles: &[String]) -> Result<Vec<RoleName>> {
         .collect()
 }
 
-async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
+pub(crate) async fn view_user(store: &dyn Store, user: User) -> Result<UserView> {
     Ok(view_with(&store.list_roles().await?, user))
 }
 

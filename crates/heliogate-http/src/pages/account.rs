@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::{self, PasswordChange};
 use heliogate_app::AppError;
-use heliogate_app::{admin, mfa};
+use heliogate_app::{account, mfa};
 use serde::Deserialize;
 
 use super::{page, CsrfForm};
@@ -59,31 +59,18 @@ async fn render(
     error: Option<String>,
 ) -> Response {
     let user = &signed_in.session.user;
-    let view = match admin::show_user(&*state.store, &user.name).await {
-        Ok(view) => view,
+    let with_passkeys = state.config.passkeys.is_some();
+    let overview = match account::overview(&*state.store, user, with_passkeys).await {
+        Ok(overview) => overview,
         Err(e) => return app_error_page(state, e),
     };
-    let apps = match state.store.consents(&user.id).await {
-        Ok(apps) => apps,
-        Err(e) => return app_error_page(state, AppError::from(e)),
-    };
-    let mfa = match mfa::status(&*state.store, &user.id).await {
-        Ok(status) => status,
-        Err(e) => return app_error_page(state, e),
-    };
+    let view = &overview.view;
     let mfa_notice = match notice {
         Notice::FactorsRemoved => Some("Your authenticator app and recovery codes were removed."),
         Notice::WrongCode => Some("That code is wrong: nothing was removed."),
         Notice::PasskeyAdded => Some("Your passkey was added."),
         Notice::PasskeyRemoved => Some("The passkey was removed."),
         _ => None,
-    };
-    let passkeys = match &state.config.passkeys {
-        Some(_) => match state.store.passkeys(&user.id).await {
-            Ok(keys) => Some(keys),
-            Err(e) => return app_error_page(state, AppError::from(e)),
-        },
-        None => None,
     };
     let html = AccountPage {
         instance: &state.config.instance_name,
@@ -96,11 +83,11 @@ async fn render(
         changed: notice == Notice::PasswordChanged,
         revoked: notice == Notice::ApplicationRevoked,
         must_change: user.must_change_password,
-        apps,
+        apps: overview.applications,
         error,
-        mfa,
+        mfa: overview.factors,
         mfa_notice,
-        passkeys,
+        passkeys: overview.passkeys,
     }
     .render();
     page(status, html)

@@ -8,7 +8,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::{self, FactorStep, Proof, SignIn};
-use heliogate_app::mfa;
 use heliogate_core::safe_next;
 use serde::Deserialize;
 
@@ -42,31 +41,19 @@ async fn render(
     next: &str,
     error: Option<String>,
 ) -> Response {
-    let store = &*state.store;
-    let user = match login::pending_user(store, pending_id).await {
-        Ok(Some(user)) => user,
+    let kek = state.config.oauth.key_encryption.as_ref();
+    let instance = &state.config.instance_name;
+    let offer = match login::factor_page(&*state.store, kek, instance, pending_id).await {
+        Ok(Some(offer)) => offer,
         Ok(None) => return finish_sign_in(state, Ok(SignIn::PendingExpired), next),
         Err(e) => return app_error_page(state, e),
     };
-    let factors = match mfa::status(store, &user.id).await {
-        Ok(factors) => factors,
-        Err(e) => return app_error_page(state, e),
-    };
-    let enrolment = if factors.any() {
-        None
-    } else {
-        let kek = state.config.oauth.key_encryption.as_ref();
-        match mfa::begin_totp(store, kek, &state.config.instance_name, &user).await {
-            Ok(enrolment) => Some((qr_svg(&enrolment.uri), enrolment.text)),
-            Err(e) => return app_error_page(state, e),
-        }
-    };
     let html = SecondFactorPage {
-        instance: &state.config.instance_name,
+        instance,
         csrf_token: &state.config.server_key.tag(FACTOR_FORM, pending_id),
         next,
-        enrolment,
-        passkey: factors.passkeys > 0 && state.config.passkeys.is_some(),
+        enrolment: offer.enrolment.map(|e| (qr_svg(&e.uri), e.text)),
+        passkey: offer.has_passkey && state.config.passkeys.is_some(),
         error,
     }
     .render();

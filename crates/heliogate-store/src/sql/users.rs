@@ -165,16 +165,28 @@ impl UserStore for SqlStore {
     }
 
     async fn credentials(&self, name: &UserName) -> Result<Option<Credentials>> {
-        let row: Option<(String, String, bool)> =
-            sqlx::query_as("SELECT id, password_hash, disabled FROM users WHERE name = $1")
-                .bind(name.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(row.map(|(user_id, password_hash, disabled)| Credentials {
-            user_id,
-            password_hash,
-            disabled,
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            password_hash: String,
+            #[sqlx(flatten)]
+            user: UserRow,
+        }
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT password_hash, {USER_COLUMNS} WHERE name = $1"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let roles = self.roles_of(Some(&row.user.id)).await?;
+        Ok(Some(Credentials {
+            user: row
+                .user
+                .with_roles(roles.into_iter().map(|(_, r)| r).collect()),
+            password_hash: row.password_hash,
         }))
     }
 
