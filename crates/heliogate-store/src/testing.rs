@@ -32,8 +32,8 @@ pub struct TestDatabase {
 }
 
 /// Runs each named `async fn` once per backend, as `sqlite::NAME` and `postgres::NAME`:
-/// `for_each_backend!(run; a, b)` calls `run(Backend::Sqlite, "…::sqlite::a", super::a)`, where
-/// `run` makes what the tests take (a store, a running binary) and hands it to the test.
+/// `for_each_backend!(run; a, b)` calls `run(Backend::Sqlite, super::a)`, where `run` makes what
+/// the tests take (a store, a running server) and hands it to the test.
 ///
 /// The PostgreSQL variants are ignored (see the module's notes); a test preceded by
 /// `#[ignore = "needs …"]` in the list is ignored on both engines.

@@ -1,6 +1,6 @@
 //! The heliogate server and command line as a library: the binary's `main` parses the
-//! arguments and calls [`run`]; tests start the same server in their own process
-//! ([`serve::Running`]).
+//! arguments and calls [`run`]; tests run the same commands, and the same server
+//! ([`serve::prepare`]), inside their own process.
 //!
 //! Library crates return typed errors; here they become `anyhow` chains with context.
 
@@ -25,7 +25,7 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 /// Opens the configured store and brings its schema up to date.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store =
         heliogate_store::connect(settings.database_url.expose(), &ConnectOptions::default())
             .await

@@ -7,10 +7,9 @@ use heliogate_core::{ClientId, ScopeSet, TokenKey, UnixTime};
 use super::audit::commit_with;
 use super::{revoke_tokens_where, Engine, SqlStore, PURGE_CHUNK};
 use crate::error::db_err;
-use crate::StoreError;
 use crate::{
-    AccessToken, AuditEvent, NewPersonalToken, PersonalToken, Result, RevokedToken, TokenHolder,
-    TokenKind, TokenRecord, TokenStore, PERSONAL_TOKENS_CLIENT,
+    AccessToken, AuditEvent, NewPersonalToken, PersonalToken, Result, RevokedToken, StoreError,
+    TokenHolder, TokenKind, TokenRecord, TokenStore, PERSONAL_TOKENS_CLIENT,
 };
 
 impl SqlStore {
