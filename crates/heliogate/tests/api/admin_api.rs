@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::helpers::{Browser, TestApp};
 use crate::oauth_helpers::{
-    client_token, code_tokens, http, post_form, register, signed_in, CALLBACK, PASSWORD,
+    alice_tokens, client_token, http, post_form, register, signed_in, CALLBACK, PASSWORD,
 };
 
 heliogate_store::for_each_backend!(crate::helpers::on;
@@ -818,21 +818,8 @@ async fn clients_show_their_secret_once_rotate_it_and_lose_their_tokens(app: Tes
 
 async fn a_user_s_consents_are_listed_and_revoked_with_their_tokens(app: TestApp) {
     use reqwest::Method;
-    app.add_user("alice", &["reader"]).await;
-    let (web, web_secret) = register(&app, &["--redirect-uri", CALLBACK, "--scope", "read"]).await;
     let (server, token) = admin(&app).await;
-    let browser = signed_in(&server, "alice").await;
-    let tokens: Value = code_tokens(
-        &server,
-        &browser,
-        (&web, web_secret.as_deref().unwrap()),
-        "scope=read",
-        &[],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let (web, tokens) = alice_tokens(&app, &server).await;
     let access = tokens["access_token"].as_str().unwrap();
 
     let consents: Value = get(&server, "/api/v1/users/alice/consents", Some(&token))
@@ -1056,21 +1043,8 @@ async fn a_user_s_and_a_client_s_tokens_are_listed_without_values_and_revoked_on
 ) {
     use reqwest::Method;
     use serde_json::json;
-    app.add_user("alice", &["reader"]).await;
-    let (web, web_secret) = register(&app, &["--redirect-uri", CALLBACK, "--scope", "read"]).await;
     let (server, token) = admin(&app).await;
-    let browser = signed_in(&server, "alice").await;
-    let issued: Value = code_tokens(
-        &server,
-        &browser,
-        (&web, web_secret.as_deref().unwrap()),
-        "scope=read",
-        &[],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let (web, issued) = alice_tokens(&app, &server).await;
     let access = issued["access_token"].as_str().unwrap();
     let refresh = issued["refresh_token"].as_str().unwrap();
 

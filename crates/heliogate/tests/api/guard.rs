@@ -77,19 +77,6 @@ async fn token_for(server: &Server, client: (&str, &str), form: &[(&str, &str)])
         .to_owned()
 }
 
-/// alice (a reader) signs in to a web application: the token endpoint's answer (an access
-/// token acting for her, and a refresh token).
-async fn alice_tokens(app: &TestApp, server: &Server) -> Value {
-    app.add_user("alice", &["reader"]).await;
-    let (web, web_secret) = register_web(app).await;
-    let browser = signed_in(server, "alice").await;
-    code_tokens(server, &browser, (&web, &web_secret), "scope=read", &[])
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Revokes `token` (RFC 7009) as its `client`.
 async fn revoke(server: &Server, client: (&str, &str), token: &str) {
     let revoked = post_form(server, "/oauth/revoke", Some(client), &[("token", token)]).await;
@@ -244,7 +231,7 @@ async fn rfc_6750_answers_scopes_per_route_and_the_cache(app: TestApp) {
     assert_eq!((stats.remote_checks, stats.cache_hits), (3, 2), "{stats:?}");
 
     // A user's token names the user.
-    let answer = alice_tokens(&app, &server).await;
+    let (_, answer) = alice_tokens(&app, &server).await;
     let user_token = answer["access_token"].as_str().unwrap();
     let (code, _, body) = call(&base, "/read", Some(&format!("Bearer {user_token}"))).await;
     assert_eq!(code, 200, "{body}");
@@ -412,7 +399,7 @@ async fn the_revocation_feed_refuses_ended_tokens_at_once_and_after_a_reconnecti
         assert!(at.elapsed() < Duration::from_secs(5));
     }
     // A disabled user's tokens end with them.
-    let answer = alice_tokens(&app, &server).await;
+    let (_, answer) = alice_tokens(&app, &server).await;
     let alice = answer["access_token"].as_str().unwrap().to_owned();
     assert_eq!(status(&base, "/read", &alice).await, 200);
     app.run(&["user", "disable", "alice"]).await.ok();
@@ -454,8 +441,9 @@ async fn without_the_feed_a_revocation_reaches_the_guard_within_its_ttl(app: Tes
     let guard = guard_for(&server, (&rs, &rs_secret)).await.cache(1000, ttl);
     let base = service(&guard).await;
     let token = token_for(&server, (&caller, &caller_secret), &[]).await;
-    assert_eq!(status(&base, "/read", &token).await, 200);
+    // Taken before the answer is cached, so that the cache's TTL runs from after it.
     let checked = Instant::now();
+    assert_eq!(status(&base, "/read", &token).await, 200);
     revoke(&server, (&caller, &caller_secret), &token).await;
     // The cached answer holds until the TTL, and no longer.
     if checked.elapsed() < ttl / 2 {

@@ -288,6 +288,21 @@ pub async fn code_tokens(
     post_form(server, "/oauth/token", Some((id, secret)), &form).await
 }
 
+/// alice (a reader) signs in to a web application and authorizes it for `read`: the
+/// application's id and the token endpoint's answer (an access token acting for her, and a
+/// refresh token).
+pub async fn alice_tokens(app: &TestApp, server: &Server) -> (String, Value) {
+    app.add_user("alice", &["reader"]).await;
+    let (web, web_secret) = register_web(app).await;
+    let browser = signed_in(server, "alice").await;
+    let answer = code_tokens(server, &browser, (&web, &web_secret), "scope=read", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    (web, answer)
+}
+
 /// A client-credentials access token for `client`.
 pub async fn client_token(server: &Server, client: (&str, &str)) -> String {
     let form = [("grant_type", "client_credentials")];
