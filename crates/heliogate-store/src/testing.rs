@@ -2,10 +2,10 @@
 //! server that `HELIOGATE_TEST_POSTGRES_URL` names and dropped afterwards. Each test gets its
 //! own, so tests run in parallel and never see each other's data.
 //!
-//! A test that needs more than Rust — PostgreSQL, a browser, a Python or npm tool — is marked
-//! `#[ignore = "needs …"]`: `cargo nextest run` lists it as skipped, never as passed, and
-//! `--run-ignored all` runs it, where a missing server or tool fails it with a message naming
-//! what to set or install. `for_each_backend!` makes the variants of a test, in this crate's
+//! A test that needs more than Rust — PostgreSQL, a browser, a Python or npm tool — is left out
+//! of nextest's default profile by its filter (`.config/nextest.toml`): `cargo nextest run`
+//! lists it as skipped, never as passed, and `--profile all` runs it, where a missing server or
+//! tool fails it with a message naming what to set or install. `for_each_backend!` makes the variants of a test, in this crate's
 //! conformance suite and in the binary's integration tests alike.
 #![allow(clippy::expect_used, clippy::panic)] // test support: a broken fixture must stop the test
 
@@ -34,16 +34,12 @@ pub struct TestDatabase {
 /// Runs each named `async fn` once per backend, as `sqlite::NAME` and `postgres::NAME`:
 /// `for_each_backend!(run; a, b)` calls `run(Backend::Sqlite, super::a)`, where `run` makes what
 /// the tests take (a store, a running server) and hands it to the test.
-///
-/// The PostgreSQL variants are ignored (see the module's notes); a test preceded by
-/// `#[ignore = "needs …"]` in the list is ignored on both engines.
 #[macro_export]
 macro_rules! for_each_backend {
-    ($run:path; $($(#[$meta:meta])* $test:ident),* $(,)?) => {
+    ($run:path; $($test:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                $(#[$meta])*
                 async fn $test() {
                     $run($crate::testing::Backend::Sqlite, super::$test).await;
                 }
@@ -51,20 +47,11 @@ macro_rules! for_each_backend {
         }
         mod postgres {
             $(
-                $crate::for_each_backend!(@postgres $run; [$(#[$meta])*] $test);
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    $run($crate::testing::Backend::Postgres, super::$test).await;
+                }
             )*
-        }
-    };
-    (@postgres $run:path; [] $test:ident) => {
-        $crate::for_each_backend!(
-            @postgres $run; [#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]] $test
-        );
-    };
-    (@postgres $run:path; [$(#[$meta:meta])+] $test:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        $(#[$meta])+
-        async fn $test() {
-            $run($crate::testing::Backend::Postgres, super::$test).await;
         }
     };
 }

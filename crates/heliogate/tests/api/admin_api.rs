@@ -19,7 +19,6 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     an_email_is_set_changed_and_cleared,
     a_client_is_changed_only_as_read_and_under_the_rules_of_registration,
     a_user_s_and_a_client_s_tokens_are_listed_without_values_and_revoked_one_by_one,
-    #[ignore = "needs Schemathesis: HELIOGATE_API_TOOLS_PYTHON"]
     schemathesis_finds_no_failure_in_any_operation,
 );
 
@@ -457,7 +456,6 @@ pub(crate) fn validator_python() -> String {
 
 /// The document served passes openapi-spec-validator (PyPI), the OpenAPI 3.1 schema checker.
 #[tokio::test]
-#[ignore = "needs openapi-spec-validator: HELIOGATE_API_TOOLS_PYTHON"]
 async fn openapi_spec_validator_accepts_the_document() {
     let python = validator_python();
     let app = TestApp::new(crate::helpers::Backend::Sqlite).await;

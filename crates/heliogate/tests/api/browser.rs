@@ -6,7 +6,6 @@ use crate::helpers::{Backend, Server, TestApp};
 use crate::webdriver::{chromedriver, Chrome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_person_signs_in_changes_the_password_and_signs_out() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -65,7 +64,6 @@ async fn a_person_signs_in_changes_the_password_and_signs_out() {
 /// The same person turns on an authenticator app (the test computes its codes), keeps the
 /// recovery codes, and is asked for a code at the next sign-in; a replayed code is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
     use heliogate_core::mfa::TotpSecret;
     let driver = chromedriver();
@@ -131,7 +129,6 @@ async fn a_person_turns_on_an_authenticator_app_and_signs_in_with_it() {
 /// A person adds a passkey on the account page (Chromium's virtual authenticator), then signs
 /// in with it alone, and with it as the second factor after the password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_person_adds_a_passkey_and_signs_in_with_it() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -194,7 +191,6 @@ async fn a_person_adds_a_passkey_and_signs_in_with_it() {
 /// password, makes recovery codes, signs in with one of them, and is locked out by wrong
 /// codes like by wrong passwords.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_role_requires_a_second_factor_and_wrong_codes_lock() {
     use heliogate_core::mfa::TotpSecret;
     let driver = chromedriver();

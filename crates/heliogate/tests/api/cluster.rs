@@ -12,7 +12,6 @@ async fn node(app: &TestApp, issuer: &str) -> Server {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn nodes_on_one_postgres_share_tokens_revocations_and_sessions() {
     let app = TestApp::new(Backend::Postgres).await;
     app.add_user("alice", &["reader"]).await;

@@ -27,7 +27,6 @@ impl Drop for Killed {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Connexion: HELIOGATE_CONNEXION_PYTHON"]
 async fn a_connexion_service_enforces_scopes_through_tokeninfo() {
     let python = python();
     let app = TestApp::new(Backend::Sqlite).await;

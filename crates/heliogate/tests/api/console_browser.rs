@@ -59,7 +59,6 @@ async fn register(chrome: &Chrome, server: &Server, name: &str) -> (String, Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_user_registers_an_application_signs_in_to_it_and_deletes_it() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -111,7 +110,6 @@ async fn a_user_registers_an_application_signs_in_to_it_and_deletes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_user_makes_a_personal_token_uses_it_and_revokes_it() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -156,7 +154,6 @@ async fn a_user_makes_a_personal_token_uses_it_and_revokes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn an_administrator_adds_a_user_who_then_signs_in() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -195,7 +192,6 @@ async fn an_administrator_adds_a_user_who_then_signs_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_stale_administrator_is_asked_to_sign_in_again() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -222,7 +218,6 @@ async fn a_stale_administrator_is_asked_to_sign_in_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser: apt-get install chromium chromium-driver"]
 async fn a_user_without_admin_is_refused_the_administration() {
     let driver = chromedriver();
     let app = TestApp::new(Backend::Sqlite).await;
@@ -274,7 +269,6 @@ async fn violations(chrome: &Chrome, axe: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a browser and axe-core: chromium, chromium-driver, npm ci in tests/axe"]
 async fn every_console_page_passes_the_accessibility_check() {
     let driver = chromedriver();
     let axe = axe_script();

@@ -559,7 +559,6 @@ async fn the_revocation_feed_admits_only_resource_servers(app: TestApp) {
 /// follows the other's feed, every one of them (the feed's order holds under concurrent
 /// commits).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn revocations_on_one_node_reach_a_guard_that_follows_another() {
     let app = TestApp::new(crate::helpers::Backend::Postgres).await;
     let ((rs, rs_secret), (caller, caller_secret)) =

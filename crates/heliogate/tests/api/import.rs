@@ -13,9 +13,7 @@ use crate::helpers::{Backend, Browser, TestApp};
 use crate::oauth_helpers::*;
 
 heliogate_store::for_each_backend!(crate::helpers::on;
-    #[ignore = "needs the original stack: HELIOGATE_FLASK_PYTHON"]
     an_installation_of_the_original_design_moves_over_unnoticed,
-    #[ignore = "needs the original stack: HELIOGATE_FLASK_PYTHON"]
     a_renamed_column_needs_a_mapping_and_a_broken_source_changes_nothing,
 );
 

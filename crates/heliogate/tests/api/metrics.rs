@@ -6,7 +6,6 @@ use crate::helpers::{Browser, TestApp};
 use crate::oauth_helpers::{client_token, http, post_form, register, PASSWORD};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
-    #[ignore = "needs prometheus-client's strict parser: HELIOGATE_API_TOOLS_PYTHON"]
     metrics_count_requests_tokens_checks_and_sign_ins,
     metrics_are_only_for_the_allowed_networks,
 );

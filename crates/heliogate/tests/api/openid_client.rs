@@ -24,7 +24,6 @@ fn relying_party() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs openid-client: npm ci in tests/openid-client"]
 async fn openid_client_signs_a_user_in_validates_the_id_token_and_signs_out() {
     let dir = relying_party();
     let app = TestApp::new(Backend::Sqlite).await;

@@ -220,7 +220,6 @@ async fn wait_for_status(server: &Server, path: &str, want: u16, within: Duratio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn readiness_follows_postgres_through_an_outage() {
     let app = TestApp::new(Backend::Postgres).await;
     let url = url::Url::parse(app.db.url()).unwrap();
@@ -257,7 +256,6 @@ async fn readiness_follows_postgres_through_an_outage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: HELIOGATE_TEST_POSTGRES_URL"]
 async fn requests_fail_fast_while_postgres_is_away_and_recover() {
     let app = TestApp::new(Backend::Postgres).await;
     let (id, secret) = crate::oauth_helpers::register(
