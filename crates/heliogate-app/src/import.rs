@@ -483,6 +483,7 @@ fn token_of(
             amr: None,
             created_at: now,
             expires_at: now + options.refresh_token_ttl,
+            jkt: None,
         }),
         _ => None,
     };
@@ -496,6 +497,7 @@ fn token_of(
         audience: None,
         created_at: now,
         expires_at: expires,
+        jkt: None,
     };
     Ok((access, refresh, dropped))
 }

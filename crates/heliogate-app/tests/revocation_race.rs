@@ -48,6 +48,7 @@ async fn a_revoked_token_is_refused_at_once_while_checks_race_the_revocation(
             &Params::parse("grant_type=client_credentials"),
             &credentials,
             None,
+            None,
         )
         .await
         .unwrap();

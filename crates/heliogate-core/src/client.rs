@@ -15,21 +15,39 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4; confidential clients only.
     ClientCredentials,
+    /// RFC 8628: a device without a browser polls while its user approves elsewhere.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
+    /// The name a registration, the store and the console use.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "device_code",
         }
+    }
+
+    /// The `grant_type` a token request sends (an extension grant's is a URI, RFC 6749 §4.5).
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            other => other.as_str(),
+        }
+    }
+
+    /// The grant a token request's `grant_type` names.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        GrantType::ALL.into_iter().find(|g| g.wire_name() == name)
     }
 }
 
@@ -121,7 +139,7 @@ pub enum ClientKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientSpecError {
     #[error(
-        "unknown grant type {0:?} (known: authorization_code, refresh_token, client_credentials)"
+        "unknown grant type {0:?} (known: authorization_code, refresh_token, client_credentials, device_code)"
     )]
     UnknownGrantType(String),
     #[error("unknown signing algorithm {0:?} (known: RS256, ES256)")]
@@ -140,9 +158,9 @@ pub enum ClientSpecError {
     RedirectWithoutCode,
     #[error("a public client cannot use the client_credentials grant (RFC 6749 §4.4)")]
     PublicClientCredentials,
-    #[error("the refresh_token grant needs the authorization_code grant")]
+    #[error("the refresh_token grant needs the authorization_code or device_code grant")]
     RefreshWithoutCode,
-    #[error("a public client needs the authorization_code grant")]
+    #[error("a public client needs the authorization_code or device_code grant")]
     PublicWithoutCode,
     #[error("a client id is 1 to {} visible ASCII characters", ClientId::MAX_LEN)]
     BadClientId,
@@ -313,7 +331,7 @@ impl ClientSpec {
             if has(GrantType::ClientCredentials) {
                 return Err(ClientSpecError::PublicClientCredentials);
             }
-            if !has(GrantType::AuthorizationCode) {
+            if !has(GrantType::AuthorizationCode) && !has(GrantType::DeviceCode) {
                 return Err(ClientSpecError::PublicWithoutCode);
             }
         }
@@ -323,7 +341,10 @@ impl ClientSpec {
         if !has(GrantType::AuthorizationCode) && !redirect_uris.is_empty() {
             return Err(ClientSpecError::RedirectWithoutCode);
         }
-        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+        if has(GrantType::RefreshToken)
+            && !has(GrantType::AuthorizationCode)
+            && !has(GrantType::DeviceCode)
+        {
             return Err(ClientSpecError::RefreshWithoutCode);
         }
         Ok(Self {
@@ -439,6 +460,25 @@ mod tests {
         assert_eq!(
             "implicit".parse::<GrantType>(),
             Err(ClientSpecError::UnknownGrantType("implicit".into()))
+        );
+    }
+
+    #[test]
+    fn a_device_needs_no_redirect_uri_and_may_be_public() {
+        let device = vec![GrantType::DeviceCode, GrantType::RefreshToken];
+        let spec = ClientSpec::new("cli", ClientKind::Public, vec![], device, vec![]);
+        assert_eq!(
+            spec.map(|s| s.grant_types),
+            Ok(vec![GrantType::RefreshToken, GrantType::DeviceCode])
+        );
+        assert_eq!(
+            GrantType::from_wire("urn:ietf:params:oauth:grant-type:device_code"),
+            Some(GrantType::DeviceCode)
+        );
+        assert_eq!(GrantType::from_wire("device_code"), None);
+        assert_eq!(
+            "device_code".parse::<GrantType>(),
+            Ok(GrantType::DeviceCode)
         );
     }
 }

@@ -7,6 +7,7 @@
 
 mod api;
 mod console;
+mod device;
 mod edge;
 mod error;
 mod health;
@@ -164,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(console::routes())
         .merge(oauth::routes())
+        .merge(device::routes())
         .merge(oidc::routes())
         .merge(metrics::routes())
         .merge(api::routes());

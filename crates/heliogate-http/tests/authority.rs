@@ -131,6 +131,7 @@ async fn user_tokens(world: &World, name: &str, client: &str, scope: &str) -> (S
                 audience: None,
                 created_at: now,
                 expires_at: now + 3600,
+                jkt: None,
             },
             Some(NewRefreshToken {
                 key: TokenKey::of(&refresh),
@@ -144,6 +145,7 @@ async fn user_tokens(world: &World, name: &str, client: &str, scope: &str) -> (S
                 amr: Some("pwd".into()),
                 created_at: now,
                 expires_at: now + 86_400,
+                jkt: None,
             }),
             None,
         )

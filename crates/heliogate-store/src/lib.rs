@@ -21,6 +21,7 @@ use heliogate_core::{
 mod error;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod flask_source;
+mod flows;
 mod issue;
 mod model;
 #[cfg(feature = "postgres")]
@@ -40,6 +41,7 @@ pub use model::{
 };
 
 pub use error::{Result, StoreError};
+pub use flows::{DeviceAuthorization, DeviceDecision, NewDeviceAuthorization, PushedRequest};
 
 /// Users, their credentials and their roles.
 #[async_trait]
@@ -556,6 +558,83 @@ pub trait FactorStore {
     async fn delete_mfa_pending(&self, id_hash: &SecretHash) -> Result<()>;
 }
 
+/// Device authorizations (RFC 8628), shared by every node: the device polls one node while
+/// its user approves on another.
+#[async_trait]
+pub trait DeviceStore {
+    /// Stores a new device authorization unless its client has `max_pending` live ones
+    /// waiting already (`false`: slow down). `Conflict` when the user code is taken (the
+    /// caller draws another).
+    async fn create_device_authorization(
+        &self,
+        new: &NewDeviceAuthorization,
+        max_pending: u32,
+    ) -> Result<bool>;
+    /// The live, pending authorization with this user code.
+    async fn pending_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// Records the user's answer if the authorization is still live and pending, with the
+    /// event; whether it was.
+    async fn decide_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        decision: &DeviceDecision<'_>,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool>;
+    /// The authorization with this device code, in any state.
+    async fn device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// Records a poll at `now` and the interval the device is to keep from now on.
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+        now: UnixTime,
+        interval: i64,
+    ) -> Result<()>;
+    /// Marks an approved authorization redeemed, its tokens issued in `family_id`: `false`
+    /// when it was not approved any more (another poll redeemed it first).
+    async fn redeem_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool>;
+}
+
+/// Pushed authorization requests (RFC 9126), shared by every node.
+#[async_trait]
+pub trait PushedRequestStore {
+    async fn push_request(
+        &self,
+        request_hash: &SecretHash,
+        client_id: &ClientId,
+        params: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    /// The request with this hash while it is live and unused.
+    async fn pushed_request(
+        &self,
+        request_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<PushedRequest>>;
+    /// Uses a request, once: whether it was live and unused.
+    async fn use_pushed_request(&self, request_hash: &SecretHash, now: UnixTime) -> Result<bool>;
+}
+
+/// DPoP proofs seen (RFC 9449 §11.1), shared by every node.
+#[async_trait]
+pub trait ProofStore {
+    /// Records a proof until `expires_at`: `false` when it was seen before (a replay).
+    async fn use_proof(&self, proof_hash: &SecretHash, expires_at: UnixTime) -> Result<bool>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -570,6 +649,9 @@ pub trait Store:
     + KeyStore
     + FactorStore
     + ImportStore
+    + DeviceStore
+    + PushedRequestStore
+    + ProofStore
     + Send
     + Sync
 {

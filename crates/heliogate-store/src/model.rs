@@ -88,6 +88,10 @@ pub struct Client {
     pub access_token_format: AccessTokenFormat,
     /// The resource servers it may ask tokens for (RFC 8707).
     pub resources: Vec<Resource>,
+    /// Takes authorization requests only pushed first (RFC 9126 §6).
+    pub require_par: bool,
+    /// Gets only DPoP-bound tokens (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     /// Imported with what broke the rules left out: no OAuth flow may use it until an
     /// administrator enables it.
     pub disabled: bool,
@@ -107,6 +111,8 @@ pub struct ClientSettings {
     pub signing_alg: SigningAlg,
     pub access_token_format: AccessTokenFormat,
     pub resources: Vec<Resource>,
+    pub require_par: bool,
+    pub require_dpop: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +217,8 @@ pub struct NewAccessToken {
     pub audience: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6); `None`: a bearer token.
+    pub jkt: Option<String>,
 }
 
 /// A stored access token, live or not.
@@ -230,6 +238,8 @@ pub struct AccessToken {
     pub revoked_at: Option<UnixTime>,
     /// When a personal access token was last used (to the minute); `None` for the others.
     pub last_used_at: Option<UnixTime>,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6).
+    pub jkt: Option<String>,
 }
 
 /// The client that personal access tokens are issued to: made by the migrations, found by no
@@ -374,6 +384,8 @@ pub struct NewRefreshToken {
     pub amr: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// A public client's refresh token is bound to its DPoP key (RFC 9449 §5).
+    pub jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -391,6 +403,7 @@ pub struct RefreshToken {
     /// Set once it was exchanged for its successor: a second use is a replay.
     pub rotated_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+    pub jkt: Option<String>,
 }
 
 /// What revoking a token did (RFC 7009).

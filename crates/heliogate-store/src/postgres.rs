@@ -96,15 +96,16 @@ const INSERT_ROWS: &str = "\
     WITH access AS (\
         INSERT INTO access_tokens \
             (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at, \
-             audience) \
+             audience, jkt) \
         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], \
-            $6::bytea[], $7::int8[], $8::int8[], $25::text[])\
+            $6::bytea[], $7::int8[], $8::int8[], $25::text[], $27::text[])\
     ), refresh AS (\
         INSERT INTO refresh_tokens \
             (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, \
-             created_at, expires_at, amr) \
+             created_at, expires_at, amr, jkt) \
         SELECT * FROM UNNEST($9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
-            $14::bytea[], $15::int8[], $16::text[], $17::int8[], $18::int8[], $26::text[])\
+            $14::bytea[], $15::int8[], $16::text[], $17::int8[], $18::int8[], $26::text[], \
+            $28::text[])\
     ) \
     INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) \
     SELECT * FROM UNNEST($19::int8[], $20::text[], $21::text[], $22::text[], $23::text[], \
@@ -146,6 +147,8 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
         .bind(column(events, |e| e.detail.to_string()))
         .bind(column(access, |t| t.audience.as_deref()))
         .bind(column(refresh, |t| t.amr.as_deref()))
+        .bind(column(access, |t| t.jkt.as_deref()))
+        .bind(column(refresh, |t| t.jkt.as_deref()))
         .execute(conn)
         .await?;
     Ok(())

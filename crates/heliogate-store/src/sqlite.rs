@@ -95,7 +95,7 @@ impl WriteRows for SqliteConnection {
 async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
     if !rows.access.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at) ",
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt) ",
         );
         query.push_values(&rows.access, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -106,13 +106,14 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
                 .push_bind(t.audience.as_deref())
                 .push_bind(t.created_at)
-                .push_bind(t.expires_at);
+                .push_bind(t.expires_at)
+                .push_bind(t.jkt.as_deref());
         });
         query.build().execute(&mut *conn).await?;
     }
     if !rows.refresh.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, amr, created_at, expires_at) ",
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, amr, created_at, expires_at, jkt) ",
         );
         query.push_values(&rows.refresh, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -125,7 +126,8 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.sid.as_deref())
                 .push_bind(t.amr.as_deref())
                 .push_bind(t.created_at)
-                .push_bind(t.expires_at);
+                .push_bind(t.expires_at)
+                .push_bind(t.jkt.as_deref());
         });
         query.build().execute(&mut *conn).await?;
     }

@@ -77,6 +77,8 @@ fn settings(spec: ClientSpec) -> ClientSettings {
         signing_alg: Default::default(),
         access_token_format: Default::default(),
         resources: vec![],
+        require_par: false,
+        require_dpop: false,
     }
 }
 
@@ -110,6 +112,7 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
         audience: None,
         created_at: NOW,
         expires_at,
+        jkt: None,
     }
 }
 
@@ -1167,6 +1170,7 @@ fn refresh(secret: &str, family: &str) -> NewRefreshToken {
         amr: Some("pwd".into()),
         created_at: NOW,
         expires_at: NOW + 600,
+        jkt: None,
     }
 }
 

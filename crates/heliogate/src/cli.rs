@@ -311,6 +311,14 @@ pub enum ClientCommand {
         /// that name it carry it as their audience (repeat for several)
         #[arg(long = "resource", value_name = "URI")]
         resources: Vec<String>,
+        /// Take only pushed authorization requests (RFC 9126): the request's parameters never
+        /// pass through the browser
+        #[arg(long)]
+        require_par: bool,
+        /// Issue only DPoP-bound tokens (RFC 9449): a token request without a proof of the
+        /// client's key is refused, and a stolen token is of no use without the key
+        #[arg(long)]
+        require_dpop: bool,
     },
     /// List clients
     List,

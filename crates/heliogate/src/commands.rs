@@ -100,7 +100,7 @@ fn user_text(u: &UserView) -> String {
 
 fn client_text(c: &ClientView) -> String {
     format!(
-        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\nresources:     {}\ncreated:       {}",
+        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\nresources:     {}\nrequires:      {}\ncreated:       {}",
         c.client_id,
         c.name,
         c.client_type,
@@ -109,6 +109,12 @@ fn client_text(c: &ClientView) -> String {
         c.scopes.join(" "),
         if c.redirect_uris.is_empty() { "-".to_owned() } else { c.redirect_uris.join(" ") },
         if c.resources.is_empty() { "-".to_owned() } else { c.resources.join(" ") },
+        match (c.require_par, c.require_dpop) {
+            (true, true) => "par dpop",
+            (true, false) => "par",
+            (false, true) => "dpop",
+            (false, false) => "-",
+        },
         time(c.created_at),
     )
 }
@@ -313,6 +319,8 @@ pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyho
             signing_alg,
             access_token_format,
             resources,
+            require_par,
+            require_dpop,
         } => {
             let input = AddClient {
                 name,
@@ -328,6 +336,8 @@ pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyho
                 signing_alg,
                 access_token_format,
                 resources,
+                require_par,
+                require_dpop,
             };
             let client = admin::add_client(store, &actor, input).await?;
             io.print(&client, || issued(&client))

@@ -84,6 +84,9 @@ pub async fn prepare(
     let server_key = admin::server_key(&*store)
         .await
         .context("while reading the installation's key")?;
+    // DPoP nonces (RFC 9449 §8) are made with the installation's key: any node checks any
+    // other's.
+    oauth.nonce_key = Some(server_key.clone());
     let config = HttpConfig {
         issuer: issuer.clone(),
         instance_name: settings.instance_name.clone(),

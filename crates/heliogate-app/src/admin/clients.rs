@@ -33,6 +33,10 @@ pub struct ClientView {
     pub access_token_format: &'static str,
     /// The resource servers it may ask tokens for (RFC 8707).
     pub resources: Vec<String>,
+    /// Takes pushed authorization requests only (RFC 9126).
+    pub require_par: bool,
+    /// Gets DPoP-bound tokens only (RFC 9449).
+    pub require_dpop: bool,
     /// Imported with what broke the rules left out: unusable until enabled.
     pub disabled: bool,
     pub created_at: i64,
@@ -69,6 +73,8 @@ impl From<Client> for ClientView {
             signing_alg: c.signing_alg.as_str(),
             access_token_format: c.access_token_format.as_str(),
             resources: c.resources.iter().map(|r| r.as_str().to_owned()).collect(),
+            require_par: c.require_par,
+            require_dpop: c.require_dpop,
             disabled: c.disabled,
             name: c.name,
             owner: c.owner,
@@ -128,6 +134,12 @@ pub struct AddClient {
     /// Resource servers it may ask tokens for, as their `resource` URIs (RFC 8707).
     #[serde(default)]
     pub resources: Vec<String>,
+    /// Takes pushed authorization requests only (RFC 9126).
+    #[serde(default)]
+    pub require_par: bool,
+    /// Gets DPoP-bound tokens only (RFC 9449): a token request without a proof is refused.
+    #[serde(default)]
+    pub require_dpop: bool,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -155,6 +167,8 @@ pub struct ClientChange {
     /// `opaque` or `jwt`.
     pub access_token_format: Option<String>,
     pub resources: Option<Vec<String>>,
+    pub require_par: Option<bool>,
+    pub require_dpop: Option<bool>,
 }
 
 impl ClientChange {
@@ -186,6 +200,8 @@ impl ClientChange {
                     .unwrap_or_else(|| client.access_token_format.to_owned()),
             ),
             resources: self.resources.unwrap_or_else(|| client.resources.clone()),
+            require_par: self.require_par.unwrap_or(client.require_par),
+            require_dpop: self.require_dpop.unwrap_or(client.require_dpop),
         }
     }
 }
@@ -262,6 +278,12 @@ pub(crate) async fn checked_settings(
         .map_err(invalid)?;
     resources.sort();
     resources.dedup();
+    if input.require_par && !spec.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(AppError::Invalid(
+            "require_par needs the authorization_code grant: only it has authorization requests"
+                .into(),
+        ));
+    }
     Ok(ClientSettings {
         spec,
         introspect: input.introspect,
@@ -271,6 +293,8 @@ pub(crate) async fn checked_settings(
         signing_alg,
         access_token_format,
         resources,
+        require_par: input.require_par,
+        require_dpop: input.require_dpop,
     })
 }
 

@@ -12,7 +12,7 @@ mod password;
 mod password_change;
 mod second_factor;
 mod session;
-mod throttle;
+pub(crate) mod throttle;
 
 use heliogate_core::{SessionPolicy, ThrottlePolicy};
 use heliogate_store::User;

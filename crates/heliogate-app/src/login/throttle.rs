@@ -32,7 +32,7 @@ pub(super) fn throttle_keys(name: &str, addr: Option<&str>) -> Vec<(String, bool
 /// throttle keys before it is checked, atomically with the check of each key's lock
 /// (`ThrottlePolicy::count_attempt`): of any number of parallel guesses, on any number of
 /// nodes, at most the threshold are checked before a key locks.
-pub(super) struct Guess<'k> {
+pub(crate) struct Guess<'k> {
     /// Each key with its threshold, this guess's count and whether it holds the key.
     counted: Vec<(&'k str, i64, i64, bool)>,
 }
@@ -40,7 +40,7 @@ pub(super) struct Guess<'k> {
 impl<'k> Guess<'k> {
     /// Counts a guess against `keys` (from `throttle_keys`); `Err` with the seconds until the
     /// latest lock ends when any key is locked, and then nothing stays counted.
-    pub(super) async fn count(
+    pub(crate) async fn count(
         store: &dyn Store,
         policy: &LoginPolicy,
         now: UnixTime,
@@ -104,7 +104,7 @@ impl<'k> Guess<'k> {
 
     /// A wrong password: its counts stand, and each key past its threshold locks (replacing
     /// any hold). Returns the locks, in seconds by key, for the audit record.
-    pub(super) async fn failed(
+    pub(crate) async fn failed(
         &self,
         store: &dyn Store,
         policy: &LoginPolicy,
@@ -122,7 +122,7 @@ impl<'k> Guess<'k> {
     }
 
     /// A right password: the account's count is cleared, and it was no failure of the others.
-    pub(super) async fn succeeded(&self, store: &dyn Store) -> Result<()> {
+    pub(crate) async fn succeeded(&self, store: &dyn Store) -> Result<()> {
         if let Some((account, ..)) = self.counted.first() {
             store.clear_login_failures(account).await?;
         }

@@ -61,6 +61,15 @@ struct JwtClaims<'a> {
     scope: &'a str,
     iat: UnixTime,
     exp: UnixTime,
+    /// RFC 9449 §6.1: the key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7800 `cnf`, with RFC 9449's `jkt`.
+#[derive(Serialize)]
+pub struct Confirmation<'a> {
+    pub jkt: &'a str,
 }
 
 /// The longest token `inspect` looks up: an RS256 JWT access token with a long scope fits.
@@ -76,6 +85,8 @@ pub struct Grant<'a> {
     pub code_hash: Option<SecretHash>,
     /// The resource servers it is for (RFC 8707); none named: the client's own.
     pub audience: &'a [Resource],
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6).
+    pub jkt: Option<&'a str>,
 }
 
 /// A live access token, as resource servers see it.
@@ -89,6 +100,8 @@ pub struct ActiveToken {
     pub audience: Vec<Resource>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The thumbprint of the DPoP key it is bound to: presented only with a proof of it.
+    pub jkt: Option<String>,
 }
 
 /// How precisely the last use of a personal access token is kept, in seconds.
@@ -140,6 +153,7 @@ impl AccessTokens {
                     scope: grant.scope,
                     iat: now,
                     exp: now + self.ttl,
+                    cnf: grant.jkt.map(|jkt| Confirmation { jkt }),
                 };
                 keys.sign(alg, "at+jwt", &claims)?
             }
@@ -154,6 +168,7 @@ impl AccessTokens {
             audience: (!grant.audience.is_empty()).then(|| resource::join(grant.audience)),
             created_at: now,
             expires_at: now + self.ttl,
+            jkt: grant.jkt.map(str::to_owned),
         };
         Ok((token, record))
     }
@@ -199,6 +214,7 @@ impl AccessTokens {
                 audience: t.audience.0,
                 issued_at: t.created_at,
                 expires_at: t.expires_at,
+                jkt: t.jkt,
             })
         });
         if let Some(active) = &active {

@@ -53,7 +53,7 @@ pub enum AuthorizeOutcome {
 }
 
 /// The client as the protocol rules see it.
-fn registered(client: &Client) -> RegisteredClient {
+pub(crate) fn registered(client: &Client) -> RegisteredClient {
     RegisteredClient {
         client_id: client.client_id.to_string(),
         pkce_required: client.is_public() || !client.pkce_optional,
@@ -92,20 +92,75 @@ fn error_answer(
     AuthorizeOutcome::Redirect(answer(config, redirect_uri, state, &params))
 }
 
-/// A validated request with its client, or the outcome to answer with at once.
+/// A request that came through `POST /oauth/par` (RFC 9126): the hash of its `request_uri`
+/// and when it was pushed.
+#[derive(Debug, Clone, Copy)]
+struct Pushed {
+    hash: SecretHash,
+    at: UnixTime,
+}
+
+/// A validated request with its client (and, when it was pushed, where it is kept), or the
+/// outcome to answer with at once.
+type Validated = Result<(AuthorizeRequest, Client, Option<Pushed>), AuthorizeOutcome>;
+
+/// The parameters of a request: those pushed, for a `request_uri` of ours that this client
+/// pushed and has not used (RFC 9126 §4: the others sent with it are ignored), or those sent.
+async fn resolve(
+    store: &dyn Store,
+    params: &Params,
+) -> OAuthResult<Result<(Params, Option<Pushed>), AuthorizeOutcome>> {
+    let Ok(Some(request_uri)) = params.get("request_uri") else {
+        return Ok(Ok((params.clone(), None)));
+    };
+    let gone = || {
+        Ok(Err(AuthorizeOutcome::ErrorPage(
+            "The authorization request has expired or was used already. Go back to the \
+             application and start again."
+                .into(),
+        )))
+    };
+    if !request_uri.starts_with(crate::par::REQUEST_URI_PREFIX) {
+        return gone();
+    }
+    let hash = SecretHash::of(request_uri);
+    let Some(pushed) = store.pushed_request(&hash, now()).await? else {
+        return gone();
+    };
+    if params.get("client_id").ok().flatten() != Some(pushed.client_id.as_str()) {
+        return gone();
+    }
+    let at = pushed.created_at;
+    Ok(Ok((
+        Params::parse(&pushed.params),
+        Some(Pushed { hash, at }),
+    )))
+}
+
 async fn validate(
     store: &dyn Store,
     config: &OAuthState,
     params: &Params,
-) -> OAuthResult<Result<(AuthorizeRequest, Client), AuthorizeOutcome>> {
+) -> OAuthResult<Validated> {
+    let (params, pushed) = match resolve(store, params).await? {
+        Ok(resolved) => resolved,
+        Err(outcome) => return Ok(Err(outcome)),
+    };
+    let params = &params;
     let client_id = params.get("client_id").ok().flatten();
     let client = match client_id.map(ClientId::parse) {
         Some(Ok(id)) => usable_client(store, &id).await?,
         _ => None,
     };
+    // RFC 9126 §6: a client registered so sends pushed requests only.
+    if pushed.is_none() && client.as_ref().is_some_and(|c| c.require_par) {
+        return Ok(Err(AuthorizeOutcome::ErrorPage(
+            "This application must push its authorization requests first (RFC 9126).".into(),
+        )));
+    }
     let checked = validate_authorize(params, client.as_ref().map(registered).as_ref());
     Ok(match (checked, client) {
-        (Ok(request), Some(client)) => Ok((request, client)),
+        (Ok(request), Some(client)) => Ok((request, client, pushed)),
         (Ok(_), None) => Err(AuthorizeOutcome::ErrorPage(
             "The application is not registered.".into(),
         )),
@@ -150,16 +205,26 @@ async fn grantable(
     )
 }
 
-/// Issues a code for an approved request and returns where to send the browser.
+/// Issues a code for an approved request and returns where to send the browser. A pushed
+/// request is used up by it (RFC 9126 §4: one code per `request_uri`).
 async fn issue_code(
     store: &dyn Store,
     config: &OAuthState,
-    request: &AuthorizeRequest,
+    (request, pushed): (&AuthorizeRequest, Option<Pushed>),
     signed_in: SignedInUser<'_>,
     scopes: &ScopeSet,
 ) -> OAuthResult<AuthorizeOutcome> {
     let code = new_secret();
     let now = now();
+    if let Some(pushed) = pushed {
+        if !store.use_pushed_request(&pushed.hash, now).await? {
+            return Ok(AuthorizeOutcome::ErrorPage(
+                "The authorization request was used already. Go back to the application and \
+                 start again."
+                    .into(),
+            ));
+        }
+    }
     store
         .insert_code(&NewCode {
             hash: SecretHash::of(&code),
@@ -193,7 +258,7 @@ pub async fn authorize(
     params: &Params,
     signed_in: Option<SignedInUser<'_>>,
 ) -> OAuthResult<AuthorizeOutcome> {
-    let (request, client) = match validate(store, config, params).await? {
+    let (mut request, client, pushed) = match validate(store, config, params).await? {
         Ok(valid) => valid,
         Err(outcome) => return Ok(outcome),
     };
@@ -212,6 +277,12 @@ pub async fn authorize(
         }
         return Ok(AuthorizeOutcome::LoginRequired);
     };
+    // A pushed request cannot lose its `prompt` on the way back from the fresh sign-in it
+    // asked for: a sign-in made since it was pushed is that sign-in.
+    if pushed.is_some_and(|p| signed_in.auth_time >= p.at) {
+        request.prompt.login = false;
+        request.prompt.select_account = false;
+    }
     let with_mfa = heliogate_core::oidc::has_second_factor(signed_in.amr);
     if needs_fresh_sign_in(&request, signed_in.auth_time, with_mfa, now()) {
         if request.prompt.none {
@@ -236,7 +307,7 @@ pub async fn authorize(
         prompt_consent: request.prompt.consent,
     };
     if !must_ask(remembered.as_ref(), &scopes, asker) {
-        return issue_code(store, config, &request, signed_in, &scopes).await;
+        return issue_code(store, config, (&request, pushed), signed_in, &scopes).await;
     }
     if request.prompt.none {
         return refuse(
@@ -262,7 +333,7 @@ pub async fn decide(
     addr: Option<&str>,
 ) -> OAuthResult<AuthorizeOutcome> {
     let user = signed_in.user;
-    let (request, client) = match validate(store, config, params).await? {
+    let (request, client, pushed) = match validate(store, config, params).await? {
         Ok(valid) => valid,
         Err(outcome) => return Ok(outcome),
     };
@@ -303,7 +374,7 @@ pub async fn decide(
     store
         .save_consent(&user.id, &client.client_id, &remembered, now(), &granted)
         .await?;
-    issue_code(store, config, &request, signed_in, &scopes).await
+    issue_code(store, config, (&request, pushed), signed_in, &scopes).await
 }
 
 /// A user's authorized applications, and taking one back.

@@ -37,6 +37,9 @@ pub struct OAuthState {
     pub keys: Arc<TtlCache<(), crate::oidc::KeyRing>>,
     /// Seals the signing keys at rest, when configured.
     pub key_encryption: Option<crate::oidc::sealing::KeyEncryptionKey>,
+    /// The installation's key, which makes DPoP nonces (`dpop::nonce`): with it, a DPoP
+    /// proof at the token endpoint must carry one (every server sets it).
+    pub nonce_key: Option<heliogate_core::ServerKey>,
 }
 
 impl OAuthState {
@@ -50,6 +53,7 @@ impl OAuthState {
             known_scopes: Arc::new(TtlCache::new(std::time::Duration::from_secs(1), 1)),
             keys: Arc::new(TtlCache::new(std::time::Duration::from_secs(60), 1)),
             key_encryption: None,
+            nonce_key: None,
         }
     }
 }

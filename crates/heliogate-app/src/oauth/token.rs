@@ -12,7 +12,7 @@ use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKe
 use heliogate_store::{AuditEvent, Client, NewAccessToken, NewRefreshToken, Redemption, Store};
 use serde::Serialize;
 
-use super::access_tokens::{AccessTokens, Format, Grant};
+use super::access_tokens::{Format, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::{event, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
@@ -50,7 +50,7 @@ pub(crate) async fn known_scopes(
 }
 
 /// The audit record of an issuance, written with the tokens.
-fn issued(
+pub(crate) fn issued(
     client_id: &str,
     grant: GrantType,
     user: Option<&str>,
@@ -69,7 +69,7 @@ fn issued(
 
 /// A new access token for `grant` in the client's format: opaque, or a JWT (RFC 9068) signed
 /// with the client's algorithm.
-async fn mint(
+pub(crate) async fn mint(
     store: &dyn Store,
     config: &OAuthState,
     client: &Client,
@@ -91,17 +91,30 @@ async fn mint(
     Ok(config.tokens.mint(grant, now, format)?)
 }
 
-/// Serves a token request: authenticates the client, then runs its grant.
+/// RFC 9449 §5.1: a token bound to a DPoP key is of type `DPoP`.
+pub(crate) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
+}
+
+/// Serves a token request: authenticates the client, checks its DPoP proof (the `DPoP`
+/// header, RFC 9449 §5), then runs its grant.
 pub async fn token_request(
     store: &dyn Store,
     config: &OAuthState,
     params: &Params,
     credentials: &ClientCredentials,
+    proof: Option<&str>,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
     params.check_text()?;
     let named = token_request::grant(params)?;
     let auth = authenticate(store, config, credentials, addr).await?;
+    let jkt = crate::dpop::token_request_key(store, config, &auth.client, proof).await?;
+    let jkt = jkt.as_deref();
     let grant = match named {
         NamedGrant::Known(grant) => grant,
         NamedGrant::Unknown(name) => {
@@ -119,10 +132,12 @@ pub async fn token_request(
         )
         .into());
     }
-    let tokens = &*config.tokens;
     let response = match TokenRequest::parse(params, grant)? {
         TokenRequest::ClientCredentials { scope } => {
-            client_credentials(store, config, params, scope, &auth, addr).await?
+            client_credentials(store, config, params, scope, &auth, jkt, addr).await?
+        }
+        TokenRequest::DeviceCode { device_code } => {
+            crate::device::grant::device_code(store, config, device_code, &auth, jkt, addr).await?
         }
         TokenRequest::AuthorizationCode {
             code,
@@ -134,7 +149,7 @@ pub async fn token_request(
                 redirect_uri,
                 code_verifier,
             };
-            authorization_code(store, config, tokens, params, presented, &auth, addr).await?
+            authorization_code(store, config, params, presented, &auth, jkt, addr).await?
         }
         TokenRequest::RefreshToken {
             refresh_token,
@@ -143,10 +158,10 @@ pub async fn token_request(
             refresh(
                 store,
                 config,
-                tokens,
                 params,
                 (refresh_token, scope),
                 &auth,
+                jkt,
                 addr,
             )
             .await?
@@ -169,6 +184,7 @@ async fn client_credentials(
     params: &Params,
     requested: Option<ScopeSet>,
     auth: &AuthenticatedClient,
+    jkt: Option<&str>,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
     let tokens = &*config.tokens;
@@ -194,6 +210,7 @@ async fn client_credentials(
             family_id: None,
             code_hash: None,
             audience: &audience,
+            jkt,
         },
         now,
     )
@@ -210,7 +227,7 @@ async fn client_credentials(
     Ok(TokenResponse {
         grant_type: GrantType::ClientCredentials,
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: tokens.ttl,
         scope,
         refresh_token: None,
@@ -220,7 +237,7 @@ async fn client_credentials(
 
 /// Whether this grant gets a refresh token: the client must be allowed the refresh_token
 /// grant; asking for `offline_access` means the same and needs the same.
-fn wants_refresh(client: &Client) -> bool {
+pub(crate) fn wants_refresh(client: &Client) -> bool {
     client.has_grant(GrantType::RefreshToken)
 }
 
@@ -229,12 +246,13 @@ fn wants_refresh(client: &Client) -> bool {
 async fn authorization_code(
     store: &dyn Store,
     config: &OAuthState,
-    tokens: &AccessTokens,
     params: &Params,
     presented: PresentedCode<'_>,
     auth: &AuthenticatedClient,
+    jkt: Option<&str>,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
+    let tokens = &*config.tokens;
     let PresentedCode {
         code,
         redirect_uri,
@@ -299,6 +317,7 @@ async fn authorization_code(
             family_id: Some(&family_id),
             code_hash: Some(code_hash),
             audience: &audience,
+            jkt,
         },
         now,
     )
@@ -317,6 +336,8 @@ async fn authorization_code(
             amr: code.amr.clone(),
             created_at: now,
             expires_at: now + config.refresh_token_ttl,
+            // RFC 9449 §5: a public client's refresh token is bound to its key.
+            jkt: jkt.filter(|_| auth.client.is_public()).map(str::to_owned),
         };
         (Some(token), Some(refresh))
     } else {
@@ -357,7 +378,7 @@ async fn authorization_code(
     Ok(TokenResponse {
         grant_type: GrantType::AuthorizationCode,
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: tokens.ttl,
         scope,
         refresh_token,
@@ -371,12 +392,13 @@ async fn authorization_code(
 async fn refresh(
     store: &dyn Store,
     config: &OAuthState,
-    tokens: &AccessTokens,
     params: &Params,
     (presented, requested): (&str, Option<ScopeSet>),
     auth: &AuthenticatedClient,
+    jkt: Option<&str>,
     addr: Option<&str>,
 ) -> OAuthResult<TokenResponse> {
+    let tokens = &*config.tokens;
     let audience = requested_resources(params, &auth.client.resources)?;
     let now = now();
     let key = TokenKey::of(presented);
@@ -391,6 +413,14 @@ async fn refresh(
         expires_at: old.expires_at,
     };
     match check_refresh(&state, auth.client.client_id.as_str(), now) {
+        // RFC 9449 §5: a bound refresh token is used with a proof of its key only.
+        RefreshUse::Usable if old.jkt.is_some() && old.jkt.as_deref() != jkt => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidDpopProof,
+                "the refresh token is bound to another DPoP key",
+            )
+            .into());
+        }
         RefreshUse::Usable => {}
         RefreshUse::Invalid => return Err(invalid().into()),
         RefreshUse::Replayed => {
@@ -434,6 +464,7 @@ async fn refresh(
             family_id: Some(&old.family_id),
             code_hash: None,
             audience: &audience,
+            jkt,
         },
         now,
     )
@@ -452,6 +483,7 @@ async fn refresh(
         amr: old.amr.clone(),
         created_at: now,
         expires_at: now + config.refresh_token_ttl,
+        jkt: old.jkt.clone(),
     };
     let event = issued(
         auth.client.client_id.as_str(),
@@ -493,7 +525,7 @@ async fn refresh(
     Ok(TokenResponse {
         grant_type: GrantType::RefreshToken,
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: tokens.ttl,
         scope,
         refresh_token: Some(token),

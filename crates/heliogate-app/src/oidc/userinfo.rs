@@ -5,8 +5,8 @@ use heliogate_core::oidc::UserClaims;
 use heliogate_store::Store;
 
 use super::id_token::user_claims;
-use crate::oauth::OAuthState;
-use crate::{now, Result};
+use crate::dpop::{accept, Presentation, Presented, Refused};
+use crate::oauth::{OAuthResult, OAuthState};
 
 /// What the endpoint answers.
 #[derive(Debug)]
@@ -16,11 +16,19 @@ pub enum UserInfo {
     InvalidToken,
     /// A live token without the `openid` scope (RFC 6750 §3.1).
     InsufficientScope,
+    /// A live token not presented as its DPoP binding asks (RFC 9449 §7).
+    Refused(Refused),
 }
 
-pub async fn userinfo(store: &dyn Store, config: &OAuthState, token: &str) -> Result<UserInfo> {
-    let Some(active) = config.tokens.inspect(store, token, now()).await? else {
-        return Ok(UserInfo::InvalidToken);
+pub async fn userinfo(
+    store: &dyn Store,
+    config: &OAuthState,
+    presented: &Presented<'_>,
+) -> OAuthResult<UserInfo> {
+    let active = match accept(store, config, presented).await? {
+        Presentation::Accepted(active) => active,
+        Presentation::Inactive => return Ok(UserInfo::InvalidToken),
+        Presentation::Refused(refused) => return Ok(UserInfo::Refused(refused)),
     };
     let Some(user_id) = active.user_id.as_deref() else {
         return Ok(UserInfo::InvalidToken);

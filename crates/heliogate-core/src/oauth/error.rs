@@ -38,6 +38,16 @@ pub enum OAuthErrorCode {
     RegistrationNotSupported,
     /// RFC 8707 §2: the `resource` is malformed, or not one this client may ask for.
     InvalidTarget,
+    /// RFC 8628 §3.5: the user has not answered yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; wait five more seconds between polls.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
+    /// RFC 9449 §5.1: the DPoP proof is missing, malformed or does not fit the request.
+    InvalidDpopProof,
+    /// RFC 9449 §8: send a proof again with the server's nonce (given in `DPoP-Nonce`).
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
@@ -61,6 +71,11 @@ impl OAuthErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidTarget => "invalid_target",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod code;
 pub mod consent;
+pub mod device;
 pub mod error;
 pub mod params;
 pub mod pkce;

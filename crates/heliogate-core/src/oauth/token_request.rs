@@ -21,6 +21,8 @@ pub enum TokenRequest<'a> {
     },
     /// §4.4.2.
     ClientCredentials { scope: Option<ScopeSet> },
+    /// RFC 8628 §3.4: the device code the client polls with.
+    DeviceCode { device_code: &'a str },
 }
 
 /// The grant a request names: one heliogate has, or the name it does not know (answered after
@@ -51,9 +53,7 @@ fn scope(params: &Params) -> Result<Option<ScopeSet>, OAuthError> {
 /// The request's `grant_type`: required, once.
 pub fn grant(params: &Params) -> Result<Grant<'_>, OAuthError> {
     let named = required(params, "grant_type")?;
-    Ok(named
-        .parse::<GrantType>()
-        .map_or(Grant::Unknown(named), Grant::Known))
+    Ok(GrantType::from_wire(named).map_or(Grant::Unknown(named), Grant::Known))
 }
 
 impl<'a> TokenRequest<'a> {
@@ -72,6 +72,9 @@ impl<'a> TokenRequest<'a> {
             GrantType::ClientCredentials => TokenRequest::ClientCredentials {
                 scope: scope(params)?,
             },
+            GrantType::DeviceCode => TokenRequest::DeviceCode {
+                device_code: required(params, "device_code")?,
+            },
         })
     }
 
@@ -80,6 +83,7 @@ impl<'a> TokenRequest<'a> {
             TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -141,6 +145,18 @@ mod tests {
         assert_eq!(
             code_of("grant_type=password&username=u"),
             OAuthErrorCode::UnsupportedGrantType
+        );
+        // RFC 8628 §3.4: the grant is named by its URI, never by the short name.
+        assert_eq!(
+            code_of("grant_type=device_code&device_code=d"),
+            OAuthErrorCode::UnsupportedGrantType
+        );
+        let params = Params::parse(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d",
+        );
+        assert_eq!(
+            parsed(&params),
+            Ok(TokenRequest::DeviceCode { device_code: "d" })
         );
     }
 }

@@ -3,12 +3,15 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use heliogate_app::{now, Actor};
+use heliogate_app::Actor;
 
 use super::problem::Problem;
-use crate::oauth::tokeninfo::bearer;
+use crate::oauth::dpop_proof;
+use crate::oauth::tokeninfo::authorization;
 use crate::proxy::ClientAddr;
 use crate::AppState;
+use heliogate_app::dpop::{accept, Presentation, Presented};
+use heliogate_app::oauth::OAuthFailure;
 
 /// The scope the API needs.
 const ADMIN: &str = "admin";
@@ -22,7 +25,7 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         let realm = "Bearer realm=\"heliogate\"";
-        let Some(token) = bearer(&parts.headers) else {
+        let Some((scheme, token)) = authorization(&parts.headers) else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -31,11 +34,47 @@ impl FromRequestParts<AppState> for Admin {
             )
             .challenge(realm.to_owned()));
         };
-        let tokens = &state.config.oauth.tokens;
-        let active = tokens
-            .inspect(&*state.store, &token, now())
-            .await
-            .map_err(|e| Problem::of(&e.into()))?;
+        let proof = dpop_proof(&parts.headers).map_err(|e| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                e.code.as_str(),
+                "Not signed in",
+                &e.description,
+            )
+        })?;
+        let presented = Presented {
+            token: &token,
+            scheme,
+            proof: proof.as_deref(),
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        let active = match accept(&*state.store, &state.config.oauth, &presented).await {
+            Ok(Presentation::Accepted(active)) => Some(active),
+            Ok(Presentation::Inactive) => None,
+            Ok(Presentation::Refused(refused)) => {
+                return Err(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    refused.code.as_str(),
+                    "Not signed in",
+                    &refused.description,
+                )
+                .challenge(format!(
+                    "DPoP realm=\"heliogate\", error=\"{}\", algs=\"{}\"",
+                    refused.code.as_str(),
+                    heliogate_dpop::ALGORITHMS.join(" ")
+                )))
+            }
+            Err(OAuthFailure::App(e)) => return Err(Problem::of(&e)),
+            Err(OAuthFailure::Protocol(e)) => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    e.code.as_str(),
+                    "Not accepted",
+                    &e.description,
+                ))
+            }
+        };
         let Some(active) = active else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,

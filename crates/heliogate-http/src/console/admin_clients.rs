@@ -150,6 +150,8 @@ pub(super) async fn create(
         introspect: flag(&fields, "introspect"),
         trusted: flag(&fields, "trusted"),
         pkce_optional: flag(&fields, "pkce_optional"),
+        require_par: flag(&fields, "require_par"),
+        require_dpop: flag(&fields, "require_dpop"),
         ..AddClient::default()
     };
     match admin::add_client(&*state.store, &admin.actor, input).await {
@@ -186,6 +188,8 @@ pub(super) async fn change(
         introspect: Some(flag(&fields, "introspect")),
         trusted: Some(flag(&fields, "trusted")),
         pkce_optional: Some(flag(&fields, "pkce_optional")),
+        require_par: Some(flag(&fields, "require_par")),
+        require_dpop: Some(flag(&fields, "require_dpop")),
         ..ClientChange::default()
     };
     let message = match admin::change_client(&state.app, &admin.actor, &read, change).await {

@@ -31,6 +31,8 @@ pub(super) struct ClientForm {
     introspect: bool,
     trusted: bool,
     pkce_optional: bool,
+    require_par: bool,
+    require_dpop: bool,
     error: Option<String>,
     error_field: Option<&'static str>,
 }
@@ -71,6 +73,8 @@ impl ClientForm {
             signing_alg: "RS256",
             access_token_format: "opaque",
             resources: Vec::new(),
+            require_par: false,
+            require_dpop: false,
             disabled: false,
             created_at: 0,
             updated_at: 0,
@@ -90,6 +94,8 @@ impl ClientForm {
             introspect: shown.introspect,
             trusted: shown.trusted,
             pkce_optional: shown.pkce_optional,
+            require_par: shown.require_par,
+            require_dpop: shown.require_dpop,
             editing: client,
             error: None,
             error_field: None,
@@ -107,6 +113,8 @@ impl ClientForm {
         self.introspect = fields.get("introspect") == "1";
         self.trusted = fields.get("trusted") == "1";
         self.pkce_optional = fields.get("pkce_optional") == "1";
+        self.require_par = fields.get("require_par") == "1";
+        self.require_dpop = fields.get("require_dpop") == "1";
         self.error_field = field_of(
             &message,
             &[

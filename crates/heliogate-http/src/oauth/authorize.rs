@@ -20,8 +20,9 @@ use crate::proxy::ClientAddr;
 use crate::session::{login_location, optional_session, SignedIn};
 use crate::AppState;
 
-/// The parameters of an authorization request that the consent form carries back.
-const CARRIED: [&str; 9] = [
+/// The parameters of an authorization request that the consent form carries back (of a
+/// pushed request, `client_id` and `request_uri`: the rest is kept at the server).
+const CARRIED: [&str; 10] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -31,6 +32,7 @@ const CARRIED: [&str; 9] = [
     "code_challenge_method",
     "nonce",
     "resource",
+    "request_uri",
 ];
 
 #[derive(Template)]

@@ -8,7 +8,7 @@ use axum::Json;
 use heliogate_app::scopes::known_scopes;
 use heliogate_core::oauth::authorize::Prompt;
 use heliogate_core::oidc::{ACR_MFA, ACR_PASSWORD};
-use heliogate_core::SigningAlg;
+use heliogate_core::{GrantType, SigningAlg};
 use serde_json::json;
 
 use crate::AppState;
@@ -53,10 +53,15 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         // heliogate's own: the revocation feed for resource servers (`oauth::revocations`).
         "revocation_feed_endpoint": format!("{issuer}/oauth/revocations"),
+        "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
+        // Per client (`--require-par`); RFC 9126 §5.
+        "require_pushed_authorization_requests": false,
+        "dpop_signing_alg_values_supported": heliogate_dpop::ALGORITHMS,
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::wire_name),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": SigningAlg::ALL.map(SigningAlg::as_str),
         "claims_supported": CLAIMS,

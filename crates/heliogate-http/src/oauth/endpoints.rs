@@ -2,10 +2,13 @@
 //! introspection (RFC 7662).
 
 use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use heliogate_app::dpop::nonce;
 use heliogate_app::oauth::token::token_request;
 use heliogate_app::oauth::{introspect, revoke};
+use heliogate_app::{device, now, par};
 
 use super::{no_store, OAuthBody, OAuthErrorResponse};
 use crate::metrics::CheckEndpoint;
@@ -18,11 +21,12 @@ pub(super) async fn token(
     body: OAuthBody,
 ) -> Response {
     let config = &state.config.oauth;
-    match token_request(
+    let response = match token_request(
         &*state.store,
         config,
         &body.params,
         &body.credentials,
+        body.proof.as_deref(),
         addr.as_deref(),
     )
     .await
@@ -31,6 +35,58 @@ pub(super) async fn token(
             state.metrics.token_issued(answer.grant_type.as_str());
             no_store(Json(answer).into_response())
         }
+        Err(e) => OAuthErrorResponse(e).into_response(),
+    };
+    // RFC 9449 §8: a client that sends proofs gets the nonce its next proof is to carry.
+    match (&body.proof, &config.nonce_key) {
+        (Some(_), Some(key)) => with_nonce(response, &nonce::current(key, now())),
+        _ => response,
+    }
+}
+
+fn with_nonce(mut response: Response, nonce: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(nonce) {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1).
+pub(super) async fn device_authorization(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: OAuthBody,
+) -> Response {
+    match device::device_authorization(
+        &*state.store,
+        &state.config.oauth,
+        &body.params,
+        &body.credentials,
+        addr.as_deref(),
+    )
+    .await
+    {
+        Ok(answer) => no_store(Json(answer).into_response()),
+        Err(e) => OAuthErrorResponse(e).into_response(),
+    }
+}
+
+/// `POST /oauth/par` (RFC 9126 §2): 201 with the `request_uri`.
+pub(super) async fn par(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: OAuthBody,
+) -> Response {
+    match par::push(
+        &*state.store,
+        &state.config.oauth,
+        &body.params,
+        &body.credentials,
+        addr.as_deref(),
+    )
+    .await
+    {
+        Ok(answer) => no_store((StatusCode::CREATED, Json(answer)).into_response()),
         Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }

@@ -29,6 +29,11 @@ pub(crate) fn routes() -> Router<AppState> {
             get(authorize::start).post(authorize::post),
         )
         .route("/oauth/token", post(endpoints::token))
+        .route(
+            "/oauth/device_authorization",
+            post(endpoints::device_authorization),
+        )
+        .route("/oauth/par", post(endpoints::par))
         .route("/oauth/revoke", post(endpoints::revoke))
         .route("/oauth/introspect", post(endpoints::introspect))
         .route("/oauth/revocations", get(revocations::follow))
@@ -98,6 +103,23 @@ impl IntoResponse for OAuthErrorResponse {
 pub(crate) struct OAuthBody {
     pub params: Params,
     pub credentials: ClientCredentials,
+    /// The `DPoP` header: a proof (RFC 9449 §4).
+    pub proof: Option<String>,
+}
+
+/// The request's DPoP proof (RFC 9449 §4.1: one `DPoP` header at most); more than one, or
+/// one that is not text, is refused.
+pub(crate) fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let mut values = headers.get_all("dpop").iter();
+    let refuse = || OAuthError::new(OAuthErrorCode::InvalidDpopProof, "send one DPoP proof");
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value
+            .to_str()
+            .map(|v| Some(v.trim().to_owned()))
+            .map_err(|_| refuse()),
+        (Some(_), Some(_)) => Err(refuse()),
+    }
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -152,6 +174,7 @@ impl FromRequest<AppState> for OAuthBody {
             )));
         }
         let basic = basic_credentials(req.headers()).map_err(refuse)?;
+        let proof = dpop_proof(req.headers()).map_err(refuse)?;
         let body = Bytes::from_request(req, state).await.map_err(|_| {
             refuse(OAuthError::invalid_request(
                 "the request body is too large or unreadable",
@@ -174,6 +197,7 @@ impl FromRequest<AppState> for OAuthBody {
         Ok(OAuthBody {
             params,
             credentials,
+            proof,
         })
     }
 }

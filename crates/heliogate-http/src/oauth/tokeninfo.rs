@@ -12,11 +12,11 @@ use heliogate_app::now;
 use heliogate_core::oauth::Params;
 use serde::Serialize;
 
-use super::{no_store, OAuthErrorResponse};
+use super::{dpop_proof, no_store, OAuthErrorResponse};
 use crate::error::error_json;
 use crate::metrics::CheckEndpoint;
 use crate::AppState;
-use heliogate_app::oauth::OAuthFailure;
+use heliogate_app::dpop::{accept, Presentation, Presented, Refused, Scheme};
 
 /// The original design's answer for a live token.
 #[derive(Serialize)]
@@ -30,25 +30,54 @@ struct TokenInfo<'a> {
     expires_in: i64,
 }
 
-/// The bearer token of a request (RFC 6750 §2): the `Authorization: Bearer` header or an
-/// `access_token` parameter of `sources`, in one way only; else the answer to send.
+/// An access token as a request presented it, with its DPoP proof.
+pub(crate) struct PresentedToken {
+    pub token: String,
+    pub scheme: Scheme,
+    pub proof: Option<String>,
+}
+
+impl PresentedToken {
+    /// What the token's check needs: the request's method and path (the `htu` of a proof).
+    pub(crate) fn for_request<'a>(&'a self, method: &'a str, path: &'a str) -> Presented<'a> {
+        Presented {
+            token: &self.token,
+            scheme: self.scheme,
+            proof: self.proof.as_deref(),
+            method,
+            path,
+        }
+    }
+}
+
+/// The access token of a request (RFC 6750 §2, RFC 9449 §7.1): the `Authorization: Bearer`
+/// or `Authorization: DPoP` header, or an `access_token` parameter of `sources`, in one way
+/// only; else the answer to send.
 #[allow(clippy::result_large_err)] // a refusal is a full response by design
 pub(crate) fn presented_token(
     headers: &HeaderMap,
     sources: &[&Params],
-) -> Result<String, Response> {
+) -> Result<PresentedToken, Response> {
     // Every place the token may come from; more than one token is a malformed request.
-    let mut found: Vec<String> = bearer(headers).into_iter().collect();
+    let mut found: Vec<(Scheme, String)> = authorization(headers).into_iter().collect();
     for params in sources {
         let all = params
             .pairs()
             .iter()
             // An empty parameter counts as absent (RFC 6749 §3.1).
             .filter(|(name, value)| name == "access_token" && !value.is_empty());
-        found.extend(all.map(|(_, token)| token.clone()));
+        found.extend(all.map(|(_, token)| (Scheme::Bearer, token.clone())));
     }
+    let proof = match dpop_proof(headers) {
+        Ok(proof) => proof,
+        Err(e) => return Err(unauthorized(e.code.as_str(), &e.description)),
+    };
     match found.as_slice() {
-        [token] => Ok(token.clone()),
+        [(scheme, token)] => Ok(PresentedToken {
+            token: token.clone(),
+            scheme: *scheme,
+            proof,
+        }),
         [] => Err(unauthorized("invalid_request", "no access token was sent")),
         _ => Err(no_store(error_json(
             StatusCode::BAD_REQUEST,
@@ -58,12 +87,39 @@ pub(crate) fn presented_token(
     }
 }
 
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+/// The token of an `Authorization: Bearer` or `Authorization: DPoP` header.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<(Scheme, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    Some((scheme, token.trim().to_owned()))
+}
+
+/// RFC 9449 §7.1: a token refused for how it was presented, with a `DPoP` challenge that
+/// names the algorithms a proof may use.
+pub(crate) fn refused(refused: &Refused) -> Response {
+    let mut response = error_json(
+        StatusCode::UNAUTHORIZED,
+        refused.code.as_str(),
+        &refused.description,
+    );
+    let challenge = format!(
+        "DPoP realm=\"heliogate\", error=\"{}\", algs=\"{}\"",
+        refused.code.as_str(),
+        heliogate_dpop::ALGORITHMS.join(" ")
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    no_store(response)
 }
 
 /// RFC 6750 §3.1: 401 with `WWW-Authenticate: Bearer`, naming the error.
@@ -78,38 +134,49 @@ pub(crate) fn unauthorized(error: &str, description: &str) -> Response {
     no_store(response)
 }
 
-async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> Response {
-    let token = match presented_token(headers, sources) {
-        Ok(token) => token,
+async fn answer(
+    state: &AppState,
+    method: &str,
+    headers: &HeaderMap,
+    sources: &[&Params],
+) -> Response {
+    let presented = match presented_token(headers, sources) {
+        Ok(presented) => presented,
         Err(answer) => return answer,
     };
-    let tokens = &state.config.oauth.tokens;
     let now = now();
-    let inspected = tokens.inspect(&*state.store, &token, now).await;
+    let request = presented.for_request(method, "/oauth/tokeninfo");
+    let inspected = accept(&*state.store, &state.config.oauth, &request).await;
     if let Ok(found) = &inspected {
+        let active = matches!(found, Presentation::Accepted(_));
         state
             .metrics
-            .token_checked(CheckEndpoint::tokeninfo, found.is_some());
+            .token_checked(CheckEndpoint::tokeninfo, active);
     }
     match inspected {
-        Ok(Some(active)) => {
+        Ok(Presentation::Refused(refusal)) => refused(&refusal),
+        Ok(Presentation::Accepted(active)) => {
             let scope = active.scope.iter().map(|s| s.as_str()).collect();
             let info = TokenInfo {
                 uid: active.user_id.as_deref(),
                 sub: active.user_id.as_deref(),
                 scope,
                 client_id: &active.client_id,
-                token_type: "Bearer",
+                token_type: if active.jkt.is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                },
                 exp: active.expires_at,
                 expires_in: (active.expires_at - now).max(0),
             };
             no_store(Json(info).into_response())
         }
-        Ok(None) => unauthorized(
+        Ok(Presentation::Inactive) => unauthorized(
             "invalid_token",
             "the access token is unknown, expired or revoked",
         ),
-        Err(e) => OAuthErrorResponse(OAuthFailure::from(e)).into_response(),
+        Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }
 
@@ -119,7 +186,7 @@ pub(super) async fn get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = Params::parse(query.as_deref().unwrap_or_default());
-    answer(&state, &headers, &[&query]).await
+    answer(&state, "GET", &headers, &[&query]).await
 }
 
 pub(super) async fn post(
@@ -130,5 +197,5 @@ pub(super) async fn post(
 ) -> Response {
     let query = Params::parse(query.as_deref().unwrap_or_default());
     let form = Params::parse(&String::from_utf8_lossy(&body));
-    answer(&state, &headers, &[&query, &form]).await
+    answer(&state, "POST", &headers, &[&query, &form]).await
 }

@@ -16,7 +16,8 @@ use crate::error::error_json;
 use crate::metrics::CheckEndpoint;
 use crate::oauth::discovery::metadata;
 use crate::oauth::no_store;
-use crate::oauth::tokeninfo::{presented_token, unauthorized};
+use crate::oauth::tokeninfo::{presented_token, refused, unauthorized};
+use crate::oauth::OAuthErrorResponse;
 use crate::{AppState, HttpError};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -47,18 +48,25 @@ async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> Response {
-    let token = match presented_token(headers, sources) {
-        Ok(token) => token,
+async fn answer(
+    state: &AppState,
+    method: &str,
+    headers: &HeaderMap,
+    sources: &[&Params],
+) -> Response {
+    let presented = match presented_token(headers, sources) {
+        Ok(presented) => presented,
         Err(answer) => return answer,
     };
-    let answered = userinfo(&*state.store, &state.config.oauth, &token).await;
+    let request = presented.for_request(method, "/oauth/userinfo");
+    let answered = userinfo(&*state.store, &state.config.oauth, &request).await;
     if let Ok(info) = &answered {
-        let active = !matches!(info, UserInfo::InvalidToken);
+        let active = !matches!(info, UserInfo::InvalidToken | UserInfo::Refused(_));
         state.metrics.token_checked(CheckEndpoint::userinfo, active);
     }
     match answered {
         Ok(UserInfo::Claims(claims)) => no_store(Json(claims).into_response()),
+        Ok(UserInfo::Refused(refusal)) => refused(&refusal),
         Ok(UserInfo::InvalidToken) => unauthorized(
             "invalid_token",
             "the access token is unknown, expired or revoked",
@@ -77,17 +85,17 @@ async fn answer(state: &AppState, headers: &HeaderMap, sources: &[&Params]) -> R
             );
             no_store(response)
         }
-        Err(e) => HttpError(e).into_response(),
+        Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }
 
 /// Core §5.3.1: GET with the token in the `Authorization` header.
 async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    answer(&state, &headers, &[]).await
+    answer(&state, "GET", &headers, &[]).await
 }
 
 /// Core §5.3.1: POST, the token in the header or in the form body (RFC 6750 §2.2).
 async fn userinfo_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Params::parse(&String::from_utf8_lossy(&body));
-    answer(&state, &headers, &[&form]).await
+    answer(&state, "POST", &headers, &[&form]).await
 }

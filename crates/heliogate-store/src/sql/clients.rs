@@ -230,9 +230,10 @@ impl ClientStore for SqlStore {
 
 /// The columns of a client's settings, bound by `bind_settings` in this order.
 const SETTINGS: &str = "name, redirect_uris, grant_types, scopes, introspect, trusted, \
-    pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, resources";
+    pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, resources, \
+    require_par, require_dpop";
 /// Their places in an INSERT whose first five are the client's id, secret, owner, kind and time.
-const SETTINGS_VALUES: &str = "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+const SETTINGS_VALUES: &str = "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18";
 
 /// Binds a client's settings, the columns of `SETTINGS` in order, after what is bound already.
 fn bind_settings<'q>(
@@ -257,6 +258,8 @@ fn bind_settings<'q>(
         .bind(settings.signing_alg.as_str())
         .bind(settings.access_token_format.as_str())
         .bind(resource::join(&settings.resources))
+        .bind(settings.require_par)
+        .bind(settings.require_dpop)
 }
 
 /// The `updated_at` of a change at `$3`: later than the one before, however close they come,

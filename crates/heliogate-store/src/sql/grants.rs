@@ -132,7 +132,7 @@ impl GrantStore for SqlStore {
 
     async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>> {
         sqlx::query_as(
-            "SELECT family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, rotated_at, revoked_at \
+            "SELECT family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, rotated_at, revoked_at, jkt \
              FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(key.as_bytes().to_vec())

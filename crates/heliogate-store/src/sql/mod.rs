@@ -11,11 +11,14 @@
 mod audit;
 mod authority;
 mod clients;
+mod device;
 mod factors;
 mod grants;
 mod import;
 mod instance;
 mod keys;
+mod proofs;
+mod pushed;
 mod roles;
 mod sessions;
 mod throttle;

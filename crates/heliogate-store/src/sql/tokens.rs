@@ -34,7 +34,7 @@ impl TokenStore for SqlStore {
     async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>> {
         sqlx::query_as(
             "SELECT a.client_id, a.user_id, u.name AS username, a.scope, a.audience, a.created_at, \
-             a.expires_at, a.revoked_at, a.last_used_at FROM access_tokens a \
+             a.expires_at, a.revoked_at, a.last_used_at, a.jkt FROM access_tokens a \
              LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
         )
         .bind(key.as_bytes().to_vec())
@@ -125,6 +125,9 @@ impl TokenStore for SqlStore {
             ("sessions", "id_hash"),
             ("mfa_pending", "id_hash"),
             ("webauthn_challenges", "id_hash"),
+            ("device_authorizations", "device_code_hash"),
+            ("pushed_requests", "request_hash"),
+            ("dpop_proofs", "proof_hash"),
         ];
         for (table, key) in tables {
             // A cursor over an ordered column: each chunk goes on where the last one stopped,

@@ -42,6 +42,7 @@ async fn insert_token_expiring(
                 audience: None,
                 created_at: heliogate_app::now(),
                 expires_at,
+                jkt: None,
             },
             None,
             None,

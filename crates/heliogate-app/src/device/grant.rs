@@ -1,0 +1,183 @@
+//! The device's poll of the token endpoint (RFC 8628 §3.4–§3.5): pending, slow down, denied,
+//! expired, or — once — its tokens.
+
+use heliogate_core::oauth::device::{poll, PollAnswer, PolledDevice};
+use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
+use heliogate_core::{GrantType, SecretHash, TokenKey};
+use heliogate_store::{NewRefreshToken, Store};
+
+use crate::oauth::client_auth::AuthenticatedClient;
+use crate::oauth::token::{issued, known_scopes, mint, token_type, wants_refresh, TokenResponse};
+use crate::oauth::{access_tokens::Grant, OAuthResult, OAuthState};
+use crate::oidc::id_token::{id_token, Authentication, Issued};
+use crate::scopes::scopes_of;
+use crate::{event, new_secret, new_token, now};
+
+fn refused(code: OAuthErrorCode, description: &str) -> OAuthError {
+    OAuthError::new(code, description)
+}
+
+/// Answers a poll with `device_code` by `auth`'s client; the tokens are bound to `jkt` when
+/// the request carried a DPoP proof.
+pub async fn device_code(
+    store: &dyn Store,
+    config: &OAuthState,
+    presented: &str,
+    auth: &AuthenticatedClient,
+    jkt: Option<&str>,
+    addr: Option<&str>,
+) -> OAuthResult<TokenResponse> {
+    let tokens = &*config.tokens;
+    let hash = SecretHash::of(presented);
+    let invalid = || OAuthError::invalid_grant("the device code is not valid");
+    let Some(device) = store.device_authorization(&hash).await? else {
+        return Err(invalid().into());
+    };
+    // Another client's code is no code of this one's (§3.5 `invalid_grant`).
+    if device.client_id != auth.client.client_id.as_str() {
+        return Err(invalid().into());
+    }
+    let now = now();
+    let polled = PolledDevice {
+        status: device.status,
+        expires_at: device.expires_at,
+        interval: device.poll_interval,
+        last_poll: device.last_poll,
+    };
+    match poll(&polled, now) {
+        PollAnswer::ExpiredToken => {
+            return Err(refused(OAuthErrorCode::ExpiredToken, "the device code expired").into())
+        }
+        PollAnswer::AccessDenied => {
+            return Err(refused(OAuthErrorCode::AccessDenied, "the user denied the request").into())
+        }
+        PollAnswer::Replayed => {
+            // Like a replayed code (RFC 6749 §4.1.2): what was issued from it goes.
+            if let Some(family) = &device.family_id {
+                let replayed = event(
+                    "device_code.replayed",
+                    auth.client.client_id.as_str(),
+                    None,
+                    addr,
+                    serde_json::json!({}),
+                );
+                store.revoke_family(family, now, &replayed).await?;
+                tokens.forget_all();
+            }
+            return Err(OAuthError::invalid_grant("the device code was already used").into());
+        }
+        PollAnswer::SlowDown { interval } => {
+            store.record_device_poll(&hash, now, interval).await?;
+            return Err(refused(
+                OAuthErrorCode::SlowDown,
+                &format!("poll at most every {interval} seconds"),
+            )
+            .into());
+        }
+        PollAnswer::Pending => {
+            store
+                .record_device_poll(&hash, now, device.poll_interval)
+                .await?;
+            return Err(refused(
+                OAuthErrorCode::AuthorizationPending,
+                "the user has not answered yet",
+            )
+            .into());
+        }
+        PollAnswer::Issue => {}
+    }
+    let user = match &device.user_id {
+        Some(id) => store.user_by_id(id).await?.filter(|u| !u.disabled),
+        None => None,
+    };
+    let Some(user) = user else {
+        return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
+    };
+    // What was approved, as far as the user's roles and the client still allow it now.
+    let known = known_scopes(store, config).await?;
+    let holds = scopes_of(store, &user).await?;
+    let granted = grant_scopes(
+        Some(&device.scope),
+        &auth.client.scopes,
+        Some(&holds),
+        &known,
+    )
+    .map_err(|_| OAuthError::invalid_grant("nothing approved may be granted any more"))?;
+    let family_id = new_secret();
+    if !store
+        .redeem_device_authorization(&hash, &family_id, now)
+        .await?
+    {
+        return Err(OAuthError::invalid_grant("the device code was already used").into());
+    }
+    let scope = granted.to_string();
+    let (access_token, record) = mint(
+        store,
+        config,
+        &auth.client,
+        &Grant {
+            client_id: auth.client.client_id.as_str(),
+            user_id: Some(&user.id),
+            scope: &scope,
+            family_id: Some(&family_id),
+            code_hash: None,
+            audience: &device.resources.0,
+            jkt,
+        },
+        now,
+    )
+    .await?;
+    let (refresh_token, refresh) = if wants_refresh(&auth.client) {
+        let token = new_token();
+        let refresh = NewRefreshToken {
+            key: TokenKey::of(&token),
+            family_id: family_id.clone(),
+            client_id: auth.client.client_id.to_string(),
+            user_id: user.id.clone(),
+            scope: scope.clone(),
+            code_hash: None,
+            auth_time: device.auth_time,
+            sid: device.sid.clone(),
+            amr: device.amr.clone(),
+            created_at: now,
+            expires_at: now + config.refresh_token_ttl,
+            // RFC 9449 §5: a public client's refresh token is bound to its key.
+            jkt: jkt.filter(|_| auth.client.is_public()).map(str::to_owned),
+        };
+        (Some(token), Some(refresh))
+    } else {
+        (None, None)
+    };
+    let event = issued(
+        auth.client.client_id.as_str(),
+        GrantType::DeviceCode,
+        Some(&user.name),
+        &scope,
+        refresh.is_some(),
+        addr,
+    );
+    store.issue_tokens(record, refresh, Some(event)).await?;
+    let authentication = Authentication {
+        auth_time: device.auth_time,
+        nonce: None,
+        sid: device.sid,
+        amr: device.amr,
+    };
+    let issued = Issued {
+        client: &auth.client,
+        user: &user,
+        scope: &granted,
+        access_token: &access_token,
+        now,
+    };
+    let id_token = id_token(store, config, issued, authentication).await?;
+    Ok(TokenResponse {
+        grant_type: GrantType::DeviceCode,
+        access_token,
+        token_type: token_type(jkt),
+        expires_in: tokens.ttl,
+        scope,
+        refresh_token,
+        id_token,
+    })
+}

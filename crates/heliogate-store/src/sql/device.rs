@@ -1,0 +1,175 @@
+//! Device authorizations (RFC 8628).
+
+use async_trait::async_trait;
+use heliogate_core::oauth::device::DeviceStatus;
+use heliogate_core::{SecretHash, UnixTime};
+
+use super::audit::insert_event;
+use super::{Engine, SqlStore};
+use crate::error::db_err;
+use crate::{
+    AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStore, NewDeviceAuthorization, Result,
+    StoreError,
+};
+
+const SELECT: &str = "SELECT d.client_id, c.name AS client_name, d.scope, d.resources, d.status, \
+     d.user_id, d.auth_time, d.sid, d.amr, d.poll_interval, d.last_poll, d.family_id, d.expires_at \
+     FROM device_authorizations d JOIN clients c ON c.client_id = d.client_id";
+
+#[async_trait]
+impl DeviceStore for SqlStore {
+    async fn create_device_authorization(
+        &self,
+        new: &NewDeviceAuthorization,
+        max_pending: u32,
+    ) -> Result<bool> {
+        // Counted and written in one write transaction: parallel requests of one client
+        // cannot all pass the count.
+        let mut tx = self.begin_write().await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM device_authorizations \
+             WHERE client_id = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(&new.client_id)
+        .bind(new.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if pending >= i64::from(max_pending) {
+            return Ok(false);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, \
+             scope, resources, poll_interval, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(new.device_code_hash.as_bytes().to_vec())
+        .bind(new.user_code_hash.as_bytes().to_vec())
+        .bind(&new.client_id)
+        .bind(&new.scope)
+        .bind(&new.resources)
+        .bind(new.interval)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the user code is taken".into()));
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn pending_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>> {
+        sqlx::query_as(&format!(
+            "{SELECT} WHERE d.user_code_hash = $1 AND d.status = 'pending' AND d.expires_at > $2 \
+             AND c.disabled = FALSE"
+        ))
+        .bind(user_code_hash.as_bytes().to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code_hash: &SecretHash,
+        decision: &DeviceDecision<'_>,
+        now: UnixTime,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = match decision {
+            DeviceDecision::Approve {
+                user_id,
+                scope,
+                auth_time,
+                sid,
+                amr,
+            } => sqlx::query(
+                "UPDATE device_authorizations SET status = 'approved', user_id = $3, scope = $4, \
+                 auth_time = $5, sid = $6, amr = $7 \
+                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2",
+            )
+            .bind(user_code_hash.as_bytes().to_vec())
+            .bind(now)
+            .bind(*user_id)
+            .bind(scope.to_string())
+            .bind(*auth_time)
+            .bind(*sid)
+            .bind(*amr),
+            DeviceDecision::Deny => sqlx::query(
+                "UPDATE device_authorizations SET status = 'denied' \
+                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2",
+            )
+            .bind(user_code_hash.as_bytes().to_vec())
+            .bind(now),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_event(&mut *tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> Result<Option<DeviceAuthorization>> {
+        sqlx::query_as(&format!("{SELECT} WHERE d.device_code_hash = $1"))
+            .bind(device_code_hash.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+        now: UnixTime,
+        interval: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE device_authorizations SET last_poll = $2, poll_interval = $3 \
+             WHERE device_code_hash = $1",
+        )
+        .bind(device_code_hash.as_bytes().to_vec())
+        .bind(now)
+        .bind(interval)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn redeem_device_authorization(
+        &self,
+        device_code_hash: &SecretHash,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE device_authorizations SET status = $2, family_id = $3, last_poll = $4 \
+             WHERE device_code_hash = $1 AND status = $5",
+        )
+        .bind(device_code_hash.as_bytes().to_vec())
+        .bind(DeviceStatus::Redeemed.as_str())
+        .bind(family_id)
+        .bind(now)
+        .bind(DeviceStatus::Approved.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
