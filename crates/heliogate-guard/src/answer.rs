@@ -21,6 +21,16 @@ pub(crate) enum Refusal {
     Unavailable,
     /// A handler asked for the caller on a route without a guard.
     NotGuarded,
+    /// RFC 9449 §7.1: a DPoP-bound token without a good proof, or presented as a bearer
+    /// token; or an unbound one presented as DPoP.
+    Dpop(&'static str),
+}
+
+/// How the token came (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 impl Refusal {
@@ -59,6 +69,14 @@ impl Refusal {
             Refusal::NotGuarded => {
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
+            Refusal::Dpop(error) => (
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    r#"DPoP error="{error}", algs="{}""#,
+                    heliogate_dpop::ALGORITHMS.join(" ")
+                ),
+                Some(serde_json::json!({ "error": error }).to_string()),
+            ),
         };
         let mut response = match body {
             Some(body) => {
@@ -75,9 +93,10 @@ impl Refusal {
     }
 }
 
-/// The bearer token of a request (RFC 6750 §2.1: the `Authorization` header; tokens in the
-/// query or the body are not read, as §2.3 and RFC 9700 advise).
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
+/// The access token of a request and how it came (RFC 6750 §2.1: the `Authorization` header,
+/// `Bearer`, or RFC 9449 §7.1's `DPoP`; tokens in the query or the body are not read, as
+/// §2.3 and RFC 9700 advise).
+pub(crate) fn presented_token(headers: &HeaderMap) -> Result<(Scheme, &str), Refusal> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(Refusal::NoToken);
@@ -89,15 +108,19 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
     let Some((scheme, token)) = value.split_once(' ') else {
         return Err(Refusal::NoToken);
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(Refusal::NoToken);
-    }
+    };
     let token = token.trim_start_matches(' ');
     if token.len() > MAX_TOKEN_LEN {
         return Err(Refusal::InvalidToken);
     }
     if is_b64token(token) {
-        Ok(token)
+        Ok((scheme, token))
     } else {
         Err(Refusal::Malformed)
     }
@@ -123,6 +146,25 @@ mod tests {
             headers.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
         }
         headers
+    }
+
+    fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
+        match presented_token(headers)? {
+            (Scheme::Bearer, token) => Ok(token),
+            (Scheme::Dpop, _) => Err(Refusal::NoToken),
+        }
+    }
+
+    #[test]
+    fn rfc_9449_7_1_a_dpop_token_is_read_from_its_scheme() {
+        assert_eq!(
+            presented_token(&with(&["DPoP abc"])),
+            Ok((Scheme::Dpop, "abc"))
+        );
+        assert_eq!(
+            presented_token(&with(&["dpop a b"])),
+            Err(Refusal::Malformed)
+        );
     }
 
     #[test]

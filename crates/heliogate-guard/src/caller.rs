@@ -22,6 +22,9 @@ pub struct Caller {
     pub audience: Vec<String>,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6): a request must carry a
+    /// proof of that key, which the guard checks.
+    pub jkt: Option<String>,
 }
 
 impl Caller {

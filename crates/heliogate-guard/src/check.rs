@@ -62,6 +62,7 @@ struct Introspected {
     aud: OneOrMany,
     token_type: Option<String>,
     iss: Option<String>,
+    cnf: Option<crate::jwt::Confirmation>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +156,7 @@ impl Remote {
             scopes: scopes_of(answer.scope.as_deref().unwrap_or_default()),
             audience: audience_list,
             expires_at: exp,
+            jkt: answer.cnf.and_then(|c| c.jkt),
         };
         Some((Some(caller), exp))
     }
@@ -187,6 +189,9 @@ impl Remote {
             scopes: info.scope,
             audience: Vec::new(),
             expires_at: info.exp,
+            // tokeninfo does not name the key; a DPoP-bound token is refused there when
+            // presented as the guard presents it (Bearer), so it never gets here.
+            jkt: None,
         };
         Some((Some(caller), info.exp))
     }

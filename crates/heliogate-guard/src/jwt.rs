@@ -49,6 +49,13 @@ struct Claims {
     #[serde(default)]
     aud: OneOrMany,
     exp: u64,
+    cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Confirmation {
+    pub(crate) jkt: Option<String>,
 }
 
 impl KeySet {
@@ -161,6 +168,7 @@ impl KeySet {
                     scopes: scopes_of(&claims.scope),
                     audience: claims.aud.into_vec(),
                     expires_at: claims.exp,
+                    jkt: claims.cnf.and_then(|c| c.jkt),
                 })
             }
             Err(_) => JwtCheck::Invalid,

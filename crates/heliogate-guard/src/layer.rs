@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
-use crate::answer::{bearer_token, Refusal};
+use crate::answer::{presented_token, Refusal};
 use crate::check::{scopes_of, Verdict};
 use crate::{Caller, Guard};
 
@@ -54,13 +54,26 @@ pub struct Require<S> {
 
 impl RequireLayer {
     /// The caller of a request, or why it may not pass.
-    async fn admit(&self, headers: &HeaderMap) -> Result<Arc<Caller>, Refusal> {
-        let token = bearer_token(headers)?;
+    async fn admit(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Arc<Caller>, Refusal> {
+        let (scheme, token) = presented_token(headers)?;
         let caller = match self.guard.check(token).await {
             Verdict::Live(caller) => caller,
             Verdict::Dead => return Err(Refusal::InvalidToken),
             Verdict::Unavailable => return Err(Refusal::Unavailable),
         };
+        let presented = crate::dpop::Presented {
+            scheme,
+            token,
+            method: method.as_str(),
+            path,
+            headers,
+        };
+        self.guard.check_binding(&caller, &presented)?;
         if self.scopes.iter().all(|s| caller.has_scope(s)) {
             Ok(caller)
         } else {
@@ -89,7 +102,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            match layer.admit(request.headers()).await {
+            let admitted = layer
+                .admit(request.method(), request.uri().path(), request.headers())
+                .await;
+            match admitted {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await.map(IntoResponse::into_response)

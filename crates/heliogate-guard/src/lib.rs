@@ -50,6 +50,7 @@ pub struct ReadmeDoctests;
 mod answer;
 mod caller;
 mod check;
+mod dpop;
 mod feed;
 mod jwt;
 mod layer;
@@ -111,6 +112,10 @@ struct Inner {
     feed: Option<Arc<Feed>>,
     feed_endpoint: Option<String>,
     stats: Arc<Counters>,
+    /// Where this service is reached (`https://api.example.org`): the start of the `htu` of a
+    /// DPoP proof.
+    origin: Option<String>,
+    proofs: Arc<dpop::SeenProofs>,
 }
 
 /// What a guard has done since it was made: for tests, logs and metrics.
@@ -190,6 +195,8 @@ impl Guard {
                 feed: None,
                 feed_endpoint: metadata.revocation_feed_endpoint,
                 stats: Arc::new(Counters::default()),
+                origin: None,
+                proofs: Arc::new(dpop::SeenProofs::default()),
             }),
         })
     }
@@ -217,6 +224,15 @@ impl Guard {
     /// refused.
     pub fn audience(self, audience: &str) -> Guard {
         self.with(|inner| inner.audience = Some(audience.to_owned()))
+    }
+
+    /// Where clients reach this service (`https://api.example.org`, without a path): DPoP-bound
+    /// tokens (RFC 9449) are then accepted with a proof made for the request's method and this
+    /// origin and path, once (§11.1: proofs seen are remembered while they could pass). Without
+    /// it, a DPoP-bound token is refused. A bound token is known as such by introspection or in
+    /// a JWT access token; checked at tokeninfo, it never passes.
+    pub fn origin(self, origin: &str) -> Guard {
+        self.with(|inner| inner.origin = Some(origin.trim_end_matches('/').to_owned()))
     }
 
     /// Holds at most `capacity` answers, each for at most `ttl` (and never past its token's

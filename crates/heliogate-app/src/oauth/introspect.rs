@@ -44,6 +44,15 @@ pub struct IntrospectionDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience<String>>,
     pub iss: String,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<BoundKey>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BoundKey {
+    pub jkt: String,
 }
 
 /// RFC 7662 §2 with §4's authorization: an authenticated confidential client learns about the
@@ -78,12 +87,13 @@ pub async fn introspect(
                 scope: active.scope.to_string(),
                 client_id: active.client_id.clone(),
                 username: active.username.clone(),
-                token_type: "Bearer",
+                token_type: crate::oauth::token::token_type(active.jkt.as_deref()),
                 exp: active.expires_at,
                 iat: active.issued_at,
                 sub: active.user_id.clone(),
                 aud: Audience::of(active.audience.iter().map(|r| r.as_str().to_owned())),
                 iss: config.issuer.clone(),
+                cnf: active.jkt.clone().map(|jkt| BoundKey { jkt }),
             }),
         });
     }
@@ -104,6 +114,7 @@ pub async fn introspect(
                 sub: Some(r.user_id),
                 aud: None,
                 iss: config.issuer.clone(),
+                cnf: r.jkt.clone().map(|jkt| BoundKey { jkt }),
             }),
         });
     }

@@ -19,6 +19,7 @@ mod cluster;
 mod connexion;
 mod console;
 mod console_browser;
+mod device_and_dpop;
 mod durability;
 mod flood;
 mod guard;

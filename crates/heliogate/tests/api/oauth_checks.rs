@@ -332,8 +332,25 @@ async fn rfc_8414_metadata_describes_the_server(app: TestApp) {
     );
     assert_eq!(
         meta["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
+    assert_eq!(
+        meta["device_authorization_endpoint"],
+        "https://login.example.org/oauth/device_authorization"
+    );
+    assert_eq!(
+        meta["pushed_authorization_request_endpoint"],
+        "https://login.example.org/oauth/par"
+    );
+    let algs = meta["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&Value::from("ES256")) && !algs.contains(&Value::from("HS256")));
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     let scopes = meta["scopes_supported"].as_array().unwrap();
     for s in ["read", "write", "execute", "admin", "openid"] {
