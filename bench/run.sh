@@ -4,7 +4,7 @@
 #
 #   bench/run.sh
 #   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
-#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, signing
+#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, signing, flows
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
 # expired ones), tokeninfo measured as the harness measures it (server on CPU 0, wrk on
@@ -26,7 +26,7 @@ cargo build --release --quiet
 BIN=$ROOT/target/release/heliogate
 OUT=$(mktemp -d)
 trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
-STEPS=${STEPS:-peers flat guard signing}
+STEPS=${STEPS:-peers flat guard signing flows}
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. Side by side with the peers, in one run.
@@ -167,6 +167,54 @@ PY
   echo
   echo "# heliogate-guard ($(date -u +%FT%TZ)): hello-world axum service on one thread on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
   cat "$OUT/guard.txt"
+fi
+
+# 4. The grants of notebooks and sender-constrained clients, beside plain issuance on the same
+# database: client-credentials issuance, the same with a DPoP proof (RFC 9449: the proof
+# checked, its jti recorded, the token bound), and the device-code token request (RFC 8628),
+# each request redeeming its own approved device authorization. Each request's proof or
+# device code is made beforehand (bench/proofs.mjs, bench/seed.py devices).
+if wants flows; then
+  [[ -z ${SERVER:-} ]] || stop
+  cp "$OUT/empty.db" "$OUT/flows.db"
+  export HELIOGATE_DATABASE_URL=sqlite://$OUT/flows.db
+  "$BIN" user add flows-user --role reader --password-stdin <<< 'bench user password' > /dev/null
+  field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+  DEVICE=$("$BIN" client add flows-device --public --grant-type device_code --scope read --json | field client_id)
+  FLOWS=${FLOWS:-100000}
+  for part in warm run; do
+    python3 bench/seed.py devices "$OUT/flows.db" "$DEVICE" flows-user "$FLOWS" > "$OUT/devices.$part"
+  done
+  taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flows.txt"
+  each() { # NAME FILE.warm FILE.run ARGS...: warm-up, then the measured run into the flows table
+    local name=$1 warm=$2 run=$3; shift 3
+    WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/each.lua \
+      "http://127.0.0.1:$PORT" -- file="$warm" "$@" > /dev/null
+    WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s bench/each.lua \
+      "http://127.0.0.1:$PORT" -- file="$run" "$@" > "$OUT/$name.txt"
+    summarize "$name" flows
+  }
+  made=$("$BIN" client add flows-plain --grant-type client_credentials --scope read --json)
+  cid=$(field client_id <<< "$made"); csecret=$(field client_secret <<< "$made")
+  # The same request as the DPoP one, without the proof (the file's lines go nowhere).
+  each "token, bearer" "$OUT/devices.warm" "$OUT/devices.warm" \
+    body=grant_type=client_credentials client="$cid" secret="$csecret"
+  for part in warm run; do
+    node bench/proofs.mjs "http://127.0.0.1:$PORT/oauth/token" "$cid" "$csecret" "$FLOWS" > "$OUT/proofs.$part"
+  done
+  each "token, DPoP-bound" "$OUT/proofs.warm" "$OUT/proofs.run" \
+    body=grant_type=client_credentials header=dpop client="$cid" secret="$csecret" expect='"DPoP"'
+  each "device code" "$OUT/devices.warm" "$OUT/devices.run" \
+    body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=$DEVICE&device_code={}"
+  stop
+  echo
+  echo "# device flow and DPoP ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
+  cat "$OUT/flows.txt"
+  awk '/^token, bearer/ { b = $3 } /^token, DPoP-bound/ { d = $3 }
+    END { if (b && d) printf "# a DPoP proof per token request costs %.0f us (1/DPoP - 1/bearer)\n", 1e6 / d - 1e6 / b }' "$OUT/flows.txt"
 fi
 
 # 3. Signing. (a) Client-credentials issuance of opaque tokens and of JWT access tokens (RFC

@@ -2,11 +2,14 @@
 
     python3 bench/seed.py DB CLIENT_ID USERS LIVE_TOKENS EXPIRED_TOKENS
     python3 bench/seed.py codes DB CLIENT_ID USER_NAME REDIRECT_URI VERIFIER COUNT > CODES
+    python3 bench/seed.py devices DB CLIENT_ID USER_NAME COUNT > DEVICE_CODES
 
 The first form fills the database for the flat-with-data scenario. The second stores COUNT
 authorization codes for `openid profile`, as the authorization endpoint stores them (the SHA-256
 of the code, the S256 challenge of VERIFIER, a nonce, a sign-in session) but valid for ten
-minutes, and prints the codes, one per line, for the code-exchange scenario.
+minutes, and prints the codes, one per line, for the code-exchange scenario. The third stores
+COUNT device authorizations (RFC 8628) approved by USER_NAME for `read`, as `/device` leaves them,
+and prints their device codes, one per line, for the device-code scenario.
 
 Users get a fixed (unusable) Argon2id PHC string and the reader role; tokens are stored as
 heliogate stores them: under their key, a public id that grows with time (6 bytes of
@@ -81,5 +84,24 @@ def codes():
     print("\n".join(values))
 
 
+def devices():
+    """Approved device authorizations (RFC 8628), as /device leaves them, one per device code."""
+    db, client_id, user_name, count = sys.argv[2:6]
+    now = int(time.time())
+    conn = sqlite3.connect(db)
+    (user_id,) = conn.execute("SELECT id FROM users WHERE name = ?", (user_name,)).fetchone()
+    values = [base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode() for _ in range(int(count))]
+    with conn:
+        conn.executemany(
+            "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope, "
+            "status, user_id, auth_time, sid, amr, poll_interval, created_at, expires_at) "
+            "VALUES (?, ?, ?, 'read', 'approved', ?, ?, 'bench-session', 'pwd', 5, ?, ?)",
+            ((hashlib.sha256(v.encode()).digest(), os.urandom(32), client_id, user_id, now, now, now + 600)
+             for v in values),
+        )
+    conn.close()
+    print("\n".join(values))
+
+
 if __name__ == "__main__":
-    codes() if sys.argv[1] == "codes" else main()
+    {"codes": codes, "devices": devices}.get(sys.argv[1], main)()

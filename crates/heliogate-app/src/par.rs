@@ -4,13 +4,14 @@
 //! parameters never pass through the browser, and cannot be changed there.
 
 use heliogate_core::oauth::authorize::AuthorizeError;
-use heliogate_core::oauth::{validate_authorize, OAuthError, Params};
+use heliogate_core::oauth::{grant_scopes, validate_authorize, OAuthError, Params};
 use heliogate_core::SecretHash;
 use heliogate_store::Store;
 use serde::Serialize;
 
 use crate::oauth::authorize::registered;
 use crate::oauth::client_auth::authenticate;
+use crate::oauth::token::known_scopes;
 use crate::oauth::{ClientCredentials, OAuthResult, OAuthState};
 use crate::{new_secret, now};
 
@@ -62,13 +63,22 @@ pub async fn push(
     let text = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter())
         .finish();
-    match validate_authorize(&Params::parse(&text), Some(&registered(&auth.client))) {
-        Ok(_) => {}
+    let request = match validate_authorize(&Params::parse(&text), Some(&registered(&auth.client))) {
+        Ok(request) => request,
         Err(AuthorizeError::Page(message)) => {
             return Err(OAuthError::invalid_request(message).into())
         }
         Err(AuthorizeError::Redirect { error, .. }) => return Err(error.into()),
-    }
+    };
+    // What the authorization endpoint would send back to the client (an unknown scope, one
+    // the client may not ask for) is answered here; what depends on the user is answered there.
+    let known = known_scopes(store, config).await?;
+    grant_scopes(
+        request.scope.as_ref(),
+        &auth.client.scopes,
+        Some(&known),
+        &known,
+    )?;
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", new_secret());
     let now = now();
     store

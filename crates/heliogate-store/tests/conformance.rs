@@ -124,6 +124,9 @@ async fn on(backend: Backend, test: impl AsyncFnOnce(&dyn Store)) {
     store.close().await;
 }
 
+#[path = "conformance/flows.rs"]
+mod flows;
+
 heliogate_store::for_each_backend!(crate::on;
     the_original_roles_are_seeded,
     a_user_keeps_their_fields_and_roles,

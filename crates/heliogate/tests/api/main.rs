@@ -19,7 +19,7 @@ mod cluster;
 mod connexion;
 mod console;
 mod console_browser;
-mod device_and_dpop;
+mod device_par_dpop;
 mod durability;
 mod flood;
 mod guard;

@@ -1,6 +1,7 @@
-//! The refusals of the device grant (RFC 8628 §3.5) and of DPoP (RFC 9449 §4.3, §7, §8, §11)
-//! at heliogate and at heliogate-guard, clause by clause, on both engines. (openid-client runs
-//! the flows end to end: `openid_client.rs`.)
+//! The refusals of the device grant (RFC 8628 §3.5), of pushed authorization requests (RFC
+//! 9126 §2–§4) and of DPoP (RFC 9449 §4.3, §7, §8, §11) at heliogate and at heliogate-guard,
+//! clause by clause, on both engines. (openid-client runs the flows end to end:
+//! `openid_client.rs`.)
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,6 +15,7 @@ use crate::oauth_helpers::*;
 heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_8628_polls_are_answered_clause_by_clause,
     wrong_user_codes_are_throttled_like_passwords,
+    rfc_9126_pushed_requests_are_refused_clause_by_clause,
     rfc_9449_proofs_bind_tokens_and_are_refused_clause_by_clause,
     the_guard_checks_dpop_proofs_for_its_service,
 );
@@ -484,4 +486,114 @@ async fn the_guard_checks_dpop_proofs_for_its_service(app: TestApp) {
         401,
         "wrong key"
     );
+}
+
+/// RFC 7636 §B's challenge, of `VERIFIER`.
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+async fn push(
+    server: &Server,
+    client: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    post_form(server, "/oauth/par", client, form).await
+}
+
+async fn rfc_9126_pushed_requests_are_refused_clause_by_clause(app: TestApp) {
+    add_carol(&app).await;
+    let (id, secret) = register_web(&app).await;
+    let (other, other_secret) = register_web(&app).await;
+    let client = (id.as_str(), secret.as_str());
+    let server = app.serve(&[]).await;
+    let request = [
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+        ("scope", "read"),
+        ("state", "s-1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    // §2: the client authenticates as at the token endpoint.
+    assert_eq!(
+        json_error(push(&server, None, &request).await).await,
+        (401, "invalid_client".into())
+    );
+    let wrong = (id.as_str(), "not the secret");
+    assert_eq!(
+        json_error(push(&server, Some(wrong), &request).await).await,
+        (401, "invalid_client".into())
+    );
+    // §2.1: no request_uri inside a pushed request; the request is validated here, answered as JSON.
+    let mut nested = request.to_vec();
+    nested.push(("request_uri", "urn:ietf:params:oauth:request_uri:x"));
+    assert_eq!(
+        json_error(push(&server, Some(client), &nested).await).await,
+        (400, "invalid_request".into())
+    );
+    let mut elsewhere = request.to_vec();
+    elsewhere[1] = ("redirect_uri", "https://attacker.example/cb");
+    assert_eq!(
+        json_error(push(&server, Some(client), &elsewhere).await).await,
+        (400, "invalid_request".into())
+    );
+    let mut unknown = request.to_vec();
+    unknown[2] = ("scope", "launch-missiles");
+    assert_eq!(
+        json_error(push(&server, Some(client), &unknown).await).await,
+        (400, "invalid_scope".into())
+    );
+    let without_pkce: Vec<_> = request
+        .iter()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .copied()
+        .collect();
+    assert_eq!(
+        json_error(push(&server, Some(client), &without_pkce).await).await,
+        (400, "invalid_request".into())
+    );
+
+    let pushed = push(&server, Some(client), &request).await;
+    assert_eq!(pushed.status(), 201);
+    assert_eq!(pushed.headers()["cache-control"], "no-store");
+    let pushed: Value = pushed.json().await.unwrap();
+    assert_eq!(pushed["expires_in"], 60);
+    let request_uri = pushed["request_uri"].as_str().unwrap();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    let encoded: String = url::form_urlencoded::byte_serialize(request_uri.as_bytes()).collect();
+
+    let browser = signed_in(&server, "carol").await;
+    // §4: only the client that pushed it may use it; an unknown one is no request.
+    let theirs = format!("/oauth/authorize?client_id={other}&request_uri={encoded}");
+    assert_eq!(browser.get(&theirs).await.status(), 400);
+    let unknown = format!("/oauth/authorize?client_id={id}&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Anope");
+    assert_eq!(browser.get(&unknown).await.status(), 400);
+    // §4: parameters sent beside request_uri are ignored: the pushed scope and state stand.
+    let url = format!(
+        "{}/oauth/authorize?client_id={id}&request_uri={encoded}&scope=write&state=forged",
+        server.base
+    );
+    let callback = authorize(&browser, &server, &url).await;
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some("s-1"),
+        "{callback}"
+    );
+    let code = query_param(&callback, "code").unwrap();
+    let tokens = post_form(
+        &server,
+        "/oauth/token",
+        Some(client),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    let tokens: Value = tokens.json().await.unwrap();
+    assert_eq!(tokens["scope"], "read", "{tokens}");
+    // Used: the same request_uri gets no second code.
+    assert_eq!(open(&browser, &server, &url).await.status(), 400);
+    let _ = other_secret;
 }

@@ -1,0 +1,237 @@
+//! Device authorizations (RFC 8628), pushed requests (RFC 9126) and DPoP proofs (RFC 9449):
+//! each answered or used once, and only while it lasts.
+
+use heliogate_core::oauth::device::DeviceStatus;
+use heliogate_core::SecretHash;
+use heliogate_store::{DeviceDecision, NewDeviceAuthorization, Store, StoreError};
+
+use super::{cid, ev, new_user, scope_set, service_client, NOW};
+
+heliogate_store::for_each_backend!(crate::on;
+    a_device_authorization_is_answered_once_redeemed_once_and_expires,
+    a_client_has_a_bounded_number_of_device_authorizations_waiting,
+    a_pushed_request_is_used_once_while_it_lasts,
+    a_dpop_proof_is_accepted_once,
+    expired_flows_are_purged,
+);
+
+fn device(code: &str, user_code: &str) -> NewDeviceAuthorization {
+    NewDeviceAuthorization {
+        device_code_hash: SecretHash::of(code),
+        user_code_hash: SecretHash::of(user_code),
+        client_id: "c-1".into(),
+        scope: "read".into(),
+        resources: None,
+        interval: 5,
+        created_at: NOW,
+        expires_at: NOW + 600,
+    }
+}
+
+async fn setup(store: &dyn Store) {
+    store
+        .create_user(&new_user("u-1", "bob", &["reader"]), &ev())
+        .await
+        .unwrap();
+    store
+        .create_client(&service_client("c-1", "svc"), &ev())
+        .await
+        .unwrap();
+}
+
+async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store: &dyn Store) {
+    setup(store).await;
+    assert!(store
+        .create_device_authorization(&device("d-1", "BCDFGHJK"), 10)
+        .await
+        .unwrap());
+    // The same user code cannot be handed out twice.
+    assert!(matches!(
+        store
+            .create_device_authorization(&device("d-2", "BCDFGHJK"), 10)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let user_code = SecretHash::of("BCDFGHJK");
+    let pending = store
+        .pending_device_authorization(&user_code, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.status, DeviceStatus::Pending);
+    assert_eq!(pending.client_name, "svc");
+    assert!(store
+        .pending_device_authorization(&user_code, NOW + 600)
+        .await
+        .unwrap()
+        .is_none());
+    let granted = scope_set("read");
+    let approve = DeviceDecision::Approve {
+        user_id: "u-1",
+        scope: &granted,
+        auth_time: NOW - 5,
+        sid: "sid-1",
+        amr: "pwd",
+    };
+    // Expired: no answer is taken.
+    assert!(!store
+        .decide_device_authorization(&user_code, &approve, NOW + 600, &ev())
+        .await
+        .unwrap());
+    assert!(store
+        .decide_device_authorization(&user_code, &approve, NOW, &ev())
+        .await
+        .unwrap());
+    // Answered: neither a second approval nor a denial changes it.
+    assert!(!store
+        .decide_device_authorization(&user_code, &approve, NOW, &ev())
+        .await
+        .unwrap());
+    assert!(!store
+        .decide_device_authorization(&user_code, &DeviceDecision::Deny, NOW, &ev())
+        .await
+        .unwrap());
+    let device_code = SecretHash::of("d-1");
+    let approved = store
+        .device_authorization(&device_code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.status, DeviceStatus::Approved);
+    assert_eq!(approved.user_id.as_deref(), Some("u-1"));
+    assert_eq!(approved.sid.as_deref(), Some("sid-1"));
+    store
+        .record_device_poll(&device_code, NOW + 5, 10)
+        .await
+        .unwrap();
+    assert!(store
+        .redeem_device_authorization(&device_code, "fam-1", NOW + 6)
+        .await
+        .unwrap());
+    assert!(!store
+        .redeem_device_authorization(&device_code, "fam-2", NOW + 7)
+        .await
+        .unwrap());
+    let redeemed = store
+        .device_authorization(&device_code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(redeemed.status, DeviceStatus::Redeemed);
+    assert_eq!(redeemed.family_id.as_deref(), Some("fam-1"));
+    assert_eq!(redeemed.poll_interval, 10);
+    // A deleted client takes its device authorizations with it.
+    store.delete_client(&cid("c-1"), &ev()).await.unwrap();
+    assert!(store
+        .device_authorization(&device_code)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn a_client_has_a_bounded_number_of_device_authorizations_waiting(store: &dyn Store) {
+    setup(store).await;
+    assert!(store
+        .create_device_authorization(&device("d-1", "BBBBBBBB"), 2)
+        .await
+        .unwrap());
+    assert!(store
+        .create_device_authorization(&device("d-2", "CCCCCCCC"), 2)
+        .await
+        .unwrap());
+    assert!(!store
+        .create_device_authorization(&device("d-3", "DDDDDDDD"), 2)
+        .await
+        .unwrap());
+    assert!(store
+        .device_authorization(&SecretHash::of("d-3"))
+        .await
+        .unwrap()
+        .is_none());
+    // An answered one no longer waits.
+    let denied = SecretHash::of("BBBBBBBB");
+    store
+        .decide_device_authorization(&denied, &DeviceDecision::Deny, NOW, &ev())
+        .await
+        .unwrap();
+    assert!(store
+        .create_device_authorization(&device("d-3", "DDDDDDDD"), 2)
+        .await
+        .unwrap());
+}
+
+async fn a_pushed_request_is_used_once_while_it_lasts(store: &dyn Store) {
+    setup(store).await;
+    let hash = SecretHash::of("urn:ietf:params:oauth:request_uri:r-1");
+    store
+        .push_request(
+            &hash,
+            &cid("c-1"),
+            "client_id=c-1&scope=read",
+            NOW,
+            NOW + 60,
+        )
+        .await
+        .unwrap();
+    let pushed = store
+        .pushed_request(&hash, NOW + 59)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pushed.client_id, "c-1");
+    assert_eq!(pushed.params, "client_id=c-1&scope=read");
+    assert_eq!(pushed.created_at, NOW);
+    assert!(store
+        .pushed_request(&hash, NOW + 60)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.use_pushed_request(&hash, NOW + 60).await.unwrap());
+    assert!(store.use_pushed_request(&hash, NOW + 1).await.unwrap());
+    assert!(!store.use_pushed_request(&hash, NOW + 2).await.unwrap());
+    assert!(store
+        .pushed_request(&hash, NOW + 2)
+        .await
+        .unwrap()
+        .is_none());
+    let unknown = SecretHash::of("urn:ietf:params:oauth:request_uri:r-2");
+    assert!(!store.use_pushed_request(&unknown, NOW).await.unwrap());
+}
+
+async fn a_dpop_proof_is_accepted_once(store: &dyn Store) {
+    let proof = SecretHash::of("jkt.jti-1");
+    assert!(store.use_proof(&proof, NOW + 360).await.unwrap());
+    assert!(!store.use_proof(&proof, NOW + 360).await.unwrap());
+    assert!(store
+        .use_proof(&SecretHash::of("jkt.jti-2"), NOW + 360)
+        .await
+        .unwrap());
+}
+
+async fn expired_flows_are_purged(store: &dyn Store) {
+    setup(store).await;
+    store
+        .create_device_authorization(&device("d-1", "BCDFGHJK"), 10)
+        .await
+        .unwrap();
+    let request = SecretHash::of("urn:ietf:params:oauth:request_uri:r-1");
+    store
+        .push_request(&request, &cid("c-1"), "client_id=c-1", NOW, NOW + 60)
+        .await
+        .unwrap();
+    store
+        .use_proof(&SecretHash::of("jkt.jti"), NOW + 360)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(NOW + 59).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(NOW + 600).await.unwrap(), 3);
+    assert!(store
+        .device_authorization(&SecretHash::of("d-1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .use_proof(&SecretHash::of("jkt.jti"), NOW + 960)
+        .await
+        .unwrap());
+}
