@@ -67,4 +67,7 @@ pub struct PushedRequest {
     pub params: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The session that was asked to sign in afresh for it (`prompt=login`): another one is
+    /// the fresh sign-in.
+    pub stale_sid: Option<String>,
 }

@@ -624,6 +624,8 @@ pub trait PushedRequestStore {
         request_hash: &SecretHash,
         now: UnixTime,
     ) -> Result<Option<PushedRequest>>;
+    /// Records that the session `sid` was sent to sign in afresh for a request.
+    async fn mark_pushed_sign_in_stale(&self, request_hash: &SecretHash, sid: &str) -> Result<()>;
     /// Uses a request, once: whether it was live and unused.
     async fn use_pushed_request(&self, request_hash: &SecretHash, now: UnixTime) -> Result<bool>;
 }

@@ -92,12 +92,12 @@ fn error_answer(
     AuthorizeOutcome::Redirect(answer(config, redirect_uri, state, &params))
 }
 
-/// A request that came through `POST /oauth/par` (RFC 9126): the hash of its `request_uri`
-/// and when it was pushed.
-#[derive(Debug, Clone, Copy)]
+/// A request that came through `POST /oauth/par` (RFC 9126): the hash of its `request_uri`,
+/// and the session that was sent to sign in afresh for it, if one was.
+#[derive(Debug, Clone)]
 struct Pushed {
     hash: SecretHash,
-    at: UnixTime,
+    stale_sid: Option<String>,
 }
 
 /// A validated request with its client (and, when it was pushed, where it is kept), or the
@@ -130,10 +130,10 @@ async fn resolve(
     if params.get("client_id").ok().flatten() != Some(pushed.client_id.as_str()) {
         return gone();
     }
-    let at = pushed.created_at;
+    let stale_sid = pushed.stale_sid;
     Ok(Ok((
         Params::parse(&pushed.params),
-        Some(Pushed { hash, at }),
+        Some(Pushed { hash, stale_sid }),
     )))
 }
 
@@ -210,7 +210,7 @@ async fn grantable(
 async fn issue_code(
     store: &dyn Store,
     config: &OAuthState,
-    (request, pushed): (&AuthorizeRequest, Option<Pushed>),
+    (request, pushed): (&AuthorizeRequest, Option<&Pushed>),
     signed_in: SignedInUser<'_>,
     scopes: &ScopeSet,
 ) -> OAuthResult<AuthorizeOutcome> {
@@ -277,11 +277,14 @@ pub async fn authorize(
         }
         return Ok(AuthorizeOutcome::LoginRequired);
     };
-    // A pushed request cannot lose its `prompt` on the way back from the fresh sign-in it
-    // asked for: a sign-in made since it was pushed is that sign-in.
-    if pushed.is_some_and(|p| signed_in.auth_time >= p.at) {
-        request.prompt.login = false;
-        request.prompt.select_account = false;
+    // A pushed request keeps its `prompt` on the way back from the fresh sign-in it asked for
+    // (the parameters are at the server, not in the URL): a session other than the one sent
+    // to sign in is that sign-in.
+    if let Some(stale) = pushed.as_ref().and_then(|p| p.stale_sid.as_deref()) {
+        if stale != signed_in.sid {
+            request.prompt.login = false;
+            request.prompt.select_account = false;
+        }
     }
     let with_mfa = heliogate_core::oidc::has_second_factor(signed_in.amr);
     if needs_fresh_sign_in(&request, signed_in.auth_time, with_mfa, now()) {
@@ -290,6 +293,11 @@ pub async fn authorize(
                 OAuthErrorCode::LoginRequired,
                 "the sign-in is older than max_age",
             );
+        }
+        if let Some(pushed) = &pushed {
+            store
+                .mark_pushed_sign_in_stale(&pushed.hash, signed_in.sid)
+                .await?;
         }
         return Ok(AuthorizeOutcome::SignInAgain {
             mfa: request.mfa_requested,
@@ -307,7 +315,14 @@ pub async fn authorize(
         prompt_consent: request.prompt.consent,
     };
     if !must_ask(remembered.as_ref(), &scopes, asker) {
-        return issue_code(store, config, (&request, pushed), signed_in, &scopes).await;
+        return issue_code(
+            store,
+            config,
+            (&request, pushed.as_ref()),
+            signed_in,
+            &scopes,
+        )
+        .await;
     }
     if request.prompt.none {
         return refuse(
@@ -374,7 +389,14 @@ pub async fn decide(
     store
         .save_consent(&user.id, &client.client_id, &remembered, now(), &granted)
         .await?;
-    issue_code(store, config, (&request, pushed), signed_in, &scopes).await
+    issue_code(
+        store,
+        config,
+        (&request, pushed.as_ref()),
+        signed_in,
+        &scopes,
+    )
+    .await
 }
 
 /// A user's authorized applications, and taking one back.

@@ -23,14 +23,17 @@ CREATE INDEX device_authorizations_by_expiry ON device_authorizations (expires_a
 CREATE INDEX device_authorizations_by_client ON device_authorizations (client_id, expires_at);
 
 -- Pushed authorization requests (RFC 9126): the parameters a client sent, under the hash of
--- the request_uri it was given; used once, when a code (or an error) answers it.
+-- the request_uri it was given; used once, when a code answers it. A request that asks for a
+-- fresh sign-in (prompt=login) keeps the session it found, so that the sign-in that follows is
+-- told from it.
 CREATE TABLE pushed_requests (
     request_hash BYTEA PRIMARY KEY,
     client_id    TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
     params       TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     expires_at   BIGINT NOT NULL,
-    used_at      BIGINT
+    used_at      BIGINT,
+    stale_sid    TEXT
 );
 CREATE INDEX pushed_requests_by_expiry ON pushed_requests (expires_at);
 

@@ -38,7 +38,7 @@ impl PushedRequestStore for SqlStore {
         now: UnixTime,
     ) -> Result<Option<PushedRequest>> {
         sqlx::query_as(
-            "SELECT client_id, params, created_at, expires_at FROM pushed_requests \
+            "SELECT client_id, params, created_at, expires_at, stale_sid FROM pushed_requests \
              WHERE request_hash = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(request_hash.as_bytes().to_vec())
@@ -46,6 +46,16 @@ impl PushedRequestStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)
+    }
+
+    async fn mark_pushed_sign_in_stale(&self, request_hash: &SecretHash, sid: &str) -> Result<()> {
+        sqlx::query("UPDATE pushed_requests SET stale_sid = $2 WHERE request_hash = $1")
+            .bind(request_hash.as_bytes().to_vec())
+            .bind(sid)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn use_pushed_request(&self, request_hash: &SecretHash, now: UnixTime) -> Result<bool> {

@@ -181,6 +181,13 @@ async fn a_pushed_request_is_used_once_while_it_lasts(store: &dyn Store) {
     assert_eq!(pushed.client_id, "c-1");
     assert_eq!(pushed.params, "client_id=c-1&scope=read");
     assert_eq!(pushed.created_at, NOW);
+    assert_eq!(pushed.stale_sid, None);
+    store
+        .mark_pushed_sign_in_stale(&hash, "sid-1")
+        .await
+        .unwrap();
+    let marked = store.pushed_request(&hash, NOW).await.unwrap().unwrap();
+    assert_eq!(marked.stale_sid.as_deref(), Some("sid-1"));
     assert!(store
         .pushed_request(&hash, NOW + 60)
         .await

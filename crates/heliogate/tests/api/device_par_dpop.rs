@@ -9,13 +9,14 @@ use heliogate_dpop::{ProofClaims, ProofKey};
 use heliogate_guard::{Caller, Guard};
 use serde_json::{json, Value};
 
-use crate::helpers::{Server, TestApp};
+use crate::helpers::{location, Server, TestApp};
 use crate::oauth_helpers::*;
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_8628_polls_are_answered_clause_by_clause,
     wrong_user_codes_are_throttled_like_passwords,
     rfc_9126_pushed_requests_are_refused_clause_by_clause,
+    a_pushed_request_asking_for_a_fresh_sign_in_gets_one,
     rfc_9449_proofs_bind_tokens_and_are_refused_clause_by_clause,
     the_guard_checks_dpop_proofs_for_its_service,
 );
@@ -596,4 +597,60 @@ async fn rfc_9126_pushed_requests_are_refused_clause_by_clause(app: TestApp) {
     // Used: the same request_uri gets no second code.
     assert_eq!(open(&browser, &server, &url).await.status(), 400);
     let _ = other_secret;
+}
+
+/// `prompt=login` in a pushed request: the signed-in user signs in again, once, and comes back
+/// to a code (the request's parameters are at the server, so its `prompt` cannot be left out
+/// of the way back, as it is for a request in the URL).
+async fn a_pushed_request_asking_for_a_fresh_sign_in_gets_one(app: TestApp) {
+    add_carol(&app).await;
+    let (id, secret) = register_web(&app).await;
+    let server = app.serve(&[]).await;
+    let browser = signed_in(&server, "carol").await;
+    let pushed: Value = push(
+        &server,
+        Some((&id, &secret)),
+        &[
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "read"),
+            ("prompt", "login"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(pushed["request_uri"].as_str().unwrap().as_bytes())
+            .collect();
+    let path = format!("/oauth/authorize?client_id={id}&request_uri={encoded}");
+    let asked = browser.get(&path).await;
+    assert_eq!(asked.status(), 303);
+    let login = location(&asked).to_owned();
+    assert!(
+        login.starts_with("/login?") && login.contains("again=1"),
+        "{login}"
+    );
+    // The same session is asked again, however often it comes back.
+    assert_eq!(location(&browser.get(&path).await), login);
+    let next = query_param(&server.url(&login), "next").unwrap();
+    let csrf = browser.csrf(&login).await;
+    let again = browser
+        .post(
+            "/login",
+            &[
+                ("username", "carol"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(location(&again), next);
+    let callback = authorize(&browser, &server, &server.url(&next)).await;
+    assert!(query_param(&callback, "code").is_some(), "{callback}");
 }
