@@ -192,19 +192,23 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, ProofError>
     if !key_fits(alg, kty, crv) {
         return Err(ProofError::Key);
     }
-    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::Key)?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::Key)?;
-    let mut validation = Validation::new(alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    let claims = jsonwebtoken::decode::<Claims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::Signature,
-            _ => ProofError::Malformed,
-        })?
-        .claims;
+    let claims = if alg == Algorithm::ES256 {
+        es256_claims(proof, jwk_value)?
+    } else {
+        let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::Key)?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::Key)?;
+        let mut validation = Validation::new(alg);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<Claims>(proof, &key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::Signature,
+                _ => ProofError::Malformed,
+            })?
+            .claims
+    };
     let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256);
     let jti = jti.ok_or(ProofError::Missing("jti"))?;
     let htm = claims.htm.ok_or(ProofError::Missing("htm"))?;
@@ -233,6 +237,36 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, ProofError>
         iat,
         nonce: claims.nonce,
     })
+}
+
+/// ES256, the algorithm nearly every client uses, checked with ring (a fifth of the time of
+/// the pure-Rust P-256 behind `jsonwebtoken`): the signature over the first two parts, then the
+/// claims of the second.
+fn es256_claims(proof: &str, jwk: &Value) -> Result<Claims, ProofError> {
+    let coordinate = |name: &str| {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
+            .filter(|c| c.len() == 32)
+            .ok_or(ProofError::Key)
+    };
+    let mut point = Vec::with_capacity(65);
+    point.push(4);
+    point.extend(coordinate("x")?);
+    point.extend(coordinate("y")?);
+    let (signed, signature) = proof.rsplit_once('.').ok_or(ProofError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| ProofError::Malformed)?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point)
+        .verify(signed.as_bytes(), &signature)
+        .map_err(|_| ProofError::Signature)?;
+    let payload = signed.split('.').nth(1).ok_or(ProofError::Malformed)?;
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(ProofError::Malformed)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

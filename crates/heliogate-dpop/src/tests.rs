@@ -175,3 +175,30 @@ fn rfc_7638_3_1_thumbprint() {
         None
     );
 }
+
+#[test]
+fn an_eddsa_proof_is_checked_too() {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap_or_else(|_| unreachable!());
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap_or_else(|_| unreachable!());
+    let jwk = serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+    });
+    let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+    header.typ = Some("dpop+jwt".into());
+    header.jwk = serde_json::from_value(jwk.clone()).ok();
+    let claims = serde_json::json!({"jti": "j-1", "htm": "POST", "htu": URI, "iat": 1_000_000});
+    let key = jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref());
+    let proof = jsonwebtoken::encode(&header, &claims, &key).unwrap_or_default();
+    let checked = verify(&proof, &expected(None));
+    assert_eq!(
+        checked.map(|p| p.jkt),
+        Ok(thumbprint(&jwk).unwrap_or_default())
+    );
+    let mut get = expected(None);
+    get.method = "GET";
+    assert_eq!(verify(&proof, &get), Err(ProofError::Method));
+}

@@ -113,13 +113,7 @@ pub(crate) fn spawn_issuer<C: WriteRows>(
         };
         let mut batch = Vec::with_capacity(ISSUE_BATCH);
         while let Some(first) = queue.recv().await {
-            batch.push(first);
-            while batch.len() < ISSUE_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+            fill_batch(&mut queue, &mut batch, first, ISSUE_BATCH);
             sizes.record(batch.len());
             let results = writer.write(&batch).await;
             for (job, result) in batch.drain(..).zip(results) {
@@ -131,6 +125,22 @@ pub(crate) fn spawn_issuer<C: WriteRows>(
         }
     });
     sender
+}
+
+/// A batch for a writer: `first`, and whatever else waits in the queue, up to `max`.
+pub(crate) fn fill_batch<T>(
+    queue: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    first: T,
+    max: usize,
+) {
+    batch.push(first);
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
 }
 
 struct Writer<C: WriteRows> {

@@ -26,6 +26,7 @@ mod issue;
 mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod proof_writer;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

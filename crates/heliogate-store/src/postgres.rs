@@ -14,6 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::error::db_err;
 use crate::issue::{Rows, WriteRows};
+use crate::proof_writer::WriteProofs;
 use crate::Result;
 
 /// The shared SQL, compiled here for this engine (see its module comment).
@@ -86,6 +87,23 @@ impl WriteRows for PgConnection {
     async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()> {
         // One statement is one transaction.
         insert_rows(self, rows).await
+    }
+}
+
+#[async_trait]
+impl WriteProofs for PgConnection {
+    async fn write_proofs(&mut self, proofs: &[(&[u8], i64)]) -> sqlx::Result<Vec<Vec<u8>>> {
+        let hashes: Vec<&[u8]> = proofs.iter().map(|(hash, _)| *hash).collect();
+        let expiries: Vec<i64> = proofs.iter().map(|(_, at)| *at).collect();
+        sqlx::query_scalar(
+            "INSERT INTO dpop_proofs (proof_hash, expires_at) \
+             SELECT * FROM UNNEST($1::bytea[], $2::int8[]) \
+             ON CONFLICT (proof_hash) DO NOTHING RETURNING proof_hash",
+        )
+        .bind(hashes)
+        .bind(expiries)
+        .fetch_all(self)
+        .await
     }
 }
 

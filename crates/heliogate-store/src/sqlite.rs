@@ -15,6 +15,7 @@ use sqlx::{Connection, Sqlite, Transaction};
 
 use crate::error::db_err;
 use crate::issue::{Rows, WriteRows};
+use crate::proof_writer::WriteProofs;
 use crate::Result;
 
 /// The shared SQL, compiled here for this engine (see its module comment).
@@ -87,6 +88,20 @@ impl WriteRows for SqliteConnection {
         let mut tx = self.begin_with("BEGIN IMMEDIATE").await?;
         insert_rows(&mut tx, rows).await?;
         tx.commit().await
+    }
+}
+
+#[async_trait]
+impl WriteProofs for SqliteConnection {
+    async fn write_proofs(&mut self, proofs: &[(&[u8], i64)]) -> sqlx::Result<Vec<Vec<u8>>> {
+        // One statement is one transaction.
+        let mut query =
+            sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO dpop_proofs (proof_hash, expires_at) ");
+        query.push_values(proofs, |mut row, (hash, expires_at)| {
+            row.push_bind(*hash).push_bind(*expires_at);
+        });
+        query.push(" ON CONFLICT (proof_hash) DO NOTHING RETURNING proof_hash");
+        query.build_query_scalar().fetch_all(self).await
     }
 }
 

@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 use super::{insert_rows, Db, MIGRATOR};
 use crate::error::db_err;
 use crate::issue::{spawn_issuer, BatchSizes, Issue};
+use crate::proof_writer::{spawn_proof_writer, SeenProof};
 use crate::{AuditEvent, ConnectOptions, Result, StoreError};
 
 type Connection = <Db as Database>::Connection;
@@ -45,6 +46,8 @@ pub struct SqlStore {
     pub(super) pool: Pool<Db>,
     /// The token writer's queue: see `crate::issue`.
     pub(super) issuer: mpsc::Sender<Issue>,
+    /// The DPoP proof writer's queue: see `crate::proof_writer`.
+    pub(super) proofs: mpsc::Sender<SeenProof>,
     /// How many issuances the token writer's commits carried.
     pub(super) batch_sizes: Arc<BatchSizes>,
 }
@@ -60,11 +63,13 @@ impl SqlStore {
             .await
             .map_err(db_err)?;
         let batch_sizes = Arc::new(BatchSizes::default());
+        let proofs = spawn_proof_writer::<Connection>(connect.clone(), options.acquire_timeout);
         let issuer =
             spawn_issuer::<Connection>(connect, options.acquire_timeout, Arc::clone(&batch_sizes));
         Ok(Self {
             pool,
             issuer,
+            proofs,
             batch_sizes,
         })
     }

@@ -213,6 +213,13 @@ async fn a_dpop_proof_is_accepted_once(store: &dyn Store) {
         .use_proof(&SecretHash::of("jkt.jti-2"), NOW + 360)
         .await
         .unwrap());
+    // Of two uses at once (one batch of the proof writer, or two), one is the first.
+    let twice = SecretHash::of("jkt.jti-3");
+    let (a, b) = tokio::join!(
+        store.use_proof(&twice, NOW + 360),
+        store.use_proof(&twice, NOW + 360)
+    );
+    assert!(a.unwrap() ^ b.unwrap());
 }
 
 async fn expired_flows_are_purged(store: &dyn Store) {
