@@ -7,7 +7,7 @@ use heliogate_app::Actor;
 
 use super::problem::Problem;
 use crate::oauth::dpop_proof;
-use crate::oauth::tokeninfo::authorization;
+use crate::oauth::tokeninfo::{authorization, dpop_challenge};
 use crate::proxy::ClientAddr;
 use crate::AppState;
 use heliogate_app::dpop::{accept, Presentation, Presented};
@@ -59,11 +59,7 @@ impl FromRequestParts<AppState> for Admin {
                     "Not signed in",
                     &refused.description,
                 )
-                .challenge(format!(
-                    "DPoP realm=\"heliogate\", error=\"{}\", algs=\"{}\"",
-                    refused.code.as_str(),
-                    heliogate_dpop::ALGORITHMS.join(" ")
-                )))
+                .challenge(dpop_challenge(refused.code.as_str())))
             }
             Err(OAuthFailure::App(e)) => return Err(Problem::of(&e)),
             Err(OAuthFailure::Protocol(e)) => {

@@ -101,6 +101,14 @@ pub(crate) fn authorization(headers: &HeaderMap) -> Option<(Scheme, String)> {
     Some((scheme, token.trim().to_owned()))
 }
 
+/// RFC 9449 §7.1's challenge, naming the error and the algorithms a proof may use.
+pub(crate) fn dpop_challenge(error: &str) -> String {
+    format!(
+        "DPoP realm=\"heliogate\", error=\"{error}\", algs=\"{}\"",
+        heliogate_dpop::ALGORITHMS.join(" ")
+    )
+}
+
 /// RFC 9449 §7.1: a token refused for how it was presented, with a `DPoP` challenge that
 /// names the algorithms a proof may use.
 pub(crate) fn refused(refused: &Refused) -> Response {
@@ -109,12 +117,7 @@ pub(crate) fn refused(refused: &Refused) -> Response {
         refused.code.as_str(),
         &refused.description,
     );
-    let challenge = format!(
-        "DPoP realm=\"heliogate\", error=\"{}\", algs=\"{}\"",
-        refused.code.as_str(),
-        heliogate_dpop::ALGORITHMS.join(" ")
-    );
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
+    if let Ok(value) = HeaderValue::from_str(&dpop_challenge(refused.code.as_str())) {
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, value);
