@@ -498,6 +498,8 @@ fn token_of(
         created_at: now,
         expires_at: expires,
         jkt: None,
+        subject_key: None,
+        act: None,
     };
     Ok((access, refresh, dropped))
 }

@@ -13,6 +13,7 @@ mod audit_budget;
 pub mod cache;
 pub mod device;
 pub mod dpop;
+pub mod exchange;
 pub mod import;
 pub mod login;
 pub mod mfa;

@@ -17,14 +17,18 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8628: a device without a browser polls while its user approves elsewhere.
     DeviceCode,
+    /// RFC 8693: a service exchanges a token it was given for one to call another service;
+    /// confidential clients only.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     /// The name a registration, the store and the console use.
@@ -34,6 +38,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "device_code",
+            GrantType::TokenExchange => "token_exchange",
         }
     }
 
@@ -41,6 +46,7 @@ impl GrantType {
     pub fn wire_name(self) -> &'static str {
         match self {
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             other => other.as_str(),
         }
     }
@@ -139,7 +145,7 @@ pub enum ClientKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientSpecError {
     #[error(
-        "unknown grant type {0:?} (known: authorization_code, refresh_token, client_credentials, device_code)"
+        "unknown grant type {0:?} (known: authorization_code, refresh_token, client_credentials, device_code, token_exchange)"
     )]
     UnknownGrantType(String),
     #[error("unknown signing algorithm {0:?} (known: RS256, ES256)")]
@@ -158,6 +164,8 @@ pub enum ClientSpecError {
     RedirectWithoutCode,
     #[error("a public client cannot use the client_credentials grant (RFC 6749 §4.4)")]
     PublicClientCredentials,
+    #[error("a public client cannot exchange tokens (RFC 8693 §2.1: the exchanging client authenticates)")]
+    PublicTokenExchange,
     #[error("the refresh_token grant needs the authorization_code or device_code grant")]
     RefreshWithoutCode,
     #[error("a public client needs the authorization_code or device_code grant")]
@@ -330,6 +338,9 @@ impl ClientSpec {
         if kind == ClientKind::Public {
             if has(GrantType::ClientCredentials) {
                 return Err(ClientSpecError::PublicClientCredentials);
+            }
+            if has(GrantType::TokenExchange) {
+                return Err(ClientSpecError::PublicTokenExchange);
             }
             if !has(GrantType::AuthorizationCode) && !has(GrantType::DeviceCode) {
                 return Err(ClientSpecError::PublicWithoutCode);

@@ -132,6 +132,8 @@ async fn user_tokens(world: &World, name: &str, client: &str, scope: &str) -> (S
                 created_at: now,
                 expires_at: now + 3600,
                 jkt: None,
+                subject_key: None,
+                act: None,
             },
             Some(NewRefreshToken {
                 key: TokenKey::of(&refresh),

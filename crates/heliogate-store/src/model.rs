@@ -219,6 +219,11 @@ pub struct NewAccessToken {
     pub expires_at: UnixTime,
     /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6); `None`: a bearer token.
     pub jkt: Option<String>,
+    /// For a token issued by exchange (RFC 8693), the key of the token it was first exchanged
+    /// from: it ends when that token ends (the store's triggers see to it).
+    pub subject_key: Option<TokenKey>,
+    /// For a token issued by exchange, who acts (RFC 8693 §4.1 `act`), as JSON.
+    pub act: Option<String>,
 }
 
 /// A stored access token, live or not.
@@ -240,6 +245,10 @@ pub struct AccessToken {
     pub last_used_at: Option<UnixTime>,
     /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6).
     pub jkt: Option<String>,
+    /// The key of the token it was exchanged from (RFC 8693), kept as stored.
+    pub subject_key: Option<Vec<u8>>,
+    /// Who acts, for a token issued by exchange (RFC 8693 §4.1), as JSON.
+    pub act: Option<String>,
 }
 
 /// The client that personal access tokens are issued to: made by the migrations, found by no

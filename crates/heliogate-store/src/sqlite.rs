@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use heliogate_core::SecretHash;
+use heliogate_core::{SecretHash, TokenKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, Transaction};
 
@@ -110,7 +110,7 @@ impl WriteProofs for SqliteConnection {
 async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
     if !rows.access.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt) ",
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt, subject_key, act) ",
         );
         query.push_values(&rows.access, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -122,7 +122,9 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.audience.as_deref())
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at)
-                .push_bind(t.jkt.as_deref());
+                .push_bind(t.jkt.as_deref())
+                .push_bind(t.subject_key.as_ref().map(TokenKey::as_bytes))
+                .push_bind(t.act.as_deref());
         });
         query.build().execute(&mut *conn).await?;
     }

@@ -113,6 +113,8 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
         created_at: NOW,
         expires_at,
         jkt: None,
+        subject_key: None,
+        act: None,
     }
 }
 

@@ -123,6 +123,7 @@ pub async fn device_code(
             code_hash: None,
             audience: &device.resources.0,
             jkt,
+            exchanged: None,
         },
         now,
     )
@@ -179,5 +180,6 @@ pub async fn device_code(
         scope,
         refresh_token,
         id_token,
+        issued_token_type: None,
     })
 }

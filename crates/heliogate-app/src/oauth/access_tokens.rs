@@ -64,6 +64,9 @@ struct JwtClaims<'a> {
     /// RFC 9449 §6.1: the key the token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
+    /// RFC 8693 §4.1: who acts for `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a serde_json::Value>,
 }
 
 /// RFC 7800 `cnf`, with RFC 9449's `jkt`.
@@ -87,6 +90,17 @@ pub struct Grant<'a> {
     pub audience: &'a [Resource],
     /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6).
     pub jkt: Option<&'a str>,
+    /// By exchange (RFC 8693): the token it ends with, who acts, and the latest it may expire
+    /// (its subject token's expiry).
+    pub exchanged: Option<Exchanged<'a>>,
+}
+
+/// What a token issued by exchange carries besides a grant's.
+#[derive(Debug, Clone)]
+pub struct Exchanged<'a> {
+    pub subject_key: TokenKey,
+    pub act: &'a serde_json::Value,
+    pub not_after: UnixTime,
 }
 
 /// A live access token, as resource servers see it.
@@ -102,6 +116,10 @@ pub struct ActiveToken {
     pub expires_at: UnixTime,
     /// The thumbprint of the DPoP key it is bound to: presented only with a proof of it.
     pub jkt: Option<String>,
+    /// For a token issued by exchange: the key of the token it ends with, and who acts
+    /// (RFC 8693 §4.1 `act`, JSON).
+    pub subject_key: Option<Vec<u8>>,
+    pub act: Option<String>,
 }
 
 /// How precisely the last use of a personal access token is kept, in seconds.
@@ -138,6 +156,10 @@ impl AccessTokens {
         now: UnixTime,
         format: Format<'_>,
     ) -> crate::Result<(String, NewAccessToken)> {
+        let expires_at = match &grant.exchanged {
+            Some(exchanged) => (now + self.ttl).min(exchanged.not_after),
+            None => now + self.ttl,
+        };
         let token = match format {
             Format::Opaque => new_token(),
             Format::Jwt { keys, alg, issuer } => {
@@ -152,8 +174,9 @@ impl AccessTokens {
                     client_id: grant.client_id,
                     scope: grant.scope,
                     iat: now,
-                    exp: now + self.ttl,
+                    exp: expires_at,
                     cnf: grant.jkt.map(|jkt| Confirmation { jkt }),
+                    act: grant.exchanged.as_ref().map(|e| e.act),
                 };
                 keys.sign(alg, "at+jwt", &claims)?
             }
@@ -167,8 +190,10 @@ impl AccessTokens {
             code_hash: grant.code_hash,
             audience: (!grant.audience.is_empty()).then(|| resource::join(grant.audience)),
             created_at: now,
-            expires_at: now + self.ttl,
+            expires_at,
             jkt: grant.jkt.map(str::to_owned),
+            subject_key: grant.exchanged.as_ref().map(|e| e.subject_key),
+            act: grant.exchanged.as_ref().map(|e| e.act.to_string()),
         };
         Ok((token, record))
     }
@@ -215,6 +240,8 @@ impl AccessTokens {
                 issued_at: t.created_at,
                 expires_at: t.expires_at,
                 jkt: t.jkt,
+                subject_key: t.subject_key,
+                act: t.act,
             })
         });
         if let Some(active) = &active {

@@ -47,6 +47,9 @@ pub struct IntrospectionDetails {
     /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<BoundKey>,
+    /// RFC 8693 §4.1: who acts, for a token issued by exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 /// RFC 7800 `cnf` with RFC 9449's `jkt`.
@@ -94,6 +97,10 @@ pub async fn introspect(
                 aud: Audience::of(active.audience.iter().map(|r| r.as_str().to_owned())),
                 iss: config.issuer.clone(),
                 cnf: active.jkt.clone().map(|jkt| BoundKey { jkt }),
+                act: active
+                    .act
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok()),
             }),
         });
     }
@@ -115,6 +122,7 @@ pub async fn introspect(
                 aud: None,
                 iss: config.issuer.clone(),
                 cnf: r.jkt.clone().map(|jkt| BoundKey { jkt }),
+                act: None,
             }),
         });
     }

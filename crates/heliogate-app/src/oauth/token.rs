@@ -34,6 +34,9 @@ pub struct TokenResponse {
     /// OpenID Connect: for a grant whose scope has `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what an exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// The scopes the server knows: every role's, and the OpenID Connect ones.
@@ -136,6 +139,10 @@ pub async fn token_request(
         TokenRequest::ClientCredentials { scope } => {
             client_credentials(store, config, params, scope, &auth, jkt, addr).await?
         }
+        TokenRequest::TokenExchange(exchange) => {
+            crate::exchange::token_exchange(store, config, params, exchange, &auth, jkt, addr)
+                .await?
+        }
         TokenRequest::DeviceCode { device_code } => {
             crate::device::grant::device_code(store, config, device_code, &auth, jkt, addr).await?
         }
@@ -211,6 +218,7 @@ async fn client_credentials(
             code_hash: None,
             audience: &audience,
             jkt,
+            exchanged: None,
         },
         now,
     )
@@ -232,6 +240,7 @@ async fn client_credentials(
         scope,
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }
 
@@ -318,6 +327,7 @@ async fn authorization_code(
             code_hash: Some(code_hash),
             audience: &audience,
             jkt,
+            exchanged: None,
         },
         now,
     )
@@ -383,6 +393,7 @@ async fn authorization_code(
         scope,
         refresh_token,
         id_token,
+        issued_token_type: None,
     })
 }
 
@@ -465,6 +476,7 @@ async fn refresh(
             code_hash: None,
             audience: &audience,
             jkt,
+            exchanged: None,
         },
         now,
     )
@@ -530,5 +542,6 @@ async fn refresh(
         scope,
         refresh_token: Some(token),
         id_token,
+        issued_token_type: None,
     })
 }

@@ -23,6 +23,59 @@ pub enum TokenRequest<'a> {
     ClientCredentials { scope: Option<ScopeSet> },
     /// RFC 8628 §3.4: the device code the client polls with.
     DeviceCode { device_code: &'a str },
+    /// RFC 8693 §2.1: the token to exchange, and who acts.
+    TokenExchange(Exchange<'a>),
+}
+
+/// RFC 8693 §3: the one token type heliogate takes and issues by exchange.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// A token exchange request (RFC 8693 §2.1). The target is named by `resource` (and
+/// `audience`), read with the other grants' resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange<'a> {
+    pub subject_token: &'a str,
+    /// The token of the party that acts, when it is not the client itself (§2.1 `actor_token`).
+    pub actor_token: Option<&'a str>,
+    pub scope: Option<ScopeSet>,
+}
+
+/// A token type parameter: absent where allowed, else an access token.
+fn token_type(params: &Params, name: &str, required: bool) -> Result<(), OAuthError> {
+    match param(params, name)? {
+        None if !required => Ok(()),
+        None => Err(OAuthError::invalid_request(format!(
+            "parameter {name} is missing"
+        ))),
+        Some(ACCESS_TOKEN_TYPE) => Ok(()),
+        Some(other) => Err(OAuthError::invalid_request(format!(
+            "{name} {other:?} is not supported: only {ACCESS_TOKEN_TYPE}"
+        ))),
+    }
+}
+
+impl<'a> Exchange<'a> {
+    fn parse(params: &'a Params) -> Result<Self, OAuthError> {
+        let subject_token = required(params, "subject_token")?;
+        token_type(params, "subject_token_type", true)?;
+        let actor_token = param(params, "actor_token")?;
+        // §2.1: actor_token_type is required with an actor token and absent without one.
+        match actor_token {
+            Some(_) => token_type(params, "actor_token_type", true)?,
+            None if param(params, "actor_token_type")?.is_some() => {
+                return Err(OAuthError::invalid_request(
+                    "actor_token_type without actor_token",
+                ))
+            }
+            None => {}
+        }
+        token_type(params, "requested_token_type", false)?;
+        Ok(Exchange {
+            subject_token,
+            actor_token,
+            scope: scope(params)?,
+        })
+    }
 }
 
 /// The grant a request names: one heliogate has, or the name it does not know (answered after
@@ -75,6 +128,7 @@ impl<'a> TokenRequest<'a> {
             GrantType::DeviceCode => TokenRequest::DeviceCode {
                 device_code: required(params, "device_code")?,
             },
+            GrantType::TokenExchange => TokenRequest::TokenExchange(Exchange::parse(params)?),
         })
     }
 
@@ -84,6 +138,7 @@ impl<'a> TokenRequest<'a> {
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
             TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
+            TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }
@@ -124,6 +179,39 @@ mod tests {
             "grant_type=&code=c",
         ] {
             assert_eq!(code_of(text), OAuthErrorCode::InvalidRequest, "{text}");
+        }
+    }
+
+    #[test]
+    fn rfc_8693_2_1_an_exchange_names_its_token_types() {
+        let grant = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
+        let access = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
+        let params = Params::parse(&format!(
+            "{grant}&subject_token=s&subject_token_type={access}&actor_token=a&actor_token_type={access}&scope=read"
+        ));
+        assert_eq!(
+            parsed(&params),
+            Ok(TokenRequest::TokenExchange(Exchange {
+                subject_token: "s",
+                actor_token: Some("a"),
+                scope: ScopeSet::parse("read").ok(),
+            }))
+        );
+        for refused in [
+            format!("{grant}&subject_token=s"),
+            format!("{grant}&subject_token_type={access}"),
+            format!("{grant}&subject_token=s&subject_token_type=jwt"),
+            format!("{grant}&subject_token=s&subject_token_type={access}&actor_token=a"),
+            format!(
+                "{grant}&subject_token=s&subject_token_type={access}&actor_token_type={access}"
+            ),
+            format!("{grant}&subject_token=s&subject_token_type={access}&requested_token_type=x"),
+        ] {
+            assert_eq!(
+                code_of(&refused),
+                OAuthErrorCode::InvalidRequest,
+                "{refused}"
+            );
         }
     }
 

@@ -34,7 +34,7 @@ impl TokenStore for SqlStore {
     async fn access_token(&self, key: &TokenKey) -> Result<Option<AccessToken>> {
         sqlx::query_as(
             "SELECT a.client_id, a.user_id, u.name AS username, a.scope, a.audience, a.created_at, \
-             a.expires_at, a.revoked_at, a.last_used_at, a.jkt FROM access_tokens a \
+             a.expires_at, a.revoked_at, a.last_used_at, a.jkt, a.subject_key, a.act FROM access_tokens a \
              LEFT JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1",
         )
         .bind(key.as_bytes().to_vec())

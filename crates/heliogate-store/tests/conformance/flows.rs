@@ -5,7 +5,9 @@ use heliogate_core::oauth::device::DeviceStatus;
 use heliogate_core::SecretHash;
 use heliogate_store::{DeviceDecision, NewDeviceAuthorization, Store, StoreError};
 
-use super::{cid, ev, new_user, scope_set, service_client, NOW};
+use super::{cid, ev, new_user, scope_set, service_client, token, NOW};
+use heliogate_core::TokenKey;
+use heliogate_store::TokenHolder;
 
 heliogate_store::for_each_backend!(crate::on;
     a_device_authorization_is_answered_once_redeemed_once_and_expires,
@@ -13,6 +15,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_pushed_request_is_used_once_while_it_lasts,
     a_dpop_proof_is_accepted_once,
     expired_flows_are_purged,
+    an_exchanged_token_ends_with_the_token_it_was_exchanged_from,
 );
 
 fn device(code: &str, user_code: &str) -> NewDeviceAuthorization {
@@ -248,4 +251,80 @@ async fn expired_flows_are_purged(store: &dyn Store) {
         .use_proof(&SecretHash::of("jkt.jti"), NOW + 960)
         .await
         .unwrap());
+}
+
+/// RFC 8693: a token issued by exchange names its subject token's key, and ends when it ends:
+/// revoked (with a feed entry for both), or deleted with its user.
+async fn an_exchanged_token_ends_with_the_token_it_was_exchanged_from(store: &dyn Store) {
+    setup(store).await;
+    let exchanged = |secret: &str| {
+        let mut t = token(secret, "c-1", Some("u-1"), NOW + 60);
+        t.subject_key = Some(TokenKey::of("subject"));
+        t.act = Some(r#"{"sub":"c-1"}"#.into());
+        t
+    };
+    store
+        .issue_tokens(token("subject", "c-1", Some("u-1"), NOW + 60), None, None)
+        .await
+        .unwrap();
+    store
+        .issue_tokens(exchanged("downstream"), None, None)
+        .await
+        .unwrap();
+    store
+        .issue_tokens(token("other", "c-1", Some("u-1"), NOW + 60), None, None)
+        .await
+        .unwrap();
+    let read = store
+        .access_token(&TokenKey::of("downstream"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.act.as_deref(), Some(r#"{"sub":"c-1"}"#));
+    assert_eq!(
+        read.subject_key.as_deref(),
+        Some(TokenKey::of("subject").as_bytes())
+    );
+    store
+        .revoke_token(
+            &TokenKey::of("subject"),
+            TokenHolder::Client(&cid("c-1")),
+            NOW,
+            &ev(),
+        )
+        .await
+        .unwrap();
+    let ended = store
+        .access_token(&TokenKey::of("downstream"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.revoked_at, Some(NOW));
+    assert!(store
+        .access_token(&TokenKey::of("other"))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_none());
+    assert_eq!(
+        store.revoked_after(0, NOW, 100).await.unwrap().len(),
+        2,
+        "both in the feed"
+    );
+
+    store
+        .issue_tokens(token("subject-2", "c-1", Some("u-1"), NOW + 60), None, None)
+        .await
+        .unwrap();
+    let mut second = exchanged("downstream-2");
+    second.subject_key = Some(TokenKey::of("subject-2"));
+    store.issue_tokens(second, None, None).await.unwrap();
+    // Deleted with the subject's client: the exchanged one goes too.
+    store.delete_client(&cid("c-1"), &ev()).await.unwrap();
+    assert!(store
+        .access_token(&TokenKey::of("downstream-2"))
+        .await
+        .unwrap()
+        .is_none());
 }

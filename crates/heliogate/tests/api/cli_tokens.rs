@@ -43,6 +43,8 @@ async fn insert_token_expiring(
                 created_at: heliogate_app::now(),
                 expires_at,
                 jkt: None,
+                subject_key: None,
+                act: None,
             },
             None,
             None,

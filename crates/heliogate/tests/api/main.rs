@@ -36,4 +36,5 @@ mod openid_client;
 mod resource_indicators;
 mod server;
 mod settings;
+mod token_exchange;
 mod webdriver;

@@ -1,7 +1,8 @@
 //! panva's openid-client (npm), a certified OpenID Connect relying-party library, signs a user
 //! in through heliogate: discovery, the code flow with PKCE, nonce and state, ID token
 //! validation, UserInfo, refresh, and the end-session URL; and its device authorization (RFC
-//! 8628), pushed authorization request (RFC 9126) and DPoP (RFC 9449) flows. `.ci/run`
+//! 8628), pushed authorization request (RFC 9126), DPoP (RFC 9449) and token exchange (RFC 8693)
+//! flows. `.ci/run`
 //! installs it next to its scripts (`tests/openid-client`).
 
 use std::io::{BufRead, BufReader, Write};
@@ -321,4 +322,54 @@ async fn openid_client_binds_its_tokens_to_its_dpop_key() {
         .unwrap()
         .to_owned();
     assert!(challenge.starts_with("DPoP "), "{challenge}");
+}
+
+/// RFC 8693 with openid-client's generic grant: a service exchanges alice's token for one for
+/// the downstream service it is registered for, acting for her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_exchanges_a_users_token_for_a_downstream_service() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let server = app.serve(&[]).await;
+    let (_, answer) = alice_tokens(&app, &server).await;
+    let subject = answer["access_token"].as_str().unwrap();
+    let downstream = "https://downstream.example/";
+    let (id, secret) = register(
+        &app,
+        &[
+            "--grant-type",
+            "token_exchange",
+            "--scope",
+            "read",
+            "--resource",
+            downstream,
+        ],
+    )
+    .await;
+    let rp = Flow::start(&[
+        "exchange",
+        &server.base,
+        &id,
+        &secret.unwrap(),
+        subject,
+        downstream,
+    ]);
+    let done = rp.finish();
+    assert_eq!(
+        done["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(done["token_type"], "bearer");
+    assert_eq!(done["scope"], "read");
+    assert_eq!(done["refresh_token"], Value::Null);
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/oauth/tokeninfo"))
+        .bearer_auth(done["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["client_id"], id.as_str());
+    assert!(info["uid"].is_string(), "it acts for alice: {info}");
 }

@@ -1,5 +1,5 @@
-// openid-client's device authorization (RFC 8628), pushed authorization request (RFC 9126)
-// and DPoP (RFC 9449) flows against heliogate. Prints one JSON line per step; a step that
+// openid-client's device authorization (RFC 8628), pushed authorization request (RFC 9126),
+// DPoP (RFC 9449) and token exchange (RFC 8693) flows against heliogate. Prints one JSON line per step; a step that
 // needs a browser prints what to open and reads the callback URL on standard input.
 import * as client from 'openid-client';
 import { createInterface } from 'node:readline';
@@ -74,6 +74,23 @@ if (flow === 'device') {
     tokeninfo: await tokeninfo.json(),
     stranger_error: strangerError,
     access_token: refreshed.access_token,
+  });
+} else if (flow === 'exchange') {
+  // RFC 8693 with the library's generic grant: the subject token and the resource come after
+  // the secret.
+  const [subjectToken, resource] = process.argv.slice(6);
+  const tokens = await client.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+    subject_token: subjectToken,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    resource,
+    scope: 'read',
+  });
+  say({
+    token_type: tokens.token_type,
+    issued_token_type: tokens.issued_token_type,
+    scope: tokens.scope,
+    refresh_token: tokens.refresh_token ?? null,
+    access_token: tokens.access_token,
   });
 } else {
   throw new Error(`unknown flow ${flow}`);
