@@ -108,6 +108,12 @@ where
             match admitted {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
+                    if let Some(token) = crate::answer::presented_token(request.headers())
+                        .ok()
+                        .map(|(_, token)| crate::CallerToken(token.to_owned()))
+                    {
+                        request.extensions_mut().insert(token);
+                    }
                     inner.call(request).await.map(IntoResponse::into_response)
                 }
                 Err(refusal) => Ok(refusal.into_response()),

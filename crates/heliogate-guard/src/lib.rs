@@ -51,6 +51,7 @@ mod answer;
 mod caller;
 mod check;
 mod dpop;
+mod exchange;
 mod feed;
 mod jwt;
 mod layer;
@@ -63,6 +64,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use caller::Caller;
+pub use exchange::CallerToken;
 pub use layer::{Require, RequireLayer};
 
 use check::Remote;
@@ -91,6 +93,9 @@ pub enum Error {
     Unreachable(#[from] reqwest::Error),
     #[error("heliogate's metadata is not usable: {0}")]
     Metadata(String),
+    /// A token exchange (RFC 8693) was refused.
+    #[error("the token exchange failed: {0}")]
+    Exchange(String),
 }
 
 /// Protects routes. Configure it first, then hand out [`require`](Guard::require) layers; a
@@ -116,6 +121,8 @@ struct Inner {
     /// DPoP proof.
     origin: Option<String>,
     proofs: Arc<dpop::SeenProofs>,
+    token_endpoint: String,
+    exchanged: Arc<exchange::Exchanged>,
 }
 
 /// What a guard has done since it was made: for tests, logs and metrics.
@@ -153,6 +160,7 @@ struct Metadata {
     jwks_uri: Option<String>,
     introspection_endpoint: Option<String>,
     revocation_feed_endpoint: Option<String>,
+    token_endpoint: String,
 }
 
 impl Guard {
@@ -197,6 +205,8 @@ impl Guard {
                 stats: Arc::new(Counters::default()),
                 origin: None,
                 proofs: Arc::new(dpop::SeenProofs::default()),
+                token_endpoint: metadata.token_endpoint,
+                exchanged: Arc::new(exchange::Exchanged::default()),
             }),
         })
     }

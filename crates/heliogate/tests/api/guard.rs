@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use heliogate_guard::{Caller, Guard};
+use heliogate_guard::{Caller, CallerToken, Guard};
 use serde_json::{json, Value};
 
 use crate::helpers::{free_port, Server, TestApp};
@@ -21,6 +21,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     the_revocation_feed_refuses_ended_tokens_at_once_and_after_a_reconnection,
     without_the_feed_a_revocation_reaches_the_guard_within_its_ttl,
     the_revocation_feed_admits_only_resource_servers,
+    the_guard_exchanges_the_callers_token_for_a_downstream_service,
 );
 
 const API: &str = "https://api.example.org/";
@@ -595,4 +596,74 @@ async fn revocations_on_one_node_reach_a_guard_that_follows_another() {
         refused_within(&base, token, Duration::from_secs(5)).await;
     }
     assert_eq!(guard.stats().feed_revocations, 40);
+}
+
+/// RFC 8693 from the guard: a route calls a downstream service for its caller with a token
+/// exchanged for it, the same one while it lasts, acting for the caller.
+async fn the_guard_exchanges_the_callers_token_for_a_downstream_service(app: TestApp) {
+    let server = app.serve(&[]).await;
+    let (_, answer) = alice_tokens(&app, &server).await;
+    let alice = answer["access_token"].as_str().unwrap().to_owned();
+    let downstream = "https://downstream.example/";
+    let (rs, rs_secret) = register(
+        &app,
+        &[
+            "--grant-type",
+            "client_credentials",
+            "--grant-type",
+            "token_exchange",
+            "--scope",
+            "read",
+            "--introspect",
+            "--resource",
+            downstream,
+        ],
+    )
+    .await;
+    let guard = guard_for(&server, (&rs, rs_secret.as_deref().unwrap())).await;
+    let exchanging = guard.clone();
+    let relay = move |_caller: Caller, token: CallerToken| {
+        let guard = exchanging.clone();
+        async move {
+            match guard.exchange(&token, downstream, Some("read")).await {
+                Ok(exchanged) => Json(json!({ "token": exchanged })),
+                Err(e) => Json(json!({ "error": e.to_string() })),
+            }
+        }
+    };
+    let app_router = Router::new().route("/relay", get(relay).layer(guard.require("read")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app_router).await.unwrap() });
+    let call = || async {
+        let answer: Value = reqwest::Client::new()
+            .get(format!("{base}/relay"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_owned()
+    };
+    let first = call().await;
+    assert_eq!(call().await, first, "kept until shortly before it expires");
+    let info: Value = post_form(
+        &server,
+        "/oauth/introspect",
+        Some((&rs, rs_secret.as_deref().unwrap())),
+        &[("token", &first)],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(info["active"], true);
+    assert_eq!(info["username"], "alice");
+    assert_eq!(info["aud"], downstream);
+    assert_eq!(info["act"]["sub"], rs.as_str());
 }
