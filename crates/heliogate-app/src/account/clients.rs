@@ -4,7 +4,7 @@
 //! trust, skipping PKCE).
 
 use crate::App;
-use heliogate_core::ScopeSet;
+use heliogate_core::{GrantType, ScopeSet};
 use heliogate_store::{Store, User};
 
 use crate::admin::{self, AddClient, ClientPage, ClientQuery, IssuedClient};
@@ -44,6 +44,17 @@ pub async fn register_client(
         )));
     }
     app.require_fresh(input.scopes.iter().map(String::as_str), signed_in_at)?;
+    if input
+        .grant_types
+        .iter()
+        .any(|g| g == GrantType::TokenExchange.as_str())
+    {
+        return Err(AppError::Invalid(
+            "token exchange is for services an administrator registers, with the resource \
+             servers they may call"
+                .into(),
+        ));
+    }
     let add = AddClient {
         name: input.name,
         redirect_uris: input.redirect_uris,

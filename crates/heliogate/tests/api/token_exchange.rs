@@ -10,6 +10,7 @@ use crate::oauth_helpers::*;
 heliogate_store::for_each_backend!(crate::helpers::on;
     rfc_8693_issues_a_token_acting_for_the_user_for_the_downstream_service,
     rfc_8693_2_2_2_refusals,
+    a_user_cannot_register_an_application_that_exchanges_tokens,
 );
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -273,4 +274,27 @@ async fn rfc_8693_2_2_2_refusals(app: TestApp) {
         ])
         .await;
     assert_ne!(refused.code, 0);
+}
+
+/// Exchanging tokens is for services an administrator registers, with the resource servers
+/// they may call: a user's own application cannot have the grant.
+async fn a_user_cannot_register_an_application_that_exchanges_tokens(app: TestApp) {
+    app.add_user("alice", &["reader"]).await;
+    let server = app.serve(&[]).await;
+    let browser = signed_in(&server, "alice").await;
+    let csrf = browser.csrf("/account/clients/new").await;
+    let refused = browser
+        .post(
+            "/account/clients",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "Relay"),
+                ("client_type", "confidential"),
+                ("grant_type", "token_exchange"),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("administrator"));
 }
