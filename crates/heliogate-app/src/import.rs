@@ -500,6 +500,7 @@ fn token_of(
         jkt: None,
         subject_key: None,
         act: None,
+        sid: None,
     };
     Ok((access, refresh, dropped))
 }

@@ -13,6 +13,15 @@ use subtle::ConstantTimeEq;
 pub struct SecretHash(pub [u8; 32]);
 
 impl SecretHash {
+    /// The public id of a sign-in session whose id hashes to this (OpenID Connect `sid`): a
+    /// hash of the hash the store keeps, so it names the session without revealing or
+    /// unlocking it.
+    pub fn session_sid(&self) -> String {
+        let mut input = b"heliogate sid ".to_vec();
+        input.extend_from_slice(&self.0);
+        encode_secret(SecretHash::of_bytes(&input).0)[..22].to_owned()
+    }
+
     /// Hashes a secret as presented by a client.
     pub fn of(secret: &str) -> Self {
         Self(Sha256::digest(secret.as_bytes()).into())

@@ -134,6 +134,7 @@ async fn user_tokens(world: &World, name: &str, client: &str, scope: &str) -> (S
                 jkt: None,
                 subject_key: None,
                 act: None,
+                sid: None,
             },
             Some(NewRefreshToken {
                 key: TokenKey::of(&refresh),

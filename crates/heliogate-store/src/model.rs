@@ -224,6 +224,8 @@ pub struct NewAccessToken {
     pub subject_key: Option<TokenKey>,
     /// For a token issued by exchange, who acts (RFC 8693 §4.1 `act`), as JSON.
     pub act: Option<String>,
+    /// The sign-in session it was issued through (`sid`): it ends when that session is ended.
+    pub sid: Option<String>,
 }
 
 /// A stored access token, live or not.

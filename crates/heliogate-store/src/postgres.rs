@@ -114,10 +114,10 @@ const INSERT_ROWS: &str = "\
     WITH access AS (\
         INSERT INTO access_tokens \
             (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at, \
-             audience, jkt, subject_key, act) \
+             audience, jkt, subject_key, act, sid) \
         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], \
             $6::bytea[], $7::int8[], $8::int8[], $25::text[], $27::text[], $29::bytea[], \
-            $30::text[])\
+            $30::text[], $31::text[])\
     ), refresh AS (\
         INSERT INTO refresh_tokens \
             (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, \
@@ -172,6 +172,7 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
             t.subject_key.as_ref().map(TokenKey::as_bytes)
         }))
         .bind(column(access, |t| t.act.as_deref()))
+        .bind(column(access, |t| t.sid.as_deref()))
         .execute(conn)
         .await?;
     Ok(())

@@ -110,7 +110,7 @@ impl WriteProofs for SqliteConnection {
 async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
     if !rows.access.is_empty() {
         let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt, subject_key, act) ",
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt, subject_key, act, sid) ",
         );
         query.push_values(&rows.access, |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -124,7 +124,8 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.expires_at)
                 .push_bind(t.jkt.as_deref())
                 .push_bind(t.subject_key.as_ref().map(TokenKey::as_bytes))
-                .push_bind(t.act.as_deref());
+                .push_bind(t.act.as_deref())
+                .push_bind(t.sid.as_deref());
         });
         query.build().execute(&mut *conn).await?;
     }

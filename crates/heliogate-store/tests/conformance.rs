@@ -115,6 +115,7 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
         jkt: None,
         subject_key: None,
         act: None,
+        sid: None,
     }
 }
 

@@ -124,6 +124,7 @@ pub async fn device_code(
             audience: &device.resources.0,
             jkt,
             exchanged: None,
+            sid: device.sid.as_deref(),
         },
         now,
     )

@@ -170,6 +170,8 @@ pub async fn token_exchange(
                 act: &act,
                 not_after: subject.expires_at,
             }),
+            // It ends with its subject token, whatever ends that.
+            sid: None,
         },
         now,
     )

@@ -102,9 +102,5 @@ pub async fn sign_out(
 /// The public id of a sign-in session (OpenID Connect `sid`): a hash of the hash that the
 /// store keeps, so it names the session without revealing or unlocking it.
 pub fn session_sid(session_id: &str) -> String {
-    let stored = SecretHash::of(session_id);
-    let mut input = b"heliogate sid ".to_vec();
-    input.extend_from_slice(stored.as_bytes());
-    let derived = SecretHash::of_bytes(&input);
-    heliogate_core::encode_secret(derived.0)[..22].to_owned()
+    SecretHash::of(session_id).session_sid()
 }

@@ -93,6 +93,8 @@ pub struct Grant<'a> {
     /// By exchange (RFC 8693): the token it ends with, who acts, and the latest it may expire
     /// (its subject token's expiry).
     pub exchanged: Option<Exchanged<'a>>,
+    /// The sign-in session it is issued through: it ends when that session is ended.
+    pub sid: Option<&'a str>,
 }
 
 /// What a token issued by exchange carries besides a grant's.
@@ -194,6 +196,7 @@ impl AccessTokens {
             jkt: grant.jkt.map(str::to_owned),
             subject_key: grant.exchanged.as_ref().map(|e| e.subject_key),
             act: grant.exchanged.as_ref().map(|e| e.act.to_string()),
+            sid: grant.sid.map(str::to_owned),
         };
         Ok((token, record))
     }

@@ -219,6 +219,7 @@ async fn client_credentials(
             audience: &audience,
             jkt,
             exchanged: None,
+            sid: None,
         },
         now,
     )
@@ -328,6 +329,7 @@ async fn authorization_code(
             audience: &audience,
             jkt,
             exchanged: None,
+            sid: code.sid.as_deref(),
         },
         now,
     )
@@ -477,6 +479,7 @@ async fn refresh(
             audience: &audience,
             jkt,
             exchanged: None,
+            sid: old.sid.as_deref(),
         },
         now,
     )

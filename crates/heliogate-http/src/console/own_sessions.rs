@@ -73,7 +73,10 @@ pub(super) async fn end(
 ) -> Response {
     let user = &member.signed_in.session.user;
     match sessions::end_session(&*state.store, &member.actor, user, &form.session).await {
-        Ok(()) => Redirect::to("/account/sessions?ended=1").into_response(),
+        Ok(()) => {
+            state.config.oauth.tokens.forget_all();
+            Redirect::to("/account/sessions?ended=1").into_response()
+        }
         Err(e) => failed(&state, e),
     }
 }

@@ -365,6 +365,9 @@ pub(super) async fn end_session(
 ) -> Response {
     let handle = fields.get("session");
     let result = sessions::end_session_of(&*state.store, &admin.actor, &name, handle).await;
+    if result.is_ok() {
+        state.config.oauth.tokens.forget_all();
+    }
     finished(&state, &name, "session", result)
 }
 

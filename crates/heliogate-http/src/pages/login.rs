@@ -233,6 +233,8 @@ pub(super) async fn logout(
     {
         return app_error_page(&state, e);
     }
+    // The session's tokens ended with it: this node stops trusting its checks of them.
+    state.config.oauth.tokens.forget_all();
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,

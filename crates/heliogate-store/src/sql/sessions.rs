@@ -14,7 +14,7 @@ impl SessionStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, \
-             client_addr, user_agent, amr) VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+             client_addr, user_agent, amr, sid) VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
         )
         .bind(session.id_hash.as_bytes().to_vec())
         .bind(&session.user_id)
@@ -24,6 +24,7 @@ impl SessionStore for SqlStore {
         .bind(&session.client_addr)
         .bind(&session.user_agent)
         .bind(&session.amr)
+        .bind(session.id_hash.session_sid())
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;

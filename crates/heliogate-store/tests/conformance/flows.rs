@@ -5,7 +5,7 @@ use heliogate_core::oauth::device::DeviceStatus;
 use heliogate_core::SecretHash;
 use heliogate_store::{DeviceDecision, NewDeviceAuthorization, Store, StoreError};
 
-use super::{cid, ev, new_user, scope_set, service_client, token, NOW};
+use super::{cid, ev, new_user, refresh, scope_set, service_client, session, token, NOW};
 use heliogate_core::TokenKey;
 use heliogate_store::TokenHolder;
 
@@ -16,6 +16,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_dpop_proof_is_accepted_once,
     expired_flows_are_purged,
     an_exchanged_token_ends_with_the_token_it_was_exchanged_from,
+    ending_a_live_session_ends_its_tokens_but_offline_access,
 );
 
 fn device(code: &str, user_code: &str) -> NewDeviceAuthorization {
@@ -327,4 +328,87 @@ async fn an_exchanged_token_ends_with_the_token_it_was_exchanged_from(store: &dy
         .await
         .unwrap()
         .is_none());
+}
+
+/// A session ended while live ends the access tokens issued through it and its refresh tokens
+/// but those with `offline_access`; one purged after its end ends nothing.
+async fn ending_a_live_session_ends_its_tokens_but_offline_access(store: &dyn Store) {
+    setup(store).await;
+    let through = |secret: &str, id: &str| {
+        let mut t = token(secret, "c-1", Some("u-1"), NOW + 60);
+        t.sid = Some(SecretHash::of(id).session_sid());
+        t
+    };
+    let refresh_through = |secret: &str, id: &str, scope: &str| {
+        let mut r = refresh(secret, secret);
+        r.sid = Some(SecretHash::of(id).session_sid());
+        r.scope = scope.into();
+        r
+    };
+    store
+        .create_session(&session("live", "u-1", NOW + 3600), &ev())
+        .await
+        .unwrap();
+    store
+        .create_session(&session("old", "u-1", 1_000), &ev())
+        .await
+        .unwrap();
+    store
+        .issue_tokens(
+            through("a-live", "live"),
+            Some(refresh_through("r-live", "live", "read")),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .issue_tokens(
+            through("a-offline", "live"),
+            Some(refresh_through("r-offline", "live", "offline_access read")),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .issue_tokens(through("a-old", "old"), None, None)
+        .await
+        .unwrap();
+    store
+        .delete_session(&SecretHash::of("live"), &ev())
+        .await
+        .unwrap();
+    let revoked = |key: &str| {
+        let key = TokenKey::of(key);
+        async move {
+            store
+                .access_token(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        }
+    };
+    assert!(revoked("a-live").await);
+    assert!(revoked("a-offline").await);
+    let refresh_revoked = |key: &str| {
+        let key = TokenKey::of(key);
+        async move {
+            store
+                .refresh_token(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        }
+    };
+    assert!(refresh_revoked("r-live").await);
+    assert!(
+        !refresh_revoked("r-offline").await,
+        "offline_access lives on"
+    );
+    // Expired long ago: the purge deletes it, and its tokens stay as they were.
+    store.purge_expired(NOW).await.unwrap();
+    assert!(!revoked("a-old").await);
 }

@@ -45,6 +45,7 @@ async fn insert_token_expiring(
                 jkt: None,
                 subject_key: None,
                 act: None,
+                sid: None,
             },
             None,
             None,

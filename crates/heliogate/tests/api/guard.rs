@@ -22,6 +22,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     without_the_feed_a_revocation_reaches_the_guard_within_its_ttl,
     the_revocation_feed_admits_only_resource_servers,
     the_guard_exchanges_the_callers_token_for_a_downstream_service,
+    a_signed_out_users_token_is_refused_by_a_guard_following_the_feed,
 );
 
 const API: &str = "https://api.example.org/";
@@ -666,4 +667,24 @@ async fn the_guard_exchanges_the_callers_token_for_a_downstream_service(app: Tes
     assert_eq!(info["username"], "alice");
     assert_eq!(info["aud"], downstream);
     assert_eq!(info["act"]["sub"], rs.as_str());
+}
+
+/// Tokens follow their session to the guard: alice signs out of heliogate, and a service behind
+/// a guard that follows the feed refuses the token she got through that session.
+async fn a_signed_out_users_token_is_refused_by_a_guard_following_the_feed(app: TestApp) {
+    let ((rs, rs_secret), _) = clients(&app, &[]).await;
+    let server = app.serve(&[]).await;
+    let guard = guard_for(&server, (&rs, &rs_secret))
+        .await
+        .cache(1000, Duration::from_secs(3600))
+        .follow_revocations();
+    assert!(guard.feed_ready(Duration::from_secs(10)).await);
+    let base = service(&guard).await;
+    let alice = alice_session(&app, &server).await;
+    let token = alice.tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(status(&base, "/read", &token).await, 200);
+    assert_eq!(status(&base, "/read", &token).await, 200);
+    assert_eq!(alice.browser.sign_out().await, 303);
+    let took = refused_within(&base, &token, Duration::from_secs(1)).await;
+    println!("sign-out to refusal at the guard: {took:?}");
 }

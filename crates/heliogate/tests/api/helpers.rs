@@ -527,6 +527,13 @@ impl Browser {
         .await
     }
 
+    /// Signs out as a person does, with the account page's form; the answer's status.
+    pub async fn sign_out(&self) -> u16 {
+        let csrf = self.csrf("/").await;
+        let answer = self.post("/logout", &[("csrf_token", &csrf)]).await;
+        answer.status().as_u16()
+    }
+
     pub async fn sign_in(&self, name: &str, password: &str) -> reqwest::Response {
         self.sign_in_to(name, password, "/").await
     }

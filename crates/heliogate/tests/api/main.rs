@@ -35,6 +35,7 @@ mod oidc;
 mod openid_client;
 mod resource_indicators;
 mod server;
+mod session_tokens;
 mod settings;
 mod token_exchange;
 mod webdriver;

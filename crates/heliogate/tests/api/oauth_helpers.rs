@@ -292,15 +292,33 @@ pub async fn code_tokens(
 /// application's id and the token endpoint's answer (an access token acting for her, and a
 /// refresh token).
 pub async fn alice_tokens(app: &TestApp, server: &Server) -> (String, Value) {
+    let alice = alice_session(app, server).await;
+    (alice.client.0, alice.tokens)
+}
+
+/// alice's sign-in to a web application: the application (id, secret), her browser, and the
+/// token endpoint's answer.
+pub struct AliceSession {
+    pub client: (String, String),
+    pub browser: Browser,
+    pub tokens: Value,
+}
+
+/// As `alice_tokens`, keeping the application's secret and alice's browser.
+pub async fn alice_session(app: &TestApp, server: &Server) -> AliceSession {
     app.add_user("alice", &["reader"]).await;
     let (web, web_secret) = register_web(app).await;
     let browser = signed_in(server, "alice").await;
-    let answer = code_tokens(server, &browser, (&web, &web_secret), "scope=read", &[])
+    let tokens = code_tokens(server, &browser, (&web, &web_secret), "scope=read", &[])
         .await
         .json()
         .await
         .unwrap();
-    (web, answer)
+    AliceSession {
+        client: (web, web_secret),
+        browser,
+        tokens,
+    }
 }
 
 /// A client-credentials access token for `client`.

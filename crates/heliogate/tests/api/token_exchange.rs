@@ -66,15 +66,9 @@ async fn introspect(server: &Server, rs: (&str, &str), token: &str) -> Value {
 
 async fn rfc_8693_issues_a_token_acting_for_the_user_for_the_downstream_service(app: TestApp) {
     let server = app.serve(&[]).await;
-    app.add_user("alice", &["reader"]).await;
-    let (web, web_secret) = register_web(&app).await;
-    let browser = signed_in(&server, "alice").await;
-    let answer: Value = code_tokens(&server, &browser, (&web, &web_secret), "scope=read", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let subject = answer["access_token"].as_str().unwrap().to_owned();
+    let alice = alice_session(&app, &server).await;
+    let (web, web_secret) = alice.client;
+    let subject = alice.tokens["access_token"].as_str().unwrap().to_owned();
     let ((exchanger, secret), (rs, rs_secret)) = services(&app).await;
     let client = (exchanger.as_str(), secret.as_str());
     let rs = (rs.as_str(), rs_secret.as_str());
