@@ -377,7 +377,8 @@ pub trait GrantStore {
         now: UnixTime,
         event: &AuditEvent,
     ) -> Result<()>;
-    async fn consents(&self, user_id: &str) -> Result<Vec<Consent>>;
+    /// A user's consents, by client name; whether each client holds offline access at `now`.
+    async fn consents(&self, user_id: &str, now: UnixTime) -> Result<Vec<Consent>>;
     /// Withdraws a consent and revokes every token the client holds for the user; whether
     /// there was anything to withdraw (and the event is recorded only then).
     async fn revoke_consent(

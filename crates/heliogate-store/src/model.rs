@@ -494,6 +494,9 @@ pub struct Consent {
     pub client_name: String,
     pub scope: ScopeSet,
     pub updated_at: UnixTime,
+    /// The client holds a live refresh token for the user granted with `offline_access`: it
+    /// outlives the session it was granted in.
+    pub offline: bool,
 }
 
 /// A key that signs ID tokens: its private half as PKCS#8 (EC) or PKCS#1 (RSA) DER.

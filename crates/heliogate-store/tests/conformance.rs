@@ -1497,7 +1497,7 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
         store.consent("u-1", &cid("c-1")).await.unwrap(),
         Some(scope_set("openid read"))
     );
-    let listed = store.consents("u-1").await.unwrap();
+    let listed = store.consents("u-1", NOW).await.unwrap();
     assert_eq!(
         (
             listed.len(),
@@ -1557,7 +1557,7 @@ async fn a_value_the_database_refuses_is_invalid_not_an_outage(store: &dyn Store
         matches!(user, Ok(None) | Err(StoreError::Invalid(_))),
         "{user:?}"
     );
-    let consents = store.consents("bad\0id").await;
+    let consents = store.consents("bad\0id", NOW).await;
     assert!(
         matches!(&consents, Ok(c) if c.is_empty())
             || matches!(consents, Err(StoreError::Invalid(_))),

@@ -22,7 +22,7 @@ pub struct Overview {
 /// The account page of `user`, who is signed in; `with_passkeys` when passkeys can be used.
 pub async fn overview(store: &dyn Store, user: &User, with_passkeys: bool) -> Result<Overview> {
     let view = crate::admin::users::view_user(store, user.clone()).await?;
-    let applications = store.consents(&user.id).await?;
+    let applications = store.consents(&user.id, crate::now()).await?;
     let factors = mfa::status(store, &user.id).await?;
     let passkeys = if with_passkeys {
         Some(store.passkeys(&user.id).await?)

@@ -21,7 +21,7 @@ pub struct ConsentView {
 pub async fn list_consents(store: &dyn Store, name: &str) -> Result<Vec<ConsentView>> {
     let user = find_user(store, name).await?;
     Ok(store
-        .consents(&user.id)
+        .consents(&user.id, crate::now())
         .await?
         .into_iter()
         .map(|c| ConsentView {

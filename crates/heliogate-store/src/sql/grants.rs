@@ -270,22 +270,29 @@ impl GrantStore for SqlStore {
         commit_with(tx, event).await
     }
 
-    async fn consents(&self, user_id: &str) -> Result<Vec<Consent>> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT c.client_id, c.name, k.scope, k.updated_at FROM consents k \
-             JOIN clients c ON c.client_id = k.client_id WHERE k.user_id = $1 ORDER BY c.name, c.client_id",
+    async fn consents(&self, user_id: &str, now: UnixTime) -> Result<Vec<Consent>> {
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT c.client_id, c.name, k.scope, k.updated_at, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.user_id = k.user_id \
+                 AND r.client_id = k.client_id AND r.revoked_at IS NULL AND r.rotated_at IS NULL \
+                 AND r.expires_at > $2 AND (' ' || r.scope || ' ') LIKE '% offline_access %') \
+             THEN 1 ELSE 0 END AS BIGINT) \
+             FROM consents k JOIN clients c ON c.client_id = k.client_id \
+             WHERE k.user_id = $1 ORDER BY c.name, c.client_id",
         )
         .bind(user_id)
+        .bind(now)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         rows.into_iter()
-            .map(|(client_id, client_name, scope, updated_at)| {
+            .map(|(client_id, client_name, scope, updated_at, offline)| {
                 Ok(Consent {
                     client_id,
                     client_name,
                     scope: stored_scopes([scope])?,
                     updated_at,
+                    offline: offline != 0,
                 })
             })
             .collect()

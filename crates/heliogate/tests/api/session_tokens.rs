@@ -1,7 +1,7 @@
 //! Tokens follow the sign-in session they were issued through: ending the session (signing out,
 //! RP-initiated logout, the sessions page, an administrator) ends its access tokens and its
-//! refresh tokens, but not a refresh token granted with `offline_access`; another session's
-//! tokens stay. (The guard's side: `guard.rs`; the store's: `conformance/flows.rs`.)
+//! refresh tokens, but not a refresh token granted with `offline_access` (which the account
+//! page shows as offline access); another session's tokens stay. (The guard's side: `guard.rs`; the store's: `conformance/flows.rs`.)
 
 use serde_json::Value;
 
@@ -72,4 +72,7 @@ async fn signing_out_ends_the_tokens_of_the_session_but_offline_access(app: Test
     assert_eq!(refresh(&server, client, &online).await, 400);
     assert_eq!(refresh(&server, client, &offline).await, 200);
     assert_eq!(refresh(&server, client, &other).await, 200);
+    // The account page says which application keeps access after a sign-out.
+    let page = elsewhere.get("/").await.text().await.unwrap();
+    assert!(page.contains("offline access"), "{page}");
 }
