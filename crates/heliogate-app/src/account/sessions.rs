@@ -7,7 +7,7 @@ use heliogate_core::{describe_user_agent, SecretHash};
 use heliogate_store::{Store, User};
 
 use crate::admin::find_user;
-use crate::{now, Actor, AppError, Result};
+use crate::{now, Actor, App, AppError, Result};
 
 /// A live session as a list shows it. `handle` names it in a form: the stored hash of its id
 /// (`handle_of`), which cannot be turned back into the cookie.
@@ -58,13 +58,11 @@ pub async fn list_sessions(
         .collect())
 }
 
-/// Ends `user`'s session named by `handle`; a handle that is none of theirs is `NotFound`.
-pub async fn end_session(
-    store: &dyn Store,
-    actor: &Actor,
-    user: &User,
-    handle: &str,
-) -> Result<()> {
+/// Ends `user`'s session named by `handle`, and with it the tokens issued through it (see
+/// `login::sign_out`); a handle that is none of theirs is `NotFound`.
+pub async fn end_session(app: &App, actor: &Actor, user: &User, handle: &str) -> Result<()> {
+    let store = app.store();
+    let _changed = app.on_change();
     let not_found = || AppError::NotFound("no such session: it may have ended already".into());
     let id_hash = hash_of(handle).ok_or_else(not_found)?;
     let ended = actor.event("session.ended", &user.name, serde_json::json!({}));
@@ -82,14 +80,9 @@ pub async fn sessions_of(store: &dyn Store, name: &str) -> Result<Vec<SessionVie
 }
 
 /// Ends a session of the user named `name`, for an administrator.
-pub async fn end_session_of(
-    store: &dyn Store,
-    actor: &Actor,
-    name: &str,
-    handle: &str,
-) -> Result<()> {
-    let user = find_user(store, name).await?;
-    end_session(store, actor, &user, handle).await
+pub async fn end_session_of(app: &App, actor: &Actor, name: &str, handle: &str) -> Result<()> {
+    let user = find_user(app.store(), name).await?;
+    end_session(app, actor, &user, handle).await
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::SignIn;
 use crate::event;
 use crate::new_secret;
 use crate::now;
+use crate::App;
 use crate::Result;
 use heliogate_core::SecretHash;
 use heliogate_store::NewSession;
@@ -86,14 +87,12 @@ pub async fn current_session(
     Ok(Some(session))
 }
 
-pub async fn sign_out(
-    store: &dyn Store,
-    session_id: &str,
-    user: &str,
-    addr: Option<&str>,
-) -> Result<()> {
+/// Ends a session. The store ends the tokens issued through it with it (but `offline_access`
+/// refresh tokens), so this node forgets the checks it trusts for a second.
+pub async fn sign_out(app: &App, session_id: &str, user: &str, addr: Option<&str>) -> Result<()> {
+    let _changed = app.on_change();
     let signed_out = event("logout", user, Some(user), addr, serde_json::json!({}));
-    store
+    app.store()
         .delete_session(&SecretHash::of(session_id), &signed_out)
         .await?;
     Ok(())

@@ -72,11 +72,8 @@ pub(super) async fn end(
     CsrfForm(form): CsrfForm<EndForm>,
 ) -> Response {
     let user = &member.signed_in.session.user;
-    match sessions::end_session(&*state.store, &member.actor, user, &form.session).await {
-        Ok(()) => {
-            state.config.oauth.tokens.forget_all();
-            Redirect::to("/account/sessions?ended=1").into_response()
-        }
+    match sessions::end_session(&state.app, &member.actor, user, &form.session).await {
+        Ok(()) => Redirect::to("/account/sessions?ended=1").into_response(),
         Err(e) => failed(&state, e),
     }
 }

@@ -364,10 +364,7 @@ pub(super) async fn end_session(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
     let handle = fields.get("session");
-    let result = sessions::end_session_of(&*state.store, &admin.actor, &name, handle).await;
-    if result.is_ok() {
-        state.config.oauth.tokens.forget_all();
-    }
+    let result = sessions::end_session_of(&state.app, &admin.actor, &name, handle).await;
     finished(&state, &name, "session", result)
 }
 

@@ -130,11 +130,9 @@ async fn sign_out(
 ) -> Response {
     if let Some(s) = signed_in {
         let name = &s.session.user.name;
-        if let Err(e) = login::sign_out(&*state.store, &s.session_id, name, addr).await {
+        if let Err(e) = login::sign_out(&state.app, &s.session_id, name, addr).await {
             return app_error_page(state, e);
         }
-        // The session's tokens ended with it: this node stops trusting its checks of them.
-        state.config.oauth.tokens.forget_all();
     }
     let mut response = signed_out(state, then);
     response.headers_mut().append(

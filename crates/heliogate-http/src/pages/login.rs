@@ -228,13 +228,10 @@ pub(super) async fn logout(
     CsrfForm(CsrfOnly {}): CsrfForm<CsrfOnly>,
 ) -> Response {
     let user = &signed_in.session.user.name;
-    if let Err(e) =
-        login::sign_out(&*state.store, &signed_in.session_id, user, addr.as_deref()).await
+    if let Err(e) = login::sign_out(&state.app, &signed_in.session_id, user, addr.as_deref()).await
     {
         return app_error_page(&state, e);
     }
-    // The session's tokens ended with it: this node stops trusting its checks of them.
-    state.config.oauth.tokens.forget_all();
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
