@@ -127,6 +127,26 @@ pub(crate) fn spawn_issuer<C: WriteRows>(
     sender
 }
 
+/// A writer's own connection: the one it has, or a new one (waiting at most `timeout`); why
+/// not, in words.
+pub(crate) async fn writer_connection<'c, C: Connection>(
+    connection: &'c mut Option<C>,
+    options: &<C as Connection>::Options,
+    timeout: Duration,
+) -> std::result::Result<&'c mut C, String> {
+    if connection.is_none() {
+        let made = match tokio::time::timeout(timeout, C::connect_with(options)).await {
+            Ok(Ok(made)) => made,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("timed out connecting to the database".into()),
+        };
+        *connection = Some(made);
+    }
+    connection
+        .as_mut()
+        .ok_or_else(|| "no connection to the database".to_owned())
+}
+
 /// A batch for a writer: `first`, and whatever else waits in the queue, up to `max`.
 pub(crate) fn fill_batch<T>(
     queue: &mut mpsc::Receiver<T>,
@@ -152,21 +172,16 @@ struct Writer<C: WriteRows> {
 impl<C: WriteRows> Writer<C> {
     /// Writes a batch; a result per issuance, in order.
     async fn write(&mut self, batch: &[Issue]) -> Vec<Result<()>> {
-        let connection = match self.connection.take() {
-            Some(connection) => connection,
-            None => {
-                match tokio::time::timeout(self.connect_timeout, C::connect_with(&self.options))
-                    .await
-                {
-                    Ok(Ok(connection)) => connection,
-                    Ok(Err(e)) => return all_failed(batch.len(), &e),
-                    Err(_) => {
-                        return all_failed(batch.len(), &"timed out connecting to the database")
-                    }
-                }
-            }
+        let connection = match writer_connection(
+            &mut self.connection,
+            &self.options,
+            self.connect_timeout,
+        )
+        .await
+        {
+            Ok(connection) => connection,
+            Err(e) => return all_failed(batch.len(), &e),
         };
-        let connection = self.connection.insert(connection);
         let mut broken = false;
         let mut failed = |e: sqlx::Error| {
             broken |= !matches!(e, sqlx::Error::Database(_));

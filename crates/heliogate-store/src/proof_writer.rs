@@ -12,7 +12,7 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::db_err;
-use crate::issue::fill_batch;
+use crate::issue::{fill_batch, writer_connection};
 use crate::{Result, StoreError};
 
 /// One proof waiting for the writer.
@@ -68,15 +68,10 @@ async fn write<C: WriteProofs>(
             .map(|_| Err(StoreError::Unavailable(e.to_string().into())))
             .collect()
     };
-    let conn = match connection.take() {
-        Some(conn) => conn,
-        None => match tokio::time::timeout(connect_timeout, C::connect_with(options)).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return failed(&e),
-            Err(_) => return failed(&"timed out connecting to the database"),
-        },
+    let conn = match writer_connection(connection, options, connect_timeout).await {
+        Ok(conn) => conn,
+        Err(e) => return failed(&e),
     };
-    let conn = connection.insert(conn);
     // The first copy of each proof is written; a later copy in the batch is a replay.
     let mut firsts = HashSet::new();
     let candidates: Vec<(&[u8], i64)> = batch

@@ -3,15 +3,15 @@
 
 use heliogate_core::oauth::device::{poll, PollAnswer, PolledDevice};
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
-use heliogate_core::{GrantType, SecretHash, TokenKey};
-use heliogate_store::{NewRefreshToken, Store};
+use heliogate_core::{GrantType, SecretHash};
+use heliogate_store::Store;
 
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::oauth::token::{issued, known_scopes, mint, token_type, wants_refresh, TokenResponse};
+use crate::oauth::token::{first_refresh, issued, known_scopes, mint, token_type, TokenResponse};
 use crate::oauth::{access_tokens::Grant, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
 use crate::scopes::scopes_of;
-use crate::{event, new_secret, new_token, now};
+use crate::{event, new_secret, now};
 
 fn refused(code: OAuthErrorCode, description: &str) -> OAuthError {
     OAuthError::new(code, description)
@@ -111,45 +111,26 @@ pub async fn device_code(
         return Err(OAuthError::invalid_grant("the device code was already used").into());
     }
     let scope = granted.to_string();
-    let (access_token, record) = mint(
-        store,
-        config,
-        &auth.client,
-        &Grant {
-            client_id: auth.client.client_id.as_str(),
-            user_id: Some(&user.id),
-            scope: &scope,
-            family_id: Some(&family_id),
-            code_hash: None,
-            audience: &device.resources.0,
-            jkt,
-            exchanged: None,
-            sid: device.sid.as_deref(),
-        },
-        now,
-    )
-    .await?;
-    let (refresh_token, refresh) = if wants_refresh(&auth.client) {
-        let token = new_token();
-        let refresh = NewRefreshToken {
-            key: TokenKey::of(&token),
-            family_id: family_id.clone(),
-            client_id: auth.client.client_id.to_string(),
-            user_id: user.id.clone(),
-            scope: scope.clone(),
-            code_hash: None,
-            auth_time: device.auth_time,
-            sid: device.sid.clone(),
-            amr: device.amr.clone(),
-            created_at: now,
-            expires_at: now + config.refresh_token_ttl,
-            // RFC 9449 §5: a public client's refresh token is bound to its key.
-            jkt: jkt.filter(|_| auth.client.is_public()).map(str::to_owned),
-        };
-        (Some(token), Some(refresh))
-    } else {
-        (None, None)
+    let authentication = Authentication {
+        auth_time: device.auth_time,
+        nonce: None,
+        sid: device.sid,
+        amr: device.amr,
     };
+    let grant = Grant {
+        client_id: auth.client.client_id.as_str(),
+        user_id: Some(&user.id),
+        scope: &scope,
+        family_id: Some(&family_id),
+        code_hash: None,
+        audience: &device.resources.0,
+        jkt,
+        exchanged: None,
+        sid: authentication.sid.as_deref(),
+    };
+    let (access_token, record) = mint(store, config, &auth.client, &grant, now).await?;
+    let (refresh_token, refresh) =
+        first_refresh(config, &auth.client, &grant, &authentication, now);
     let event = issued(
         auth.client.client_id.as_str(),
         GrantType::DeviceCode,
@@ -159,12 +140,6 @@ pub async fn device_code(
         addr,
     );
     store.issue_tokens(record, refresh, Some(event)).await?;
-    let authentication = Authentication {
-        auth_time: device.auth_time,
-        nonce: None,
-        sid: device.sid,
-        amr: device.amr,
-    };
     let issued = Issued {
         client: &auth.client,
         user: &user,

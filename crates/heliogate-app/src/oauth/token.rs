@@ -95,7 +95,7 @@ pub(crate) async fn mint(
 }
 
 /// RFC 9449 §5.1: a token bound to a DPoP key is of type `DPoP`.
-pub(crate) fn token_type(jkt: Option<&str>) -> &'static str {
+pub fn token_type(jkt: Option<&str>) -> &'static str {
     if jkt.is_some() {
         "DPoP"
     } else {
@@ -247,8 +247,42 @@ async fn client_credentials(
 
 /// Whether this grant gets a refresh token: the client must be allowed the refresh_token
 /// grant; asking for `offline_access` means the same and needs the same.
-pub(crate) fn wants_refresh(client: &Client) -> bool {
+fn wants_refresh(client: &Client) -> bool {
     client.has_grant(GrantType::RefreshToken)
+}
+
+/// The first refresh token of a user's grant (RFC 6749 §6), when the client may have one: in
+/// the grant's family, repeating its sign-in; a public client's bound to its DPoP key (RFC 9449
+/// §5). The token for the client, and the record to store.
+pub(crate) fn first_refresh(
+    config: &OAuthState,
+    client: &Client,
+    grant: &Grant<'_>,
+    sign_in: &Authentication,
+    now: UnixTime,
+) -> (Option<String>, Option<NewRefreshToken>) {
+    let (Some(user_id), Some(family_id)) = (grant.user_id, grant.family_id) else {
+        return (None, None);
+    };
+    if !wants_refresh(client) {
+        return (None, None);
+    }
+    let token = new_token();
+    let refresh = NewRefreshToken {
+        key: TokenKey::of(&token),
+        family_id: family_id.to_owned(),
+        client_id: grant.client_id.to_owned(),
+        user_id: user_id.to_owned(),
+        scope: grant.scope.to_owned(),
+        code_hash: grant.code_hash,
+        auth_time: sign_in.auth_time,
+        sid: sign_in.sid.clone(),
+        amr: sign_in.amr.clone(),
+        created_at: now,
+        expires_at: now + config.refresh_token_ttl,
+        jkt: grant.jkt.filter(|_| client.is_public()).map(str::to_owned),
+    };
+    (Some(token), Some(refresh))
 }
 
 /// RFC 6749 §4.1.3 with RFC 7636 §4.6: redeem a code once, for the client it was issued to,
@@ -316,45 +350,26 @@ async fn authorization_code(
     let audience = narrow(requested, &code.resources.0)?;
     let scope = code.scope.to_string();
     let family_id = new_secret();
-    let (access_token, record) = mint(
-        store,
-        config,
-        &auth.client,
-        &Grant {
-            client_id: auth.client.client_id.as_str(),
-            user_id: Some(&user.id),
-            scope: &scope,
-            family_id: Some(&family_id),
-            code_hash: Some(code_hash),
-            audience: &audience,
-            jkt,
-            exchanged: None,
-            sid: code.sid.as_deref(),
-        },
-        now,
-    )
-    .await?;
-    let (refresh_token, refresh) = if wants_refresh(&auth.client) {
-        let token = new_token();
-        let refresh = NewRefreshToken {
-            key: TokenKey::of(&token),
-            family_id: family_id.clone(),
-            client_id: auth.client.client_id.to_string(),
-            user_id: user.id.clone(),
-            scope: scope.clone(),
-            code_hash: Some(code_hash),
-            auth_time: Some(code.auth_time),
-            sid: code.sid.clone(),
-            amr: code.amr.clone(),
-            created_at: now,
-            expires_at: now + config.refresh_token_ttl,
-            // RFC 9449 §5: a public client's refresh token is bound to its key.
-            jkt: jkt.filter(|_| auth.client.is_public()).map(str::to_owned),
-        };
-        (Some(token), Some(refresh))
-    } else {
-        (None, None)
+    let authentication = Authentication {
+        auth_time: Some(code.auth_time),
+        nonce: code.nonce,
+        sid: code.sid,
+        amr: code.amr,
     };
+    let grant = Grant {
+        client_id: auth.client.client_id.as_str(),
+        user_id: Some(&user.id),
+        scope: &scope,
+        family_id: Some(&family_id),
+        code_hash: Some(code_hash),
+        audience: &audience,
+        jkt,
+        exchanged: None,
+        sid: authentication.sid.as_deref(),
+    };
+    let (access_token, record) = mint(store, config, &auth.client, &grant, now).await?;
+    let (refresh_token, refresh) =
+        first_refresh(config, &auth.client, &grant, &authentication, now);
     let event = issued(
         auth.client.client_id.as_str(),
         GrantType::AuthorizationCode,
@@ -373,12 +388,6 @@ async fn authorization_code(
         tokens.forget_all();
         return Err(OAuthError::invalid_grant("the authorization code was already used").into());
     }
-    let authentication = Authentication {
-        auth_time: Some(code.auth_time),
-        nonce: code.nonce,
-        sid: code.sid,
-        amr: code.amr,
-    };
     let issued = Issued {
         client: &auth.client,
         user: &user,

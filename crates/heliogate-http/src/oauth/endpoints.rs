@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::dpop::nonce;
 use heliogate_app::oauth::token::token_request;
-use heliogate_app::oauth::{introspect, revoke};
+use heliogate_app::oauth::{introspect, revoke, OAuthResult};
 use heliogate_app::{device, now, par};
 
 use super::{no_store, OAuthBody, OAuthErrorResponse};
@@ -57,16 +57,17 @@ pub(super) async fn device_authorization(
     ClientAddr(addr): ClientAddr,
     body: OAuthBody,
 ) -> Response {
-    match device::device_authorization(
-        &*state.store,
-        &state.config.oauth,
-        &body.params,
-        &body.credentials,
-        addr.as_deref(),
-    )
-    .await
-    {
-        Ok(answer) => no_store(Json(answer).into_response()),
+    let config = &state.config.oauth;
+    let (params, credentials) = (&body.params, &body.credentials);
+    let started =
+        device::device_authorization(&*state.store, config, params, credentials, addr.as_deref());
+    json_answer(started.await, StatusCode::OK)
+}
+
+/// A back-channel endpoint's JSON answer with `status`, or its OAuth error; never cached.
+fn json_answer<T: serde::Serialize>(result: OAuthResult<T>, status: StatusCode) -> Response {
+    match result {
+        Ok(answer) => no_store((status, Json(answer)).into_response()),
         Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }
@@ -77,18 +78,10 @@ pub(super) async fn par(
     ClientAddr(addr): ClientAddr,
     body: OAuthBody,
 ) -> Response {
-    match par::push(
-        &*state.store,
-        &state.config.oauth,
-        &body.params,
-        &body.credentials,
-        addr.as_deref(),
-    )
-    .await
-    {
-        Ok(answer) => no_store((StatusCode::CREATED, Json(answer)).into_response()),
-        Err(e) => OAuthErrorResponse(e).into_response(),
-    }
+    let config = &state.config.oauth;
+    let (params, credentials) = (&body.params, &body.credentials);
+    let pushed = par::push(&*state.store, config, params, credentials, addr.as_deref());
+    json_answer(pushed.await, StatusCode::CREATED)
 }
 
 pub(super) async fn revoke(

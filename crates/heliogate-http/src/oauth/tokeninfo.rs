@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use heliogate_app::now;
+use heliogate_app::oauth::token::token_type;
 use heliogate_core::oauth::Params;
 use serde::Serialize;
 
@@ -165,11 +166,7 @@ async fn answer(
                 sub: active.user_id.as_deref(),
                 scope,
                 client_id: &active.client_id,
-                token_type: if active.jkt.is_some() {
-                    "DPoP"
-                } else {
-                    "Bearer"
-                },
+                token_type: token_type(active.jkt.as_deref()),
                 exp: active.expires_at,
                 expires_in: (active.expires_at - now).max(0),
             };
