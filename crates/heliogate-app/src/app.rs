@@ -10,6 +10,7 @@ use std::sync::Arc;
 use heliogate_core::authority;
 use heliogate_core::{ScopeSet, UnixTime};
 use heliogate_store::{Client, Store};
+use tokio::sync::Notify;
 
 use crate::cache::TtlCache;
 use crate::oauth::{AccessTokens, OAuthState};
@@ -26,6 +27,13 @@ impl Clock {
     /// A clock that stands at `at` until set or moved on.
     pub fn fixed(at: UnixTime) -> Self {
         Self(Some(Arc::new(AtomicI64::new(at))))
+    }
+
+    /// Moves a clock a test set to `at`; the system's clock stays as it is.
+    pub fn set(&self, at: UnixTime) {
+        if let Some(now) = &self.0 {
+            now.store(at, Ordering::SeqCst);
+        }
     }
 
     pub fn now(&self) -> UnixTime {
@@ -47,6 +55,8 @@ pub struct App {
     tokens: Arc<AccessTokens>,
     clients: Arc<TtlCache<String, Client>>,
     known_scopes: Arc<TtlCache<(), ScopeSet>>,
+    /// Woken after a change, which may have ended sessions: back-channel logouts may be due.
+    logouts_due: Arc<Notify>,
 }
 
 impl std::fmt::Debug for App {
@@ -70,6 +80,7 @@ impl App {
             tokens: Arc::clone(&oauth.tokens),
             clients: Arc::clone(&oauth.clients),
             known_scopes: Arc::clone(&oauth.known_scopes),
+            logouts_due: Arc::new(Notify::new()),
         }
     }
 
@@ -116,11 +127,18 @@ impl App {
     }
 
     /// After a change of authority has committed: this node forgets the clients, scopes and
-    /// token checks it trusts for a second.
+    /// token checks it trusts for a second, and sends the logout tokens the change queued
+    /// without waiting for the next poll (`backchannel`).
     pub(crate) fn changed(&self) {
         self.clients.clear();
         self.known_scopes.clear();
         self.tokens.forget_all();
+        self.logouts_due.notify_one();
+    }
+
+    /// What wakes this node's back-channel logout deliverer.
+    pub fn logouts_due(&self) -> Arc<Notify> {
+        Arc::clone(&self.logouts_due)
     }
 
     /// Clears the caches when the returned guard goes, at the end of a use case that changes

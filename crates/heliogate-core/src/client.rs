@@ -154,6 +154,8 @@ pub enum ClientSpecError {
     UnknownTokenFormat(String),
     #[error("invalid redirect URI {uri:?}: {reason}")]
     BadRedirectUri { uri: String, reason: &'static str },
+    #[error("invalid back-channel logout URI {uri:?}: {reason}")]
+    BadLogoutUri { uri: String, reason: &'static str },
     #[error("invalid resource {uri:?}: {reason}")]
     BadResource { uri: String, reason: &'static str },
     #[error("the client name must be 1 to 200 printable characters")]
@@ -219,6 +221,16 @@ pub(crate) fn absolute_uri(s: &str) -> Result<url::Url, &'static str> {
     Ok(url)
 }
 
+/// `absolute_uri`, refusing user info too (`https://user:pw@host/`): a URI heliogate sends a
+/// browser or a request to.
+fn absolute_uri_without_user_info(s: &str) -> Result<url::Url, &'static str> {
+    let url = absolute_uri(s)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry user info");
+    }
+    Ok(url)
+}
+
 /// A redirect URI as registered: kept as the exact string given, because authorization
 /// requests must match it exactly (RFC 9700 §4.1.3), after checking that it is one we may
 /// send a code to.
@@ -243,10 +255,7 @@ impl RedirectUri {
             uri: s.to_owned(),
             reason,
         };
-        let url = absolute_uri(s).map_err(bad)?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("must not carry user info"));
-        }
+        let url = absolute_uri_without_user_info(s).map_err(bad)?;
         match url.scheme() {
             "https" if url.host().is_some() => Ok(Self(s.to_owned())),
             "http" if is_loopback(&url) => Ok(Self(s.to_owned())),
@@ -284,6 +293,39 @@ impl RedirectUri {
             return false;
         }
         without_port == registered && requested.fragment().is_none()
+    }
+}
+
+/// Where a relying party takes logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.2):
+/// an absolute `https` URI, or `http` on a loopback host for development; no fragment, no user
+/// info. The server itself calls it, so no private-use scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutUri(String);
+
+impl TryFrom<String> for LogoutUri {
+    type Error = ClientSpecError;
+
+    fn try_from(s: String) -> Result<Self, ClientSpecError> {
+        Self::parse(&s)
+    }
+}
+
+impl LogoutUri {
+    pub fn parse(s: &str) -> Result<Self, ClientSpecError> {
+        let bad = |reason| ClientSpecError::BadLogoutUri {
+            uri: s.to_owned(),
+            reason,
+        };
+        let url = absolute_uri_without_user_info(s).map_err(bad)?;
+        match url.scheme() {
+            "https" if url.host().is_some() => Ok(Self(s.to_owned())),
+            "http" if is_loopback(&url) => Ok(Self(s.to_owned())),
+            _ => Err(bad("must be https, or http on a loopback host")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -381,6 +423,34 @@ mod tests {
                 ClientId::parse(bad),
                 Err(ClientSpecError::BadClientId),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_logout_uri_is_https_or_loopback_http() {
+        for good in [
+            "https://app.example.org/backchannel",
+            "https://app.example.org:8443/logout?from=op",
+            "http://127.0.0.1:9000/logout",
+            "http://localhost/logout",
+        ] {
+            assert!(LogoutUri::parse(good).is_ok(), "{good:?} was refused");
+        }
+        for bad in [
+            "http://app.example.org/logout",
+            "https://app.example.org/logout#x",
+            "https://user:pw@app.example.org/logout",
+            "org.example.app:/logout",
+            "/logout",
+            "javascript:alert(1)",
+        ] {
+            assert!(
+                matches!(
+                    LogoutUri::parse(bad),
+                    Err(ClientSpecError::BadLogoutUri { .. })
+                ),
+                "{bad:?} was accepted"
             );
         }
     }

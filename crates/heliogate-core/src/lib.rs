@@ -8,6 +8,7 @@
 //! every rule testable with fixed inputs.
 
 pub mod authority;
+pub mod backchannel;
 pub mod client;
 pub mod legacy;
 pub mod mfa;
@@ -19,8 +20,8 @@ pub mod secret;
 pub mod session;
 
 pub use client::{
-    AccessTokenFormat, ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, RedirectUri,
-    SigningAlg,
+    AccessTokenFormat, ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, LogoutUri,
+    RedirectUri, SigningAlg,
 };
 pub use names::{Email, NameError, RoleName, UserName, NAME_PATTERN};
 pub use password_rules::{check_new_password, PasswordError};

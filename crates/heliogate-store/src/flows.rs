@@ -71,3 +71,20 @@ pub struct PushedRequest {
     /// the fresh sign-in.
     pub stale_sid: Option<String>,
 }
+
+/// A back-channel logout to deliver (OpenID Connect Back-Channel Logout 1.0): queued by the
+/// store when a live session in which the client received an ID token ends.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogoutDelivery {
+    pub id: i64,
+    pub client_id: String,
+    /// The session that ended (the ID token's `sid`) and its user (`sub`).
+    pub sid: String,
+    pub subject: String,
+    /// The logout token's `jti`: the same on every attempt, so that a relying party that
+    /// took an earlier one sees the retry as the same logout.
+    pub jti: String,
+    /// This attempt's number, from 1.
+    pub attempts: i64,
+    pub created_at: UnixTime,
+}

@@ -42,7 +42,9 @@ pub use model::{
 };
 
 pub use error::{Result, StoreError};
-pub use flows::{DeviceAuthorization, DeviceDecision, NewDeviceAuthorization, PushedRequest};
+pub use flows::{
+    DeviceAuthorization, DeviceDecision, LogoutDelivery, NewDeviceAuthorization, PushedRequest,
+};
 
 /// Users, their credentials and their roles.
 #[async_trait]
@@ -639,6 +641,33 @@ pub trait ProofStore {
     async fn use_proof(&self, proof_hash: &SecretHash, expires_at: UnixTime) -> Result<bool>;
 }
 
+/// Back-channel logouts waiting for delivery, queued by the store itself when a live session
+/// ends (whichever way: sign-out, an administrator, the user disabled or deleted) and sent by
+/// any node: a claim leases a delivery, so that two nodes never send it at once.
+#[async_trait]
+pub trait LogoutStore {
+    /// Takes up to `limit` deliveries due at `now` that no node holds, leases each until
+    /// `lease_until` and counts the attempt.
+    async fn claim_logouts(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<LogoutDelivery>>;
+    /// A delivery done with (delivered, or given up), and its record.
+    async fn finish_logout(&self, id: i64, event: &AuditEvent) -> Result<()>;
+    /// A failed attempt: tried again from `next_attempt_at`.
+    async fn retry_logout(
+        &self,
+        id: i64,
+        next_attempt_at: UnixTime,
+        error: &str,
+        event: &AuditEvent,
+    ) -> Result<()>;
+    /// How many deliveries wait.
+    async fn pending_logouts(&self) -> Result<u64>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -656,6 +685,7 @@ pub trait Store:
     + DeviceStore
     + PushedRequestStore
     + ProofStore
+    + LogoutStore
     + Send
     + Sync
 {

@@ -3,8 +3,8 @@
 use heliogate_core::oauth::resource::StoredResources;
 use heliogate_core::oauth::Resource;
 use heliogate_core::{
-    AccessTokenFormat, ClientId, ClientKind, ClientSpec, Email, GrantType, RedirectUri, RoleName,
-    ScopeSet, SecretHash, SigningAlg, TokenKey, UnixTime, UserName,
+    AccessTokenFormat, ClientId, ClientKind, ClientSpec, Email, GrantType, LogoutUri, RedirectUri,
+    RoleName, ScopeSet, SecretHash, SigningAlg, TokenKey, UnixTime, UserName,
 };
 use serde_json::Value;
 
@@ -92,6 +92,9 @@ pub struct Client {
     pub require_par: bool,
     /// Gets only DPoP-bound tokens (RFC 9449 §5.2 `dpop_bound_access_tokens`).
     pub require_dpop: bool,
+    /// Where it takes logout tokens when a session it signed in through ends (OpenID Connect
+    /// Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<LogoutUri>,
     /// Imported with what broke the rules left out: no OAuth flow may use it until an
     /// administrator enables it.
     pub disabled: bool,
@@ -113,6 +116,7 @@ pub struct ClientSettings {
     pub resources: Vec<Resource>,
     pub require_par: bool,
     pub require_dpop: bool,
+    pub backchannel_logout_uri: Option<LogoutUri>,
 }
 
 #[derive(Debug, Clone)]

@@ -79,6 +79,7 @@ fn settings(spec: ClientSpec) -> ClientSettings {
         resources: vec![],
         require_par: false,
         require_dpop: false,
+        backchannel_logout_uri: None,
     }
 }
 
@@ -129,6 +130,8 @@ async fn on(backend: Backend, test: impl AsyncFnOnce(&dyn Store)) {
 
 #[path = "conformance/flows.rs"]
 mod flows;
+#[path = "conformance/logouts.rs"]
+mod logouts;
 
 heliogate_store::for_each_backend!(crate::on;
     the_original_roles_are_seeded,

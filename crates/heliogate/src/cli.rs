@@ -319,6 +319,11 @@ pub enum ClientCommand {
         /// client's key is refused, and a stolen token is of no use without the key
         #[arg(long)]
         require_dpop: bool,
+        /// Where the client takes logout tokens (OpenID Connect Back-Channel Logout): when a
+        /// session it signed a user in through ends, heliogate POSTs one there (https, or http
+        /// on a loopback host)
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
     },
     /// List clients
     List,
@@ -344,6 +349,9 @@ pub enum ClientCommand {
         /// A scope the client may ask for (repeat for several)
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Where the client takes logout tokens; an empty value removes it
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
     },
 }
 

@@ -100,7 +100,7 @@ fn user_text(u: &UserView) -> String {
 
 fn client_text(c: &ClientView) -> String {
     format!(
-        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\nresources:     {}\nrequires:      {}\ncreated:       {}",
+        "client_id:     {}\nname:          {}\ntype:          {}\nowner:         {}\ngrant types:   {}\nscopes:        {}\nredirect URIs: {}\nresources:     {}\nrequires:      {}\nlogout URI:    {}\ncreated:       {}",
         c.client_id,
         c.name,
         c.client_type,
@@ -115,6 +115,7 @@ fn client_text(c: &ClientView) -> String {
             (false, true) => "dpop",
             (false, false) => "-",
         },
+        c.backchannel_logout_uri.as_deref().unwrap_or("-"),
         time(c.created_at),
     )
 }
@@ -321,6 +322,7 @@ pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyho
             resources,
             require_par,
             require_dpop,
+            backchannel_logout_uri,
         } => {
             let input = AddClient {
                 name,
@@ -338,6 +340,7 @@ pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyho
                 resources,
                 require_par,
                 require_dpop,
+                backchannel_logout_uri,
             };
             let client = admin::add_client(store, &actor, input).await?;
             io.print(&client, || issued(&client))
@@ -378,6 +381,7 @@ pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyho
             redirect_uris,
             grant_types,
             scopes,
+            backchannel_logout_uri,
         } => {
             let given = |list: Vec<String>| (!list.is_empty()).then_some(list);
             let change = admin::ClientChange {
@@ -385,6 +389,7 @@ pub async fn client(app: &App, io: &mut Io<'_>, command: ClientCommand) -> anyho
                 redirect_uris: given(redirect_uris),
                 grant_types: given(grant_types),
                 scopes: given(scopes),
+                backchannel_logout_uri,
                 ..Default::default()
             };
             let read = admin::show_client(store, &id).await?;

@@ -133,10 +133,17 @@ impl Ready {
             self.audit_retention_days,
             self.throttle_window,
         ));
+        let logouts = heliogate_app::backchannel::Deliverer::new(
+            self.state.app.clone(),
+            self.state.config.oauth.clone(),
+            heliogate_app::outbound::http_client(),
+        );
+        let delivering = tokio::spawn(logouts.run(self.state.app.logouts_due()));
         heliogate_http::serve(self.listener, self.state, shutdown)
             .await
             .context("while serving")?;
         purging.abort();
+        delivering.abort();
         self.store.close().await;
         tracing::info!("heliogate stopped");
         Ok(())

@@ -2,7 +2,9 @@
 
 use crate::App;
 use heliogate_core::oauth::Resource;
-use heliogate_core::{ClientId, ClientKind, ClientSpec, GrantType, RedirectUri, SecretHash};
+use heliogate_core::{
+    ClientId, ClientKind, ClientSpec, GrantType, LogoutUri, RedirectUri, SecretHash,
+};
 use heliogate_store::{Client, ClientSettings, NewClient, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -37,6 +39,8 @@ pub struct ClientView {
     pub require_par: bool,
     /// Gets DPoP-bound tokens only (RFC 9449).
     pub require_dpop: bool,
+    /// Where it takes logout tokens (OpenID Connect Back-Channel Logout).
+    pub backchannel_logout_uri: Option<String>,
     /// Imported with what broke the rules left out: unusable until enabled.
     pub disabled: bool,
     pub created_at: i64,
@@ -75,6 +79,7 @@ impl From<Client> for ClientView {
             resources: c.resources.iter().map(|r| r.as_str().to_owned()).collect(),
             require_par: c.require_par,
             require_dpop: c.require_dpop,
+            backchannel_logout_uri: c.backchannel_logout_uri.map(|u| u.as_str().to_owned()),
             disabled: c.disabled,
             name: c.name,
             owner: c.owner,
@@ -140,6 +145,10 @@ pub struct AddClient {
     /// Gets DPoP-bound tokens only (RFC 9449): a token request without a proof is refused.
     #[serde(default)]
     pub require_dpop: bool,
+    /// Where it takes logout tokens when a session it signed a user in through ends (OpenID
+    /// Connect Back-Channel Logout): https, or http on a loopback host.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The client with this id; an id that cannot be valid is no client's.
@@ -169,6 +178,8 @@ pub struct ClientChange {
     pub resources: Option<Vec<String>>,
     pub require_par: Option<bool>,
     pub require_dpop: Option<bool>,
+    /// A new back-channel logout URI; empty: none any more.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl ClientChange {
@@ -202,6 +213,10 @@ impl ClientChange {
             resources: self.resources.unwrap_or_else(|| client.resources.clone()),
             require_par: self.require_par.unwrap_or(client.require_par),
             require_dpop: self.require_dpop.unwrap_or(client.require_dpop),
+            backchannel_logout_uri: match self.backchannel_logout_uri {
+                Some(uri) => Some(uri).filter(|u| !u.is_empty()),
+                None => client.backchannel_logout_uri.clone(),
+            },
         }
     }
 }
@@ -284,6 +299,24 @@ pub(crate) async fn checked_settings(
                 .into(),
         ));
     }
+    let backchannel_logout_uri = input
+        .backchannel_logout_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .map(LogoutUri::parse)
+        .transpose()
+        .map_err(invalid)?;
+    let signs_users_in = spec
+        .grant_types
+        .iter()
+        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::DeviceCode));
+    if backchannel_logout_uri.is_some() && !signs_users_in {
+        return Err(AppError::Invalid(
+            "a back-channel logout URI needs the authorization_code or device_code grant: only \
+             they sign users in"
+                .into(),
+        ));
+    }
     Ok(ClientSettings {
         spec,
         introspect: input.introspect,
@@ -295,6 +328,7 @@ pub(crate) async fn checked_settings(
         resources,
         require_par: input.require_par,
         require_dpop: input.require_dpop,
+        backchannel_logout_uri,
     })
 }
 

@@ -152,6 +152,7 @@ pub(super) async fn create(
         pkce_optional: flag(&fields, "pkce_optional"),
         require_par: flag(&fields, "require_par"),
         require_dpop: flag(&fields, "require_dpop"),
+        backchannel_logout_uri: Some(fields.get("backchannel_logout_uri").trim().to_owned()),
         ..AddClient::default()
     };
     match admin::add_client(&*state.store, &admin.actor, input).await {
@@ -190,6 +191,7 @@ pub(super) async fn change(
         pkce_optional: Some(flag(&fields, "pkce_optional")),
         require_par: Some(flag(&fields, "require_par")),
         require_dpop: Some(flag(&fields, "require_dpop")),
+        backchannel_logout_uri: Some(fields.get("backchannel_logout_uri").trim().to_owned()),
         ..ClientChange::default()
     };
     let message = match admin::change_client(&state.app, &admin.actor, &read, change).await {

@@ -33,6 +33,7 @@ pub(super) struct ClientForm {
     pkce_optional: bool,
     require_par: bool,
     require_dpop: bool,
+    backchannel_logout_uri: String,
     error: Option<String>,
     error_field: Option<&'static str>,
 }
@@ -75,6 +76,7 @@ impl ClientForm {
             resources: Vec::new(),
             require_par: false,
             require_dpop: false,
+            backchannel_logout_uri: None,
             disabled: false,
             created_at: 0,
             updated_at: 0,
@@ -96,6 +98,7 @@ impl ClientForm {
             pkce_optional: shown.pkce_optional,
             require_par: shown.require_par,
             require_dpop: shown.require_dpop,
+            backchannel_logout_uri: shown.backchannel_logout_uri.unwrap_or_default(),
             editing: client,
             error: None,
             error_field: None,
@@ -115,9 +118,11 @@ impl ClientForm {
         self.pkce_optional = fields.get("pkce_optional") == "1";
         self.require_par = fields.get("require_par") == "1";
         self.require_dpop = fields.get("require_dpop") == "1";
+        self.backchannel_logout_uri = fields.get("backchannel_logout_uri").to_owned();
         self.error_field = field_of(
             &message,
             &[
+                ("backchannel_logout_uri", "logout uri"),
                 ("redirect_uris", "redirect"),
                 ("grant_types", "grant"),
                 ("scopes", "scope"),

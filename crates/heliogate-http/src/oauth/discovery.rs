@@ -49,6 +49,10 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
         "jwks_uri": format!("{issuer}/oauth/jwks"),
         "end_session_endpoint": format!("{issuer}/oauth/logout"),
+        // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`, and so do
+        // ID tokens issued in a session.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         // heliogate's own: the revocation feed for resource servers (`oauth::revocations`).

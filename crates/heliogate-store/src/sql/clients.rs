@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use heliogate_core::oauth::resource;
-use heliogate_core::{ClientId, SecretHash, UnixTime, UserName};
+use heliogate_core::{ClientId, LogoutUri, SecretHash, UnixTime, UserName};
 
 use super::audit::{commit_if_changed, commit_with};
 use sqlx::{QueryBuilder, Transaction};
@@ -231,9 +231,9 @@ impl ClientStore for SqlStore {
 /// The columns of a client's settings, bound by `bind_settings` in this order.
 const SETTINGS: &str = "name, redirect_uris, grant_types, scopes, introspect, trusted, \
     pkce_optional, post_logout_redirect_uris, signing_alg, access_token_format, resources, \
-    require_par, require_dpop";
+    require_par, require_dpop, backchannel_logout_uri";
 /// Their places in an INSERT whose first five are the client's id, secret, owner, kind and time.
-const SETTINGS_VALUES: &str = "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18";
+const SETTINGS_VALUES: &str = "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
 
 /// Binds a client's settings, the columns of `SETTINGS` in order, after what is bound already.
 fn bind_settings<'q>(
@@ -260,6 +260,12 @@ fn bind_settings<'q>(
         .bind(resource::join(&settings.resources))
         .bind(settings.require_par)
         .bind(settings.require_dpop)
+        .bind(
+            settings
+                .backchannel_logout_uri
+                .as_ref()
+                .map(LogoutUri::as_str),
+        )
 }
 
 /// The `updated_at` of a change at `$3`: later than the one before, however close they come,

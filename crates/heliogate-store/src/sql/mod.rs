@@ -17,6 +17,7 @@ mod grants;
 mod import;
 mod instance;
 mod keys;
+mod logouts;
 mod proofs;
 mod pushed;
 mod roles;

@@ -160,6 +160,15 @@ impl TokenStore for SqlStore {
                 after = last;
             }
         }
+        // A session's relying parties are forgotten with it (by the session's trigger); these
+        // are the few recorded as their session ended in another transaction.
+        sqlx::query(
+            "DELETE FROM session_clients WHERE NOT EXISTS \
+             (SELECT 1 FROM sessions WHERE sessions.sid = session_clients.sid)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         // The feed keeps only tokens that have not expired (a small table, one statement);
         // its entries are not tokens, and not counted.
         sqlx::query("DELETE FROM token_revocations WHERE expires_at <= $1")

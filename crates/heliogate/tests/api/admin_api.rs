@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::helpers::{Browser, TestApp};
 use crate::oauth_helpers::{
-    alice_tokens, client_token, http, post_form, register, signed_in, CALLBACK, PASSWORD,
+    alice_tokens, client_token, get_json, http, post_form, register, signed_in, CALLBACK, PASSWORD,
 };
 
 heliogate_store::for_each_backend!(crate::helpers::on;
@@ -179,14 +179,7 @@ async fn rfc_9457_refusals_are_problem_details_naming_the_field(app: TestApp) {
 
 async fn the_openapi_document_describes_the_api(app: TestApp) {
     let server = app.serve(&[]).await;
-    let doc: Value = http()
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(&server, "/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     let list = &doc["paths"]["/api/v1/audit-events"]["get"];
     assert_eq!(list["operationId"], "list_audit_events");

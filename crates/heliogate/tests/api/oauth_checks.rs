@@ -297,14 +297,7 @@ async fn rfc_8414_metadata_describes_the_server(app: TestApp) {
     let server = app
         .serve(&[("HELIOGATE_ISSUER", "https://login.example.org")])
         .await;
-    let meta: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get_json(&server, "/.well-known/oauth-authorization-server").await;
     assert_eq!(meta["issuer"], "https://login.example.org");
     assert_eq!(
         meta["token_endpoint"],

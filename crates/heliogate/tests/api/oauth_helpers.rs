@@ -66,6 +66,18 @@ pub fn oauth_client(server: &Server, id: &str, secret: Option<&str>) -> Client {
 }
 
 /// The HTTP client the `oauth2` crate sends with: no redirects followed (RFC 9700 §4.11).
+/// A JSON document the server publishes at `path` (metadata, the OpenAPI document).
+pub async fn get_json<T: serde::de::DeserializeOwned>(server: &Server, path: &str) -> T {
+    http()
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -434,14 +434,7 @@ async fn rp_initiated_logout_1_0_signs_out_and_returns_only_to_registered_uris(a
     .await;
     let secret = secret.unwrap();
     let server = app.serve(&[]).await;
-    let discovery: Value = http()
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = get_json(&server, "/.well-known/openid-configuration").await;
     assert_eq!(
         discovery["end_session_endpoint"],
         server.url("/oauth/logout")
@@ -540,14 +533,7 @@ async fn verify_for(
     issuer: &str,
     jwt: &str,
 ) -> (jsonwebtoken::Header, Value) {
-    let jwks: jsonwebtoken::jwk::JwkSet = http()
-        .get(server.url("/oauth/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = get_json(server, "/oauth/jwks").await;
     let header = jsonwebtoken::decode_header(jwt).unwrap();
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();

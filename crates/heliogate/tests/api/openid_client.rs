@@ -15,7 +15,7 @@ use crate::helpers::{location, Backend, TestApp};
 use crate::oauth_helpers::*;
 
 /// The folder of the relying party's script, once its packages are installed.
-fn relying_party() -> PathBuf {
+pub(crate) fn relying_party() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openid-client"));
     assert!(
         dir.join("node_modules/openid-client").is_dir(),
