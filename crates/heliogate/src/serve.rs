@@ -15,12 +15,15 @@ use heliogate_store::Store;
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Taken before anything else: a signal that comes while the server prepares (or the
+    // moment it says it is serving) stops it cleanly rather than killing it.
+    let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("while binding {}", settings.listen))?;
     prepare(settings, listener, Path::new("."))
         .await?
-        .serve(shutdown_signal())
+        .serve(shutdown)
         .await
 }
 
@@ -133,12 +136,19 @@ impl Ready {
             self.audit_retention_days,
             self.throttle_window,
         ));
-        let logouts = heliogate_app::backchannel::Deliverer::new(
-            self.state.app.clone(),
-            self.state.config.oauth.clone(),
-            heliogate_app::outbound::http_client(),
-        );
-        let delivering = tokio::spawn(logouts.run(self.state.app.logouts_due()));
+        let (app, oauth) = (self.state.app.clone(), self.state.config.oauth.clone());
+        let delivering = tokio::spawn(async move {
+            // Reading the system's certificate authorities takes a moment: not on the way to
+            // answering.
+            let Ok(http) = tokio::task::spawn_blocking(heliogate_app::outbound::http_client).await
+            else {
+                return;
+            };
+            let wake = app.logouts_due();
+            heliogate_app::backchannel::Deliverer::new(app, oauth, http)
+                .run(wake)
+                .await;
+        });
         heliogate_http::serve(self.listener, self.state, shutdown)
             .await
             .context("while serving")?;
@@ -237,24 +247,25 @@ async fn purge_hourly(store: Arc<dyn Store>, audit_retention_days: i64, throttle
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Resolves on SIGINT or SIGTERM, from the moment it is called (the handlers are installed
+/// here, not when the future is first polled).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |installed: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match installed {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {}
+            () = wait(terminate) => {}
         }
-    };
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
