@@ -18,6 +18,7 @@ use heliogate_core::{
     UnixTime, UserName,
 };
 
+pub mod archive;
 mod error;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod flask_source;
@@ -41,6 +42,7 @@ pub use model::{
     TotpFactor, User, UserChangeSet, PERSONAL_TOKENS_CLIENT,
 };
 
+pub use archive::{ArchiveReader, ArchiveSummary, ArchiveWriter};
 pub use error::{Result, StoreError};
 pub use flows::{
     DeviceAuthorization, DeviceDecision, LogoutDelivery, NewDeviceAuthorization, PushedRequest,
@@ -668,6 +670,17 @@ pub trait LogoutStore {
     async fn pending_logouts(&self) -> Result<u64>;
 }
 
+/// The whole database as an archive (`archive`): written from one snapshot while servers
+/// run, loaded into an empty database of either engine.
+#[async_trait]
+pub trait ArchiveStore {
+    /// Writes every table to `out`, as one snapshot read at `now`.
+    async fn backup(&self, out: ArchiveWriter<'_>, now: UnixTime) -> Result<ArchiveSummary>;
+    /// Loads an archive (found whole by `archive::verify` first) into this database, which
+    /// must be empty and at the archive's schema version: all of it, or nothing.
+    async fn restore(&self, input: &mut ArchiveReader<'_>) -> Result<ArchiveSummary>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -686,6 +699,7 @@ pub trait Store:
     + PushedRequestStore
     + ProofStore
     + LogoutStore
+    + ArchiveStore
     + Send
     + Sync
 {

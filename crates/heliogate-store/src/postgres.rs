@@ -12,6 +12,7 @@ use heliogate_core::{SecretHash, TokenKey};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Postgres, Transaction};
 
+use crate::archive::Kind;
 use crate::error::db_err;
 use crate::issue::{Rows, WriteRows};
 use crate::proof_writer::WriteProofs;
@@ -77,6 +78,73 @@ impl sql::Engine for SqlStore {
 
     fn purge_cursor(key: &'static str) -> (&'static str, Vec<u8>) {
         (key, Vec::new())
+    }
+
+    async fn begin_snapshot(&self) -> Result<Transaction<'_, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_err)
+    }
+
+    async fn columns(
+        tx: &mut Transaction<'_, Postgres>,
+        table: &str,
+    ) -> Result<crate::archive::Columns> {
+        let declared: Vec<(String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        declared
+            .into_iter()
+            .map(|(name, declared)| {
+                let kind = match declared.as_str() {
+                    "bigint" | "integer" | "smallint" => Kind::Int,
+                    "boolean" => Kind::Bool,
+                    "text" | "character varying" => Kind::Text,
+                    "bytea" => Kind::Bytes,
+                    other => {
+                        return Err(crate::StoreError::internal(format!(
+                            "{table}.{name} is of a type backups do not know: {other}"
+                        )))
+                    }
+                };
+                Ok((name, kind))
+            })
+            .collect()
+    }
+
+    async fn tables(tx: &mut Transaction<'_, Postgres>) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             AND table_name <> '_sqlx_migrations'",
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)
+    }
+
+    /// The sequences go on after the largest id restored.
+    async fn after_restore(tx: &mut Transaction<'_, Postgres>) -> Result<()> {
+        for (table, column) in [
+            ("audit_log", "id"),
+            ("token_revocations", "seq"),
+            ("logout_deliveries", "id"),
+        ] {
+            sqlx::query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
+                 COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+            ))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 
     const ROW_LOCK: &'static str = " FOR UPDATE";

@@ -13,6 +13,7 @@ use heliogate_core::{SecretHash, TokenKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, Transaction};
 
+use crate::archive::Kind;
 use crate::error::db_err;
 use crate::issue::{Rows, WriteRows};
 use crate::proof_writer::WriteProofs;
@@ -76,6 +77,56 @@ impl sql::Engine for SqlStore {
 
     fn purge_cursor(_key: &'static str) -> (&'static str, i64) {
         ("rowid", i64::MIN)
+    }
+
+    /// In WAL mode a read transaction sees the database as of its first read, whatever is
+    /// written meanwhile; the first read is the schema version, before any table.
+    async fn begin_snapshot(&self) -> Result<Transaction<'_, Sqlite>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    async fn columns(
+        tx: &mut Transaction<'_, Sqlite>,
+        table: &str,
+    ) -> Result<crate::archive::Columns> {
+        let declared: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+                .bind(table)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        // SQLite's affinity rules (§3.1 of its datatype page): booleans are integers here.
+        Ok(declared
+            .into_iter()
+            .map(|(name, declared)| {
+                let declared = declared.to_ascii_uppercase();
+                let kind = if declared.contains("INT") {
+                    Kind::Int
+                } else if declared.contains("TEXT") || declared.contains("CHAR") {
+                    Kind::Text
+                } else if declared.contains("BLOB") || declared.is_empty() {
+                    Kind::Bytes
+                } else {
+                    Kind::Int
+                };
+                (name, kind)
+            })
+            .collect())
+    }
+
+    async fn tables(tx: &mut Transaction<'_, Sqlite>) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)
+    }
+
+    /// An `AUTOINCREMENT` table's counter follows the largest id inserted.
+    async fn after_restore(_tx: &mut Transaction<'_, Sqlite>) -> Result<()> {
+        Ok(())
     }
 
     /// SQLite's write transactions (`BEGIN IMMEDIATE`) hold the whole database already.

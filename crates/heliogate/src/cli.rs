@@ -116,6 +116,20 @@ pub enum Command {
     /// Bring in users, clients and tokens from another installation
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write the whole database, as one consistent moment, to an archive that either engine
+    /// restores; servers go on meanwhile. It holds password and token hashes and the signing
+    /// keys: keep it as safe as the database
+    Backup {
+        /// Where to write it (made readable by this user only; replaced only once complete)
+        #[arg(long = "to", value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
+    /// Load an archive `backup` wrote into an empty database (of either engine): all of it, or
+    /// nothing
+    Restore {
+        #[arg(long = "from", value_name = "FILE")]
+        from: std::path::PathBuf,
+    },
     /// Print a completion script for a shell, e.g. `heliogate completions bash > /etc/bash_completion.d/heliogate`
     Completions {
         #[arg(value_enum)]

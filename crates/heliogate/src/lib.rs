@@ -4,6 +4,7 @@
 //!
 //! Library crates return typed errors; here they become `anyhow` chains with context.
 
+mod archive;
 pub mod cli;
 mod commands;
 pub use commands::Io;
@@ -58,6 +59,8 @@ pub async fn run(cli: Cli, settings: Settings, io: &mut Io<'_>) -> anyhow::Resul
         Command::Key(command) => commands::key(&*store, &settings, io, command).await,
         Command::Audit(command) => commands::audit(&*store, io, command).await,
         Command::Import(command) => import::run(&*store, &settings, io, command).await,
+        Command::Backup { to } => archive::backup(&*store, io, &to).await,
+        Command::Restore { from } => archive::restore(&*store, io, &from).await,
     };
     store.close().await;
     result

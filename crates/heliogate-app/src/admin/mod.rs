@@ -1,6 +1,7 @@
 //! Administration: users, roles, clients and tokens, as the CLI and the administration API
 //! offer them. Every change is checked, made in one store call, and audited.
 
+mod archive;
 mod audit;
 mod clients;
 mod consents;
@@ -16,6 +17,7 @@ use heliogate_core::{Scope, UserName};
 
 use crate::{invalid, Result};
 
+pub use archive::{backup, restore};
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
 pub(crate) use clients::checked_settings;
 pub use clients::{

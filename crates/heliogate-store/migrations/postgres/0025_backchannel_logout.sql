@@ -28,7 +28,7 @@ FOR EACH ROW WHEN (NEW.sid IS NOT NULL AND (' ' || NEW.scope || ' ') LIKE '% ope
 EXECUTE FUNCTION id_token_joins_its_session();
 
 CREATE TABLE logout_deliveries (
-    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              BIGSERIAL PRIMARY KEY,
     client_id       TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
     sid             TEXT NOT NULL,
     subject         TEXT NOT NULL,

@@ -8,6 +8,7 @@
 //! trait's where-clauses to its users, so each of its impl blocks would repeat some fifteen
 //! bounds such as `for<'q> &'q str: Encode<'q, DB>`.)
 
+mod archive;
 mod audit;
 mod authority;
 mod clients;
@@ -103,6 +104,18 @@ pub(super) trait Engine {
     /// The column that a purge of a table keyed by `key` walks in order, and a value before
     /// its first row.
     fn purge_cursor(key: &'static str) -> (&'static str, Self::Cursor);
+
+    /// Starts a transaction that reads every table as of one moment, writing nothing.
+    async fn begin_snapshot(&self) -> Result<Transaction<'_, Db>>;
+
+    /// A table's columns in order, and how each stores its values.
+    async fn columns(tx: &mut Transaction<'_, Db>, table: &str) -> Result<crate::archive::Columns>;
+
+    /// The tables of the database, but the migrations' own.
+    async fn tables(tx: &mut Transaction<'_, Db>) -> Result<Vec<String>>;
+
+    /// What a restore does last, once every row is in (PostgreSQL's sequences).
+    async fn after_restore(tx: &mut Transaction<'_, Db>) -> Result<()>;
 
     /// What a `SELECT` ends with to hold the rows it reads until the transaction ends.
     const ROW_LOCK: &'static str;

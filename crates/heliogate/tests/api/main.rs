@@ -9,6 +9,7 @@ mod constants;
 mod helpers;
 
 mod admin_api;
+mod archive;
 mod backchannel_logout;
 mod browser;
 mod cli_audit;
