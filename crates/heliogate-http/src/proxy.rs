@@ -28,6 +28,11 @@ impl TrustedProxies {
         self.0.is_empty()
     }
 
+    /// The networks whose forwarding headers are believed.
+    pub fn networks(&self) -> &Networks {
+        &self.0
+    }
+
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.contains(ip)
     }

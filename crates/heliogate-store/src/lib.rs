@@ -707,6 +707,10 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Answers whether the database is reachable now.
     async fn ping(&self) -> Result<()>;
+    /// The schema version the database has (0: none yet) and the newest this binary knows.
+    async fn schema_version(&self) -> Result<(i64, i64)>;
+    /// The database server's clock (the one its triggers read).
+    async fn database_time(&self) -> Result<UnixTime>;
     /// The pool's and the token writer's state now, for metrics; reads counters only.
     fn stats(&self) -> StoreStats;
     /// Creates `admin` once in the life of a database, if it has no users at that moment, and

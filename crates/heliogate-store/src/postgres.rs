@@ -147,6 +147,8 @@ impl sql::Engine for SqlStore {
         Ok(())
     }
 
+    const NOW: &'static str = "CAST(extract(epoch FROM now()) AS BIGINT)";
+
     const ROW_LOCK: &'static str = " FOR UPDATE";
 }
 

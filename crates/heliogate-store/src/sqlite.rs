@@ -129,6 +129,8 @@ impl sql::Engine for SqlStore {
         Ok(())
     }
 
+    const NOW: &'static str = "CAST(strftime('%s', 'now') AS INTEGER)";
+
     /// SQLite's write transactions (`BEGIN IMMEDIATE`) hold the whole database already.
     const ROW_LOCK: &'static str = "";
 }

@@ -116,6 +116,9 @@ pub enum Command {
     /// Bring in users, clients and tokens from another installation
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Check the settings, the database, the issuer, the keys and the files: one line per
+    /// check, and a failure naming every problem
+    Doctor,
     /// Write the whole database, as one consistent moment, to an archive that either engine
     /// restores; servers go on meanwhile. It holds password and token hashes and the signing
     /// keys: keep it as safe as the database

@@ -7,6 +7,7 @@
 mod archive;
 pub mod cli;
 mod commands;
+mod doctor;
 pub use commands::Io;
 mod import;
 pub mod serve;
@@ -43,10 +44,14 @@ pub async fn run(cli: Cli, settings: Settings, io: &mut Io<'_>) -> anyhow::Resul
     if let Command::Serve = cli.command {
         return serve::run(settings).await;
     }
+    // Looks without changing anything: the database is not migrated.
+    if let Command::Doctor = cli.command {
+        return doctor::run(&settings, io, std::path::Path::new(".")).await;
+    }
     let store = open_store(&settings).await?;
     let app = heliogate_app::App::of_command(std::sync::Arc::clone(&store));
     let result = match cli.command {
-        Command::Serve | Command::Completions { .. } => Ok(()),
+        Command::Serve | Command::Doctor | Command::Completions { .. } => Ok(()),
         Command::Migrate => {
             let issuer = settings.issuer(settings.listen);
             heliogate_app::admin::record_issuer(&*store, &issuer).await?;

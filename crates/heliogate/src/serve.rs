@@ -161,7 +161,7 @@ impl Ready {
 }
 
 /// Where the first administrator's password is written when no terminal shows it.
-const BOOTSTRAP_PASSWORD_FILE: &str = "heliogate-admin-password";
+pub(crate) const BOOTSTRAP_PASSWORD_FILE: &str = "heliogate-admin-password";
 
 /// The first administrator's password, shown once: on a terminal, printed there (never through
 /// the logger); otherwise — a service manager, a container, logs collected as JSON lines — it

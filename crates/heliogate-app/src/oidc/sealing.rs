@@ -59,6 +59,11 @@ pub fn seal(kek: Option<&KeyEncryptionKey>, kid: &str, der: Vec<u8>) -> Result<V
     Ok([SEALED, &nonce, &sealed].concat())
 }
 
+/// Whether a stored secret is sealed (else it is kept as it is).
+pub fn is_sealed(stored: &[u8]) -> bool {
+    stored.starts_with(SEALED)
+}
+
 /// The DER of a stored key: opened with `kek` when sealed.
 pub fn open(kek: Option<&KeyEncryptionKey>, kid: &str, stored: &[u8]) -> Result<Vec<u8>> {
     let Some(rest) = stored.strip_prefix(SEALED) else {

@@ -22,6 +22,24 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn schema_version(&self) -> Result<(i64, i64)> {
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        // A database never migrated has no table of migrations yet.
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(0);
+        Ok((applied, known))
+    }
+
+    async fn database_time(&self) -> Result<heliogate_core::UnixTime> {
+        sqlx::query_scalar(&format!("SELECT {}", SqlStore::NOW))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
     fn stats(&self) -> StoreStats {
         let (batch_buckets, batches, batched_issuances) = self.batch_sizes.snapshot();
         StoreStats {

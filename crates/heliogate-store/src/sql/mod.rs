@@ -117,6 +117,9 @@ pub(super) trait Engine {
     /// What a restore does last, once every row is in (PostgreSQL's sequences).
     async fn after_restore(tx: &mut Transaction<'_, Db>) -> Result<()>;
 
+    /// The database's clock in whole seconds, as SQL.
+    const NOW: &'static str;
+
     /// What a `SELECT` ends with to hold the rows it reads until the transaction ends.
     const ROW_LOCK: &'static str;
 }

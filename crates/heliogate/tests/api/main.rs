@@ -22,6 +22,7 @@ mod connexion;
 mod console;
 mod console_browser;
 mod device_par_dpop;
+mod doctor;
 mod durability;
 mod flood;
 mod guard;
