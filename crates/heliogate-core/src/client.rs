@@ -329,7 +329,8 @@ impl LogoutUri {
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// Whether a URL names this machine: a loopback address, or `localhost`.
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

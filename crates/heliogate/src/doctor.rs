@@ -100,15 +100,6 @@ pub async fn run(settings: &Settings, io: &mut Io<'_>, dir: &Path) -> anyhow::Re
     }
 }
 
-fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 fn issuer_checks(settings: &Settings) -> Vec<Check> {
     let issuer = settings.issuer(settings.listen);
     let Ok(url) = url::Url::parse(&issuer) else {
@@ -122,7 +113,7 @@ fn issuer_checks(settings: &Settings) -> Vec<Check> {
     let https = url.scheme() == "https";
     let issuer_check = if https {
         ok("issuer", format!("{issuer} ({how})"))
-    } else if is_loopback_host(&url) {
+    } else if heliogate_core::client::is_loopback(&url) {
         ok(
             "issuer",
             format!("{issuer} ({how}): http on a loopback host, for development only"),
