@@ -9,6 +9,7 @@
 pub mod account;
 pub mod admin;
 mod app;
+pub mod apply;
 mod audit_budget;
 pub mod backchannel;
 pub mod cache;

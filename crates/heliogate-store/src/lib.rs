@@ -19,6 +19,7 @@ use heliogate_core::{
 };
 
 pub mod archive;
+mod config;
 mod error;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod flask_source;
@@ -43,6 +44,7 @@ pub use model::{
 };
 
 pub use archive::{ArchiveReader, ArchiveSummary, ArchiveWriter};
+pub use config::{ConfigChange, ConfigStep};
 pub use error::{Result, StoreError};
 pub use flows::{
     DeviceAuthorization, DeviceDecision, LogoutDelivery, NewDeviceAuthorization, PushedRequest,
@@ -681,6 +683,14 @@ pub trait ArchiveStore {
     async fn restore(&self, input: &mut ArchiveReader<'_>) -> Result<ArchiveSummary>;
 }
 
+/// What a settings file declares, made so in one transaction (`heliogate apply`).
+#[async_trait]
+pub trait ConfigStore {
+    /// Carries out every step, each recorded with its event, or none; refuses to leave no
+    /// enabled administrator where there was one.
+    async fn apply_config(&self, steps: &[ConfigStep], now: UnixTime) -> Result<()>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -700,6 +710,7 @@ pub trait Store:
     + ProofStore
     + LogoutStore
     + ArchiveStore
+    + ConfigStore
     + Send
     + Sync
 {

@@ -116,6 +116,18 @@ pub enum Command {
     /// Bring in users, clients and tokens from another installation
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Make the database hold the roles, scope descriptions and clients a TOML file declares:
+    /// prints the plan (+ created, ~ changed, - deleted), all in one transaction
+    Apply {
+        file: std::path::PathBuf,
+        /// Print the plan and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete the roles, scope descriptions and clients the file does not name (never a
+        /// user's own application)
+        #[arg(long)]
+        prune: bool,
+    },
     /// Check the settings, the database, the issuer, the keys and the files: one line per
     /// check, and a failure naming every problem
     Doctor,

@@ -570,3 +570,28 @@ pub async fn audit(
         lines.join("\n")
     })
 }
+
+pub async fn apply(
+    store: &dyn Store,
+    io: &mut Io<'_>,
+    file: &std::path::Path,
+    dry_run: bool,
+    prune: bool,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("while reading {}", file.display()))?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let options = heliogate_app::apply::ApplyOptions { dry_run, prune };
+    let plan =
+        heliogate_app::apply::apply(store, &file.display().to_string(), &text, &env, options)
+            .await?;
+    io.print(&plan, || {
+        let mut lines: Vec<String> = plan.iter().map(|p| p.line()).collect();
+        match (lines.is_empty(), dry_run) {
+            (true, _) => lines.push("nothing to change".into()),
+            (false, true) => lines.push("(dry run: nothing was changed)".into()),
+            (false, false) => {}
+        }
+        lines.join("\n")
+    })
+}

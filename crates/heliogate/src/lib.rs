@@ -64,6 +64,11 @@ pub async fn run(cli: Cli, settings: Settings, io: &mut Io<'_>) -> anyhow::Resul
         Command::Key(command) => commands::key(&*store, &settings, io, command).await,
         Command::Audit(command) => commands::audit(&*store, io, command).await,
         Command::Import(command) => import::run(&*store, &settings, io, command).await,
+        Command::Apply {
+            file,
+            dry_run,
+            prune,
+        } => commands::apply(&*store, io, &file, dry_run, prune).await,
         Command::Backup { to } => archive::backup(&*store, io, &to).await,
         Command::Restore { from } => archive::restore(&*store, io, &from).await,
     };

@@ -3,7 +3,7 @@
 use crate::App;
 use heliogate_core::oauth::Resource;
 use heliogate_core::{
-    ClientId, ClientKind, ClientSpec, GrantType, LogoutUri, RedirectUri, SecretHash,
+    ClientId, ClientKind, ClientSpec, GrantType, LogoutUri, RedirectUri, ScopeSet, SecretHash,
 };
 use heliogate_store::{Client, ClientSettings, NewClient, Store};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,12 @@ pub(crate) async fn checked_settings(
     store: &dyn Store,
     input: &AddClient,
 ) -> Result<ClientSettings> {
+    settings_within(input, &known_scopes(store).await?)
+}
+
+/// A client's settings as typed, checked against the rules of registration, its scopes
+/// among `known`.
+pub(crate) fn settings_within(input: &AddClient, known: &ScopeSet) -> Result<ClientSettings> {
     let grant_types = input
         .grant_types
         .iter()
@@ -241,7 +247,6 @@ pub(crate) async fn checked_settings(
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
     let scopes = parse_scopes(&input.scopes)?;
-    let known = known_scopes(store).await?;
     if let Some(unknown) = scopes.iter().find(|s| !known.contains(s.as_str())) {
         return Err(AppError::Invalid(format!(
             "unknown scope {:?}: no role holds it (known: {known})",

@@ -19,17 +19,18 @@ use crate::{invalid, Result};
 
 pub use archive::{backup, restore};
 pub use audit::{list_audit, AuditEntry, AuditPage, AuditQuery};
-pub(crate) use clients::checked_settings;
 pub use clients::{
     add_client, change_client, delete_client, enable_client, list_clients, page_clients,
     rotate_client_secret, show_client, AddClient, ClientChange, ClientPage, ClientQuery,
     ClientView, IssuedClient,
 };
+pub(crate) use clients::{checked_settings, settings_within};
 pub use consents::{list_consents, revoke_consent, ConsentView};
 pub use instance::{bootstrap_admin, check_issuer, record_issuer, server_key};
 pub use roles::{
     add_role, change_role, delete_role, list_roles, set_role_scopes, show_role, RoleView,
 };
+pub(crate) use scopes::checked_description;
 pub use scopes::{describe_scope, scope_descriptions, ScopeDescription};
 pub use tokens::{
     list_client_tokens, list_user_tokens, purge_expired, revoke_client_token, revoke_client_tokens,

@@ -30,6 +30,23 @@ pub async fn scope_descriptions(store: &dyn Store) -> Result<Vec<ScopeDescriptio
         .collect())
 }
 
+/// Words for a scope, under the rules: one line of at most `MAX_DESCRIPTION_CHARS`; `None`
+/// when empty.
+pub(crate) fn checked_description(description: &str) -> Result<Option<String>> {
+    let description = description.trim();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(AppError::Invalid(format!(
+            "a description is at most {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    if description.chars().any(char::is_control) {
+        return Err(AppError::Invalid(
+            "a description is one line of text".into(),
+        ));
+    }
+    Ok(Some(description.to_owned()).filter(|d| !d.is_empty()))
+}
+
 /// Writes what a known scope allows; empty words forget them (the scope is then described by
 /// its name).
 pub async fn describe_scope(
@@ -45,18 +62,8 @@ pub async fn describe_scope(
             scope.as_str()
         )));
     }
-    let description = description.trim();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(AppError::Invalid(format!(
-            "a description is at most {MAX_DESCRIPTION_CHARS} characters"
-        )));
-    }
-    if description.chars().any(char::is_control) {
-        return Err(AppError::Invalid(
-            "a description is one line of text".into(),
-        ));
-    }
-    let words = Some(description).filter(|d| !d.is_empty());
+    let words = checked_description(description)?;
+    let words = words.as_deref();
     let event = actor.event(
         "scope.described",
         scope.as_str(),

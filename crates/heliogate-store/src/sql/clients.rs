@@ -104,17 +104,7 @@ impl ClientStore for SqlStore {
 
     async fn delete_client(&self, client_id: &ClientId, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "no client with id {:?}",
-                client_id.as_str()
-            )));
-        }
+        remove_client(&mut tx, client_id).await?;
         commit_with(tx, event).await
     }
 
@@ -161,21 +151,7 @@ impl ClientStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        let done = sqlx::query(&format!(
-            "UPDATE clients SET secret_hash = $2, updated_at = {NEXT_UPDATE} WHERE client_id = $1 AND public = FALSE"),
-        )
-        .bind(client_id.as_str())
-        .bind(hash.as_bytes().to_vec())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "no confidential client with id {:?}",
-                client_id.as_str()
-            )));
-        }
+        replace_client_secret(&mut tx, client_id, hash, now).await?;
         commit_with(tx, event).await
     }
 
@@ -188,44 +164,100 @@ impl ClientStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.begin_admin().await?;
-        let before: Option<String> = sqlx::query_scalar(
-            "SELECT scopes FROM clients WHERE client_id = $1 AND updated_at = $2",
-        )
+        let changed = change_client(&mut tx, client_id, settings, (read_at, now), event).await?;
+        commit_if_changed(tx, changed, event).await
+    }
+}
+
+/// Deletes a client with all it holds.
+pub(super) async fn remove_client(
+    tx: &mut Transaction<'_, Db>,
+    client_id: &ClientId,
+) -> Result<()> {
+    let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
         .bind(client_id.as_str())
-        .bind(read_at)
-        .fetch_optional(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-        let Some(before) = before else {
-            return Ok(false);
-        };
-        let assignments = SETTINGS
-            .split(", ")
-            .enumerate()
-            .map(|(i, column)| format!("{column} = ${}", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE clients SET {assignments}, updated_at = {NEXT_UPDATE} \
-             WHERE client_id = $1 AND updated_at = $2"
-        );
-        let query = sqlx::query(&sql)
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no client with id {:?}",
+            client_id.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Gives a confidential client a new secret.
+pub(super) async fn replace_client_secret(
+    tx: &mut Transaction<'_, Db>,
+    client_id: &ClientId,
+    hash: &SecretHash,
+    now: UnixTime,
+) -> Result<()> {
+    let done = sqlx::query(&format!(
+        "UPDATE clients SET secret_hash = $2, updated_at = {NEXT_UPDATE} WHERE client_id = $1 AND public = FALSE"),
+    )
+    .bind(client_id.as_str())
+    .bind(hash.as_bytes().to_vec())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no confidential client with id {:?}",
+            client_id.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Replaces a client's settings if it is as it was at `read_at`; what a narrowed client lost
+/// ends with the change (`event` is its cause). `false`: it changed since.
+pub(super) async fn change_client(
+    tx: &mut Transaction<'_, Db>,
+    client_id: &ClientId,
+    settings: &ClientSettings,
+    (read_at, now): (UnixTime, UnixTime),
+    event: &AuditEvent,
+) -> Result<bool> {
+    let before: Option<String> =
+        sqlx::query_scalar("SELECT scopes FROM clients WHERE client_id = $1 AND updated_at = $2")
             .bind(client_id.as_str())
             .bind(read_at)
-            .bind(now);
-        let done = bind_settings(query, settings)
-            .execute(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
-        // A narrowed client's tokens that carry what it lost end with the change.
-        let after = settings.spec.scopes.iter().cloned().collect();
-        let change = Change::scopes(&stored_scopes([before])?, &after);
-        let holder = Holder::Client {
-            id: client_id.as_str(),
-        };
-        end_credentials(&mut tx, holder, &change, event).await?;
-        commit_if_changed(tx, done.rows_affected() > 0, event).await
-    }
+    let Some(before) = before else {
+        return Ok(false);
+    };
+    let assignments = SETTINGS
+        .split(", ")
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ${}", i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE clients SET {assignments}, updated_at = {NEXT_UPDATE} \
+             WHERE client_id = $1 AND updated_at = $2"
+    );
+    let query = sqlx::query(&sql)
+        .bind(client_id.as_str())
+        .bind(read_at)
+        .bind(now);
+    let done = bind_settings(query, settings)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    // A narrowed client's tokens that carry what it lost end with the change.
+    let after = settings.spec.scopes.iter().cloned().collect();
+    let change = Change::scopes(&stored_scopes([before])?, &after);
+    let holder = Holder::Client {
+        id: client_id.as_str(),
+    };
+    end_credentials(tx, holder, &change, event).await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// The columns of a client's settings, bound by `bind_settings` in this order.

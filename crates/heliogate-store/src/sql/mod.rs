@@ -12,6 +12,7 @@ mod archive;
 mod audit;
 mod authority;
 mod clients;
+mod config;
 mod device;
 mod factors;
 mod grants;

@@ -71,16 +71,7 @@ impl RoleStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<Role> {
         let mut tx = self.begin_admin().await?;
-        sqlx::query("INSERT INTO roles (name, created_at) VALUES ($1, $2)")
-            .bind(name.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(unique(format!(
-                "a role named {:?} already exists",
-                name.as_str()
-            )))?;
-        insert_role_scopes(&mut tx, name, scopes).await?;
+        insert_role(&mut tx, name, scopes, now).await?;
         commit_with(tx, event).await?;
         self.role(name.as_str()).await
     }
@@ -138,23 +129,7 @@ impl RoleStore for SqlStore {
 
     async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        role_exists(&mut tx, name).await?;
-        let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1")
-            .bind(name.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if holders > 0 {
-            return Err(StoreError::Conflict(format!(
-                "role {:?} is held by {holders} user(s); take it from them first",
-                name.as_str()
-            )));
-        }
-        sqlx::query("DELETE FROM roles WHERE name = $1")
-            .bind(name.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        remove_role(&mut tx, name).await?;
         commit_with(tx, event).await
     }
 
@@ -181,27 +156,77 @@ impl RoleStore for SqlStore {
         event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        match description {
-            Some(text) => sqlx::query(
-                "INSERT INTO scope_descriptions (scope, description, updated_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (scope) DO UPDATE \
-                 SET description = excluded.description, updated_at = excluded.updated_at",
-            )
-            .bind(scope.as_str())
-            .bind(text)
-            .bind(now),
-            None => {
-                sqlx::query("DELETE FROM scope_descriptions WHERE scope = $1").bind(scope.as_str())
-            }
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        describe_scope(&mut tx, scope, description, now).await?;
         commit_with(tx, event).await
     }
 }
 
-async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()> {
+/// Creates a role holding `scopes`; a taken name is a `Conflict`.
+pub(super) async fn insert_role(
+    tx: &mut Transaction<'_, Db>,
+    name: &RoleName,
+    scopes: &[Scope],
+    now: UnixTime,
+) -> Result<()> {
+    sqlx::query("INSERT INTO roles (name, created_at) VALUES ($1, $2)")
+        .bind(name.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(unique(format!(
+            "a role named {:?} already exists",
+            name.as_str()
+        )))?;
+    insert_role_scopes(tx, name, scopes).await
+}
+
+/// Deletes a role nobody holds.
+pub(super) async fn remove_role(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()> {
+    role_exists(tx, name).await?;
+    let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1")
+        .bind(name.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if holders > 0 {
+        return Err(StoreError::Conflict(format!(
+            "role {:?} is held by {holders} user(s); take it from them first",
+            name.as_str()
+        )));
+    }
+    sqlx::query("DELETE FROM roles WHERE name = $1")
+        .bind(name.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Sets (or, with `None`, removes) what a scope is said to allow.
+pub(super) async fn describe_scope(
+    tx: &mut Transaction<'_, Db>,
+    scope: &Scope,
+    description: Option<&str>,
+    now: UnixTime,
+) -> Result<()> {
+    match description {
+        Some(text) => sqlx::query(
+            "INSERT INTO scope_descriptions (scope, description, updated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (scope) DO UPDATE \
+             SET description = excluded.description, updated_at = excluded.updated_at",
+        )
+        .bind(scope.as_str())
+        .bind(text)
+        .bind(now),
+        None => sqlx::query("DELETE FROM scope_descriptions WHERE scope = $1").bind(scope.as_str()),
+    }
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()> {
     let found: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = $1")
         .bind(name.as_str())
         .fetch_optional(&mut **tx)
@@ -213,7 +238,7 @@ async fn role_exists(tx: &mut Transaction<'_, Db>, name: &RoleName) -> Result<()
 }
 
 /// Replaces a role's scopes; what its holders no longer hold through any role ends.
-async fn replace_role_scopes(
+pub(super) async fn replace_role_scopes(
     tx: &mut Transaction<'_, Db>,
     name: &RoleName,
     scopes: &[Scope],

@@ -9,6 +9,7 @@ mod constants;
 mod helpers;
 
 mod admin_api;
+mod apply;
 mod archive;
 mod backchannel_logout;
 mod browser;

@@ -1,0 +1,44 @@
+//! The changes a settings file makes (`heliogate apply`), carried out in one transaction.
+
+use heliogate_core::{ClientId, RoleName, Scope, SecretHash, UnixTime};
+
+use crate::{AuditEvent, ClientSettings, NewClient};
+
+/// One change of an `apply`, with its audit record.
+#[derive(Debug, Clone)]
+pub enum ConfigChange {
+    CreateRole {
+        name: RoleName,
+        scopes: Vec<Scope>,
+        mfa_required: bool,
+    },
+    /// What is `Some` changes.
+    ChangeRole {
+        name: RoleName,
+        scopes: Option<Vec<Scope>>,
+        mfa_required: Option<bool>,
+    },
+    DeleteRole(RoleName),
+    /// `None` removes the description.
+    DescribeScope {
+        scope: Scope,
+        description: Option<String>,
+    },
+    CreateClient(NewClient),
+    /// The client's settings as they were read at `read_at` (a change made since is a
+    /// conflict), and a new secret if it changes.
+    ChangeClient {
+        client_id: ClientId,
+        settings: Option<ClientSettings>,
+        secret_hash: Option<SecretHash>,
+        read_at: UnixTime,
+    },
+    DeleteClient(ClientId),
+}
+
+/// A change and what the audit log says of it.
+#[derive(Debug, Clone)]
+pub struct ConfigStep {
+    pub change: ConfigChange,
+    pub event: AuditEvent,
+}
