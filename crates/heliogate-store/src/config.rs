@@ -34,6 +34,16 @@ pub enum ConfigChange {
         read_at: UnixTime,
     },
     DeleteClient(ClientId),
+    /// Marks a role as declared by the settings file `by` (`None`: by none any more).
+    ManageRole {
+        name: RoleName,
+        by: Option<String>,
+    },
+    /// Marks a client as declared by the settings file `by` (`None`: by none any more).
+    ManageClient {
+        client_id: ClientId,
+        by: Option<String>,
+    },
 }
 
 /// A change and what the audit log says of it.

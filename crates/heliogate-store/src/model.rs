@@ -58,6 +58,8 @@ pub struct Role {
     pub scopes: ScopeSet,
     /// Its users must sign in with a second factor.
     pub mfa_required: bool,
+    /// The settings file that declares it (`heliogate apply`), if one does.
+    pub managed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +100,8 @@ pub struct Client {
     /// Imported with what broke the rules left out: no OAuth flow may use it until an
     /// administrator enables it.
     pub disabled: bool,
+    /// The settings file that declares it (`heliogate apply`), if one does.
+    pub managed_by: Option<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

@@ -71,6 +71,7 @@ pub(crate) struct ClientRow {
     pub require_dpop: bool,
     pub backchannel_logout_uri: Option<String>,
     pub disabled: bool,
+    pub managed_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -142,6 +143,7 @@ impl TryFrom<ClientRow> for Client {
                 .transpose()
                 .map_err(|_| damaged("back-channel logout URI"))?,
             disabled: row.disabled,
+            managed_by: row.managed_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -179,7 +181,7 @@ impl From<AuditRow> for crate::AuditRecord {
 /// built-in one that personal access tokens are issued to (`PERSONAL_TOKENS_CLIENT`): no
 /// listing shows it and no lookup finds it. Queries add their conditions with `AND`.
 pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.name AS owner, c.owner_id, \
-     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.require_par, c.require_dpop, c.backchannel_logout_uri, c.disabled, c.created_at, c.updated_at \
+     c.public, c.redirect_uris, c.grant_types, c.scopes, c.introspect, c.trusted, c.pkce_optional, c.post_logout_redirect_uris, c.signing_alg, c.access_token_format, c.resources, c.require_par, c.require_dpop, c.backchannel_logout_uri, c.disabled, c.managed_by, c.created_at, c.updated_at \
      FROM clients c LEFT JOIN users u ON u.id = c.owner_id \
      WHERE c.client_id <> 'heliogate-personal-tokens'";
 

@@ -582,8 +582,10 @@ pub async fn apply(
         .with_context(|| format!("while reading {}", file.display()))?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let options = heliogate_app::apply::ApplyOptions { dry_run, prune };
+    // The file's one name, wherever it is applied from: what the console and the log call it.
+    let source = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
     let plan =
-        heliogate_app::apply::apply(store, &file.display().to_string(), &text, &env, options)
+        heliogate_app::apply::apply(store, &source.display().to_string(), &text, &env, options)
             .await?;
     io.print(&plan, || {
         let mut lines: Vec<String> = plan.iter().map(|p| p.line()).collect();

@@ -43,6 +43,10 @@ pub struct ClientView {
     pub backchannel_logout_uri: Option<String>,
     /// Imported with what broke the rules left out: unusable until enabled.
     pub disabled: bool,
+    /// The settings file that declares it (`heliogate apply`): a change made elsewhere is
+    /// undone when the file is applied again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -81,6 +85,7 @@ impl From<Client> for ClientView {
             require_dpop: c.require_dpop,
             backchannel_logout_uri: c.backchannel_logout_uri.map(|u| u.as_str().to_owned()),
             disabled: c.disabled,
+            managed_by: c.managed_by,
             name: c.name,
             owner: c.owner,
             created_at: c.created_at,

@@ -16,6 +16,10 @@ pub struct RoleView {
     pub scopes: Vec<String>,
     /// Its users must sign in with a second factor.
     pub mfa_required: bool,
+    /// The settings file that declares it (`heliogate apply`): a change made elsewhere is
+    /// undone when the file is applied again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
 }
 
 impl From<Role> for RoleView {
@@ -24,6 +28,7 @@ impl From<Role> for RoleView {
             name: r.name.as_str().to_owned(),
             scopes: r.scopes.to_vec(),
             mfa_required: r.mfa_required,
+            managed_by: r.managed_by,
         }
     }
 }
@@ -108,6 +113,7 @@ pub async fn change_role(
         name: name.clone(),
         scopes: parse_scopes(&read.scopes)?.into_iter().collect(),
         mfa_required: read.mfa_required,
+        managed_by: read.managed_by.clone(),
     };
     let mut events = Vec::new();
     if let Some(scopes) = &scopes {

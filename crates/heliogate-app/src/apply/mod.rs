@@ -144,6 +144,19 @@ impl Plan<'_> {
         self.lines.push(line);
     }
 
+    /// Adds a step that goes with the line before it (a new object marked as the file's).
+    fn also(&mut self, event_name: &str, name: &str, change: ConfigChange) {
+        let event = self
+            .actor
+            .event(event_name, name, json!({ "file": self.source }));
+        self.steps.push(ConfigStep { change, event });
+    }
+
+    /// Whether an object marked `managed_by` is marked as this file's.
+    fn ours(&self, managed_by: Option<&String>) -> bool {
+        managed_by.map(String::as_str) == Some(self.source)
+    }
+
     /// The roles; the scopes the roles will give once applied.
     fn roles(
         &mut self,
@@ -170,21 +183,28 @@ impl Plan<'_> {
             }
             let wanted: ScopeSet = scopes.iter().cloned().collect();
             known = known.union(&wanted);
+            let mark = ConfigChange::ManageRole {
+                name: name.clone(),
+                by: Some(self.source.to_owned()),
+            };
             match stored.iter().find(|r| r.name == name) {
-                None => self.step(
-                    Planned {
-                        action: "create",
-                        kind: "role",
-                        name: key.clone(),
-                        changes: Vec::new(),
-                    },
-                    "role.created",
-                    ConfigChange::CreateRole {
-                        name,
-                        scopes,
-                        mfa_required: entry.mfa_required,
-                    },
-                ),
+                None => {
+                    self.step(
+                        Planned {
+                            action: "create",
+                            kind: "role",
+                            name: key.clone(),
+                            changes: Vec::new(),
+                        },
+                        "role.created",
+                        ConfigChange::CreateRole {
+                            name,
+                            scopes,
+                            mfa_required: entry.mfa_required,
+                        },
+                    );
+                    self.also("role.managed", key, mark);
+                }
                 Some(role) => {
                     let mut changes = Vec::new();
                     let new_scopes = (role.scopes != wanted).then(|| {
@@ -198,14 +218,21 @@ impl Plan<'_> {
                         ));
                         entry.mfa_required
                     });
+                    let marked = self.ours(role.managed_by.as_ref());
+                    let line = |mut changes: Vec<String>| {
+                        if !marked {
+                            changes.push("declared by this file".into());
+                        }
+                        Planned {
+                            action: "change",
+                            kind: "role",
+                            name: key.clone(),
+                            changes,
+                        }
+                    };
                     if !changes.is_empty() {
                         self.step(
-                            Planned {
-                                action: "change",
-                                kind: "role",
-                                name: key.clone(),
-                                changes,
-                            },
+                            line(changes),
                             "role.changed",
                             ConfigChange::ChangeRole {
                                 name,
@@ -213,6 +240,11 @@ impl Plan<'_> {
                                 mfa_required: new_mfa,
                             },
                         );
+                        if !marked {
+                            self.also("role.managed", key, mark);
+                        }
+                    } else if !marked {
+                        self.step(line(changes), "role.managed", mark);
                     }
                 }
             }
@@ -220,6 +252,21 @@ impl Plan<'_> {
         for role in stored {
             if declared.contains_key(role.name.as_str()) {
                 continue;
+            }
+            if !prune && self.ours(role.managed_by.as_ref()) {
+                self.step(
+                    Planned {
+                        action: "change",
+                        kind: "role",
+                        name: role.name.as_str().to_owned(),
+                        changes: vec!["no longer declared by this file".into()],
+                    },
+                    "role.managed",
+                    ConfigChange::ManageRole {
+                        name: role.name.clone(),
+                        by: None,
+                    },
+                );
             }
             if prune {
                 self.step(
@@ -356,23 +403,30 @@ impl Plan<'_> {
             let (Some(settings), Ok(secret_hash)) = (settings, secret) else {
                 continue;
             };
+            let mark = ConfigChange::ManageClient {
+                client_id: client_id.clone(),
+                by: Some(self.source.to_owned()),
+            };
             match stored.iter().find(|c| c.client_id == client_id) {
-                None => self.step(
-                    Planned {
-                        action: "create",
-                        kind: "client",
-                        name: key.clone(),
-                        changes: Vec::new(),
-                    },
-                    "client.created",
-                    ConfigChange::CreateClient(NewClient {
-                        client_id,
-                        secret_hash,
-                        settings,
-                        owner: None,
-                        now: now(),
-                    }),
-                ),
+                None => {
+                    self.step(
+                        Planned {
+                            action: "create",
+                            kind: "client",
+                            name: key.clone(),
+                            changes: Vec::new(),
+                        },
+                        "client.created",
+                        ConfigChange::CreateClient(NewClient {
+                            client_id,
+                            secret_hash,
+                            settings,
+                            owner: None,
+                            now: now(),
+                        }),
+                    );
+                    self.also("client.managed", key, mark);
+                }
                 Some(client) if client.owner.is_some() => self.problem(
                     &place,
                     format!(
@@ -391,25 +445,53 @@ impl Plan<'_> {
                         changes.push("secret".into());
                     }
                     let settings_change = !changes.iter().all(|c| c == "secret");
-                    if changes.is_empty() {
-                        continue;
+                    let real = !changes.is_empty();
+                    let marked = self.ours(client.managed_by.as_ref());
+                    if !marked {
+                        changes.push("declared by this file".into());
                     }
-                    self.step(
-                        Planned {
-                            action: "change",
-                            kind: "client",
-                            name: key.clone(),
-                            changes,
-                        },
-                        "client.changed",
-                        ConfigChange::ChangeClient {
-                            client_id,
-                            settings: settings_change.then_some(settings),
-                            secret_hash: new_secret,
-                            read_at: client.updated_at,
-                        },
-                    );
+                    let line = Planned {
+                        action: "change",
+                        kind: "client",
+                        name: key.clone(),
+                        changes,
+                    };
+                    if real {
+                        self.step(
+                            line,
+                            "client.changed",
+                            ConfigChange::ChangeClient {
+                                client_id,
+                                settings: settings_change.then_some(settings),
+                                secret_hash: new_secret,
+                                read_at: client.updated_at,
+                            },
+                        );
+                        if !marked {
+                            self.also("client.managed", key, mark);
+                        }
+                    } else if !marked {
+                        self.step(line, "client.managed", mark);
+                    }
                 }
+            }
+        }
+        for client in stored {
+            let id = client.client_id.as_str();
+            if !prune && !declared.contains_key(id) && self.ours(client.managed_by.as_ref()) {
+                self.step(
+                    Planned {
+                        action: "change",
+                        kind: "client",
+                        name: id.to_owned(),
+                        changes: vec!["no longer declared by this file".into()],
+                    },
+                    "client.managed",
+                    ConfigChange::ManageClient {
+                        client_id: client.client_id.clone(),
+                        by: None,
+                    },
+                );
             }
         }
         if prune {

@@ -78,6 +78,7 @@ impl ClientForm {
             require_dpop: false,
             backchannel_logout_uri: None,
             disabled: false,
+            managed_by: None,
             created_at: 0,
             updated_at: 0,
         });

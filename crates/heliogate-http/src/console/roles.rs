@@ -138,6 +138,7 @@ pub(super) async fn change(
         name: name.clone(),
         scopes: words(fields.get("read_scopes")),
         mfa_required: fields.get("read_mfa") == "1",
+        managed_by: None,
     };
     let scopes = words(fields.get("scopes"));
     let mfa = fields.get("mfa_required") == "1";

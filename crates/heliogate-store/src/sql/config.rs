@@ -9,6 +9,7 @@ use super::roles::{
     apply_role_mfa, describe_scope, insert_role, remove_role, replace_role_scopes, role_exists,
 };
 use super::{admin_count, keeping_an_admin_with, Engine, SqlStore};
+use crate::error::db_err;
 use crate::{ConfigChange, ConfigStep, ConfigStore, Result, StoreError};
 
 #[async_trait]
@@ -68,6 +69,22 @@ impl ConfigStore for SqlStore {
                     }
                 }
                 ConfigChange::DeleteClient(client_id) => remove_client(&mut tx, client_id).await?,
+                ConfigChange::ManageRole { name, by } => {
+                    sqlx::query("UPDATE roles SET managed_by = $2 WHERE name = $1")
+                        .bind(name.as_str())
+                        .bind(by)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                ConfigChange::ManageClient { client_id, by } => {
+                    sqlx::query("UPDATE clients SET managed_by = $2 WHERE client_id = $1")
+                        .bind(client_id.as_str())
+                        .bind(by)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
             }
             insert_event(&mut *tx, event).await?;
         }

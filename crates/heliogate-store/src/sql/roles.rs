@@ -20,8 +20,8 @@ impl SqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-        let mfa_required: bool =
-            sqlx::query_scalar("SELECT mfa_required FROM roles WHERE name = $1")
+        let (mfa_required, managed_by): (bool, Option<String>) =
+            sqlx::query_as("SELECT mfa_required, managed_by FROM roles WHERE name = $1")
                 .bind(name)
                 .fetch_one(&self.pool)
                 .await
@@ -30,6 +30,7 @@ impl SqlStore {
             name: stored_role(name)?,
             scopes: stored_scopes(scopes.into_iter().map(|(s,)| s))?,
             mfa_required,
+            managed_by,
         })
     }
 }
@@ -37,8 +38,8 @@ impl SqlStore {
 #[async_trait]
 impl RoleStore for SqlStore {
     async fn list_roles(&self) -> Result<Vec<Role>> {
-        let names: Vec<(String, bool)> =
-            sqlx::query_as("SELECT name, mfa_required FROM roles ORDER BY name")
+        let names: Vec<(String, bool, Option<String>)> =
+            sqlx::query_as("SELECT name, mfa_required, managed_by FROM roles ORDER BY name")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
@@ -49,7 +50,7 @@ impl RoleStore for SqlStore {
                 .map_err(db_err)?;
         names
             .into_iter()
-            .map(|(name, mfa_required)| {
+            .map(|(name, mfa_required, managed_by)| {
                 let scopes = links
                     .iter()
                     .filter(|(r, _)| *r == name)
@@ -58,6 +59,7 @@ impl RoleStore for SqlStore {
                     name: stored_role(&name)?,
                     scopes: stored_scopes(scopes)?,
                     mfa_required,
+                    managed_by,
                 })
             })
             .collect()

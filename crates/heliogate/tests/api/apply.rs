@@ -81,14 +81,18 @@ async fn a_file_is_applied_once_then_changes_nothing(app: TestApp) {
     assert_eq!(
         first,
         [
+            "~ role administrator: declared by this file",
             "+ role analyst",
+            "~ role moderator: declared by this file",
+            "~ role reader: declared by this file",
+            "~ role writer: declared by this file",
             "+ scope reports",
             "+ client nightly-job",
             "+ client web",
         ]
     );
-    assert_eq!(dry[..4], first[..], "the dry run plans the same");
-    assert_eq!(dry[4], "(dry run: nothing was changed)");
+    assert_eq!(dry[..8], first[..], "the dry run plans the same");
+    assert_eq!(dry[8], "(dry run: nothing was changed)");
     assert_eq!(
         plan(&apply(&app, &file, &[], Some(SECRET))),
         ["nothing to change"]
@@ -108,6 +112,19 @@ async fn a_file_is_applied_once_then_changes_nothing(app: TestApp) {
         .unwrap()
         .clone();
     assert_eq!(analyst["mfa_required"], true, "{analyst}");
+    // The console marks what the file declares, and warns before a change there.
+    app.add_user("root", &["administrator"]).await;
+    let root = signed_in(&server, "root").await;
+    let declared = format!("Declared in <code>{}</code>", file.display());
+    let roles = root.get("/admin/roles").await.text().await.unwrap();
+    assert!(roles.contains(&declared), "{roles}");
+    let job = root
+        .get("/admin/clients/edit?id=nightly-job")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(job.contains(&declared), "{job}");
 
     // A change: the role's scopes, the job's scope and secret; planned, then made.
     let changed = FILE
@@ -158,7 +175,8 @@ secret_env"#,
         .iter()
         .filter(|e| e["actor"] == format!("file {}", file.display()))
         .count();
-    assert_eq!(by_file, 3, "{log}");
+    // Two created, each marked as the file's, one changed.
+    assert_eq!(by_file, 5, "{log}");
 }
 
 async fn prune_deletes_what_the_file_does_not_name_but_users_own(app: TestApp) {
