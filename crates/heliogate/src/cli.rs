@@ -413,3 +413,83 @@ pub struct RevokeTarget {
     #[arg(long, value_name = "ID")]
     pub client: Option<String>,
 }
+
+/// The command line as a Markdown page: each command, what it does, its usage and its options.
+/// The book's reference (`docs/src/reference/cli.md`) is this page; a test keeps it current.
+pub fn markdown_reference() -> String {
+    let mut out = String::from(
+        "# Command line\n\n<!-- Made from the command line's definitions: \
+         `HELIOGATE_WRITE_REFERENCE=1 cargo nextest run -p heliogate reference` writes it again. -->\n\n\
+         Every command also takes the settings (see [Settings](../settings.md)) as flags; \
+         each lists those it uses.\n",
+    );
+    write_command(&mut out, &command(), "heliogate");
+    out
+}
+
+fn write_command(out: &mut String, command: &clap::Command, path: &str) {
+    use std::fmt::Write;
+    let about = command
+        .get_long_about()
+        .or(command.get_about())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let usage = command
+        .clone()
+        .render_usage()
+        .to_string()
+        .replace("Usage: ", "");
+    let _ = write!(out, "\n## `{path}`\n\n{about}\n\n```text\n{usage}\n```\n");
+    let args: Vec<&clap::Arg> = command
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+        .collect();
+    if !args.is_empty() {
+        out.push('\n');
+    }
+    for arg in args {
+        let value = arg
+            .get_value_names()
+            .map(|names| names.iter().map(|n| format!(" <{n}>")).collect::<String>())
+            .unwrap_or_default();
+        let name = match arg.get_long() {
+            Some(long) if arg.get_num_args().is_some_and(|n| n.takes_values()) => {
+                format!("--{long}{value}")
+            }
+            Some(long) => format!("--{long}"),
+            None => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let _ = writeln!(out, "- `{name}`: {help}");
+    }
+    for sub in command.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        write_command(out, sub, &format!("{path} {}", sub.get_name()));
+    }
+}
+
+#[cfg(test)]
+mod reference {
+    /// The book's command-line reference is what the definitions say now.
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    fn the_books_command_line_reference_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/src/reference/cli.md"
+        );
+        let made = super::markdown_reference();
+        if std::env::var_os("HELIOGATE_WRITE_REFERENCE").is_some() {
+            std::fs::write(path, &made).unwrap();
+        }
+        let written = std::fs::read_to_string(path).unwrap_or_default();
+        if written != made {
+            panic!(
+                "docs/src/reference/cli.md is not what the command line defines: run \
+                 `HELIOGATE_WRITE_REFERENCE=1 cargo nextest run -p heliogate reference`"
+            );
+        }
+    }
+}

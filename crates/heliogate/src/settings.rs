@@ -566,16 +566,11 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
-    /// The README's settings table names every setting's variable and flag: a setting added
+    /// The book's settings table names every setting's variable and flag: a setting added
     /// without its row fails here.
     #[test]
-    fn the_readme_lists_every_setting() {
-        let readme = include_str!("../../../README.md");
-        let table = readme
-            .split("## Settings")
-            .nth(1)
-            .and_then(|rest| rest.split("\n## ").next())
-            .unwrap();
+    fn the_book_lists_every_setting() {
+        let table = include_str!("../../../docs/src/settings.md");
         let command = <Config as clap::Args>::augment_args(clap::Command::new("heliogate"));
         for arg in command.get_arguments() {
             let Some(env) = arg.get_env() else { continue };
@@ -584,10 +579,10 @@ mod tests {
             let row = table
                 .lines()
                 .find(|l| l.starts_with(&format!("| `{env}`")))
-                .unwrap_or_else(|| panic!("the README's settings table has no row for {env}"));
+                .unwrap_or_else(|| panic!("the book's settings table has no row for {env}"));
             assert!(
                 row.contains(&flag),
-                "the README's row for {env} does not name {flag}"
+                "the book's row for {env} does not name {flag}"
             );
         }
     }

@@ -3,7 +3,7 @@
 //! and revokes it; an administrator adds a user who then signs
 //! in; a stale administrator is asked to sign in again; a user without `admin` is refused; and
 //! axe-core (npm) checks every console page for accessibility. With
-//! `HELIOGATE_SCREENSHOTS=1`, the accessibility test also writes the README's screenshots.
+//! `HELIOGATE_SCREENSHOTS=1`, the accessibility test also writes the book's screenshots.
 
 use std::path::PathBuf;
 
@@ -275,7 +275,7 @@ async fn every_console_page_passes_the_accessibility_check() {
     let screenshots = std::env::var("HELIOGATE_SCREENSHOTS").is_ok_and(|v| v == "1");
     let shots = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/screenshots"
+        "/../../docs/src/screenshots"
     ));
     let app = TestApp::new(Backend::Sqlite).await;
     app.add_user("root", &["administrator"]).await;
