@@ -12,6 +12,7 @@ mod admin_api;
 mod apply;
 mod archive;
 mod backchannel_logout;
+mod book;
 mod browser;
 mod cli_audit;
 mod cli_clients;
