@@ -9,8 +9,12 @@ USERS=${USERS:-100000}
 TOKENS=${TOKENS:-1000000}
 OUT=${OUT:-/tmp/heliogate-backup-bench}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
-cargo build --release -p heliogate > /dev/null 2>&1
-B=$PWD/target/release/heliogate
+# BIN: a heliogate binary to measure; by default this checkout's release build.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p heliogate > /dev/null 2>&1
+  BIN=$PWD/target/release/heliogate
+fi
+B=$BIN
 rm -rf "$OUT" && mkdir -p "$OUT"
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/big.db
 $B migrate > /dev/null
