@@ -57,6 +57,8 @@ pub struct App {
     known_scopes: Arc<TtlCache<(), ScopeSet>>,
     /// Woken after a change, which may have ended sessions: back-channel logouts may be due.
     logouts_due: Arc<Notify>,
+    /// How this process's back-channel logouts went.
+    logout_counts: Arc<crate::backchannel::LogoutCounts>,
 }
 
 impl std::fmt::Debug for App {
@@ -81,6 +83,7 @@ impl App {
             clients: Arc::clone(&oauth.clients),
             known_scopes: Arc::clone(&oauth.known_scopes),
             logouts_due: Arc::new(Notify::new()),
+            logout_counts: Arc::default(),
         }
     }
 
@@ -134,6 +137,11 @@ impl App {
         self.known_scopes.clear();
         self.tokens.forget_all();
         self.logouts_due.notify_one();
+    }
+
+    /// How this process's back-channel logouts went (for metrics).
+    pub fn logout_counts(&self) -> Arc<crate::backchannel::LogoutCounts> {
+        Arc::clone(&self.logout_counts)
     }
 
     /// What wakes this node's back-channel logout deliverer.

@@ -60,14 +60,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
+        let app = heliogate_app::App::new(Arc::clone(&store), &config.oauth, config.admin_reauth);
         Self {
-            metrics: Arc::new(Metrics::new(Arc::clone(&store))),
+            metrics: Arc::new(Metrics::new(Arc::clone(&store), app.logout_counts())),
             feed: RevocationFeed::new(
                 Arc::clone(&store),
                 config.edge.feed_streams,
                 config.edge.feed_streams_per_client,
             ),
-            app: heliogate_app::App::new(Arc::clone(&store), &config.oauth, config.admin_reauth),
+            app,
             store,
             config: Arc::new(config),
         }

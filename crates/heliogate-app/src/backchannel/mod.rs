@@ -12,6 +12,7 @@
 //! again with back-off (`heliogate_core::backchannel::next_attempt`) and given up after
 //! `MAX_ATTEMPTS`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,34 @@ pub struct Deliverer {
     http: reqwest::Client,
 }
 
+/// How this process's deliveries went, for metrics: counters only, read when scraped.
+#[derive(Debug, Default)]
+pub struct LogoutCounts {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    given_up: AtomicU64,
+}
+
+impl LogoutCounts {
+    /// Each outcome (`delivered`; `failed`, to be tried again; `given_up`) and its count.
+    pub fn snapshot(&self) -> [(&'static str, u64); 3] {
+        [
+            ("delivered", self.delivered.load(Ordering::Relaxed)),
+            ("failed", self.failed.load(Ordering::Relaxed)),
+            ("given_up", self.given_up.load(Ordering::Relaxed)),
+        ]
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        let counter = match outcome {
+            Outcome::Delivered => &self.delivered,
+            Outcome::Retry(_) => &self.failed,
+            Outcome::GivenUp => &self.given_up,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// How one delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -62,9 +91,14 @@ impl Deliverer {
         let now = self.app.now();
         let store = self.app.store();
         let due = store.claim_logouts(now, now + LEASE, BATCH).await?;
-        let sends = due.into_iter().map(|delivery| async move {
-            let outcome = self.deliver(&delivery).await;
-            outcome.map(|outcome| (delivery, outcome))
+        let counts = self.app.logout_counts();
+        let sends = due.into_iter().map(|delivery| {
+            let counts = Arc::clone(&counts);
+            async move {
+                let outcome = self.deliver(&delivery).await?;
+                counts.count(&outcome);
+                Ok((delivery, outcome))
+            }
         });
         futures_util::future::join_all(sends)
             .await

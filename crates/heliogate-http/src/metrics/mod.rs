@@ -16,6 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use heliogate_app::backchannel::LogoutCounts;
 use heliogate_store::Store;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -68,6 +69,30 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// Back-channel logouts this node sent, by outcome, read when scraped.
+#[derive(Debug)]
+struct LogoutCollector(Arc<LogoutCounts>);
+
+impl prometheus_client::collector::Collector for LogoutCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let mut family = encoder.encode_descriptor(
+            "backchannel_logouts",
+            "Back-channel logout deliveries this node attempted, by outcome",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, count) in self.0.snapshot() {
+            prometheus_client::metrics::counter::ConstCounter::new(count)
+                .encode(family.encode_family(&[("outcome", outcome)])?)?;
+        }
+        Ok(())
+    }
+}
+
 /// The server's metrics, registered once.
 #[derive(Debug)]
 pub struct Metrics {
@@ -81,7 +106,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, logouts: Arc<LogoutCounts>) -> Self {
         let mut registry = Registry::with_prefix("heliogate");
         let routes = Arc::new(Routes::default());
         registry.register_collector(Box::new(Arc::clone(&routes)));
@@ -117,6 +142,7 @@ impl Metrics {
             }),
         );
         registry.register_collector(Box::new(store::StoreCollector(store)));
+        registry.register_collector(Box::new(LogoutCollector(logouts)));
         Self {
             registry,
             routes,
