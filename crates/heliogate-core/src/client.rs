@@ -221,16 +221,6 @@ pub(crate) fn absolute_uri(s: &str) -> Result<url::Url, &'static str> {
     Ok(url)
 }
 
-/// `absolute_uri`, refusing user info too (`https://user:pw@host/`): a URI heliogate sends a
-/// browser or a request to.
-fn absolute_uri_without_user_info(s: &str) -> Result<url::Url, &'static str> {
-    let url = absolute_uri(s)?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry user info");
-    }
-    Ok(url)
-}
-
 /// A redirect URI as registered: kept as the exact string given, because authorization
 /// requests must match it exactly (RFC 9700 §4.1.3), after checking that it is one we may
 /// send a code to.
@@ -255,7 +245,10 @@ impl RedirectUri {
             uri: s.to_owned(),
             reason,
         };
-        let url = absolute_uri_without_user_info(s).map_err(bad)?;
+        let url = absolute_uri(s).map_err(bad)?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not carry user info"));
+        }
         match url.scheme() {
             "https" if url.host().is_some() => Ok(Self(s.to_owned())),
             "http" if is_loopback(&url) => Ok(Self(s.to_owned())),
@@ -311,16 +304,22 @@ impl TryFrom<String> for LogoutUri {
 }
 
 impl LogoutUri {
+    /// A redirect URI's rules (`RedirectUri::parse`), less the private-use schemes.
     pub fn parse(s: &str) -> Result<Self, ClientSpecError> {
         let bad = |reason| ClientSpecError::BadLogoutUri {
             uri: s.to_owned(),
             reason,
         };
-        let url = absolute_uri_without_user_info(s).map_err(bad)?;
-        match url.scheme() {
-            "https" if url.host().is_some() => Ok(Self(s.to_owned())),
-            "http" if is_loopback(&url) => Ok(Self(s.to_owned())),
-            _ => Err(bad("must be https, or http on a loopback host")),
+        match RedirectUri::parse(s) {
+            Ok(uri)
+                if url::Url::parse(&uri.0)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https")) =>
+            {
+                Ok(Self(uri.0))
+            }
+            Ok(_) => Err(bad("must be https, or http on a loopback host")),
+            Err(ClientSpecError::BadRedirectUri { reason, .. }) => Err(bad(reason)),
+            Err(e) => Err(e),
         }
     }
 

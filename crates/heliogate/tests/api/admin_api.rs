@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use crate::helpers::{Browser, TestApp};
 use crate::oauth_helpers::{
-    alice_tokens, client_token, get_json, http, post_form, register, signed_in, CALLBACK, PASSWORD,
+    alice_tokens, client_token, get_json, get_text, http, post_form, register, signed_in, CALLBACK,
+    PASSWORD,
 };
 
 heliogate_store::for_each_backend!(crate::helpers::on;
@@ -453,14 +454,7 @@ async fn openapi_spec_validator_accepts_the_document() {
     let python = validator_python();
     let app = TestApp::new(crate::helpers::Backend::Sqlite).await;
     let server = app.serve(&[]).await;
-    let doc = http()
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let doc = get_text(&server, "/openapi.json").await;
     let path = app.path("openapi.json");
     std::fs::write(&path, doc).unwrap();
     let out = std::process::Command::new(python)

@@ -219,14 +219,7 @@ async fn every_way_a_session_ends_reaches_the_relying_party() {
     assert_eq!(named("backchannel_logout.delivered"), 7, "{records}");
     assert_eq!(app.store().await.pending_logouts().await.unwrap(), 0);
     // And in the node's metrics.
-    let metrics = http()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&server, "/metrics").await;
     for line in [
         "heliogate_backchannel_logouts_total{outcome=\"delivered\"} 7",
         "heliogate_backchannel_logouts_total{outcome=\"failed\"} 1",

@@ -261,18 +261,7 @@ async fn nonce(server: &Server, client: (&str, &str), key: &ProofKey) -> String 
 }
 
 async fn rfc_9449_proofs_bind_tokens_and_are_refused_clause_by_clause(app: TestApp) {
-    let (rs, rs_secret) = register(
-        &app,
-        &[
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--introspect",
-        ],
-    )
-    .await;
-    let rs_secret = rs_secret.unwrap();
+    let (rs, rs_secret) = register_resource_server(&app).await;
     let (bound, bound_secret) = register(
         &app,
         &[
@@ -397,17 +386,7 @@ async fn rfc_9449_proofs_bind_tokens_and_are_refused_clause_by_clause(app: TestA
 }
 
 async fn the_guard_checks_dpop_proofs_for_its_service(app: TestApp) {
-    let (rs, rs_secret) = register(
-        &app,
-        &[
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--introspect",
-        ],
-    )
-    .await;
+    let (rs, rs_secret) = register_resource_server(&app).await;
     let (caller, caller_secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],
@@ -442,7 +421,7 @@ async fn the_guard_checks_dpop_proofs_for_its_service(app: TestApp) {
     let guard = Guard::discover(&server.base)
         .await
         .unwrap()
-        .introspection_client(&rs, rs_secret.as_deref().unwrap())
+        .introspection_client(&rs, &rs_secret)
         .origin(&base);
     let service = Router::new().route("/read", get(whoami).layer(guard.require("read")));
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });

@@ -41,17 +41,7 @@ async fn heliogate(app: &TestApp, port: u16) -> Server {
 
 /// A resource server's own client (may introspect), and a client that calls it.
 async fn clients(app: &TestApp, extra: &[&str]) -> ((String, String), (String, String)) {
-    let (rs, rs_secret) = register(
-        app,
-        &[
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--introspect",
-        ],
-    )
-    .await;
+    let (rs, rs_secret) = register_resource_server(app).await;
     let mut args = vec![
         "--grant-type",
         "client_credentials",
@@ -62,7 +52,7 @@ async fn clients(app: &TestApp, extra: &[&str]) -> ((String, String), (String, S
     ];
     args.extend_from_slice(extra);
     let (caller, caller_secret) = register(app, &args).await;
-    ((rs, rs_secret.unwrap()), (caller, caller_secret.unwrap()))
+    ((rs, rs_secret), (caller, caller_secret.unwrap()))
 }
 
 async fn token_for(server: &Server, client: (&str, &str), form: &[(&str, &str)]) -> String {

@@ -3,7 +3,7 @@
 use prometheus_parse::{Sample, Scrape, Value};
 
 use crate::helpers::{Browser, TestApp};
-use crate::oauth_helpers::{client_token, http, post_form, register, PASSWORD};
+use crate::oauth_helpers::{client_token, http, post_form, register_resource_server, PASSWORD};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     metrics_count_requests_tokens_checks_and_sign_ins,
@@ -131,18 +131,8 @@ fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 async fn metrics_count_requests_tokens_checks_and_sign_ins(app: TestApp) {
     app.add_user("alice", &["reader"]).await;
-    let (id, secret) = register(
-        &app,
-        &[
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--introspect",
-        ],
-    )
-    .await;
-    let client = (id.as_str(), secret.as_deref().unwrap());
+    let (id, secret) = register_resource_server(&app).await;
+    let client = (id.as_str(), secret.as_str());
     let server = app.serve(&[("HELIOGATE_LOGIN_MAX_FAILURES", "2")]).await;
     let before = scrape(&server).await;
     assert_eq!(value(&before, "heliogate_build_info", &[]), 1.0);

@@ -78,18 +78,7 @@ async fn rfc_7009_revocation(app: TestApp) {
 async fn rfc_7662_introspection(app: TestApp) {
     let user = app.add_user("alice", &["reader"]).await;
     let (id, secret) = register_web(&app).await;
-    let (rs, rs_secret) = register(
-        &app,
-        &[
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--introspect",
-        ],
-    )
-    .await;
-    let rs_secret = rs_secret.unwrap();
+    let (rs, rs_secret) = register_resource_server(&app).await;
     let (other, other_secret) = register(
         &app,
         &["--grant-type", "client_credentials", "--scope", "read"],

@@ -26,6 +26,23 @@ pub async fn register(app: &TestApp, extra: &[&str]) -> (String, Option<String>)
     )
 }
 
+/// A resource server's own client: client credentials for `read`, and introspection of
+/// others' tokens; its id and secret.
+pub async fn register_resource_server(app: &TestApp) -> (String, String) {
+    let (id, secret) = register(
+        app,
+        &[
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--introspect",
+        ],
+    )
+    .await;
+    (id, secret.unwrap())
+}
+
 /// A web application: confidential, authorization code and refresh, read and write.
 pub async fn register_web(app: &TestApp) -> (String, String) {
     let (id, secret) = register(
@@ -68,12 +85,17 @@ pub fn oauth_client(server: &Server, id: &str, secret: Option<&str>) -> Client {
 /// The HTTP client the `oauth2` crate sends with: no redirects followed (RFC 9700 §4.11).
 /// A JSON document the server publishes at `path` (metadata, the OpenAPI document).
 pub async fn get_json<T: serde::de::DeserializeOwned>(server: &Server, path: &str) -> T {
+    serde_json::from_str(&get_text(server, path).await).unwrap()
+}
+
+/// What the server answers at `path`, as text (metrics, a document).
+pub async fn get_text(server: &Server, path: &str) -> String {
     http()
         .get(server.url(path))
         .send()
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap()
 }

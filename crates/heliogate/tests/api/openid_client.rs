@@ -361,12 +361,8 @@ async fn openid_client_exchanges_a_users_token_for_a_downstream_service() {
     assert_eq!(done["token_type"], "bearer");
     assert_eq!(done["scope"], "read");
     assert_eq!(done["refresh_token"], Value::Null);
-    let info: Value = reqwest::Client::new()
-        .get(server.url("/oauth/tokeninfo"))
-        .bearer_auth(done["access_token"].as_str().unwrap())
-        .send()
+    let info: Value = tokeninfo(&server, done["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

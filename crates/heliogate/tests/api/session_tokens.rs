@@ -21,14 +21,7 @@ async fn tokens(server: &Server, browser: &Browser, client: (&str, &str), scope:
 }
 
 async fn tokeninfo(server: &Server, token: &Value) -> u16 {
-    reqwest::Client::new()
-        .get(server.url("/oauth/tokeninfo"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    tokeninfo_status(server, token["access_token"].as_str().unwrap()).await
 }
 
 async fn refresh(server: &Server, client: (&str, &str), token: &Value) -> u16 {

@@ -32,18 +32,8 @@ async fn services(app: &TestApp) -> ((String, String), (String, String)) {
         ],
     )
     .await;
-    let (rs, rs_secret) = register(
-        app,
-        &[
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--introspect",
-        ],
-    )
-    .await;
-    ((exchanger, secret.unwrap()), (rs, rs_secret.unwrap()))
+    let (rs, rs_secret) = register_resource_server(app).await;
+    ((exchanger, secret.unwrap()), (rs, rs_secret))
 }
 
 async fn exchange(
