@@ -202,6 +202,18 @@ async fn every_way_a_session_ends_reaches_the_relying_party() {
     app.run(&["user", "delete", "carol"]).await.ok();
     rp.logged_out(&sid, &carol);
 
+    // The relying party has its answer before the node records it: wait (bounded) until the
+    // node counts the last delivery, which it does once that record has committed.
+    let delivered = "heliogate_backchannel_logouts_total{outcome=\"delivered\"} 7";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !get_text(&server, "/metrics").await.contains(delivered) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never counted 7 deliveries"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Every attempt is in the audit log: one failure, seven deliveries, nothing left to send.
     let records = app
         .run(&["audit", "list", "--event", "backchannel_logout.*", "--json"])
@@ -221,7 +233,7 @@ async fn every_way_a_session_ends_reaches_the_relying_party() {
     // And in the node's metrics.
     let metrics = get_text(&server, "/metrics").await;
     for line in [
-        "heliogate_backchannel_logouts_total{outcome=\"delivered\"} 7",
+        delivered,
         "heliogate_backchannel_logouts_total{outcome=\"failed\"} 1",
         "heliogate_backchannel_logouts_total{outcome=\"given_up\"} 0",
     ] {
