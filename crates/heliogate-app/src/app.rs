@@ -59,6 +59,8 @@ pub struct App {
     logouts_due: Arc<Notify>,
     /// How this process's back-channel logouts went.
     logout_counts: Arc<crate::backchannel::LogoutCounts>,
+    /// What this process read of upstream identity providers.
+    providers: Arc<crate::upstream::Providers>,
 }
 
 impl std::fmt::Debug for App {
@@ -84,6 +86,7 @@ impl App {
             known_scopes: Arc::clone(&oauth.known_scopes),
             logouts_due: Arc::new(Notify::new()),
             logout_counts: Arc::default(),
+            providers: Arc::default(),
         }
     }
 
@@ -140,6 +143,11 @@ impl App {
     }
 
     /// How this process's back-channel logouts went (for metrics).
+    /// Upstream identity providers' documents and keys, as this process read them.
+    pub fn providers(&self) -> &crate::upstream::Providers {
+        &self.providers
+    }
+
     pub fn logout_counts(&self) -> Arc<crate::backchannel::LogoutCounts> {
         Arc::clone(&self.logout_counts)
     }

@@ -27,6 +27,7 @@ pub mod passkeys;
 pub mod password_hashing;
 mod random;
 pub mod scopes;
+pub mod upstream;
 
 pub use app::{App, Clock, DEFAULT_ADMIN_REAUTH};
 pub use random::{new_client_id, new_secret, new_token, new_token_id, new_user_id, now};

@@ -18,6 +18,7 @@ pub mod password_rules;
 pub mod scope;
 pub mod secret;
 pub mod session;
+pub mod upstream;
 
 pub use client::{
     AccessTokenFormat, ClientId, ClientKind, ClientSpec, ClientSpecError, GrantType, LogoutUri,

@@ -131,6 +131,16 @@ impl HttpConfig {
         }
     }
 
+    /// The cookie of a sign-in at an upstream provider: its `state`, which the callback must
+    /// be given by the same browser.
+    pub fn upstream_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Secure-heliogate_upstream"
+        } else {
+            "heliogate_upstream"
+        }
+    }
+
     /// The cookie of a sign-in waiting for its second factor (half signed in); host-bound
     /// like the session's.
     pub fn mfa_cookie(&self) -> &'static str {

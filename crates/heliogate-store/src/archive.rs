@@ -6,7 +6,7 @@
 //! {"table":"users","columns":["id","name",…]}
 //! ["u-1","alice",…]                      one line per row: null, integers, text, booleans,
 //! …                                      and bytes as {"b64":"…"}
-//! {"end":{"tables":26,"rows":1234,"sha256":"…"}}
+//! {"end":{"tables":28,"rows":1234,"sha256":"…"}}
 //! ```
 //!
 //! The last line holds the SHA-256 of every byte before it: an archive cut short has no last
@@ -30,7 +30,7 @@ pub const ARCHIVE_FORMAT: i64 = 1;
 /// Every table an archive holds, parents before the rows that refer to them. Access tokens
 /// come before sessions: a token inserted while its session stands would record its relying
 /// party again (migration 0025's trigger), and the archive has that record already.
-pub const TABLES: [&str; 26] = [
+pub const TABLES: [&str; 28] = [
     "instance",
     "users",
     "roles",
@@ -38,6 +38,8 @@ pub const TABLES: [&str; 26] = [
     "user_roles",
     "scope_descriptions",
     "clients",
+    "upstreams",
+    "upstream_identities",
     "signing_keys",
     "consents",
     "authorization_codes",

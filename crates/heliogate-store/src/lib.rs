@@ -40,7 +40,8 @@ pub use model::{
     Credentials, NewAccessToken, NewClient, NewCode, NewPersonalToken, NewRefreshToken, NewSession,
     NewUser, PersonalToken, Redemption, RefreshToken, Revocation, RevokedToken, Role, Session,
     SessionInfo, SigningKey, StoreStats, StoredPasskey, TokenHolder, TokenKind, TokenRecord,
-    TotpFactor, User, UserChangeSet, PERSONAL_TOKENS_CLIENT,
+    TotpFactor, Upstream, UpstreamIdentity, UpstreamSignIn, User, UserChangeSet,
+    PERSONAL_TOKENS_CLIENT,
 };
 
 pub use archive::{ArchiveReader, ArchiveSummary, ArchiveWriter};
@@ -553,16 +554,22 @@ pub trait FactorStore {
         id_hash: &SecretHash,
         now: UnixTime,
     ) -> Result<Option<(Option<String>, String)>>;
-    /// Records a sign-in whose password was right and whose second factor is pending.
+    /// Records a sign-in whose first step (`amr`: a password, an upstream) passed and whose
+    /// second factor is pending.
     async fn create_mfa_pending(
         &self,
         id_hash: &SecretHash,
         user_id: &str,
+        amr: &str,
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<()>;
-    /// The user a pending sign-in is for, while it lasts.
-    async fn mfa_pending(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<String>>;
+    /// The user a pending sign-in is for and how its first step went, while it lasts.
+    async fn mfa_pending(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<(String, String)>>;
     async fn delete_mfa_pending(&self, id_hash: &SecretHash) -> Result<()>;
 }
 
@@ -691,6 +698,52 @@ pub trait ConfigStore {
     async fn apply_config(&self, steps: &[ConfigStep], now: UnixTime) -> Result<()>;
 }
 
+/// Upstream identity providers and the identities linked through them.
+#[async_trait]
+pub trait UpstreamStore {
+    /// `Conflict` when the name is taken.
+    async fn create_upstream(&self, upstream: &Upstream, event: &AuditEvent) -> Result<()>;
+    async fn upstream(&self, name: &str) -> Result<Option<Upstream>>;
+    async fn list_upstreams(&self) -> Result<Vec<Upstream>>;
+    /// Deletes an upstream and the links through it; `NotFound` when there is none.
+    async fn delete_upstream(&self, name: &str, event: &AuditEvent) -> Result<()>;
+    async fn upstream_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<UpstreamIdentity>>;
+    /// A user's linked identities, oldest first.
+    async fn user_identities(&self, user_id: &str) -> Result<Vec<UpstreamIdentity>>;
+    /// Links an identity to a user; `Conflict` when it is linked already (to anyone).
+    async fn link_identity(&self, identity: &UpstreamIdentity, event: &AuditEvent) -> Result<()>;
+    /// Makes a user and links the identity to them, together; `Conflict` when the name is
+    /// taken or the identity linked.
+    async fn provision_user(
+        &self,
+        user: &NewUser,
+        identity: &UpstreamIdentity,
+        event: &AuditEvent,
+    ) -> Result<User>;
+    /// Unlinks one of a user's identities; `false` when it was not theirs.
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        issuer: &str,
+        subject: &str,
+        event: &AuditEvent,
+    ) -> Result<bool>;
+    /// Records a sign-in through an identity and, when the role map moved them, sets the
+    /// user's roles (under the authority rules: a role lost ends what it gave), in one
+    /// transaction. `event` is recorded when roles change.
+    async fn upstream_signed_in(
+        &self,
+        sign_in: &UpstreamSignIn<'_>,
+        event: &AuditEvent,
+    ) -> Result<()>;
+    /// The users whose address is `email` (compared without regard to case).
+    async fn users_with_email(&self, email: &str) -> Result<Vec<User>>;
+}
+
 /// Everything the server keeps, behind one object.
 #[async_trait]
 pub trait Store:
@@ -711,6 +764,7 @@ pub trait Store:
     + LogoutStore
     + ArchiveStore
     + ConfigStore
+    + UpstreamStore
     + Send
     + Sync
 {

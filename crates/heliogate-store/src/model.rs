@@ -580,3 +580,58 @@ pub struct UserChangeSet {
     pub roles: Option<Vec<RoleName>>,
     pub disabled: Option<bool>,
 }
+
+/// An upstream identity provider, as stored: the app reads its settings (`heliogate_core::
+/// upstream`) and opens its secret.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Upstream {
+    pub name: String,
+    /// `oidc` or `github`.
+    pub preset: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// Sealed under the key-encryption key when one is set; none for a public client.
+    pub client_secret: Option<Vec<u8>>,
+    /// Space-separated.
+    pub scopes: String,
+    pub display_name: String,
+    pub provision: String,
+    /// A JSON array of role names.
+    pub default_roles: String,
+    pub role_claim: Option<String>,
+    /// A JSON object from claim value to role name.
+    pub role_map: String,
+    /// Its `amr`/`acr` is believed about a second factor.
+    pub trust_mfa: bool,
+    pub managed_by: Option<String>,
+    pub created_at: UnixTime,
+}
+
+/// An identity at an upstream provider, linked to a heliogate user by (issuer, subject).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UpstreamIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub upstream: String,
+    pub user_id: String,
+    /// The address the provider gave at the last sign-in.
+    pub email: Option<String>,
+    /// A JSON array: the roles the upstream's role map gave at the last sign-in.
+    pub mapped_roles: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// What a sign-in through an upstream changes: the identity's record, and the user's roles
+/// when the role map moved them.
+#[derive(Debug, Clone)]
+pub struct UpstreamSignIn<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub email: Option<&'a str>,
+    /// The roles the role map gives now (a JSON array).
+    pub mapped_roles: &'a str,
+    /// The user's roles from now on, when they change.
+    pub roles: Option<(&'a UserName, &'a [RoleName])>,
+    pub now: UnixTime,
+}

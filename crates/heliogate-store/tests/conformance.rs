@@ -10,7 +10,7 @@ use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
     AuditEvent, AuditFilter, AuditRecord, ClientSettings, NewAccessToken, NewClient, NewCode,
     NewRefreshToken, NewSession, NewUser, Redemption, Revocation, Store, StoreError, StoredPasskey,
-    TokenHolder, User, UserChangeSet,
+    TokenHolder, Upstream, UpstreamIdentity, UpstreamSignIn, User, UserChangeSet,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -182,6 +182,7 @@ heliogate_store::for_each_backend!(crate::on;
     a_value_the_database_refuses_is_invalid_not_an_outage,
     a_row_that_refers_to_nothing_is_a_conflict,
     a_change_and_its_audit_record_commit_together,
+    upstream_identities_link_once_and_follow_their_upstream,
 );
 
 async fn the_original_roles_are_seeded(store: &dyn Store) {
@@ -1962,21 +1963,27 @@ async fn second_factors_are_enrolled_used_once_and_reset(store: &dyn Store) {
     // A pending sign-in lasts until it expires or is ended, and is purged after.
     let pending = SecretHash::of("pending");
     store
-        .create_mfa_pending(&pending, "u-1", NOW, NOW + 300)
+        .create_mfa_pending(&pending, "u-1", "pwd", NOW, NOW + 300)
         .await
         .unwrap();
     assert_eq!(
-        store
-            .mfa_pending(&pending, NOW + 299)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("u-1")
+        store.mfa_pending(&pending, NOW + 299).await.unwrap(),
+        Some(("u-1".to_owned(), "pwd".to_owned()))
     );
     assert_eq!(store.mfa_pending(&pending, NOW + 300).await.unwrap(), None);
     assert!(store.purge_expired(NOW + 300).await.unwrap() >= 1);
+    // How the first step went is kept for the session to come.
     store
-        .create_mfa_pending(&pending, "u-1", NOW, NOW + 300)
+        .create_mfa_pending(&pending, "u-1", "fed pwd", NOW, NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mfa_pending(&pending, NOW).await.unwrap(),
+        Some(("u-1".to_owned(), "fed pwd".to_owned()))
+    );
+    store.delete_mfa_pending(&pending).await.unwrap();
+    store
+        .create_mfa_pending(&pending, "u-1", "pwd", NOW, NOW + 300)
         .await
         .unwrap();
     store.delete_mfa_pending(&pending).await.unwrap();
@@ -2520,6 +2527,137 @@ async fn an_imported_disabled_client_is_enabled_once(store: &dyn Store) {
     assert_eq!(store.recent_events(100).await.unwrap().len(), before + 1);
     assert!(matches!(
         store.enable_client(&cid("nothing"), NOW, &ev()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn upstream_identities_link_once_and_follow_their_upstream(store: &dyn Store) {
+    let corp = Upstream {
+        name: "corp".into(),
+        preset: "oidc".into(),
+        issuer: "https://login.corp.example".into(),
+        client_id: "heliogate".into(),
+        client_secret: Some(b"HGK1sealed".to_vec()),
+        scopes: "openid email".into(),
+        display_name: "Corp".into(),
+        provision: "create".into(),
+        default_roles: r#"["reader"]"#.into(),
+        role_claim: Some("groups".into()),
+        role_map: r#"{"data-team":"writer"}"#.into(),
+        trust_mfa: true,
+        managed_by: None,
+        created_at: NOW,
+    };
+    store.create_upstream(&corp, &ev()).await.unwrap();
+    assert!(matches!(
+        store.create_upstream(&corp, &ev()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.upstream("corp").await.unwrap(), Some(corp.clone()));
+    assert_eq!(store.list_upstreams().await.unwrap(), vec![corp.clone()]);
+
+    // A user made together with their identity; the identity links to one user only.
+    let identity = UpstreamIdentity {
+        issuer: corp.issuer.clone(),
+        subject: "248289761001".into(),
+        upstream: "corp".into(),
+        user_id: "u-ann".into(),
+        email: Some("ann@corp.example".into()),
+        mapped_roles: "[]".into(),
+        created_at: NOW,
+        last_used_at: Some(NOW),
+    };
+    let ann = store
+        .provision_user(&new_user("u-ann", "ann", &["reader"]), &identity, &ev())
+        .await
+        .unwrap();
+    assert_eq!(ann.name, "ann");
+    store
+        .create_user(&new_user("u-bob", "bob", &["reader"]), &ev())
+        .await
+        .unwrap();
+    let again = UpstreamIdentity {
+        user_id: "u-bob".into(),
+        ..identity.clone()
+    };
+    assert!(matches!(
+        store.link_identity(&again, &ev()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A taken name makes no user and links nothing.
+    let other = UpstreamIdentity {
+        subject: "other".into(),
+        user_id: "u-x".into(),
+        ..identity.clone()
+    };
+    assert!(matches!(
+        store
+            .provision_user(&new_user("u-x", "bob", &["reader"]), &other, &ev())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .upstream_identity(&corp.issuer, "other")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A sign-in records itself and moves the user's roles in one step.
+    let roles = [role("reader"), role("writer")];
+    let ann_name = name("ann");
+    store
+        .upstream_signed_in(
+            &UpstreamSignIn {
+                issuer: &corp.issuer,
+                subject: "248289761001",
+                email: Some("ann@corp.example"),
+                mapped_roles: r#"["writer"]"#,
+                roles: Some((&ann_name, &roles)),
+                now: NOW + 5,
+            },
+            &named("user.roles_changed"),
+        )
+        .await
+        .unwrap();
+    let linked = store
+        .upstream_identity(&corp.issuer, "248289761001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.mapped_roles, r#"["writer"]"#);
+    assert_eq!(linked.last_used_at, Some(NOW + 5));
+    let ann = store.user_by_id("u-ann").await.unwrap().unwrap();
+    assert_eq!(ann.roles, vec!["reader", "writer"]);
+    assert_eq!(
+        store.user_identities("u-ann").await.unwrap(),
+        vec![linked.clone()]
+    );
+
+    // Addresses are found whatever their case.
+    store
+        .set_email(
+            &name("bob"),
+            Some(&Email::parse("Bob@Corp.example").unwrap()),
+            NOW,
+            &ev(),
+        )
+        .await
+        .unwrap();
+    let found = store.users_with_email("bob@corp.example").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "bob");
+
+    // Unlinking is the user's own identity only; deleting the upstream unlinks the rest.
+    assert!(!store
+        .unlink_identity("u-bob", &corp.issuer, "248289761001", &ev())
+        .await
+        .unwrap());
+    store.delete_upstream("corp", &ev()).await.unwrap();
+    assert!(store.user_identities("u-ann").await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_upstream("corp", &ev()).await,
         Err(StoreError::NotFound(_))
     ));
 }

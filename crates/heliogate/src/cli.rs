@@ -107,6 +107,9 @@ pub enum Command {
     /// Revoke or purge tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Identity providers users sign in with (OpenID Connect, or GitHub)
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// The keys that sign ID tokens and JWT access tokens
     #[command(subcommand)]
     Key(KeyCommand),
@@ -269,6 +272,73 @@ pub enum MfaCommand {
 pub enum MfaRequirement {
     Required,
     Optional,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Add an identity provider; register the redirect URI it prints there
+    Add {
+        /// Its name: lowercase letters, digits and hyphens (part of the redirect URI)
+        name: String,
+        /// Its issuer identifier (the discovery document is read from it); for GitHub,
+        /// https://github.com or a GitHub Enterprise Server's URL
+        #[arg(long)]
+        issuer: String,
+        /// The client id heliogate has there
+        #[arg(long)]
+        client_id: String,
+        /// Read the client secret from the first line of standard input (sealed when
+        /// HELIOGATE_KEY_ENCRYPTION_KEY is set; never shown)
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// A scope to ask for (repeat for several; default: openid profile email)
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        /// What the sign-in page's button says after "Sign in with"
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// A first sign-in by an identity nobody linked: refused (off), makes a user (create),
+        /// or links the user with its verified address (link-email)
+        #[arg(long, value_name = "off|create|link-email", default_value = "off")]
+        provision: String,
+        /// A role a user made by a first sign-in gets (repeat for several)
+        #[arg(long = "default-role", value_name = "ROLE")]
+        default_roles: Vec<String>,
+        /// The claim whose values --role-map reads (a dotted path reads into objects)
+        #[arg(long, value_name = "CLAIM")]
+        role_claim: Option<String>,
+        /// The role a value of the role claim gives, at every sign-in (repeat for several)
+        #[arg(long = "role-map", value_name = "VALUE=ROLE")]
+        role_map: Vec<String>,
+        /// Believe its amr/acr when it says it asked for a second factor
+        #[arg(long)]
+        trust_mfa: bool,
+        /// oidc, or github (GitHub's OAuth 2 and user API, no OpenID Connect)
+        #[arg(long, value_name = "oidc|github", default_value = "oidc")]
+        preset: String,
+    },
+    /// List the identity providers
+    List,
+    /// Show an identity provider and its redirect URI
+    Show { name: String },
+    /// Delete an identity provider and every link through it
+    Delete { name: String },
+    /// Link a user to their identity (subject) at a provider
+    Link {
+        name: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        subject: String,
+    },
+    /// Unlink a user's identity at a provider
+    Unlink {
+        name: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        subject: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

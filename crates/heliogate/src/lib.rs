@@ -12,6 +12,7 @@ pub use commands::Io;
 mod import;
 pub mod serve;
 pub mod settings;
+mod upstreams;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli, settings: Settings, io: &mut Io<'_>) -> anyhow::Resul
         Command::Role(command) => commands::role(&app, io, command).await,
         Command::Client(command) => commands::client(&app, io, command).await,
         Command::Token(command) => commands::token(&app, &settings, io, command).await,
+        Command::Upstream(command) => upstreams::run(&app, &settings, io, command).await,
         Command::Key(command) => commands::key(&*store, &settings, io, command).await,
         Command::Audit(command) => commands::audit(&*store, io, command).await,
         Command::Import(command) => import::run(&*store, &settings, io, command).await,

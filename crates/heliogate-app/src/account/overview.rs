@@ -17,6 +17,8 @@ pub struct Overview {
     pub factors: FactorStatus,
     /// The user's passkeys; `None` when passkeys cannot be used here (no domain name).
     pub passkeys: Option<Vec<StoredPasskey>>,
+    /// The identities at upstream providers that sign the user in.
+    pub identities: Vec<crate::upstream::IdentityView>,
 }
 
 /// The account page of `user`, who is signed in; `with_passkeys` when passkeys can be used.
@@ -29,10 +31,12 @@ pub async fn overview(store: &dyn Store, user: &User, with_passkeys: bool) -> Re
     } else {
         None
     };
+    let identities = crate::upstream::list_identities(store, &user.id).await?;
     Ok(Overview {
         view,
         applications,
         factors,
         passkeys,
+        identities,
     })
 }

@@ -20,10 +20,12 @@ use heliogate_store::User;
 pub use passkey::{sign_in_with_passkey, PasskeySignIn};
 pub use password::{sign_in, LoginAttempt};
 pub use password_change::{change_own_password, PasswordChange};
+pub(crate) use second_factor::await_second_factor;
 pub use second_factor::{
     complete_sign_in, factor_page, pending_user, FactorPage, FactorStep, Proof, MFA_PENDING_SECONDS,
 };
 pub use session::{current_session, session_sid, sign_out};
+pub(crate) use session::{start_session, Started};
 
 /// The rules of signing in, from the settings.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! The password step of a sign-in.
 
-use super::second_factor::MFA_PENDING_SECONDS;
+use super::second_factor::await_second_factor;
 use super::session::start_session;
 use super::session::Started;
 use super::throttle::recorded_name;
@@ -11,12 +11,11 @@ use super::SignIn;
 use crate::audit;
 use crate::event;
 use crate::mfa;
-use crate::new_secret;
 use crate::now;
 use crate::password_hashing;
 use crate::Result;
 use heliogate_core::legacy;
-use heliogate_core::SecretHash;
+use heliogate_core::upstream;
 use heliogate_core::UserName;
 use heliogate_store::Store;
 
@@ -53,7 +52,10 @@ pub async fn sign_in(
         None => None,
     };
     let (hash, user) = match credentials {
-        Some(c) => (Some(c.password_hash), Some(c.user)),
+        Some(c) => (
+            Some(c.password_hash).filter(|h| h != upstream::NO_PASSWORD),
+            Some(c.user),
+        ),
         None => (None, None),
     };
     // A hash carried over from the original design (`heliogate import`) is checked here once;
@@ -99,15 +101,7 @@ pub async fn sign_in(
         // Not a failure, but no success yet: the account's failures stand until the second
         // factor is given, so that a known password does not reset the count of wrong codes.
         guess.give_back(store, 0).await?;
-        let pending_id = new_secret();
-        store
-            .create_mfa_pending(
-                &SecretHash::of(&pending_id),
-                &user.id,
-                now,
-                now + MFA_PENDING_SECONDS,
-            )
-            .await?;
+        let pending_id = await_second_factor(store, &user.id, "pwd").await?;
         return Ok(SignIn::SecondFactor {
             pending_id,
             enrol: !has_factor,

@@ -48,13 +48,51 @@ pub struct FactorStep {
 
 /// The user a pending sign-in is for, while it lasts and the user is enabled.
 pub async fn pending_user(store: &dyn Store, pending_id: &str) -> Result<Option<User>> {
-    let Some(user_id) = store
+    Ok(pending(store, pending_id).await?.map(|(user, _)| user))
+}
+
+/// A pending sign-in's user and how its first step went (its `amr`).
+async fn pending(store: &dyn Store, pending_id: &str) -> Result<Option<(User, String)>> {
+    let Some((user_id, amr)) = store
         .mfa_pending(&SecretHash::of(pending_id), now())
         .await?
     else {
         return Ok(None);
     };
-    Ok(store.user_by_id(&user_id).await?.filter(|u| !u.disabled))
+    let user = store.user_by_id(&user_id).await?.filter(|u| !u.disabled);
+    Ok(user.map(|u| (u, amr)))
+}
+
+/// Starts a sign-in's second step for `user`, whose first step went as `amr` says; the id
+/// goes to the browser.
+pub(crate) async fn await_second_factor(
+    store: &dyn Store,
+    user_id: &str,
+    amr: &str,
+) -> Result<String> {
+    let now = now();
+    let pending_id = crate::new_secret();
+    store
+        .create_mfa_pending(
+            &SecretHash::of(&pending_id),
+            user_id,
+            amr,
+            now,
+            now + MFA_PENDING_SECONDS,
+        )
+        .await?;
+    Ok(pending_id)
+}
+
+/// A session's `amr` after a second factor (`otp` or `hwk`) on a first step that went as
+/// `first` says: each method once, `mfa` last.
+fn with_second_factor(first: &str, second: &str) -> String {
+    let mut methods: Vec<&str> = first.split_whitespace().filter(|m| *m != "mfa").collect();
+    if !methods.contains(&second) {
+        methods.push(second);
+    }
+    methods.push("mfa");
+    methods.join(" ")
 }
 
 /// What the second-factor page offers a pending sign-in.
@@ -100,7 +138,7 @@ pub async fn complete_sign_in(
 ) -> Result<SignIn> {
     let now = now();
     let addr = step.client_addr.as_deref();
-    let Some(user) = pending_user(store, &step.pending_id).await? else {
+    let Some((user, first)) = pending(store, &step.pending_id).await? else {
         return Ok(SignIn::PendingExpired);
     };
     let keys = throttle_keys(&user.name, addr);
@@ -162,10 +200,24 @@ pub async fn complete_sign_in(
         user_agent: step.user_agent,
         replaces: step.replaces,
     };
-    let amr = if checked == CodeCheck::Passkey {
-        "pwd hwk mfa"
+    let second = if checked == CodeCheck::Passkey {
+        "hwk"
     } else {
-        "pwd otp mfa"
+        "otp"
     };
-    start_session(store, policy, user, started, amr).await
+    let amr = with_second_factor(&first, second);
+    start_session(store, policy, user, started, &amr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_second_factor;
+
+    #[test]
+    fn the_second_factor_follows_the_first_step_in_the_amr() {
+        assert_eq!(with_second_factor("pwd", "otp"), "pwd otp mfa");
+        assert_eq!(with_second_factor("pwd", "hwk"), "pwd hwk mfa");
+        assert_eq!(with_second_factor("fed pwd", "otp"), "fed pwd otp mfa");
+        assert_eq!(with_second_factor("fed otp mfa", "otp"), "fed otp mfa");
+    }
 }

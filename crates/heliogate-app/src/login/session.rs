@@ -17,14 +17,14 @@ use heliogate_store::User;
 pub(super) const TOUCH_INTERVAL: i64 = 60;
 
 /// Where a sign-in comes from: what the new session records and replaces.
-pub(super) struct Started {
-    pub(super) client_addr: Option<String>,
-    pub(super) user_agent: Option<String>,
-    pub(super) replaces: Option<String>,
+pub(crate) struct Started {
+    pub(crate) client_addr: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) replaces: Option<String>,
 }
 
 /// Starts a session for a user who has signed in as `amr` says.
-pub(super) async fn start_session(
+pub(crate) async fn start_session(
     store: &dyn Store,
     policy: &LoginPolicy,
     user: User,

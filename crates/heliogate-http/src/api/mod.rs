@@ -10,6 +10,7 @@ mod clients;
 mod problem;
 mod roles;
 mod tokens;
+mod upstreams;
 mod users;
 
 use axum::response::{IntoResponse, Response};
@@ -74,6 +75,22 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/clients/{id}/tokens/{token_id}",
             delete(tokens::revoke_client_token),
         )
+        .route(
+            "/api/v1/upstreams",
+            get(upstreams::list).post(upstreams::create),
+        )
+        .route(
+            "/api/v1/upstreams/{name}",
+            get(upstreams::get).delete(upstreams::delete),
+        )
+        .route(
+            "/api/v1/users/{name}/identities",
+            get(upstreams::identities).post(upstreams::link),
+        )
+        .route(
+            "/api/v1/users/{name}/identities/{upstream}/{subject}",
+            delete(upstreams::unlink),
+        )
         .route("/openapi.json", get(openapi))
 }
 
@@ -112,6 +129,13 @@ pub(crate) fn routes() -> Router<AppState> {
         tokens::list_for_client,
         tokens::revoke_client_token,
         tokens::revoke_client_tokens,
+        upstreams::list,
+        upstreams::create,
+        upstreams::get,
+        upstreams::delete,
+        upstreams::identities,
+        upstreams::link,
+        upstreams::unlink,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),

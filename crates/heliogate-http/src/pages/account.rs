@@ -25,6 +25,7 @@ enum Notice {
     WrongCode,
     PasskeyAdded,
     PasskeyRemoved,
+    IdentityRemoved,
 }
 
 #[derive(Template)]
@@ -49,6 +50,9 @@ struct AccountPage<'a> {
     passkeys: Option<Vec<heliogate_store::StoredPasskey>>,
     /// What the second-factor section confirms or refuses after a change.
     mfa_notice: Option<&'static str>,
+    identities: Vec<heliogate_app::upstream::IdentityView>,
+    /// What the identities section confirms or refuses after a change.
+    identity_notice: Option<String>,
 }
 
 async fn render(
@@ -57,6 +61,17 @@ async fn render(
     status: StatusCode,
     notice: Notice,
     error: Option<String>,
+) -> Response {
+    render_with(state, signed_in, status, notice, error, None).await
+}
+
+async fn render_with(
+    state: &AppState,
+    signed_in: &SignedIn,
+    status: StatusCode,
+    notice: Notice,
+    error: Option<String>,
+    identity_error: Option<String>,
 ) -> Response {
     let user = &signed_in.session.user;
     let with_passkeys = state.config.passkeys.is_some();
@@ -88,6 +103,10 @@ async fn render(
         mfa: overview.factors,
         mfa_notice,
         passkeys: overview.passkeys,
+        identities: overview.identities,
+        identity_notice: identity_error.or_else(|| {
+            (notice == Notice::IdentityRemoved).then(|| "The identity was unlinked.".to_owned())
+        }),
     }
     .render();
     page(status, html)
@@ -105,6 +124,7 @@ pub(super) async fn show(
         Some("mfa=wrong-code") => Notice::WrongCode,
         Some("passkey=added") => Notice::PasskeyAdded,
         Some("passkey=removed") => Notice::PasskeyRemoved,
+        Some("identity=removed") => Notice::IdentityRemoved,
         _ => Notice::None,
     };
     render(&state, &signed_in, StatusCode::OK, notice, None).await
@@ -149,6 +169,48 @@ pub(super) async fn change_password(
                 &signed_in,
                 StatusCode::BAD_REQUEST,
                 Notice::None,
+                Some(message),
+            )
+            .await
+        }
+        Err(e) => app_error_page(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct IdentityForm {
+    #[serde(default)]
+    upstream: String,
+    #[serde(default)]
+    subject: String,
+}
+
+/// Unlinks one of the user's identities at an upstream provider, unless it is their last way
+/// to sign in.
+pub(super) async fn remove_identity(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    signed_in: SignedIn,
+    CsrfForm(form): CsrfForm<IdentityForm>,
+) -> Response {
+    let user = &signed_in.session.user;
+    match heliogate_app::upstream::remove_own_identity(
+        &state.app,
+        user,
+        &form.upstream,
+        &form.subject,
+        addr.as_deref(),
+    )
+    .await
+    {
+        Ok(()) => Redirect::to("/?identity=removed").into_response(),
+        Err(AppError::Conflict(message)) => {
+            render_with(
+                &state,
+                &signed_in,
+                StatusCode::CONFLICT,
+                Notice::None,
+                None,
                 Some(message),
             )
             .await

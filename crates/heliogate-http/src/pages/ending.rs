@@ -32,6 +32,27 @@ pub(super) fn retry_after_header(mut response: Response, retry_after: i64) -> Re
     response
 }
 
+/// On to the second step of a sign-in whose first step passed: the pending sign-in's id in
+/// its cookie, the way on kept.
+pub(super) fn second_factor_redirect(state: &AppState, pending_id: &str, next: &str) -> Response {
+    let target = format!(
+        "/login/second-factor?next={}",
+        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    );
+    let mut response = Redirect::to(&target).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            state.config.mfa_cookie(),
+            pending_id,
+            "/",
+            Some(heliogate_app::login::MFA_PENDING_SECONDS),
+        ),
+    );
+    response
+}
+
 /// The answer to a sign-in that ended: a session's cookie and the way on, or back to the
 /// start when the pending sign-in is gone. Every sign-in cookie before it is cleared.
 pub(super) fn finish_sign_in(

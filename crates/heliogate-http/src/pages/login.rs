@@ -9,7 +9,9 @@ use heliogate_app::new_secret;
 use heliogate_core::safe_next;
 use serde::Deserialize;
 
-use super::ending::{count_sign_in, finish_sign_in, retry_after_header, throttled_message};
+use super::ending::{
+    count_sign_in, finish_sign_in, retry_after_header, second_factor_redirect, throttled_message,
+};
 use super::{next_in, page, CsrfForm, CsrfOnly, PageForm};
 use crate::error::app_error_page;
 use crate::proxy::ClientAddr;
@@ -37,6 +39,10 @@ struct LoginPage<'a> {
     again: bool,
     /// Passkeys can sign in here.
     passkeys: bool,
+    /// The upstream providers one can sign in with: (name, display name).
+    upstreams: Vec<(String, String)>,
+    /// `next`, encoded for a query.
+    next_query: String,
 }
 
 /// What the sign-in form shows and carries.
@@ -47,13 +53,21 @@ struct Shown<'a> {
     again: bool,
 }
 
-fn render(
+async fn render(
     state: &AppState,
     status: StatusCode,
     pre_login: &str,
     shown: Shown<'_>,
     error: Option<String>,
 ) -> Response {
+    // A database that cannot be read now shows the form without them: the password form
+    // stands alone.
+    let upstreams = heliogate_app::upstream::list_upstreams(&*state.store)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| (u.name, u.display_name))
+        .collect();
     let html = LoginPage {
         instance: &state.config.instance_name,
         csrf_token: &state.config.server_key.tag(LOGIN_FORM, pre_login),
@@ -63,6 +77,8 @@ fn render(
         mfa: shown.mfa,
         again: shown.again,
         passkeys: state.config.passkeys.is_some(),
+        upstreams,
+        next_query: url::form_urlencoded::byte_serialize(shown.next.as_bytes()).collect(),
     }
     .render();
     let mut response = page(status, html);
@@ -122,6 +138,7 @@ pub(super) async fn form(
         shown,
         None,
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -177,22 +194,7 @@ pub(super) async fn submit(
     count_sign_in(&state, &signed);
     match signed {
         Ok(SignIn::SecondFactor { pending_id, .. }) => {
-            let target = format!(
-                "/login/second-factor?next={}",
-                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-            );
-            let mut response = Redirect::to(&target).into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(
-                    &state,
-                    state.config.mfa_cookie(),
-                    &pending_id,
-                    "/",
-                    Some(login::MFA_PENDING_SECONDS),
-                ),
-            );
-            response
+            second_factor_redirect(&state, &pending_id, &next)
         }
         Ok(SignIn::Refused { .. }) => {
             let error = "Wrong user name or password.".to_owned();
@@ -203,6 +205,7 @@ pub(super) async fn submit(
                 shown,
                 Some(error),
             )
+            .await
         }
         Ok(SignIn::Throttled { retry_after }) => {
             let error = throttled_message(retry_after);
@@ -213,7 +216,8 @@ pub(super) async fn submit(
                     &pre_login,
                     shown,
                     Some(error),
-                ),
+                )
+                .await,
                 retry_after,
             )
         }

@@ -7,6 +7,7 @@ mod login;
 mod mfa;
 mod passkeys;
 mod second_factor;
+mod upstream;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -50,6 +51,9 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/login/passkey/options", post(passkeys::sign_in_options))
         .route("/login/passkey", post(passkeys::sign_in))
+        .route("/login/upstream/{name}", get(upstream::start))
+        .route("/login/upstream/{name}/callback", get(upstream::callback))
+        .route("/account/identities/remove", post(account::remove_identity))
         .route("/static/heliogate.css", get(stylesheet))
         .route("/static/passkeys.js", get(script))
 }

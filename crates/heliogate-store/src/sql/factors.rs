@@ -179,29 +179,38 @@ impl FactorStore for SqlStore {
         &self,
         id_hash: &SecretHash,
         user_id: &str,
+        amr: &str,
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO mfa_pending (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO mfa_pending (id_hash, user_id, created_at, expires_at, amr) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id_hash.as_bytes().to_vec())
         .bind(user_id)
         .bind(now)
         .bind(expires_at)
+        .bind(amr)
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
-    async fn mfa_pending(&self, id_hash: &SecretHash, now: UnixTime) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT user_id FROM mfa_pending WHERE id_hash = $1 AND expires_at > $2")
-            .bind(id_hash.as_bytes().to_vec())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+    async fn mfa_pending(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<Option<(String, String)>> {
+        sqlx::query_as(
+            "SELECT user_id, amr FROM mfa_pending WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash.as_bytes().to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
     }
 
     async fn delete_mfa_pending(&self, id_hash: &SecretHash) -> Result<()> {

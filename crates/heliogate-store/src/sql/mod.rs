@@ -26,6 +26,7 @@ mod roles;
 mod sessions;
 mod throttle;
 mod tokens;
+mod upstreams;
 mod users;
 
 use std::sync::Arc;

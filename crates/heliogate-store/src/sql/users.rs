@@ -339,7 +339,7 @@ impl UserStore for SqlStore {
 /// Moves a user's `updated_at` on to `now`, or by a second when a change came within it, so
 /// that whoever read the user before any change sees it changed: once per change, after the
 /// `apply_…` that make it.
-async fn touch(tx: &mut Transaction<'_, Db>, id: &str, now: UnixTime) -> Result<()> {
+pub(super) async fn touch(tx: &mut Transaction<'_, Db>, id: &str, now: UnixTime) -> Result<()> {
     sqlx::query(
         "UPDATE users SET updated_at = CASE WHEN $2 > updated_at THEN $2 ELSE updated_at + 1 END \
          WHERE id = $1",
@@ -388,7 +388,7 @@ async fn apply_disabled(
 }
 
 /// Replaces a user's roles; what they no longer give ends (`authority`).
-async fn apply_roles(
+pub(super) async fn apply_roles(
     tx: &mut Transaction<'_, Db>,
     (id, name): (&str, &UserName),
     roles: &[RoleName],

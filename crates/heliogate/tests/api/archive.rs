@@ -24,6 +24,35 @@ async fn hold(app: &TestApp, server: &Server) -> Held {
         &["--grant-type", "client_credentials", "--scope", "read"],
     )
     .await;
+    // An identity provider with its secret, and carol's identity there.
+    app.run_with_input(
+        &[
+            "upstream",
+            "add",
+            "corp",
+            "--issuer",
+            "https://login.corp.example",
+            "--client-id",
+            "heliogate",
+            "--client-secret-stdin",
+            "--provision",
+            "create",
+        ],
+        "corp-secret\n",
+    )
+    .await
+    .ok();
+    app.run(&[
+        "upstream",
+        "link",
+        "corp",
+        "--user",
+        "carol",
+        "--subject",
+        "c-1",
+    ])
+    .await
+    .ok();
     let browser = signed_in(server, "carol").await;
     let tokens: Value = code_tokens(server, &browser, (&id, &secret), "scope=openid%20read", &[])
         .await
@@ -71,7 +100,11 @@ async fn moves(from: Backend, to: Backend) {
         .await
         .json();
     assert_eq!(load.await.unwrap(), 200);
-    assert_eq!(made["tables"], 26, "{made}");
+    assert_eq!(
+        made["tables"],
+        heliogate_store::archive::TABLES.len(),
+        "{made}"
+    );
     let mode = std::fs::metadata(&archive).unwrap().permissions();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
@@ -123,6 +156,24 @@ async fn moves(from: Backend, to: Backend) {
     let browser = signed_in(&server, "carol").await;
     assert_eq!(browser.get("/").await.status(), 200);
     client_token(&server, (&held.service.0, &held.service.1)).await;
+    // The identity provider and carol's link to it.
+    let corp = target
+        .run(&["upstream", "show", "corp", "--json"])
+        .await
+        .json();
+    assert_eq!(corp["has_client_secret"], true);
+    target
+        .run(&[
+            "upstream",
+            "link",
+            "corp",
+            "--user",
+            "carol",
+            "--subject",
+            "c-1",
+        ])
+        .await
+        .refused("linked to a user already");
     // The audit log came along, and says it was restored.
     let log = target
         .run(&["audit", "list", "--limit", "1000", "--json"])

@@ -210,10 +210,10 @@ impl TestApp {
     /// inside the test's process (on its own thread and runtime): what the binary serves,
     /// without starting it.
     pub async fn serve(&self, env: &[(&str, &str)]) -> Server {
-        let mut variables = vec![
-            ("HELIOGATE_DATABASE_URL", self.db.url()),
-            ("HELIOGATE_LISTEN", "127.0.0.1:0"),
-        ];
+        let mut variables = vec![("HELIOGATE_DATABASE_URL", self.db.url())];
+        if !env.iter().any(|(k, _)| *k == "HELIOGATE_LISTEN") {
+            variables.push(("HELIOGATE_LISTEN", "127.0.0.1:0"));
+        }
         variables.extend_from_slice(env);
         let settings = heliogate::settings::Settings::for_serve(&variables)
             .unwrap_or_else(|e| panic!("settings refused: {e:#}"));
@@ -332,7 +332,9 @@ impl Server {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let listener = tokio::net::TcpListener::bind(settings.listen)
+                    .await
+                    .unwrap();
                 let ready = match heliogate::serve::prepare(settings, listener, &dir).await {
                     Ok(ready) => ready,
                     Err(e) => {

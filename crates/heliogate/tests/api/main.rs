@@ -43,4 +43,6 @@ mod server;
 mod session_tokens;
 mod settings;
 mod token_exchange;
+mod upstream;
+mod upstream_provider;
 mod webdriver;
