@@ -44,5 +44,6 @@ mod session_tokens;
 mod settings;
 mod token_exchange;
 mod upstream;
+mod upstream_idp;
 mod upstream_provider;
 mod webdriver;

@@ -17,6 +17,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     link_email_takes_only_a_verified_address_and_off_only_a_linked_identity,
     a_user_unlinks_an_identity_but_never_their_last_way_in,
     heliogate_signs_in_through_another_heliogate,
+    a_second_factor_at_a_trusted_provider_stands_for_ours,
 );
 
 /// `upstream add NAME` for `provider`, with more arguments.
@@ -483,5 +484,56 @@ async fn heliogate_signs_in_through_another_heliogate(app: TestApp) {
     assert_eq!(
         user(&app, "dana").await["roles"],
         serde_json::json!(["reader"])
+    );
+}
+
+async fn a_second_factor_at_a_trusted_provider_stands_for_ours(app: TestApp) {
+    app.run(&["role", "set-mfa", "reader", "required"])
+        .await
+        .ok();
+    let trusted = Provider::start(Person::new("t-1", "tess")).await;
+    trusted.person(|p| p.amr = vec!["pwd".into(), "otp".into(), "mfa".into()]);
+    let args = ["--provision", "create", "--default-role", "reader"];
+    add_upstream(
+        &app,
+        "trusted",
+        &trusted.issuer,
+        &[&args[..], &["--trust-mfa"]].concat(),
+    )
+    .await;
+    let plain = Provider::start(Person::new("p-1", "pete")).await;
+    plain.person(|p| p.amr = vec!["pwd".into(), "mfa".into()]);
+    add_upstream(&app, "plain", &plain.issuer, &args).await;
+    let server = app.serve(&[]).await;
+
+    // Trusted and saying so: signed in, and the session says how.
+    let browser = Browser::new(&server);
+    let answer = through(&browser, "trusted").await;
+    assert_eq!(location(&answer), "/");
+    let log = app
+        .run(&["audit", "list", "--event", "login.succeeded", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        log["events"][0]["detail"]["amr"], "fed pwd otp mfa",
+        "{log}"
+    );
+    // The same claim from a provider not trusted for it: our second factor is set up first.
+    let browser = Browser::new(&server);
+    let answer = through(&browser, "plain").await;
+    assert!(
+        location(&answer).starts_with("/login/second-factor"),
+        "{}",
+        location(&answer)
+    );
+    assert!(browser.session_cookie().is_none());
+    // A trusted provider that does not say it asked for one: ours is asked for too.
+    trusted.person(|p| p.amr = vec!["pwd".into()]);
+    let browser = Browser::new(&server);
+    let answer = through(&browser, "trusted").await;
+    assert!(
+        location(&answer).starts_with("/login/second-factor"),
+        "{}",
+        location(&answer)
     );
 }
