@@ -229,6 +229,15 @@ impl Providers {
         }
         let response = request.form(&form).send().await.map_err(unreachable)?;
         match read_json(response).await? {
+            // GitHub answers a refused code with 200 and an `error`.
+            Ok(answer) if answer.get("error").is_some() => Err(Failure::CodeRefused(
+                answer["error"]
+                    .as_str()
+                    .unwrap_or("error")
+                    .chars()
+                    .take(64)
+                    .collect(),
+            )),
             Ok(tokens) => serde_json::from_value(tokens).map_err(|_| Failure::Garbled),
             Err((_, error)) => Err(Failure::CodeRefused(
                 error["error"]

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::constants::PASSWORD;
 use crate::helpers::{free_port, location, Browser, TestApp};
 use crate::oauth_helpers::*;
-use crate::upstream_provider::{Person, Provider, Twist, CLIENT_ID, CLIENT_SECRET};
+use crate::upstream_provider::{GitHub, Person, Provider, Twist, CLIENT_ID, CLIENT_SECRET};
 
 heliogate_store::for_each_backend!(crate::helpers::on;
     a_first_sign_in_makes_a_user_and_the_role_map_follows_the_groups,
@@ -18,6 +18,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     a_user_unlinks_an_identity_but_never_their_last_way_in,
     heliogate_signs_in_through_another_heliogate,
     a_second_factor_at_a_trusted_provider_stands_for_ours,
+    the_github_preset_reads_the_user_from_the_api,
 );
 
 /// `upstream add NAME` for `provider`, with more arguments.
@@ -536,4 +537,60 @@ async fn a_second_factor_at_a_trusted_provider_stands_for_ours(app: TestApp) {
         "{}",
         location(&answer)
     );
+}
+
+/// GitHub speaks OAuth 2 without OpenID Connect: the preset reads the user (its numeric id the
+/// subject, its login the name) and the primary verified address from the REST API.
+async fn the_github_preset_reads_the_user_from_the_api(app: TestApp) {
+    let github = GitHub::start().await;
+    let added = add_upstream(
+        &app,
+        "github",
+        &github.base,
+        &[
+            "--preset",
+            "github",
+            "--provision",
+            "create",
+            "--display-name",
+            "GitHub",
+        ],
+    )
+    .await;
+    assert_eq!(
+        added["scopes"],
+        serde_json::json!(["read:user", "user:email"])
+    );
+    let server = app.serve(&[]).await;
+    let browser = Browser::new(&server);
+    let start = browser.get("/login/upstream/github?next=/").await;
+    assert!(
+        location(&start).starts_with(&format!("{}/login/oauth/authorize?", github.base)),
+        "{}",
+        location(&start)
+    );
+    let answer = through(&browser, "github").await;
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    let octocat = user(&app, "octocat").await;
+    assert_eq!(octocat["email"], "octocat@github.example");
+    let identities = app
+        .run(&["audit", "list", "--event", "user.created", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        identities["events"][0]["detail"]["subject"], "583231",
+        "{identities}"
+    );
+    // A code GitHub refuses (answered with 200 and an error) signs nobody in.
+    let browser = Browser::new(&server);
+    let callback = callback_of(&browser, "github").await;
+    let code = query_param(&callback, "code").unwrap();
+    let refused = callback.replace(&format!("code={code}"), "code=gh-999");
+    let answer = browser.client.get(refused).send().await.unwrap();
+    assert_eq!(answer.status(), 403);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("bad_verification_code"));
 }

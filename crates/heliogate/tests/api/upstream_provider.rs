@@ -296,3 +296,94 @@ async fn userinfo(State(script): Shared, headers: HeaderMap) -> Response {
     }))
     .into_response()
 }
+
+/// A GitHub Enterprise Server as far as heliogate's GitHub preset reads it: its OAuth 2
+/// endpoints (a code once, for its client, with its PKCE verifier) and its REST API's user and
+/// addresses.
+pub struct GitHub {
+    pub base: String,
+}
+
+#[derive(Default)]
+struct GitHubScript {
+    codes: HashMap<String, (String, bool)>,
+    next: u32,
+}
+
+impl GitHub {
+    pub async fn start() -> GitHub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let script = Arc::new(Mutex::new(GitHubScript::default()));
+        let app = Router::new()
+            .route("/login/oauth/authorize", get(github_authorize))
+            .route("/login/oauth/access_token", post(github_token))
+            .route("/api/v3/user", get(github_user))
+            .route("/api/v3/user/emails", get(github_emails))
+            .with_state(script);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        GitHub { base }
+    }
+}
+
+type GitHubState = State<Arc<Mutex<GitHubScript>>>;
+
+async fn github_authorize(
+    State(script): GitHubState,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut script = script.lock().unwrap();
+    script.next += 1;
+    let code = format!("gh-{}", script.next);
+    let challenge = q.get("code_challenge").cloned().unwrap_or_default();
+    script.codes.insert(code.clone(), (challenge, false));
+    let mut url = url::Url::parse(&q["redirect_uri"]).unwrap();
+    url.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", q.get("state").map_or("", String::as_str));
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn github_token(
+    State(script): GitHubState,
+    Form(form): Form<HashMap<String, String>>,
+) -> Json<Value> {
+    let mut script = script.lock().unwrap();
+    let client_ok = form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let code = form.get("code").cloned().unwrap_or_default();
+    match script.codes.get_mut(&code) {
+        Some((expected, used)) if client_ok && !*used && *expected == challenge => {
+            *used = true;
+            Json(
+                json!({ "access_token": "gho_token", "token_type": "bearer", "scope": "read:user,user:email" }),
+            )
+        }
+        // As GitHub does: 200, with an error.
+        _ => Json(json!({ "error": "bad_verification_code" })),
+    }
+}
+
+fn github_token_ok(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer gho_token")
+}
+
+async fn github_user(headers: HeaderMap) -> Response {
+    if !github_token_ok(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    Json(json!({ "id": 583231, "login": "octocat", "name": "The Octocat" })).into_response()
+}
+
+async fn github_emails(headers: HeaderMap) -> Response {
+    if !github_token_ok(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    Json(json!([
+        { "email": "octo@old.example", "primary": false, "verified": true },
+        { "email": "octocat@github.example", "primary": true, "verified": true },
+    ]))
+    .into_response()
+}
