@@ -2,7 +2,7 @@
 
 use heliogate_core::{ClientId, RoleName, Scope, SecretHash, UnixTime};
 
-use crate::{AuditEvent, ClientSettings, NewClient};
+use crate::{AuditEvent, ClientSettings, NewClient, Upstream};
 
 /// One change of an `apply`, with its audit record.
 #[derive(Debug, Clone)]
@@ -39,6 +39,9 @@ pub enum ConfigChange {
         name: RoleName,
         by: Option<String>,
     },
+    /// Creates an upstream provider, or replaces the one of its name (its links stay).
+    PutUpstream(Upstream),
+    DeleteUpstream(String),
     /// Marks a client as declared by the settings file `by` (`None`: by none any more).
     ManageClient {
         client_id: ClientId,

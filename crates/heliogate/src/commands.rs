@@ -573,6 +573,7 @@ pub async fn audit(
 
 pub async fn apply(
     store: &dyn Store,
+    kek: Option<&heliogate_app::oidc::sealing::KeyEncryptionKey>,
     io: &mut Io<'_>,
     file: &std::path::Path,
     dry_run: bool,
@@ -584,9 +585,15 @@ pub async fn apply(
     let options = heliogate_app::apply::ApplyOptions { dry_run, prune };
     // The file's one name, wherever it is applied from: what the console and the log call it.
     let source = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
-    let plan =
-        heliogate_app::apply::apply(store, &source.display().to_string(), &text, &env, options)
-            .await?;
+    let plan = heliogate_app::apply::apply(
+        store,
+        &source.display().to_string(),
+        &text,
+        &env,
+        kek,
+        options,
+    )
+    .await?;
     io.print(&plan, || {
         let mut lines: Vec<String> = plan.iter().map(|p| p.line()).collect();
         match (lines.is_empty(), dry_run) {

@@ -70,7 +70,10 @@ pub async fn run(cli: Cli, settings: Settings, io: &mut Io<'_>) -> anyhow::Resul
             file,
             dry_run,
             prune,
-        } => commands::apply(&*store, io, &file, dry_run, prune).await,
+        } => {
+            let kek = settings.key_encryption.as_ref();
+            commands::apply(&*store, kek, io, &file, dry_run, prune).await
+        }
         Command::Backup { to } => archive::backup(&*store, io, &to).await,
         Command::Restore { from } => archive::restore(&*store, io, &from).await,
     };

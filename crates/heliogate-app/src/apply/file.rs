@@ -18,7 +18,7 @@ pub(super) struct SettingsFile {
     /// Each read by `client_entry`.
     #[serde(default)]
     pub clients: BTreeMap<String, toml::Table>,
-    /// Upstream identity providers: not in this release (see `mod.rs`).
+    /// Upstream identity providers, each read by `upstreams::UpstreamEntry`.
     #[serde(default)]
     pub upstreams: BTreeMap<String, toml::Value>,
 }

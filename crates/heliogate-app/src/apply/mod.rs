@@ -6,9 +6,12 @@
 //! transaction, each change audited as made by the file, or not at all (`--dry-run`). Applying
 //! the same file again changes nothing. Objects the file does not name are left alone unless
 //! `prune`; users' own applications and the personal tokens' client are never the file's.
+//! Upstream identity providers (`[upstreams.NAME]`, `upstreams.rs`) are declared the same way,
+//! their client secrets read from the environment and sealed like `upstream add`'s.
 //! An invalid file changes nothing and names every problem with its place.
 
 mod file;
+mod upstreams;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::admin::{checked_description, settings_within};
+use crate::oidc::sealing::KeyEncryptionKey;
 use crate::scopes::oidc_scopes;
 use crate::{now, Actor, AppError, Result};
 
@@ -75,12 +79,14 @@ pub async fn apply(
     source: &str,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    kek: Option<&KeyEncryptionKey>,
     options: ApplyOptions,
 ) -> Result<Vec<Planned>> {
     let declared = file::parse(text).map_err(|e| AppError::Invalid(format!("{source}: {e}")))?;
     let roles = store.list_roles().await?;
     let described = store.scope_descriptions().await?;
     let clients = store.list_clients().await?;
+    let upstreams = store.list_upstreams().await?;
     let mut plan = Plan {
         actor: Actor {
             name: format!("file {source}"),
@@ -91,15 +97,28 @@ pub async fn apply(
         lines: Vec::new(),
         steps: Vec::new(),
     };
-    if !declared.upstreams.is_empty() {
-        plan.problem(
-            "upstreams",
-            "upstream identity providers are not available in this release of heliogate",
-        );
-    }
     let known = plan.roles(&declared.roles, &roles, options.prune);
+    let standing: Vec<RoleName> = declared
+        .roles
+        .keys()
+        .filter_map(|r| RoleName::parse(r).ok())
+        .chain(
+            roles
+                .iter()
+                .filter(|r| !options.prune || declared.roles.contains_key(r.name.as_str()))
+                .map(|r| r.name.clone()),
+        )
+        .collect();
     plan.scopes(&declared.scopes, &described, &known, options.prune);
     plan.clients(&declared.clients, &clients, &known, env, options.prune);
+    plan.upstreams(
+        &declared.upstreams,
+        &upstreams,
+        &standing,
+        kek,
+        env,
+        options.prune,
+    );
     if !plan.problems.is_empty() {
         return Err(AppError::Invalid(format!(
             "{source}: {} problem{}: {}",

@@ -91,11 +91,28 @@ fn text_ok(s: &str, max: usize) -> bool {
 }
 
 /// The row of an upstream as `add` describes it, checked against the roles that stand.
-pub(crate) async fn checked_upstream(
+async fn checked_upstream(
     store: &dyn Store,
     kek: Option<&KeyEncryptionKey>,
     add: &AddUpstream,
     now: i64,
+) -> Result<Upstream> {
+    let known: Vec<RoleName> = store
+        .list_roles()
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    upstream_row(kek, add, now, &known)
+}
+
+/// The row of an upstream as `add` describes it, its roles among `known`; its secret sealed
+/// under `kek`.
+pub(crate) fn upstream_row(
+    kek: Option<&KeyEncryptionKey>,
+    add: &AddUpstream,
+    now: i64,
+    known: &[RoleName],
 ) -> Result<Upstream> {
     let name = UpstreamName::parse(&add.name).map_err(invalid)?;
     let preset = Preset::parse(add.preset.as_deref().unwrap_or("oidc")).map_err(invalid)?;
@@ -155,12 +172,6 @@ pub(crate) async fn checked_upstream(
         .iter()
         .map(|r| RoleName::parse(r).map_err(invalid))
         .collect::<Result<_>>()?;
-    let known: Vec<RoleName> = store
-        .list_roles()
-        .await?
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
     for role in default_roles.iter().chain(role_map.roles().iter()) {
         if !known.contains(role) {
             return Err(AppError::NotFound(format!(

@@ -22,6 +22,7 @@ use heliogate_store::Upstream;
 use crate::oidc::sealing::{self, KeyEncryptionKey};
 use crate::{invalid, Result};
 
+pub(crate) use admin::upstream_row;
 pub use admin::{
     add_upstream, delete_upstream, link_identity, list_identities, list_upstreams,
     remove_own_identity, show_upstream, unlink_identity, AddUpstream, IdentityView, UpstreamView,
@@ -38,7 +39,7 @@ pub fn callback_uri(issuer: &str, name: &str) -> String {
 }
 
 /// What the secret of an upstream is sealed to.
-fn secret_aad(name: &str) -> String {
+pub(crate) fn secret_aad(name: &str) -> String {
     format!("upstream:{name}")
 }
 

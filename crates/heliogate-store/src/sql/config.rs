@@ -8,6 +8,7 @@ use super::clients::{change_client, insert_client, remove_client, replace_client
 use super::roles::{
     apply_role_mfa, describe_scope, insert_role, remove_role, replace_role_scopes, role_exists,
 };
+use super::upstreams::put_upstream;
 use super::{admin_count, keeping_an_admin_with, Engine, SqlStore};
 use crate::error::db_err;
 use crate::{ConfigChange, ConfigStep, ConfigStore, Result, StoreError};
@@ -69,6 +70,14 @@ impl ConfigStore for SqlStore {
                     }
                 }
                 ConfigChange::DeleteClient(client_id) => remove_client(&mut tx, client_id).await?,
+                ConfigChange::PutUpstream(upstream) => put_upstream(&mut tx, upstream).await?,
+                ConfigChange::DeleteUpstream(name) => {
+                    sqlx::query("DELETE FROM upstreams WHERE name = $1")
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
                 ConfigChange::ManageRole { name, by } => {
                     sqlx::query("UPDATE roles SET managed_by = $2 WHERE name = $1")
                         .bind(name.as_str())

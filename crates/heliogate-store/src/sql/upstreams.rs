@@ -41,34 +41,56 @@ async fn insert_identity(tx: &mut Transaction<'_, Db>, identity: &UpstreamIdenti
     Ok(())
 }
 
+/// Inserts an upstream; `on_conflict` is empty (a taken name is a `Conflict`) or replaces.
+async fn insert_upstream(
+    tx: &mut Transaction<'_, Db>,
+    upstream: &Upstream,
+    on_conflict: &str,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO upstreams ({UPSTREAM_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14){on_conflict}"
+    ))
+    .bind(&upstream.name)
+    .bind(&upstream.preset)
+    .bind(&upstream.issuer)
+    .bind(&upstream.client_id)
+    .bind(&upstream.client_secret)
+    .bind(&upstream.scopes)
+    .bind(&upstream.display_name)
+    .bind(&upstream.provision)
+    .bind(&upstream.default_roles)
+    .bind(&upstream.role_claim)
+    .bind(&upstream.role_map)
+    .bind(upstream.trust_mfa)
+    .bind(&upstream.managed_by)
+    .bind(upstream.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(unique(format!(
+        "an upstream named {:?} already exists",
+        upstream.name
+    )))?;
+    Ok(())
+}
+
+/// Creates an upstream, or replaces every setting of the one of its name (a settings file's).
+pub(super) async fn put_upstream(tx: &mut Transaction<'_, Db>, upstream: &Upstream) -> Result<()> {
+    let replace = " ON CONFLICT (name) DO UPDATE SET preset = excluded.preset, \
+        issuer = excluded.issuer, client_id = excluded.client_id, \
+        client_secret = excluded.client_secret, scopes = excluded.scopes, \
+        display_name = excluded.display_name, provision = excluded.provision, \
+        default_roles = excluded.default_roles, role_claim = excluded.role_claim, \
+        role_map = excluded.role_map, trust_mfa = excluded.trust_mfa, \
+        managed_by = excluded.managed_by";
+    insert_upstream(tx, upstream, replace).await
+}
+
 #[async_trait]
 impl UpstreamStore for SqlStore {
     async fn create_upstream(&self, upstream: &Upstream, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_admin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO upstreams ({UPSTREAM_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ))
-        .bind(&upstream.name)
-        .bind(&upstream.preset)
-        .bind(&upstream.issuer)
-        .bind(&upstream.client_id)
-        .bind(&upstream.client_secret)
-        .bind(&upstream.scopes)
-        .bind(&upstream.display_name)
-        .bind(&upstream.provision)
-        .bind(&upstream.default_roles)
-        .bind(&upstream.role_claim)
-        .bind(&upstream.role_map)
-        .bind(upstream.trust_mfa)
-        .bind(&upstream.managed_by)
-        .bind(upstream.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(unique(format!(
-            "an upstream named {:?} already exists",
-            upstream.name
-        )))?;
+        insert_upstream(&mut tx, upstream, "").await?;
         commit_with(tx, event).await
     }
 

@@ -15,6 +15,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     a_file_is_applied_once_then_changes_nothing,
     prune_deletes_what_the_file_does_not_name_but_users_own,
     an_invalid_file_changes_nothing_and_names_every_problem,
+    a_file_declares_identity_providers_with_sealed_secrets,
 );
 
 const SECRET: &str = "a-secret-of-forty-characters-0123456789ab";
@@ -289,7 +290,7 @@ issuer = "https://login.corp.example"
         "clients.job.secret_env: UNSET_VARIABLE_FOR_THE_TEST is not set",
         "clients.spa.secret_env: a public client has no secret",
         "clients.spa: invalid redirect URI",
-        "upstreams:",
+        "upstreams.corp: missing field `client_id`",
     ] {
         assert!(run.stderr.contains(place), "{place}: {run:?}");
     }
@@ -299,4 +300,89 @@ issuer = "https://login.corp.example"
     let run = apply(&app, &file, &[], Some("short"));
     assert!(run.stderr.contains("fewer than 32 characters"), "{run:?}");
     assert_eq!(app.snapshot().await, before, "nothing changed");
+}
+
+const UPSTREAMS: &str = r#"
+[upstreams.corp]
+issuer = "https://login.corp.example"
+client_id = "heliogate"
+client_secret_env = "CORP_SECRET"
+provision = "create"
+default_roles = ["reader"]
+role_claim = "groups"
+role_map = { "data-team" = "writer" }
+"#;
+
+/// `apply` with a key-encryption key and `CORP_SECRET` set to `secret`.
+fn apply_sealed(app: &TestApp, file: &Path, args: &[&str], secret: &str) -> Run {
+    let mut command = app.command();
+    command
+        .arg("apply")
+        .args(args)
+        .arg(file)
+        .env("CORP_SECRET", secret)
+        .env(
+            "HELIOGATE_KEY_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        );
+    command.output().unwrap().into()
+}
+
+async fn a_file_declares_identity_providers_with_sealed_secrets(app: TestApp) {
+    let file = write(&app, UPSTREAMS);
+    assert_eq!(
+        plan(&apply_sealed(&app, &file, &[], "corp-secret")),
+        vec!["+ upstream corp"]
+    );
+    let corp = app
+        .run(&["upstream", "show", "corp", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        corp["role_map"],
+        serde_json::json!({ "data-team": "writer" })
+    );
+    assert_eq!(corp["has_client_secret"], true);
+    assert!(corp["managed_by"]
+        .as_str()
+        .unwrap()
+        .ends_with("heliogate-settings.toml"));
+    // The secret is sealed: the database alone does not hold it.
+    let stored = app.store().await.upstream("corp").await.unwrap().unwrap();
+    let sealed = stored.client_secret.unwrap();
+    assert!(sealed.starts_with(b"HGK1"));
+    assert!(!sealed.windows(11).any(|w| w == b"corp-secret"));
+    // The same file and secret again: nothing to change (the sealed secret compared opened).
+    assert_eq!(
+        plan(&apply_sealed(&app, &file, &[], "corp-secret")),
+        vec!["nothing to change"]
+    );
+    // A new secret, a new map.
+    let changed = UPSTREAMS.replace(r#""data-team" = "writer""#, r#""data-team" = "moderator""#);
+    std::fs::write(&file, changed).unwrap();
+    assert_eq!(
+        plan(&apply_sealed(&app, &file, &[], "rotated-secret")),
+        vec!["~ upstream corp: role_map; client secret"]
+    );
+    // A role that does not exist, a missing secret: named, nothing changed.
+    let bad = UPSTREAMS
+        .replace(r#"["reader"]"#, r#"["nobody"]"#)
+        .replace("CORP_SECRET", "NO_SUCH_VARIABLE");
+    std::fs::write(
+        &file,
+        format!("{bad}\n[upstreams.other]\nissuer = \"http://x.example\"\nclient_id = \"a\"\n"),
+    )
+    .unwrap();
+    let run = apply_sealed(&app, &file, &[], "x");
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("upstreams.corp.client_secret_env"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("upstreams.other"), "{}", run.stderr);
+    // Pruned when the file no longer names it.
+    std::fs::write(&file, "").unwrap();
+    let pruned = plan(&apply_sealed(&app, &file, &["--prune", "--dry-run"], "x"));
+    assert!(pruned.contains(&"- upstream corp".to_owned()), "{pruned:?}");
 }
