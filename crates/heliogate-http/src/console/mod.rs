@@ -10,6 +10,7 @@ mod own_clients;
 mod own_sessions;
 mod own_tokens;
 mod roles;
+mod upstreams;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -82,6 +83,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/clients/secret", post(admin_clients::rotate))
         .route("/admin/clients/delete", post(admin_clients::delete))
         .route("/admin/audit", get(audit::list))
+        .route(
+            "/admin/upstreams",
+            get(upstreams::list).post(upstreams::add),
+        )
+        .route("/admin/upstreams/delete", post(upstreams::delete))
+        .route("/admin/upstreams/link", post(upstreams::link))
+        .route("/admin/upstreams/unlink", post(upstreams::unlink))
 }
 
 /// What every console page shows around its content: who is signed in, their form token, and

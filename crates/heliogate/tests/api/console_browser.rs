@@ -282,6 +282,35 @@ async fn every_console_page_passes_the_accessibility_check() {
     for name in ["alice", "bob", "carol"] {
         app.add_user(name, &["reader"]).await;
     }
+    // An identity provider, and alice's identity there.
+    app.run(&[
+        "upstream",
+        "add",
+        "corp",
+        "--issuer",
+        "https://login.corp.example",
+        "--client-id",
+        "heliogate",
+        "--display-name",
+        "Corp SSO",
+        "--role-claim",
+        "groups",
+        "--role-map",
+        "data-team=writer",
+    ])
+    .await
+    .ok();
+    app.run(&[
+        "upstream",
+        "link",
+        "corp",
+        "--user",
+        "alice",
+        "--subject",
+        "a-1",
+    ])
+    .await
+    .ok();
     let server = Server::start(app.command(), app.dir.path()).await;
     let chrome = Chrome::start(driver).await;
     let mut found = Vec::new();
@@ -333,6 +362,7 @@ async fn every_console_page_passes_the_accessibility_check() {
         ("/admin/clients/new", None),
         ("/admin/audit", Some("admin-audit.png")),
         ("/admin/audit?event=bad%20event", None),
+        ("/admin/upstreams?user=alice", Some("admin-upstreams.png")),
     ];
     for (path, shot) in pages {
         chrome.open(&server.url(path)).await;

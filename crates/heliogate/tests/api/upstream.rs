@@ -19,6 +19,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     heliogate_signs_in_through_another_heliogate,
     a_second_factor_at_a_trusted_provider_stands_for_ours,
     the_github_preset_reads_the_user_from_the_api,
+    administrators_add_providers_and_link_identities_in_the_console,
 );
 
 /// `upstream add NAME` for `provider`, with more arguments.
@@ -593,4 +594,95 @@ async fn the_github_preset_reads_the_user_from_the_api(app: TestApp) {
         .await
         .unwrap()
         .contains("bad_verification_code"));
+}
+
+/// The console's `/admin/upstreams`: a provider added (its secret never shown again), an
+/// identity linked to a user and unlinked, a refusal beside its form, the provider deleted.
+async fn administrators_add_providers_and_link_identities_in_the_console(app: TestApp) {
+    app.add_user("root", &["administrator"]).await;
+    app.add_user("bob", &["reader"]).await;
+    let provider = Provider::start(Person::new("b-9", "bobby")).await;
+    let server = app.serve(&[]).await;
+    let admin = Browser::new(&server);
+    assert_eq!(admin.sign_in("root", PASSWORD).await.status(), 303);
+    let csrf = admin.csrf("/admin/upstreams").await;
+    let add = |name: &'static str| {
+        [
+            ("csrf_token", csrf.clone()),
+            ("name", name.to_owned()),
+            ("display_name", "Corp".to_owned()),
+            ("preset", "oidc".to_owned()),
+            ("issuer", provider.issuer.clone()),
+            ("client_id", CLIENT_ID.to_owned()),
+            ("client_secret", CLIENT_SECRET.to_owned()),
+            ("scopes", String::new()),
+            ("provision", "off".to_owned()),
+            ("default_roles", String::new()),
+            ("role_claim", String::new()),
+            ("role_map", String::new()),
+        ]
+    };
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let browser = &admin;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser.post(path, &pairs).await
+        }
+    };
+    let answer = post("/admin/upstreams", add("corp").to_vec()).await;
+    assert_eq!(location(&answer), "/admin/upstreams?done=added");
+    let page = admin.get("/admin/upstreams").await.text().await.unwrap();
+    assert!(page.contains("/login/upstream/corp/callback"), "{page}");
+    assert!(!page.contains(CLIENT_SECRET), "{page}");
+    // A bad name is refused beside the form, and nothing is added.
+    let answer = post("/admin/upstreams", add("Not A Name").to_vec()).await;
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.unwrap().contains("id=\"add-error\""));
+
+    let link = vec![
+        ("csrf_token", csrf.clone()),
+        ("user", "bob".to_owned()),
+        ("upstream", "corp".to_owned()),
+        ("subject", "b-9".to_owned()),
+    ];
+    let answer = post("/admin/upstreams/link", link.clone()).await;
+    assert_eq!(location(&answer), "/admin/upstreams?user=bob&done=linked");
+    let page = admin
+        .get("/admin/upstreams?user=bob")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<code>b-9</code>"), "{page}");
+    // bob signs in through it.
+    let browser = Browser::new(&server);
+    assert_eq!(through(&browser, "corp").await.status(), 303);
+    // Linked twice: refused beside the link form.
+    let answer = post("/admin/upstreams/link", link.clone()).await;
+    assert_eq!(answer.status(), 400);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("linked to a user already"));
+    let answer = post("/admin/upstreams/unlink", link).await;
+    assert_eq!(location(&answer), "/admin/upstreams?user=bob&done=unlinked");
+    let browser = Browser::new(&server);
+    assert_eq!(through(&browser, "corp").await.status(), 403);
+
+    let delete = vec![("csrf_token", csrf.clone()), ("name", "corp".to_owned())];
+    let answer = post("/admin/upstreams/delete", delete).await;
+    assert_eq!(location(&answer), "/admin/upstreams?done=deleted");
+    let log = app
+        .run(&["audit", "list", "--event", "upstream.*", "--json"])
+        .await
+        .json();
+    let events: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, vec!["upstream.deleted", "upstream.created"]);
+    assert!(!log.to_string().contains(CLIENT_SECRET));
 }
