@@ -136,6 +136,7 @@ async fn the_first_steps_run_as_the_book_shows_them() {
                 "NIGHTLY_JOB_SECRET",
                 "a-secret-of-forty-characters-0123456789ab",
             )
+            .env("CORP_SECRET", "the-identity-provider-secret")
             .output()
             .unwrap();
         let run: crate::helpers::Run = output.into();
