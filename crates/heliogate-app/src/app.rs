@@ -61,6 +61,8 @@ pub struct App {
     logout_counts: Arc<crate::backchannel::LogoutCounts>,
     /// What this process read of upstream identity providers.
     providers: Arc<crate::upstream::Providers>,
+    /// The client this process calls other services with, made at its first use.
+    outbound: Arc<crate::outbound::Outbound>,
 }
 
 impl std::fmt::Debug for App {
@@ -77,6 +79,7 @@ pub const DEFAULT_ADMIN_REAUTH: i64 = 900;
 impl App {
     /// The application over `store`, sharing the caches of `oauth` (the flows read them).
     pub fn new(store: Arc<dyn Store>, oauth: &OAuthState, admin_reauth: i64) -> Self {
+        let outbound = Arc::<crate::outbound::Outbound>::default();
         Self {
             store,
             clock: Clock::system(),
@@ -86,7 +89,8 @@ impl App {
             known_scopes: Arc::clone(&oauth.known_scopes),
             logouts_due: Arc::new(Notify::new()),
             logout_counts: Arc::default(),
-            providers: Arc::default(),
+            providers: Arc::new(crate::upstream::Providers::new(Arc::clone(&outbound))),
+            outbound,
         }
     }
 
@@ -143,6 +147,11 @@ impl App {
     }
 
     /// How this process's back-channel logouts went (for metrics).
+    /// The HTTP client this process calls other services with.
+    pub async fn http(&self) -> &reqwest::Client {
+        self.outbound.client().await
+    }
+
     /// Upstream identity providers' documents and keys, as this process read them.
     pub fn providers(&self) -> &crate::upstream::Providers {
         &self.providers

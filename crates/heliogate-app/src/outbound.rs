@@ -1,5 +1,5 @@
 //! The one HTTP client heliogate calls other services with (relying parties' back-channel
-//! logout URIs): TLS through rustls, trusting the system's certificate authorities (an
+//! logout URIs, upstream identity providers): TLS through rustls, trusting the system's certificate authorities (an
 //! infrastructure's own CA) and the web's; short timeouts, so that a slow service holds
 //! nothing for long; no redirects followed, so that a call goes where it was registered to.
 
@@ -20,4 +20,22 @@ pub fn http_client() -> reqwest::Client {
         tracing::error!(error = %e, "the outbound HTTP client could not be configured");
         reqwest::Client::new()
     })
+}
+
+/// The process's client, made when something is first sent: a node that calls nobody never
+/// loads the TLS stack or reads the system's certificate authorities (memory at idle).
+#[derive(Debug, Default)]
+pub struct Outbound(tokio::sync::OnceCell<reqwest::Client>);
+
+impl Outbound {
+    /// The client; the first call reads the certificate authorities on the blocking pool.
+    pub async fn client(&self) -> &reqwest::Client {
+        self.0
+            .get_or_init(|| async {
+                tokio::task::spawn_blocking(http_client)
+                    .await
+                    .unwrap_or_else(|_| reqwest::Client::new())
+            })
+            .await
+    }
 }

@@ -9,7 +9,7 @@ use heliogate_app::admin::{self, AddClient};
 use heliogate_app::backchannel::{Deliverer, Outcome};
 use heliogate_app::oauth::OAuthState;
 use heliogate_app::oidc::ensure_keys;
-use heliogate_app::{now, outbound, Actor, App, Clock};
+use heliogate_app::{now, Actor, App, Clock};
 use heliogate_core::backchannel::MAX_ATTEMPTS;
 use heliogate_core::{RoleName, SecretHash, TokenKey, UserName};
 use heliogate_store::{AuditFilter, NewAccessToken, NewSession, NewUser, Store};
@@ -102,7 +102,7 @@ async fn an_unreachable_relying_party_is_tried_with_back_off_then_given_up(store
     let oauth = OAuthState::new("http://heliogate.test".into(), 3600, 86_400);
     let clock = Clock::fixed(start);
     let app = App::new(Arc::clone(&store), &oauth, 900).with_clock(clock.clone());
-    let deliverer = Deliverer::new(app, oauth, outbound::http_client());
+    let deliverer = Deliverer::new(app, oauth);
     let mut at = start;
     for attempt in 1..=MAX_ATTEMPTS {
         let sent = deliverer.deliver_due().await.unwrap();

@@ -138,14 +138,8 @@ impl Ready {
         ));
         let (app, oauth) = (self.state.app.clone(), self.state.config.oauth.clone());
         let delivering = tokio::spawn(async move {
-            // Reading the system's certificate authorities takes a moment: not on the way to
-            // answering.
-            let Ok(http) = tokio::task::spawn_blocking(heliogate_app::outbound::http_client).await
-            else {
-                return;
-            };
             let wake = app.logouts_due();
-            heliogate_app::backchannel::Deliverer::new(app, oauth, http)
+            heliogate_app::backchannel::Deliverer::new(app, oauth)
                 .run(wake)
                 .await;
         });

@@ -40,7 +40,6 @@ const POLL: Duration = Duration::from_secs(2);
 pub struct Deliverer {
     app: App,
     oauth: OAuthState,
-    http: reqwest::Client,
 }
 
 /// How this process's deliveries went, for metrics: counters only, read when scraped.
@@ -82,8 +81,8 @@ pub enum Outcome {
 }
 
 impl Deliverer {
-    pub fn new(app: App, oauth: OAuthState, http: reqwest::Client) -> Self {
-        Self { app, oauth, http }
+    pub fn new(app: App, oauth: OAuthState) -> Self {
+        Self { app, oauth }
     }
 
     /// Sends what is due now (at most a batch); how each went.
@@ -221,7 +220,9 @@ impl Deliverer {
     /// else what went wrong.
     async fn post(&self, uri: &str, token: &str) -> std::result::Result<u16, String> {
         let sent = self
-            .http
+            .app
+            .http()
+            .await
             .post(uri)
             .form(&[("logout_token", token)])
             .send()

@@ -3,7 +3,7 @@
 //! ID token verified, the user read from its user-info endpoint or GitHub's API.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -60,9 +60,8 @@ struct FetchedKeys {
 }
 
 /// The providers' documents this process has read, and the client it reads them with.
-#[derive(Default)]
 pub struct Providers {
-    client: OnceLock<reqwest::Client>,
+    client: Arc<crate::outbound::Outbound>,
     metadata: Mutex<HashMap<String, (Instant, Arc<Metadata>)>>,
     /// By key-set URI: when it was fetched, when a token with an unknown key last made it
     /// be fetched again, and the keys.
@@ -123,8 +122,17 @@ async fn read_json(response: reqwest::Response) -> Result<Result<Value, (u16, Va
 }
 
 impl Providers {
-    fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(crate::outbound::http_client)
+    /// Providers read with the process's one outbound client.
+    pub(crate) fn new(client: Arc<crate::outbound::Outbound>) -> Self {
+        Self {
+            client,
+            metadata: Mutex::default(),
+            keys: Mutex::default(),
+        }
+    }
+
+    async fn client(&self) -> &reqwest::Client {
+        self.client.client().await
     }
 
     /// Forgets what was read of every provider (an upstream was changed or deleted).
@@ -156,6 +164,7 @@ impl Providers {
         }
         let response = self
             .client()
+            .await
             .get(settings.issuer.discovery_url())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -201,6 +210,7 @@ impl Providers {
         ];
         let mut request = self
             .client()
+            .await
             .post(&metadata.token_endpoint)
             .header(reqwest::header::ACCEPT, "application/json");
         let methods = metadata.token_endpoint_auth_methods_supported.as_deref();
@@ -268,7 +278,13 @@ impl Providers {
         if refresh {
             forced = Some(Instant::now());
         }
-        let response = self.client().get(uri).send().await.map_err(unreachable)?;
+        let response = self
+            .client()
+            .await
+            .get(uri)
+            .send()
+            .await
+            .map_err(unreachable)?;
         let document = read_json(response).await?.map_err(|_| Failure::Garbled)?;
         let keys: JwkSet = serde_json::from_value(document).map_err(|_| Failure::Garbled)?;
         let keys = Arc::new(keys);
@@ -356,6 +372,7 @@ impl Providers {
         };
         let response = self
             .client()
+            .await
             .get(endpoint)
             .bearer_auth(access_token)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -380,8 +397,9 @@ impl Providers {
         access_token: &str,
     ) -> Result<Map<String, Value>, Failure> {
         let api = metadata.api.as_deref().ok_or(Failure::Garbled)?;
+        let client = self.client().await;
         let get = |path: &str| {
-            self.client()
+            client
                 .get(format!("{api}{path}"))
                 .bearer_auth(access_token)
                 .header(reqwest::header::ACCEPT, "application/vnd.github+json")
