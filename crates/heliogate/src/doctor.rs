@@ -244,7 +244,41 @@ async fn store_checks(store: &dyn Store, settings: &Settings) -> Vec<Check> {
         Err(e) => checks.push(problem("issuer", e.to_string())),
     }
     checks.push(keys_check(store, settings).await);
+    if let Some(check) = upstreams_check(store, settings).await {
+        checks.push(check);
+    }
     checks
+}
+
+/// The identity providers' client secrets open with the key-encryption key in force (a sign-in
+/// through one whose secret does not would fail); no line when there are none.
+async fn upstreams_check(store: &dyn Store, settings: &Settings) -> Option<Check> {
+    let upstreams = match store.list_upstreams().await {
+        Ok(upstreams) => upstreams,
+        Err(e) => return Some(problem("identity providers", e.to_string())),
+    };
+    if upstreams.is_empty() {
+        return None;
+    }
+    let kek = settings.key_encryption.as_ref();
+    let problems: Vec<String> = upstreams
+        .iter()
+        .filter_map(|u| {
+            let secret = u.client_secret.as_ref()?;
+            let aad = heliogate_app::upstream::secret_aad(&u.name);
+            sealing::open(kek, &aad, secret)
+                .err()
+                .map(|e| format!("{}: {e}", u.name))
+        })
+        .collect();
+    Some(if problems.is_empty() {
+        ok(
+            "identity providers",
+            format!("{}, their secrets readable", upstreams.len()),
+        )
+    } else {
+        problem("identity providers", problems.join("; "))
+    })
 }
 
 async fn keys_check(store: &dyn Store, settings: &Settings) -> Check {

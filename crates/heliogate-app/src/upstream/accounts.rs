@@ -179,13 +179,15 @@ async fn first_sign_in(
             else {
                 return Ok(Err(Failure::UnverifiedEmail));
             };
-            let users = store.users_with_email(email).await?;
+            let users: Vec<User> = store
+                .users_with_email(email)
+                .await?
+                .into_iter()
+                .filter(|u| !u.disabled)
+                .collect();
             let [user] = users.as_slice() else {
                 return Ok(Err(Failure::NoAccountForEmail));
             };
-            if user.disabled {
-                return Ok(Err(Failure::Disabled));
-            }
             let linked = event(
                 "user.identity_linked",
                 &actor,

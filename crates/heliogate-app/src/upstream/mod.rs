@@ -39,7 +39,7 @@ pub fn callback_uri(issuer: &str, name: &str) -> String {
 }
 
 /// What the secret of an upstream is sealed to.
-pub(crate) fn secret_aad(name: &str) -> String {
+pub fn secret_aad(name: &str) -> String {
     format!("upstream:{name}")
 }
 
@@ -128,7 +128,7 @@ pub enum Failure {
         "the provider has not verified this identity's e-mail address, so it links to no account"
     )]
     UnverifiedEmail,
-    #[error("no single heliogate account has this identity's e-mail address")]
+    #[error("no single enabled heliogate account has this identity's e-mail address")]
     NoAccountForEmail,
     #[error("no free user name could be made for this identity")]
     NoFreeName,

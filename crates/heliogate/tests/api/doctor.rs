@@ -65,6 +65,23 @@ async fn every_problem_is_named() {
     let app = TestApp::new(crate::helpers::Backend::Sqlite).await;
     let sealing = kek(7);
     served(&app, Some(&sealing)).await;
+    // An identity provider whose secret is sealed with the same key.
+    let mut add = app
+        .command()
+        .args([
+            "upstream",
+            "add",
+            "corp",
+            "--issuer",
+            "https://login.corp.example",
+        ])
+        .args(["--client-id", "heliogate", "--client-secret-stdin"])
+        .env("HELIOGATE_KEY_ENCRYPTION_KEY", &sealing)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"corp-secret\n").unwrap();
+    assert!(add.wait().unwrap().success());
     // Sealed keys, and the key that sealed them: healthy.
     let healthy = doctor(
         &app,
@@ -77,6 +94,12 @@ async fn every_problem_is_named() {
     assert!(healthy
         .stdout
         .contains("sealed, and the key-encryption key opens them"));
+    assert!(
+        healthy
+            .stdout
+            .contains("identity providers: 1, their secrets readable"),
+        "{healthy:?}"
+    );
 
     let db = app.db.url().strip_prefix("sqlite://").unwrap().to_owned();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -100,6 +123,7 @@ async fn every_problem_is_named() {
         "issuer: the database is served as http://127.0.0.1:8080",
         "trusted proxies: 0.0.0.0/0 takes in public addresses",
         "signing keys: key ",
+        "identity providers: corp: ",
         "files: ",
         "heliogate-admin-password still holds",
     ] {
@@ -108,7 +132,7 @@ async fn every_problem_is_named() {
             "{needle}: {run:?}"
         );
     }
-    assert!(run.stderr.contains("6 problems"), "{run:?}");
+    assert!(run.stderr.contains("7 problems"), "{run:?}");
 
     // Sealed keys and no key to open them; a database nobody can reach.
     let run = doctor(&app, &[("HELIOGATE_ISSUER", "http://127.0.0.1:8080")]);
