@@ -4,7 +4,8 @@
 #
 #   bench/run.sh
 #   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
-#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, signing, flows
+#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, signing, flows, signin
+#   BIN=/path/to/heliogate bench/run.sh   # a binary built already
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
 # expired ones), tokeninfo measured as the harness measures it (server on CPU 0, wrk on
@@ -22,11 +23,14 @@ DURATION=${DURATION:-10s}
 PORT=${PORT:-9005}
 export HELIOGATE_BENCH_POSTGRES_URL=${HELIOGATE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 
-cargo build --release --quiet
-BIN=$ROOT/target/release/heliogate
+# BIN: a binary built already (as bench/backup.sh takes it); else this checkout's release.
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet
+  BIN=$ROOT/target/release/heliogate
+fi
 OUT=$(mktemp -d)
 trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
-STEPS=${STEPS:-peers flat guard signing flows}
+STEPS=${STEPS:-peers flat guard signing flows signin}
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. Side by side with the peers, in one run.
@@ -215,6 +219,28 @@ if wants flows; then
   cat "$OUT/flows.txt"
   awk '/^token, bearer/ { b = $3 } /^token, DPoP-bound/ { d = $3 }
     END { if (b && d) printf "# a DPoP proof per token request costs %.0f us (1/DPoP - 1/bearer)\n", 1e6 / d - 1e6 / b }' "$OUT/flows.txt"
+fi
+
+# 5. Password sign-ins per core with the default Argon2id (m=19 MiB, t=2, p=1: OWASP's
+# minimum): the server on CPU 0 (so it hashes one password at a time), browsers' sign-ins
+# (load the form, post it) from bench/signin.py on CPU 1, 4 at once; the post's latency.
+if wants signin; then
+  [[ -z ${SERVER:-} ]] || stop
+  cp "$OUT/empty.db" "$OUT/signin.db"
+  export HELIOGATE_DATABASE_URL=sqlite://$OUT/signin.db
+  "$BIN" user add signin-user --role reader --password-stdin <<< 'bench user password' > /dev/null
+  taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  SIGNIN_SECONDS=${SIGNIN_SECONDS:-20}
+  taskset -c 1 python3 bench/signin.py "http://127.0.0.1:$PORT" signin-user 'bench user password' 4 3 > /dev/null
+  read -r rate p50 p95 p99 ok bad < <(taskset -c 1 python3 bench/signin.py \
+    "http://127.0.0.1:$PORT" signin-user 'bench user password' 4 "$SIGNIN_SECONDS")
+  stop
+  echo
+  echo "# password sign-ins, one core, default Argon2id ($(date -u +%FT%TZ)), 4 browsers for ${SIGNIN_SECONDS}s"
+  printf '%-34s %9s %8s %8s %8s %6s %5s\n' scenario sign-ins/s p50_ms p95_ms p99_ms ok bad
+  printf '%-34s %9s %8s %8s %8s %6s %5s\n' "sign-in (form + password)" "$rate" "$p50" "$p95" "$p99" "$ok" "$bad"
 fi
 
 # 3. Signing. (a) Client-credentials issuance of opaque tokens and of JWT access tokens (RFC
