@@ -179,38 +179,44 @@ pub fn check_claim_name(s: &str) -> Result<(), UpstreamError> {
 pub struct RoleMap(BTreeMap<String, RoleName>);
 
 impl RoleMap {
-    /// From `VALUE=ROLE` entries; the value is everything before the last `=` (a group's
-    /// path may hold one).
+    /// From `VALUE=ROLE` entries (the command line's); the value is everything before the
+    /// last `=` (a group's path may hold one).
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, UpstreamError> {
         let mut map = BTreeMap::new();
         for entry in entries {
             let entry = entry.as_ref();
-            let bad = || UpstreamError::BadRoleMap(entry.to_owned());
-            let (value, role) = entry.rsplit_once('=').ok_or_else(bad)?;
+            let (value, role) = entry
+                .rsplit_once('=')
+                .ok_or_else(|| UpstreamError::BadRoleMap(entry.to_owned()))?;
+            map.insert(value.to_owned(), role.to_owned());
+        }
+        Self::from_map(&map)
+    }
+
+    /// From claim values to role names (a settings file's, the API's, the store's).
+    pub fn from_map(map: &BTreeMap<String, String>) -> Result<Self, UpstreamError> {
+        let mut checked = BTreeMap::new();
+        for (value, role) in map {
+            let bad = || UpstreamError::BadRoleMap(format!("{value}={role}"));
             if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
                 return Err(bad());
             }
             let role = RoleName::parse(role).map_err(|_| bad())?;
-            map.insert(value.to_owned(), role);
+            checked.insert(value.clone(), role);
         }
-        Ok(Self(map))
+        Ok(Self(checked))
     }
 
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, RoleName)>) -> Self {
-        Self(pairs.into_iter().collect())
+    /// Claim values to role names, as `from_map` takes them.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(value, role)| (value.clone(), role.to_string()))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &RoleName)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
-    }
-
-    /// The entries as `VALUE=ROLE`.
-    pub fn entries(&self) -> Vec<String> {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect()
     }
 
     /// Every role the map can give.
@@ -571,8 +577,11 @@ mod tests {
         assert!(Provision::parse("auto").is_err());
         let map = RoleMap::parse(&["data-team=writer", "/org/a=b=reader"]).unwrap();
         assert_eq!(
-            map.entries(),
-            vec!["/org/a=b=reader".to_owned(), "data-team=writer".to_owned()]
+            map.to_map(),
+            BTreeMap::from([
+                ("/org/a=b".to_owned(), "reader".to_owned()),
+                ("data-team".to_owned(), "writer".to_owned()),
+            ])
         );
         assert!(RoleMap::parse(&["no-role"]).is_err());
         assert!(RoleMap::parse(&["=writer"]).is_err());

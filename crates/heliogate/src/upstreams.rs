@@ -93,7 +93,7 @@ pub async fn run(
                 provision: Some(provision),
                 default_roles,
                 role_claim,
-                role_map,
+                role_map: AddUpstream::role_map_of(&role_map)?,
                 trust_mfa,
                 managed_by: None,
             };

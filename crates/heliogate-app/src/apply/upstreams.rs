@@ -5,33 +5,10 @@ use std::collections::BTreeMap;
 
 use heliogate_core::RoleName;
 use heliogate_store::{ConfigChange, Upstream};
-use serde::Deserialize;
 
-use super::{Plan, Planned};
+use super::{file, Plan, Planned};
 use crate::oidc::sealing::{self, KeyEncryptionKey};
-use crate::upstream::{secret_aad, upstream_row, AddUpstream};
-
-/// An upstream as a file declares it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct UpstreamEntry {
-    issuer: String,
-    client_id: String,
-    /// The environment variable that holds its client secret; none for a public client.
-    client_secret_env: Option<String>,
-    preset: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    display_name: Option<String>,
-    provision: Option<String>,
-    #[serde(default)]
-    default_roles: Vec<String>,
-    role_claim: Option<String>,
-    #[serde(default)]
-    role_map: BTreeMap<String, String>,
-    #[serde(default)]
-    trust_mfa: bool,
-}
+use crate::upstream::{secret_aad, upstream_row};
 
 /// What of an upstream differs from what a file wants, by name; its secret compared opened.
 fn differences(
@@ -80,55 +57,35 @@ impl Plan<'_> {
     /// The upstreams; `roles`: those that will stand once the file is applied.
     pub(super) fn upstreams(
         &mut self,
-        declared: &BTreeMap<String, toml::Value>,
+        declared: &BTreeMap<String, toml::Table>,
         stored: &[Upstream],
         roles: &[RoleName],
         kek: Option<&KeyEncryptionKey>,
         env: &dyn Fn(&str) -> Option<String>,
         prune: bool,
     ) {
-        for (name, value) in declared {
+        for (name, table) in declared {
             let place = format!("upstreams.{name}");
-            let entry: UpstreamEntry = match value.clone().try_into() {
+            let (secret_env, mut add) = match file::upstream_entry(name, table.clone()) {
                 Ok(entry) => entry,
                 Err(e) => {
-                    let e: toml::de::Error = e;
-                    self.problem(&place, e.message().trim());
+                    self.problem(&place, e);
                     continue;
                 }
             };
-            let secret = match &entry.client_secret_env {
-                None => None,
-                Some(var) => match env(var) {
-                    Some(secret) if !secret.is_empty() => Some(secret),
+            if let Some(var) = &secret_env {
+                match env(var) {
+                    Some(secret) if !secret.is_empty() => add.client_secret = Some(secret),
                     _ => {
                         self.problem(
                             &format!("{place}.client_secret_env"),
-                            format!("the environment variable {var} is not set"),
+                            format!("{var} is not set"),
                         );
                         continue;
                     }
-                },
-            };
-            let add = AddUpstream {
-                name: name.clone(),
-                preset: entry.preset,
-                issuer: entry.issuer,
-                client_id: entry.client_id,
-                client_secret: secret.clone(),
-                scopes: entry.scopes,
-                display_name: entry.display_name,
-                provision: entry.provision,
-                default_roles: entry.default_roles,
-                role_claim: entry.role_claim,
-                role_map: entry
-                    .role_map
-                    .iter()
-                    .map(|(value, role)| format!("{value}={role}"))
-                    .collect(),
-                trust_mfa: entry.trust_mfa,
-                managed_by: Some(self.source.to_owned()),
-            };
+                }
+            }
+            add.managed_by = Some(self.source.to_owned());
             let mut wanted = match upstream_row(kek, &add, crate::now(), roles) {
                 Ok(row) => row,
                 Err(e) => {
@@ -140,7 +97,8 @@ impl Plan<'_> {
             let (action, changes) = match before {
                 None => ("create", Vec::new()),
                 Some(before) => {
-                    let mut changes = differences(kek, before, &wanted, secret.as_deref());
+                    let mut changes =
+                        differences(kek, before, &wanted, add.client_secret.as_deref());
                     if !self.ours(before.managed_by.as_ref()) {
                         changes.push("declared by this file".into());
                     }

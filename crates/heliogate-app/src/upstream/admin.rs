@@ -8,7 +8,7 @@ use heliogate_core::upstream::{
 };
 use heliogate_core::RoleName;
 use heliogate_store::{Store, Upstream, UpstreamIdentity, User};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{callback_uri, secret_aad};
@@ -63,27 +63,52 @@ impl From<Upstream> for UpstreamView {
     }
 }
 
-/// A new upstream provider.
-#[derive(Debug, Clone, Default)]
+/// What `add_upstream` takes, as typed on the command line, sent to the API or declared in a
+/// settings file (`[upstreams.NAME]`, whose secret comes from `client_secret_env`): every field
+/// is checked here.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddUpstream {
+    /// Part of its redirect URI, `ISSUER/login/upstream/NAME/callback`.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")]
     pub name: String,
-    /// `oidc` unless given.
+    /// `oidc` (the default) or `github`.
+    #[serde(default)]
     pub preset: Option<String>,
+    /// Its issuer identifier: https (http only on the loopback address).
     pub issuer: String,
     pub client_id: String,
+    /// Kept sealed; never shown again.
+    #[serde(default)]
     pub client_secret: Option<String>,
     /// `openid profile email` (GitHub: `read:user user:email`) unless given; `openid` is
     /// always asked of an OpenID provider.
+    #[serde(default)]
     pub scopes: Vec<String>,
+    #[serde(default)]
     pub display_name: Option<String>,
-    /// `off` unless given.
+    /// `off` (the default), `create` or `link-email`.
+    #[serde(default)]
     pub provision: Option<String>,
+    #[serde(default)]
     pub default_roles: Vec<String>,
+    #[serde(default)]
     pub role_claim: Option<String>,
-    pub role_map: Vec<String>,
+    /// Claim value to role.
+    #[serde(default)]
+    pub role_map: BTreeMap<String, String>,
+    #[serde(default)]
     pub trust_mfa: bool,
-    /// The settings file that declares it (`heliogate apply`).
+    /// The settings file that declares it (`heliogate apply`); set by `apply` alone.
+    #[serde(skip)]
     pub managed_by: Option<String>,
+}
+
+impl AddUpstream {
+    /// A role map from `VALUE=ROLE` entries, as the command line and the console take it.
+    pub fn role_map_of(entries: &[String]) -> Result<BTreeMap<String, String>> {
+        Ok(RoleMap::parse(entries).map_err(invalid)?.to_map())
+    }
 }
 
 fn text_ok(s: &str, max: usize) -> bool {
@@ -150,7 +175,8 @@ pub(crate) fn upstream_row(
     if preset == Preset::Oidc && !scopes.iter().any(|s| s == "openid") {
         scopes.insert(0, "openid".into());
     }
-    scopes.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    scopes.retain(|s| seen.insert(s.clone()));
     let display_name = add.display_name.clone().unwrap_or_else(|| name.to_string());
     if !text_ok(&display_name, 64) {
         return Err(AppError::Invalid(
@@ -161,7 +187,7 @@ pub(crate) fn upstream_row(
     if let Some(claim) = &add.role_claim {
         check_claim_name(claim).map_err(invalid)?;
     }
-    let role_map = RoleMap::parse(&add.role_map).map_err(invalid)?;
+    let role_map = RoleMap::from_map(&add.role_map).map_err(invalid)?;
     if !role_map.is_empty() && add.role_claim.is_none() {
         return Err(AppError::Invalid(
             "a role map needs the claim it reads: give --role-claim".into(),
@@ -185,7 +211,6 @@ pub(crate) fn upstream_row(
         .as_ref()
         .map(|s| sealing::seal(kek, &secret_aad(name.as_str()), s.as_bytes().to_vec()))
         .transpose()?;
-    let map: BTreeMap<&str, &str> = role_map.iter().map(|(k, v)| (k, v.as_str())).collect();
     let roles: Vec<&str> = default_roles.iter().map(RoleName::as_str).collect();
     Ok(Upstream {
         name: name.to_string(),
@@ -198,7 +223,7 @@ pub(crate) fn upstream_row(
         provision: provision.as_str().into(),
         default_roles: serde_json::to_string(&roles).map_err(invalid)?,
         role_claim: add.role_claim.clone(),
-        role_map: serde_json::to_string(&map).map_err(invalid)?,
+        role_map: serde_json::to_string(&role_map.to_map()).map_err(invalid)?,
         trust_mfa: add.trust_mfa,
         managed_by: add.managed_by.clone(),
         created_at: now,
@@ -206,7 +231,7 @@ pub(crate) fn upstream_row(
 }
 
 /// What an upstream's audit records say of it: everything but its secret.
-pub(crate) fn upstream_detail(view: &UpstreamView) -> serde_json::Value {
+fn upstream_detail(view: &UpstreamView) -> serde_json::Value {
     let mut detail = serde_json::to_value(view).unwrap_or_default();
     if let Some(map) = detail.as_object_mut() {
         map.remove("redirect_path");

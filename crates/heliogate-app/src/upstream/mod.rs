@@ -73,7 +73,6 @@ impl Settings {
             serde_json::from_str(&stored.default_roles).map_err(invalid)?;
         let role_map: std::collections::BTreeMap<String, String> =
             serde_json::from_str(&stored.role_map).map_err(invalid)?;
-        let entries: Vec<String> = role_map.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if let Some(claim) = &stored.role_claim {
             check_claim_name(claim).map_err(invalid)?;
         }
@@ -94,7 +93,7 @@ impl Settings {
                 .map(|r| RoleName::parse(r).map_err(invalid))
                 .collect::<Result<_>>()?,
             role_claim: stored.role_claim.clone(),
-            role_map: RoleMap::parse(&entries).map_err(invalid)?,
+            role_map: RoleMap::from_map(&role_map).map_err(invalid)?,
             trust_mfa: stored.trust_mfa,
         })
     }

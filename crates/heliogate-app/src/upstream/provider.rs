@@ -92,7 +92,7 @@ fn unreachable(e: impl std::fmt::Display) -> Failure {
     Failure::Unreachable
 }
 
-/// A JSON answer, at most `MAX_ANSWER` bytes; any other status is `Err(status, body)`.
+/// A JSON answer of at most `MAX_ANSWER` bytes: `Ok` when 2xx, else `Err(status, body)`.
 async fn read_json(response: reqwest::Response) -> Result<Result<Value, (u16, Value)>, Failure> {
     let status = response.status().as_u16();
     if response
@@ -109,13 +109,10 @@ async fn read_json(response: reqwest::Response) -> Result<Result<Value, (u16, Va
             return Err(Failure::Garbled);
         }
     }
+    // What does not parse is `null`: each reader refuses what is not the shape it reads.
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if (200..300).contains(&status) {
-        if value.is_object() {
-            Ok(Ok(value))
-        } else {
-            Err(Failure::Garbled)
-        }
+        Ok(Ok(value))
     } else {
         Ok(Err((status, value)))
     }
@@ -420,12 +417,10 @@ impl Providers {
         if let Some(name) = user["name"].as_str() {
             claims.insert("name".into(), name.into());
         }
-        // The addresses list is an array, not an object: read it apart.
-        let emails = get("/user/emails").await.map_err(unreachable)?;
-        if emails.status().is_success() {
-            let body = emails.bytes().await.map_err(unreachable)?;
-            let list: Vec<Value> =
-                serde_json::from_slice(&body[..body.len().min(MAX_ANSWER)]).unwrap_or_default();
+        // Without the addresses (a token without `user:email`), the user has none.
+        if let Ok(Value::Array(list)) =
+            read_json(get("/user/emails").await.map_err(unreachable)?).await?
+        {
             if let Some(primary) = list
                 .iter()
                 .find(|e| e["primary"] == true && e["verified"] == true)

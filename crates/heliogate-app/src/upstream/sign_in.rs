@@ -164,10 +164,11 @@ async fn finish(
     };
     // The state must be the one this browser was given: a code sent to another's browser
     // signs nobody in there (login CSRF).
+    let state_hash = SecretHash::of(state);
     let same_browser = callback
         .browser_state
         .as_deref()
-        .is_some_and(|kept| bool::from(subtle_eq(kept.as_bytes(), state.as_bytes())));
+        .is_some_and(|kept| state_hash.matches(kept));
     if !same_browser {
         return Ok(Err(Failure::UnknownState));
     }
@@ -295,9 +296,4 @@ async fn finish(
         start_session(store, policy, user, started, &amr).await?
     };
     Ok(Ok((signed, pending.next)))
-}
-
-fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b)
 }

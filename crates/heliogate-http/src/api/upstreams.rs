@@ -15,35 +15,6 @@ use super::problem::Problem;
 use super::Answer;
 use crate::AppState;
 
-/// A new identity provider.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewUpstream {
-    /// Part of its redirect URI, `ISSUER/login/upstream/NAME/callback`.
-    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")]
-    name: String,
-    /// Its issuer identifier: https (http only on the loopback address).
-    issuer: String,
-    client_id: String,
-    /// Kept sealed; never shown again.
-    client_secret: Option<String>,
-    /// `oidc` (the default) or `github`.
-    preset: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    display_name: Option<String>,
-    /// `off` (the default), `create` or `link-email`.
-    provision: Option<String>,
-    #[serde(default)]
-    default_roles: Vec<String>,
-    role_claim: Option<String>,
-    /// Claim value to role.
-    #[serde(default)]
-    role_map: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    trust_mfa: bool,
-}
-
 /// Every identity provider, by name.
 #[utoipa::path(get, path = "/api/v1/upstreams", tag = "upstreams", operation_id = "list_upstreams",
     responses((status = 200, description = "Every identity provider", body = [UpstreamView]), super::Refusals))]
@@ -53,7 +24,7 @@ pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Answer
 
 /// Adds an identity provider.
 #[utoipa::path(post, path = "/api/v1/upstreams", tag = "upstreams", operation_id = "create_upstream",
-    request_body = NewUpstream,
+    request_body = AddUpstream,
     responses(
         (status = 201, description = "Created", body = UpstreamView, headers(("ETag" = String), ("Location" = String)), links(("get" = (operation_id = "get_upstream", parameters(("name" = "$response.body#/name")))), ("delete" = (operation_id = "delete_upstream", parameters(("name" = "$response.body#/name")))))),
         (status = 404, description = "A role it names does not exist", body = Problem, content_type = "application/problem+json"),
@@ -63,27 +34,8 @@ pub(crate) async fn list(State(state): State<AppState>, _admin: Admin) -> Answer
 pub(crate) async fn create(
     State(state): State<AppState>,
     Admin(actor): Admin,
-    Body(new): Body<NewUpstream>,
+    Body(add): Body<AddUpstream>,
 ) -> Answer {
-    let add = AddUpstream {
-        name: new.name,
-        preset: new.preset,
-        issuer: new.issuer,
-        client_id: new.client_id,
-        client_secret: new.client_secret,
-        scopes: new.scopes,
-        display_name: new.display_name,
-        provision: new.provision,
-        default_roles: new.default_roles,
-        role_claim: new.role_claim,
-        role_map: new
-            .role_map
-            .into_iter()
-            .map(|(value, role)| format!("{value}={role}"))
-            .collect(),
-        trust_mfa: new.trust_mfa,
-        managed_by: None,
-    };
     let kek = state.config.oauth.key_encryption.as_ref();
     let view = upstream::add_upstream(&state.app, kek, &actor, &add).await?;
     let location = format!("/api/v1/upstreams/{}", view.name);

@@ -120,6 +120,10 @@ pub(super) async fn add(
     admin: ConsoleAdmin,
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> Response {
+    let role_map = match AddUpstream::role_map_of(&words(fields.get("role_map"))) {
+        Ok(map) => map,
+        Err(e) => return refused(&state, admin, "add", None, e).await,
+    };
     let add = AddUpstream {
         name: fields.get("name").trim().to_owned(),
         preset: optional(fields.get("preset")),
@@ -131,7 +135,7 @@ pub(super) async fn add(
         provision: optional(fields.get("provision")),
         default_roles: words(fields.get("default_roles")),
         role_claim: optional(fields.get("role_claim")),
-        role_map: words(fields.get("role_map")),
+        role_map,
         trust_mfa: fields.get("trust_mfa") == "1",
         managed_by: None,
     };

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use heliogate_app::login::SignIn;
 use heliogate_app::upstream::{self, Callback, Finished};
 
-use super::ending::{finish_sign_in, second_factor_redirect};
+use super::ending::{count_sign_in, finish_sign_in, second_factor_redirect};
 use super::next_in;
 use crate::error::{app_error_page, error_page};
 use crate::proxy::ClientAddr;
@@ -98,10 +98,9 @@ pub(super) async fn callback(
             next,
         }) => second_factor_redirect(&state, &pending_id, &next),
         Ok(Finished::SignedIn { signed, next }) => {
-            state
-                .metrics
-                .sign_in(crate::metrics::SignInResult::succeeded, false);
-            finish_sign_in(&state, Ok(signed), &next)
+            let signed = Ok(signed);
+            count_sign_in(&state, &signed);
+            finish_sign_in(&state, signed, &next)
         }
         Ok(Finished::Refused(failure)) => {
             state

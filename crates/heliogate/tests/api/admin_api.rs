@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Browser, TestApp};
+use crate::helpers::{event_names, Browser, TestApp};
 use crate::oauth_helpers::{
     alice_tokens, client_token, get_json, get_text, http, post_form, register, signed_in, CALLBACK,
     PASSWORD,
@@ -637,12 +637,7 @@ async fn users_are_paged_created_changed_and_deleted_under_the_cli_s_rules(app: 
         .json()
         .await
         .unwrap();
-    let events: Vec<&str> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let events = event_names(&log);
     assert_eq!(events[0], "user.deleted");
     assert!(events.contains(&"user.created"));
     assert!(log["events"]

@@ -166,10 +166,7 @@ secret_env"#,
     );
 
     // Each change audited as made by the file.
-    let log = app
-        .run(&["audit", "list", "--event", "client.*", "--json"])
-        .await
-        .json();
+    let log = app.audit("client.*").await;
     let by_file = log["events"]
         .as_array()
         .unwrap()

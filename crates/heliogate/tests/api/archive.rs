@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, Server, TestApp};
+use crate::helpers::{event_names, Backend, Server, TestApp};
 use crate::oauth_helpers::*;
 
 /// What a user and an application hold on the source, to try on the target.
@@ -179,12 +179,7 @@ async fn moves(from: Backend, to: Backend) {
         .run(&["audit", "list", "--limit", "1000", "--json"])
         .await
         .json();
-    let events: Vec<&str> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let events = event_names(&log);
     assert!(events.contains(&"user.created"), "{events:?}");
     assert!(events.contains(&"database.restored"), "{events:?}");
     // New records go on after the restored ones (the sequences follow).

@@ -189,6 +189,14 @@ impl TestApp {
             .json()
     }
 
+    /// `audit list --event EVENT`: the records of an event (or a family, `user.*`), newest
+    /// first.
+    pub async fn audit(&self, event: &str) -> Value {
+        self.run(&["audit", "list", "--event", event, "--json"])
+            .await
+            .json()
+    }
+
     /// The store the binary writes to, opened beside it.
     pub async fn store(&self) -> Arc<dyn Store> {
         self.db.store().await
@@ -551,6 +559,17 @@ impl Browser {
             .find_map(|c| c.strip_prefix("heliogate_session="))
             .map(str::to_owned)
     }
+}
+
+/// The names of an audit page's records (`audit list --json`, `/api/v1/audit-events`), in
+/// order.
+pub fn event_names(log: &Value) -> Vec<&str> {
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
 }
 
 /// The `Location` header of a redirect.

@@ -5,7 +5,7 @@ use heliogate_core::mfa::TotpSecret;
 
 use serde_json::Value;
 
-use crate::helpers::{hidden_fields, location, Browser, TestApp};
+use crate::helpers::{event_names, hidden_fields, location, Browser, TestApp};
 use crate::oauth_helpers::{
     code_tokens, jwt_payload, local, post_form, query_param, register, signed_in, unescape,
     CALLBACK, PASSWORD, VERIFIER,
@@ -155,12 +155,7 @@ async fn an_authenticator_app_is_set_up_and_asked_for_after_the_password(app: Te
         .run(&["audit", "list", "--user", "alice", "--json"])
         .await
         .json();
-    let events: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let events = event_names(&audit);
     for expected in [
         "mfa.totp_enrolled",
         "login.second_factor_failed",

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::constants::PASSWORD;
-use crate::helpers::{free_port, location, Browser, TestApp};
+use crate::helpers::{event_names, free_port, location, Browser, TestApp};
 use crate::oauth_helpers::*;
 use crate::upstream_provider::{GitHub, Person, Provider, Twist, CLIENT_ID, CLIENT_SECRET};
 
@@ -112,10 +112,7 @@ async fn a_first_sign_in_makes_a_user_and_the_role_map_follows_the_groups(app: T
     assert_eq!(ann["roles"], serde_json::json!(["reader", "writer"]));
     assert_eq!(ann["email"], "ann.lee@corp.example");
     // The session says how the user signed in: through a federation, by password there.
-    let sessions = app
-        .run(&["audit", "list", "--event", "login.succeeded", "--json"])
-        .await
-        .json();
+    let sessions = app.audit("login.succeeded").await;
     assert_eq!(
         sessions["events"][0]["detail"]["amr"], "fed pwd",
         "{sessions}"
@@ -153,10 +150,7 @@ async fn a_first_sign_in_makes_a_user_and_the_role_map_follows_the_groups(app: T
         .filter(|u| u["email"] == "ann.lee@corp.example")
         .collect();
     assert_eq!(made.len(), 1, "{users}");
-    let changed = app
-        .run(&["audit", "list", "--event", "user.roles_changed", "--json"])
-        .await
-        .json();
+    let changed = app.audit("user.roles_changed").await;
     assert_eq!(changed["events"][0]["actor"], "upstream:corp", "{changed}");
 
     // The provider rotates its key: the next ID token is verified with the new one.
@@ -512,10 +506,7 @@ async fn a_second_factor_at_a_trusted_provider_stands_for_ours(app: TestApp) {
     let browser = Browser::new(&server);
     let answer = through(&browser, "trusted").await;
     assert_eq!(location(&answer), "/");
-    let log = app
-        .run(&["audit", "list", "--event", "login.succeeded", "--json"])
-        .await
-        .json();
+    let log = app.audit("login.succeeded").await;
     assert_eq!(
         log["events"][0]["detail"]["amr"], "fed pwd otp mfa",
         "{log}"
@@ -574,10 +565,7 @@ async fn the_github_preset_reads_the_user_from_the_api(app: TestApp) {
     assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
     let octocat = user(&app, "octocat").await;
     assert_eq!(octocat["email"], "octocat@github.example");
-    let identities = app
-        .run(&["audit", "list", "--event", "user.created", "--json"])
-        .await
-        .json();
+    let identities = app.audit("user.created").await;
     assert_eq!(
         identities["events"][0]["detail"]["subject"], "583231",
         "{identities}"
@@ -673,16 +661,8 @@ async fn administrators_add_providers_and_link_identities_in_the_console(app: Te
     let delete = vec![("csrf_token", csrf.clone()), ("name", "corp".to_owned())];
     let answer = post("/admin/upstreams/delete", delete).await;
     assert_eq!(location(&answer), "/admin/upstreams?done=deleted");
-    let log = app
-        .run(&["audit", "list", "--event", "upstream.*", "--json"])
-        .await
-        .json();
-    let events: Vec<&str> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let log = app.audit("upstream.*").await;
+    let events = event_names(&log);
     assert_eq!(events, vec!["upstream.deleted", "upstream.created"]);
     assert!(!log.to_string().contains(CLIENT_SECRET));
 }

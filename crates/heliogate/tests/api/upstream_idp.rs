@@ -163,10 +163,7 @@ async fn users_sign_in_through_node_oidc_provider_over_http() {
     let erin = app.run(&["user", "show", "erin", "--json"]).await.json();
     assert_eq!(erin["roles"], json!(["reader", "writer"]));
     assert_eq!(erin["email"], "erin@idp.example");
-    let log = app
-        .run(&["audit", "list", "--event", "login.succeeded", "--json"])
-        .await
-        .json();
+    let log = app.audit("login.succeeded").await;
     assert_eq!(log["events"][0]["detail"]["amr"], "fed", "{log}");
 
     // A role that requires a second factor asks for it after the upstream's sign-in: frank,
