@@ -44,7 +44,11 @@ fn main() -> ExitCode {
     };
     let json = cli.json;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let mut input = std::io::stdin().lock();
+    let mut output = Output {
+        inner: std::io::stdout().lock(),
+        reader_left: false,
+    };
     let mut io = Io {
         json,
         input: &mut input,
@@ -53,7 +57,37 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, settings, &mut io)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `heliogate user list | head -1`: what was done is done, and the reader has what it
+        // wanted; the rest of the answer goes nowhere, as a pipeline expects, without an error.
+        Err(_) if output.reader_left => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// Standard output, noting when its reader went away (a closed pipe).
+struct Output<W> {
+    inner: W,
+    reader_left: bool,
+}
+
+impl<W: std::io::Write> Output<W> {
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            self.reader_left |= e.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        result
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
     }
 }
 

@@ -12,6 +12,7 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     commands_on_an_unknown_user_fail_cleanly,
     the_last_administrator_cannot_be_removed,
     a_deleted_user_is_gone_with_their_tokens,
+    a_listing_read_only_in_part_ends_quietly,
 );
 
 async fn a_user_is_added_shown_and_listed(app: TestApp) {
@@ -351,4 +352,22 @@ async fn a_deleted_user_is_gone_with_their_tokens(app: TestApp) {
         store.recent_events(1).await.unwrap()[0].event,
         "user.deleted"
     );
+}
+
+/// `heliogate user list | grep -q admin`: the reader leaves after the line it wanted, and the
+/// listing ends as a pipeline expects — no error, success — rather than failing the pipeline.
+async fn a_listing_read_only_in_part_ends_quietly(app: TestApp) {
+    app.add_user("alice", &["reader"]).await;
+    // A pipe whose reader is gone before the command writes: every write is refused.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = app
+        .command()
+        .args(["user", "list", "--json"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert_eq!(stderr, "");
 }
