@@ -18,12 +18,12 @@ mod oauth;
 mod oidc;
 mod pages;
 mod proxy;
+mod security_headers;
 mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue};
 use axum::Router;
 use heliogate_app::login::LoginPolicy;
 use heliogate_app::oauth::revocation_feed::RevocationFeed;
@@ -33,7 +33,6 @@ use heliogate_store::Store;
 
 pub use proxy::ClientAddr;
 pub use session::SignedIn;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -154,8 +153,6 @@ impl HttpConfig {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let header =
-        |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     // One composed layer: each `Router::layer` call boxes every route again, and a request
     // pays a clone per box.
     // `Router::layer` wraps each route (and the fallback), after routing: the request counter
@@ -164,13 +161,10 @@ pub fn router(state: AppState) -> Router {
         .layer(state.metrics.track())
         .layer(edge::HeaderLimitLayer)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ));
+        .layer(security_headers::SecurityHeadersLayer {
+            // Served over https: browsers keep to https for a year (RFC 6797).
+            hsts: state.config.secure_cookies(),
+        });
     let mut app = Router::new()
         .merge(health::routes())
         .merge(pages::routes())
@@ -180,19 +174,12 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::routes())
         .merge(metrics::routes())
         .merge(api::routes());
-    if state.config.secure_cookies() {
-        // Served over https: browsers keep to https for a year (RFC 6797).
-        app = app.layer(header(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=31536000",
+    // Served over https, only behind trusted proxies can a request have arrived over plain http.
+    if state.config.secure_cookies() && !state.config.trusted_proxies.is_empty() {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            proxy::require_https,
         ));
-        // Only behind trusted proxies can a request have arrived over plain http.
-        if !state.config.trusted_proxies.is_empty() {
-            app = app.layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                proxy::require_https,
-            ));
-        }
     }
     let app = app.with_state(state).layer(layers);
     // Requests are logged at info; when that level is off, the layer (and the clock reads it

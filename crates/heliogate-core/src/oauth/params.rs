@@ -14,11 +14,20 @@ pub struct Repeated(pub String);
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
     pub fn parse(text: &str) -> Self {
-        Self(
-            url::form_urlencoded::parse(text.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        // A pair with nothing to decode (no escape, no `+`), as a token or a client id nearly
+        // always is, is copied as it stands; any other is left to the form decoder.
+        let pairs = text.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+            if pair.bytes().any(|b| b == b'%' || b == b'+') {
+                url::form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .unwrap_or_default()
+            } else {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (name.to_owned(), value.to_owned())
+            }
+        });
+        Self(pairs.collect())
     }
 
     /// The value of `name`: `None` when absent or empty (RFC 6749 §3.1: parameters sent
@@ -71,6 +80,10 @@ impl Params {
 
 /// Text without U+FFFD (undecodable input) and without control characters.
 pub fn is_protocol_text(s: &str) -> bool {
+    // Printable ASCII, as nearly every parameter is, holds neither.
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return true;
+    }
     !s.chars().any(|c| c == '\u{FFFD}' || c.is_control())
 }
 
@@ -83,6 +96,33 @@ mod tests {
         assert!(!Params::parse("client_id=abc&state=xyz").has_invalid_text());
         for bad in ["client_id=a%00b", "state=x%0Ay", "scope=%FF", "na%01me=v"] {
             assert!(Params::parse(bad).has_invalid_text(), "{bad}");
+        }
+        // DEL is a control character too; letters past ASCII are text.
+        assert!(Params::parse("state=a%7Fb").has_invalid_text());
+        assert_eq!(
+            Params::parse("state=%C3%A9t%C3%A9").pairs()[0].1,
+            "\u{e9}t\u{e9}"
+        );
+        assert!(!Params::parse("state=%C3%A9t%C3%A9").has_invalid_text());
+    }
+
+    proptest::proptest! {
+        /// Parsing reads every pair as the form decoder does, whether it takes the shortcut
+        /// for a pair with nothing to decode or not.
+        #[test]
+        fn parsing_agrees_with_the_form_decoder(text in "[a-c=&%+2-4A-F\\x{e9}]{0,24}") {
+            let decoded: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let params = Params::parse(&text);
+            proptest::prop_assert_eq!(params.pairs(), decoded.as_slice());
+        }
+
+        /// The printable-ASCII shortcut answers as the whole rule does.
+        #[test]
+        fn protocol_text_shortcut_agrees_with_the_rule(s in "\\PC*|[\\x00-\\x7f]{0,12}") {
+            let rule = !s.chars().any(|c| c == '\u{FFFD}' || c.is_control());
+            proptest::prop_assert_eq!(is_protocol_text(&s), rule);
         }
     }
 }

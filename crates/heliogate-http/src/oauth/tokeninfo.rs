@@ -4,7 +4,7 @@
 //! one of these ways only.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -180,13 +180,11 @@ async fn answer(
     }
 }
 
-pub(super) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let query = Params::parse(query.as_deref().unwrap_or_default());
-    answer(&state, "GET", &headers, &[&query]).await
+/// The whole request, read in place: this is the hot path of resource servers, and a
+/// `HeaderMap` or `RawQuery` extractor would copy what is only read.
+pub(super) async fn get(State(state): State<AppState>, request: Request) -> Response {
+    let query = Params::parse(request.uri().query().unwrap_or_default());
+    answer(&state, "GET", request.headers(), &[&query]).await
 }
 
 pub(super) async fn post(
