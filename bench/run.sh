@@ -260,6 +260,16 @@ wrk_twice() { # NAME SCRIPT URL ARGS...: warm-up, then the measured run into the
   taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$script" "$url" -- "$@" > "$OUT/$name.txt"
   summarize "$name" sign
 }
+exchange() { # NAME CODES ARGS...: the code exchange, each request redeeming a code of CODES.warm
+  # (warm-up), then of CODES.run (measured), into the sign table
+  local name=$1 codes=$2; shift 2
+  local args=(redirect_uri="$REDIRECT" verifier="$VERIFIER" "$@")
+  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/code.lua \
+    "http://127.0.0.1:$PORT" -- codes="$codes.warm" "${args[@]}" > /dev/null
+  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s bench/code.lua \
+    "http://127.0.0.1:$PORT" -- codes="$codes.run" "${args[@]}" > "$OUT/$name.txt"
+  summarize "$name" sign
+}
 REDIRECT=http://127.0.0.1:9/callback VERIFIER=bench-verifier-0123456789-0123456789-0123456789
 CODES=${CODES:-150000}
 "$BIN" user add bench-user --role reader --password-stdin <<< 'bench user password' > /dev/null
@@ -289,12 +299,7 @@ for alg in ES256 RS256; do
   curl -s -u "$cid:$csecret" -d grant_type=authorization_code -d "code=$(tail -n1 "$OUT/code-$alg.warm")" \
     --data-urlencode "redirect_uri=$REDIRECT" -d "code_verifier=$VERIFIER" \
     "http://127.0.0.1:$PORT/oauth/token" | cut -c1-120 >&2
-  args=(client="$cid" secret="$csecret" redirect_uri="$REDIRECT" verifier="$VERIFIER")
-  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/code.lua \
-    "http://127.0.0.1:$PORT" -- codes="$OUT/code-$alg.warm" "${args[@]}" > /dev/null
-  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s bench/code.lua \
-    "http://127.0.0.1:$PORT" -- codes="$OUT/code-$alg.run" "${args[@]}" > "$OUT/code-$alg.txt"
-  summarize "code-$alg" sign
+  exchange "heliogate code, $alg" "$OUT/code-$alg" client="$cid" secret="$csecret"
 done
 RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
 stop
@@ -313,14 +318,31 @@ for alg in ES256 RS256; do
   stop
 done
 
+# node oidc-provider's code exchange: the same request (client_secret_basic, PKCE, `openid
+# profile`, an ID token signed with each algorithm), each redeeming a code it minted through its
+# own models before listening.
+cp bench/node-oidc-code.mjs "$NODE_HOME/"
+NODE_CODES=${NODE_CODES:-60000}
+for alg in ES256 RS256; do
+  mkdir -p "$OUT/node-$alg"
+  (cd "$NODE_HOME" && ALG=$alg CODES=$NODE_CODES OUT="$OUT/node-$alg" REDIRECT=$REDIRECT VERIFIER=$VERIFIER \
+    NODE_ENV=production PORT=$PORT exec taskset -c 0 node node-oidc-code.mjs) >> "$OUT/node.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+  exchange "node-oidc code, $alg" "$OUT/node-$alg/codes" client=bench-code secret=bench-code-secret path=/token
+  stop
+done
+
 echo
 echo "# signing ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
 echo "# heliogate token = client-credentials issuance (opaque; JWT access token); code = code exchange with an ID token"
 cat "$OUT/sign.txt"
 awk '/^heliogate token, opaque/ { o = $4 } /^heliogate token, ES256/ { he = $4 } /^heliogate token, RS256/ { hr = $4 }
   /^node-oidc token, ES256/ { ne = $4 } /^node-oidc token, RS256/ { nr = $4 }
+  /^heliogate code, ES256/ { ce = $4 } /^heliogate code, RS256/ { cr = $4 } /^node-oidc code, ES256/ { nce = $4 } /^node-oidc code, RS256/ { ncr = $4 }
   END {
     if (ne && nr) printf "# JWT issuance, heliogate / node oidc-provider: ES256 %.1fx, RS256 %.1fx\n", he / ne, hr / nr
+    if (nce && ncr) printf "# code exchange with an ID token, heliogate / node oidc-provider: ES256 %.1fx, RS256 %.1fx\n", ce / nce, cr / ncr
     if (o) printf "# signing cost per token (1/JWT - 1/opaque): ES256 %.0f us, RS256 %.0f us\n", 1e6 / he - 1e6 / o, 1e6 / hr - 1e6 / o
   }' "$OUT/sign.txt"
 echo "# RSS after load: heliogate $((RSS / 1024)) MB; node oidc-provider $((NODE_RSS / 1024)) MB"
