@@ -11,6 +11,13 @@
 //! The writer's connection is its own, not a pooled one: its page cache stays warm (SQLite),
 //! and it pays no liveness check on every checkout and return (a round trip on PostgreSQL).
 //! After an error other than a refused row it is dropped, and the next batch connects again.
+//!
+//! An issuance from an authorization code or a device code spends it in the same transaction
+//! (`Issue::spends`): the batch first marks every such grant it carries as redeemed, where none
+//! was, and writes only the rows of the issuances whose grant it marked. So a code is spent
+//! exactly when its tokens are durable, and whoever finds it spent afterwards also finds the
+//! tokens to revoke (RFC 6749 §4.1.2); the loser of two uses is answered "spent", nothing of
+//! it written.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,14 +28,17 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::db_err;
-use crate::{AuditEvent, NewAccessToken, NewRefreshToken, Result, StoreError};
+use crate::{AuditEvent, NewAccessToken, NewRefreshToken, OneTimeGrant, Result, StoreError};
 
 /// One issuance waiting for the token writer.
 pub(crate) struct Issue {
+    /// The grant this issuance spends: written only if it was unspent.
+    pub spends: Option<OneTimeGrant>,
     pub access: NewAccessToken,
     pub refresh: Option<NewRefreshToken>,
     pub event: Option<AuditEvent>,
-    done: oneshot::Sender<Result<()>>,
+    /// Answered once durable: whether the rows were written (`false`: the code was spent).
+    done: oneshot::Sender<Result<bool>>,
 }
 
 /// The rows of some issuances, table by table.
@@ -40,9 +50,10 @@ pub(crate) struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn of(jobs: &'a [Issue]) -> Self {
+    /// The rows of the issuances marked `true` in `written`.
+    pub(crate) fn of(jobs: &'a [Issue], written: &[bool]) -> Self {
         let mut rows = Rows::default();
-        for job in jobs {
+        for (job, _) in jobs.iter().zip(written).filter(|(_, written)| **written) {
             rows.access.push(&job.access);
             rows.refresh.extend(job.refresh.as_ref());
             rows.events.extend(job.event.as_ref());
@@ -51,10 +62,31 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// How an engine writes the rows of some issuances: in one transaction, all or nothing.
+/// Which issuances to write, given the hashes of the grants the batch marked redeemed
+/// (`spent`): those that spend none, and, of those spending one, the first to carry it.
+pub(crate) fn written(jobs: &[Issue], spent: &[Vec<u8>]) -> Vec<bool> {
+    let mut unclaimed: Vec<&[u8]> = spent.iter().map(Vec::as_slice).collect();
+    jobs.iter()
+        .map(|job| match &job.spends {
+            None => true,
+            Some(OneTimeGrant::Code(hash) | OneTimeGrant::DeviceCode(hash)) => {
+                match unclaimed.iter().position(|c| *c == hash.as_bytes()) {
+                    Some(at) => {
+                        unclaimed.swap_remove(at);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        })
+        .collect()
+}
+
+/// How an engine writes some issuances: in one transaction, all or nothing — the codes they
+/// spend marked redeemed, then the rows of those `written` says. Returns that.
 #[async_trait]
 pub(crate) trait WriteRows: Connection {
-    async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()>;
+    async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>>;
 }
 
 /// The most issuances one commit carries.
@@ -171,7 +203,7 @@ struct Writer<C: WriteRows> {
 
 impl<C: WriteRows> Writer<C> {
     /// Writes a batch; a result per issuance, in order.
-    async fn write(&mut self, batch: &[Issue]) -> Vec<Result<()>> {
+    async fn write(&mut self, batch: &[Issue]) -> Vec<Result<bool>> {
         let connection = match writer_connection(
             &mut self.connection,
             &self.options,
@@ -187,15 +219,15 @@ impl<C: WriteRows> Writer<C> {
             broken |= !matches!(e, sqlx::Error::Database(_));
             db_err(e)
         };
-        let outcome = match connection.write_rows(&Rows::of(batch)).await {
-            Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+        let outcome = match connection.write_issues(batch).await {
+            Ok(written) => written.into_iter().map(Ok).collect(),
             // The database refused a row (a client deleted a moment ago, say) and wrote none
             // of the batch: write each issuance on its own, so that only the refused one fails.
             Err(sqlx::Error::Database(_)) if batch.len() > 1 => {
                 let mut outcome = Vec::with_capacity(batch.len());
                 for job in batch {
-                    let rows = Rows::of(std::slice::from_ref(job));
-                    outcome.push(connection.write_rows(&rows).await.map_err(&mut failed));
+                    let written = connection.write_issues(std::slice::from_ref(job)).await;
+                    outcome.push(written.map(|w| w == [true]).map_err(&mut failed));
                 }
                 outcome
             }
@@ -212,16 +244,19 @@ impl<C: WriteRows> Writer<C> {
     }
 }
 
-/// Queues an issuance and waits until it is durable.
+/// Queues an issuance and waits until it is durable; `false` when it spends a code that was
+/// spent already, and then nothing of it was written.
 pub(crate) async fn enqueue(
     queue: &mpsc::Sender<Issue>,
+    spends: Option<OneTimeGrant>,
     access: NewAccessToken,
     refresh: Option<NewRefreshToken>,
     event: Option<AuditEvent>,
-) -> Result<()> {
+) -> Result<bool> {
     let stopped = || StoreError::Unavailable("the token writer has stopped".into());
     let (done, answer) = oneshot::channel();
     let job = Issue {
+        spends,
         access,
         refresh,
         event,
@@ -232,8 +267,54 @@ pub(crate) async fn enqueue(
 }
 
 /// Results for a batch that failed as a whole.
-fn all_failed(len: usize, e: &dyn std::fmt::Display) -> Vec<Result<()>> {
+fn all_failed(len: usize, e: &dyn std::fmt::Display) -> Vec<Result<bool>> {
     (0..len)
         .map(|_| Err(StoreError::Unavailable(e.to_string().into())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use heliogate_core::{SecretHash, TokenKey};
+
+    use super::*;
+
+    fn job(spends: Option<OneTimeGrant>) -> Issue {
+        Issue {
+            spends,
+            access: NewAccessToken {
+                key: TokenKey::of("t"),
+                client_id: "c".into(),
+                user_id: None,
+                scope: String::new(),
+                family_id: None,
+                code_hash: None,
+                audience: None,
+                created_at: 7,
+                expires_at: 8,
+                jkt: None,
+                subject_key: None,
+                act: None,
+                sid: None,
+            },
+            refresh: None,
+            event: None,
+            done: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_spent_grant_goes_to_the_first_issuance_carrying_it() {
+        let code = |c| Some(OneTimeGrant::Code(SecretHash::of(c)));
+        let jobs = [
+            job(code("a")),
+            job(None),
+            job(code("a")),
+            job(code("b")),
+            job(Some(OneTimeGrant::DeviceCode(SecretHash::of("c")))),
+        ];
+        // The database marked "a" and "c" (once each: a grant is one row); "b" was spent before.
+        let spent = [SecretHash::of("c"), SecretHash::of("a")].map(|c| c.as_bytes().to_vec());
+        assert_eq!(written(&jobs, &spent), [true, true, false, false, true]);
+    }
 }

@@ -38,9 +38,9 @@ pub mod testing;
 pub use model::{
     AccessToken, AuditEvent, AuditFilter, AuditRecord, Client, ClientSettings, Code, Consent,
     Credentials, NewAccessToken, NewClient, NewCode, NewPersonalToken, NewRefreshToken, NewSession,
-    NewUser, PersonalToken, Redemption, RefreshToken, Revocation, RevokedToken, Role, Session,
-    SessionInfo, SigningKey, StoreStats, StoredPasskey, TokenHolder, TokenKind, TokenRecord,
-    TotpFactor, Upstream, UpstreamIdentity, UpstreamSignIn, User, UserChangeSet,
+    NewUser, OneTimeGrant, PersonalToken, Redemption, RefreshToken, Revocation, RevokedToken, Role,
+    Session, SessionInfo, SigningKey, StoreStats, StoredPasskey, TokenHolder, TokenKind,
+    TokenRecord, TotpFactor, Upstream, UpstreamIdentity, UpstreamSignIn, User, UserChangeSet,
     PERSONAL_TOKENS_CLIENT,
 };
 
@@ -316,6 +316,8 @@ pub trait TokenStore {
 #[async_trait]
 pub trait GrantStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()>;
+    /// A code as stored, spent or not (`redeemed_at`); reading it spends nothing.
+    async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<Code>>;
     /// Spends a code and returns it; a code spent before revokes every token issued from it,
     /// and `replayed` is recorded then, with the count as `revoked` in its detail.
     async fn redeem_code(
@@ -324,18 +326,6 @@ pub trait GrantStore {
         now: UnixTime,
         replayed: &AuditEvent,
     ) -> Result<Redemption>;
-    /// Called once the tokens issued from a redeemed code are durable: `false` when the code
-    /// was replayed in the meantime, and then the tokens of `family_id` are revoked here (the
-    /// replay could not see them), recorded as `replayed` with the count as `revoked`.
-    /// Serialized with `redeem_code` on the code's row, so that either the replay finds the
-    /// tokens or this finds the replay.
-    async fn confirm_code_issuance(
-        &self,
-        hash: &SecretHash,
-        family_id: &str,
-        now: UnixTime,
-        replayed: &AuditEvent,
-    ) -> Result<bool>;
     /// Stores an access token and, with it, a refresh token and the audit record of the
     /// issuance, in one transaction. Returns once the write is durable.
     async fn issue_tokens(
@@ -344,6 +334,17 @@ pub trait GrantStore {
         refresh: Option<NewRefreshToken>,
         event: Option<AuditEvent>,
     ) -> Result<()>;
+    /// As `issue_tokens`, for tokens issued from `grant`, which the same transaction spends:
+    /// `false`, and nothing written, when it was spent already or is not there to spend (a
+    /// replay, which the caller then answers). A grant is thus spent exactly when its tokens
+    /// are durable, and whoever finds it spent finds them.
+    async fn issue_from(
+        &self,
+        grant: OneTimeGrant,
+        access: NewAccessToken,
+        refresh: Option<NewRefreshToken>,
+        event: Option<AuditEvent>,
+    ) -> Result<bool>;
     async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>>;
     /// Exchanges a refresh token for its successor and a new access token, once: `false`
     /// (and the whole family revoked, recorded as `replayed` with the count as `revoked`) when
@@ -612,14 +613,6 @@ pub trait DeviceStore {
         now: UnixTime,
         interval: i64,
     ) -> Result<()>;
-    /// Marks an approved authorization redeemed, its tokens issued in `family_id`: `false`
-    /// when it was not approved any more (another poll redeemed it first).
-    async fn redeem_device_authorization(
-        &self,
-        device_code_hash: &SecretHash,
-        family_id: &str,
-        now: UnixTime,
-    ) -> Result<bool>;
 }
 
 /// Pushed authorization requests (RFC 9126), shared by every node.

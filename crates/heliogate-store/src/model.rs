@@ -372,6 +372,19 @@ pub struct Code {
     pub resources: StoredResources,
     pub amr: Option<String>,
     pub expires_at: UnixTime,
+    /// When it was spent, if it was.
+    pub redeemed_at: Option<UnixTime>,
+}
+
+/// The one-time grant tokens are issued from, spent in the same transaction as their rows are
+/// written (`GrantStore::issue_from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneTimeGrant {
+    /// An authorization code (RFC 6749 §4.1.3), by its hash.
+    Code(SecretHash),
+    /// An approved device code (RFC 8628 §3.4), by its hash; the tokens' family is recorded
+    /// with it, for a replay to revoke.
+    DeviceCode(SecretHash),
 }
 
 /// What redeeming a code found.

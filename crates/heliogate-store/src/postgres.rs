@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::archive::Kind;
 use crate::error::db_err;
-use crate::issue::{Rows, WriteRows};
+use crate::issue::{written, Issue, Rows, WriteRows};
 use crate::proof_writer::WriteProofs;
 use crate::Result;
 
@@ -154,9 +154,19 @@ impl sql::Engine for SqlStore {
 
 #[async_trait]
 impl WriteRows for PgConnection {
-    async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()> {
-        // One statement is one transaction.
-        insert_rows(self, rows).await
+    async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
+        if jobs.iter().all(|job| job.spends.is_none()) {
+            // One statement is one transaction.
+            let written = vec![true; jobs.len()];
+            insert_rows(self, &Rows::of(jobs, &written)).await?;
+            return Ok(written);
+        }
+        let mut tx = sqlx::Connection::begin(&mut *self).await?;
+        let spent = sql::spend_grants(&mut tx, jobs).await?;
+        let written = written(jobs, &spent);
+        insert_rows(&mut tx, &Rows::of(jobs, &written)).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 }
 

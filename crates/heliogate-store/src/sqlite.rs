@@ -15,7 +15,7 @@ use sqlx::{Connection, Sqlite, Transaction};
 
 use crate::archive::Kind;
 use crate::error::db_err;
-use crate::issue::{Rows, WriteRows};
+use crate::issue::{written, Issue, Rows, WriteRows};
 use crate::proof_writer::WriteProofs;
 use crate::Result;
 
@@ -137,10 +137,13 @@ impl sql::Engine for SqlStore {
 
 #[async_trait]
 impl WriteRows for SqliteConnection {
-    async fn write_rows(&mut self, rows: &Rows<'_>) -> sqlx::Result<()> {
+    async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
         let mut tx = self.begin_with("BEGIN IMMEDIATE").await?;
-        insert_rows(&mut tx, rows).await?;
-        tx.commit().await
+        let spent = sql::spend_grants(&mut tx, jobs).await?;
+        let written = written(jobs, &spent);
+        insert_rows(&mut tx, &Rows::of(jobs, &written)).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 }
 

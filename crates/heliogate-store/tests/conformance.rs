@@ -9,8 +9,8 @@ use heliogate_core::{
 use heliogate_store::testing::{Backend, TestDatabase};
 use heliogate_store::{
     AuditEvent, AuditFilter, AuditRecord, ClientSettings, NewAccessToken, NewClient, NewCode,
-    NewRefreshToken, NewSession, NewUser, Redemption, Revocation, Store, StoreError, StoredPasskey,
-    TokenHolder, Upstream, UpstreamIdentity, UpstreamSignIn, User, UserChangeSet,
+    NewRefreshToken, NewSession, NewUser, OneTimeGrant, Redemption, Revocation, Store, StoreError,
+    StoredPasskey, TokenHolder, Upstream, UpstreamIdentity, UpstreamSignIn, User, UserChangeSet,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -168,7 +168,7 @@ heliogate_store::for_each_backend!(crate::on;
     login_failures_count_within_a_window_and_lock,
     parallel_attempts_check_at_most_the_threshold,
     a_code_is_spent_once_and_a_replay_revokes_its_tokens,
-    a_replay_before_the_tokens_are_written_still_revokes_them,
+    a_code_is_spent_with_its_tokens_and_only_once,
     old_audit_records_and_idle_sign_in_counters_are_purged,
     losing_a_role_or_the_password_revokes_what_they_gave,
     a_refresh_token_rotates_once_and_a_replay_revokes_its_family,
@@ -1668,60 +1668,101 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
     store.close().await;
 }
 
-async fn a_replay_before_the_tokens_are_written_still_revokes_them(store: &dyn Store) {
+async fn a_code_is_spent_with_its_tokens_and_only_once(store: &dyn Store) {
     grant_setup(store).await;
-    let code = SecretHash::of("the code");
-    store
-        .insert_code(&NewCode {
-            hash: code,
-            client_id: "c-1".into(),
-            user_id: "u-1".into(),
-            redirect_uri: "https://app.example/cb".into(),
-            redirect_uri_given: true,
-            scope: "read".into(),
-            code_challenge: None,
-            nonce: None,
-            auth_time: NOW,
-            sid: None,
-            resources: None,
-            amr: None,
-            created_at: NOW,
-            expires_at: NOW + 60,
-        })
+    let code = |name: &str| NewCode {
+        hash: SecretHash::of(name),
+        client_id: "c-1".into(),
+        user_id: "u-1".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        redirect_uri_given: true,
+        scope: "read".into(),
+        code_challenge: None,
+        nonce: None,
+        auth_time: NOW,
+        sid: None,
+        resources: None,
+        amr: None,
+        created_at: NOW,
+        expires_at: NOW + 60,
+    };
+    let the_code = SecretHash::of("the code");
+    store.insert_code(&code("the code")).await.unwrap();
+    // Reading a code spends nothing.
+    let read = store.authorization_code(&the_code).await.unwrap().unwrap();
+    assert_eq!((read.client_id.as_str(), read.redeemed_at), ("c-1", None));
+    assert!(store
+        .authorization_code(&SecretHash::of("nope"))
         .await
-        .unwrap();
+        .unwrap()
+        .is_none());
+    let issue = |token: &'static str, family: &'static str, refresh_token: &'static str| async move {
+        store
+            .issue_from(
+                OneTimeGrant::Code(the_code),
+                family_token(token, family, Some("the code")),
+                Some(refresh(refresh_token, family)),
+                Some(named("token.issued")),
+            )
+            .await
+            .unwrap()
+    };
+    // Two uses at once: one transaction spends the code and writes its tokens; the other
+    // writes nothing.
+    let (first, second) = tokio::join!(
+        issue("acc-1", "fam-1", "ref-1"),
+        issue("acc-2", "fam-2", "ref-2")
+    );
+    assert!(first != second, "exactly one use wins: {first} {second}");
+    let (won, lost) = if first {
+        ("acc-1", "acc-2")
+    } else {
+        ("acc-2", "acc-1")
+    };
+    assert!(is_live(store, won).await);
+    assert!(store
+        .access_token(&TokenKey::of(lost))
+        .await
+        .unwrap()
+        .is_none());
+    let read = store.authorization_code(&the_code).await.unwrap().unwrap();
+    assert_eq!(read.redeemed_at, Some(NOW));
+    // A later use too; the replay, redeemed, finds the tokens that were written with the
+    // spending, and revokes them.
+    assert!(!issue("acc-3", "fam-3", "ref-3").await);
+    assert_eq!(
+        store
+            .redeem_code(&the_code, NOW + 2, &named("code.replayed"))
+            .await
+            .unwrap(),
+        Redemption::Replayed { revoked: 2 }
+    );
+    assert!(!is_live(store, won).await);
+    let recorded = store.recent_events(1).await.unwrap();
+    assert_eq!(recorded[0].event, "code.replayed");
+    // A code spent by a refused exchange (`redeem_code`) gives no tokens afterwards.
+    store.insert_code(&code("refused")).await.unwrap();
     assert!(matches!(
-        store.redeem_code(&code, NOW, &ev()).await.unwrap(),
+        store
+            .redeem_code(&SecretHash::of("refused"), NOW, &ev())
+            .await
+            .unwrap(),
         Redemption::Redeemed(_)
     ));
-    // The replay comes before the first redemption's tokens are written: it finds none.
-    assert_eq!(
-        store.redeem_code(&code, NOW + 1, &ev()).await.unwrap(),
-        Redemption::Replayed { revoked: 0 }
-    );
-    store
-        .issue_tokens(
-            family_token("acc", "fam", Some("the code")),
-            Some(refresh("ref", "fam")),
+    assert!(!store
+        .issue_from(
+            OneTimeGrant::Code(SecretHash::of("refused")),
+            family_token("acc-4", "fam-4", Some("refused")),
+            None,
             None,
         )
         .await
-        .unwrap();
-    // The redemption finds the replay once its tokens are durable, and they die.
-    assert!(!store
-        .confirm_code_issuance(&code, "fam", NOW + 2, &named("code.replayed"))
-        .await
         .unwrap());
-    assert!(!is_live(store, "acc").await);
-    let recorded = store.recent_events(1).await.unwrap();
-    assert_eq!(recorded[0].event, "code.replayed");
-    assert_eq!(recorded[0].detail["revoked"], 2);
-    // Without a replay, the issuance stands.
-    let other = SecretHash::of("another code");
     assert!(store
-        .confirm_code_issuance(&other, "fam2", NOW + 2, &ev())
+        .access_token(&TokenKey::of("acc-4"))
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
 }
 
 async fn old_audit_records_and_idle_sign_in_counters_are_purged(store: &dyn Store) {

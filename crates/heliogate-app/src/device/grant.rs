@@ -3,18 +3,45 @@
 
 use heliogate_core::oauth::device::{poll, PollAnswer, PolledDevice};
 use heliogate_core::oauth::{grant_scopes, OAuthError, OAuthErrorCode};
-use heliogate_core::{GrantType, SecretHash};
-use heliogate_store::Store;
+use heliogate_core::{GrantType, SecretHash, UnixTime};
+use heliogate_store::{OneTimeGrant, Store};
 
+use crate::oauth::access_tokens::{AccessTokens, Grant};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::token::{first_refresh, issued, known_scopes, mint, token_type, TokenResponse};
-use crate::oauth::{access_tokens::Grant, OAuthResult, OAuthState};
+use crate::oauth::{OAuthFailure, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
 use crate::scopes::scopes_of;
 use crate::{event, new_secret, now};
 
 fn refused(code: OAuthErrorCode, description: &str) -> OAuthError {
     OAuthError::new(code, description)
+}
+
+/// A device code used again (like a replayed code, RFC 6749 §4.1.2): what was issued from it,
+/// the tokens of `family`, goes.
+async fn replayed(
+    store: &dyn Store,
+    tokens: &AccessTokens,
+    auth: &AuthenticatedClient,
+    addr: Option<&str>,
+    family: Option<&str>,
+    now: UnixTime,
+) -> OAuthFailure {
+    if let Some(family) = family {
+        let replayed = event(
+            "device_code.replayed",
+            auth.client.client_id.as_str(),
+            None,
+            addr,
+            serde_json::json!({}),
+        );
+        if let Err(e) = store.revoke_family(family, now, &replayed).await {
+            return e.into();
+        }
+        tokens.forget_all();
+    }
+    OAuthError::invalid_grant("the device code was already used").into()
 }
 
 /// Answers a poll with `device_code` by `auth`'s client; the tokens are bound to `jkt` when
@@ -52,19 +79,9 @@ pub async fn device_code(
             return Err(refused(OAuthErrorCode::AccessDenied, "the user denied the request").into())
         }
         PollAnswer::Replayed => {
-            // Like a replayed code (RFC 6749 §4.1.2): what was issued from it goes.
-            if let Some(family) = &device.family_id {
-                let replayed = event(
-                    "device_code.replayed",
-                    auth.client.client_id.as_str(),
-                    None,
-                    addr,
-                    serde_json::json!({}),
-                );
-                store.revoke_family(family, now, &replayed).await?;
-                tokens.forget_all();
-            }
-            return Err(OAuthError::invalid_grant("the device code was already used").into());
+            return Err(
+                replayed(store, tokens, auth, addr, device.family_id.as_deref(), now).await,
+            );
         }
         PollAnswer::SlowDown { interval } => {
             store.record_device_poll(&hash, now, interval).await?;
@@ -104,12 +121,6 @@ pub async fn device_code(
     )
     .map_err(|_| OAuthError::invalid_grant("nothing approved may be granted any more"))?;
     let family_id = new_secret();
-    if !store
-        .redeem_device_authorization(&hash, &family_id, now)
-        .await?
-    {
-        return Err(OAuthError::invalid_grant("the device code was already used").into());
-    }
     let scope = granted.to_string();
     let authentication = Authentication {
         auth_time: device.auth_time,
@@ -139,7 +150,18 @@ pub async fn device_code(
         refresh.is_some(),
         addr,
     );
-    store.issue_tokens(record, refresh, Some(event)).await?;
+    // The device code is spent with the tokens' rows, in one transaction: a poll that lost to
+    // another finds it spent and, as a replay, revokes what the winner was given.
+    if !store
+        .issue_from(OneTimeGrant::DeviceCode(hash), record, refresh, Some(event))
+        .await?
+    {
+        let family = store
+            .device_authorization(&hash)
+            .await?
+            .and_then(|d| d.family_id);
+        return Err(replayed(store, tokens, auth, addr, family.as_deref(), now).await);
+    }
     let issued = Issued {
         client: &auth.client,
         user: &user,

@@ -9,12 +9,14 @@ use heliogate_core::oauth::{
     CodeExchange, IssuedCode, OAuthError, OAuthErrorCode, RefreshUse, StoredRefresh,
 };
 use heliogate_core::{AccessTokenFormat, GrantType, ScopeSet, SecretHash, TokenKey, UnixTime};
-use heliogate_store::{AuditEvent, Client, NewAccessToken, NewRefreshToken, Redemption, Store};
+use heliogate_store::{
+    AuditEvent, Client, NewAccessToken, NewRefreshToken, OneTimeGrant, Redemption, Store,
+};
 use serde::Serialize;
 
-use super::access_tokens::{Format, Grant};
+use super::access_tokens::{AccessTokens, Format, Grant};
 use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
-use super::{event, OAuthResult, OAuthState};
+use super::{event, OAuthFailure, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
 use crate::oidc::key_ring;
 use crate::{new_secret, new_token, now, scopes};
@@ -313,19 +315,17 @@ async fn authorization_code(
         addr,
         serde_json::json!({}),
     );
-    let code = match store.redeem_code(&code_hash, now, &replayed).await? {
-        Redemption::Redeemed(code) => *code,
-        Redemption::Replayed { .. } => {
-            tokens.forget_all();
-            return Err(
-                OAuthError::invalid_grant("the authorization code was already used").into(),
-            );
-        }
-        Redemption::Unknown => {
-            return Err(OAuthError::invalid_grant("the authorization code is not valid").into())
-        }
+    // Read, not spent: the code is spent with the tokens' rows, in the same transaction
+    // (`issue_from`); a refused exchange spends it too, through `redeem_code`.
+    let Some(code) = store.authorization_code(&code_hash).await? else {
+        return Err(OAuthError::invalid_grant("the authorization code is not valid").into());
     };
-    check_code_exchange(
+    let spend =
+        |refusal: OAuthError| redeem_refused(store, tokens, &code_hash, now, &replayed, refusal);
+    if code.redeemed_at.is_some() {
+        return Err(spend(replay_refusal()).await);
+    }
+    let checked = check_code_exchange(
         &IssuedCode {
             client_id: &code.client_id,
             redirect_uri: code.redirect_uri.as_str(),
@@ -339,15 +339,22 @@ async fn authorization_code(
             code_verifier: verifier,
         },
         now,
-    )?;
+    );
+    if let Err(refusal) = checked {
+        return Err(spend(refusal).await);
+    }
     let user = store
         .user_by_id(&code.user_id)
         .await?
         .filter(|u| !u.disabled);
     let Some(user) = user else {
-        return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
+        let refusal = OAuthError::invalid_grant("the user of this grant is no longer active");
+        return Err(spend(refusal).await);
     };
-    let audience = narrow(requested, &code.resources.0)?;
+    let audience = match narrow(requested, &code.resources.0) {
+        Ok(audience) => audience,
+        Err(refusal) => return Err(spend(refusal).await),
+    };
     let scope = code.scope.to_string();
     let family_id = new_secret();
     let authentication = Authentication {
@@ -378,15 +385,13 @@ async fn authorization_code(
         refresh.is_some(),
         addr,
     );
-    store.issue_tokens(record, refresh, Some(event)).await?;
-    // RFC 6749 §4.1.2: a code used twice revokes every token issued from it, also the ones
-    // a replay that came in before they were written could not find.
+    // Lost to another use of the same code, which spent it first: that is a replay, and
+    // RFC 6749 §4.1.2 revokes every token the code gave.
     if !store
-        .confirm_code_issuance(&code_hash, &family_id, now, &replayed)
+        .issue_from(OneTimeGrant::Code(code_hash), record, refresh, Some(event))
         .await?
     {
-        tokens.forget_all();
-        return Err(OAuthError::invalid_grant("the authorization code was already used").into());
+        return Err(spend(replay_refusal()).await);
     }
     let issued = Issued {
         client: &auth.client,
@@ -406,6 +411,31 @@ async fn authorization_code(
         id_token,
         issued_token_type: None,
     })
+}
+
+fn replay_refusal() -> OAuthError {
+    OAuthError::invalid_grant("the authorization code was already used")
+}
+
+/// Spends a code whose exchange is refused, and answers `refusal`; a code spent before (by
+/// another exchange, maybe a moment ago) is a replay: every token it gave is revoked, and the
+/// answer says so (RFC 6749 §4.1.2).
+async fn redeem_refused(
+    store: &dyn Store,
+    tokens: &AccessTokens,
+    code: &SecretHash,
+    now: UnixTime,
+    replayed: &AuditEvent,
+    refusal: OAuthError,
+) -> OAuthFailure {
+    match store.redeem_code(code, now, replayed).await {
+        Ok(Redemption::Replayed { .. }) => {
+            tokens.forget_all();
+            replay_refusal().into()
+        }
+        Ok(_) => refusal.into(),
+        Err(e) => e.into(),
+    }
 }
 
 /// RFC 6749 §6 with rotation (RFC 9700 §4.14.2): each refresh token works once; a second use

@@ -1,7 +1,6 @@
 //! Device authorizations (RFC 8628).
 
 use async_trait::async_trait;
-use heliogate_core::oauth::device::DeviceStatus;
 use heliogate_core::{SecretHash, UnixTime};
 
 use super::audit::insert_event;
@@ -150,26 +149,5 @@ impl DeviceStore for SqlStore {
         .await
         .map_err(db_err)?;
         Ok(())
-    }
-
-    async fn redeem_device_authorization(
-        &self,
-        device_code_hash: &SecretHash,
-        family_id: &str,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE device_authorizations SET status = $2, family_id = $3, last_poll = $4 \
-             WHERE device_code_hash = $1 AND status = $5",
-        )
-        .bind(device_code_hash.as_bytes().to_vec())
-        .bind(DeviceStatus::Redeemed.as_str())
-        .bind(family_id)
-        .bind(now)
-        .bind(DeviceStatus::Approved.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
     }
 }

@@ -1,17 +1,74 @@
 //! Authorization codes, issuance, refresh rotation, revocation and consents.
 
 use async_trait::async_trait;
+use heliogate_core::oauth::device::DeviceStatus;
 use heliogate_core::{ClientId, ScopeSet, SecretHash, TokenKey, UnixTime};
+use sqlx::QueryBuilder;
 
 use super::audit::commit_with;
-use super::{insert_rows, revoke_tokens_where, Engine, SqlStore};
+use super::{insert_rows, revoke_tokens_where, Connection, Db, Engine, SqlStore};
 use crate::error::db_err;
-use crate::issue::{enqueue, Rows};
+use crate::issue::{enqueue, Issue, Rows};
 use crate::rows::stored_scopes;
 use crate::{
-    AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, Redemption,
-    RefreshToken, Result, Revocation, TokenHolder,
+    AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, OneTimeGrant,
+    Redemption, RefreshToken, Result, Revocation, TokenHolder,
 };
+
+/// Marks redeemed the grants some issuances spend (`crate::issue`), where still unspent, in the
+/// writer's transaction: the codes in one statement, each device code with its tokens' family.
+/// Returns the hashes of those it marked.
+pub(crate) async fn spend_grants(
+    conn: &mut Connection,
+    jobs: &[Issue],
+) -> sqlx::Result<Vec<Vec<u8>>> {
+    fn code(job: &Issue) -> Option<&[u8]> {
+        match &job.spends {
+            Some(OneTimeGrant::Code(hash)) => Some(hash.as_bytes()),
+            _ => None,
+        }
+    }
+    let mut spent = Vec::new();
+    let at = jobs
+        .iter()
+        .filter(|job| code(job).is_some())
+        .map(|job| job.access.created_at)
+        .max();
+    if let Some(at) = at {
+        let mut query = QueryBuilder::<Db>::new("UPDATE authorization_codes SET redeemed_at = ");
+        query
+            .push_bind(at)
+            .push(" WHERE redeemed_at IS NULL AND code_hash IN (");
+        let mut list = query.separated(", ");
+        for hash in jobs.iter().filter_map(code) {
+            list.push_bind(hash);
+        }
+        query.push(") RETURNING code_hash");
+        spent = query.build_query_scalar().fetch_all(&mut *conn).await?;
+    }
+    for job in jobs {
+        let Some(OneTimeGrant::DeviceCode(hash)) = &job.spends else {
+            continue;
+        };
+        let marked: Option<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE device_authorizations SET status = $2, family_id = $3, last_poll = $4 \
+             WHERE device_code_hash = $1 AND status = $5 RETURNING device_code_hash",
+        )
+        .bind(hash.as_bytes())
+        .bind(DeviceStatus::Redeemed.as_str())
+        .bind(job.access.family_id.as_deref())
+        .bind(job.access.created_at)
+        .bind(DeviceStatus::Approved.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        spent.extend(marked);
+    }
+    Ok(spent)
+}
+
+/// What a stored code holds, as `Code` reads it.
+const CODE_COLUMNS: &str = "client_id, user_id, redirect_uri, redirect_uri_given, scope, \
+    code_challenge, nonce, auth_time, sid, resources, amr, expires_at, redeemed_at";
 
 #[async_trait]
 impl GrantStore for SqlStore {
@@ -41,6 +98,16 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
+    async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<Code>> {
+        sqlx::query_as(&format!(
+            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+        ))
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
     async fn redeem_code(
         &self,
         hash: &SecretHash,
@@ -48,11 +115,10 @@ impl GrantStore for SqlStore {
         replayed: &AuditEvent,
     ) -> Result<Redemption> {
         let mut tx = self.begin_write().await?;
-        let spent: Option<Code> = sqlx::query_as(
+        let spent: Option<Code> = sqlx::query_as(&format!(
             "UPDATE authorization_codes SET redeemed_at = $2 WHERE code_hash = $1 AND redeemed_at IS NULL \
-             RETURNING client_id, user_id, redirect_uri, redirect_uri_given, scope, code_challenge, nonce, \
-             auth_time, sid, resources, amr, expires_at",
-        )
+             RETURNING {CODE_COLUMNS}"
+        ))
         .bind(hash.as_bytes().to_vec())
         .bind(now)
         .fetch_optional(&mut *tx)
@@ -72,8 +138,8 @@ impl GrantStore for SqlStore {
         if known.is_none() {
             return Ok(Redemption::Unknown);
         }
-        // Marked, so that a redemption whose tokens are not written yet revokes them itself
-        // (`confirm_code_issuance`); the row stays locked until this commits.
+        // When it was replayed, for the record: its tokens, written with the spending of the
+        // code (`issue_from_code`), are all found below.
         sqlx::query("UPDATE authorization_codes SET replayed_at = $2 WHERE code_hash = $1")
             .bind(hash.as_bytes().to_vec())
             .bind(now)
@@ -95,39 +161,25 @@ impl GrantStore for SqlStore {
         Ok(Redemption::Replayed { revoked })
     }
 
-    async fn confirm_code_issuance(
-        &self,
-        hash: &SecretHash,
-        family_id: &str,
-        now: UnixTime,
-        replayed_event: &AuditEvent,
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let replayed: Option<Option<i64>> = sqlx::query_scalar(&format!(
-            "SELECT replayed_at FROM authorization_codes WHERE code_hash = $1{}",
-            SqlStore::ROW_LOCK
-        ))
-        .bind(hash.as_bytes().to_vec())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let replayed = replayed.flatten().is_some();
-        if replayed {
-            let count = revoke_tokens_where(&mut tx, "family_id = $1", family_id, now).await?;
-            commit_with(tx, &replayed_event.clone().with("revoked", count)).await?;
-        } else {
-            tx.commit().await.map_err(db_err)?;
-        }
-        Ok(!replayed)
-    }
-
     async fn issue_tokens(
         &self,
         access: NewAccessToken,
         refresh: Option<NewRefreshToken>,
         event: Option<AuditEvent>,
     ) -> Result<()> {
-        enqueue(&self.issuer, access, refresh, event).await
+        enqueue(&self.issuer, None, access, refresh, event)
+            .await
+            .map(|_| ())
+    }
+
+    async fn issue_from(
+        &self,
+        grant: OneTimeGrant,
+        access: NewAccessToken,
+        refresh: Option<NewRefreshToken>,
+        event: Option<AuditEvent>,
+    ) -> Result<bool> {
+        enqueue(&self.issuer, Some(grant), access, refresh, event).await
     }
 
     async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>> {

@@ -3,7 +3,9 @@
 
 use heliogate_core::oauth::device::DeviceStatus;
 use heliogate_core::SecretHash;
-use heliogate_store::{DeviceDecision, NewDeviceAuthorization, Store, StoreError};
+use heliogate_store::{
+    DeviceDecision, NewAccessToken, NewDeviceAuthorization, OneTimeGrant, Store, StoreError,
+};
 
 use super::{cid, ev, new_user, refresh, scope_set, service_client, session, token, NOW};
 use heliogate_core::TokenKey;
@@ -108,14 +110,27 @@ async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store
         .record_device_poll(&device_code, NOW + 5, 10)
         .await
         .unwrap();
+    // Redeemed by the issuance that writes its tokens; once.
+    let issue = |secret: &str, family: &str, at: i64| {
+        let access = NewAccessToken {
+            family_id: Some(family.into()),
+            created_at: at,
+            ..token(secret, "c-1", Some("u-1"), NOW + 600)
+        };
+        store.issue_from(OneTimeGrant::DeviceCode(device_code), access, None, None)
+    };
+    assert!(issue("from-device", "fam-1", NOW + 6).await.unwrap());
+    assert!(!issue("again", "fam-2", NOW + 7).await.unwrap());
     assert!(store
-        .redeem_device_authorization(&device_code, "fam-1", NOW + 6)
+        .access_token(&TokenKey::of("from-device"))
         .await
-        .unwrap());
-    assert!(!store
-        .redeem_device_authorization(&device_code, "fam-2", NOW + 7)
+        .unwrap()
+        .is_some_and(|t| t.is_live(NOW + 6)));
+    assert!(store
+        .access_token(&TokenKey::of("again"))
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     let redeemed = store
         .device_authorization(&device_code)
         .await
