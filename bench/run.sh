@@ -176,8 +176,9 @@ fi
 # 4. The grants of notebooks and sender-constrained clients, beside plain issuance on the same
 # database: client-credentials issuance, the same with a DPoP proof (RFC 9449: the proof
 # checked, its jti recorded, the token bound), and the device-code token request (RFC 8628),
-# each request redeeming its own approved device authorization. Each request's proof or
-# device code is made beforehand (bench/proofs.mjs, bench/seed.py devices).
+# each request redeeming its own approved device authorization, and the token exchange (RFC
+# 8693) of a user's token by a service. Each request's proof or device code is made beforehand
+# (bench/proofs.mjs, bench/seed.py devices).
 if wants flows; then
   [[ -z ${SERVER:-} ]] || stop
   cp "$OUT/empty.db" "$OUT/flows.db"
@@ -186,8 +187,9 @@ if wants flows; then
   field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
   DEVICE=$("$BIN" client add flows-device --public --grant-type device_code --scope read --json | field client_id)
   FLOWS=${FLOWS:-100000}
-  for part in warm run; do
-    python3 bench/seed.py devices "$OUT/flows.db" "$DEVICE" flows-user "$FLOWS" > "$OUT/devices.$part"
+  for part in warm run subject; do
+    count=$FLOWS; [[ $part == subject ]] && count=1
+    python3 bench/seed.py devices "$OUT/flows.db" "$DEVICE" flows-user "$count" > "$OUT/devices.$part"
   done
   taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
   SERVER=$!
@@ -213,9 +215,18 @@ if wants flows; then
     body=grant_type=client_credentials header=dpop client="$cid" secret="$csecret" expect='"DPoP"'
   each "device code" "$OUT/devices.warm" "$OUT/devices.run" \
     body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=$DEVICE&device_code={}"
+  # Token exchange (RFC 8693): a service exchanges the user's token (one a device got) for one
+  # to a resource server, every request the same subject token (the line of the file, repeated).
+  curl -fs -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d client_id="$DEVICE" \
+    -d device_code="$(cat "$OUT/devices.subject")" "http://127.0.0.1:$PORT/oauth/token" | field access_token > "$OUT/subject"
+  made=$("$BIN" client add flows-exchange --grant-type token_exchange --scope read \
+    --resource https://api.example --json)
+  each "token exchange" "$OUT/subject" "$OUT/subject" \
+    body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&resource=https%3A%2F%2Fapi.example" \
+    client="$(field client_id <<< "$made")" secret="$(field client_secret <<< "$made")" expect=issued_token_type
   stop
   echo
-  echo "# device flow and DPoP ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
+  echo "# device flow, DPoP and token exchange ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
   cat "$OUT/flows.txt"
   awk '/^token, bearer/ { b = $3 } /^token, DPoP-bound/ { d = $3 }
     END { if (b && d) printf "# a DPoP proof per token request costs %.0f us (1/DPoP - 1/bearer)\n", 1e6 / d - 1e6 / b }' "$OUT/flows.txt"
