@@ -162,7 +162,6 @@ pub fn router(state: AppState) -> Router {
         .layer(edge::HeaderLimitLayer)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(security_headers::SecurityHeadersLayer {
-            // Served over https: browsers keep to https for a year (RFC 6797).
             hsts: state.config.secure_cookies(),
         });
     let mut app = Router::new()

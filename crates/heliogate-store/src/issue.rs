@@ -66,24 +66,17 @@ impl<'a> Rows<'a> {
 /// (`spent`): those that spend none, and, of those spending one, the first to carry it.
 pub(crate) fn written(jobs: &[Issue], spent: &[Vec<u8>]) -> Vec<bool> {
     let mut unclaimed: Vec<&[u8]> = spent.iter().map(Vec::as_slice).collect();
+    let mut claim = |grant: &OneTimeGrant| {
+        let at = unclaimed.iter().position(|c| *c == grant.hash().as_bytes());
+        at.map(|at| unclaimed.swap_remove(at)).is_some()
+    };
     jobs.iter()
-        .map(|job| match &job.spends {
-            None => true,
-            Some(OneTimeGrant::Code(hash) | OneTimeGrant::DeviceCode(hash)) => {
-                match unclaimed.iter().position(|c| *c == hash.as_bytes()) {
-                    Some(at) => {
-                        unclaimed.swap_remove(at);
-                        true
-                    }
-                    None => false,
-                }
-            }
-        })
+        .map(|job| job.spends.as_ref().is_none_or(&mut claim))
         .collect()
 }
 
-/// How an engine writes some issuances: in one transaction, all or nothing — the codes they
-/// spend marked redeemed, then the rows of those `written` says. Returns that.
+/// How an engine writes some issuances: in one transaction, all or nothing (see
+/// `sql::write_issues`). Returns which were written.
 #[async_trait]
 pub(crate) trait WriteRows: Connection {
     async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>>;

@@ -387,6 +387,14 @@ pub enum OneTimeGrant {
     DeviceCode(SecretHash),
 }
 
+impl OneTimeGrant {
+    pub fn hash(&self) -> &SecretHash {
+        match self {
+            OneTimeGrant::Code(hash) | OneTimeGrant::DeviceCode(hash) => hash,
+        }
+    }
+}
+
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {

@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::archive::Kind;
 use crate::error::db_err;
-use crate::issue::{written, Issue, Rows, WriteRows};
+use crate::issue::{Issue, Rows, WriteRows};
 use crate::proof_writer::WriteProofs;
 use crate::Result;
 
@@ -157,14 +157,10 @@ impl WriteRows for PgConnection {
     async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
         if jobs.iter().all(|job| job.spends.is_none()) {
             // One statement is one transaction.
-            let written = vec![true; jobs.len()];
-            insert_rows(self, &Rows::of(jobs, &written)).await?;
-            return Ok(written);
+            return sql::write_issues(self, jobs).await;
         }
         let mut tx = sqlx::Connection::begin(&mut *self).await?;
-        let spent = sql::spend_grants(&mut tx, jobs).await?;
-        let written = written(jobs, &spent);
-        insert_rows(&mut tx, &Rows::of(jobs, &written)).await?;
+        let written = sql::write_issues(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(written)
     }

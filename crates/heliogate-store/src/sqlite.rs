@@ -15,7 +15,7 @@ use sqlx::{Connection, Sqlite, Transaction};
 
 use crate::archive::Kind;
 use crate::error::db_err;
-use crate::issue::{written, Issue, Rows, WriteRows};
+use crate::issue::{Issue, Rows, WriteRows};
 use crate::proof_writer::WriteProofs;
 use crate::Result;
 
@@ -139,9 +139,7 @@ impl sql::Engine for SqlStore {
 impl WriteRows for SqliteConnection {
     async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
         let mut tx = self.begin_with("BEGIN IMMEDIATE").await?;
-        let spent = sql::spend_grants(&mut tx, jobs).await?;
-        let written = written(jobs, &spent);
-        insert_rows(&mut tx, &Rows::of(jobs, &written)).await?;
+        let written = sql::write_issues(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(written)
     }

@@ -17,7 +17,7 @@ pub use authorize::{validate_authorize, AuthorizeError, AuthorizeRequest};
 pub use code::{check_code_exchange, CodeExchange, IssuedCode};
 pub use consent::{must_ask, ConsentAsker};
 pub use error::{OAuthError, OAuthErrorCode};
-pub use params::Params;
+pub use params::{form_decode, Params};
 pub use refresh::{check_refresh, refresh_scope, RefreshUse, StoredRefresh};
 pub use resource::{narrow, requested_resources, Resource};
 pub use scopes::grant_scopes;

@@ -14,18 +14,9 @@ pub struct Repeated(pub String);
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
     pub fn parse(text: &str) -> Self {
-        // A pair with nothing to decode (no escape, no `+`), as a token or a client id nearly
-        // always is, is copied as it stands; any other is left to the form decoder.
         let pairs = text.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
-            if pair.bytes().any(|b| b == b'%' || b == b'+') {
-                url::form_urlencoded::parse(pair.as_bytes())
-                    .next()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .unwrap_or_default()
-            } else {
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (name.to_owned(), value.to_owned())
-            }
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(name), form_decode(value))
         });
         Self(pairs.collect())
     }
@@ -76,6 +67,20 @@ impl Params {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
     }
+}
+
+/// One name or value of `application/x-www-form-urlencoded` text, without its `&` and `=`
+/// separators, decoded: `+` a space, `%XX` a byte, what is not UTF-8 U+FFFD. A part with
+/// nothing to decode, as a token or a client id nearly always is, is copied as it stands.
+pub fn form_decode(part: &str) -> String {
+    if !part.bytes().any(|b| b == b'%' || b == b'+') {
+        return part.to_owned();
+    }
+    // The form decoder reads pairs: this part is the value of one.
+    url::form_urlencoded::parse(format!("v={part}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
 }
 
 /// Text without U+FFFD (undecodable input) and without control characters.

@@ -16,8 +16,7 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use heliogate_app::oauth::{ClientCredentials, OAuthFailure};
-use heliogate_core::oauth::Params;
-use heliogate_core::oauth::{OAuthError, OAuthErrorCode};
+use heliogate_core::oauth::{form_decode, OAuthError, OAuthErrorCode, Params};
 
 use crate::error::{error_json, Answer};
 use crate::AppState;
@@ -133,16 +132,10 @@ fn is_form(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Form-decodes one part of a Basic credential (RFC 6749 §2.3.1).
-fn form_decode(part: &str) -> String {
-    // Most credentials have nothing to decode: no escape, no `+`, no separator.
-    if !part.bytes().any(|b| matches!(b, b'%' | b'+' | b'&')) {
-        return part.to_owned();
-    }
-    url::form_urlencoded::parse(format!("v={part}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+/// Form-decodes one part of a Basic credential (RFC 6749 §2.3.1): up to a `&`, as the form
+/// decoder reads the first pair.
+fn credential_part(part: &str) -> String {
+    form_decode(part.split('&').next().unwrap_or_default())
 }
 
 /// `Authorization: Basic` credentials: `Ok(None)` without the header or with another scheme.
@@ -163,7 +156,7 @@ pub(crate) fn basic_credentials(
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    Ok(Some((form_decode(id), form_decode(secret))))
+    Ok(Some((credential_part(id), credential_part(secret))))
 }
 
 impl FromRequest<AppState> for OAuthBody {
@@ -229,7 +222,7 @@ mod properties {
                 .next()
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
-            prop_assert_eq!(form_decode(&part), decoded);
+            prop_assert_eq!(credential_part(&part), decoded);
         }
 
         #[test]

@@ -8,20 +8,28 @@ use sqlx::QueryBuilder;
 use super::audit::commit_with;
 use super::{insert_rows, revoke_tokens_where, Connection, Db, Engine, SqlStore};
 use crate::error::db_err;
-use crate::issue::{enqueue, Issue, Rows};
+use crate::issue::{enqueue, written, Issue, Rows};
 use crate::rows::stored_scopes;
 use crate::{
     AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, OneTimeGrant,
     Redemption, RefreshToken, Result, Revocation, TokenHolder,
 };
 
-/// Marks redeemed the grants some issuances spend (`crate::issue`), where still unspent, in the
-/// writer's transaction: the codes in one statement, each device code with its tokens' family.
-/// Returns the hashes of those it marked.
-pub(crate) async fn spend_grants(
-    conn: &mut Connection,
-    jobs: &[Issue],
-) -> sqlx::Result<Vec<Vec<u8>>> {
+/// Writes some issuances in the token writer's transaction (`crate::issue`): first the grants
+/// they spend marked redeemed, where still unspent (the codes in one statement, each device
+/// code with its tokens' family), then the rows of those whose grant was marked and of those
+/// spending none. Returns which were written. With no grant to spend, the rows' one statement
+/// is all it runs.
+pub(crate) async fn write_issues(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
+    let spent = spend_grants(conn, jobs).await?;
+    let written = written(jobs, &spent);
+    insert_rows(conn, &Rows::of(jobs, &written)).await?;
+    Ok(written)
+}
+
+/// Marks redeemed the grants some issuances spend, where still unspent; the hashes of those it
+/// marked.
+async fn spend_grants(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec<Vec<u8>>> {
     fn code(job: &Issue) -> Option<&[u8]> {
         match &job.spends {
             Some(OneTimeGrant::Code(hash)) => Some(hash.as_bytes()),
@@ -139,7 +147,7 @@ impl GrantStore for SqlStore {
             return Ok(Redemption::Unknown);
         }
         // When it was replayed, for the record: its tokens, written with the spending of the
-        // code (`issue_from_code`), are all found below.
+        // code (`issue_from`), are all found below.
         sqlx::query("UPDATE authorization_codes SET replayed_at = $2 WHERE code_hash = $1")
             .bind(hash.as_bytes().to_vec())
             .bind(now)

@@ -42,7 +42,7 @@ use crate::issue::{spawn_issuer, BatchSizes, Issue};
 use crate::proof_writer::{spawn_proof_writer, SeenProof};
 use crate::{AuditEvent, ConnectOptions, Result, StoreError};
 
-pub(super) use grants::spend_grants;
+pub(super) use grants::write_issues;
 
 type Connection = <Db as Database>::Connection;
 type ConnectOptionsOf = <Connection as sqlx::Connection>::Options;
