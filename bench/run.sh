@@ -64,12 +64,18 @@ start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
 }
 stop() { kill "$SERVER" 2> /dev/null || true; wait "$SERVER" || true; }
 
-measure() { # NAME: one wrk run of tokeninfo, appended to the table
-  taskset -c 1 wrk -t1 -c32 -d2s -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
-    mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"' > /dev/null
-  taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$PORT" -- \
-    mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"' > "$OUT/$1.txt"
-  summarize "$1" flat
+twice() { # TABLE NAME SCRIPT WARM RUN ARGS...: wrk's 2 s warm-up on the server with the
+  # argument WARM, then the measured run with RUN (the file of what each request spends, say),
+  # into TABLE
+  local table=$1 name=$2 script=$3 warm=$4 run=$5; shift 5
+  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s "$script" \
+    "http://127.0.0.1:$PORT" -- "$warm" "$@" > /dev/null
+  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$script" \
+    "http://127.0.0.1:$PORT" -- "$run" "$@" > "$OUT/$name.txt"
+  summarize "$name" "$table"
+}
+measure() { # NAME: tokeninfo, into the flat table
+  twice flat "$1" "$SHARED/wrk/introspect.lua" mode=get mode=get path=/oauth/tokeninfo token="$TOKEN" expect='"scope"'
 }
 summarize() { # NAME TABLE: a wrk run's line in a table
   awk -v name="$1" '
@@ -195,13 +201,9 @@ if wants flows; then
   SERVER=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
   printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flows.txt"
-  each() { # NAME FILE.warm FILE.run ARGS...: warm-up, then the measured run into the flows table
+  each() { # NAME FILE.warm FILE.run ARGS...: a request per line of each file, into the flows table
     local name=$1 warm=$2 run=$3; shift 3
-    WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/each.lua \
-      "http://127.0.0.1:$PORT" -- file="$warm" "$@" > /dev/null
-    WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s bench/each.lua \
-      "http://127.0.0.1:$PORT" -- file="$run" "$@" > "$OUT/$name.txt"
-    summarize "$name" flows
+    twice flows "$name" bench/each.lua file="$warm" file="$run" "$@"
   }
   made=$("$BIN" client add flows-plain --grant-type client_credentials --scope read --json)
   cid=$(field client_id <<< "$made"); csecret=$(field client_secret <<< "$made")
@@ -265,21 +267,15 @@ cp "$OUT/empty.db" "$OUT/jwt.db"
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/jwt.db
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/sign.txt"
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
-wrk_twice() { # NAME SCRIPT URL ARGS...: warm-up, then the measured run into the sign table
-  local name=$1 script=$2 url=$3; shift 3
-  taskset -c 1 wrk -t1 -c32 -d2s -s "$script" "$url" -- "$@" > /dev/null
-  taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s "$script" "$url" -- "$@" > "$OUT/$name.txt"
-  summarize "$name" sign
+wrk_twice() { # NAME SCRIPT ARG ARGS...: the same requests throughout, into the sign table
+  local name=$1 script=$2 arg=$3; shift 3
+  twice sign "$name" "$script" "$arg" "$arg" "$@"
 }
 exchange() { # NAME CODES ARGS...: the code exchange, each request redeeming a code of CODES.warm
   # (warm-up), then of CODES.run (measured), into the sign table
   local name=$1 codes=$2; shift 2
-  local args=(redirect_uri="$REDIRECT" verifier="$VERIFIER" "$@")
-  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d2s -s bench/code.lua \
-    "http://127.0.0.1:$PORT" -- codes="$codes.warm" "${args[@]}" > /dev/null
-  WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s bench/code.lua \
-    "http://127.0.0.1:$PORT" -- codes="$codes.run" "${args[@]}" > "$OUT/$name.txt"
-  summarize "$name" sign
+  twice sign "$name" bench/code.lua codes="$codes.warm" codes="$codes.run" redirect_uri="$REDIRECT" \
+    verifier="$VERIFIER" "$@"
 }
 REDIRECT=http://127.0.0.1:9/callback VERIFIER=bench-verifier-0123456789-0123456789-0123456789
 CODES=${CODES:-150000}
@@ -301,7 +297,7 @@ for format in opaque ES256 RS256; do
     *) flags=(--access-token-format jwt --signing-alg "$format") ;;
   esac
   made=$("$BIN" client add "sign-$format" --grant-type client_credentials --scope read "${flags[@]}" --json)
-  wrk_twice "heliogate token, $format" "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" \
+  wrk_twice "heliogate token, $format" "$SHARED/wrk/token.lua" \
     path=/oauth/token client="$(json_field client_id <<< "$made")" secret="$(json_field client_secret <<< "$made")"
 done
 for alg in ES256 RS256; do
@@ -323,7 +319,7 @@ for alg in ES256 RS256; do
     >> "$OUT/node.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
-  wrk_twice "node-oidc token, $alg" "$SHARED/wrk/token.lua" "http://127.0.0.1:$PORT" \
+  wrk_twice "node-oidc token, $alg" "$SHARED/wrk/token.lua" \
     path=/token scope=read expect=eyJ
   NODE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
   stop
