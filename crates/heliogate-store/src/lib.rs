@@ -316,8 +316,9 @@ pub trait TokenStore {
 #[async_trait]
 pub trait GrantStore {
     async fn insert_code(&self, code: &NewCode) -> Result<()>;
-    /// A code as stored, spent or not (`redeemed_at`); reading it spends nothing.
-    async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<Code>>;
+    /// A code as stored, spent or not (`redeemed_at`), with its user as the user stands now
+    /// (read in the same statement: a code goes with its user); reading it spends nothing.
+    async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<(Code, User)>>;
     /// Spends a code and returns it; a code spent before revokes every token issued from it,
     /// and `replayed` is recorded then, with the count as `revoked` in its detail.
     async fn redeem_code(

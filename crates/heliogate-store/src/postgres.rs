@@ -46,6 +46,8 @@ impl sql::Engine for SqlStore {
         asked
     }
 
+    const CHECK_BEFORE_USE: bool = true;
+
     fn connect_options(url: &str) -> Result<PgConnectOptions> {
         Ok(PgConnectOptions::from_str(url)
             .map_err(db_err)?

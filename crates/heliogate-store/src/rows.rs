@@ -34,6 +34,23 @@ impl UserRow {
     }
 }
 
+/// A user's row beside one of its roles: a user read with its roles (`USER_WITH_ROLES`) is a
+/// row for each role, or one row without a role.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRoleRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub role: Option<String>,
+}
+
+/// The user of `rows` (all of one user, as `USER_WITH_ROLES` reads them) with its roles.
+pub(crate) fn one_user(rows: impl IntoIterator<Item = UserRoleRow>) -> Option<User> {
+    let mut rows = rows.into_iter();
+    let first = rows.next()?;
+    let roles = first.role.into_iter().chain(rows.filter_map(|r| r.role));
+    Some(first.user.with_roles(roles.collect()))
+}
+
 /// Attaches `(user_id, role)` pairs, sorted by user id, to their users.
 pub(crate) fn attach_roles(users: Vec<UserRow>, links: Vec<(String, String)>) -> Vec<User> {
     users
@@ -187,6 +204,15 @@ pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.n
 
 pub(crate) const USER_COLUMNS: &str =
     "id, name, email, disabled, must_change_password, created_at, updated_at FROM users";
+
+/// A user's columns and its roles in one read, a row for each role (`UserRoleRow`); the caller
+/// adds its `WHERE` on `users`, and its `ORDER BY role`. The columns are named by table and the
+/// roles' table shows only `role`, so that another table may join the read.
+pub(crate) const USER_WITH_ROLES: &str =
+    "users.id, users.name, users.email, users.disabled, users.must_change_password, \
+     users.created_at, users.updated_at, held.role \
+     FROM users LEFT JOIN (SELECT user_id AS holder, role FROM user_roles) AS held \
+     ON held.holder = users.id";
 
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, at, event, actor, subject, client_addr, detail FROM audit_log";

@@ -41,6 +41,10 @@ impl sql::Engine for SqlStore {
         asked.min(4)
     }
 
+    /// A connection is a file this process holds open: nothing can end it while idle, so a
+    /// ping (a hop to the connection's thread) would only cost time.
+    const CHECK_BEFORE_USE: bool = false;
+
     fn connect_options(url: &str) -> Result<SqliteConnectOptions> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db_err)?

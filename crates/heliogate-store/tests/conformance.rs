@@ -297,9 +297,27 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
     );
     assert_eq!(
         store.user_by_name(&name("alice")).await.unwrap(),
-        Some(created)
+        Some(created.clone())
     );
     assert_eq!(store.user_by_name(&name("Alice")).await.unwrap(), None);
+    // Each role once, whichever way the user is read; a user without a role is still found.
+    let creds = store.credentials(&name("alice")).await.unwrap().unwrap();
+    assert_eq!(
+        (&creds.user, creds.password_hash.as_str()),
+        (&created, "$argon2id$fake-for-alice")
+    );
+    let dave = store
+        .create_user(&new_user("u-2", "dave", &[]), &ev())
+        .await
+        .unwrap();
+    assert!(dave.roles.is_empty());
+    assert_eq!(store.user_by_id("u-2").await.unwrap(), Some(dave.clone()));
+    let creds = store.credentials(&name("dave")).await.unwrap().unwrap();
+    assert_eq!(
+        (&creds.user, creds.password_hash.as_str()),
+        (&dave, "$argon2id$fake-for-dave")
+    );
+    assert!(store.credentials(&name("nobody")).await.unwrap().is_none());
 
     store
         .set_user_roles(&name("alice"), &[role("moderator")], NOW + 1, &ev())
@@ -1689,8 +1707,18 @@ async fn a_code_is_spent_with_its_tokens_and_only_once(store: &dyn Store) {
     let the_code = SecretHash::of("the code");
     store.insert_code(&code("the code")).await.unwrap();
     // Reading a code spends nothing.
-    let read = store.authorization_code(&the_code).await.unwrap().unwrap();
+    // With its user as it stands, each role once.
+    store
+        .set_user_roles(&name("lee"), &[role("writer"), role("reader")], NOW, &ev())
+        .await
+        .unwrap();
+    let (read, user) = store.authorization_code(&the_code).await.unwrap().unwrap();
     assert_eq!((read.client_id.as_str(), read.redeemed_at), ("c-1", None));
+    assert_eq!(
+        (user.name.as_str(), user.roles.as_slice()),
+        ("lee", &["reader".to_owned(), "writer".to_owned()][..])
+    );
+    assert_eq!(Some(user), store.user_by_id(&read.user_id).await.unwrap());
     assert!(store
         .authorization_code(&SecretHash::of("nope"))
         .await
@@ -1725,7 +1753,7 @@ async fn a_code_is_spent_with_its_tokens_and_only_once(store: &dyn Store) {
         .await
         .unwrap()
         .is_none());
-    let read = store.authorization_code(&the_code).await.unwrap().unwrap();
+    let (read, _) = store.authorization_code(&the_code).await.unwrap().unwrap();
     assert_eq!(read.redeemed_at, Some(NOW));
     // A later use too; the replay, redeemed, finds the tokens that were written with the
     // spending, and revokes them.

@@ -315,9 +315,10 @@ async fn authorization_code(
         addr,
         serde_json::json!({}),
     );
-    // Read, not spent: the code is spent with the tokens' rows, in the same transaction
-    // (`issue_from`); a refused exchange spends it too, through `redeem_code`.
-    let Some(code) = store.authorization_code(&code_hash).await? else {
+    // Read with its user as the user stands now, not spent: the code is spent with the tokens'
+    // rows, in the same transaction (`issue_from`); a refused exchange spends it too, through
+    // `redeem_code`.
+    let Some((code, user)) = store.authorization_code(&code_hash).await? else {
         return Err(OAuthError::invalid_grant("the authorization code is not valid").into());
     };
     let spend =
@@ -343,14 +344,10 @@ async fn authorization_code(
     if let Err(refusal) = checked {
         return Err(spend(refusal).await);
     }
-    let user = store
-        .user_by_id(&code.user_id)
-        .await?
-        .filter(|u| !u.disabled);
-    let Some(user) = user else {
+    if user.disabled {
         let refusal = OAuthError::invalid_grant("the user of this grant is no longer active");
         return Err(spend(refusal).await);
-    };
+    }
     let audience = match narrow(requested, &code.resources.0) {
         Ok(audience) => audience,
         Err(refusal) => return Err(spend(refusal).await),

@@ -9,10 +9,10 @@ use super::audit::commit_with;
 use super::{insert_rows, revoke_tokens_where, Connection, Db, Engine, SqlStore};
 use crate::error::db_err;
 use crate::issue::{enqueue, written, Issue, Rows};
-use crate::rows::stored_scopes;
+use crate::rows::{one_user, stored_scopes, UserRoleRow, USER_WITH_ROLES};
 use crate::{
     AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, OneTimeGrant,
-    Redemption, RefreshToken, Result, Revocation, TokenHolder,
+    Redemption, RefreshToken, Result, Revocation, TokenHolder, User,
 };
 
 /// Writes some issuances in the token writer's transaction (`crate::issue`): first the grants
@@ -106,14 +106,29 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
-    async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<Code>> {
-        sqlx::query_as(&format!(
-            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+    async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<(Code, User)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            code: Code,
+            #[sqlx(flatten)]
+            user: UserRoleRow,
+        }
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {CODE_COLUMNS}, {USER_WITH_ROLES} \
+             JOIN authorization_codes ON authorization_codes.user_id = users.id \
+             WHERE code_hash = $1 ORDER BY role"
         ))
         .bind(hash.as_bytes().to_vec())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
-        .map_err(db_err)
+        .map_err(db_err)?;
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let user = one_user(std::iter::once(first.user).chain(rows.map(|r| r.user)));
+        Ok(user.map(|user| (first.code, user)))
     }
 
     async fn redeem_code(

@@ -65,6 +65,7 @@ impl SqlStore {
         let pool = PoolOptions::<Db>::new()
             .max_connections(SqlStore::pool_size(options.max_connections))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(SqlStore::CHECK_BEFORE_USE)
             .connect_with(connect.clone())
             .await
             .map_err(db_err)?;
@@ -89,6 +90,10 @@ pub(super) trait Engine {
 
     /// How many connections the pool opens when the settings ask for `asked`.
     fn pool_size(asked: u32) -> u32;
+
+    /// Whether the pool checks a connection with a round trip before lending it: worth it
+    /// where a connection can die while idle (a server restarted, a network dropped).
+    const CHECK_BEFORE_USE: bool;
 
     /// How to connect to the database `url` names (engine options such as pragmas included).
     fn connect_options(url: &str) -> Result<ConnectOptionsOf>;

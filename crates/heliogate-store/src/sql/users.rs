@@ -8,40 +8,31 @@ use super::audit::{commit_if_changed, commit_with};
 use super::authority::{cause_of, end_credentials, held_scopes, second_factor_required, Holder};
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
-use crate::rows::{attach_roles, UserRow, USER_COLUMNS};
+use crate::rows::{attach_roles, one_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES};
 use crate::{
     email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
 };
 use heliogate_core::authority::Change;
 
 impl SqlStore {
-    async fn roles_of(&self, user_ids: Option<&str>) -> Result<Vec<(String, String)>> {
-        let query = match user_ids {
-            Some(id) => sqlx::query_as(
-                "SELECT user_id, role FROM user_roles WHERE user_id = $1 ORDER BY role",
-            )
-            .bind(id.to_owned()),
-            None => sqlx::query_as("SELECT user_id, role FROM user_roles ORDER BY user_id, role"),
-        };
-        query.fetch_all(&self.pool).await.map_err(db_err)
+    /// Every user's roles, as `(user_id, role)` sorted by user.
+    async fn all_user_roles(&self) -> Result<Vec<(String, String)>> {
+        sqlx::query_as("SELECT user_id, role FROM user_roles ORDER BY user_id, role")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
     }
 
+    /// The user whose `column` is `value`, with its roles, in one read.
     pub(super) async fn user_where(&self, column: &str, value: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} WHERE {column} = $1"))
-                .bind(value)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-        match row {
-            Some(row) => {
-                let roles = self.roles_of(Some(&row.id)).await?;
-                Ok(Some(
-                    row.with_roles(roles.into_iter().map(|(_, r)| r).collect()),
-                ))
-            }
-            None => Ok(None),
-        }
+        let rows: Vec<UserRoleRow> = sqlx::query_as(&format!(
+            "SELECT {USER_WITH_ROLES} WHERE users.{column} = $1 ORDER BY role"
+        ))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(one_user(rows))
     }
 }
 
@@ -118,7 +109,7 @@ impl UserStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(attach_roles(users, self.roles_of(None).await?))
+        Ok(attach_roles(users, self.all_user_roles().await?))
     }
 
     async fn users_page(
@@ -169,24 +160,23 @@ impl UserStore for SqlStore {
         struct Row {
             password_hash: String,
             #[sqlx(flatten)]
-            user: UserRow,
+            user: UserRoleRow,
         }
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT password_hash, {USER_COLUMNS} WHERE name = $1"
+        let mut rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT password_hash, {USER_WITH_ROLES} WHERE name = $1 ORDER BY role"
         ))
         .bind(name.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let Some(row) = row else {
+        let Some(first) = rows.first_mut() else {
             return Ok(None);
         };
-        let roles = self.roles_of(Some(&row.user.id)).await?;
-        Ok(Some(Credentials {
-            user: row
-                .user
-                .with_roles(roles.into_iter().map(|(_, r)| r).collect()),
-            password_hash: row.password_hash,
+        let password_hash = std::mem::take(&mut first.password_hash);
+        let user = one_user(rows.into_iter().map(|r| r.user));
+        Ok(user.map(|user| Credentials {
+            user,
+            password_hash,
         }))
     }
 
