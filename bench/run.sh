@@ -54,6 +54,20 @@ if wants flat; then
   echo "# seeded $USERS users, $TOKENS live and $EXPIRED expired tokens in $(( $(date +%s) - seeded ))s" >&2
 fi
 
+# node oidc-provider, from the shared harness's installation, with this folder's configuration.
+NODE_HOME=${PEERS_HOME:-/tmp/heliogate-peers}/node-oidc
+NODE_CODES=${NODE_CODES:-60000}
+node_grants() { # GRANT DIR VAR=VALUE...: node oidc-provider on CPU 0, with NODE_CODES grants of
+  # a signed-in user minted into DIR/codes.warm and DIR/codes.run (bench/node-oidc-grants.mjs)
+  local grant=$1 dir=$2; shift 2
+  mkdir -p "$dir"
+  cp bench/node-oidc-grants.mjs "$NODE_HOME/"
+  (cd "$NODE_HOME" && env "$@" GRANT="$grant" CODES="$NODE_CODES" OUT="$dir" NODE_ENV=production PORT="$PORT" \
+    taskset -c 0 node node-oidc-grants.mjs) >> "$OUT/node.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+}
+
 start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
   export HELIOGATE_DATABASE_URL=sqlite://$1
   taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
@@ -227,11 +241,21 @@ if wants flows; then
     body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&resource=https%3A%2F%2Fapi.example" \
     client="$(field client_id <<< "$made")" secret="$(field client_secret <<< "$made")" expect=issued_token_type
   stop
+  # node oidc-provider's device-code token request: the same request, each spending a device
+  # authorization approved through its own models before listening.
+  node_grants device "$OUT/node-device"
+  each "node-oidc device code" "$OUT/node-device/codes.warm" "$OUT/node-device/codes.run" path=/token \
+    body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=bench-device&device_code={}"
+  stop
   echo
   echo "# device flow, DPoP and token exchange ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
   cat "$OUT/flows.txt"
   awk '/^token, bearer/ { b = $3 } /^token, DPoP-bound/ { d = $3 }
-    END { if (b && d) printf "# a DPoP proof per token request costs %.0f us (1/DPoP - 1/bearer)\n", 1e6 / d - 1e6 / b }' "$OUT/flows.txt"
+    /^device code/ { h = $3 } /^node-oidc device code/ { n = $4 }
+    END {
+      if (b && d) printf "# a DPoP proof per token request costs %.0f us (1/DPoP - 1/bearer)\n", 1e6 / d - 1e6 / b
+      if (h && n) printf "# device-code token request, heliogate / node oidc-provider: %.1fx\n", h / n
+    }' "$OUT/flows.txt"
 fi
 
 # 5. Password sign-ins per core with the default Argon2id (m=19 MiB, t=2, p=1: OWASP's
@@ -312,7 +336,6 @@ RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
 stop
 
 # node oidc-provider, from the shared harness's installation, with this folder's configuration.
-NODE_HOME=${PEERS_HOME:-/tmp/heliogate-peers}/node-oidc
 cp bench/node-oidc-jwt.mjs "$NODE_HOME/"
 for alg in ES256 RS256; do
   (cd "$NODE_HOME" && ALG=$alg NODE_ENV=production PORT=$PORT exec taskset -c 0 node node-oidc-jwt.mjs) \
@@ -328,14 +351,8 @@ done
 # node oidc-provider's code exchange: the same request (client_secret_basic, PKCE, `openid
 # profile`, an ID token signed with each algorithm), each redeeming a code it minted through its
 # own models before listening.
-cp bench/node-oidc-code.mjs "$NODE_HOME/"
-NODE_CODES=${NODE_CODES:-60000}
 for alg in ES256 RS256; do
-  mkdir -p "$OUT/node-$alg"
-  (cd "$NODE_HOME" && ALG=$alg CODES=$NODE_CODES OUT="$OUT/node-$alg" REDIRECT=$REDIRECT VERIFIER=$VERIFIER \
-    NODE_ENV=production PORT=$PORT exec taskset -c 0 node node-oidc-code.mjs) >> "$OUT/node.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+  node_grants code "$OUT/node-$alg" ALG=$alg REDIRECT=$REDIRECT VERIFIER=$VERIFIER
   exchange "node-oidc code, $alg" "$OUT/node-$alg/codes" client=bench-code secret=bench-code-secret path=/token
   stop
 done
