@@ -212,6 +212,33 @@ async fn the_original_roles_are_seeded(store: &dyn Store) {
         store.role_scopes().await.unwrap().to_vec(),
         ["admin", "execute", "read", "write"]
     );
+    // A role without a scope is read as one, beside the others.
+    let guest = store
+        .create_role(&role("guest"), &[], NOW, &ev())
+        .await
+        .unwrap();
+    assert_eq!(
+        (guest.name.to_string(), guest.scopes.to_vec().len()),
+        ("guest".to_owned(), 0)
+    );
+    let listed: Vec<(String, usize)> = store
+        .list_roles()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.name.to_string(), r.scopes.to_vec().len()))
+        .collect();
+    let count = |n: &str, c| (n.to_owned(), c);
+    assert_eq!(
+        listed,
+        [
+            count("administrator", 4),
+            count("guest", 0),
+            count("moderator", 2),
+            count("reader", 1),
+            count("writer", 1)
+        ]
+    );
 }
 
 async fn users_are_paged_by_name_and_prefix(store: &dyn Store) {

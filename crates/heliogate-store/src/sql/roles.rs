@@ -13,56 +13,53 @@ use crate::{AuditEvent, Result, Role, RoleStore, StoreError};
 use heliogate_core::authority::Change;
 
 impl SqlStore {
+    /// The roles (every one, or the one named `name`) with their scopes, in one read: a row for
+    /// each of a role's scopes, or one row for a role without any.
+    async fn roles_where(&self, name: Option<&str>) -> Result<Vec<Role>> {
+        let filter = if name.is_some() {
+            "WHERE name = $1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT name, mfa_required, managed_by, scope FROM roles \
+             LEFT JOIN role_scopes ON role_scopes.role = roles.name {filter} ORDER BY name, scope"
+        );
+        let mut query = sqlx::query_as(&sql);
+        if let Some(name) = name {
+            query = query.bind(name);
+        }
+        let rows: Vec<(String, bool, Option<String>, Option<String>)> =
+            query.fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut roles = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while let Some((name, mfa_required, managed_by, scope)) = rows.next() {
+            let mut scopes: Vec<String> = scope.into_iter().collect();
+            while let Some((_, _, _, scope)) = rows.next_if(|next| next.0 == name) {
+                scopes.extend(scope);
+            }
+            roles.push(Role {
+                name: stored_role(&name)?,
+                scopes: stored_scopes(scopes)?,
+                mfa_required,
+                managed_by,
+            });
+        }
+        Ok(roles)
+    }
+
     async fn role(&self, name: &str) -> Result<Role> {
-        let scopes: Vec<(String,)> =
-            sqlx::query_as("SELECT scope FROM role_scopes WHERE role = $1 ORDER BY scope")
-                .bind(name)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        let (mfa_required, managed_by): (bool, Option<String>) =
-            sqlx::query_as("SELECT mfa_required, managed_by FROM roles WHERE name = $1")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(Role {
-            name: stored_role(name)?,
-            scopes: stored_scopes(scopes.into_iter().map(|(s,)| s))?,
-            mfa_required,
-            managed_by,
-        })
+        self.roles_where(Some(name))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("no role named {name:?}")))
     }
 }
 
 #[async_trait]
 impl RoleStore for SqlStore {
     async fn list_roles(&self) -> Result<Vec<Role>> {
-        let names: Vec<(String, bool, Option<String>)> =
-            sqlx::query_as("SELECT name, mfa_required, managed_by FROM roles ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        let links: Vec<(String, String)> =
-            sqlx::query_as("SELECT role, scope FROM role_scopes ORDER BY role, scope")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        names
-            .into_iter()
-            .map(|(name, mfa_required, managed_by)| {
-                let scopes = links
-                    .iter()
-                    .filter(|(r, _)| *r == name)
-                    .map(|(_, s)| s.clone());
-                Ok(Role {
-                    name: stored_role(&name)?,
-                    scopes: stored_scopes(scopes)?,
-                    mfa_required,
-                    managed_by,
-                })
-            })
-            .collect()
+        self.roles_where(None).await
     }
 
     async fn create_role(
