@@ -56,7 +56,7 @@ fi
 
 # node oidc-provider, from the shared harness's installation, with this folder's configuration.
 NODE_HOME=${PEERS_HOME:-/tmp/heliogate-peers}/node-oidc
-NODE_CODES=${NODE_CODES:-60000}
+NODE_CODES=${NODE_CODES:-120000}
 node_grants() { # GRANT DIR VAR=VALUE...: node oidc-provider on CPU 0, with NODE_CODES grants of
   # a signed-in user minted into DIR/codes.warm and DIR/codes.run (bench/node-oidc-grants.mjs)
   local grant=$1 dir=$2; shift 2
@@ -65,7 +65,7 @@ node_grants() { # GRANT DIR VAR=VALUE...: node oidc-provider on CPU 0, with NODE
   (cd "$NODE_HOME" && env "$@" GRANT="$grant" CODES="$NODE_CODES" OUT="$dir" NODE_ENV=production PORT="$PORT" \
     taskset -c 0 node node-oidc-grants.mjs) >> "$OUT/node.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 1200); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
 }
 
 start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
