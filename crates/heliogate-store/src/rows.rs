@@ -43,12 +43,13 @@ pub(crate) struct UserRoleRow {
     pub role: Option<String>,
 }
 
-/// The user of `rows` (all of one user, as `USER_WITH_ROLES` reads them) with its roles.
-pub(crate) fn one_user(rows: impl IntoIterator<Item = UserRoleRow>) -> Option<User> {
+/// The user of `rows` (all of one user, as `USER_WITH_ROLES` reads them) with its roles, beside
+/// what else the first row holds (the same in every row: the columns read with the user).
+pub(crate) fn with_user<T>(rows: impl IntoIterator<Item = (T, UserRoleRow)>) -> Option<(T, User)> {
     let mut rows = rows.into_iter();
-    let first = rows.next()?;
-    let roles = first.role.into_iter().chain(rows.filter_map(|r| r.role));
-    Some(first.user.with_roles(roles.collect()))
+    let (first, row) = rows.next()?;
+    let roles = row.role.into_iter().chain(rows.filter_map(|(_, r)| r.role));
+    Some((first, row.user.with_roles(roles.collect())))
 }
 
 /// Attaches `(user_id, role)` pairs, sorted by user id, to their users.

@@ -308,21 +308,16 @@ async fn authorization_code(
     let requested = requested_resources(params, &auth.client.resources)?;
     let now = now();
     let code_hash = SecretHash::of(code);
-    let replayed = event(
-        "code.replayed",
-        auth.client.client_id.as_str(),
-        None,
-        addr,
-        serde_json::json!({}),
-    );
     // Read with its user as the user stands now, not spent: the code is spent with the tokens'
     // rows, in the same transaction (`issue_from`); a refused exchange spends it too, through
     // `redeem_code`.
     let Some((code, user)) = store.authorization_code(&code_hash).await? else {
         return Err(OAuthError::invalid_grant("the authorization code is not valid").into());
     };
-    let spend =
-        |refusal: OAuthError| redeem_refused(store, tokens, &code_hash, now, &replayed, refusal);
+    let client_id = auth.client.client_id.as_str();
+    let spend = |refusal: OAuthError| {
+        redeem_refused(store, tokens, &code_hash, now, client_id, addr, refusal)
+    };
     if code.redeemed_at.is_some() {
         return Err(spend(replay_refusal()).await);
     }
@@ -416,16 +411,24 @@ fn replay_refusal() -> OAuthError {
 
 /// Spends a code whose exchange is refused, and answers `refusal`; a code spent before (by
 /// another exchange, maybe a moment ago) is a replay: every token it gave is revoked, and the
-/// answer says so (RFC 6749 §4.1.2).
+/// answer says so (RFC 6749 §4.1.2), and `client_id`'s replay is recorded.
 async fn redeem_refused(
     store: &dyn Store,
     tokens: &AccessTokens,
     code: &SecretHash,
     now: UnixTime,
-    replayed: &AuditEvent,
+    client_id: &str,
+    addr: Option<&str>,
     refusal: OAuthError,
 ) -> OAuthFailure {
-    match store.redeem_code(code, now, replayed).await {
+    let replayed = event(
+        "code.replayed",
+        client_id,
+        None,
+        addr,
+        serde_json::json!({}),
+    );
+    match store.redeem_code(code, now, &replayed).await {
         Ok(Redemption::Replayed { .. }) => {
             tokens.forget_all();
             replay_refusal().into()

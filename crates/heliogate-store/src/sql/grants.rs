@@ -9,7 +9,7 @@ use super::audit::commit_with;
 use super::{insert_rows, revoke_tokens_where, Connection, Db, Engine, SqlStore};
 use crate::error::db_err;
 use crate::issue::{enqueue, written, Issue, Rows};
-use crate::rows::{one_user, stored_scopes, UserRoleRow, USER_WITH_ROLES};
+use crate::rows::{stored_scopes, with_user, UserRoleRow, USER_WITH_ROLES};
 use crate::{
     AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, OneTimeGrant,
     Redemption, RefreshToken, Result, Revocation, TokenHolder, User,
@@ -123,12 +123,7 @@ impl GrantStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let mut rows = rows.into_iter();
-        let Some(first) = rows.next() else {
-            return Ok(None);
-        };
-        let user = one_user(std::iter::once(first.user).chain(rows.map(|r| r.user)));
-        Ok(user.map(|user| (first.code, user)))
+        Ok(with_user(rows.into_iter().map(|r| (r.code, r.user))))
     }
 
     async fn redeem_code(

@@ -8,7 +8,7 @@ use super::audit::{commit_if_changed, commit_with};
 use super::authority::{cause_of, end_credentials, held_scopes, second_factor_required, Holder};
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
-use crate::rows::{attach_roles, one_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES};
+use crate::rows::{attach_roles, with_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES};
 use crate::{
     email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
 };
@@ -32,7 +32,7 @@ impl SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(one_user(rows))
+        Ok(with_user(rows.into_iter().map(|r| ((), r))).map(|((), user)| user))
     }
 }
 
@@ -162,19 +162,15 @@ impl UserStore for SqlStore {
             #[sqlx(flatten)]
             user: UserRoleRow,
         }
-        let mut rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT password_hash, {USER_WITH_ROLES} WHERE name = $1 ORDER BY role"
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT password_hash, {USER_WITH_ROLES} WHERE users.name = $1 ORDER BY role"
         ))
         .bind(name.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let Some(first) = rows.first_mut() else {
-            return Ok(None);
-        };
-        let password_hash = std::mem::take(&mut first.password_hash);
-        let user = one_user(rows.into_iter().map(|r| r.user));
-        Ok(user.map(|user| Credentials {
+        let read = with_user(rows.into_iter().map(|r| (r.password_hash, r.user)));
+        Ok(read.map(|(password_hash, user)| Credentials {
             user,
             password_hash,
         }))
