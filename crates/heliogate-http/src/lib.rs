@@ -45,23 +45,46 @@ pub use proxy::TrustedProxies;
 /// The largest request body accepted; OAuth and login forms are far smaller.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared value, so that handing it to a request (axum
+/// clones the state for each handler it calls, and again for `State`) is one reference count
+/// rather than one for each part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of the state, reached through `AppState`.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The use cases' shared state: they clear the caches after their changes.
     pub app: heliogate_app::App,
-    pub config: Arc<HttpConfig>,
-    pub metrics: Arc<Metrics>,
+    pub config: HttpConfig,
+    pub metrics: Metrics,
     /// The revocation feed's poller and subscribers.
     pub feed: Arc<RevocationFeed>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: HttpConfig) -> Self {
-        let app = heliogate_app::App::new(Arc::clone(&store), &config.oauth, config.admin_reauth);
-        Self {
-            metrics: Arc::new(Metrics::new(Arc::clone(&store), app.logout_counts())),
+        Self::with_clock(store, config, heliogate_app::Clock::system())
+    }
+
+    /// The state with its use cases on `clock` (a test sets the time).
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        config: HttpConfig,
+        clock: heliogate_app::Clock,
+    ) -> Self {
+        let app = heliogate_app::App::new(Arc::clone(&store), &config.oauth, config.admin_reauth)
+            .with_clock(clock);
+        Self(Arc::new(Shared {
+            metrics: Metrics::new(Arc::clone(&store), app.logout_counts()),
             feed: RevocationFeed::new(
                 Arc::clone(&store),
                 config.edge.feed_streams,
@@ -69,8 +92,8 @@ impl AppState {
             ),
             app,
             store,
-            config: Arc::new(config),
-        }
+            config,
+        }))
     }
 }
 

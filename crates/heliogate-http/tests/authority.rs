@@ -496,11 +496,11 @@ async fn a_stale_session_cannot_make_what_reaches_admin(world: World) {
     // needs a fresh sign-in; what does not, does not.
     let clock = Clock::fixed(world.app.now() + 16 * 60);
     let later = World {
-        router: router({
-            let mut state = AppState::new(world.store.clone(), config(support::ISSUER));
-            state.app = state.app.clone().with_clock(clock);
-            state
-        }),
+        router: router(AppState::with_clock(
+            world.store.clone(),
+            config(support::ISSUER),
+            clock,
+        )),
         ..world
     };
     let (status, location) = console_form(
