@@ -4,9 +4,12 @@
 // - GRANT=code: the authorization-code exchange with an ID token — client_secret_basic, PKCE
 //   S256, scope `openid profile`, an opaque access token and an ID token signed ALG;
 // - GRANT=device: the device-code token request (RFC 8628 §3.4) of a public client, scope
-//   `read`, for a device authorization the user has approved.
+//   `read`, for a device authorization the user has approved;
+// - GRANT=dpop: client-credentials issuance (client_secret_basic, scope `read`) with DPoP
+//   (RFC 9449) on and its nonces issued, as heliogate's are: a request with a proof gets a
+//   DPoP-bound token. Nothing is minted; the proofs are made by bench/proofs.mjs.
 //
-//   GRANT=code|device ALG=ES256|RS256 CODES=N OUT=DIR REDIRECT=URI VERIFIER=V NODE_ENV=production \
+//   GRANT=code|device|dpop ALG=ES256|RS256 CODES=N OUT=DIR REDIRECT=URI VERIFIER=V NODE_ENV=production \
 //     PORT=9001 node node-oidc-grants.mjs
 //
 // Before it listens, it mints N codes (and N / 4 for a warm-up) through the provider's own models
@@ -14,7 +17,7 @@
 // consent, and writes them to DIR/codes.run and DIR/codes.warm, one per line. The adapter is a
 // plain map: the library's default memory adapter keeps only the last 1000 entries, which would
 // evict the codes.
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -28,6 +31,7 @@ const VERIFIER = process.env.VERIFIER || 'bench-verifier-0123456789-0123456789-0
 const ISSUER = `http://127.0.0.1:${PORT}`;
 const CLIENT = 'bench-code';
 const DEVICE = 'bench-device';
+const SERVICE = 'bench-dpop';
 const ACCOUNT = 'bench-user';
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
@@ -110,13 +114,30 @@ const provider = new Provider(ISSUER, {
       token_endpoint_auth_method: 'none',
       scope: 'read',
     },
+    {
+      client_id: SERVICE,
+      client_secret: 'bench-dpop-secret',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'read',
+    },
   ],
   scopes: ['openid', 'offline_access', 'read'],
   claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
   jwks: { keys },
   pkce: { required: () => true },
-  ttl: { AuthorizationCode: 3600, DeviceCode: 3600, Grant: 86400, AccessToken: 3600, IdToken: 3600 },
-  features: { devInteractions: { enabled: false }, deviceFlow: { enabled: true } },
+  ttl: {
+    AuthorizationCode: 3600, DeviceCode: 3600, Grant: 86400, AccessToken: 3600, IdToken: 3600, ClientCredentials: 3600,
+  },
+  features: {
+    devInteractions: { enabled: false },
+    deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
+    // Only for its own row, so that the other grants' requests run as they did without it.
+    dPoP: GRANT === 'dpop' ? { enabled: true, nonceSecret: randomBytes(32) } : { enabled: false },
+  },
   findAccount: async (ctx, sub) => ({ accountId: sub, claims: async () => ({ sub, name: 'Bench User', preferred_username: sub }) }),
 });
 provider.proxy = false;
@@ -165,8 +186,10 @@ async function mint(count) {
   for (let i = 0; i < count; i += 1) codes.push(await made().save());
   return codes;
 }
-writeFileSync(`${OUT}/codes.warm`, `${(await mint(Math.ceil(CODES / 4))).join('\n')}\n`);
-writeFileSync(`${OUT}/codes.run`, `${(await mint(CODES)).join('\n')}\n`);
+if (made) {
+  writeFileSync(`${OUT}/codes.warm`, `${(await mint(Math.ceil(CODES / 4))).join('\n')}\n`);
+  writeFileSync(`${OUT}/codes.run`, `${(await mint(CODES)).join('\n')}\n`);
+}
 
 const server = provider.listen(PORT, '127.0.0.1', () => {
   console.log(`node-oidc-provider (${GRANT} grant, ID token ${ALG}) on ${ISSUER}, pid ${process.pid}`);

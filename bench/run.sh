@@ -247,13 +247,29 @@ if wants flows; then
   each "node-oidc device code" "$OUT/node-device/codes.warm" "$OUT/node-device/codes.run" path=/token \
     body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=bench-device&device_code={}"
   stop
+  # node oidc-provider's client-credentials issuance, bearer and DPoP-bound (its nonces on, as
+  # heliogate's are): the same requests, the proofs made the same way against its endpoint.
+  node_grants dpop "$OUT/node-dpop"
+  node_auth=(path=/token client=bench-dpop secret=bench-dpop-secret)
+  each "node-oidc token, bearer" "$OUT/devices.warm" "$OUT/devices.warm" \
+    body=grant_type=client_credentials "${node_auth[@]}"
+  for part in warm run; do
+    node bench/proofs.mjs "http://127.0.0.1:$PORT/token" bench-dpop bench-dpop-secret "$FLOWS" > "$OUT/node-proofs.$part"
+  done
+  each "node-oidc token, DPoP-bound" "$OUT/node-proofs.warm" "$OUT/node-proofs.run" \
+    body=grant_type=client_credentials header=dpop "${node_auth[@]}" expect='"DPoP"'
+  stop
   echo
   echo "# device flow, DPoP and token exchange ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
   cat "$OUT/flows.txt"
   awk '/^token, bearer/ { b = $3 } /^token, DPoP-bound/ { d = $3 }
+    /^node-oidc token, bearer/ { nb = $4 } /^node-oidc token, DPoP-bound/ { nd = $4 }
     /^device code/ { h = $3 } /^node-oidc device code/ { n = $4 }
     END {
       if (b && d) printf "# a DPoP proof per token request costs %.0f us (1/DPoP - 1/bearer)\n", 1e6 / d - 1e6 / b
+      if (nb && nd) printf "# node oidc-provider: %.0f us a proof\n", 1e6 / nd - 1e6 / nb
+      if (b && nb) printf "# token, bearer, heliogate / node oidc-provider: %.1fx\n", b / nb
+      if (d && nd) printf "# token, DPoP-bound, heliogate / node oidc-provider: %.1fx\n", d / nd
       if (h && n) printf "# device-code token request, heliogate / node oidc-provider: %.1fx\n", h / n
     }' "$OUT/flows.txt"
 fi
