@@ -219,16 +219,20 @@ if wants flows; then
     local name=$1 warm=$2 run=$3; shift 3
     twice flows "$name" bench/each.lua file="$warm" file="$run" "$@"
   }
+  issuance() { # PREFIX PATH CLIENT SECRET: the server's client-credentials issuance as a bearer
+    # token, then DPoP-bound, each request with a fresh proof made beforehand (bench/proofs.mjs)
+    local prefix=$1 path=$2 id=$3 secret=$4 part
+    # The same request as the DPoP one, without the proof (the file's lines go nowhere).
+    each "${prefix}token, bearer" "$OUT/devices.warm" "$OUT/devices.warm" \
+      path="$path" body=grant_type=client_credentials client="$id" secret="$secret"
+    for part in warm run; do
+      node bench/proofs.mjs "http://127.0.0.1:$PORT$path" "$id" "$secret" "$FLOWS" > "$OUT/proofs.$part"
+    done
+    each "${prefix}token, DPoP-bound" "$OUT/proofs.warm" "$OUT/proofs.run" \
+      path="$path" body=grant_type=client_credentials header=dpop client="$id" secret="$secret" expect='"DPoP"'
+  }
   made=$("$BIN" client add flows-plain --grant-type client_credentials --scope read --json)
-  cid=$(field client_id <<< "$made"); csecret=$(field client_secret <<< "$made")
-  # The same request as the DPoP one, without the proof (the file's lines go nowhere).
-  each "token, bearer" "$OUT/devices.warm" "$OUT/devices.warm" \
-    body=grant_type=client_credentials client="$cid" secret="$csecret"
-  for part in warm run; do
-    node bench/proofs.mjs "http://127.0.0.1:$PORT/oauth/token" "$cid" "$csecret" "$FLOWS" > "$OUT/proofs.$part"
-  done
-  each "token, DPoP-bound" "$OUT/proofs.warm" "$OUT/proofs.run" \
-    body=grant_type=client_credentials header=dpop client="$cid" secret="$csecret" expect='"DPoP"'
+  issuance "" /oauth/token "$(field client_id <<< "$made")" "$(field client_secret <<< "$made")"
   each "device code" "$OUT/devices.warm" "$OUT/devices.run" \
     body="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=$DEVICE&device_code={}"
   # Token exchange (RFC 8693): a service exchanges the user's token (one a device got) for one
@@ -250,14 +254,7 @@ if wants flows; then
   # node oidc-provider's client-credentials issuance, bearer and DPoP-bound (its nonces on, as
   # heliogate's are): the same requests, the proofs made the same way against its endpoint.
   node_grants dpop "$OUT/node-dpop"
-  node_auth=(path=/token client=bench-dpop secret=bench-dpop-secret)
-  each "node-oidc token, bearer" "$OUT/devices.warm" "$OUT/devices.warm" \
-    body=grant_type=client_credentials "${node_auth[@]}"
-  for part in warm run; do
-    node bench/proofs.mjs "http://127.0.0.1:$PORT/token" bench-dpop bench-dpop-secret "$FLOWS" > "$OUT/node-proofs.$part"
-  done
-  each "node-oidc token, DPoP-bound" "$OUT/node-proofs.warm" "$OUT/node-proofs.run" \
-    body=grant_type=client_credentials header=dpop "${node_auth[@]}" expect='"DPoP"'
+  issuance "node-oidc " /token bench-dpop bench-dpop-secret
   stop
   echo
   echo "# device flow, DPoP and token exchange ($(date -u +%FT%TZ)): server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
