@@ -142,10 +142,28 @@ impl sql::Engine for SqlStore {
 #[async_trait]
 impl WriteRows for SqliteConnection {
     async fn write_issues(&mut self, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
-        let mut tx = self.begin_with("BEGIN IMMEDIATE").await?;
-        let written = sql::write_issues(&mut tx, jobs).await?;
-        tx.commit().await?;
-        Ok(written)
+        if jobs.iter().any(|job| job.spends.is_some()) {
+            let mut tx = self.begin_with("BEGIN IMMEDIATE").await?;
+            let written = sql::write_issues(&mut tx, jobs).await?;
+            tx.commit().await?;
+            return Ok(written);
+        }
+        // Nothing to spend: the whole transaction is one text, run by the connection's thread
+        // in one hand-off (four before: begin, two inserts, commit). A statement that fails
+        // leaves the transaction open, so it is rolled back here, and the writer may go on.
+        let written = vec![true; jobs.len()];
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+        push_inserts(&mut query, &Rows::of(jobs, &written));
+        query.push("COMMIT");
+        match query.build().execute(&mut *self).await {
+            Ok(_) => Ok(written),
+            Err(e) => {
+                // Where the begin itself failed there is nothing to roll back, and SQLite says
+                // so: nothing to report.
+                let _ = sqlx::Executor::execute(&mut *self, "ROLLBACK").await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -164,13 +182,25 @@ impl WriteProofs for SqliteConnection {
 }
 
 /// Inserts access tokens, refresh tokens and audit events with one multi-row statement per
-/// table: the one way token rows are written.
+/// table, all in one text run in one hand-off to the connection's thread: the one way token
+/// rows are written.
 async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
+    let mut query = sqlx::QueryBuilder::<Sqlite>::new("");
+    push_inserts(&mut query, rows);
+    if !query.sql().is_empty() {
+        query.build().execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends a multi-row insert for each table that has rows, each ending in `; ` (SQLite binds
+/// the `?` of a text's statements in order, across them).
+fn push_inserts<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, rows: &Rows<'a>) {
     if !rows.access.is_empty() {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+        query.push(
             "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt, subject_key, act, sid) ",
         );
-        query.push_values(&rows.access, |mut row, t| {
+        query.push_values(rows.access.iter().copied(), |mut row, t| {
             row.push_bind(t.key.as_bytes())
                 .push_bind(t.client_id.as_str())
                 .push_bind(t.user_id.as_deref())
@@ -185,13 +215,13 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.act.as_deref())
                 .push_bind(t.sid.as_deref());
         });
-        query.build().execute(&mut *conn).await?;
+        query.push("; ");
     }
     if !rows.refresh.is_empty() {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+        query.push(
             "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, amr, created_at, expires_at, jkt) ",
         );
-        query.push_values(&rows.refresh, |mut row, t| {
+        query.push_values(rows.refresh.iter().copied(), |mut row, t| {
             row.push_bind(t.key.as_bytes())
                 .push_bind(t.family_id.as_str())
                 .push_bind(t.client_id.as_str())
@@ -205,13 +235,11 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(t.expires_at)
                 .push_bind(t.jkt.as_deref());
         });
-        query.build().execute(&mut *conn).await?;
+        query.push("; ");
     }
     if !rows.events.is_empty() {
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ",
-        );
-        query.push_values(&rows.events, |mut row, e| {
+        query.push("INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ");
+        query.push_values(rows.events.iter().copied(), |mut row, e| {
             row.push_bind(e.at)
                 .push_bind(e.event.as_str())
                 .push_bind(e.actor.as_deref())
@@ -219,9 +247,8 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
                 .push_bind(e.client_addr.as_deref())
                 .push_bind(e.detail.to_string());
         });
-        query.build().execute(&mut *conn).await?;
+        query.push("; ");
     }
-    Ok(())
 }
 
 /// Creates the database file readable and writable by its owner only, before SQLite opens
