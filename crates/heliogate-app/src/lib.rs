@@ -30,7 +30,9 @@ pub mod scopes;
 pub mod upstream;
 
 pub use app::{App, Clock, DEFAULT_ADMIN_REAUTH};
-pub use random::{new_client_id, new_secret, new_token, new_token_id, new_user_id, now};
+pub use random::{
+    new_client_id, new_family_id, new_secret, new_token, new_token_id, new_user_id, now,
+};
 
 use heliogate_store::{AuditEvent, StoreError};
 

@@ -44,6 +44,14 @@ pub fn new_token_id() -> String {
     encode_token_id(millis_now(), random)
 }
 
+/// A new grant family's id (the tokens of one sign-in's grant, rotated refresh tokens
+/// included): 128 bits that, like a token id, grow with time, so that the families begun
+/// together sit side by side in the family indexes of both token tables rather than each on a
+/// random page of them.
+pub fn new_family_id() -> String {
+    new_token_id()
+}
+
 /// A new user id: a random (version 4) UUID, the stable `sub` of the user's tokens.
 pub fn new_user_id() -> String {
     let mut b = [0u8; 16];

@@ -12,7 +12,7 @@ use crate::oauth::token::{first_refresh, issued, known_scopes, mint, token_type,
 use crate::oauth::{OAuthFailure, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
 use crate::scopes::scopes_of;
-use crate::{event, new_secret, now};
+use crate::{event, new_family_id, now};
 
 fn refused(code: OAuthErrorCode, description: &str) -> OAuthError {
     OAuthError::new(code, description)
@@ -120,7 +120,7 @@ pub async fn device_code(
         &known,
     )
     .map_err(|_| OAuthError::invalid_grant("nothing approved may be granted any more"))?;
-    let family_id = new_secret();
+    let family_id = new_family_id();
     let scope = granted.to_string();
     let authentication = Authentication {
         auth_time: device.auth_time,

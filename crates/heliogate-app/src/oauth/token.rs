@@ -19,7 +19,7 @@ use super::client_auth::{authenticate, AuthenticatedClient, ClientCredentials};
 use super::{event, OAuthFailure, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
 use crate::oidc::key_ring;
-use crate::{new_secret, new_token, now, scopes};
+use crate::{new_family_id, new_token, now, scopes};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -348,7 +348,7 @@ async fn authorization_code(
         Err(refusal) => return Err(spend(refusal).await),
     };
     let scope = code.scope.to_string();
-    let family_id = new_secret();
+    let family_id = new_family_id();
     let authentication = Authentication {
         auth_time: Some(code.auth_time),
         nonce: code.nonce,
