@@ -319,8 +319,9 @@ pub trait GrantStore {
     /// A code as stored, spent or not (`redeemed_at`), with its user as the user stands now
     /// (read in the same statement: a code goes with its user); reading it spends nothing.
     async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<(Code, User)>>;
-    /// Spends a code and returns it; a code spent before revokes every token issued from it,
-    /// and `replayed` is recorded then, with the count as `revoked` in its detail.
+    /// Spends a code and returns it; a code spent before revokes every token issued from it
+    /// (`issue_from`: the family its spending recorded on it), and `replayed` is recorded
+    /// then, with the count as `revoked` in its detail.
     async fn redeem_code(
         &self,
         hash: &SecretHash,

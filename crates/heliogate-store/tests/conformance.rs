@@ -1283,17 +1283,33 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
         heliogate_core::oauth::resource::join(&spent.resources.0),
         "https://api.example/ urn:x"
     );
-    store
-        .issue_tokens(
-            family_token("from-code", "fam-1", Some("code-1")),
+    // Spent without tokens (a refused exchange), its replay has none to revoke.
+    assert_eq!(
+        store.redeem_code(&code.hash, NOW + 2, &ev()).await.unwrap(),
+        Redemption::Replayed { revoked: 0 }
+    );
+    // Spent with its tokens (`issue_from`, as an exchange spends it): a replay revokes them,
+    // the access token and the refresh token of the family recorded on the code.
+    let given = NewCode {
+        hash: SecretHash::of("code-2"),
+        ..code
+    };
+    store.insert_code(&given).await.unwrap();
+    assert!(store
+        .issue_from(
+            OneTimeGrant::Code(given.hash),
+            family_token("from-code", "fam-1", Some("code-2")),
             Some(refresh("r-code", "fam-1")),
             None,
         )
         .await
-        .unwrap();
+        .unwrap());
     assert!(is_live(store, "from-code").await);
     assert_eq!(
-        store.redeem_code(&code.hash, NOW + 2, &ev()).await.unwrap(),
+        store
+            .redeem_code(&given.hash, NOW + 2, &ev())
+            .await
+            .unwrap(),
         Redemption::Replayed { revoked: 2 }
     );
     assert!(!is_live(store, "from-code").await);

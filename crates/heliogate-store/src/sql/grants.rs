@@ -36,6 +36,16 @@ async fn spend_grants(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec
             _ => None,
         }
     }
+    // Each code once, with the family of the first issuance carrying it: the one `written`
+    // gives its rows to, so that a replay finds the tokens that were written.
+    let mut codes: Vec<(&[u8], Option<&str>)> = Vec::new();
+    for job in jobs {
+        if let Some(hash) = code(job) {
+            if !codes.iter().any(|(seen, _)| *seen == hash) {
+                codes.push((hash, job.access.family_id.as_deref()));
+            }
+        }
+    }
     let mut spent = Vec::new();
     let at = jobs
         .iter()
@@ -46,12 +56,14 @@ async fn spend_grants(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec
         let mut query = QueryBuilder::<Db>::new("UPDATE authorization_codes SET redeemed_at = ");
         query
             .push_bind(at)
-            .push(" WHERE redeemed_at IS NULL AND code_hash IN (");
-        let mut list = query.separated(", ");
-        for hash in jobs.iter().filter_map(code) {
-            list.push_bind(hash);
-        }
-        query.push(") RETURNING code_hash");
+            .push(", family_id = spent.column2 FROM (");
+        query.push_values(codes, |mut row, (hash, family)| {
+            row.push_bind(hash).push_bind(family);
+        });
+        query.push(
+            ") AS spent WHERE code_hash = spent.column1 AND redeemed_at IS NULL \
+             RETURNING code_hash",
+        );
         spent = query.build_query_scalar().fetch_all(&mut *conn).await?;
     }
     for job in jobs {
@@ -146,35 +158,28 @@ impl GrantStore for SqlStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(Redemption::Redeemed(Box::new(code)));
         }
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT redeemed_at FROM authorization_codes WHERE code_hash = $1")
-                .bind(hash.as_bytes().to_vec())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .flatten();
-        if known.is_none() {
+        let known: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT redeemed_at, family_id FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((Some(_), family)) = known else {
             return Ok(Redemption::Unknown);
-        }
+        };
         // When it was replayed, for the record: its tokens, written with the spending of the
-        // code (`issue_from`), are all found below.
+        // code (`issue_from`), are those of the family the spending recorded on it.
         sqlx::query("UPDATE authorization_codes SET replayed_at = $2 WHERE code_hash = $1")
             .bind(hash.as_bytes().to_vec())
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        let families: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT family_id FROM access_tokens WHERE code_hash = $1 AND family_id IS NOT NULL",
-        )
-        .bind(hash.as_bytes().to_vec())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let mut revoked = 0;
-        for family in families {
-            revoked += revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?;
-        }
+        let revoked = match family {
+            Some(family) => revoke_tokens_where(&mut tx, "family_id = $1", &family, now).await?,
+            None => 0,
+        };
         commit_with(tx, &replayed.clone().with("revoked", revoked)).await?;
         Ok(Redemption::Replayed { revoked })
     }
