@@ -138,6 +138,9 @@ pub(crate) fn spawn_issuer<C: WriteRows>(
         };
         let mut batch = Vec::with_capacity(ISSUE_BATCH);
         while let Some(first) = queue.recv().await {
+            // Requests being served on this runtime go first, so that those about to be
+            // queued join this commit rather than wait for the next one.
+            tokio::task::yield_now().await;
             fill_batch(&mut queue, &mut batch, first, ISSUE_BATCH);
             sizes.record(batch.len());
             let results = writer.write(&batch).await;

@@ -16,10 +16,10 @@ use crate::{
 };
 
 /// Writes some issuances in the token writer's transaction (`crate::issue`): first the grants
-/// they spend marked redeemed, where still unspent (the codes in one statement, each device
-/// code with its tokens' family), then the rows of those whose grant was marked and of those
-/// spending none. Returns which were written. With no grant to spend, the rows' one statement
-/// is all it runs.
+/// they spend marked redeemed, where still unspent, each with its tokens' family (the codes in
+/// one statement, the device codes one by one), then the rows of those whose grant was marked
+/// and of those spending none. Returns which were written. With no grant to spend, the rows'
+/// one statement is all it runs.
 pub(crate) async fn write_issues(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
     let spent = spend_grants(conn, jobs).await?;
     let written = written(jobs, &spent);
@@ -39,19 +39,15 @@ async fn spend_grants(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec
     // Each code once, with the family of the first issuance carrying it: the one `written`
     // gives its rows to, so that a replay finds the tokens that were written.
     let mut codes: Vec<(&[u8], Option<&str>)> = Vec::new();
+    let mut at = None;
     for job in jobs {
-        if let Some(hash) = code(job) {
-            if !codes.iter().any(|(seen, _)| *seen == hash) {
-                codes.push((hash, job.access.family_id.as_deref()));
-            }
+        let Some(hash) = code(job) else { continue };
+        at = at.max(Some(job.access.created_at));
+        if !codes.iter().any(|(seen, _)| *seen == hash) {
+            codes.push((hash, job.access.family_id.as_deref()));
         }
     }
     let mut spent = Vec::new();
-    let at = jobs
-        .iter()
-        .filter(|job| code(job).is_some())
-        .map(|job| job.access.created_at)
-        .max();
     if let Some(at) = at {
         let mut query = QueryBuilder::<Db>::new("UPDATE authorization_codes SET redeemed_at = ");
         query
