@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::admin::{checked_settings, AddClient};
 use crate::scopes::{held_scopes, known_scopes, oidc_scopes, scopes_given};
-use crate::{invalid, new_user_id, now, Actor, AppError, Result};
+use crate::{invalid, new_family_id, new_user_id, now, Actor, AppError, Result};
 
 /// How to import.
 #[derive(Debug, Clone, Default)]
@@ -473,11 +473,10 @@ fn token_of(
     let refresh = match (&source.refresh_token, &user) {
         (Some(token), Some(user_id)) if may_refresh => Some(NewRefreshToken {
             key: TokenKey::of(token),
-            family_id: new_user_id(),
+            family_id: new_family_id(),
             client_id: source.client_id.clone(),
             user_id: user_id.clone(),
             scope: scope.clone(),
-            code_hash: None,
             auth_time: None,
             sid: None,
             amr: None,
@@ -493,7 +492,6 @@ fn token_of(
         user_id: user,
         scope,
         family_id: refresh.as_ref().map(|r| r.family_id.clone()),
-        code_hash: None,
         audience: None,
         created_at: now,
         expires_at: expires,

@@ -86,7 +86,6 @@ async fn an_unreachable_relying_party_is_tried_with_back_off_then_given_up(store
         user_id: Some("u-1".into()),
         scope: "openid read".into(),
         family_id: None,
-        code_hash: None,
         audience: None,
         created_at: start,
         expires_at: start + 60,

@@ -284,7 +284,6 @@ mod tests {
                 user_id: None,
                 scope: String::new(),
                 family_id: None,
-                code_hash: None,
                 audience: None,
                 created_at: 7,
                 expires_at: 8,

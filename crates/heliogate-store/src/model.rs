@@ -219,8 +219,6 @@ pub struct NewAccessToken {
     pub scope: String,
     /// The refresh-token family it came from, so that revoking the family revokes it.
     pub family_id: Option<String>,
-    /// The authorization code it came from (RFC 6749 §4.1.2: a replayed code revokes it).
-    pub code_hash: Option<SecretHash>,
     /// The resource servers it is for (RFC 8707), separated by spaces; `None`: none named.
     pub audience: Option<String>,
     pub created_at: UnixTime,
@@ -416,7 +414,6 @@ pub struct NewRefreshToken {
     pub client_id: String,
     pub user_id: String,
     pub scope: String,
-    pub code_hash: Option<SecretHash>,
     /// When the user signed in for the grant, and that session's `sid`: what a refreshed ID
     /// token repeats.
     pub auth_time: Option<UnixTime>,

@@ -8,7 +8,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use heliogate_core::{SecretHash, TokenKey};
+use heliogate_core::TokenKey;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Postgres, Transaction};
 
@@ -191,22 +191,21 @@ impl WriteProofs for PgConnection {
 const INSERT_ROWS: &str = "\
     WITH access AS (\
         INSERT INTO access_tokens \
-            (token_hash, client_id, user_id, scope, family_id, code_hash, created_at, expires_at, \
-             audience, jkt, subject_key, act, sid) \
+            (token_hash, client_id, user_id, scope, family_id, created_at, expires_at, audience, \
+             jkt, subject_key, act, sid) \
         SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], \
-            $6::bytea[], $7::int8[], $8::int8[], $25::text[], $27::text[], $29::bytea[], \
-            $30::text[], $31::text[])\
+            $6::int8[], $7::int8[], $8::text[], $9::text[], $10::bytea[], $11::text[], \
+            $12::text[])\
     ), refresh AS (\
         INSERT INTO refresh_tokens \
-            (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, \
-             created_at, expires_at, amr, jkt) \
-        SELECT * FROM UNNEST($9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
-            $14::bytea[], $15::int8[], $16::text[], $17::int8[], $18::int8[], $26::text[], \
-            $28::text[])\
+            (token_hash, family_id, client_id, user_id, scope, auth_time, sid, created_at, \
+             expires_at, amr, jkt) \
+        SELECT * FROM UNNEST($13::bytea[], $14::text[], $15::text[], $16::text[], $17::text[], \
+            $18::int8[], $19::text[], $20::int8[], $21::int8[], $22::text[], $23::text[])\
     ) \
     INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) \
-    SELECT * FROM UNNEST($19::int8[], $20::text[], $21::text[], $22::text[], $23::text[], \
-        $24::text[])";
+    SELECT * FROM UNNEST($24::int8[], $25::text[], $26::text[], $27::text[], $28::text[], \
+        $29::text[])";
 
 async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
     fn column<'r, T: 'r, V>(items: &[&'r T], field: impl Fn(&'r T) -> V) -> Vec<V> {
@@ -219,38 +218,32 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
         .bind(column(access, |t| t.user_id.as_deref()))
         .bind(column(access, |t| t.scope.as_str()))
         .bind(column(access, |t| t.family_id.as_deref()))
-        .bind(column(access, |t| {
-            t.code_hash.as_ref().map(SecretHash::as_bytes)
-        }))
         .bind(column(access, |t| t.created_at))
         .bind(column(access, |t| t.expires_at))
+        .bind(column(access, |t| t.audience.as_deref()))
+        .bind(column(access, |t| t.jkt.as_deref()))
+        .bind(column(access, |t| {
+            t.subject_key.as_ref().map(TokenKey::as_bytes)
+        }))
+        .bind(column(access, |t| t.act.as_deref()))
+        .bind(column(access, |t| t.sid.as_deref()))
         .bind(column(refresh, |t| t.key.as_bytes()))
         .bind(column(refresh, |t| t.family_id.as_str()))
         .bind(column(refresh, |t| t.client_id.as_str()))
         .bind(column(refresh, |t| t.user_id.as_str()))
         .bind(column(refresh, |t| t.scope.as_str()))
-        .bind(column(refresh, |t| {
-            t.code_hash.as_ref().map(SecretHash::as_bytes)
-        }))
         .bind(column(refresh, |t| t.auth_time))
         .bind(column(refresh, |t| t.sid.as_deref()))
         .bind(column(refresh, |t| t.created_at))
         .bind(column(refresh, |t| t.expires_at))
+        .bind(column(refresh, |t| t.amr.as_deref()))
+        .bind(column(refresh, |t| t.jkt.as_deref()))
         .bind(column(events, |e| e.at))
         .bind(column(events, |e| e.event.as_str()))
         .bind(column(events, |e| e.actor.as_deref()))
         .bind(column(events, |e| e.subject.as_deref()))
         .bind(column(events, |e| e.client_addr.as_deref()))
         .bind(column(events, |e| e.detail.to_string()))
-        .bind(column(access, |t| t.audience.as_deref()))
-        .bind(column(refresh, |t| t.amr.as_deref()))
-        .bind(column(access, |t| t.jkt.as_deref()))
-        .bind(column(refresh, |t| t.jkt.as_deref()))
-        .bind(column(access, |t| {
-            t.subject_key.as_ref().map(TokenKey::as_bytes)
-        }))
-        .bind(column(access, |t| t.act.as_deref()))
-        .bind(column(access, |t| t.sid.as_deref()))
         .execute(conn)
         .await?;
     Ok(())

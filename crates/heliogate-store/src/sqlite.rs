@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use heliogate_core::{SecretHash, TokenKey};
+use heliogate_core::TokenKey;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, Transaction};
 
@@ -198,7 +198,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Resu
 fn push_inserts<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, rows: &Rows<'a>) {
     if !rows.access.is_empty() {
         query.push(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, code_hash, audience, created_at, expires_at, jkt, subject_key, act, sid) ",
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, audience, created_at, expires_at, jkt, subject_key, act, sid) ",
         );
         query.push_values(rows.access.iter().copied(), |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -206,7 +206,6 @@ fn push_inserts<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, rows: &Rows<'a>)
                 .push_bind(t.user_id.as_deref())
                 .push_bind(t.scope.as_str())
                 .push_bind(t.family_id.as_deref())
-                .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
                 .push_bind(t.audience.as_deref())
                 .push_bind(t.created_at)
                 .push_bind(t.expires_at)
@@ -219,7 +218,7 @@ fn push_inserts<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, rows: &Rows<'a>)
     }
     if !rows.refresh.is_empty() {
         query.push(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, code_hash, auth_time, sid, amr, created_at, expires_at, jkt) ",
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, jkt) ",
         );
         query.push_values(rows.refresh.iter().copied(), |mut row, t| {
             row.push_bind(t.key.as_bytes())
@@ -227,7 +226,6 @@ fn push_inserts<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, rows: &Rows<'a>)
                 .push_bind(t.client_id.as_str())
                 .push_bind(t.user_id.as_str())
                 .push_bind(t.scope.as_str())
-                .push_bind(t.code_hash.as_ref().map(SecretHash::as_bytes))
                 .push_bind(t.auth_time)
                 .push_bind(t.sid.as_deref())
                 .push_bind(t.amr.as_deref())

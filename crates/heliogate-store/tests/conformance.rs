@@ -109,7 +109,6 @@ fn token(secret: &str, client_id: &str, user_id: Option<&str>, expires_at: i64) 
         user_id: user_id.map(str::to_owned),
         scope: "read".into(),
         family_id: None,
-        code_hash: None,
         audience: None,
         created_at: NOW,
         expires_at,
@@ -1203,10 +1202,9 @@ async fn grant_setup(store: &dyn Store) {
         .unwrap();
 }
 
-fn family_token(secret: &str, family: &str, code: Option<&str>) -> NewAccessToken {
+fn family_token(secret: &str, family: &str) -> NewAccessToken {
     NewAccessToken {
         family_id: Some(family.into()),
-        code_hash: code.map(SecretHash::of),
         audience: None,
         ..token(secret, "c-1", Some("u-1"), NOW + 60)
     }
@@ -1219,7 +1217,6 @@ fn refresh(secret: &str, family: &str) -> NewRefreshToken {
         client_id: "c-1".into(),
         user_id: "u-1".into(),
         scope: "read".into(),
-        code_hash: None,
         auth_time: Some(NOW - 5),
         sid: Some("sid-1".into()),
         amr: Some("pwd".into()),
@@ -1298,7 +1295,7 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
     assert!(store
         .issue_from(
             OneTimeGrant::Code(given.hash),
-            family_token("from-code", "fam-1", Some("code-2")),
+            family_token("from-code", "fam-1"),
             Some(refresh("r-code", "fam-1")),
             None,
         )
@@ -1332,17 +1329,13 @@ async fn a_code_is_spent_once_and_a_replay_revokes_its_tokens(store: &dyn Store)
 async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dyn Store) {
     grant_setup(store).await;
     store
-        .issue_tokens(
-            family_token("a1", "fam", None),
-            Some(refresh("r1", "fam")),
-            None,
-        )
+        .issue_tokens(family_token("a1", "fam"), Some(refresh("r1", "fam")), None)
         .await
         .unwrap();
     assert!(store
         .rotate_refresh(
             &TokenKey::of("r1"),
-            &family_token("a2", "fam", None),
+            &family_token("a2", "fam"),
             &refresh("r2", "fam"),
             NOW,
             None,
@@ -1365,7 +1358,7 @@ async fn a_refresh_token_rotates_once_and_a_replay_revokes_its_family(store: &dy
     assert!(!store
         .rotate_refresh(
             &TokenKey::of("r1"),
-            &family_token("a3", "fam", None),
+            &family_token("a3", "fam"),
             &refresh("r3", "fam"),
             NOW,
             None,
@@ -1396,7 +1389,7 @@ async fn only_the_owning_client_revokes_a_token(store: &dyn Store) {
     grant_setup(store).await;
     store
         .issue_tokens(
-            family_token("acc", "fam", None),
+            family_token("acc", "fam"),
             Some(refresh("ref", "fam")),
             None,
         )
@@ -1459,7 +1452,7 @@ async fn a_holder_s_live_tokens_are_listed_by_key_and_revoked_one_by_one(store: 
     grant_setup(store).await;
     store
         .issue_tokens(
-            family_token("acc", "fam", None),
+            family_token("acc", "fam"),
             Some(refresh("ref", "fam")),
             None,
         )
@@ -1573,7 +1566,7 @@ async fn consents_are_kept_listed_and_withdrawn(store: &dyn Store) {
     );
     store
         .issue_tokens(
-            family_token("acc", "fam", None),
+            family_token("acc", "fam"),
             Some(refresh("ref", "fam")),
             None,
         )
@@ -1595,7 +1588,7 @@ async fn disabling_a_user_revokes_their_tokens(store: &dyn Store) {
     grant_setup(store).await;
     store
         .issue_tokens(
-            family_token("acc", "fam", None),
+            family_token("acc", "fam"),
             Some(refresh("ref", "fam")),
             None,
         )
@@ -1771,7 +1764,7 @@ async fn a_code_is_spent_with_its_tokens_and_only_once(store: &dyn Store) {
         store
             .issue_from(
                 OneTimeGrant::Code(the_code),
-                family_token(token, family, Some("the code")),
+                family_token(token, family),
                 Some(refresh(refresh_token, family)),
                 Some(named("token.issued")),
             )
@@ -1823,7 +1816,7 @@ async fn a_code_is_spent_with_its_tokens_and_only_once(store: &dyn Store) {
     assert!(!store
         .issue_from(
             OneTimeGrant::Code(SecretHash::of("refused")),
-            family_token("acc-4", "fam-4", Some("refused")),
+            family_token("acc-4", "fam-4"),
             None,
             None,
         )
@@ -1902,7 +1895,7 @@ async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store)
     }
     store
         .issue_tokens(
-            family_token("t-fam", "fam", None),
+            family_token("t-fam", "fam"),
             Some(refresh("ref", "fam")),
             None,
         )
@@ -1919,7 +1912,7 @@ async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store)
         .issue_tokens(
             NewAccessToken {
                 scope: "read write".into(),
-                ..family_token("t-fam-w", "fam-w", None)
+                ..family_token("t-fam-w", "fam-w")
             },
             Some(NewRefreshToken {
                 scope: "read write".into(),
@@ -1949,7 +1942,7 @@ async fn losing_a_role_or_the_password_revokes_what_they_gave(store: &dyn Store)
     // A new password takes every token of the user.
     store
         .issue_tokens(
-            family_token("t-fam2", "fam2", None),
+            family_token("t-fam2", "fam2"),
             Some(refresh("ref2", "fam2")),
             None,
         )

@@ -133,7 +133,6 @@ pub async fn device_code(
         user_id: Some(&user.id),
         scope: &scope,
         family_id: Some(&family_id),
-        code_hash: None,
         audience: &device.resources.0,
         jkt,
         exchanged: None,

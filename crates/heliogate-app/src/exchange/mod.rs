@@ -162,7 +162,6 @@ pub async fn token_exchange(
             user_id: subject.user_id.as_deref(),
             scope: &scope,
             family_id: None,
-            code_hash: None,
             audience: &audience,
             jkt,
             exchanged: Some(Exchanged {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use heliogate_core::oauth::resource::{self, Resource};
-use heliogate_core::{ScopeSet, SecretHash, SigningAlg, TokenKey, UnixTime};
+use heliogate_core::{ScopeSet, SigningAlg, TokenKey, UnixTime};
 use heliogate_store::{NewAccessToken, Store, StoreError, PERSONAL_TOKENS_CLIENT};
 use serde::Serialize;
 
@@ -85,7 +85,6 @@ pub struct Grant<'a> {
     pub user_id: Option<&'a str>,
     pub scope: &'a str,
     pub family_id: Option<&'a str>,
-    pub code_hash: Option<SecretHash>,
     /// The resource servers it is for (RFC 8707); none named: the client's own.
     pub audience: &'a [Resource],
     /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6).
@@ -189,7 +188,6 @@ impl AccessTokens {
             user_id: grant.user_id.map(str::to_owned),
             scope: grant.scope.to_owned(),
             family_id: grant.family_id.map(str::to_owned),
-            code_hash: grant.code_hash,
             audience: (!grant.audience.is_empty()).then(|| resource::join(grant.audience)),
             created_at: now,
             expires_at,

@@ -10,3 +10,6 @@ UPDATE authorization_codes SET family_id = (
     LIMIT 1
 ) WHERE redeemed_at IS NOT NULL;
 DROP INDEX access_tokens_by_code;
+-- Nothing reads the code a token came from any more.
+ALTER TABLE access_tokens DROP COLUMN code_hash;
+ALTER TABLE refresh_tokens DROP COLUMN code_hash;

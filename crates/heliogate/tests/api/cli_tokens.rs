@@ -38,7 +38,6 @@ async fn insert_token_expiring(
                 user_id: user_id.map(str::to_owned),
                 scope: "read".into(),
                 family_id: None,
-                code_hash: None,
                 audience: None,
                 created_at: heliogate_app::now(),
                 expires_at,
