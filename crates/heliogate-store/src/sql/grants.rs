@@ -28,58 +28,84 @@ pub(crate) async fn write_issues(conn: &mut Connection, jobs: &[Issue]) -> sqlx:
 }
 
 /// Marks redeemed the grants some issuances spend, where still unspent; the hashes of those it
-/// marked.
+/// marked. One statement per kind of grant, whatever the batch's size.
 async fn spend_grants(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec<Vec<u8>>> {
-    fn code(job: &Issue) -> Option<&[u8]> {
-        match &job.spends {
-            Some(OneTimeGrant::Code(hash)) => Some(hash.as_bytes()),
-            _ => None,
-        }
-    }
-    // Each code once, with the family of the first issuance carrying it: the one `written`
-    // gives its rows to, so that a replay finds the tokens that were written.
-    let mut codes: Vec<(&[u8], Option<&str>)> = Vec::new();
-    let mut at = None;
-    for job in jobs {
-        let Some(hash) = code(job) else { continue };
-        at = at.max(Some(job.access.created_at));
-        if !codes.iter().any(|(seen, _)| *seen == hash) {
-            codes.push((hash, job.access.family_id.as_deref()));
-        }
-    }
     let mut spent = Vec::new();
-    if let Some(at) = at {
-        let mut query = QueryBuilder::<Db>::new("UPDATE authorization_codes SET redeemed_at = ");
+    let codes = spending(jobs, |grant| match grant {
+        OneTimeGrant::Code(hash) => Some(hash),
+        OneTimeGrant::DeviceCode(_) => None,
+    });
+    if let Some((at, codes)) = codes {
+        let mut query = spent_list(codes);
         query
+            .push("UPDATE authorization_codes SET redeemed_at = ")
             .push_bind(at)
-            .push(", family_id = spent.column2 FROM (");
-        query.push_values(codes, |mut row, (hash, family)| {
-            row.push_bind(hash).push_bind(family);
-        });
-        query.push(
-            ") AS spent WHERE code_hash = spent.column1 AND redeemed_at IS NULL \
-             RETURNING code_hash",
-        );
+            .push(
+                ", family_id = (SELECT family FROM spent WHERE hash = code_hash) \
+                 WHERE code_hash IN (SELECT hash FROM spent) AND redeemed_at IS NULL \
+                 RETURNING code_hash",
+            );
         spent = query.build_query_scalar().fetch_all(&mut *conn).await?;
     }
-    for job in jobs {
-        let Some(OneTimeGrant::DeviceCode(hash)) = &job.spends else {
-            continue;
-        };
-        let marked: Option<Vec<u8>> = sqlx::query_scalar(
-            "UPDATE device_authorizations SET status = $2, family_id = $3, last_poll = $4 \
-             WHERE device_code_hash = $1 AND status = $5 RETURNING device_code_hash",
-        )
-        .bind(hash.as_bytes())
-        .bind(DeviceStatus::Redeemed.as_str())
-        .bind(job.access.family_id.as_deref())
-        .bind(job.access.created_at)
-        .bind(DeviceStatus::Approved.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let devices = spending(jobs, |grant| match grant {
+        OneTimeGrant::DeviceCode(hash) => Some(hash),
+        OneTimeGrant::Code(_) => None,
+    });
+    if let Some((at, devices)) = devices {
+        let mut query = spent_list(devices);
+        query
+            .push("UPDATE device_authorizations SET status = ")
+            .push_bind(DeviceStatus::Redeemed.as_str())
+            .push(", last_poll = ")
+            .push_bind(at)
+            .push(
+                ", family_id = (SELECT family FROM spent WHERE hash = device_code_hash) \
+                 WHERE device_code_hash IN (SELECT hash FROM spent) AND status = ",
+            )
+            .push_bind(DeviceStatus::Approved.as_str())
+            .push(" RETURNING device_code_hash");
+        let marked: Vec<Vec<u8>> = query.build_query_scalar().fetch_all(&mut *conn).await?;
         spent.extend(marked);
     }
     Ok(spent)
+}
+
+/// The grants of one kind (those `kind` gives a hash for) that `jobs` spend, each once, with
+/// the family of the first issuance carrying it — the one `written` gives its rows to, so that
+/// a replay finds the tokens that were written — and the latest issuance time among them; none
+/// when no issuance spends such a grant.
+fn spending(
+    jobs: &[Issue],
+    kind: impl Fn(&OneTimeGrant) -> Option<&SecretHash>,
+) -> Option<(UnixTime, Spent<'_>)> {
+    let mut grants: Spent<'_> = Vec::new();
+    let mut at = None;
+    for job in jobs {
+        let Some(hash) = job.spends.as_ref().and_then(&kind) else {
+            continue;
+        };
+        let hash = hash.as_bytes();
+        at = at.max(Some(job.access.created_at));
+        if !grants.iter().any(|(seen, _)| *seen == hash) {
+            grants.push((hash, job.access.family_id.as_deref()));
+        }
+    }
+    at.map(|at| (at, grants))
+}
+
+/// Grants spent by a batch, by hash, each with the family of the tokens it gives.
+type Spent<'a> = Vec<(&'a [u8], Option<&'a str>)>;
+
+/// The start of a spending statement: the grants it spends, `spent (hash, family)`, which the
+/// statement finds by `hash IN (SELECT hash FROM spent)`. (Joined as `UPDATE … FROM spent`
+/// instead, SQLite 3.46 plans a scan of the whole table for each batch.)
+fn spent_list(grants: Spent<'_>) -> QueryBuilder<'_, Db> {
+    let mut query = QueryBuilder::<Db>::new("WITH spent (hash, family) AS (");
+    query.push_values(grants, |mut row, (hash, family)| {
+        row.push_bind(hash).push_bind(family);
+    });
+    query.push(") ");
+    query
 }
 
 /// What a stored code holds, as `Code` reads it.

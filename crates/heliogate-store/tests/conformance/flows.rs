@@ -14,6 +14,7 @@ use heliogate_store::TokenHolder;
 heliogate_store::for_each_backend!(crate::on;
     a_device_authorization_is_answered_once_redeemed_once_and_expires,
     a_client_has_a_bounded_number_of_device_authorizations_waiting,
+    device_codes_spent_together_are_each_spent_once,
     a_pushed_request_is_used_once_while_it_lasts,
     a_dpop_proof_is_accepted_once,
     expired_flows_are_purged,
@@ -146,6 +147,71 @@ async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store
         .await
         .unwrap()
         .is_none());
+}
+
+/// Polls that arrive together are written by one commit of the token writer: each device
+/// code in it is spent once, by its first issuance, whose family it records.
+async fn device_codes_spent_together_are_each_spent_once(store: &dyn Store) {
+    setup(store).await;
+    let granted = scope_set("read");
+    let approve = DeviceDecision::Approve {
+        user_id: "u-1",
+        scope: &granted,
+        auth_time: NOW - 5,
+        sid: "sid-1",
+        amr: "pwd",
+    };
+    for (code, user_code) in [("d-1", "BBBBBBBB"), ("d-2", "CCCCCCCC")] {
+        store
+            .create_device_authorization(&device(code, user_code), 10)
+            .await
+            .unwrap();
+        assert!(store
+            .decide_device_authorization(&SecretHash::of(user_code), &approve, NOW, &ev())
+            .await
+            .unwrap());
+    }
+    let issue = |code: &'static str, secret: &'static str, family: &'static str| {
+        let access = NewAccessToken {
+            family_id: Some(family.into()),
+            created_at: NOW + 6,
+            ..token(secret, "c-1", Some("u-1"), NOW + 600)
+        };
+        store.issue_from(
+            OneTimeGrant::DeviceCode(SecretHash::of(code)),
+            access,
+            None,
+            None,
+        )
+    };
+    let (one, again, two) = tokio::join!(
+        issue("d-1", "one", "fam-1"),
+        issue("d-1", "again", "fam-again"),
+        issue("d-2", "two", "fam-2"),
+    );
+    let (one, again, two) = (one.unwrap(), again.unwrap(), two.unwrap());
+    assert!(one != again, "exactly one use of d-1 wins: {one} {again}");
+    assert!(two);
+    let (won, lost, family) = if one {
+        ("one", "again", "fam-1")
+    } else {
+        ("again", "one", "fam-again")
+    };
+    for (secret, written) in [(won, true), (lost, false), ("two", true)] {
+        let found = store.access_token(&TokenKey::of(secret)).await.unwrap();
+        assert_eq!(found.is_some(), written, "{secret}");
+    }
+    for (code, family) in [("d-1", family), ("d-2", "fam-2")] {
+        let redeemed = store
+            .device_authorization(&SecretHash::of(code))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(redeemed.status, DeviceStatus::Redeemed);
+        assert_eq!(redeemed.family_id.as_deref(), Some(family));
+        assert_eq!(redeemed.last_poll, Some(NOW + 6));
+    }
+    assert!(!issue("d-2", "late", "fam-late").await.unwrap());
 }
 
 async fn a_client_has_a_bounded_number_of_device_authorizations_waiting(store: &dyn Store) {
