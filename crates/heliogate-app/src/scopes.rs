@@ -84,9 +84,8 @@ pub async fn usable_client(
         return Ok(None);
     };
     if let Some(owner) = &client.owner_id {
-        let user = store.user_by_id(owner).await?;
-        let held = match user {
-            Some(user) if !user.disabled => held_scopes(&store.list_roles().await?, &user),
+        let held = match store.user_with_scopes(owner).await? {
+            Some((user, held)) if !user.disabled => held,
             _ => ScopeSet::default(),
         };
         client.scopes = client

@@ -59,6 +59,9 @@ pub trait UserStore {
     async fn create_user(&self, user: &NewUser, event: &AuditEvent) -> Result<User>;
     async fn user_by_name(&self, name: &UserName) -> Result<Option<User>>;
     async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
+    /// The user with this id as they stand now, with the scopes their roles hold now, in one
+    /// read: what a grant that issues for a user checks.
+    async fn user_with_scopes(&self, id: &str) -> Result<Option<(User, ScopeSet)>>;
     async fn list_users(&self) -> Result<Vec<User>>;
     /// Users by name, after `after`, whose names start with `prefix`, at most `limit`.
     async fn users_page(

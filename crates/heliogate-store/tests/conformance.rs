@@ -344,6 +344,32 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
         (&dave, "$argon2id$fake-for-dave")
     );
     assert!(store.credentials(&name("nobody")).await.unwrap().is_none());
+    // With the scopes their roles hold: each role once, though it holds several scopes, and
+    // each scope once, though several roles hold it; a role that holds none adds none.
+    store
+        .create_role(&role("guest"), &[], NOW, &ev())
+        .await
+        .unwrap();
+    store
+        .create_user(
+            &new_user("u-3", "erin", &["moderator", "reader", "guest"]),
+            &ev(),
+        )
+        .await
+        .unwrap();
+    let (erin, held) = store.user_with_scopes("u-3").await.unwrap().unwrap();
+    assert_eq!(Some(erin.clone()), store.user_by_id("u-3").await.unwrap());
+    assert_eq!(erin.roles, ["guest", "moderator", "reader"]);
+    assert_eq!(held, scope_set("read write"));
+    assert_eq!(
+        store.user_with_scopes("u-1").await.unwrap(),
+        Some((created.clone(), scope_set("read write")))
+    );
+    assert_eq!(
+        store.user_with_scopes("u-2").await.unwrap(),
+        Some((dave.clone(), ScopeSet::default()))
+    );
+    assert_eq!(store.user_with_scopes("u-9").await.unwrap(), None);
 
     store
         .set_user_roles(&name("alice"), &[role("moderator")], NOW + 1, &ev())
@@ -370,6 +396,7 @@ async fn a_user_keeps_their_fields_and_roles(store: &dyn Store) {
 
     store.delete_user(&name("alice"), &ev()).await.unwrap();
     assert!(store.user_by_name(&name("alice")).await.unwrap().is_none());
+    assert!(store.user_with_scopes("u-1").await.unwrap().is_none());
     assert!(matches!(
         store.delete_user(&name("alice"), &ev()).await,
         Err(StoreError::NotFound(_))

@@ -11,7 +11,6 @@ use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::token::{first_refresh, issued, known_scopes, mint, token_type, TokenResponse};
 use crate::oauth::{OAuthFailure, OAuthResult, OAuthState};
 use crate::oidc::id_token::{id_token, Authentication, Issued};
-use crate::scopes::scopes_of;
 use crate::{event, new_family_id, now};
 
 fn refused(code: OAuthErrorCode, description: &str) -> OAuthError {
@@ -104,15 +103,17 @@ pub async fn device_code(
         PollAnswer::Issue => {}
     }
     let user = match &device.user_id {
-        Some(id) => store.user_by_id(id).await?.filter(|u| !u.disabled),
+        Some(id) => store
+            .user_with_scopes(id)
+            .await?
+            .filter(|(u, _)| !u.disabled),
         None => None,
     };
-    let Some(user) = user else {
+    let Some((user, holds)) = user else {
         return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
     };
     // What was approved, as far as the user's roles and the client still allow it now.
     let known = known_scopes(store, config).await?;
-    let holds = scopes_of(store, &user).await?;
     let granted = grant_scopes(
         Some(&device.scope),
         &auth.client.scopes,

@@ -486,14 +486,13 @@ async fn refresh(
         }
     }
     let user = store
-        .user_by_id(&old.user_id)
+        .user_with_scopes(&old.user_id)
         .await?
-        .filter(|u| !u.disabled);
-    let Some(user) = user else {
+        .filter(|(u, _)| !u.disabled);
+    let Some((user, holds)) = user else {
         return Err(invalid().into());
     };
     let known = known_scopes(store, config).await?;
-    let holds = scopes::scopes_of(store, &user).await?;
     let granted = refresh_scope(
         requested.as_ref(),
         &old.scope,

@@ -1,14 +1,16 @@
 //! Users, their credentials and their roles.
 
 use async_trait::async_trait;
-use heliogate_core::{Email, RoleName, SecretHash, UnixTime, UserName};
+use heliogate_core::{Email, RoleName, ScopeSet, SecretHash, UnixTime, UserName};
 use sqlx::{QueryBuilder, Transaction};
 
 use super::audit::{commit_if_changed, commit_with};
 use super::authority::{cause_of, end_credentials, held_scopes, second_factor_required, Holder};
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
-use crate::rows::{attach_roles, with_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES};
+use crate::rows::{
+    attach_roles, stored_scopes, with_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES,
+};
 use crate::{
     email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
 };
@@ -102,6 +104,30 @@ impl UserStore for SqlStore {
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
         self.user_where("id", id).await
+    }
+
+    async fn user_with_scopes(&self, id: &str) -> Result<Option<(User, ScopeSet)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRoleRow,
+            scope: Option<String>,
+        }
+        // A row for each scope of each role (a role without scopes, a user without roles: one
+        // row without a scope), in order of role.
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT role_scopes.scope, {USER_WITH_ROLES} \
+             LEFT JOIN role_scopes ON role_scopes.role = held.role \
+             WHERE users.id = $1 ORDER BY held.role, role_scopes.scope"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let scopes = stored_scopes(rows.iter().filter_map(|r| r.scope.clone()))?;
+        let mut roles: Vec<UserRoleRow> = rows.into_iter().map(|r| r.user).collect();
+        roles.dedup_by(|next, kept| next.role == kept.role);
+        Ok(with_user(roles.into_iter().map(|r| ((), r))).map(|((), user)| (user, scopes)))
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
