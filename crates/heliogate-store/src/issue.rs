@@ -262,6 +262,21 @@ pub(crate) async fn enqueue(
     answer.await.map_err(|_| stopped())?
 }
 
+/// Results for a batch whose one statement failed: every job of it failed alike, the first
+/// with the error as classified, the others with its message.
+pub(crate) fn batch_failed<T>(len: usize, e: sqlx::Error) -> Vec<Result<T>> {
+    let first = db_err(e);
+    let message = first.to_string();
+    let mut first = Some(first);
+    (0..len)
+        .map(|_| {
+            Err(first
+                .take()
+                .unwrap_or_else(|| StoreError::internal(message.clone())))
+        })
+        .collect()
+}
+
 /// Results for a batch that failed as a whole.
 fn all_failed(len: usize, e: &dyn std::fmt::Display) -> Vec<Result<bool>> {
     (0..len)

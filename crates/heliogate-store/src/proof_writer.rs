@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::db_err;
-use crate::issue::{fill_batch, writer_connection};
+use crate::issue::{batch_failed, fill_batch, writer_connection};
 use crate::{Result, StoreError};
 
 /// One proof waiting for the writer.
@@ -88,19 +87,7 @@ async fn write<C: WriteProofs>(
             if !matches!(e, sqlx::Error::Database(_)) {
                 *connection = None;
             }
-            // Every proof of the batch failed alike: the first gets the error as classified,
-            // the others its message.
-            let first = db_err(e);
-            let message = first.to_string();
-            let mut first = Some(first);
-            batch
-                .iter()
-                .map(|_| {
-                    Err(first
-                        .take()
-                        .unwrap_or_else(|| StoreError::internal(message.clone())))
-                })
-                .collect()
+            batch_failed(batch.len(), e)
         }
     }
 }

@@ -1787,6 +1787,42 @@ async fn a_code_is_spent_with_its_tokens_and_only_once(store: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+    // Reads made together (answered by one statement): each finds its own code, or none.
+    store
+        .create_user(&new_user("u-2", "kim", &["writer"]), &ev())
+        .await
+        .unwrap();
+    store
+        .insert_code(&NewCode {
+            user_id: "u-2".into(),
+            scope: "write".into(),
+            ..code("another code")
+        })
+        .await
+        .unwrap();
+    let read = |code: &'static str| async move {
+        store
+            .authorization_code(&SecretHash::of(code))
+            .await
+            .unwrap()
+            .map(|(code, user)| (code.scope.to_string(), user.name))
+    };
+    let found = tokio::join!(
+        read("the code"),
+        read("nope"),
+        read("another code"),
+        read("the code"),
+    );
+    let lee = Some(("read".to_owned(), "lee".to_owned()));
+    assert_eq!(
+        found,
+        (
+            lee.clone(),
+            None,
+            Some(("write".to_owned(), "kim".to_owned())),
+            lee
+        )
+    );
     let issue = |token: &'static str, family: &'static str, refresh_token: &'static str| async move {
         store
             .issue_from(

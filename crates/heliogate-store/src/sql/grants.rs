@@ -9,7 +9,7 @@ use super::audit::commit_with;
 use super::{insert_rows, revoke_tokens_where, Connection, Db, Engine, SqlStore};
 use crate::error::db_err;
 use crate::issue::{enqueue, written, Issue, Rows};
-use crate::rows::{stored_scopes, with_user, UserRoleRow, USER_WITH_ROLES};
+use crate::rows::stored_scopes;
 use crate::{
     AuditEvent, Code, Consent, GrantStore, NewAccessToken, NewCode, NewRefreshToken, OneTimeGrant,
     Redemption, RefreshToken, Result, Revocation, TokenHolder, User,
@@ -109,7 +109,8 @@ fn spent_list(grants: Spent<'_>) -> QueryBuilder<'_, Db> {
 }
 
 /// What a stored code holds, as `Code` reads it.
-const CODE_COLUMNS: &str = "client_id, user_id, redirect_uri, redirect_uri_given, scope, \
+pub(super) const CODE_COLUMNS: &str =
+    "client_id, user_id, redirect_uri, redirect_uri_given, scope, \
     code_challenge, nonce, auth_time, sid, resources, amr, expires_at, redeemed_at";
 
 #[async_trait]
@@ -141,23 +142,7 @@ impl GrantStore for SqlStore {
     }
 
     async fn authorization_code(&self, hash: &SecretHash) -> Result<Option<(Code, User)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            code: Code,
-            #[sqlx(flatten)]
-            user: UserRoleRow,
-        }
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {CODE_COLUMNS}, {USER_WITH_ROLES} \
-             JOIN authorization_codes ON authorization_codes.user_id = users.id \
-             WHERE code_hash = $1 ORDER BY role"
-        ))
-        .bind(hash.as_bytes().to_vec())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(with_user(rows.into_iter().map(|r| (r.code, r.user))))
+        super::code_reads::read_code(&self.codes, hash).await
     }
 
     async fn redeem_code(

@@ -12,6 +12,7 @@ mod archive;
 mod audit;
 mod authority;
 mod clients;
+mod code_reads;
 mod config;
 mod device;
 mod factors;
@@ -54,6 +55,8 @@ pub struct SqlStore {
     pub(super) issuer: mpsc::Sender<Issue>,
     /// The DPoP proof writer's queue: see `crate::proof_writer`.
     pub(super) proofs: mpsc::Sender<SeenProof>,
+    /// The code reader's queue: see `code_reads`.
+    codes: mpsc::Sender<code_reads::CodeRead>,
     /// How many issuances the token writer's commits carried.
     pub(super) batch_sizes: Arc<BatchSizes>,
 }
@@ -73,8 +76,10 @@ impl SqlStore {
         let proofs = spawn_proof_writer::<Connection>(connect.clone(), options.acquire_timeout);
         let issuer =
             spawn_issuer::<Connection>(connect, options.acquire_timeout, Arc::clone(&batch_sizes));
+        let codes = code_reads::spawn_code_reader(pool.clone());
         Ok(Self {
             pool,
+            codes,
             issuer,
             proofs,
             batch_sizes,
