@@ -611,6 +611,13 @@ pub trait DeviceStore {
         &self,
         device_code_hash: &SecretHash,
     ) -> Result<Option<DeviceAuthorization>>;
+    /// What a poll of the token endpoint reads, in one statement: the authorization with this
+    /// device code, in any state, with the user who approved it as they stand now and the
+    /// scopes their roles hold now (none before anyone approved it).
+    async fn device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> Result<Option<(DeviceAuthorization, Option<(User, ScopeSet)>)>>;
     /// Records a poll at `now` and the interval the device is to keep from now on.
     async fn record_device_poll(
         &self,

@@ -206,14 +206,49 @@ pub(crate) const CLIENT_COLUMNS: &str = "c.client_id, c.secret_hash, c.name, u.n
 pub(crate) const USER_COLUMNS: &str =
     "id, name, email, disabled, must_change_password, created_at, updated_at FROM users";
 
+/// A user's columns beside one of its roles, named by table (`UserRoleRow`), read from `users`
+/// joined with `HELD_ROLES`.
+macro_rules! user_role_columns {
+    () => {
+        "users.id, users.name, users.email, users.disabled, users.must_change_password, \
+         users.created_at, users.updated_at, held.role"
+    };
+}
+
+/// The join that gives `users` its roles as `held.role` (a row for each, or one without).
+macro_rules! held_roles {
+    () => {
+        "LEFT JOIN (SELECT user_id AS holder, role FROM user_roles) AS held \
+         ON held.holder = users.id"
+    };
+}
+
+pub(crate) const USER_ROLE_COLUMNS: &str = user_role_columns!();
+pub(crate) const HELD_ROLES: &str = held_roles!();
+
 /// A user's columns and its roles in one read, a row for each role (`UserRoleRow`); the caller
 /// adds its `WHERE` on `users`, and its `ORDER BY role`. The columns are named by table and the
 /// roles' table shows only `role`, so that another table may join the read.
 pub(crate) const USER_WITH_ROLES: &str =
-    "users.id, users.name, users.email, users.disabled, users.must_change_password, \
-     users.created_at, users.updated_at, held.role \
-     FROM users LEFT JOIN (SELECT user_id AS holder, role FROM user_roles) AS held \
-     ON held.holder = users.id";
+    concat!(user_role_columns!(), " FROM users ", held_roles!());
+
+/// The user of `rows` — all of one user, as `USER_WITH_ROLES` joined with `role_scopes` reads
+/// them: a row for each scope of each role (one without a scope for a role that holds none,
+/// or a user without roles), in order of role — with the scopes their roles hold.
+pub(crate) fn with_scopes(
+    rows: impl IntoIterator<Item = (UserRoleRow, Option<String>)>,
+) -> Result<Option<(User, ScopeSet)>> {
+    let mut roles: Vec<UserRoleRow> = Vec::new();
+    let mut scopes = Vec::new();
+    for (row, scope) in rows {
+        scopes.extend(scope);
+        if roles.last().is_none_or(|last| last.role != row.role) {
+            roles.push(row);
+        }
+    }
+    let held = stored_scopes(scopes)?;
+    Ok(with_user(roles.into_iter().map(|r| ((), r))).map(|((), user)| (user, held)))
+}
 
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, at, event, actor, subject, client_addr, detail FROM audit_log";

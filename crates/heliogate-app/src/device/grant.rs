@@ -56,7 +56,7 @@ pub async fn device_code(
     let tokens = &*config.tokens;
     let hash = SecretHash::of(presented);
     let invalid = || OAuthError::invalid_grant("the device code is not valid");
-    let Some(device) = store.device_authorization(&hash).await? else {
+    let Some((device, holder)) = store.device_poll(&hash).await? else {
         return Err(invalid().into());
     };
     // Another client's code is no code of this one's (§3.5 `invalid_grant`).
@@ -102,14 +102,7 @@ pub async fn device_code(
         }
         PollAnswer::Issue => {}
     }
-    let user = match &device.user_id {
-        Some(id) => store
-            .user_with_scopes(id)
-            .await?
-            .filter(|(u, _)| !u.disabled),
-        None => None,
-    };
-    let Some((user, holds)) = user else {
+    let Some((user, holds)) = holder.filter(|(u, _)| !u.disabled) else {
         return Err(OAuthError::invalid_grant("the user of this grant is no longer active").into());
     };
     // What was approved, as far as the user's roles and the client still allow it now.

@@ -3,17 +3,41 @@
 use async_trait::async_trait;
 use heliogate_core::{SecretHash, UnixTime};
 
+use heliogate_core::ScopeSet;
+use sqlx::{Database, FromRow, Row};
+
 use super::audit::insert_event;
-use super::{Engine, SqlStore};
+use super::{Db, Engine, SqlStore};
 use crate::error::db_err;
+use crate::rows::{with_scopes, UserRoleRow, HELD_ROLES, USER_ROLE_COLUMNS};
 use crate::{
     AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStore, NewDeviceAuthorization, Result,
-    StoreError,
+    StoreError, User,
 };
 
-const SELECT: &str = "SELECT d.client_id, c.name AS client_name, d.scope, d.resources, d.status, \
-     d.user_id, d.auth_time, d.sid, d.amr, d.poll_interval, d.last_poll, d.family_id, d.expires_at \
-     FROM device_authorizations d JOIN clients c ON c.client_id = d.client_id";
+/// What `DeviceAuthorization` reads, and where from.
+const COLUMNS: &str = "d.client_id, c.name AS client_name, d.scope, d.resources, d.status, \
+     d.user_id, d.auth_time, d.sid, d.amr, d.poll_interval, d.last_poll, d.family_id, d.expires_at";
+const FROM: &str = "FROM device_authorizations d JOIN clients c ON c.client_id = d.client_id";
+
+/// A device authorization beside its user, one of the user's roles and one scope of it: a
+/// row for each scope of each role, or one row without a user.
+struct PollRow {
+    device: DeviceAuthorization,
+    user: Option<(UserRoleRow, Option<String>)>,
+}
+
+impl<'r> FromRow<'r, <Db as Database>::Row> for PollRow {
+    fn from_row(row: &'r <Db as Database>::Row) -> sqlx::Result<Self> {
+        let device = DeviceAuthorization::from_row(row)?;
+        // The user's columns are all NULL where no user approved it.
+        let user = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some((UserRoleRow::from_row(row)?, row.try_get("held_scope")?)),
+            None => None,
+        };
+        Ok(Self { device, user })
+    }
+}
 
 #[async_trait]
 impl DeviceStore for SqlStore {
@@ -66,7 +90,7 @@ impl DeviceStore for SqlStore {
         now: UnixTime,
     ) -> Result<Option<DeviceAuthorization>> {
         sqlx::query_as(&format!(
-            "{SELECT} WHERE d.user_code_hash = $1 AND d.status = 'pending' AND d.expires_at > $2 \
+            "SELECT {COLUMNS} {FROM} WHERE d.user_code_hash = $1 AND d.status = 'pending' AND d.expires_at > $2 \
              AND c.disabled = FALSE"
         ))
         .bind(user_code_hash.as_bytes().to_vec())
@@ -125,11 +149,37 @@ impl DeviceStore for SqlStore {
         &self,
         device_code_hash: &SecretHash,
     ) -> Result<Option<DeviceAuthorization>> {
-        sqlx::query_as(&format!("{SELECT} WHERE d.device_code_hash = $1"))
-            .bind(device_code_hash.as_bytes().to_vec())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE d.device_code_hash = $1"
+        ))
+        .bind(device_code_hash.as_bytes().to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn device_poll(
+        &self,
+        device_code_hash: &SecretHash,
+    ) -> Result<Option<(DeviceAuthorization, Option<(User, ScopeSet)>)>> {
+        let rows: Vec<PollRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS}, {USER_ROLE_COLUMNS}, role_scopes.scope AS held_scope {FROM} \
+             LEFT JOIN users ON users.id = d.user_id {HELD_ROLES} \
+             LEFT JOIN role_scopes ON role_scopes.role = held.role \
+             WHERE d.device_code_hash = $1 ORDER BY held.role, held_scope"
+        ))
+        .bind(device_code_hash.as_bytes().to_vec())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let user = first.user.map(|first| {
+            with_scopes(std::iter::once(first).chain(rows.filter_map(|row| row.user)))
+        });
+        Ok(Some((first.device, user.transpose()?.flatten())))
     }
 
     async fn record_device_poll(

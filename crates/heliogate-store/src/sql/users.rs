@@ -9,7 +9,7 @@ use super::authority::{cause_of, end_credentials, held_scopes, second_factor_req
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{
-    attach_roles, stored_scopes, with_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES,
+    attach_roles, with_scopes, with_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES,
 };
 use crate::{
     email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
@@ -113,8 +113,6 @@ impl UserStore for SqlStore {
             user: UserRoleRow,
             scope: Option<String>,
         }
-        // A row for each scope of each role (a role without scopes, a user without roles: one
-        // row without a scope), in order of role.
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT role_scopes.scope, {USER_WITH_ROLES} \
              LEFT JOIN role_scopes ON role_scopes.role = held.role \
@@ -124,10 +122,7 @@ impl UserStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let scopes = stored_scopes(rows.iter().filter_map(|r| r.scope.clone()))?;
-        let mut roles: Vec<UserRoleRow> = rows.into_iter().map(|r| r.user).collect();
-        roles.dedup_by(|next, kept| next.role == kept.role);
-        Ok(with_user(roles.into_iter().map(|r| ((), r))).map(|((), user)| (user, scopes)))
+        with_scopes(rows.into_iter().map(|r| (r.user, r.scope)))
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {

@@ -2,7 +2,7 @@
 //! each answered or used once, and only while it lasts.
 
 use heliogate_core::oauth::device::DeviceStatus;
-use heliogate_core::SecretHash;
+use heliogate_core::{RoleName, SecretHash, UserName};
 use heliogate_store::{
     DeviceDecision, NewAccessToken, NewDeviceAuthorization, OneTimeGrant, Store, StoreError,
 };
@@ -67,6 +67,18 @@ async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store
         .unwrap();
     assert_eq!(pending.status, DeviceStatus::Pending);
     assert_eq!(pending.client_name, "svc");
+    // Polled while pending: no user yet.
+    let (polled, holder) = store
+        .device_poll(&SecretHash::of("d-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((polled.status, holder), (DeviceStatus::Pending, None));
+    assert!(store
+        .device_poll(&SecretHash::of("no such code"))
+        .await
+        .unwrap()
+        .is_none());
     assert!(store
         .pending_device_authorization(&user_code, NOW + 600)
         .await
@@ -107,6 +119,29 @@ async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store
     assert_eq!(approved.status, DeviceStatus::Approved);
     assert_eq!(approved.user_id.as_deref(), Some("u-1"));
     assert_eq!(approved.sid.as_deref(), Some("sid-1"));
+    // A poll reads it with its user as they stand now, and what their roles hold: each role
+    // once, each scope once.
+    store
+        .set_user_roles(
+            &UserName::parse("bob").unwrap(),
+            &[
+                RoleName::parse("moderator").unwrap(),
+                RoleName::parse("reader").unwrap(),
+            ],
+            NOW,
+            &ev(),
+        )
+        .await
+        .unwrap();
+    let (polled, holder) = store.device_poll(&device_code).await.unwrap().unwrap();
+    assert_eq!(polled, approved);
+    let (bob, holds) = holder.unwrap();
+    assert_eq!(bob.roles, ["moderator", "reader"]);
+    assert_eq!(holds, scope_set("read write"));
+    assert_eq!(
+        Some((bob, holds)),
+        store.user_with_scopes("u-1").await.unwrap()
+    );
     store
         .record_device_poll(&device_code, NOW + 5, 10)
         .await
