@@ -262,19 +262,22 @@ pub(crate) async fn enqueue(
     answer.await.map_err(|_| stopped())?
 }
 
-/// Results for a batch whose one statement failed: every job of it failed alike, the first
-/// with the error as classified, the others with its message.
+/// Results for a batch whose one statement failed: every job of it failed alike, each with
+/// the error as classified (a timeout waiting for a connection is `Unavailable` for all).
 pub(crate) fn batch_failed<T>(len: usize, e: sqlx::Error) -> Vec<Result<T>> {
-    let first = db_err(e);
-    let message = first.to_string();
-    let mut first = Some(first);
-    (0..len)
-        .map(|_| {
-            Err(first
-                .take()
-                .unwrap_or_else(|| StoreError::internal(message.clone())))
-        })
-        .collect()
+    let e = db_err(e);
+    let alike = |e: &StoreError| match e {
+        StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
+        StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
+        StoreError::Internal(source) => StoreError::internal(source.to_string()),
+    };
+    let mut results: Vec<Result<T>> = (1..len).map(|_| Err(alike(&e))).collect();
+    if len > 0 {
+        results.insert(0, Err(e));
+    }
+    results
 }
 
 /// Results for a batch that failed as a whole.
@@ -311,6 +314,16 @@ mod tests {
             event: None,
             done: oneshot::channel().0,
         }
+    }
+
+    #[test]
+    fn every_job_of_a_failed_batch_fails_alike() {
+        let failed = batch_failed::<bool>(3, sqlx::Error::PoolTimedOut);
+        assert_eq!(failed.len(), 3);
+        assert!(failed
+            .iter()
+            .all(|r| matches!(r, Err(StoreError::Unavailable(_)))));
+        assert!(batch_failed::<bool>(0, sqlx::Error::PoolTimedOut).is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! each answered or used once, and only while it lasts.
 
 use heliogate_core::oauth::device::DeviceStatus;
-use heliogate_core::{RoleName, SecretHash, UserName};
+use heliogate_core::{RoleName, ScopeSet, SecretHash, UserName};
 use heliogate_store::{
     DeviceDecision, NewAccessToken, NewDeviceAuthorization, OneTimeGrant, Store, StoreError,
 };
@@ -32,6 +32,17 @@ fn device(code: &str, user_code: &str) -> NewDeviceAuthorization {
         interval: 5,
         created_at: NOW,
         expires_at: NOW + 600,
+    }
+}
+
+/// u-1's approval of `granted`, from the sign-in sid-1.
+fn approval(granted: &ScopeSet) -> DeviceDecision<'_> {
+    DeviceDecision::Approve {
+        user_id: "u-1",
+        scope: granted,
+        auth_time: NOW - 5,
+        sid: "sid-1",
+        amr: "pwd",
     }
 }
 
@@ -85,13 +96,7 @@ async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store
         .unwrap()
         .is_none());
     let granted = scope_set("read");
-    let approve = DeviceDecision::Approve {
-        user_id: "u-1",
-        scope: &granted,
-        auth_time: NOW - 5,
-        sid: "sid-1",
-        amr: "pwd",
-    };
+    let approve = approval(&granted);
     // Expired: no answer is taken.
     assert!(!store
         .decide_device_authorization(&user_code, &approve, NOW + 600, &ev())
@@ -189,13 +194,7 @@ async fn a_device_authorization_is_answered_once_redeemed_once_and_expires(store
 async fn device_codes_spent_together_are_each_spent_once(store: &dyn Store) {
     setup(store).await;
     let granted = scope_set("read");
-    let approve = DeviceDecision::Approve {
-        user_id: "u-1",
-        scope: &granted,
-        auth_time: NOW - 5,
-        sid: "sid-1",
-        amr: "pwd",
-    };
+    let approve = approval(&granted);
     for (code, user_code) in [("d-1", "BBBBBBBB"), ("d-2", "CCCCCCCC")] {
         store
             .create_device_authorization(&device(code, user_code), 10)
