@@ -66,8 +66,13 @@ async fn read_codes(pool: &Pool<Db>, batch: &[CodeRead]) -> sqlx::Result<Vec<Fou
          JOIN authorization_codes ON authorization_codes.user_id = users.id \
          WHERE code_hash IN ("
     ));
+    // The list is padded to a power of two with its last hash: each length of list is a
+    // statement of its own, prepared and kept by the connection (sqlx's statement cache), and
+    // one kept for each of 64 lengths on every connection of the pool held megabytes.
+    let padding = batch.len().next_power_of_two() - batch.len();
+    let pad = batch.last().into_iter().cycle().take(padding);
     let mut hashes = query.separated(", ");
-    for read in batch {
+    for read in batch.iter().chain(pad) {
         hashes.push_bind(read.hash.as_bytes().to_vec());
     }
     query.push(") ORDER BY code_hash, role");
