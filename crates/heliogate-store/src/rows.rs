@@ -226,15 +226,20 @@ macro_rules! held_roles {
 pub(crate) const USER_ROLE_COLUMNS: &str = user_role_columns!();
 pub(crate) const HELD_ROLES: &str = held_roles!();
 
+/// The join that gives each of `held`'s roles its scopes, read as the column `held_scope` (a
+/// row for each, or one without); `with_scopes` folds the rows.
+pub(crate) const HELD_SCOPES: &str = "LEFT JOIN role_scopes ON role_scopes.role = held.role";
+pub(crate) const HELD_SCOPE_COLUMN: &str = "role_scopes.scope AS held_scope";
+
 /// A user's columns and its roles in one read, a row for each role (`UserRoleRow`); the caller
 /// adds its `WHERE` on `users`, and its `ORDER BY role`. The columns are named by table and the
 /// roles' table shows only `role`, so that another table may join the read.
 pub(crate) const USER_WITH_ROLES: &str =
     concat!(user_role_columns!(), " FROM users ", held_roles!());
 
-/// The user of `rows` — all of one user, as `USER_WITH_ROLES` joined with `role_scopes` reads
-/// them: a row for each scope of each role (one without a scope for a role that holds none,
-/// or a user without roles), in order of role — with the scopes their roles hold.
+/// The user of `rows` — all of one user, as `USER_WITH_ROLES` with `HELD_SCOPES` reads them: a
+/// row for each scope of each role (one without a scope for a role that holds none, or a user
+/// without roles), in order of role — with the scopes their roles hold.
 pub(crate) fn with_scopes(
     rows: impl IntoIterator<Item = (UserRoleRow, Option<String>)>,
 ) -> Result<Option<(User, ScopeSet)>> {

@@ -73,7 +73,7 @@ async fn read_codes(pool: &Pool<Db>, batch: &[CodeRead]) -> sqlx::Result<Vec<Fou
     let pad = batch.last().into_iter().cycle().take(padding);
     let mut hashes = query.separated(", ");
     for read in batch.iter().chain(pad) {
-        hashes.push_bind(read.hash.as_bytes().to_vec());
+        hashes.push_bind(read.hash.as_bytes());
     }
     query.push(") ORDER BY code_hash, role");
     let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;

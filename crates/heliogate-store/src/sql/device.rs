@@ -1,15 +1,15 @@
 //! Device authorizations (RFC 8628).
 
 use async_trait::async_trait;
-use heliogate_core::{SecretHash, UnixTime};
-
-use heliogate_core::ScopeSet;
+use heliogate_core::{ScopeSet, SecretHash, UnixTime};
 use sqlx::{Database, FromRow, Row};
 
 use super::audit::insert_event;
 use super::{Db, Engine, SqlStore};
 use crate::error::db_err;
-use crate::rows::{with_scopes, UserRoleRow, HELD_ROLES, USER_ROLE_COLUMNS};
+use crate::rows::{
+    with_scopes, UserRoleRow, HELD_ROLES, HELD_SCOPES, HELD_SCOPE_COLUMN, USER_ROLE_COLUMNS,
+};
 use crate::{
     AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStore, NewDeviceAuthorization, Result,
     StoreError, User,
@@ -163,9 +163,8 @@ impl DeviceStore for SqlStore {
         device_code_hash: &SecretHash,
     ) -> Result<Option<(DeviceAuthorization, Option<(User, ScopeSet)>)>> {
         let rows: Vec<PollRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS}, {USER_ROLE_COLUMNS}, role_scopes.scope AS held_scope {FROM} \
-             LEFT JOIN users ON users.id = d.user_id {HELD_ROLES} \
-             LEFT JOIN role_scopes ON role_scopes.role = held.role \
+            "SELECT {COLUMNS}, {USER_ROLE_COLUMNS}, {HELD_SCOPE_COLUMN} {FROM} \
+             LEFT JOIN users ON users.id = d.user_id {HELD_ROLES} {HELD_SCOPES} \
              WHERE d.device_code_hash = $1 ORDER BY held.role, held_scope"
         ))
         .bind(device_code_hash.as_bytes().to_vec())

@@ -16,9 +16,9 @@ use crate::{
 };
 
 /// Writes some issuances in the token writer's transaction (`crate::issue`): first the grants
-/// they spend marked redeemed, where still unspent, each with its tokens' family (the codes in
-/// one statement, the device codes one by one), then the rows of those whose grant was marked
-/// and of those spending none. Returns which were written. With no grant to spend, the rows'
+/// they spend marked redeemed, where still unspent, each with its tokens' family (one
+/// statement for the codes, one for the device codes), then the rows of those whose grant was
+/// marked and of those spending none. Returns which were written. With no grant to spend, the rows'
 /// one statement is all it runs.
 pub(crate) async fn write_issues(conn: &mut Connection, jobs: &[Issue]) -> sqlx::Result<Vec<bool>> {
     let spent = spend_grants(conn, jobs).await?;

@@ -9,7 +9,8 @@ use super::authority::{cause_of, end_credentials, held_scopes, second_factor_req
 use super::{admin_count, keeping_an_admin, keeping_an_admin_with, user_id, Db, Engine, SqlStore};
 use crate::error::{db_err, unique};
 use crate::rows::{
-    attach_roles, with_scopes, with_user, UserRoleRow, UserRow, USER_COLUMNS, USER_WITH_ROLES,
+    attach_roles, with_scopes, with_user, UserRoleRow, UserRow, HELD_SCOPES, HELD_SCOPE_COLUMN,
+    USER_COLUMNS, USER_WITH_ROLES,
 };
 use crate::{
     email_str, AuditEvent, Credentials, NewUser, Result, StoreError, User, UserChangeSet, UserStore,
@@ -111,18 +112,17 @@ impl UserStore for SqlStore {
         struct Row {
             #[sqlx(flatten)]
             user: UserRoleRow,
-            scope: Option<String>,
+            held_scope: Option<String>,
         }
         let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT role_scopes.scope, {USER_WITH_ROLES} \
-             LEFT JOIN role_scopes ON role_scopes.role = held.role \
-             WHERE users.id = $1 ORDER BY held.role, role_scopes.scope"
+            "SELECT {HELD_SCOPE_COLUMN}, {USER_WITH_ROLES} {HELD_SCOPES} \
+             WHERE users.id = $1 ORDER BY held.role, held_scope"
         ))
         .bind(id)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        with_scopes(rows.into_iter().map(|r| (r.user, r.scope)))
+        with_scopes(rows.into_iter().map(|r| (r.user, r.held_scope)))
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
