@@ -10,6 +10,7 @@ mod commands;
 mod doctor;
 pub use commands::Io;
 mod import;
+mod memory;
 pub mod serve;
 pub mod settings;
 mod upstreams;

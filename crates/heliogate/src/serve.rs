@@ -143,6 +143,7 @@ impl Ready {
                 .run(wake)
                 .await;
         });
+        crate::memory::release_freed();
         heliogate_http::serve(self.listener, self.state, shutdown)
             .await
             .context("while serving")?;
