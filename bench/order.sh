@@ -7,7 +7,7 @@
 # compiler or of the serving path; `bench/order.sh --check` says how much of the list the
 # current release binary still has.
 #
-#   bench/order.sh            # needs valgrind (apt install valgrind)
+#   bench/order.sh            # needs valgrind (apt install valgrind) and PostgreSQL
 #   bench/order.sh --check
 set -euo pipefail
 cd "$(dirname "$0")/.."
