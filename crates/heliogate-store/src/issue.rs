@@ -175,6 +175,19 @@ pub(crate) async fn writer_connection<'c, C: Connection>(
         .ok_or_else(|| "no connection to the database".to_owned())
 }
 
+/// Queues the job `job` makes around its answer's sender, for the batching task `task` (named
+/// in the error when it has stopped), and waits for the answer.
+pub(crate) async fn ask<J, T>(
+    queue: &mpsc::Sender<J>,
+    task: &str,
+    job: impl FnOnce(oneshot::Sender<Result<T>>) -> J,
+) -> Result<T> {
+    let stopped = || StoreError::Unavailable(format!("the {task} has stopped").into());
+    let (done, answer) = oneshot::channel();
+    queue.send(job(done)).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
+}
+
 /// A batch for a writer: `first`, and whatever else waits in the queue, up to `max`.
 pub(crate) fn fill_batch<T>(
     queue: &mut mpsc::Receiver<T>,
@@ -249,17 +262,14 @@ pub(crate) async fn enqueue(
     refresh: Option<NewRefreshToken>,
     event: Option<AuditEvent>,
 ) -> Result<bool> {
-    let stopped = || StoreError::Unavailable("the token writer has stopped".into());
-    let (done, answer) = oneshot::channel();
-    let job = Issue {
+    ask(queue, "token writer", |done| Issue {
         spends,
         access,
         refresh,
         event,
         done,
-    };
-    queue.send(job).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
+    })
+    .await
 }
 
 /// Results for a batch whose one statement failed: every job of it failed alike, each with

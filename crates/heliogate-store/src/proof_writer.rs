@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::issue::{batch_failed, fill_batch, writer_connection};
+use crate::issue::{ask, batch_failed, fill_batch, writer_connection};
 use crate::{Result, StoreError};
 
 /// One proof waiting for the writer.
@@ -98,13 +98,10 @@ pub(crate) async fn record(
     hash: &[u8],
     expires_at: i64,
 ) -> Result<bool> {
-    let stopped = || StoreError::Unavailable("the proof writer has stopped".into());
-    let (done, answer) = oneshot::channel();
-    let job = SeenProof {
+    ask(queue, "proof writer", |done| SeenProof {
         hash: hash.to_vec(),
         expires_at,
         done,
-    };
-    queue.send(job).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
+    })
+    .await
 }

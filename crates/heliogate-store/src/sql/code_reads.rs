@@ -10,9 +10,9 @@ use sqlx::{Pool, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Db;
-use crate::issue::{batch_failed, fill_batch};
+use crate::issue::{ask, batch_failed, fill_batch};
 use crate::rows::{with_user, UserRoleRow, USER_WITH_ROLES};
-use crate::{Code, Result, StoreError, User};
+use crate::{Code, Result, User};
 
 use super::grants::CODE_COLUMNS;
 
@@ -101,9 +101,5 @@ async fn read_codes(pool: &Pool<Db>, batch: &[CodeRead]) -> sqlx::Result<Vec<Fou
 
 /// Queues a read and waits for what it found.
 pub(super) async fn read_code(queue: &mpsc::Sender<CodeRead>, hash: &SecretHash) -> Result<Found> {
-    let stopped = || StoreError::Unavailable("the code reader has stopped".into());
-    let (done, answer) = oneshot::channel();
-    let read = CodeRead { hash: *hash, done };
-    queue.send(read).await.map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
+    ask(queue, "code reader", |done| CodeRead { hash: *hash, done }).await
 }
