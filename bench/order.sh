@@ -18,17 +18,25 @@ PORT=${PORT:-9006}
 cargo build --release --quiet -p heliogate
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/heliogate
 
-# The share of the listed functions the binary has, by name.
+# The share of the listed functions the binary has, by name, and how much of its code they
+# span: about their own size when the link laid them out, far more when it did not.
 check() {
   python3 - "$BIN" "$ORDER" <<'EOF'
 import subprocess, sys
 binary, order = sys.argv[1:]
-names = set(subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True,
-                           check=True).stdout.split())
+symbols = {}
+for line in subprocess.run(["nm", "-S", "--defined-only", binary], capture_output=True, text=True,
+                           check=True).stdout.splitlines():
+    fields = line.split()
+    if len(fields) == 4:
+        symbols[fields[3]] = (int(fields[0], 16), int(fields[1], 16))
 listed = [l.split("#")[0].strip() for l in open(order)]
 listed = [l for l in listed if l]
-found = sum(1 for l in listed if l in names)
-print(f"{found} of the {len(listed)} listed functions are in {binary} ({100 * found // max(len(listed), 1)} %)")
+found = [symbols[l] for l in listed if l in symbols]
+span = (max(a + n for a, n in found) - min(a for a, _ in found)) if found else 0
+print(f"{len(found)} of the {len(listed)} listed functions are in {binary} "
+      f"({100 * len(found) // max(len(listed), 1)} %); they span {span / 1e6:.1f} MB of its code, "
+      f"their own size {sum(n for _, n in found) / 1e6:.1f} MB")
 EOF
 }
 if [[ ${1:-} == --check ]]; then check; exit; fi

@@ -10,7 +10,10 @@
 //! compiler, and the 18 % that ThinLTO suffixes (`.llvm.N`) with the code of their module;
 //! `bench/order.sh --check` says how many still match.
 
+use std::collections::hash_map::DefaultHasher;
 use std::env;
+use std::fs;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::process::Command;
 
@@ -18,10 +21,21 @@ fn main() {
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/order.txt");
     println!("cargo:rerun-if-changed={}", order.display());
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
-    if env::var("PROFILE").as_deref() == Ok("release") && links_with_lld() {
+    if env::var("PROFILE").as_deref() != Ok("release") || !links_with_lld() {
+        return;
+    }
+    // The linker reads the list from a file named after its content: cargo links the binary
+    // anew when its link arguments change, not when a file one of them names does.
+    let (Ok(list), Ok(out)) = (fs::read(&order), env::var("OUT_DIR")) else {
+        return;
+    };
+    let mut hasher = DefaultHasher::new();
+    list.hash(&mut hasher);
+    let copy = Path::new(&out).join(format!("order-{:016x}.txt", hasher.finish()));
+    if fs::write(&copy, &list).is_ok() {
         println!(
             "cargo:rustc-link-arg-bin=heliogate=-Wl,--symbol-ordering-file={}",
-            order.display()
+            copy.display()
         );
         println!("cargo:rustc-link-arg-bin=heliogate=-Wl,--no-warn-symbol-ordering");
     }
