@@ -10,16 +10,30 @@ use serde_json::Value;
 use crate::helpers::{Backend, Server, TestApp};
 use crate::oauth_helpers::{http, register};
 
-heliogate_store::for_each_backend!(crate::helpers::on;a_kill_under_issuance_load_loses_no_acknowledged_token);
+heliogate_store::for_each_backend!(crate::helpers::on;
+    a_kill_under_issuance_load_loses_no_acknowledged_token,
+    on_one_cpu_a_kill_under_issuance_load_loses_no_acknowledged_token);
 
 async fn a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
+    let command = app.command();
+    killed_under_issuance_load(&app, command).await;
+}
+
+/// With one CPU the server runs every task on one thread (`main.rs`'s `runtime`): the writer's
+/// batches and the requests waiting on them share it.
+async fn on_one_cpu_a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
+    let command = app.command_on_one_cpu();
+    killed_under_issuance_load(&app, command).await;
+}
+
+async fn killed_under_issuance_load(app: &TestApp, command: std::process::Command) {
     let (id, secret) = register(
-        &app,
+        app,
         &["--grant-type", "client_credentials", "--scope", "read"],
     )
     .await;
     let secret = secret.unwrap();
-    let mut server = Server::start(app.command(), app.dir.path()).await;
+    let mut server = Server::start(command, app.dir.path()).await;
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     let url = server.url("/oauth/token");
     let mut workers = Vec::new();

@@ -109,6 +109,27 @@ impl TestApp {
         cmd
     }
 
+    /// `command`, run on one CPU only (the first this test may use), as `taskset -c` runs it.
+    pub fn command_on_one_cpu(&self) -> Command {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap();
+        let first = allowed.trim().split([',', '-']).next().unwrap();
+        let one = self.command();
+        let mut cmd = Command::new("taskset");
+        cmd.arg("-c").arg(first).arg(one.get_program());
+        cmd.args(one.get_args()).current_dir(self.dir.path());
+        for (key, value) in one.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd
+    }
+
     /// Runs `heliogate ARGS…` with `stdin` as its input, inside the test's process: the
     /// command line parsed, checked and carried out as the binary does, on this app's
     /// database, with what it writes and its exit code.
