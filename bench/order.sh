@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes crates/heliogate/link/order.txt: the functions a server runs from its start to its first
 # idle seconds and on the benchmark's requests (metadata, client-credentials issuance, opaque and
-# JWT, introspection, tokeninfo, refusals), on SQLite and PostgreSQL, most instructions first.
+# JWT, introspection, tokeninfo, refusals), on SQLite (on one CPU) and PostgreSQL (on all), most
+# instructions first.
 # The release link puts them first in the binary (crates/heliogate/build.rs), so that the pages
 # of code a running server has mapped are few. Run it after a change of dependencies, of the
 # compiler or of the serving path; `bench/order.sh --check` says how much of the list the
@@ -44,7 +45,12 @@ command -v valgrind > /dev/null || { echo "bench/order.sh needs valgrind" >&2; e
 
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-profile() { # NAME DATABASE_URL: a callgrind profile of one server's life in $OUT/NAME.out
+# The first CPU this process may use: a server on one CPU runs its tasks on one thread, with
+# another scheduler's functions than a server on several.
+ONE_CPU=$(awk '/^Cpus_allowed_list:/ { split($2, a, /[,-]/); print a[1] }' /proc/self/status)
+profile() { # NAME DATABASE_URL [CPUS]: a callgrind profile of one server's life in $OUT/NAME.out
+  local pin=()
+  [[ -z ${3:-} ]] || pin=(taskset -c "$3")
   export HELIOGATE_DATABASE_URL=$2 HELIOGATE_LISTEN=127.0.0.1:$PORT
   export HELIOGATE_ISSUER=http://127.0.0.1:$PORT HELIOGATE_LOG=warn
   local url=http://127.0.0.1:$PORT
@@ -58,7 +64,7 @@ profile() { # NAME DATABASE_URL: a callgrind profile of one server's life in $OU
     json=$("$BIN" client add bench-jwt --grant-type client_credentials --scope read \
       --access-token-format jwt --signing-alg ES256 --resource https://api.example --json)
     jwt_id=$(field client_id <<< "$json") jwt_secret=$(field client_secret <<< "$json")
-    valgrind --tool=callgrind --dump-instr=no --compress-strings=no --demangle=no \
+    "${pin[@]}" valgrind --tool=callgrind --dump-instr=no --compress-strings=no --demangle=no \
       --callgrind-out-file="$OUT/$1.out" "$BIN" serve 2> "$OUT/$1.log" &
     local server=$!
     for _ in $(seq 600); do curl -sf -o /dev/null "$url/healthz" && break; sleep 0.5; done
@@ -84,7 +90,8 @@ profile() { # NAME DATABASE_URL: a callgrind profile of one server's life in $OU
     wait "$server"
   )
 }
-profile sqlite "sqlite://$OUT/order.db"
+# SQLite on one CPU, PostgreSQL on all: both schedulers, both engines.
+profile sqlite "sqlite://$OUT/order.db" "$ONE_CPU"
 db=heliogate_order_$$
 psql -q "$POSTGRES" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" > /dev/null
 profile postgres "$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$POSTGRES" "$db")"

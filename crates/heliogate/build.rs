@@ -7,8 +7,9 @@
 //! first (`link/order.txt`, made by `bench/order.sh`), they sit in 3 MB, and 4.0-4.6 MB is
 //! resident. A name in the list that no longer matches a function is skipped: a stale list
 //! costs memory, never correctness. Names change with the dependencies, their versions and the
-//! compiler, and the 18 % that ThinLTO suffixes (`.llvm.N`) with the code of their module;
-//! `bench/order.sh --check` says how many still match.
+//! compiler (and with the profile's LTO: ThinLTO suffixed 18 % of them with `.llvm.N`, which
+//! changed with the code of their module; the whole-program LTO the release profile has used
+//! since suffixes none); `bench/order.sh --check` says how many still match.
 
 use std::collections::hash_map::DefaultHasher;
 use std::env;
