@@ -15,15 +15,13 @@ heliogate_store::for_each_backend!(crate::helpers::on;
     on_one_cpu_a_kill_under_issuance_load_loses_no_acknowledged_token);
 
 async fn a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
-    let command = app.command();
-    killed_under_issuance_load(&app, command).await;
+    killed_under_issuance_load(&app, app.command()).await;
 }
 
 /// With one CPU the server runs every task on one thread (`main.rs`'s `runtime`): the writer's
 /// batches and the requests waiting on them share it.
 async fn on_one_cpu_a_kill_under_issuance_load_loses_no_acknowledged_token(app: TestApp) {
-    let command = app.command_on_one_cpu();
-    killed_under_issuance_load(&app, command).await;
+    killed_under_issuance_load(&app, app.command_on_one_cpu()).await;
 }
 
 async fn killed_under_issuance_load(app: &TestApp, command: std::process::Command) {

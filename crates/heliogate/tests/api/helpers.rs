@@ -97,7 +97,24 @@ impl TestApp {
 
     /// The binary as a command: in its own working directory, with only the settings given.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(binary());
+        self.settled(Command::new(binary()))
+    }
+
+    /// `command`, run on one CPU only (the first this test may use) by `taskset -c`.
+    pub fn command_on_one_cpu(&self) -> Command {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap();
+        let first = allowed.trim().split([',', '-']).next().unwrap();
+        let mut cmd = Command::new("taskset");
+        cmd.arg("-c").arg(first).arg(binary());
+        self.settled(cmd)
+    }
+
+    /// `cmd` in this app's working directory, with only its settings.
+    fn settled(&self, mut cmd: Command) -> Command {
         cmd.current_dir(self.dir.path());
         for (key, _) in std::env::vars() {
             if key.starts_with("HELIOGATE_") {
@@ -106,27 +123,6 @@ impl TestApp {
         }
         cmd.env("HELIOGATE_DATABASE_URL", self.db.url())
             .env("HELIOGATE_LOG", "warn");
-        cmd
-    }
-
-    /// `command`, run on one CPU only (the first this test may use), as `taskset -c` runs it.
-    pub fn command_on_one_cpu(&self) -> Command {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let allowed = status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .unwrap();
-        let first = allowed.trim().split([',', '-']).next().unwrap();
-        let one = self.command();
-        let mut cmd = Command::new("taskset");
-        cmd.arg("-c").arg(first).arg(one.get_program());
-        cmd.args(one.get_args()).current_dir(self.dir.path());
-        for (key, value) in one.get_envs() {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
         cmd
     }
 
