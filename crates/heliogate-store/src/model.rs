@@ -206,6 +206,12 @@ impl AuditEvent {
         }
         self
     }
+
+    /// The detail as it is stored: JSON text, written by the serializer directly (`Value`'s
+    /// `Display` goes through `fmt`, a write for every token of the text).
+    pub fn detail_text(&self) -> String {
+        serde_json::to_string(&self.detail).unwrap_or_else(|_| "{}".to_owned())
+    }
 }
 
 /// An access token to store: only its key (public id and hash) is kept.

@@ -243,7 +243,7 @@ async fn insert_rows(conn: &mut PgConnection, rows: &Rows<'_>) -> sqlx::Result<(
         .bind(column(events, |e| e.actor.as_deref()))
         .bind(column(events, |e| e.subject.as_deref()))
         .bind(column(events, |e| e.client_addr.as_deref()))
-        .bind(column(events, |e| e.detail.to_string()))
+        .bind(column(events, |e| e.detail_text()))
         .execute(conn)
         .await?;
     Ok(())

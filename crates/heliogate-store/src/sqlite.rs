@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use heliogate_core::TokenKey;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, Sqlite, Transaction};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous,
+};
+use sqlx::{Arguments, Connection, Sqlite, Transaction};
 
 use crate::archive::Kind;
 use crate::error::db_err;
@@ -152,10 +154,14 @@ impl WriteRows for SqliteConnection {
         // in one hand-off (four before: begin, two inserts, commit). A statement that fails
         // leaves the transaction open, so it is rolled back here, and the writer may go on.
         let written = vec![true; jobs.len()];
-        let mut query = sqlx::QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
-        push_inserts(&mut query, &Rows::of(jobs, &written));
-        query.push("COMMIT");
-        match query.build().execute(&mut *self).await {
+        let mut batch = Inserts::default();
+        batch.sql.push_str("BEGIN IMMEDIATE; ");
+        batch.push(&Rows::of(jobs, &written))?;
+        batch.sql.push_str("COMMIT");
+        match sqlx::query_with(&batch.sql, batch.args)
+            .execute(&mut *self)
+            .await
+        {
             Ok(_) => Ok(written),
             Err(e) => {
                 // Where the begin itself failed there is nothing to roll back, and SQLite says
@@ -185,67 +191,111 @@ impl WriteProofs for SqliteConnection {
 /// table, all in one text run in one hand-off to the connection's thread: the one way token
 /// rows are written.
 async fn insert_rows(conn: &mut SqliteConnection, rows: &Rows<'_>) -> sqlx::Result<()> {
-    let mut query = sqlx::QueryBuilder::<Sqlite>::new("");
-    push_inserts(&mut query, rows);
-    if !query.sql().is_empty() {
-        query.build().execute(conn).await?;
+    let mut batch = Inserts::default();
+    batch.push(rows)?;
+    if !batch.sql.is_empty() {
+        sqlx::query_with(&batch.sql, batch.args)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
 
-/// Appends a multi-row insert for each table that has rows, each ending in `; ` (SQLite binds
-/// the `?` of a text's statements in order, across them).
-fn push_inserts<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, rows: &Rows<'a>) {
-    if !rows.access.is_empty() {
-        query.push(
-            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, audience, created_at, expires_at, jkt, subject_key, act, sid) ",
-        );
-        query.push_values(rows.access.iter().copied(), |mut row, t| {
-            row.push_bind(t.key.as_bytes())
-                .push_bind(t.client_id.as_str())
-                .push_bind(t.user_id.as_deref())
-                .push_bind(t.scope.as_str())
-                .push_bind(t.family_id.as_deref())
-                .push_bind(t.audience.as_deref())
-                .push_bind(t.created_at)
-                .push_bind(t.expires_at)
-                .push_bind(t.jkt.as_deref())
-                .push_bind(t.subject_key.as_ref().map(TokenKey::as_bytes))
-                .push_bind(t.act.as_deref())
-                .push_bind(t.sid.as_deref());
-        });
-        query.push("; ");
+/// A text of multi-row inserts and the values of its `?`s, in order (SQLite binds the `?` of
+/// a text's statements in order, across them). Written with plain appends: it is built for
+/// every batch, and `QueryBuilder` formats each placeholder and separator through `fmt`.
+#[derive(Default)]
+struct Inserts<'a> {
+    sql: String,
+    args: SqliteArguments<'a>,
+}
+
+impl<'a> Inserts<'a> {
+    /// Appends an insert for each table that has rows, each ending in `; `.
+    fn push(&mut self, rows: &Rows<'a>) -> sqlx::Result<()> {
+        if !rows.access.is_empty() {
+            self.head(
+                "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, audience, created_at, expires_at, jkt, subject_key, act, sid)",
+                12,
+                rows.access.len(),
+            );
+            for t in rows.access.iter().copied() {
+                self.bind(t.key.as_bytes())?;
+                self.bind(t.client_id.as_str())?;
+                self.bind(t.user_id.as_deref())?;
+                self.bind(t.scope.as_str())?;
+                self.bind(t.family_id.as_deref())?;
+                self.bind(t.audience.as_deref())?;
+                self.bind(t.created_at)?;
+                self.bind(t.expires_at)?;
+                self.bind(t.jkt.as_deref())?;
+                self.bind(t.subject_key.as_ref().map(TokenKey::as_bytes))?;
+                self.bind(t.act.as_deref())?;
+                self.bind(t.sid.as_deref())?;
+            }
+        }
+        if !rows.refresh.is_empty() {
+            self.head(
+                "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, jkt)",
+                11,
+                rows.refresh.len(),
+            );
+            for t in rows.refresh.iter().copied() {
+                self.bind(t.key.as_bytes())?;
+                self.bind(t.family_id.as_str())?;
+                self.bind(t.client_id.as_str())?;
+                self.bind(t.user_id.as_str())?;
+                self.bind(t.scope.as_str())?;
+                self.bind(t.auth_time)?;
+                self.bind(t.sid.as_deref())?;
+                self.bind(t.amr.as_deref())?;
+                self.bind(t.created_at)?;
+                self.bind(t.expires_at)?;
+                self.bind(t.jkt.as_deref())?;
+            }
+        }
+        if !rows.events.is_empty() {
+            self.head(
+                "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail)",
+                6,
+                rows.events.len(),
+            );
+            for e in rows.events.iter().copied() {
+                self.bind(e.at)?;
+                self.bind(e.event.as_str())?;
+                self.bind(e.actor.as_deref())?;
+                self.bind(e.subject.as_deref())?;
+                self.bind(e.client_addr.as_deref())?;
+                self.bind(e.detail_text())?;
+            }
+        }
+        Ok(())
     }
-    if !rows.refresh.is_empty() {
-        query.push(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, jkt) ",
-        );
-        query.push_values(rows.refresh.iter().copied(), |mut row, t| {
-            row.push_bind(t.key.as_bytes())
-                .push_bind(t.family_id.as_str())
-                .push_bind(t.client_id.as_str())
-                .push_bind(t.user_id.as_str())
-                .push_bind(t.scope.as_str())
-                .push_bind(t.auth_time)
-                .push_bind(t.sid.as_deref())
-                .push_bind(t.amr.as_deref())
-                .push_bind(t.created_at)
-                .push_bind(t.expires_at)
-                .push_bind(t.jkt.as_deref());
-        });
-        query.push("; ");
+
+    /// `{insert} VALUES (?, …), …; `: `rows` rows of `width` placeholders.
+    fn head(&mut self, insert: &str, width: usize, rows: usize) {
+        let row = (width * 3 - 2) + 2;
+        self.sql.reserve(insert.len() + 8 + rows * (row + 2));
+        self.sql.push_str(insert);
+        self.sql.push_str(" VALUES ");
+        for i in 0..rows {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push('(');
+            for j in 0..width {
+                self.sql.push_str(if j == 0 { "?" } else { ", ?" });
+            }
+            self.sql.push(')');
+        }
+        self.sql.push_str("; ");
     }
-    if !rows.events.is_empty() {
-        query.push("INSERT INTO audit_log (at, event, actor, subject, client_addr, detail) ");
-        query.push_values(rows.events.iter().copied(), |mut row, e| {
-            row.push_bind(e.at)
-                .push_bind(e.event.as_str())
-                .push_bind(e.actor.as_deref())
-                .push_bind(e.subject.as_deref())
-                .push_bind(e.client_addr.as_deref())
-                .push_bind(e.detail.to_string());
-        });
-        query.push("; ");
+
+    fn bind<T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>>(
+        &mut self,
+        value: T,
+    ) -> sqlx::Result<()> {
+        self.args.add(value).map_err(sqlx::Error::Encode)
     }
 }
 

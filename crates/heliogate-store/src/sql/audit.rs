@@ -24,7 +24,7 @@ pub(super) async fn insert_event<'e>(
     .bind(&event.actor)
     .bind(&event.subject)
     .bind(&event.client_addr)
-    .bind(event.detail.to_string())
+    .bind(event.detail_text())
     .execute(executor)
     .await
     .map_err(db_err)?;
