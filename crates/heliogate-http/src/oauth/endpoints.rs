@@ -4,13 +4,12 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use heliogate_app::dpop::nonce;
 use heliogate_app::oauth::token::token_request;
 use heliogate_app::oauth::{introspect, revoke, OAuthResult};
 use heliogate_app::{device, now, par};
 
-use super::{no_store, OAuthBody, OAuthErrorResponse};
+use super::{no_store, no_store_json, OAuthBody, OAuthErrorResponse};
 use crate::metrics::CheckEndpoint;
 use crate::proxy::ClientAddr;
 use crate::AppState;
@@ -33,7 +32,7 @@ pub(super) async fn token(
     {
         Ok(answer) => {
             state.metrics.token_issued(answer.grant_type.as_str());
-            no_store(Json(answer).into_response())
+            no_store_json(StatusCode::OK, &answer)
         }
         Err(e) => OAuthErrorResponse(e).into_response(),
     };
@@ -67,7 +66,7 @@ pub(super) async fn device_authorization(
 /// A back-channel endpoint's JSON answer with `status`, or its OAuth error; never cached.
 fn json_answer<T: serde::Serialize>(result: OAuthResult<T>, status: StatusCode) -> Response {
     match result {
-        Ok(answer) => no_store((status, Json(answer)).into_response()),
+        Ok(answer) => no_store_json(status, &answer),
         Err(e) => OAuthErrorResponse(e).into_response(),
     }
 }
@@ -121,7 +120,7 @@ pub(super) async fn introspect(
             state
                 .metrics
                 .token_checked(CheckEndpoint::introspect, answer.active);
-            no_store(Json(answer).into_response())
+            no_store_json(StatusCode::OK, &answer)
         }
         Err(e) => OAuthErrorResponse(e).into_response(),
     }

@@ -7,13 +7,12 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use heliogate_app::now;
 use heliogate_app::oauth::token::token_type;
 use heliogate_core::oauth::Params;
 use serde::Serialize;
 
-use super::{dpop_proof, no_store, OAuthErrorResponse};
+use super::{dpop_proof, no_store, no_store_json, OAuthErrorResponse};
 use crate::error::error_json;
 use crate::metrics::CheckEndpoint;
 use crate::AppState;
@@ -170,7 +169,7 @@ async fn answer(
                 exp: active.expires_at,
                 expires_in: (active.expires_at - now).max(0),
             };
-            no_store(Json(info).into_response())
+            no_store_json(StatusCode::OK, &info)
         }
         Ok(Presentation::Inactive) => unauthorized(
             "invalid_token",

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use heliogate_app::oidc::key_ring;
 use heliogate_app::oidc::userinfo::{userinfo, UserInfo};
 use heliogate_core::oauth::Params;
@@ -15,9 +15,9 @@ use heliogate_core::oauth::Params;
 use crate::error::error_json;
 use crate::metrics::CheckEndpoint;
 use crate::oauth::discovery::metadata;
-use crate::oauth::no_store;
 use crate::oauth::tokeninfo::{presented_token, refused, unauthorized};
 use crate::oauth::OAuthErrorResponse;
+use crate::oauth::{no_store, no_store_json};
 use crate::{AppState, HttpError};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -65,7 +65,7 @@ async fn answer(
         state.metrics.token_checked(CheckEndpoint::userinfo, active);
     }
     match answered {
-        Ok(UserInfo::Claims(claims)) => no_store(Json(claims).into_response()),
+        Ok(UserInfo::Claims(claims)) => no_store_json(StatusCode::OK, &claims),
         Ok(UserInfo::Refused(refusal)) => refused(&refusal),
         Ok(UserInfo::InvalidToken) => unauthorized(
             "invalid_token",
