@@ -216,7 +216,6 @@ impl<'a> Inserts<'a> {
         if !rows.access.is_empty() {
             self.head(
                 "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, audience, created_at, expires_at, jkt, subject_key, act, sid)",
-                12,
                 rows.access.len(),
             );
             for t in rows.access.iter().copied() {
@@ -237,7 +236,6 @@ impl<'a> Inserts<'a> {
         if !rows.refresh.is_empty() {
             self.head(
                 "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, jkt)",
-                11,
                 rows.refresh.len(),
             );
             for t in rows.refresh.iter().copied() {
@@ -257,7 +255,6 @@ impl<'a> Inserts<'a> {
         if !rows.events.is_empty() {
             self.head(
                 "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail)",
-                6,
                 rows.events.len(),
             );
             for e in rows.events.iter().copied() {
@@ -269,13 +266,16 @@ impl<'a> Inserts<'a> {
                 self.bind(e.detail_text())?;
             }
         }
+        // A column named without its value (or the other way round) shows in every test.
+        debug_assert_eq!(self.args.len(), self.sql.matches('?').count());
         Ok(())
     }
 
-    /// `{insert} VALUES (?, …), …; `: `rows` rows of `width` placeholders.
-    fn head(&mut self, insert: &str, width: usize, rows: usize) {
-        let row = (width * 3 - 2) + 2;
-        self.sql.reserve(insert.len() + 8 + rows * (row + 2));
+    /// `{insert} VALUES (?, …), …; `: `rows` rows of a placeholder for each of the columns
+    /// `insert` names.
+    fn head(&mut self, insert: &str, rows: usize) {
+        let width = insert.matches(',').count() + 1;
+        self.sql.reserve(insert.len() + 10 + rows * (3 * width + 2));
         self.sql.push_str(insert);
         self.sql.push_str(" VALUES ");
         for i in 0..rows {
