@@ -10,8 +10,11 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::Response;
 use pin_project_lite::pin_project;
 
+/// How many headers every response gets.
+const ALWAYS_COUNT: usize = 4;
+
 /// The headers of every response (name, value).
-const ALWAYS: [(HeaderName, HeaderValue); 4] = [
+const ALWAYS: [(HeaderName, HeaderValue); ALWAYS_COUNT] = [
     (
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -29,6 +32,9 @@ const ALWAYS: [(HeaderName, HeaderValue); 4] = [
 
 /// Served over https: browsers keep to https for a year (RFC 6797).
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
+/// The most headers the layer adds to a response: `ALWAYS` and HSTS.
+pub(crate) const ADDED: usize = ALWAYS_COUNT + 1;
 
 /// Adds `ALWAYS`, and `Strict-Transport-Security` when `hsts`, to every response that lacks them.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +97,7 @@ where
         let this = self.project();
         let mut response = ready!(this.inner.poll(cx))?;
         let headers = response.headers_mut();
-        headers.reserve(ALWAYS.len() + 1);
+        headers.reserve(ADDED);
         for (name, value) in ALWAYS {
             headers.entry(name).or_insert(value);
         }

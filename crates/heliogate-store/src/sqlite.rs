@@ -213,72 +213,72 @@ struct Inserts<'a> {
 impl<'a> Inserts<'a> {
     /// Appends an insert for each table that has rows, each ending in `; `.
     fn push(&mut self, rows: &Rows<'a>) -> sqlx::Result<()> {
-        if !rows.access.is_empty() {
-            self.head(
-                "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, audience, created_at, expires_at, jkt, subject_key, act, sid)",
-                rows.access.len(),
-            );
-            for t in rows.access.iter().copied() {
-                self.bind(t.key.as_bytes())?;
-                self.bind(t.client_id.as_str())?;
-                self.bind(t.user_id.as_deref())?;
-                self.bind(t.scope.as_str())?;
-                self.bind(t.family_id.as_deref())?;
-                self.bind(t.audience.as_deref())?;
-                self.bind(t.created_at)?;
-                self.bind(t.expires_at)?;
-                self.bind(t.jkt.as_deref())?;
-                self.bind(t.subject_key.as_ref().map(TokenKey::as_bytes))?;
-                self.bind(t.act.as_deref())?;
-                self.bind(t.sid.as_deref())?;
-            }
-        }
-        if !rows.refresh.is_empty() {
-            self.head(
-                "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, jkt)",
-                rows.refresh.len(),
-            );
-            for t in rows.refresh.iter().copied() {
-                self.bind(t.key.as_bytes())?;
-                self.bind(t.family_id.as_str())?;
-                self.bind(t.client_id.as_str())?;
-                self.bind(t.user_id.as_str())?;
-                self.bind(t.scope.as_str())?;
-                self.bind(t.auth_time)?;
-                self.bind(t.sid.as_deref())?;
-                self.bind(t.amr.as_deref())?;
-                self.bind(t.created_at)?;
-                self.bind(t.expires_at)?;
-                self.bind(t.jkt.as_deref())?;
-            }
-        }
-        if !rows.events.is_empty() {
-            self.head(
-                "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail)",
-                rows.events.len(),
-            );
-            for e in rows.events.iter().copied() {
-                self.bind(e.at)?;
-                self.bind(e.event.as_str())?;
-                self.bind(e.actor.as_deref())?;
-                self.bind(e.subject.as_deref())?;
-                self.bind(e.client_addr.as_deref())?;
-                self.bind(e.detail_text())?;
-            }
-        }
-        // A column named without its value (or the other way round) shows in every test.
-        debug_assert_eq!(self.args.len(), self.sql.matches('?').count());
-        Ok(())
+        self.table(
+            "INSERT INTO access_tokens (token_hash, client_id, user_id, scope, family_id, audience, created_at, expires_at, jkt, subject_key, act, sid)",
+            &rows.access,
+            |b, t| {
+                b.bind(t.key.as_bytes())?;
+                b.bind(t.client_id.as_str())?;
+                b.bind(t.user_id.as_deref())?;
+                b.bind(t.scope.as_str())?;
+                b.bind(t.family_id.as_deref())?;
+                b.bind(t.audience.as_deref())?;
+                b.bind(t.created_at)?;
+                b.bind(t.expires_at)?;
+                b.bind(t.jkt.as_deref())?;
+                b.bind(t.subject_key.as_ref().map(TokenKey::as_bytes))?;
+                b.bind(t.act.as_deref())?;
+                b.bind(t.sid.as_deref())
+            },
+        )?;
+        self.table(
+            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, auth_time, sid, amr, created_at, expires_at, jkt)",
+            &rows.refresh,
+            |b, t| {
+                b.bind(t.key.as_bytes())?;
+                b.bind(t.family_id.as_str())?;
+                b.bind(t.client_id.as_str())?;
+                b.bind(t.user_id.as_str())?;
+                b.bind(t.scope.as_str())?;
+                b.bind(t.auth_time)?;
+                b.bind(t.sid.as_deref())?;
+                b.bind(t.amr.as_deref())?;
+                b.bind(t.created_at)?;
+                b.bind(t.expires_at)?;
+                b.bind(t.jkt.as_deref())
+            },
+        )?;
+        self.table(
+            "INSERT INTO audit_log (at, event, actor, subject, client_addr, detail)",
+            &rows.events,
+            |b, e| {
+                b.bind(e.at)?;
+                b.bind(e.event.as_str())?;
+                b.bind(e.actor.as_deref())?;
+                b.bind(e.subject.as_deref())?;
+                b.bind(e.client_addr.as_deref())?;
+                b.bind(e.detail_text())
+            },
+        )
     }
 
-    /// `{insert} VALUES (?, …), …; `: `rows` rows of a placeholder for each of the columns
-    /// `insert` names.
-    fn head(&mut self, insert: &str, rows: usize) {
+    /// `{insert} VALUES (?, …), …; ` with a placeholder for each of the columns `insert`
+    /// names, in a row for each of `rows`, whose values `bind_row` binds; nothing without rows.
+    fn table<T>(
+        &mut self,
+        insert: &str,
+        rows: &[&'a T],
+        bind_row: impl Fn(&mut Self, &'a T) -> sqlx::Result<()>,
+    ) -> sqlx::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let width = insert.matches(',').count() + 1;
-        self.sql.reserve(insert.len() + 10 + rows * (3 * width + 2));
+        self.sql
+            .reserve(insert.len() + 10 + rows.len() * (3 * width + 2));
         self.sql.push_str(insert);
         self.sql.push_str(" VALUES ");
-        for i in 0..rows {
+        for i in 0..rows.len() {
             if i > 0 {
                 self.sql.push_str(", ");
             }
@@ -289,6 +289,13 @@ impl<'a> Inserts<'a> {
             self.sql.push(')');
         }
         self.sql.push_str("; ");
+        let bound = self.args.len();
+        for row in rows {
+            bind_row(self, row)?;
+        }
+        // A column named without its value (or the other way round) shows in every test.
+        debug_assert_eq!(self.args.len() - bound, rows.len() * width, "{insert}");
+        Ok(())
     }
 
     fn bind<T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>>(

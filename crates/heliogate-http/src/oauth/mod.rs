@@ -56,9 +56,9 @@ pub(crate) fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// The headers a JSON answer ends with: its type, length and `no_store`'s two, the security
-/// headers' four and HSTS.
-const JSON_ANSWER_HEADERS: usize = 9;
+/// The headers a JSON answer ends with: its type, length and `no_store`'s two, and those the
+/// security headers' layer adds.
+const JSON_ANSWER_HEADERS: usize = 4 + crate::security_headers::ADDED;
 
 /// The body's first allocation: a token answer or a token check fits.
 const JSON_ANSWER_BYTES: usize = 512;
