@@ -21,6 +21,15 @@ impl Params {
         Self(pairs.collect())
     }
 
+    /// Parses a form body. Bytes that are not UTF-8 read as U+FFFD, as the form decoder reads
+    /// them, which `has_invalid_text` refuses.
+    pub fn parse_bytes(body: &[u8]) -> Self {
+        match std::str::from_utf8(body) {
+            Ok(text) => Self::parse(text),
+            Err(_) => Self::parse(&String::from_utf8_lossy(body)),
+        }
+    }
+
     /// The value of `name`: `None` when absent or empty (RFC 6749 §3.1: parameters sent
     /// without a value are treated as omitted), an error when repeated.
     pub fn get(&self, name: &str) -> Result<Option<&str>, Repeated> {
@@ -73,7 +82,7 @@ impl Params {
 /// separators, decoded: `+` a space, `%XX` a byte, what is not UTF-8 U+FFFD. A part with
 /// nothing to decode, as a token or a client id nearly always is, is copied as it stands.
 pub fn form_decode(part: &str) -> String {
-    if !part.bytes().any(|b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', part.as_bytes()).is_none() {
         return part.to_owned();
     }
     // The form decoder reads pairs: this part is the value of one.
@@ -85,8 +94,11 @@ pub fn form_decode(part: &str) -> String {
 
 /// Text without U+FFFD (undecodable input) and without control characters.
 pub fn is_protocol_text(s: &str) -> bool {
-    // Printable ASCII, as nearly every parameter is, holds neither.
-    if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+    // Printable ASCII, as nearly every parameter is, holds neither. Every byte is looked at
+    // (no early exit), so that the compiler checks many at a time.
+    if s.bytes()
+        .fold(true, |printable, b| printable & (b' '..=b'~').contains(&b))
+    {
         return true;
     }
     !s.chars().any(|c| c == '\u{FFFD}' || c.is_control())
@@ -121,6 +133,18 @@ mod tests {
                 .collect();
             let params = Params::parse(&text);
             proptest::prop_assert_eq!(params.pairs(), decoded.as_slice());
+        }
+
+        /// A body is read as its text, and bytes that are no UTF-8 as the replacement
+        /// character, which no parameter may hold.
+        #[test]
+        fn bodies_read_as_their_lossy_text(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)) {
+            let params = Params::parse_bytes(&body);
+            let lossy = Params::parse(&String::from_utf8_lossy(&body));
+            proptest::prop_assert_eq!(params.pairs(), lossy.pairs());
+            if std::str::from_utf8(&body).is_err() {
+                proptest::prop_assert!(params.has_invalid_text());
+            }
         }
 
         /// The printable-ASCII shortcut answers as the whole rule does.

@@ -203,8 +203,7 @@ impl FromRequest<AppState> for OAuthBody {
                 "the request body is too large or unreadable",
             ))
         })?;
-        let text = String::from_utf8_lossy(&body);
-        let params = Params::parse(&text);
+        let params = Params::parse_bytes(&body);
         let one = |name: &str| {
             params.get(name).map(|v| v.map(str::to_owned)).map_err(|_| {
                 refuse(OAuthError::invalid_request(format!(

@@ -193,6 +193,6 @@ pub(super) async fn post(
     body: Bytes,
 ) -> Response {
     let query = Params::parse(query.as_deref().unwrap_or_default());
-    let form = Params::parse(&String::from_utf8_lossy(&body));
+    let form = Params::parse_bytes(&body);
     answer(&state, "POST", &headers, &[&query, &form]).await
 }

@@ -96,6 +96,6 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
 
 /// Core §5.3.1: POST, the token in the header or in the form body (RFC 6750 §2.2).
 async fn userinfo_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Params::parse(&String::from_utf8_lossy(&body));
+    let form = Params::parse_bytes(&body);
     answer(&state, "POST", &headers, &[&form]).await
 }
