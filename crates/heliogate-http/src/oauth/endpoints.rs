@@ -119,7 +119,7 @@ pub(super) async fn introspect(
         Ok(answer) => {
             state
                 .metrics
-                .token_checked(CheckEndpoint::introspect, answer.active);
+                .token_checked(CheckEndpoint::introspect, answer.is_active());
             no_store_json(StatusCode::OK, &answer)
         }
         Err(e) => OAuthErrorResponse(e).into_response(),
