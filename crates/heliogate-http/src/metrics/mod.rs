@@ -42,6 +42,10 @@ pub enum CheckEndpoint {
     userinfo,
 }
 
+impl CheckEndpoint {
+    const ALL: [Self; 3] = [Self::introspect, Self::tokeninfo, Self::userinfo];
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CheckLabels {
     endpoint: CheckEndpoint,
@@ -100,7 +104,9 @@ pub struct Metrics {
     /// Requests by route template (never the raw path: a bounded set), method and status.
     routes: Arc<Routes>,
     tokens_issued: Family<GrantLabels, Counter>,
-    token_checks: Family<CheckLabels, Counter>,
+    /// Token checks by endpoint (`CheckEndpoint`'s order) and result (inactive, active), each
+    /// counter found once: a check adds to it without a lookup.
+    token_checks: [[Counter; 2]; CheckEndpoint::ALL.len()],
     sign_ins: Family<SignInLabels, Counter>,
     lockouts: Counter,
 }
@@ -122,6 +128,13 @@ impl Metrics {
             "Access tokens checked, by endpoint and result",
             token_checks.clone(),
         );
+        let token_checks = CheckEndpoint::ALL.map(|endpoint| {
+            ["inactive", "active"].map(|result| {
+                token_checks
+                    .get_or_create(&CheckLabels { endpoint, result })
+                    .clone()
+            })
+        });
         let sign_ins = Family::<SignInLabels, Counter>::default();
         registry.register(
             "sign_ins",
@@ -160,10 +173,9 @@ impl Metrics {
     }
 
     pub fn token_checked(&self, endpoint: CheckEndpoint, active: bool) {
-        let result = if active { "active" } else { "inactive" };
-        self.token_checks
-            .get_or_create(&CheckLabels { endpoint, result })
-            .inc();
+        if let Some(by_result) = self.token_checks.get(endpoint as usize) {
+            by_result[usize::from(active)].inc();
+        }
     }
 
     pub fn sign_in(&self, result: SignInResult, locked: bool) {
