@@ -19,8 +19,13 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/order.txt");
-    println!("cargo:rerun-if-changed={}", order.display());
+    // The list of the checkout being built, named relative to it: the compiled build script and
+    // its last output are shared by every checkout that builds into the same target folder
+    // (CI's clones do), and a path fixed when this script was compiled named another checkout's
+    // list, or one that no longer exists.
+    println!("cargo:rerun-if-changed=link/order.txt");
+    let order =
+        Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/order.txt");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     if env::var("PROFILE").as_deref() != Ok("release") || !links_with_lld() {
         return;
