@@ -271,7 +271,7 @@ pub struct Config {
         default_value = METRICS_FROM
     )]
     pub metrics_from: Networks,
-    /// Seconds a request's headers may take to arrive; an idle keep-alive connection closes after as long
+    /// Seconds a request's headers may take to arrive; a connection idle between requests, or whose client does not take its answer, closes after as long
     #[arg(
         long,
         global = true,

@@ -1,12 +1,13 @@
 //! The open connections: how many, and which have waited longest with no request in
-//! progress (the first to go when a newcomer needs the place).
+//! progress (the first to go when a newcomer needs the place, and closed once they have waited
+//! longer than a request's headers may take).
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use http_body::Frame;
@@ -75,6 +76,29 @@ impl Connections {
         }))
     }
 
+    /// Tells every connection that has waited longer than `timeout` with nothing in progress to
+    /// close: an idle keep-alive connection, one whose request's headers are overdue, or one
+    /// whose client has not taken its answer in that time.
+    pub fn close_overdue(&self, timeout: Duration) {
+        let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.close_waiting_before(self.now().saturating_sub(timeout));
+    }
+
+    /// Tells every connection waiting with nothing in progress since before `cutoff` to close.
+    fn close_waiting_before(&self, cutoff: u64) {
+        let Ok(mut open) = self.open.lock() else {
+            return;
+        };
+        open.retain(|_, entry| {
+            let overdue = entry.busy.load(Ordering::Acquire) == 0
+                && entry.waiting_since.load(Ordering::Acquire) < cutoff;
+            if overdue {
+                entry.evict.notify_one();
+            }
+            !overdue
+        });
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.open.lock().map_or(0, |o| o.len())
@@ -90,7 +114,8 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Resolves when a newcomer took this connection's place: it is to close now.
+    /// Resolves when the connection is to close now: a newcomer took its place, or it waited
+    /// too long (`Connections::close_overdue`).
     pub async fn evicted(&self) {
         self.entry.evict.notified().await;
     }
@@ -184,5 +209,32 @@ mod tests {
         drop(third);
         assert_eq!(connections.len(), 1);
         assert!(connections.admit().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_connection_waiting_past_the_cutoff_is_closed_unless_serving() {
+        let connections = Connections::new(8);
+        let waiting = connections.admit().unwrap();
+        let serving = connections.admit().unwrap();
+        let guard = serving.busy();
+        let admitted = connections.now();
+        // Nothing has waited since before it was admitted.
+        connections.close_waiting_before(admitted);
+        assert_eq!(connections.len(), 2);
+        connections.close_waiting_before(u64::MAX);
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiting.evicted())
+            .await
+            .unwrap();
+        // A request in progress is never cut short, however long it has taken.
+        assert_eq!(connections.len(), 1);
+        // Once answered, the connection waits again from then.
+        drop(guard);
+        connections.close_waiting_before(admitted);
+        assert_eq!(connections.len(), 1);
+        connections.close_waiting_before(u64::MAX);
+        assert_eq!(connections.len(), 0);
+        tokio::time::timeout(std::time::Duration::from_secs(1), serving.evicted())
+            .await
+            .unwrap();
     }
 }

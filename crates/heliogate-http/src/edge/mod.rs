@@ -1,9 +1,9 @@
 //! The front door: how connections are accepted and kept, so that slow or idle clients cannot
 //! hold what others need.
 //!
-//! - A request's headers must arrive within `header_timeout`, counted from when the connection
-//!   is ready for it: a client that trickles a request line, or keeps an idle keep-alive
-//!   connection open, is closed then.
+//! - A connection may wait `header_timeout` with no request in progress: a client that
+//!   trickles a request line, keeps an idle keep-alive connection open, or does not take its
+//!   answer, is closed then (within a tenth of the timeout, or a second, more).
 //! - Headers are bounded: 64 KiB in all (hyper's read buffer) and 16 KiB for one (`limit_headers`),
 //!   past which the answer is 431.
 //! - At most `max_connections` are open (lowered to what the descriptor limit leaves). A new
@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
@@ -134,9 +134,14 @@ pub async fn serve_connections(
     let connections = Connections::new(limits.max_connections);
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+    // Headers are timed by the registry's sweep (`close_overdue`), not by hyper: hyper's
+    // timer allocates a sleep and enters it in the timer wheel for every request.
+    http.header_read_timeout(None)
         .max_buf_size(MAX_HEADERS_BYTES);
+    let sweep = tokio::spawn(close_overdue(
+        Arc::clone(&connections),
+        limits.header_timeout,
+    ));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -170,8 +175,23 @@ pub async fn serve_connections(
         });
     }
     on_shutdown();
+    // Until every connection is done: a request's headers are timed during shutdown too.
     graceful.shutdown().await;
+    sweep.abort();
     Ok(())
+}
+
+/// Closes the connections that have waited longer than `timeout` with no request in progress,
+/// looking some ten times a timeout (at least every second): a connection goes between
+/// `timeout` and a tenth more (or a second more) after it began to wait.
+async fn close_overdue(connections: Arc<Connections>, timeout: Duration) {
+    let period = (timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        connections.close_overdue(timeout);
+    }
 }
 
 /// The router for one connection: it knows the peer's address, and tells the connection's
