@@ -9,8 +9,9 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -148,10 +149,7 @@ pub(crate) async fn require_https(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let config = &state.config;
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| canonical(c.0.ip()));
+    let peer = request.extensions().get::<Peer>().map(|peer| peer.ip);
     let from_proxy = peer.is_some_and(|ip| config.trusted_proxies.trusts(ip));
     if !(from_proxy && forwarded_plain_http(request.headers())) {
         return next.run(request).await;
@@ -183,9 +181,27 @@ impl fmt::Display for TrustedProxies {
     }
 }
 
+/// The connection a request came over: its peer's address, and that address as text, written
+/// once for the connection's requests rather than for each (in every request's extensions).
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    ip: IpAddr,
+    text: Arc<str>,
+}
+
+impl Peer {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        let ip = canonical(addr.ip());
+        Self {
+            ip,
+            text: Arc::from(ip.to_string()),
+        }
+    }
+}
+
 /// The address the request came from, for throttling and the audit log: the peer, or the
 /// client a trusted proxy names (`proxy`).
-pub struct ClientAddr(pub Option<String>);
+pub struct ClientAddr(pub Option<Arc<str>>);
 
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -194,15 +210,14 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
-                state
-                    .config
-                    .trusted_proxies
-                    .client(c.0.ip(), &parts.headers)
-                    .to_string()
-            }),
-        ))
+        Ok(ClientAddr(parts.extensions.get::<Peer>().map(|peer| {
+            let client = state.config.trusted_proxies.client(peer.ip, &parts.headers);
+            if client == peer.ip {
+                Arc::clone(&peer.text)
+            } else {
+                Arc::from(client.to_string())
+            }
+        })))
     }
 }
 

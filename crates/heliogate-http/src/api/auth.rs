@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Admin {
             .unwrap_or_else(|| active.client_id.clone());
         Ok(Admin(Actor {
             name,
-            client_addr: addr,
+            client_addr: addr.as_deref().map(String::from),
         }))
     }
 }

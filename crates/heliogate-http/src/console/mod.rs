@@ -139,7 +139,7 @@ impl FromRequestParts<AppState> for Member {
             .unwrap_or(ClientAddr(None));
         let actor = Actor {
             name: signed_in.session.user.name.clone(),
-            client_addr: addr,
+            client_addr: addr.as_deref().map(String::from),
         };
         Ok(Member {
             signed_in,

@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -27,6 +26,8 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
+
+use crate::proxy::Peer;
 
 pub(crate) use connections::Connections;
 
@@ -208,8 +209,9 @@ fn per_connection(
             Future = impl Send,
         > + Clone,
 > {
+    let peer = Peer::new(peer);
     let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(peer.clone());
         let busy = slot.busy();
         let app = app.clone();
         async move {

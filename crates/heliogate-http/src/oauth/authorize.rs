@@ -1,6 +1,8 @@
 //! `/oauth/authorize` (RFC 6749 §4.1.1): sign-in when needed, the consent page, and the
 //! answer to the client; and withdrawing a consent from the account page.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -205,7 +207,7 @@ async fn authorization_request(state: &AppState, headers: &HeaderMap, query: Str
 /// The consent page's answer.
 async fn decide(
     state: &AppState,
-    addr: Option<String>,
+    addr: Option<Arc<str>>,
     signed_in: SignedIn,
     form: Vec<(String, String)>,
 ) -> Response {

@@ -178,7 +178,7 @@ pub(super) async fn submit(
     let attempt = LoginAttempt {
         name: form.username.clone(),
         password: form.password,
-        client_addr: addr,
+        client_addr: addr.as_deref().map(String::from),
         user_agent,
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
         require_mfa: form.mfa == "1",

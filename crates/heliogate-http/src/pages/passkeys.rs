@@ -231,7 +231,7 @@ pub(super) async fn second_factor(
             ceremony: assertion.ceremony,
             credential: assertion.credential,
         },
-        client_addr: addr,
+        client_addr: addr.as_deref().map(String::from),
         user_agent: user_agent(&headers),
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };
@@ -285,7 +285,7 @@ pub(super) async fn sign_in(
     let attempt = PasskeySignIn {
         ceremony: assertion.ceremony,
         credential: assertion.credential,
-        client_addr: addr,
+        client_addr: addr.as_deref().map(String::from),
         user_agent: user_agent(&headers),
         replaces: cookie(&headers, state.config.session_cookie()).map(str::to_owned),
     };

@@ -102,7 +102,7 @@ pub(super) async fn submit(
     let step = FactorStep {
         pending_id: pending_id.to_owned(),
         proof: Proof::Code(form.code.chars().take(64).collect()),
-        client_addr: addr,
+        client_addr: addr.as_deref().map(String::from),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

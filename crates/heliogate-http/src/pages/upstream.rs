@@ -59,7 +59,7 @@ pub(super) async fn callback(
 ) -> Response {
     let mut answer = Callback {
         browser_state: cookie(&headers, state.config.upstream_cookie()).map(str::to_owned),
-        client_addr: addr,
+        client_addr: addr.as_deref().map(String::from),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
