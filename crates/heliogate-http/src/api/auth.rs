@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Admin {
             )
         })?;
         let presented = Presented {
-            token: &token,
+            token,
             scheme,
             proof: proof.as_deref(),
             method: parts.method.as_str(),

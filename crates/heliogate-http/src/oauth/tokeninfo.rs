@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use heliogate_app::now;
 use heliogate_app::oauth::token::token_type;
 use heliogate_core::oauth::Params;
+use heliogate_core::scope::ScopeSet;
 use serde::Serialize;
 
 use super::{dpop_proof, no_store, no_store_json, OAuthErrorResponse};
@@ -23,25 +24,31 @@ use heliogate_app::dpop::{accept, Presentation, Presented, Refused, Scheme};
 struct TokenInfo<'a> {
     uid: Option<&'a str>,
     sub: Option<&'a str>,
-    scope: Vec<&'a str>,
+    /// Its scopes as a list.
+    #[serde(serialize_with = "scope_list")]
+    scope: &'a ScopeSet,
     client_id: &'a str,
     token_type: &'static str,
     exp: i64,
     expires_in: i64,
 }
 
-/// An access token as a request presented it, with its DPoP proof.
-pub(crate) struct PresentedToken {
-    pub token: String,
+fn scope_list<S: serde::Serializer>(scope: &ScopeSet, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(scope.iter().map(|s| s.as_str()))
+}
+
+/// An access token as a request presented it, with its DPoP proof; borrowed from the request.
+pub(crate) struct PresentedToken<'r> {
+    pub token: &'r str,
     pub scheme: Scheme,
     pub proof: Option<String>,
 }
 
-impl PresentedToken {
+impl PresentedToken<'_> {
     /// What the token's check needs: the request's method and path (the `htu` of a proof).
     pub(crate) fn for_request<'a>(&'a self, method: &'a str, path: &'a str) -> Presented<'a> {
         Presented {
-            token: &self.token,
+            token: self.token,
             scheme: self.scheme,
             proof: self.proof.as_deref(),
             method,
@@ -54,32 +61,33 @@ impl PresentedToken {
 /// or `Authorization: DPoP` header, or an `access_token` parameter of `sources`, in one way
 /// only; else the answer to send.
 #[allow(clippy::result_large_err)] // a refusal is a full response by design
-pub(crate) fn presented_token(
-    headers: &HeaderMap,
-    sources: &[&Params],
-) -> Result<PresentedToken, Response> {
+pub(crate) fn presented_token<'r>(
+    headers: &'r HeaderMap,
+    sources: &[&'r Params],
+) -> Result<PresentedToken<'r>, Response> {
     // Every place the token may come from; more than one token is a malformed request.
-    let mut found: Vec<(Scheme, String)> = authorization(headers).into_iter().collect();
-    for params in sources {
-        let all = params
+    let from_parameters = sources.iter().flat_map(|params| {
+        params
             .pairs()
             .iter()
             // An empty parameter counts as absent (RFC 6749 §3.1).
-            .filter(|(name, value)| name == "access_token" && !value.is_empty());
-        found.extend(all.map(|(_, token)| (Scheme::Bearer, token.clone())));
-    }
+            .filter(|(name, value)| name == "access_token" && !value.is_empty())
+            .map(|(_, token)| (Scheme::Bearer, token.as_str()))
+    });
+    let mut found = authorization(headers).into_iter().chain(from_parameters);
+    let (first, second) = (found.next(), found.next());
     let proof = match dpop_proof(headers) {
         Ok(proof) => proof,
         Err(e) => return Err(unauthorized(e.code.as_str(), &e.description)),
     };
-    match found.as_slice() {
-        [(scheme, token)] => Ok(PresentedToken {
-            token: token.clone(),
-            scheme: *scheme,
+    match (first, second) {
+        (Some((scheme, token)), None) => Ok(PresentedToken {
+            token,
+            scheme,
             proof,
         }),
-        [] => Err(unauthorized("invalid_request", "no access token was sent")),
-        _ => Err(no_store(error_json(
+        (None, _) => Err(unauthorized("invalid_request", "no access token was sent")),
+        (Some(_), Some(_)) => Err(no_store(error_json(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "send the access token in one way only",
@@ -88,7 +96,7 @@ pub(crate) fn presented_token(
 }
 
 /// The token of an `Authorization: Bearer` or `Authorization: DPoP` header.
-pub(crate) fn authorization(headers: &HeaderMap) -> Option<(Scheme, String)> {
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<(Scheme, &str)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {
@@ -98,7 +106,7 @@ pub(crate) fn authorization(headers: &HeaderMap) -> Option<(Scheme, String)> {
     } else {
         return None;
     };
-    Some((scheme, token.trim().to_owned()))
+    Some((scheme, token.trim()))
 }
 
 /// RFC 9449 §7.1's challenge, naming the error and the algorithms a proof may use.
@@ -159,11 +167,10 @@ async fn answer(
     match inspected {
         Ok(Presentation::Refused(refusal)) => refused(&refusal),
         Ok(Presentation::Accepted(active)) => {
-            let scope = active.scope.iter().map(|s| s.as_str()).collect();
             let info = TokenInfo {
                 uid: active.user_id.as_deref(),
                 sub: active.user_id.as_deref(),
-                scope,
+                scope: &active.scope,
                 client_id: &active.client_id,
                 token_type: token_type(active.jkt.as_deref()),
                 exp: active.expires_at,
