@@ -153,10 +153,24 @@ fn jwt_token_id(token: &str) -> Option<[u8; TOKEN_ID_LEN]> {
 /// issuances writes a few index pages instead of one random page per token. A JWT access token
 /// has the id of its `jti` (see `encode_token_id`). A token of the earlier 43-character form,
 /// and a JWT without such a `jti`, is keyed by its SHA-256 alone, so those stay valid.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TokenKey {
     bytes: [u8; TOKEN_LEN],
     len: u8,
+}
+
+/// A key ends with a SHA-256, whose last eight bytes are as spread as a hasher's output: a
+/// map of keys hashes those alone (one word, where the whole key was 57 bytes with its length
+/// and padding). Keys that are equal end alike, as `Hash` requires.
+impl std::hash::Hash for TokenKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let tail = self
+            .as_bytes()
+            .last_chunk::<8>()
+            .copied()
+            .unwrap_or_default();
+        state.write_u64(u64::from_le_bytes(tail));
+    }
 }
 
 impl TokenKey {
