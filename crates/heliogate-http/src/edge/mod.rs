@@ -183,8 +183,8 @@ pub async fn serve_connections(
 }
 
 /// Closes the connections that have waited longer than `timeout` with no request in progress,
-/// looking some ten times a timeout (at least every second): a connection goes between
-/// `timeout` and a tenth more (or a second more) after it began to wait.
+/// looking ten times in each `timeout` (and at least once a second): a connection goes between
+/// `timeout` and a tenth more (a second more at the most) after it began to wait.
 async fn close_overdue(connections: Arc<Connections>, timeout: Duration) {
     let period = (timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut ticks = tokio::time::interval(period);

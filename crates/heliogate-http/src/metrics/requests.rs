@@ -3,7 +3,8 @@
 //! On the hot path a request costs a comparison of its route's template (which the router
 //! already matched) with the one the route's counters were found for at its first request, a
 //! clock read on each side, and a few atomic or briefly locked additions on that route's own
-//! counters; no allocation once a route and status have been seen. The numbers are turned into the exposition only when scraped.
+//! counters; no allocation once a route and status have been seen. The numbers are turned into
+//! the exposition only when scraped.
 
 use std::collections::HashMap;
 use std::future::Future;
