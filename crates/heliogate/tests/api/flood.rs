@@ -217,3 +217,59 @@ async fn slow_clients_cannot_starve_the_health_check_and_are_closed() {
     let answer = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(answer.status(), 200);
 }
+
+/// Slow-read: a client that asks for answers and does not take them holds its connection no
+/// longer than the header timeout. The server's writes stall at once behind the client's small
+/// receive window; past the timeout the connection is closed with answers still unsent, rather
+/// than held until the client reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_take_its_answers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ASKED: usize = 2_000;
+    let app = TestApp::new(Backend::Sqlite).await;
+    let server = app.serve(&[("HELIOGATE_HEADER_TIMEOUT", "1")]).await;
+    let address = server.base.trim_start_matches("http://").parse().unwrap();
+    let request = b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: heliogate\r\n\r\n";
+    let answer = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    // Far more than the sockets' buffers hold: the server has to wait for the client.
+    assert!(ASKED * answer.len() > 2 << 20);
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let (mut reader, mut writer) = socket.connect(address).await.unwrap().into_split();
+    let asking = tokio::spawn(async move {
+        for _ in 0..ASKED {
+            if writer.write_all(request).await.is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    // Longer than the timeout and the sweep's tenth of it, reading nothing.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reader.read_to_end(&mut received),
+    )
+    .await
+    .expect("the connection ends");
+    let answered = received
+        .windows(b"HTTP/1.1 200".len())
+        .filter(|w| *w == b"HTTP/1.1 200")
+        .count();
+    // Cut short (a reset, or an end before the last answer), not served in full once read.
+    assert!(
+        read.is_err() || answered < ASKED,
+        "{answered} of {ASKED} answers taken after the timeout"
+    );
+    drop(asking.await);
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
