@@ -43,8 +43,18 @@ pub enum CheckEndpoint {
 }
 
 impl CheckEndpoint {
+    /// Every endpoint, each at its own discriminant: `Metrics::token_checks` is indexed by it.
     const ALL: [Self; 3] = [Self::introspect, Self::tokeninfo, Self::userinfo];
 }
+
+// A check is counted under `ALL[endpoint as usize]`'s labels: the build fails if they differ.
+const _: () = {
+    let mut i = 0;
+    while i < CheckEndpoint::ALL.len() {
+        assert!(CheckEndpoint::ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CheckLabels {
