@@ -4,7 +4,7 @@
 #
 #   bench/run.sh
 #   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
-#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, signing, flows, signin
+#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, floor, signing, flows, signin
 #   BIN=/path/to/heliogate bench/run.sh   # a binary built already
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
@@ -30,7 +30,7 @@ if [[ -z ${BIN:-} ]]; then
 fi
 OUT=$(mktemp -d)
 trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
-STEPS=${STEPS:-peers flat guard signing flows signin}
+STEPS=${STEPS:-peers flat guard floor signing flows signin}
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. Side by side with the peers, in one run.
@@ -191,6 +191,77 @@ PY
   echo
   echo "# heliogate-guard ($(date -u +%FT%TZ)): hello-world axum service on one thread on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1"
   cat "$OUT/guard.txt"
+fi
+
+# The floor under the token checks: nginx's introspection-shaped answer (the machine's), the
+# guard's hello-world axum route (the HTTP stack's: hyper and axum on one thread), heliogate's
+# /healthz (the server's own: its edge, the layers every route gets and a small JSON answer),
+# then introspection and tokeninfo, each on CPU 0 in turn, ROUNDS times; medians, and each
+# check against each floor, so that what the stack takes and what the check's own work takes
+# are read apart.
+if wants floor; then
+  [[ -z ${SERVER:-} ]] || stop
+  "$SHARED/setup.sh" nginx > /dev/null
+  cargo build --release --quiet -p heliogate-guard --example hello
+  cp "$OUT/empty.db" "$OUT/floor.db"
+  export HELIOGATE_DATABASE_URL=sqlite://$OUT/floor.db
+  RS=$("$BIN" client add floor-rs --grant-type client_credentials --scope read --introspect --json)
+  start "$OUT/floor.db"
+  field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
+  GPORT=$((PORT + 1)) NPORT=$((PORT + 2))
+  HELIOGATE_ISSUER=http://127.0.0.1:$PORT GUARD_CLIENT_ID=$(field client_id <<< "$RS") \
+    GUARD_CLIENT_SECRET=$(field client_secret <<< "$RS") GUARD_LISTEN=127.0.0.1:$GPORT \
+    taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
+  HELLO=$!
+  NGINX_HOME=${PEERS_HOME:-/tmp/heliogate-peers}/nginx
+  mkdir -p "$OUT/nginx/logs" "$OUT/nginx/tmp"
+  sed "s/^worker_processes .*/worker_processes 1;/; s/127.0.0.1:9003/127.0.0.1:$NPORT/" \
+    "$NGINX_HOME/nginx.conf" > "$OUT/nginx/nginx.conf"
+  taskset -c 0 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>> "$OUT/nginx.log" &
+  NGINX=$!
+  for url in "http://127.0.0.1:$GPORT/open" "http://127.0.0.1:$NPORT/"; do
+    for _ in $(seq 1 100); do curl -fs "$url" > /dev/null && break; sleep 0.1; done
+  done
+  # name|port|introspect.lua's arguments: the same scripts and request shapes as the harness
+  check=(token="$TOKEN" client="$ID" secret="$SECRET")
+  scenarios=("nginx, introspection's shape|$NPORT|mode=post path=/token/introspection token=x"
+    "axum, hello world|$GPORT|mode=get path=/open token=x expect=hello"
+    "heliogate /healthz|$PORT|mode=get path=/healthz token=x expect=ok"
+    "heliogate introspection|$PORT|mode=post path=/oauth/introspect ${check[*]}"
+    "heliogate tokeninfo|$PORT|mode=get path=/oauth/tokeninfo token=$TOKEN expect=scope")
+  : > "$OUT/floor.runs"
+  for round in $(seq 0 "${ROUNDS:-3}"); do
+    for scenario in "${scenarios[@]}"; do
+      IFS='|' read -r name port args <<< "$scenario"
+      seconds=$DURATION; [[ $round == 0 ]] && seconds=2s # round 0 warms up
+      # shellcheck disable=SC2086
+      taskset -c 1 wrk -t1 -c32 -d"$seconds" -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$port" -- $args > "$OUT/f.txt"
+      [[ $round == 0 ]] && continue
+      awk -v name="$name" '/^Requests\/sec:/ { rps = $2 }
+        /^CHECK/ { bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
+        END { printf "%s|%.0f|%d\n", name, rps, bad }' "$OUT/f.txt" >> "$OUT/floor.runs"
+    done
+  done
+  kill "$HELLO" "$NGINX"; wait "$HELLO" "$NGINX" 2> /dev/null || true
+  stop
+  echo
+  echo "# the floor ($(date -u +%FT%TZ)): each server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1, in turns"
+  python3 - "$OUT/floor.runs" << 'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, rps, bad = line.strip().split('|')
+    runs.setdefault(name, []).append((float(rps), int(bad)))
+median = {name: statistics.median(r for r, _ in rs) for name, rs in runs.items()}
+print(f"{'scenario':32} {'req/s':>9} {'bad':>5}   each round's req/s")
+for name, rs in runs.items():
+    print(f"{name:32} {median[name]:9.0f} {sum(b for _, b in rs):5d}   {' '.join(f'{r:.0f}' for r, _ in rs)}")
+floors = ["nginx, introspection's shape", 'axum, hello world', 'heliogate /healthz']
+for check in ['heliogate introspection', 'heliogate tokeninfo']:
+    print(f"# {check[10:]}: " + ', '.join(f"{100 * median[check] / median[f]:.0f} % of {f.split(',')[0]}" for f in floors))
+print(f"# axum's hello world: {100 * median[floors[1]] / median[floors[0]]:.0f} % of nginx; heliogate /healthz: "
+      f"{100 * median[floors[2]] / median[floors[0]]:.0f} % of nginx")
+PY
 fi
 
 # 4. The grants of notebooks and sender-constrained clients, beside plain issuance on the same
