@@ -43,9 +43,10 @@ fi
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/big.db HELIOGATE_LISTEN=127.0.0.1:$PORT
 export HELIOGATE_ISSUER=http://127.0.0.1:$PORT HELIOGATE_LOG=warn
 "$BIN" migrate > /dev/null
+field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; } # NAME: of the JSON on stdin
 CLIENT=$("$BIN" client add bench --grant-type client_credentials --scope read --json)
-ID=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])' <<< "$CLIENT")
-SECRET=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])' <<< "$CLIENT")
+ID=$(field client_id <<< "$CLIENT")
+SECRET=$(field client_secret <<< "$CLIENT")
 python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
   "$OUT/big.db" "$OUT/empty.db"
 if wants flat; then
@@ -77,6 +78,17 @@ start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 }
 stop() { kill "$SERVER" 2> /dev/null || true; wait "$SERVER" || true; }
+GPORT=$((PORT + 1))
+start_hello() { # CLIENT [AUDIENCE]: the guard's hello-world service on CPU 0 at GPORT, asking the
+  # server as CLIENT (`client add --json`), checking AUDIENCE when given; its PID in HELLO
+  cargo build --release --quiet -p heliogate-guard --example hello
+  local audience=()
+  [[ -z ${2:-} ]] || audience=(GUARD_AUDIENCE="$2")
+  env GUARD_CLIENT_ID="$(field client_id <<< "$1")" GUARD_CLIENT_SECRET="$(field client_secret <<< "$1")" \
+    "${audience[@]}" GUARD_LISTEN=127.0.0.1:$GPORT taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
+  HELLO=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GPORT/open" > /dev/null && break; sleep 0.1; done
+}
 
 twice() { # TABLE NAME SCRIPT WARM RUN ARGS...: wrk's 2 s warm-up on the server with the
   # argument WARM, then the measured run with RUN (the file of what each request spends, say),
@@ -126,7 +138,6 @@ fi
 # heliogate on CPU 1 (heliogate is asked once a second per token).
 if wants guard; then
   [[ -z ${SERVER:-} ]] || stop
-  cargo build --release --quiet -p heliogate-guard --example hello
   cp "$OUT/empty.db" "$OUT/guard.db"
   export HELIOGATE_DATABASE_URL=sqlite://$OUT/guard.db
   AUDIENCE=https://api.example.org/
@@ -136,16 +147,10 @@ if wants guard; then
   taskset -c 1 "$BIN" serve 2>> "$OUT/serve.log" &
   SERVER=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
-  field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
   OPAQUE=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" | field access_token)
   JWT=$(curl -s -u "$(field client_id <<< "$JC"):$(field client_secret <<< "$JC")" -d grant_type=client_credentials \
     --data-urlencode "resource=$AUDIENCE" "http://127.0.0.1:$PORT/oauth/token" | field access_token)
-  GPORT=$((PORT + 1))
-  HELIOGATE_ISSUER=http://127.0.0.1:$PORT GUARD_CLIENT_ID=$(field client_id <<< "$RS") \
-    GUARD_CLIENT_SECRET=$(field client_secret <<< "$RS") GUARD_AUDIENCE=$AUDIENCE GUARD_LISTEN=127.0.0.1:$GPORT \
-    taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
-  HELLO=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GPORT/open" > /dev/null && break; sleep 0.1; done
+  start_hello "$RS" "$AUDIENCE"
   # This machine's speed drifts between runs of seconds: the scenarios take turns, ROUNDS times,
   # and the table gives each one's median.
   # The open route gets the same requests (the token's header too): the difference is the guard's.
@@ -202,26 +207,19 @@ fi
 if wants floor; then
   [[ -z ${SERVER:-} ]] || stop
   "$SHARED/setup.sh" nginx > /dev/null
-  cargo build --release --quiet -p heliogate-guard --example hello
   cp "$OUT/empty.db" "$OUT/floor.db"
   export HELIOGATE_DATABASE_URL=sqlite://$OUT/floor.db
   RS=$("$BIN" client add floor-rs --grant-type client_credentials --scope read --introspect --json)
   start "$OUT/floor.db"
-  field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
-  GPORT=$((PORT + 1)) NPORT=$((PORT + 2))
-  HELIOGATE_ISSUER=http://127.0.0.1:$PORT GUARD_CLIENT_ID=$(field client_id <<< "$RS") \
-    GUARD_CLIENT_SECRET=$(field client_secret <<< "$RS") GUARD_LISTEN=127.0.0.1:$GPORT \
-    taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
-  HELLO=$!
+  start_hello "$RS"
+  NPORT=$((PORT + 2))
   NGINX_HOME=${PEERS_HOME:-/tmp/heliogate-peers}/nginx
   mkdir -p "$OUT/nginx/logs" "$OUT/nginx/tmp"
   sed "s/^worker_processes .*/worker_processes 1;/; s/127.0.0.1:9003/127.0.0.1:$NPORT/" \
     "$NGINX_HOME/nginx.conf" > "$OUT/nginx/nginx.conf"
   taskset -c 0 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>> "$OUT/nginx.log" &
   NGINX=$!
-  for url in "http://127.0.0.1:$GPORT/open" "http://127.0.0.1:$NPORT/"; do
-    for _ in $(seq 1 100); do curl -fs "$url" > /dev/null && break; sleep 0.1; done
-  done
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$NPORT/" > /dev/null && break; sleep 0.1; done
   # name|port|introspect.lua's arguments: the same scripts and request shapes as the harness
   check=(token="$TOKEN" client="$ID" secret="$SECRET")
   scenarios=("nginx, introspection's shape|$NPORT|mode=post path=/token/introspection token=x"
@@ -275,7 +273,6 @@ if wants flows; then
   cp "$OUT/empty.db" "$OUT/flows.db"
   export HELIOGATE_DATABASE_URL=sqlite://$OUT/flows.db
   "$BIN" user add flows-user --role reader --password-stdin <<< 'bench user password' > /dev/null
-  field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
   DEVICE=$("$BIN" client add flows-device --public --grant-type device_code --scope read --json | field client_id)
   FLOWS=${FLOWS:-100000}
   # The measured run's device codes: more than a server spends in DURATION (each is spent once;
@@ -377,7 +374,6 @@ wants signing || exit 0
 cp "$OUT/empty.db" "$OUT/jwt.db"
 export HELIOGATE_DATABASE_URL=sqlite://$OUT/jwt.db
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/sign.txt"
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
 wrk_twice() { # NAME SCRIPT ARG ARGS...: the same requests throughout, into the sign table
   local name=$1 script=$2 arg=$3; shift 3
   twice sign "$name" "$script" "$arg" "$arg" "$@"
@@ -394,7 +390,7 @@ CODES=${CODES:-150000}
 for alg in ES256 RS256; do
   made=$("$BIN" client add "code-$alg" --grant-type authorization_code --redirect-uri "$REDIRECT" \
     --scope openid --scope profile --signing-alg "$alg" --json)
-  echo "$(json_field client_id <<< "$made") $(json_field client_secret <<< "$made")" > "$OUT/code-$alg.client"
+  echo "$(field client_id <<< "$made") $(field client_secret <<< "$made")" > "$OUT/code-$alg.client"
   for part in warm run; do
     count=$CODES; [[ $part == warm ]] && count=$((CODES / 4))
     python3 bench/seed.py codes "$OUT/jwt.db" "$(cut -d' ' -f1 "$OUT/code-$alg.client")" bench-user \
@@ -409,7 +405,7 @@ for format in opaque ES256 RS256; do
   esac
   made=$("$BIN" client add "sign-$format" --grant-type client_credentials --scope read "${flags[@]}" --json)
   wrk_twice "heliogate token, $format" "$SHARED/wrk/token.lua" \
-    path=/oauth/token client="$(json_field client_id <<< "$made")" secret="$(json_field client_secret <<< "$made")"
+    path=/oauth/token client="$(field client_id <<< "$made")" secret="$(field client_secret <<< "$made")"
 done
 for alg in ES256 RS256; do
   read -r cid csecret < "$OUT/code-$alg.client"
