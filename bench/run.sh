@@ -4,7 +4,7 @@
 #
 #   bench/run.sh
 #   PEERS="heliogate heliogate-pg node-oidc flask-seed nginx" USERS=100000 TOKENS=1000000 bench/run.sh
-#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, floor, signing, flows, signin
+#   STEPS="signing" bench/run.sh      # some of the steps: peers, flat, guard, floor, storage, signing, flows, signin
 #   BIN=/path/to/heliogate bench/run.sh   # a binary built already
 #
 # Flat with data: heliogate on SQLite with USERS users and TOKENS live tokens (plus EXPIRED
@@ -29,8 +29,8 @@ if [[ -z ${BIN:-} ]]; then
   BIN=$ROOT/target/release/heliogate
 fi
 OUT=$(mktemp -d)
-trap 'kill "${SERVER:-}" 2> /dev/null || true; rm -rf "$OUT"' EXIT
-STEPS=${STEPS:-peers flat guard floor signing flows signin}
+trap 'kill "${SERVER:-}" "${NODE:-}" "${MEMORY:-}" 2> /dev/null || true; rm -rf "$OUT" "${MEM:-}"' EXIT
+STEPS=${STEPS:-peers flat guard floor storage signing flows signin}
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. Side by side with the peers, in one run.
@@ -69,11 +69,15 @@ node_grants() { # GRANT DIR VAR=VALUE...: node oidc-provider on CPU 0, with NODE
   for _ in $(seq 1 1200); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
 }
 
-start() { # DB: serve it on CPU 0, with a fresh token in TOKEN
+serve() { # DB PORT: heliogate on DB at PORT, on CPU 0, once it answers; its PID in SERVED
+  HELIOGATE_DATABASE_URL=sqlite://$1 HELIOGATE_LISTEN=127.0.0.1:$2 taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
+  SERVED=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$2/healthz" > /dev/null && break; sleep 0.1; done
+}
+start() { # DB: serve it at PORT, with a fresh token in TOKEN
   export HELIOGATE_DATABASE_URL=sqlite://$1
-  taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
-  SERVER=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  serve "$1" "$PORT"
+  SERVER=$SERVED
   TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 }
@@ -109,6 +113,39 @@ summarize() { # NAME TABLE: a wrk run's line in a table
     /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
     /^CHECK/ { split($2, kv, "="); ok = kv[2]; bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
     END { printf "%-34s %9.0f %8.2f %9d %5d\n", name, rps, p99, ok, bad }' "$OUT/$1.txt" >> "$OUT/$2.txt"
+}
+in_turns() { # RUNS SCENARIO...: each scenario ("name|port|wrk script|its arguments") measured
+  # in turn on the server at its port, ROUNDS times after a warm-up round of 2 s each (this
+  # machine's speed drifts between runs of seconds); "name|req/s|bad" lines into RUNS
+  local runs=$1 round scenario name port script args seconds; shift
+  : > "$runs"
+  for round in $(seq 0 "${ROUNDS:-3}"); do
+    for scenario in "$@"; do
+      IFS='|' read -r name port script args <<< "$scenario"
+      seconds=$DURATION; [[ $round == 0 ]] && seconds=2s
+      # shellcheck disable=SC2086
+      WRK_COMMON=$SHARED/wrk/common.lua taskset -c 1 wrk -t1 -c32 -d"$seconds" -s "$script" "http://127.0.0.1:$port" -- $args > "$OUT/turn.txt"
+      [[ $round == 0 ]] && continue
+      awk -v name="$name" '/^Requests\/sec:/ { rps = $2 }
+        /^CHECK/ { bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
+        END { printf "%s|%.0f|%d\n", name, rps, bad }' "$OUT/turn.txt" >> "$runs"
+    done
+  done
+}
+medians() { # RUNS: in_turns' table (each scenario's median req/s and every round's); the
+  # medians (name: req/s) into RUNS.json
+  python3 - "$1" << 'PY'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, rps, bad = line.strip().split('|')
+    runs.setdefault(name, []).append((float(rps), int(bad)))
+median = {name: statistics.median(r for r, _ in rs) for name, rs in runs.items()}
+print(f"{'scenario':32} {'req/s':>9} {'bad':>5}   each round's req/s")
+for name, rs in runs.items():
+    print(f"{name:32} {median[name]:9.0f} {sum(b for _, b in rs):5d}   {' '.join(f'{r:.0f}' for r, _ in rs)}")
+json.dump(median, open(sys.argv[1] + '.json', 'w'))
+PY
 }
 if wants flat; then
 printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flat.txt"
@@ -220,45 +257,64 @@ if wants floor; then
   taskset -c 0 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>> "$OUT/nginx.log" &
   NGINX=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$NPORT/" > /dev/null && break; sleep 0.1; done
-  # name|port|introspect.lua's arguments: the same scripts and request shapes as the harness
+  # name|port|script|arguments: the same scripts and request shapes as the harness
   check=(token="$TOKEN" client="$ID" secret="$SECRET")
-  scenarios=("nginx, introspection's shape|$NPORT|mode=post path=/token/introspection token=x"
-    "axum, hello world|$GPORT|mode=get path=/open token=x expect=hello"
-    "heliogate /healthz|$PORT|mode=get path=/healthz token=x expect=ok"
-    "heliogate introspection|$PORT|mode=post path=/oauth/introspect ${check[*]}"
-    "heliogate tokeninfo|$PORT|mode=get path=/oauth/tokeninfo token=$TOKEN expect=scope")
-  : > "$OUT/floor.runs"
-  for round in $(seq 0 "${ROUNDS:-3}"); do
-    for scenario in "${scenarios[@]}"; do
-      IFS='|' read -r name port args <<< "$scenario"
-      seconds=$DURATION; [[ $round == 0 ]] && seconds=2s # round 0 warms up
-      # shellcheck disable=SC2086
-      taskset -c 1 wrk -t1 -c32 -d"$seconds" -s "$SHARED/wrk/introspect.lua" "http://127.0.0.1:$port" -- $args > "$OUT/f.txt"
-      [[ $round == 0 ]] && continue
-      awk -v name="$name" '/^Requests\/sec:/ { rps = $2 }
-        /^CHECK/ { bad = 0; for (i = 3; i <= NF; i++) { split($i, kv, "="); bad += kv[2] } }
-        END { printf "%s|%.0f|%d\n", name, rps, bad }' "$OUT/f.txt" >> "$OUT/floor.runs"
-    done
-  done
+  intro=$SHARED/wrk/introspect.lua
+  in_turns "$OUT/floor.runs" "nginx, introspection's shape|$NPORT|$intro|mode=post path=/token/introspection token=x" \
+    "axum, hello world|$GPORT|$intro|mode=get path=/open token=x expect=hello" \
+    "heliogate /healthz|$PORT|$intro|mode=get path=/healthz token=x expect=ok" \
+    "heliogate introspection|$PORT|$intro|mode=post path=/oauth/introspect ${check[*]}" \
+    "heliogate tokeninfo|$PORT|$intro|mode=get path=/oauth/tokeninfo token=$TOKEN expect=scope"
   kill "$HELLO" "$NGINX"; wait "$HELLO" "$NGINX" 2> /dev/null || true
   stop
   echo
   echo "# the floor ($(date -u +%FT%TZ)): each server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1, in turns"
-  python3 - "$OUT/floor.runs" << 'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    name, rps, bad = line.strip().split('|')
-    runs.setdefault(name, []).append((float(rps), int(bad)))
-median = {name: statistics.median(r for r, _ in rs) for name, rs in runs.items()}
-print(f"{'scenario':32} {'req/s':>9} {'bad':>5}   each round's req/s")
-for name, rs in runs.items():
-    print(f"{name:32} {median[name]:9.0f} {sum(b for _, b in rs):5d}   {' '.join(f'{r:.0f}' for r, _ in rs)}")
+  medians "$OUT/floor.runs"
+  python3 - "$OUT/floor.runs.json" << 'PY'
+import json, sys
+median = json.load(open(sys.argv[1]))
 floors = ["nginx, introspection's shape", 'axum, hello world', 'heliogate /healthz']
 for check in ['heliogate introspection', 'heliogate tokeninfo']:
     print(f"# {check[10:]}: " + ', '.join(f"{100 * median[check] / median[f]:.0f} % of {f.split(',')[0]}" for f in floors))
 print(f"# axum's hello world: {100 * median[floors[1]] / median[floors[0]]:.0f} % of nginx; heliogate /healthz: "
       f"{100 * median[floors[2]] / median[floors[0]]:.0f} % of nginx")
+PY
+fi
+
+# What a durable token costs on this machine's disk: client-credentials issuance (every token
+# committed with a flush before it is answered) with the database on the disk, beside the same
+# binary with its database on a memory-backed file system (MEMDIR, /dev/shm: the same commits,
+# their flush costing nothing, so nothing there would survive a power cut) and node
+# oidc-provider's in-memory issuance of the same request, each on CPU 0 in turns, ROUNDS times.
+if wants storage; then
+  [[ -z ${SERVER:-} ]] || stop
+  "$SHARED/setup.sh" node-oidc > /dev/null
+  NPORT=$((PORT + 2))
+  PORT=$NPORT NODE_CODES=1 node_grants code "$OUT/node-storage"
+  NODE=$SERVER
+  MEM=$(mktemp -d -p "${MEMDIR:-/dev/shm}")
+  cp "$OUT/empty.db" "$OUT/storage.db"
+  cp "$OUT/empty.db" "$MEM/storage.db"
+  serve "$MEM/storage.db" "$GPORT"
+  MEMORY=$SERVED
+  start "$OUT/storage.db"
+  token=$SHARED/wrk/token.lua
+  in_turns "$OUT/storage.runs" "heliogate, database on disk|$PORT|$token|path=/oauth/token scope=read client=$ID secret=$SECRET" \
+    "heliogate, database in memory|$GPORT|$token|path=/oauth/token scope=read client=$ID secret=$SECRET" \
+    "node oidc-provider, in memory|$NPORT|$token|path=/token scope=read client=bench-dpop secret=bench-dpop-secret"
+  kill "$NODE" "$MEMORY"; wait "$NODE" "$MEMORY" 2> /dev/null || true
+  stop
+  rm -rf "$MEM"
+  echo
+  echo "# durability ($(date -u +%FT%TZ)): client-credentials issuance, each server on CPU 0, wrk -t1 -c32 -d$DURATION on CPU 1, in turns"
+  medians "$OUT/storage.runs"
+  python3 - "$OUT/storage.runs.json" << 'PY'
+import json, sys
+median = json.load(open(sys.argv[1]))
+node = median['node oidc-provider, in memory']
+disk, memory = median['heliogate, database on disk'], median['heliogate, database in memory']
+print(f"# heliogate / node: {disk / node:.1f} times on disk, {memory / node:.1f} times in memory; "
+      f"the disk's flushes take {100 * (1 - disk / memory):.0f} % of the throughput")
 PY
 fi
 
