@@ -44,6 +44,9 @@ export HELIOGATE_DATABASE_URL=sqlite://$OUT/big.db HELIOGATE_LISTEN=127.0.0.1:$P
 export HELIOGATE_ISSUER=http://127.0.0.1:$PORT HELIOGATE_LOG=warn
 "$BIN" migrate > /dev/null
 field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; } # NAME: of the JSON on stdin
+wait_for() { # URL [TENTHS]: until URL answers, at most TENTHS tenths of a second (100)
+  for _ in $(seq 1 "${2:-100}"); do curl -fs "$1" > /dev/null && return; sleep 0.1; done
+}
 CLIENT=$("$BIN" client add bench --grant-type client_credentials --scope read --json)
 ID=$(field client_id <<< "$CLIENT")
 SECRET=$(field client_secret <<< "$CLIENT")
@@ -66,20 +69,19 @@ node_grants() { # GRANT DIR VAR=VALUE...: node oidc-provider on CPU 0, with NODE
   (cd "$NODE_HOME" && env "$@" GRANT="$grant" CODES="$NODE_CODES" OUT="$dir" NODE_ENV=production PORT="$PORT" \
     taskset -c 0 node node-oidc-grants.mjs) >> "$OUT/node.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 1200); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$PORT/.well-known/openid-configuration" 1200
 }
 
-serve() { # DB PORT: heliogate on DB at PORT, on CPU 0, once it answers; its PID in SERVED
-  HELIOGATE_DATABASE_URL=sqlite://$1 HELIOGATE_LISTEN=127.0.0.1:$2 taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
+serve() { # DB PORT [CPU]: heliogate on DB at PORT, on CPU (0), once it answers; its PID in SERVED
+  HELIOGATE_DATABASE_URL=sqlite://$1 HELIOGATE_LISTEN=127.0.0.1:$2 taskset -c "${3:-0}" "$BIN" serve 2>> "$OUT/serve.log" &
   SERVED=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$2/healthz" > /dev/null && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$2/healthz"
 }
 start() { # DB: serve it at PORT, with a fresh token in TOKEN
   export HELIOGATE_DATABASE_URL=sqlite://$1
   serve "$1" "$PORT"
   SERVER=$SERVED
-  TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+  TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" | field access_token)
 }
 stop() { kill "$SERVER" 2> /dev/null || true; wait "$SERVER" || true; }
 GPORT=$((PORT + 1))
@@ -91,7 +93,7 @@ start_hello() { # CLIENT [AUDIENCE]: the guard's hello-world service on CPU 0 at
   env GUARD_CLIENT_ID="$(field client_id <<< "$1")" GUARD_CLIENT_SECRET="$(field client_secret <<< "$1")" \
     "${audience[@]}" GUARD_LISTEN=127.0.0.1:$GPORT taskset -c 0 "$ROOT/target/release/examples/hello" 2>> "$OUT/hello.log" &
   HELLO=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$GPORT/open" > /dev/null && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$GPORT/open"
 }
 
 twice() { # TABLE NAME SCRIPT WARM RUN ARGS...: wrk's 2 s warm-up on the server with the
@@ -181,9 +183,8 @@ if wants guard; then
   RS=$("$BIN" client add guard-rs --grant-type client_credentials --scope read --introspect --json)
   JC=$("$BIN" client add guard-jwt --grant-type client_credentials --scope read --access-token-format jwt \
     --signing-alg ES256 --resource "$AUDIENCE" --json)
-  taskset -c 1 "$BIN" serve 2>> "$OUT/serve.log" &
-  SERVER=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  serve "$OUT/guard.db" "$PORT" 1
+  SERVER=$SERVED
   OPAQUE=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/oauth/token" | field access_token)
   JWT=$(curl -s -u "$(field client_id <<< "$JC"):$(field client_secret <<< "$JC")" -d grant_type=client_credentials \
     --data-urlencode "resource=$AUDIENCE" "http://127.0.0.1:$PORT/oauth/token" | field access_token)
@@ -256,7 +257,7 @@ if wants floor; then
     "$NGINX_HOME/nginx.conf" > "$OUT/nginx/nginx.conf"
   taskset -c 0 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" 2>> "$OUT/nginx.log" &
   NGINX=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$NPORT/" > /dev/null && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$NPORT/"
   # name|port|script|arguments: the same scripts and request shapes as the harness
   check=(token="$TOKEN" client="$ID" secret="$SECRET")
   intro=$SHARED/wrk/introspect.lua
@@ -338,9 +339,8 @@ if wants flows; then
     count=$FLOWS; [[ $part == run ]] && count=$DEVICES; [[ $part == subject ]] && count=1
     python3 bench/seed.py devices "$OUT/flows.db" "$DEVICE" flows-user "$count" > "$OUT/devices.$part"
   done
-  taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
-  SERVER=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  serve "$OUT/flows.db" "$PORT"
+  SERVER=$SERVED
   printf '%-34s %9s %8s %9s %5s\n' scenario req/s p99_ms ok bad > "$OUT/flows.txt"
   each() { # NAME FILE.warm FILE.run ARGS...: a request per line of each file, into the flows table
     local name=$1 warm=$2 run=$3; shift 3
@@ -406,9 +406,8 @@ if wants signin; then
   cp "$OUT/empty.db" "$OUT/signin.db"
   export HELIOGATE_DATABASE_URL=sqlite://$OUT/signin.db
   "$BIN" user add signin-user --role reader --password-stdin <<< 'bench user password' > /dev/null
-  taskset -c 0 "$BIN" serve 2>> "$OUT/serve.log" &
-  SERVER=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
+  serve "$OUT/signin.db" "$PORT"
+  SERVER=$SERVED
   SIGNIN_SECONDS=${SIGNIN_SECONDS:-20}
   taskset -c 1 python3 bench/signin.py "http://127.0.0.1:$PORT" signin-user 'bench user password' 4 3 > /dev/null
   read -r rate p50 p95 p99 ok bad < <(taskset -c 1 python3 bench/signin.py \
@@ -480,7 +479,7 @@ for alg in ES256 RS256; do
   (cd "$NODE_HOME" && ALG=$alg NODE_ENV=production PORT=$PORT exec taskset -c 0 node node-oidc-jwt.mjs) \
     >> "$OUT/node.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/.well-known/openid-configuration" > /dev/null && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$PORT/.well-known/openid-configuration"
   wrk_twice "node-oidc token, $alg" "$SHARED/wrk/token.lua" \
     path=/token scope=read expect=eyJ
   NODE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
